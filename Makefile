@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine:  `make demo`  and  `make test`.
+# Both create .venv and install t2a-ray into it (editable, with the dev tools) on first use.
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+# torch first and pinned: on the CPU machines this takes the CPU build from local disk; a bare
+# `torch` pulled in by another package would fetch several GB of CUDA wheels. Override on GPU hosts.
+TORCH ?= torch==2.13.0
+RUN   ?= demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: demo test lint clean
+demo: $(VENV)/.installed
+	$(VENV)/bin/t2a-ray launch --out runs --name $(RUN)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs t2a-report .pytest_cache

@@ -1,0 +1,44 @@
+"""The models t2a-ray can drive, behind one interface (`base.Adapter`).
+
+Cards (pure data) are registered here with the dotted path of their implementation, which is imported
+only when a model is loaded: validating a sweep file or listing models never imports torch/diffusers.
+A new adapter is one module with an `Adapter` subclass, plus its card and a line in `cards.py`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from t2a_ray.adapters.base import Adapter, ModelCard
+from t2a_ray.adapters.cards import CARDS, IMPLEMENTATIONS
+from t2a_ray.errors import ConfigError
+
+__all__ = ["Adapter", "ModelCard", "get_card", "adapter_class", "model_ids", "register"]
+
+
+def model_ids() -> tuple[str, ...]:
+    return tuple(CARDS)
+
+
+def get_card(model_id: str, key_path: str = "models") -> ModelCard:
+    try:
+        return CARDS[model_id]
+    except (KeyError, TypeError):
+        hint = difflib.get_close_matches(str(model_id), CARDS, n=1)
+        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(
+            key_path, model_id, f"unknown model (known: {', '.join(CARDS)}){did_you_mean}"
+        ) from None
+
+
+def adapter_class(model_id: str) -> type[Adapter]:
+    """Import and return the implementation of `model_id` (this is where torch gets imported)."""
+    module_name, _, class_name = IMPLEMENTATIONS[model_id].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def register(card: ModelCard, implementation: str) -> None:
+    """Add a model from outside the package: `implementation` is "package.module:AdapterClass"."""
+    CARDS[card.id] = card
+    IMPLEMENTATIONS[card.id] = implementation

@@ -1,0 +1,205 @@
+"""The one small interface every model sits behind.
+
+An adapter is two things:
+
+* a :class:`ModelCard` — pure data (id, hub repo, sample rate, parameters with defaults and limits).
+  The sweep file is validated against cards before anything heavy is imported or loaded.
+* an :class:`Adapter` subclass — ``load`` builds a resident model on a device in one of three weight
+  modes, ``generate`` turns prompts into waveforms and marks the phases of the work for the meter.
+
+The orchestrator never knows which model it drives: it calls ``check``, ``load`` and ``generate``.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from t2a_ray.errors import ParameterError
+
+WEIGHT_MODES = ("pretrained", "random", "tiny")
+DTYPES = ("float16", "bfloat16", "float32")
+# The phases a generation is split into, in the order they happen. An adapter marks the ones it has.
+PHASES = ("text_encoder", "denoise", "decode", "vocoder")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One generation parameter: its type, default and limits (inclusive)."""
+
+    name: str
+    kind: type  # int, float or str
+    default: Any
+    help: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def allowed(self) -> str:
+        """What is allowed, in words, for error messages and `t2a-ray models`."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        noun = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[self.kind]
+        unit = f" {self.unit}" if self.unit else ""
+        if self.minimum is not None and self.maximum is not None:
+            return f"{noun} from {_num(self.minimum)} to {_num(self.maximum)}{unit}"
+        if self.minimum is not None:
+            return f"{noun} ≥ {_num(self.minimum)}{unit}"
+        if self.maximum is not None:
+            return f"{noun} ≤ {_num(self.maximum)}{unit}"
+        return noun
+
+    def coerce(self, value: Any, key_path: str) -> Any:
+        """Return `value` as this parameter's type, or raise ParameterError naming `key_path`."""
+        if value == "default" and self.kind is not str:
+            return self.default
+        if self.kind is bool:
+            ok = isinstance(value, bool)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, str)
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.minimum is not None:
+            ok = value >= self.minimum
+        if ok and self.maximum is not None:
+            ok = value <= self.maximum
+        if not ok:
+            raise ParameterError(key_path, value, f"must be {self.allowed()}")
+        return value
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is and accepts; pure data, cheap to import."""
+
+    id: str
+    summary: str
+    pipeline: str  # e.g. "diffusers.AudioLDMPipeline", or "t2a_ray re-implementation"
+    repo: str | None  # default hub repo for `pretrained`
+    revision: str | None
+    sample_rate_hz: int
+    channels: int
+    params: tuple[ParamSpec, ...]
+    weight_modes: tuple[str, ...] = WEIGHT_MODES
+    phases: tuple[str, ...] = PHASES
+    text_max_tokens: int | None = None  # longer prompts are truncated by the text encoder
+    notes: str = ""
+    # Extra keys a sweep file may give this model under `options:` (e.g. noop's fault injection).
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def param(self, name: str) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def check(self, params: Mapping[str, Any], key_prefix: str = "grid") -> dict[str, Any]:
+        """Validate and complete one grid point: every parameter gets a value (defaults filled in).
+
+        Raises ParameterError naming the key, the value and what is allowed — before any GPU work,
+        like diffusers' `check_inputs`.
+        """
+        resolved: dict[str, Any] = {}
+        for name, value in params.items():
+            if name not in self.param_names:
+                hint = difflib.get_close_matches(name, self.param_names, n=1)
+                did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ParameterError(
+                    f"{key_prefix}.{name}",
+                    value,
+                    f"model {self.id!r} has no such parameter (it has: {', '.join(self.param_names)}){did_you_mean}",
+                )
+            resolved[name] = self.param(name).coerce(value, f"{key_prefix}.{name}")
+        for spec in self.params:
+            resolved.setdefault(spec.name, spec.default)
+        return resolved
+
+
+class PhaseMarker(Protocol):
+    """Called by an adapter at each phase boundary: "from now on, the work is `phase`".
+
+    The meter synchronises the device at each mark, so a phase's energy is the energy of its own GPU
+    work. The first phase begins at the start of the window; the last one ends with it.
+    """
+
+    def __call__(self, phase: str) -> None: ...
+
+
+def no_phases(phase: str) -> None:
+    """A PhaseMarker that marks nothing (generation outside a metered window)."""
+
+
+@dataclass
+class Generation:
+    """What `generate` returns: float32 waveforms shaped (n_waveforms, channels, samples)."""
+
+    waveforms: np.ndarray
+    sample_rate_hz: int
+    prompts_truncated: int = 0  # how many prompts the text encoder cut short
+
+
+class Adapter(abc.ABC):
+    """A resident model. Subclasses set `card` and implement `load` and `generate`."""
+
+    card: ClassVar[ModelCard]
+
+    def __init__(self, device: str, dtype: str, weights: str):
+        self.device, self.dtype, self.weights = device, dtype, weights
+        self.parameter_count: int = 0
+        self.memory_bytes: int = 0  # GPU memory held by the loaded weights (0 on the CPU)
+        self.revision: str | None = None  # what was actually loaded (hub revision, folder or mode)
+
+    @classmethod
+    def check(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        return cls.card.check(params)
+
+    @classmethod
+    @abc.abstractmethod
+    def load(
+        cls,
+        *,
+        device: str,
+        dtype: str,
+        weights: str,
+        repo: str | None = None,
+        revision: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Adapter:
+        """Build the model on `device` ("cuda", "cuda:0", "cpu") in weight mode `weights`.
+
+        `repo` is a hub id or a local folder (pretrained only; default: the card's repo).
+        """
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: Mapping[str, Any],
+        seed: int,
+        phases: PhaseMarker = no_phases,
+        negative_prompt: str | None = None,
+    ) -> Generation:
+        """Generate `params["batch_size"]` waveforms per prompt. `params` has passed `check`."""
+
+    def unload(self) -> None:
+        """Drop references to the model so its memory can be freed."""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)

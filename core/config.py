@@ -1,0 +1,488 @@
+"""The sweep file: YAML in, frozen typed objects out, expanded into trials.
+
+Every bad value is caught here, before any model loads, as one `ConfigError` line naming the key path,
+the value and what is allowed. Model-specific limits come from the adapters' cards (pure data).
+
+A trial is one configuration (model × weights × dtype × one grid point); its repeats and prompts run
+inside it. `trial_id` is a hash of the configuration's canonical JSON, so the same configuration gets
+the same id on any machine and in any order of keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from t2a_ray.adapters import get_card
+from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
+from t2a_ray.errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PROMPT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_PROMPT_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    repo: str | None = None  # hub id or local folder (pretrained); None: the card's default
+    revision: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """What identifies a loaded model on a worker (same key: reuse the resident model)."""
+        return _canonical({"id": self.id, "repo": self.repo, "revision": self.revision, "options": dict(self.options)})
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MeteringConfig:
+    min_window_s: float = 0.0  # repeat a generation inside one window until it lasts this long
+    idle_baseline_s: float = 10.0  # idle power measured for this long on each GPU before the sweep
+    sample_interval_s: float = 0.005
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    clap: bool | str = False  # True: the default CLAP checkpoint; a string: a hub id or folder
+    fad_reference: str | None = None  # folder of reference audio (absolute once loaded)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    models: tuple[ModelSpec, ...]
+    weights: str
+    dtype: str  # float16 | bfloat16 | float32 | auto (resolved at launch)
+    grid: Mapping[str, tuple[Any, ...]]  # axis -> values (scalars become 1-tuples)
+    prompts: tuple[Prompt, ...]
+    negative_prompt: str | None = None
+    repeats: int = 1
+    warmup: int = 1
+    seed: int = 0
+    metering: MeteringConfig = MeteringConfig()
+    quality: QualityConfig = QualityConfig()
+    carbon_intensity_g_per_kwh: float | None = None
+    save_audio: bool = False
+    max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
+
+    def trials(self) -> list[Trial]:
+        return expand(self)
+
+    def axes(self) -> dict[str, type]:
+        """Every parameter of the sweep's models, with its type: the grid-axis columns of the results."""
+        return {spec.name: spec.kind for m in self.models for spec in get_card(m.id).params}
+
+    def with_dtype(self, dtype: str) -> Sweep:
+        return replace(self, dtype=dtype)
+
+    def to_yaml(self) -> str:
+        """The resolved sweep, self-contained (prompts inlined): what `sweep.yaml` freezes."""
+        doc = {
+            "name": self.name,
+            "models": [_model_doc(m) for m in self.models],
+            "weights": self.weights,
+            "dtype": self.dtype,
+            "grid": {k: list(v) if len(v) != 1 else v[0] for k, v in self.grid.items()},
+            "prompts": {"items": [{"id": p.id, "text": p.text} for p in self.prompts]},
+            "negative_prompt": self.negative_prompt,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "seed": self.seed,
+            "metering": asdict(self.metering),
+            "quality": {"clap": self.quality.clap, "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None},
+            "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
+            "save_audio": self.save_audio,
+            "max_trial_retries": self.max_trial_retries,
+        }
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial_id: str
+    model: ModelSpec
+    weights: str
+    dtype: str
+    params: Mapping[str, Any]  # every parameter of the model, defaults resolved
+    seed: int
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "model": self.model.id,
+            "repo": self.model.repo,
+            "revision": self.model.revision,
+            "options": dict(self.model.options),
+            "weights": self.weights,
+            "dtype": self.dtype,
+            "params": dict(self.params),
+            "seed": self.seed,
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+TOP_KEYS = (
+    "name", "models", "weights", "dtype", "grid", "prompts", "negative_prompt", "repeats", "warmup",
+    "seed", "metering", "quality", "carbon", "save_audio", "max_trial_retries",
+)
+
+
+def load_sweep(path: str | Path, name: str | None = None) -> Sweep:
+    """Read and validate a sweep file. Relative paths inside it are relative to its folder."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError("--config", str(path), "no such file", None)
+    try:
+        text = path.read_bytes().decode("utf-8")
+        doc = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(e, "problem", None) or "cannot be parsed"
+        raise ConfigError("(yaml)", where, f"invalid YAML: {problem}", source) from None
+    try:
+        return parse_sweep(doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name)
+    except ConfigError as e:
+        if e.source is None:
+            raise ConfigError(e.key_path, e.value, e.allowed, source) from None
+        raise
+
+
+def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str | None = None) -> Sweep:
+    if not isinstance(doc, Mapping):
+        raise ConfigError("(top level)", doc, "must be a mapping of keys (name, models, grid, prompts, …)")
+    _reject_unknown(doc, TOP_KEYS, "")
+
+    name = name if name is not None else doc.get("name", default_name)
+    name_key = "--name" if "name" not in doc or name != doc.get("name") else "name"
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(name_key, name, "must be 1–100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+
+    models = _models(doc.get("models"))
+    weights = _choice(doc, "weights", WEIGHT_MODES, "pretrained")
+    dtype = _choice(doc, "dtype", (*DTYPES, "auto"), "auto")
+    for i, m in enumerate(models):
+        card = get_card(m.id)
+        if weights not in card.weight_modes:
+            raise ConfigError("weights", weights, f"model {m.id!r} supports only {', '.join(card.weight_modes)}")
+        for key in m.options:
+            if key not in card.options:
+                raise ConfigError(f"models[{i}].options.{key}", m.options[key], f"model {m.id!r} takes options: {', '.join(card.options) or 'none'}")
+    grid = _grid(doc.get("grid", {}), models)
+    prompts = _prompts(doc.get("prompts"), base_dir)
+    negative = doc.get("negative_prompt")
+    if negative is not None and not isinstance(negative, str):
+        raise ConfigError("negative_prompt", negative, "must be a string or null")
+    metering = _section(doc, "metering", MeteringConfig, {
+        "min_window_s": (float, 0.0, 3600.0), "idle_baseline_s": (float, 0.0, 3600.0), "sample_interval_s": (float, 0.001, 1.0),
+    })
+    quality = _quality(doc.get("quality"), base_dir)
+    carbon = doc.get("carbon") or {}
+    if not isinstance(carbon, Mapping):
+        raise ConfigError("carbon", carbon, "must be a mapping like {intensity_g_per_kwh: 300}")
+    _reject_unknown(carbon, ("intensity_g_per_kwh",), "carbon.")
+    intensity = carbon.get("intensity_g_per_kwh")
+    if intensity is not None:
+        intensity = _number("carbon.intensity_g_per_kwh", intensity, float, 0.0, 10_000.0)
+    save_audio = doc.get("save_audio", False)
+    if not isinstance(save_audio, bool):
+        raise ConfigError("save_audio", save_audio, "must be true or false")
+
+    sweep = Sweep(
+        name=name,
+        models=models,
+        weights=weights,
+        dtype=dtype,
+        grid=grid,
+        prompts=prompts,
+        negative_prompt=negative,
+        repeats=_number("repeats", doc.get("repeats", 1), int, 1, 10_000),
+        warmup=_number("warmup", doc.get("warmup", 1), int, 0, 100),
+        seed=_number("seed", doc.get("seed", 0), int, 0, 2**63 - 1),
+        metering=metering,
+        quality=quality,
+        carbon_intensity_g_per_kwh=intensity,
+        save_audio=save_audio,
+        max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
+    )
+    expand(sweep)  # validates every grid point against every model's card
+    return sweep
+
+
+def _models(value: Any) -> tuple[ModelSpec, ...]:
+    if value is None or value == []:
+        raise ConfigError("models", value, "must be a non-empty list of model ids (see `t2a-ray models`)")
+    if isinstance(value, (str, Mapping)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError("models", value, "must be a list of model ids or {id, repo, revision, options} mappings")
+    specs = []
+    for i, entry in enumerate(value):
+        key = f"models[{i}]"
+        if isinstance(entry, str):
+            get_card(entry, key)
+            specs.append(ModelSpec(entry))
+            continue
+        if not isinstance(entry, Mapping):
+            raise ConfigError(key, entry, "must be a model id or a mapping {id, repo, revision, options}")
+        _reject_unknown(entry, ("id", "repo", "revision", "options"), f"{key}.")
+        get_card(entry.get("id"), f"{key}.id")
+        for opt in ("repo", "revision"):
+            if entry.get(opt) is not None and not isinstance(entry[opt], str):
+                raise ConfigError(f"{key}.{opt}", entry[opt], "must be a string")
+        options = entry.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"{key}.options", options, "must be a mapping")
+        specs.append(ModelSpec(entry["id"], entry.get("repo"), entry.get("revision"), dict(options)))
+    keys = [s.key for s in specs]
+    for i, k in enumerate(keys):
+        if k in keys[:i]:
+            raise ConfigError(f"models[{i}]", specs[i].id, "is listed twice")
+    return tuple(specs)
+
+
+def _grid(value: Any, models: tuple[ModelSpec, ...]) -> dict[str, tuple[Any, ...]]:
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("grid", value, "must be a mapping of parameter: value or [values]")
+    known = sorted({p for m in models for p in get_card(m.id).param_names})
+    grid: dict[str, tuple[Any, ...]] = {}
+    for axis, values in value.items():
+        if not isinstance(axis, str) or axis not in known:
+            hint = difflib.get_close_matches(str(axis), known, n=1)
+            did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(f"grid.{axis}", values, f"unknown parameter (known: {', '.join(known)}){did_you_mean}")
+        if isinstance(values, list):
+            if not values:
+                raise ConfigError(f"grid.{axis}", values, "an empty list expands to zero trials; give at least one value")
+            grid[axis] = tuple(values)
+        elif isinstance(values, (Mapping, set, tuple)):
+            raise ConfigError(f"grid.{axis}", values, "must be a value or a list of values")
+        else:
+            grid[axis] = (values,)
+    return grid
+
+
+def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError("prompts", value, "must be a mapping: {text: [...]} or {file: captions.csv|prompts.txt}")
+    _reject_unknown(value, ("text", "file", "items"), "prompts.")
+    if sum(k in value for k in ("text", "file", "items")) != 1:
+        raise ConfigError("prompts", dict(value), "give exactly one of text, file or items")
+    if "text" in value:
+        texts = value["text"]
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts:
+            raise ConfigError("prompts.text", texts, "must be a non-empty list of strings")
+        prompts = [Prompt(f"p{i}", _prompt_text(f"prompts.text[{i}]", t)) for i, t in enumerate(texts)]
+    elif "items" in value:
+        items = value["items"]
+        if not isinstance(items, list) or not items:
+            raise ConfigError("prompts.items", items, "must be a non-empty list of {id, text}")
+        prompts = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping) or set(item) != {"id", "text"}:
+                raise ConfigError(f"prompts.items[{i}]", item, "must be a mapping {id, text}")
+            prompts.append(Prompt(_prompt_id(f"prompts.items[{i}].id", item["id"]), _prompt_text(f"prompts.items[{i}].text", item["text"])))
+    else:
+        prompts = _prompt_file(value["file"], base_dir)
+    ids = [p.id for p in prompts]
+    for i, pid in enumerate(ids):
+        if pid in ids[:i]:
+            raise ConfigError("prompts", pid, "prompt ids must be unique")
+    return tuple(prompts)
+
+
+def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
+    key = "prompts.file"
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, value, "must be the path of a .csv (id, caption) or .txt (one prompt a line) file")
+    path = (base_dir / value).resolve()
+    if not path.is_file():
+        raise ConfigError(key, value, f"no such file ({path})")
+    if path.suffix.lower() not in (".csv", ".txt"):
+        raise ConfigError(key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)")
+    data = path.read_bytes()
+    if len(data) > MAX_PROMPT_FILE_BYTES:
+        raise ConfigError(key, value, f"is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+    if b"\x00" in data:
+        raise ConfigError(key, value, "holds NUL bytes: not a text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(key, value, f"is not UTF-8 text (bad byte at offset {e.start})") from None
+    if path.suffix.lower() == ".txt":
+        lines = [line.strip() for line in text.splitlines()]
+        texts = [line for line in lines if line]
+        if not texts:
+            raise ConfigError(key, value, "holds no prompts (one prompt a line)")
+        return [Prompt(f"p{i}", _prompt_text(f"{key} line {i + 1}", t)) for i, t in enumerate(texts)]
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise ConfigError(key, value, f"is not valid CSV ({e})") from None
+    if not rows:
+        raise ConfigError(key, value, "holds no rows (columns: id, caption)")
+    if not {"id", "caption"} <= set(rows[0]):
+        raise ConfigError(key, value, f"must have columns id and caption (has: {', '.join(k for k in rows[0] if k)})")
+    return [
+        Prompt(_prompt_id(f"{key} row {i + 2} id", row["id"]), _prompt_text(f"{key} row {i + 2} caption", row["caption"]))
+        for i, row in enumerate(rows)
+    ]
+
+
+def _prompt_text(key: str, text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(key, text, "must be a non-empty string")
+    if "\x00" in text:
+        raise ConfigError(key, text, "must not hold NUL characters")
+    return text
+
+
+def _prompt_id(key: str, pid: Any) -> str:
+    if isinstance(pid, int) and not isinstance(pid, bool):
+        pid = str(pid)
+    if not isinstance(pid, str) or not PROMPT_ID_RE.match(pid):
+        raise ConfigError(key, pid, "must be 1–100 letters, digits, '.', '_' or '-'")
+    return pid
+
+
+def _quality(value: Any, base_dir: Path) -> QualityConfig:
+    if value is None:
+        return QualityConfig()
+    if not isinstance(value, Mapping):
+        raise ConfigError("quality", value, "must be a mapping like {clap: true, fad: {reference: DIR}}")
+    _reject_unknown(value, ("clap", "fad"), "quality.")
+    clap = value.get("clap", False)
+    if not isinstance(clap, (bool, str)) or clap == "":
+        raise ConfigError("quality.clap", clap, "must be true, false, or a CLAP checkpoint (hub id or folder)")
+    fad = value.get("fad")
+    reference = None
+    if fad is not None:
+        if not isinstance(fad, Mapping) or set(fad) != {"reference"} or not isinstance(fad["reference"], str):
+            raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO}")
+        ref = (base_dir / fad["reference"]).resolve()
+        if not ref.is_dir():
+            raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
+        reference = str(ref)
+    return QualityConfig(clap=clap, fad_reference=reference)
+
+
+def _section(doc: Mapping, key: str, cls: type, fields: dict[str, tuple[type, float, float]]):
+    value = doc.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, f"must be a mapping with keys {', '.join(fields)}")
+    _reject_unknown(value, tuple(fields), f"{key}.")
+    kwargs = {k: _number(f"{key}.{k}", v, *fields[k]) for k, v in value.items()}
+    return cls(**kwargs)
+
+
+def _choice(doc: Mapping, key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = doc.get(key, default)
+    if value not in allowed:
+        hint = difflib.get_close_matches(str(value), allowed, n=1)
+        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}{did_you_mean}")
+    return value
+
+
+def _number(key: str, value: Any, kind: type, low: float, high: float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        ok = ok and isinstance(value, int)
+    if ok and not (low <= value <= high):  # NaN fails this too
+        ok = False
+    if not ok:
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigError(key, value, f"must be {noun} from {_fmt(low)} to {_fmt(high)}")
+    return kind(value)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _reject_unknown(mapping: Mapping, allowed: tuple[str, ...], prefix: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(f"{prefix}{key}", mapping[key], f"unknown key (allowed: {', '.join(allowed)}){did_you_mean}")
+
+
+def _model_doc(m: ModelSpec) -> str | dict[str, Any]:
+    if m.repo is None and m.revision is None and not m.options:
+        return m.id
+    doc: dict[str, Any] = {"id": m.id}
+    for k in ("repo", "revision"):
+        if getattr(m, k) is not None:
+            doc[k] = getattr(m, k)
+    if m.options:
+        doc["options"] = dict(m.options)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------------
+# Expansion
+
+
+def expand(sweep: Sweep) -> list[Trial]:
+    """Every (model, grid point) as a Trial, models in file order, grid axes in sorted order."""
+    trials: list[Trial] = []
+    axes = sorted(sweep.grid)
+    for mi, model in enumerate(sweep.models):
+        card = get_card(model.id)
+        for ai, axis in enumerate(axes):
+            if axis not in card.param_names:
+                raise ConfigError(f"grid.{axis}", list(sweep.grid[axis]), f"model {model.id!r} (models[{mi}]) has no such parameter (it has: {', '.join(card.param_names)})")
+        for point in itertools.product(*(sweep.grid[a] for a in axes)):
+            raw = dict(zip(axes, point, strict=True))
+            params = {}
+            for axis, value in raw.items():
+                values = sweep.grid[axis]
+                key = f"grid.{axis}" + (f"[{values.index(value)}]" if len(values) > 1 else "")
+                params[axis] = card.param(axis).coerce(value, key)
+            params = card.check(params)
+            ident = Trial("", model, sweep.weights, sweep.dtype, params, sweep.seed)
+            trials.append(replace(ident, trial_id=trial_id(ident)))
+    ids = [t.trial_id for t in trials]
+    for i, tid in enumerate(ids):
+        if tid in ids[:i]:
+            raise ConfigError("grid", dict(trials[i].params), "two grid points resolve to the same configuration (a value given twice, or equal to the default?)")
+    if not trials:
+        raise ConfigError("grid", dict(sweep.grid), "expands to zero trials")
+    return trials
+
+
+def trial_id(trial: Trial) -> str:
+    """A stable 16-hex-digit hash of the configuration (same on any machine, in any key order)."""
+    return hashlib.sha256(_canonical(trial.identity()).encode()).hexdigest()[:16]
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)

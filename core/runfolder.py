@@ -1,0 +1,165 @@
+"""The run folder: one object owns every path of PRODUCT.md's layout, all absolute.
+
+    OUT/NAME/
+      sweep.yaml        the resolved sweep, frozen at launch; resume reads only this folder
+      trials/           one Parquet shard per finished trial (<trial_id>.parquet), written atomically
+      trials/corrupt/   shards that failed to read, moved aside (their trials run again)
+      results.parquet   all shards merged
+      quality.parquet   per-configuration quality
+      report/           index.html, PNG plots, fronts.csv
+      tune/             Ray Tune's experiment folders
+      audio/            generated audio, when `save_audio` is on
+      logs/             the driver's log and summary
+
+Paths are absolute because Ray Tune may change a trial's working directory. Every file is written
+atomically: a temp file in the same folder, fsync, rename — a reader sees the old file or the new one,
+never half of one, whatever kills the writer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from t2a_ray.errors import ConfigError
+
+SHARD_SUFFIX = ".parquet"
+QUALITY_SUFFIX = ".quality.parquet"
+_SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RunFolder:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).absolute()
+
+    # ---- the layout
+    @property
+    def sweep_yaml(self) -> Path:
+        return self.root / "sweep.yaml"
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def corrupt_dir(self) -> Path:
+        return self.trials_dir / "corrupt"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.parquet"
+
+    @property
+    def quality(self) -> Path:
+        return self.root / "quality.parquet"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.root / "tune"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.root / "audio"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def shard(self, trial_id: str) -> Path:
+        return self.trials_dir / f"{safe_name(trial_id)}{SHARD_SUFFIX}"
+
+    def quality_shard(self, trial_id: str) -> Path:
+        return self.trials_dir / f"{safe_name(trial_id)}{QUALITY_SUFFIX}"
+
+    def audio_file(self, trial_id: str, repeat: int, prompt_id: str, index: int) -> Path:
+        name = f"{safe_name(trial_id)}_r{repeat}_{safe_name(prompt_id)}_{index}.wav"
+        return self.audio_dir / safe_name(trial_id) / name
+
+    # ---- state
+    def exists(self) -> bool:
+        return self.sweep_yaml.is_file()
+
+    def create(self, sweep_yaml_text: str) -> None:
+        """Make the folder and freeze the sweep. Refuses a folder that already holds a run."""
+        if self.exists():
+            raise ConfigError("--name", self.root.name, f"a run already exists at {self.root}; resume it with `t2a-ray resume {self.root}` or choose another --name")
+        for d in (self.root, self.trials_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.sweep_yaml, sweep_yaml_text)
+
+    def finished_trial_ids(self) -> set[str]:
+        """Trials whose shard exists: the truth about what is done (Tune's own state may lag)."""
+        if not self.trials_dir.is_dir():
+            return set()
+        return {
+            p.name[: -len(SHARD_SUFFIX)]
+            for p in self.trials_dir.iterdir()
+            if p.name.endswith(SHARD_SUFFIX) and not p.name.endswith(QUALITY_SUFFIX) and not p.name.startswith(".")
+        }
+
+    def shard_paths(self) -> list[Path]:
+        return sorted(self.trials_dir / f"{tid}{SHARD_SUFFIX}" for tid in self.finished_trial_ids())
+
+    def quarantine(self, path: Path) -> Path:
+        """Move a bad shard aside (never delete evidence); its trial then counts as not finished."""
+        self.corrupt_dir.mkdir(parents=True, exist_ok=True)
+        target = self.corrupt_dir / path.name
+        n = 1
+        while target.exists():
+            target = self.corrupt_dir / f"{path.name}.{n}"
+            n += 1
+        os.replace(path, target)
+        return target
+
+    def check_writable(self) -> None:
+        """Fail fast, with the fix, when this process cannot write the run folder."""
+        probe = self.trials_dir / f".probe-{os.getpid()}"
+        try:
+            self.trials_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError("--out", str(self.root), f"cannot be written from {os.uname().nodename} ({e.strerror}); on a cluster, --out must be a folder every node shares and can write") from None
+
+
+def safe_name(text: str) -> str:
+    """A string made safe as one path component: never a separator, never '..', never empty."""
+    cleaned = _SAFE_RE.sub("_", text).strip(".") or "_"
+    return cleaned[:120]
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` through a temp file in the same folder: fsync, rename, fsync the folder.
+
+    On any error the temp file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))

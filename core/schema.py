@@ -1,0 +1,134 @@
+"""The results table: one pyarrow schema, in one place, with units in the names.
+
+One row per measured window. Values that cannot be had are null, never a silent zero. Grid axes get
+one column each; their types come from the adapters' parameter specs, so the schema of a run is
+`results_schema(axes)` for the parameters of its models.
+
+Shards (`trials/<trial_id>.parquet`) are plain Parquet: the store never holds pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from t2a_ray.runfolder import RunFolder, atomic_write
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("ok", "infeasible", "failed")
+
+# (name, type, description with unit). Grid-axis columns are inserted after `dtype`.
+IDENTITY = [
+    ("run", pa.string(), "run name"),
+    ("trial_id", pa.string(), "stable hash of the configuration"),
+    ("repeat", pa.int32(), "repeat index, 0-based"),
+    ("prompt_id", pa.string(), "prompt id"),
+    ("model", pa.string(), "adapter id"),
+    ("model_revision", pa.string(), "what was loaded: hub revision, folder, or weight mode"),
+    ("weights", pa.string(), "pretrained | random | tiny"),
+    ("dtype", pa.string(), "float16 | bfloat16 | float32"),
+]
+AFTER_AXES = [
+    ("seed", pa.int64(), "generator seed of the window's first generation"),
+    ("prompt_truncated", pa.bool_(), "the text encoder cut the prompt short"),
+    ("node", pa.string(), "host name"),
+    ("gpu_index", pa.int32(), "physical GPU index on the node (null on CPU)"),
+    ("gpu_name", pa.string(), "GPU model"),
+    ("gpu_uuid", pa.string(), "GPU UUID"),
+    ("gpu_energy_j", pa.float64(), "GPU energy of the window, J"),
+    ("gpu_energy_net_j", pa.float64(), "GPU energy minus idle power × window, J"),
+    ("idle_power_w", pa.float64(), "the GPU's idle power measured before the sweep, W"),
+    ("cpu_energy_j", pa.float64(), "CPU package energy of the window, J"),
+    ("dram_energy_j", pa.float64(), "DRAM energy of the window, J"),
+    ("energy_method", pa.string(), "how each energy figure was obtained"),
+    ("window_s", pa.float64(), "metered window length, s"),
+    ("generations_in_window", pa.int32(), "generations repeated inside the window"),
+    ("latency_s", pa.float64(), "one generation (one call), s"),
+    ("energy_per_waveform_j", pa.float64(), "energy of the device the model ran on, per waveform, J"),
+    ("energy_per_audio_s_j", pa.float64(), "energy per second of generated audio, J/s"),
+    ("avg_power_w", pa.float64(), "mean power over the window, W"),
+    ("peak_memory_bytes", pa.int64(), "peak GPU memory during the window, bytes"),
+    ("temperature_start_c", pa.float64(), "GPU temperature at window start, °C"),
+    ("temperature_end_c", pa.float64(), "GPU temperature at window end, °C"),
+    ("carbon_g", pa.float64(), "energy × carbon intensity, g CO2e"),
+    ("text_encoder_energy_j", pa.float64(), "energy of text encoding, J"),
+    ("denoise_energy_j", pa.float64(), "energy of the denoising loop, J"),
+    ("decode_energy_j", pa.float64(), "energy of VAE decoding, J"),
+    ("vocoder_energy_j", pa.float64(), "energy of the vocoder, J"),
+    ("status", pa.string(), "ok | infeasible | failed"),
+    ("error", pa.string(), "the error, when status is not ok"),
+]
+_ARROW_OF = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+
+
+def results_schema(axes: Mapping[str, type]) -> pa.Schema:
+    """The schema for a run whose grid axes (every parameter of its models) have these types."""
+    axis_fields = [(name, _ARROW_OF[kind], "grid axis") for name, kind in sorted(axes.items())]
+    return pa.schema(
+        [pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in IDENTITY + axis_fields + AFTER_AXES]
+    )
+
+
+def column_names(axes: Mapping[str, type]) -> list[str]:
+    return results_schema(axes).names
+
+
+def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) to a table of exactly `schema`; a key the schema lacks is a bug, not data."""
+    extra = {k for r in rows for k in r} - set(schema.names)
+    if extra:
+        raise ValueError(f"result rows carry columns the schema does not have: {sorted(extra)}")
+    return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+
+
+def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None = None) -> None:
+    """Write a Parquet file atomically; `metadata` (JSON-able) goes into the file's key-value footer."""
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"t2a_ray": json.dumps(metadata).encode()})
+    atomic_write(Path(path), lambda f: pq.write_table(table, f))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(b"t2a_ray", b"{}"))
+
+
+def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | None, list[Path]]:
+    """Read every finished trial's shard. A shard that cannot be read is moved aside (with a warning)
+    and reported, so that its trial counts as not finished and runs again — never merged silently."""
+    tables, bad = [], []
+    for path in run.shard_paths():
+        try:
+            tables.append(pq.read_table(path))
+        except (OSError, pa.ArrowException) as e:
+            log.warning("shard %s cannot be read (%s); moved aside, its trial will run again", path.name, e)
+            bad.append(run.quarantine(path) if quarantine else path)
+    if not tables:
+        return None, bad
+    return pa.concat_tables(tables, promote_options="default"), bad
+
+
+def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
+    """Merge the shards into results.parquet (sorted for a stable file) and quality shards into
+    quality.parquet. Returns the merged table and the shards moved aside."""
+    table, bad = read_shards(run)
+    if table is None:
+        return None, bad
+    table = table.sort_by([("model", "ascending"), ("trial_id", "ascending"), ("repeat", "ascending"), ("prompt_id", "ascending")])
+    write_table(table, run.results)
+    quality = [p for p in sorted(run.trials_dir.glob("*.quality.parquet")) if p.name[: -len(".quality.parquet")] in run.finished_trial_ids()]
+    if quality:
+        qt = pa.concat_tables([pq.read_table(p) for p in quality], promote_options="default")
+        write_table(qt, run.quality)
+    return table, bad
+
+
+def iter_rows(table: pa.Table) -> Iterable[dict[str, Any]]:
+    return table.to_pylist()

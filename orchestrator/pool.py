@@ -1,0 +1,49 @@
+"""Ray actors: the workers (one per GPU, spread over the cluster's nodes) and the router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from t2a_ray.orchestrator.router import Router
+from t2a_ray.orchestrator.worker import Worker
+
+# A worker whose process died is restarted by Ray (its models are gone); the trial is retried a
+# bounded number of times by the caller, so an endless crash loop cannot happen.
+RESTARTS_UNBOUNDED = -1
+
+
+@dataclass
+class Pool:
+    workers: list[Any]  # actor handles
+    router: Any
+
+    @classmethod
+    def start(cls, run_root: str, n_workers: int, use_gpus: bool) -> Pool:
+        resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
+        worker_cls = ray.remote(Worker)
+        workers = [
+            worker_cls.options(
+                **resources,
+                max_restarts=RESTARTS_UNBOUNDED,
+                max_task_retries=0,  # a trial in flight when the process dies is retried by the trial, not Ray
+                scheduling_strategy="SPREAD",
+                name=None,
+            ).remote(run_root, i)
+            for i in range(n_workers)
+        ]
+        router = ray.remote(Router).options(num_cpus=0).remote(n_workers)
+        return cls(workers, router)
+
+    def call_all(self, method: str, *args, timeout_s: float | None = None) -> list[Any]:
+        """Call `method` on every worker; a dead worker gives its exception instead of a result."""
+        refs = [getattr(w, method).remote(*args) for w in self.workers]
+        out = []
+        for ref in refs:
+            try:
+                out.append(ray.get(ref, timeout=timeout_s))
+            except Exception as e:  # noqa: BLE001 — reported per worker
+                out.append(e)
+        return out

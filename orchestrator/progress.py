@@ -1,0 +1,61 @@
+"""The live progress line of a sweep: trials done/total, energy so far, ETA (a Ray Tune callback)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from ray.tune import Callback
+
+
+class ProgressLine(Callback):
+    def __init__(self, total: int, workers: int, enabled: bool = True, stream=sys.stderr):
+        self.total, self.workers, self.enabled, self.stream = total, workers, enabled, stream
+        self.done = 0
+        self.failed = 0
+        self.energy_j = 0.0
+        self.t0 = time.monotonic()
+        self._tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info) -> None:
+        self.done += 1
+        self.failed += result.get("status") != "ok"
+        self.energy_j += result.get("energy_j") or 0.0
+        self._print()
+
+    def _print(self) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        width = 24
+        filled = int(width * self.done / max(self.total, 1))
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} trials"
+            f"{f' ({self.failed} not ok)' if self.failed else ''} · {format_energy(self.energy_j)} · "
+            f"elapsed {format_duration(elapsed)} · ETA {format_duration(eta)}"
+        )
+        end = "\r" if self._tty and self.done < self.total else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self._tty:
+            print(file=self.stream)
+
+
+def format_energy(joules: float | None) -> str:
+    if joules is None:
+        return "n/a"
+    if joules >= 3.6e6:
+        return f"{joules / 3.6e6:.2f} kWh"
+    if joules >= 1e3:
+        return f"{joules / 1e3:.1f} kJ"
+    return f"{joules:.1f} J"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -1,0 +1,206 @@
+"""Run (or resume) a sweep: Ray up, workers prepared, Ray Tune over the pending trials, shards merged.
+
+The shards in `trials/` are the truth about what is done. Tune gets one trial per pending
+configuration and routes it to a worker; its own experiment state is kept (in `tune/attempt-N`) for
+inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2a_ray.config import Sweep, Trial, load_sweep
+from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.progress import ProgressLine
+from t2a_ray.runfolder import RunFolder, atomic_write_text
+from t2a_ray.schema import merge_results, read_shards
+
+log = logging.getLogger(__name__)
+RESTART_WAIT_S = 60.0  # how long a trial waits for a dead worker's replacement before giving up on it
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    gpus: int  # workers on GPUs (0: one worker on the CPU)
+    address: str | None = None  # join an existing cluster ("auto" or HOST:PORT)
+    progress: bool = True
+
+
+@dataclass
+class SweepOutcome:
+    total: int
+    ran: int
+    skipped: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    quarantined: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    worker_stats: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
+    t0 = time.perf_counter()
+    # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun)
+    sweep = load_sweep(run.sweep_yaml)
+    trials = sweep.trials()
+    _, bad = read_shards(run)
+    done = run.finished_trial_ids()
+    pending = [t for t in trials if t.trial_id not in done]
+    _say(opts, f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done, {len(pending)} to run)")
+    stats: list[dict[str, Any]] = []
+    # 2. Ray, the workers, Tune
+    if pending:
+        with ray_session(opts) as n_workers:
+            stats = _run_on_ray(run, sweep, pending, n_workers, opts)
+    # 3. The driver merges the shards
+    table, bad_now = merge_results(run)
+    statuses: dict[str, int] = {}
+    if table is not None:
+        for tid, status in set(zip(table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True)):
+            statuses[status] = statuses.get(status, 0) + 1
+    return SweepOutcome(len(trials), len(pending), len(trials) - len(pending), statuses,
+                        [str(p) for p in bad + bad_now], time.perf_counter() - t0, stats)
+
+
+@contextlib.contextmanager
+def ray_session(opts: LaunchOptions) -> Iterator[int]:
+    """Start a local Ray bound to 127.0.0.1 (dashboard off), or join a cluster; yield the worker count."""
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+    if opts.address:
+        ray.init(address=opts.address, **common)
+        n_workers = int(ray.cluster_resources().get("GPU", 0)) if opts.gpus else 1
+        if opts.gpus:
+            n_workers = min(n_workers, opts.gpus)
+            if n_workers == 0:
+                ray.shutdown()
+                raise ConfigError("--gpus", opts.gpus, f"the cluster at {opts.address} has no GPUs; use --gpus 0 to run on CPUs")
+    else:
+        n_workers = opts.gpus or 1
+        # Logical CPUs: enough for the workers and the Tune trials that feed them, whatever the cores.
+        cpus = max(os.cpu_count() or 1, n_workers + 2)
+        ray.init(num_cpus=cpus, num_gpus=opts.gpus, _node_ip_address="127.0.0.1", **common)
+    try:
+        yield n_workers
+    finally:
+        ray.shutdown()
+
+
+def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
+    from ray import tune
+
+    from t2a_ray.orchestrator.pool import Pool
+
+    attempt = _next_attempt(run)
+    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus > 0)
+    # Every node must be able to write the run folder: each worker checks from where it runs.
+    prepared = pool.call_all("prepare")
+    for p in prepared:
+        if isinstance(p, Exception):
+            raise T2ARayError(f"a worker could not start: {_root_cause(p)}")
+    atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(prepared, indent=2, default=str))
+    _say(opts, f"{n_workers} worker(s): " + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in prepared))
+
+    model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
+    trainable = tune.with_resources(
+        tune.with_parameters(tune_trial, workers=pool.workers, router=pool.router, run_root=str(run.root),
+                             model_keys=model_keys, retries=sweep.max_trial_retries),
+        {"cpu": 0.01},
+    )
+    progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial_id": tune.grid_search([t.trial_id for t in pending])},
+        tune_config=tune.TuneConfig(
+            # More trials in flight than workers: the next trial is queued on a worker before the
+            # current one ends, so a GPU never waits for Tune's ~1 s of bookkeeping per trial.
+            max_concurrent_trials=2 * n_workers,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"trial-{trial.config['trial_id']}",
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{attempt}",
+            storage_path=str(run.tune_dir),
+            verbose=0,
+            callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    tuner.fit()
+    progress.close()
+    stats = [s if not isinstance(s, Exception) else {"error": _root_cause(s)} for s in pool.call_all("stats", timeout_s=30)]
+    atomic_write_text(run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str))
+    pool.call_all("shutdown", timeout_s=30)
+    return stats
+
+
+def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_root: str, model_keys: dict[str, str], retries: int) -> None:
+    """One Tune trial: ask the router for a worker, run the trial there, report its summary.
+
+    A worker whose process dies mid-trial is replaced by Ray; the trial is retried up to `retries`
+    times, then written as `failed` rows with the error — a crashed trial is data, not a crash.
+    """
+    import ray
+    from ray import tune
+
+    trial_id = config["trial_id"]
+    error = "not run"
+    for _ in range(retries + 1):
+        try:
+            index = ray.get(router.assign.remote(model_keys[trial_id]))
+        except Exception as e:  # noqa: BLE001 — e.g. no worker left alive
+            error = _root_cause(e)
+            break
+        try:
+            summary = ray.get(workers[index].run_trial.remote(trial_id))
+            router.release.remote(index)
+            tune.report(summary)
+            return
+        except ray.exceptions.RayActorError as e:
+            router.release.remote(index)
+            error = f"worker process died: {_root_cause(e)}"
+            try:  # wait for Ray to restart the worker; a node that left gives no replacement
+                ray.get(workers[index].ping.remote(), timeout=RESTART_WAIT_S)
+                router.restarted.remote(index)
+            except Exception:  # noqa: BLE001
+                router.dead.remote(index)
+    tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+
+
+def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, Any]:
+    from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
+
+    sweep = load_sweep(run.sweep_yaml)
+    trial = next(t for t in sweep.trials() if t.trial_id == trial_id)
+    rows = [failure_row(trial, sweep.name, r, p, "failed", error, {}) for r in range(sweep.repeats) for p in sweep.prompts]
+    outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
+    write_shard(run, sweep, trial_id, rows, outcome)
+    return outcome.as_dict()
+
+
+def _next_attempt(run: RunFolder) -> int:
+    existing = [p.name for p in run.tune_dir.glob("attempt-*")] if run.tune_dir.is_dir() else []
+    numbers = [int(n.split("-")[1]) for n in existing if n.split("-")[1].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _root_cause(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e
+    text = f"{type(cause).__name__}: {cause}".splitlines()
+    return text[0][:500] if text else type(cause).__name__
+
+
+def _say(opts: LaunchOptions, message: str) -> None:
+    if opts.progress:
+        print(message, file=sys.stderr, flush=True)

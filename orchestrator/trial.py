@@ -1,0 +1,215 @@
+"""One trial, top to bottom: a configuration's warm-up, metered windows, quality, and its shard.
+
+Only generation runs inside the energy windows. Quality scoring, audio writing and Parquet writing
+happen after the last window, so they never inflate a measurement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from t2a_ray.adapters import Adapter, get_card
+from t2a_ray.adapters.base import Generation, PhaseMarker
+from t2a_ray.config import Prompt, Sweep, Trial
+from t2a_ray.errors import InfeasibleError
+from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import results_schema, rows_to_table, write_table
+
+log = logging.getLogger(__name__)
+J_PER_KWH = 3.6e6
+
+
+class Meter(Protocol):
+    """What the trial needs of `t2a_ray.metering.Meter`."""
+
+    def measure(self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0) -> Any: ...
+
+
+class Scorer(Protocol):
+    """Quality of one configuration's generations, computed outside the energy windows."""
+
+    def score(self, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int) -> dict[str, Any]: ...
+
+
+@dataclass
+class TrialEnv:
+    """What a worker lends a trial: its resident models, meter, device and place."""
+
+    run: RunFolder
+    sweep: Sweep
+    get_model: Callable[[Trial], Adapter]
+    meter: Meter
+    device: Any  # orchestrator.device.TorchDevice
+    place: Mapping[str, Any]  # node, gpu_index, gpu_name, gpu_uuid
+    scorer: Scorer | None = None
+    write_audio: Callable[[Trial, int, Prompt, Generation], None] | None = None
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: str
+    status: str
+    rows: int
+    energy_j: float | None  # sum over windows of the energy of the device the model ran on
+    window_s: float  # time inside metered windows
+    wall_s: float
+    error: str | None = None
+    warmup_energy_j: list[float | None] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
+    t_start = time.perf_counter()
+    sweep, card = env.sweep, get_card(trial.model.id)
+    params = card.check(trial.params)  # 1. check inputs (cheap; the sweep was validated at launch)
+    rows: list[dict[str, Any]] = []
+    warmup_j: list[float | None] = []
+    kept: list[tuple[Prompt, Generation]] = []
+    status, error = "ok", None
+    windows = [(r, p) for r in range(sweep.repeats) for p in sweep.prompts]
+    try:
+        adapter = env.get_model(trial)  # 2. the resident model (loaded on first use)
+        revision = adapter.revision
+
+        def generate(prompt: Prompt, seed: int, sink: list[Generation]) -> Callable[[PhaseMarker], None]:
+            def once(phases: PhaseMarker) -> None:
+                sink[:] = [adapter.generate([prompt.text], params, seed, phases, sweep.negative_prompt)]
+
+            return once
+
+        # 3. warm-up: measured apart, excluded from the trial's figures
+        for w in range(sweep.warmup):
+            prompt = sweep.prompts[w % len(sweep.prompts)]
+            res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
+            warmup_j.append(_device_energy_j(res.as_columns()))
+
+        # 4. the metered windows: one per (repeat, prompt)
+        for repeat, prompt in windows:
+            seed = window_seed(sweep.seed, repeat, prompt.id)
+            out: list[Generation] = []
+            env.device.reset_peak_memory()
+            res = env.meter.measure(generate(prompt, seed, out), sweep.metering.min_window_s)
+            rows.append(_row(trial, params, revision, repeat, prompt, seed, res.as_columns(), out[0], env))
+            kept.append((prompt, out[0]))
+    except Exception as e:  # a failed trial is data: the rest of its windows become rows with the error
+        infeasible = isinstance(e, InfeasibleError) or env.device.is_out_of_memory(e)
+        status = "infeasible" if infeasible else "failed"
+        error = f"{type(e).__name__}: {e}"
+        if not infeasible:
+            log.error("trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
+        env.device.free_memory()
+        done = len(rows)
+        rows += [failure_row(trial, sweep.name, r, p, status, error, env.place) for r, p in windows[done:]]
+
+    # 5. quality and audio, outside the windows
+    quality = None
+    if kept and env.scorer is not None:
+        texts = [p.text for p, g in kept for _ in range(len(g.waveforms))]
+        waves = np.concatenate([g.waveforms for _, g in kept])
+        quality = {"trial_id": trial.trial_id, "model": trial.model.id, **env.scorer.score(texts, waves, kept[0][1].sample_rate_hz)}
+    if kept and env.write_audio is not None:
+        for (prompt, gen), (repeat, _) in zip(kept, windows, strict=False):
+            env.write_audio(trial, repeat, prompt, gen)
+
+    # 6. the shard: quality first, then the trial's rows (the trial counts as done once this exists)
+    outcome = TrialOutcome(
+        trial_id=trial.trial_id,
+        status=status,
+        rows=len(rows),
+        energy_j=_sum_or_none(_device_energy_j(r) for r in rows if r["status"] == "ok"),
+        window_s=float(sum(r["window_s"] or 0.0 for r in rows)),
+        wall_s=time.perf_counter() - t_start,
+        error=error,
+        warmup_energy_j=warmup_j,
+    )
+    if quality is not None:
+        write_quality_shard(env.run, trial.trial_id, quality)
+    write_shard(env.run, env.sweep, trial.trial_id, rows, outcome)
+    return outcome
+
+
+def write_shard(run: RunFolder, sweep: Sweep, trial_id: str, rows: list[dict[str, Any]], outcome: TrialOutcome) -> None:
+    table = rows_to_table(rows, results_schema(sweep.axes()))
+    meta = {k: outcome.as_dict()[k] for k in ("status", "wall_s", "window_s", "warmup_energy_j", "error")}
+    write_table(table, run.shard(trial_id), metadata=meta)
+
+
+def write_quality_shard(run: RunFolder, trial_id: str, quality: Mapping[str, Any]) -> None:
+    import pyarrow as pa
+
+    write_table(pa.Table.from_pylist([dict(quality)]), run.quality_shard(trial_id))
+
+
+def failure_row(trial: Trial, run_name: str, repeat: int, prompt: Prompt, status: str, error: str, place: Mapping[str, Any]) -> dict[str, Any]:
+    """A window that never ran: identity and outcome, every measurement null."""
+    return {
+        **_identity(trial, run_name, repeat, prompt.id, None),
+        "seed": None,
+        **{k: place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
+        "status": status,
+        "error": error,
+    }
+
+
+def window_seed(base: int, repeat: int, prompt_id: str) -> int:
+    """Each (repeat, prompt) its own seed, reproducible from the sweep's seed alone."""
+    digest = hashlib.sha256(f"{base}:{repeat}:{prompt_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _identity(trial: Trial, run_name: str, repeat: int, prompt_id: str, revision: str | None) -> dict[str, Any]:
+    return {
+        "run": run_name,
+        "trial_id": trial.trial_id,
+        "repeat": repeat,
+        "prompt_id": prompt_id,
+        "model": trial.model.id,
+        "model_revision": revision,
+        "weights": trial.weights,
+        "dtype": trial.dtype,
+        **trial.params,
+    }
+
+
+def _row(trial: Trial, params: Mapping[str, Any], revision: str | None, repeat: int, prompt: Prompt, seed: int,
+         measured: Mapping[str, Any], gen: Generation, env: TrialEnv) -> dict[str, Any]:
+    generations = measured["generations_in_window"]
+    waveforms = generations * gen.waveforms.shape[0]
+    audio_s = gen.waveforms.shape[-1] / gen.sample_rate_hz
+    energy = _device_energy_j(measured)
+    intensity = env.sweep.carbon_intensity_g_per_kwh
+    return {
+        **_identity(trial, env.sweep.name, repeat, prompt.id, revision),
+        "seed": seed,
+        "prompt_truncated": bool(gen.prompts_truncated),
+        **{k: env.place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
+        **measured,
+        "latency_s": measured["window_s"] / generations,
+        "energy_per_waveform_j": None if energy is None else energy / waveforms,
+        "energy_per_audio_s_j": None if energy is None else energy / (waveforms * audio_s),
+        "peak_memory_bytes": env.device.peak_memory_bytes(),
+        "carbon_g": None if energy is None or intensity is None else energy / J_PER_KWH * intensity,
+        "status": "ok",
+        "error": None,
+    }
+
+
+def _device_energy_j(columns: Mapping[str, Any]) -> float | None:
+    """The energy of the device the model ran on: the GPU's when there is one, else the CPU's."""
+    gpu = columns.get("gpu_energy_j")
+    return gpu if gpu is not None else columns.get("cpu_energy_j")
+
+
+def _sum_or_none(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(sum(vals)) if vals else None

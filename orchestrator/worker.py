@@ -1,0 +1,128 @@
+"""The worker: one per GPU (or one on the CPU), holding models resident and owning that GPU's meter.
+
+`Worker` is a plain class; `pool.py` makes it a Ray actor with `num_gpus=1`. It reads the frozen sweep
+from the run folder itself, so a trial is sent to it as an id, and it writes the trial's shard itself
+(every node must be able to write the run folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from t2a_ray.config import Prompt, Trial, load_sweep
+from t2a_ray.orchestrator.device import TorchDevice
+from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.trial import TrialEnv, run_trial
+from t2a_ray.runfolder import RunFolder
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, run_root: str, worker_index: int):
+        # 1. The run: the frozen sweep, its trials by id
+        self.index = worker_index
+        self.run = RunFolder(run_root)
+        self.sweep = load_sweep(self.run.sweep_yaml)
+        self.trials = {t.trial_id: t for t in self.sweep.trials()}
+        # 2. The device and its meter (the meter samples in a background thread from here on)
+        from t2a_ray.metering import open_meter
+
+        self.device = TorchDevice.detect()
+        self.meter = open_meter(sample_interval_s=self.sweep.metering.sample_interval_s)
+        self.meter.sync = self.device.sync
+        self.meter.start()
+        prov = self.meter.provenance()
+        self.place = {
+            "node": prov.get("node") or socket.gethostname(),
+            "gpu_index": prov.get("gpu_index"),
+            "gpu_name": prov.get("gpu_name"),
+            "gpu_uuid": prov.get("gpu_uuid"),
+        }
+        # 3. Resident models, and quality scoring if asked for
+        self.models = ModelCache(self.device.name, self.device.free_memory, self.device.is_out_of_memory)
+        self._scorer = None
+        # Bookkeeping for the overhead figures: time inside trials, and the gaps between them
+        self.created_at = time.time()
+        self.busy_s = 0.0
+        self.window_s = 0.0
+        self.gaps_s: list[float] = []
+        self._last_end: float | None = None
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def prepare(self) -> dict[str, Any]:
+        """Measure this GPU's idle power (before any trial), return the GPU's provenance."""
+        self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
+        return {"worker": self.index, "pid": os.getpid(), "device": self.device.name, **self.meter.provenance(),
+                "idle_power_w": self.meter.idle_power_w}
+
+    def run_trial(self, trial_id: str) -> dict[str, Any]:
+        start = time.perf_counter()
+        if self._last_end is not None:
+            self.gaps_s.append(start - self._last_end)
+        trial = self.trials[trial_id]
+        env = TrialEnv(
+            run=self.run,
+            sweep=self.sweep,
+            get_model=lambda t: self.models.get(t.model, t.weights, t.dtype),
+            meter=self.meter,
+            device=self.device,
+            place=self.place,
+            scorer=self.scorer(),
+            write_audio=self._write_audio if self.sweep.save_audio else None,
+        )
+        outcome = run_trial(trial, env)
+        self._last_end = time.perf_counter()
+        self.busy_s += self._last_end - start
+        self.window_s += outcome.window_s
+        return {**outcome.as_dict(), "worker": self.index, "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype)}
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "worker": self.index,
+            "pid": os.getpid(),
+            "node_id": _ray_node_id(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            **self.place,
+            "loads": dict(self.models.loads),
+            "load_s": dict(self.models.load_s),
+            "busy_s": self.busy_s,
+            "window_s": self.window_s,
+            "gaps_s": list(self.gaps_s),
+            "idle_power_w": self.meter.idle_power_w,
+        }
+
+    def shutdown(self) -> None:
+        self.meter.close()
+
+    # ---- outside the energy windows
+    def scorer(self):
+        q = self.sweep.quality
+        if self._scorer is None and (q.clap or q.fad_reference):
+            from t2a_ray.orchestrator.quality import QualityScorer
+
+            self._scorer = QualityScorer(q, self.sweep.weights, self.device.name, cache_dir=self.run.root / "cache")
+        return self._scorer
+
+    def _write_audio(self, trial: Trial, repeat: int, prompt: Prompt, gen) -> None:
+        from t2a_ray.orchestrator.audio import write_wav
+
+        for i, wave in enumerate(gen.waveforms):
+            path = self.run.audio_file(trial.trial_id, repeat, prompt.id, i)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_wav(path, wave, gen.sample_rate_hz)
+
+
+def _ray_node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 — outside Ray there is no node id
+        return None

@@ -1,0 +1,65 @@
+"""The run folder: absolute paths, atomic writes, safe names, the frozen sweep."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from t2a_ray.errors import ConfigError
+from t2a_ray.runfolder import RunFolder, atomic_write, safe_name
+
+
+def test_paths_are_absolute_even_from_a_relative_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = RunFolder("runs/x")
+    assert run.root.is_absolute() and run.shard("abc").is_absolute()
+    assert run.shard("abc").parent == run.trials_dir
+
+
+def test_create_freezes_the_sweep_and_refuses_to_overwrite(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create("name: r\n")
+    assert run.sweep_yaml.read_text() == "name: r\n"
+    with pytest.raises(ConfigError, match="already exists"):
+        run.create("name: other\n")
+    assert run.sweep_yaml.read_text() == "name: r\n"
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def explode(f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        atomic_write(target, explode)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f.bin"]  # no temp file left behind
+
+
+@pytest.mark.parametrize("hostile", ["../../etc/passwd", "a/b\\c", "..", "", "x" * 500, "rm -rf *; echo $HOME", "🎵 music"])
+def test_safe_name_never_escapes_the_folder(tmp_path, hostile):
+    name = safe_name(hostile)
+    assert name and "/" not in name and "\\" not in name and name not in (".", "..") and len(name) <= 120
+    assert (tmp_path / name).resolve().parent == tmp_path.resolve()
+
+
+def test_finished_ids_ignore_quality_and_temp_files(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    for name in ("a.parquet", "a.quality.parquet", ".b.parquet.123.tmp", ".c.parquet"):
+        (run.trials_dir / name).write_bytes(b"")
+    assert run.finished_trial_ids() == {"a"}
+
+
+def test_quarantine_moves_aside_without_overwriting(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    for _ in range(2):
+        (run.trials_dir / "a.parquet").write_bytes(b"junk")
+        run.quarantine(run.trials_dir / "a.parquet")
+    assert sorted(p.name for p in run.corrupt_dir.iterdir()) == ["a.parquet", "a.parquet.1"]
+    assert run.finished_trial_ids() == set()

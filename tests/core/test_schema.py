@@ -1,0 +1,48 @@
+"""The results schema and the shard store."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import merge_results, read_metadata, results_schema, rows_to_table, write_table
+
+AXES = {"steps": int, "guidance_scale": float, "duration_s": float, "batch_size": int}
+PRODUCT_COLUMNS = """run trial_id repeat prompt_id model model_revision weights dtype steps guidance_scale duration_s
+batch_size seed node gpu_index gpu_name gpu_uuid gpu_energy_j gpu_energy_net_j idle_power_w cpu_energy_j
+dram_energy_j energy_method window_s generations_in_window latency_s energy_per_waveform_j energy_per_audio_s_j
+avg_power_w peak_memory_bytes temperature_start_c temperature_end_c carbon_g text_encoder_energy_j
+denoise_energy_j decode_energy_j vocoder_energy_j status error""".split()
+
+
+def test_schema_has_every_product_column():
+    names = results_schema(AXES).names
+    assert set(PRODUCT_COLUMNS) <= set(names)
+    assert len(names) == len(set(names))
+
+
+def row(tid, repeat, **kw):
+    return {"run": "r", "trial_id": tid, "repeat": repeat, "prompt_id": "p0", "model": "noop", "steps": 10, "status": "ok", **kw}
+
+
+def test_missing_values_stay_null_and_unknown_columns_are_refused():
+    table = rows_to_table([row("a", 0)], results_schema(AXES))
+    assert table.column("gpu_energy_j").to_pylist() == [None]
+    with pytest.raises(ValueError, match="bogus"):
+        rows_to_table([row("a", 0, bogus=1)], results_schema(AXES))
+
+
+def test_merge_sorts_rows_and_quarantines_a_corrupt_shard(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    schema = results_schema(AXES)
+    write_table(rows_to_table([row("b", 1), row("b", 0)], schema), run.shard("b"), metadata={"wall_s": 1.5})
+    write_table(rows_to_table([row("a", 0, gpu_energy_j=3.0)], schema), run.shard("a"))
+    good = run.shard("a").read_bytes()
+    run.shard("c").write_bytes(good[: len(good) // 2])  # truncated mid-write by something else
+    table, bad = merge_results(run)
+    assert [(r["trial_id"], r["repeat"]) for r in table.to_pylist()] == [("a", 0), ("b", 0), ("b", 1)]
+    assert [p.name for p in bad] == ["c.parquet"] and not run.shard("c").exists()
+    assert pq.read_table(run.results).num_rows == 3
+    assert read_metadata(run.shard("b")) == {"wall_s": 1.5}

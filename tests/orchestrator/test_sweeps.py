@@ -1,0 +1,169 @@
+"""Real sweeps on real Ray (logical GPUs, several nodes on one machine) with the `noop` adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from t2a_ray.config import load_sweep
+from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
+from t2a_ray.runfolder import RunFolder
+
+pytestmark = pytest.mark.slow
+
+
+def make_run(tmp_path: Path, body: str, name: str = "r") -> RunFolder:
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(textwrap.dedent(body))
+    sweep = load_sweep(config, name=name).with_dtype("float32")
+    run = RunFolder(tmp_path / "runs" / name)
+    run.create(sweep.to_yaml())
+    return run
+
+
+def rows(run: RunFolder) -> list[dict]:
+    return pq.read_table(run.results).to_pylist()
+
+
+def worker_stats(run: RunFolder) -> list[dict]:
+    return [s for f in sorted(run.logs_dir.glob("workers-attempt-*.json")) for s in json.loads(f.read_text())]
+
+
+TWO_MODELS = """
+models:
+  - {id: noop, options: {load_time_s: 0.05}}
+  - {id: noop, options: {load_time_s: 0.06}}
+weights: tiny
+grid: {steps: [1, 2, 3, 4], step_time_s: 0.01}
+prompts: {text: ["a", "b"]}
+repeats: 2
+warmup: 1
+metering: {idle_baseline_s: 0.1}
+"""
+
+
+def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp_path):
+    run = make_run(tmp_path, TWO_MODELS)
+    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    assert outcome.statuses == {"ok": 8}
+    table = rows(run)
+    assert len(table) == 8 * 2 * 2
+    assert Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table).most_common(1)[0][1] == 1
+    stats = worker_stats(run)
+    assert len(stats) == 2
+    loads = [n for s in stats for n in s["loads"].values()]
+    assert loads and max(loads) == 1
+    assert {s["cuda_visible_devices"] for s in stats} == {"0", "1"}  # one logical GPU each
+    assert all(r["status"] == "ok" and r["window_s"] > 0 for r in table)
+
+
+def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):
+    run = make_run(tmp_path, """
+        models: [{id: noop, options: {fault: oom, fault_when: {steps: 2}}}]
+        weights: tiny
+        grid: {steps: [1, 2, 3]}
+        prompts: {text: ["a"]}
+        repeats: 2
+        metering: {idle_baseline_s: 0}
+    """)
+    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    by_steps = {}
+    for r in rows(run):
+        by_steps.setdefault(r["steps"], set()).add(r["status"])
+    assert by_steps == {1: {"ok"}, 2: {"infeasible"}, 3: {"ok"}}
+    assert outcome.statuses == {"ok": 2, "infeasible": 1}
+    bad = [r for r in rows(run) if r["status"] == "infeasible"]
+    assert all(r["gpu_energy_j"] is None and "out-of-memory" in r["error"] for r in bad)
+
+
+def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(tmp_path):
+    marker = tmp_path / "crashed-once"
+    run = make_run(tmp_path, f"""
+        models: [{{id: noop, options: {{fault: crash, fault_when: {{steps: 2}}, fault_marker: "{marker}"}}}}]
+        weights: tiny
+        grid: {{steps: [1, 2, 3]}}
+        prompts: {{text: ["a"]}}
+        metering: {{idle_baseline_s: 0}}
+    """)
+    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    assert marker.exists()  # it did crash
+    assert outcome.statuses == {"ok": 3}
+    assert len(rows(run)) == 3
+
+
+def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retries(tmp_path):
+    run = make_run(tmp_path, """
+        models: [{id: noop, options: {fault: crash, fault_when: {steps: 2}}}]
+        weights: tiny
+        grid: {steps: [1, 2]}
+        prompts: {text: ["a"]}
+        max_trial_retries: 1
+        metering: {idle_baseline_s: 0}
+    """)
+    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    assert outcome.statuses == {"ok": 1, "failed": 1}
+    failed = [r for r in rows(run) if r["status"] == "failed"]
+    assert len(failed) == 1 and "worker process died" in failed[0]["error"]
+
+
+def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1, num_gpus=1)
+    try:
+        run = make_run(tmp_path, TWO_MODELS)
+        outcome = run_sweep(run, LaunchOptions(gpus=3, address=cluster.address, progress=False))
+        assert outcome.statuses == {"ok": 8}
+        stats = worker_stats(run)
+        assert len({s["node_id"] for s in stats}) == 3
+    finally:
+        cluster.shutdown()
+
+
+def _launch_cmd(config: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "t2a_ray.cli", "launch", "--config", str(config), "--out", str(out), "--gpus", "2", "--no-progress", *extra]
+
+
+def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path):
+    config = tmp_path / "k.yaml"
+    config.write_text(textwrap.dedent("""
+        name: k
+        models: [noop]
+        weights: tiny
+        grid: {steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], step_time_s: 0.05}
+        prompts: {text: ["a", "b"]}
+        repeats: 2
+        warmup: 0
+        metering: {idle_baseline_s: 0}
+    """))
+    env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
+    run = RunFolder(tmp_path / "runs" / "k")
+    proc = subprocess.Popen(_launch_cmd(config, tmp_path / "runs"), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(run.finished_trial_ids()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only: Ray's own processes must notice and go
+    proc.wait()
+    interrupted = len(run.finished_trial_ids())
+    assert 3 <= interrupted < 10
+    result = subprocess.run([sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"skipped {interrupted} already done" in result.stderr
+    table = rows(run)
+    keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)
+    assert len(keys) == 10 * 2 * 2 and set(keys.values()) == {1}
