@@ -192,9 +192,7 @@ def analyze(run_dir: Path | None, results_path: Path | None, energy_col: str | N
                 raise ConfigError("--energy/--quality/--group", col, f"no such column in {results_path.name} (has: {', '.join(map(str, df.columns))})")
     except ConfigError as e:
         _fail_usage(e)
-    result = analyze_table(df, energy_col, parsed, groups, out_dir or Path("t2a-report"))
-    click.echo(result.text())
-    click.echo(f"report: {result.report_path}")
+    click.echo(analyze_table(df, energy_col, parsed, groups, out_dir or Path("t2a-report")).text())
 
 
 def _analyze_run(run_dir: Path, out_dir: Path | None = None) -> None:
@@ -210,9 +208,7 @@ def _analyze_run(run_dir: Path, out_dir: Path | None = None) -> None:
     if table is None:
         click.echo(f"error: {run.root} has no finished trials yet", err=True)
         sys.exit(EXIT_FAILURE)
-    result = analyze_run(run.root, out_dir=out_dir)
-    click.echo(result.text())
-    click.echo(f"report: {result.report_path}")
+    click.echo(analyze_run(run.root, out_dir=out_dir).text())
 
 
 @main.command()

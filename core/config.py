@@ -16,6 +16,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -26,11 +27,14 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.errors import ConfigError
+from t2a_ray.errors import ConfigError, ParameterError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PROMPT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_PROMPT_FILE_BYTES = 50 * 1024 * 1024
+MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
+MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,24 @@ class Sweep:
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
         }
-        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
+        return yaml.dump(doc, Dumper=_FrozenDumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+class _FrozenDumper(yaml.SafeDumper):
+    """A SafeDumper that writes any text so that it reads back identical.
+
+    PyYAML writes U+0085 (NEL) raw inside a single-quoted or plain scalar, and reads it back folded
+    into a space: a prompt holding one would change between the sweep file and the frozen sweep.yaml
+    the workers read. Double quotes escape it (as `\\N`).
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    style = '"' if any(c in text for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_FrozenDumper.add_representer(str, _represent_str)
 
 
 @dataclass(frozen=True)
@@ -151,18 +172,32 @@ def load_sweep(path: str | Path, name: str | None = None) -> Sweep:
     """Read and validate a sweep file. Relative paths inside it are relative to its folder."""
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise ConfigError("--config", str(path), "no such file", None)
     try:
-        text = path.read_bytes().decode("utf-8")
+        if not path.is_file():
+            raise ConfigError("--config", str(path), "no such file", None)
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError("--config", str(path), f"cannot be read ({e.strerror})", None) from None
+    text = ""
+    try:
+        text = data.decode("utf-8")
         doc = yaml.safe_load(text)
     except UnicodeDecodeError:
         raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
+        if mark is None and isinstance(getattr(e, "position", None), int):  # a ReaderError: a character YAML refuses
+            line = text.count("\n", 0, e.position)
+            mark = yaml.Mark(path.name, e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(e, "problem", None) or "cannot be parsed"
+        problem = getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
         raise ConfigError("(yaml)", where, f"invalid YAML: {problem}", source) from None
+    except RecursionError:
+        raise ConfigError("(yaml)", "nesting", f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)", source) from None
+    except (ValueError, OverflowError) as e:  # a tagged or implicit value Python cannot build: a date that does
+        # not exist (2024-02-30), an integer of more than 4300 digits
+        reason = str(e).split(";")[0]
+        raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
     try:
         return parse_sweep(doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name)
     except ConfigError as e:
@@ -174,6 +209,7 @@ def load_sweep(path: str | Path, name: str | None = None) -> Sweep:
 def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str | None = None) -> Sweep:
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", doc, "must be a mapping of keys (name, models, grid, prompts, …)")
+    _check_shape(doc)
     _reject_unknown(doc, TOP_KEYS, "")
 
     name = name if name is not None else doc.get("name", default_name)
@@ -200,7 +236,8 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
         "min_window_s": (float, 0.0, 3600.0), "idle_baseline_s": (float, 0.0, 3600.0), "sample_interval_s": (float, 0.001, 1.0),
     })
     quality = _quality(doc.get("quality"), base_dir)
-    carbon = doc.get("carbon") or {}
+    carbon = doc.get("carbon")
+    carbon = {} if carbon is None else carbon
     if not isinstance(carbon, Mapping):
         raise ConfigError("carbon", carbon, "must be a mapping like {intensity_g_per_kwh: 300}")
     _reject_unknown(carbon, ("intensity_g_per_kwh",), "carbon.")
@@ -253,14 +290,21 @@ def _models(value: Any) -> tuple[ModelSpec, ...]:
         for opt in ("repo", "revision"):
             if entry.get(opt) is not None and not isinstance(entry[opt], str):
                 raise ConfigError(f"{key}.{opt}", entry[opt], "must be a string")
-        options = entry.get("options") or {}
+        options = entry.get("options")
+        options = {} if options is None else options
         if not isinstance(options, Mapping):
             raise ConfigError(f"{key}.options", options, "must be a mapping")
-        specs.append(ModelSpec(entry["id"], entry.get("repo"), entry.get("revision"), dict(options)))
-    keys = [s.key for s in specs]
-    for i, k in enumerate(keys):
-        if k in keys[:i]:
-            raise ConfigError(f"models[{i}]", specs[i].id, "is listed twice")
+        spec = ModelSpec(entry["id"], entry.get("repo"), entry.get("revision"), dict(options))
+        try:
+            spec.key  # noqa: B018 — the identity must hash: mapping keys of one type
+        except TypeError:
+            raise ConfigError(f"{key}.options", options, "must map option names to values (every mapping key a string)") from None
+        specs.append(spec)
+    keys: set[str] = set()
+    for i, s in enumerate(specs):
+        if s.key in keys:
+            raise ConfigError(f"models[{i}]", s.id, "is listed twice")
+        keys.add(s.key)
     return tuple(specs)
 
 
@@ -311,10 +355,11 @@ def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
             prompts.append(Prompt(_prompt_id(f"prompts.items[{i}].id", item["id"]), _prompt_text(f"prompts.items[{i}].text", item["text"])))
     else:
         prompts = _prompt_file(value["file"], base_dir)
-    ids = [p.id for p in prompts]
-    for i, pid in enumerate(ids):
-        if pid in ids[:i]:
-            raise ConfigError("prompts", pid, "prompt ids must be unique")
+    ids: set[str] = set()
+    for p in prompts:
+        if p.id in ids:
+            raise ConfigError("prompts.file" if "file" in value else "prompts", p.id, "prompt ids must be unique")
+        ids.add(p.id)
     return tuple(prompts)
 
 
@@ -322,14 +367,17 @@ def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
     key = "prompts.file"
     if not isinstance(value, str) or not value:
         raise ConfigError(key, value, "must be the path of a .csv (id, caption) or .txt (one prompt a line) file")
-    path = (base_dir / value).resolve()
-    if not path.is_file():
-        raise ConfigError(key, value, f"no such file ({path})")
-    if path.suffix.lower() not in (".csv", ".txt"):
-        raise ConfigError(key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)")
-    data = path.read_bytes()
-    if len(data) > MAX_PROMPT_FILE_BYTES:
-        raise ConfigError(key, value, f"is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+    try:
+        path = (base_dir / value).resolve()
+        if not path.is_file():
+            raise ConfigError(key, value, f"no such file ({path})")
+        if path.suffix.lower() not in (".csv", ".txt"):
+            raise ConfigError(key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)")
+        if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+            raise ConfigError(key, value, f"is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(key, value, f"cannot be read ({e.strerror})") from None
     if b"\x00" in data:
         raise ConfigError(key, value, "holds NUL bytes: not a text file")
     try:
@@ -386,15 +434,19 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
     if fad is not None:
         if not isinstance(fad, Mapping) or set(fad) != {"reference"} or not isinstance(fad["reference"], str):
             raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO}")
-        ref = (base_dir / fad["reference"]).resolve()
-        if not ref.is_dir():
-            raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
+        try:
+            ref = (base_dir / fad["reference"]).resolve()
+            if not ref.is_dir():
+                raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
+        except OSError as e:
+            raise ConfigError("quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})") from None
         reference = str(ref)
     return QualityConfig(clap=clap, fad_reference=reference)
 
 
 def _section(doc: Mapping, key: str, cls: type, fields: dict[str, tuple[type, float, float]]):
-    value = doc.get(key) or {}
+    value = doc.get(key)
+    value = {} if value is None else value
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, f"must be a mapping with keys {', '.join(fields)}")
     _reject_unknown(value, tuple(fields), f"{key}.")
@@ -435,6 +487,68 @@ def _reject_unknown(mapping: Mapping, allowed: tuple[str, ...], prefix: str) -> 
             raise ConfigError(f"{prefix}{key}", mapping[key], f"unknown key (allowed: {', '.join(allowed)}){did_you_mean}")
 
 
+def _check_shape(doc: Any) -> None:
+    """Refuse what YAML can say but a sweep never needs, before anything else walks the document.
+
+    Each of these would otherwise crash or hang a later step (a repr in an error message, the hash of
+    a model's options, a file path): nesting deeper than MAX_DEPTH (Python's recursion limit), an
+    alias inside the value it names (a cycle), text with NUL characters or lone surrogates (no path,
+    encoder or Parquet file takes them), and aliases that blow a small file up into a huge document
+    ("billion laughs"). Containers an alias shares are walked once, so the check is linear in the file.
+    """
+    seen: dict[int, tuple[int, int]] = {}  # id of a list/mapping -> (values in it, aliases expanded; its height)
+    open_ids: set[int] = set()
+    written = 0
+
+    def text_ok(path: str, text: str) -> None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(path, text, "must be text without lone surrogates (\\ud800-\\udfff escapes)") from None
+        if "\x00" in text:
+            raise ConfigError(path, text, "must not hold NUL characters")
+
+    def walk(node: Any, path: str, depth: int) -> tuple[int, int]:
+        nonlocal written
+        if not isinstance(node, (list, Mapping)):
+            written += 1
+            if isinstance(node, str):
+                text_ok(path, node)
+            return 1, 0
+        if id(node) in open_ids:
+            raise ConfigError(path, "*alias", "a YAML alias may not point into the value that holds it")
+        if id(node) in seen:  # an alias to a value already walked
+            size, height = seen[id(node)]
+        else:
+            if depth >= MAX_DEPTH:
+                raise ConfigError(path, "[…]", f"nested more than {MAX_DEPTH} levels deep (a sweep file needs 5)")
+            open_ids.add(id(node))
+            written += 1
+            size, height = 1, 0
+            if isinstance(node, Mapping):
+                children = []
+                for k, v in node.items():
+                    if isinstance(k, str):
+                        text_ok(path or "(top level)", k)
+                    written += 1
+                    children.append((v, f"{path}.{k}" if path else str(k)))
+            else:
+                children = [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            for child, child_path in children:
+                s, h = walk(child, child_path, depth + 1)
+                size, height = size + s, max(height, h + 1)
+            open_ids.discard(id(node))
+            seen[id(node)] = (size, height)
+        if depth + height > MAX_DEPTH:
+            raise ConfigError(path, "[…]", f"nested more than {MAX_DEPTH} levels deep (a sweep file needs 5)")
+        return size, height
+
+    total, _ = walk(doc, "", 0)
+    if total - written > MAX_ALIAS_VALUES:
+        raise ConfigError("(yaml)", f"{total} values from {written} written",
+                          f"YAML aliases may repeat at most {MAX_ALIAS_VALUES} values; write the values out")
+
+
 def _model_doc(m: ModelSpec) -> str | dict[str, Any]:
     if m.repo is None and m.revision is None and not m.options:
         return m.id
@@ -455,6 +569,10 @@ def expand(sweep: Sweep) -> list[Trial]:
     """Every (model, grid point) as a Trial, models in file order, grid axes in sorted order."""
     trials: list[Trial] = []
     axes = sorted(sweep.grid)
+    n_trials = len(sweep.models) * math.prod(len(sweep.grid[a]) for a in axes)
+    if n_trials > MAX_TRIALS:
+        sizes = " × ".join([f"{len(sweep.models)} models", *(f"{len(sweep.grid[a])} {a}" for a in axes)])
+        raise ConfigError("grid", sizes, f"expands to {n_trials} trials; at most {MAX_TRIALS} (sweep fewer values)")
     for mi, model in enumerate(sweep.models):
         card = get_card(model.id)
         for ai, axis in enumerate(axes):
@@ -466,14 +584,18 @@ def expand(sweep: Sweep) -> list[Trial]:
             for axis, value in raw.items():
                 values = sweep.grid[axis]
                 key = f"grid.{axis}" + (f"[{values.index(value)}]" if len(values) > 1 else "")
-                params[axis] = card.param(axis).coerce(value, key)
+                try:
+                    params[axis] = card.param(axis).coerce(value, key)
+                except OverflowError:  # an integer too large to be a float
+                    raise ParameterError(key, value, f"must be {card.param(axis).allowed()}") from None
             params = card.check(params)
             ident = Trial("", model, sweep.weights, sweep.dtype, params, sweep.seed)
             trials.append(replace(ident, trial_id=trial_id(ident)))
-    ids = [t.trial_id for t in trials]
-    for i, tid in enumerate(ids):
-        if tid in ids[:i]:
-            raise ConfigError("grid", dict(trials[i].params), "two grid points resolve to the same configuration (a value given twice, or equal to the default?)")
+    ids: set[str] = set()
+    for t in trials:
+        if t.trial_id in ids:
+            raise ConfigError("grid", dict(t.params), "two grid points resolve to the same configuration (a value given twice, or equal to the default?)")
+        ids.add(t.trial_id)
     if not trials:
         raise ConfigError("grid", dict(sweep.grid), "expands to zero trials")
     return trials

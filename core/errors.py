@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+# Every character `str.splitlines` breaks a line at: a user's key or file name may hold any of them.
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
 
 class T2ARayError(Exception):
     """Base of every error t2a-ray raises on purpose."""
@@ -17,7 +22,7 @@ class ConfigError(T2ARayError):
         self.key_path, self.value, self.allowed, self.source = key_path, value, allowed, source
         shown = _short_repr(value)
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key_path} = {shown}: {allowed}")
+        super().__init__(_one_line(f"{where}{key_path} = {shown}: {allowed}"))
 
 
 class ParameterError(ConfigError):
@@ -36,3 +41,8 @@ def _short_repr(value: object, limit: int = 80) -> str:
     text = repr(value)
     text = text.replace("\n", "\\n").replace("\r", "\\r")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_line(text: str) -> str:
+    """`text` with its line breaks escaped (as repr writes them): a message stays one line."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)

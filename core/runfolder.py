@@ -18,9 +18,12 @@ never half of one, whatever kills the writer.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -117,6 +120,45 @@ class RunFolder:
             n += 1
         os.replace(path, target)
         return target
+
+    # ---- who is working on this run
+    # Two advisory locks (flock): the driver holds `.driver.lock` exclusively, so two drivers never run
+    # one sweep; each worker holds `.workers.lock` shared for its lifetime, so a resume can wait until
+    # the workers of a killed driver are gone — otherwise one of them could still finish a trial that
+    # the resume has already started again.
+    @contextlib.contextmanager
+    def driver_lock(self) -> Iterator[None]:
+        fd = os.open(self.root / ".driver.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError("RUN_DIR", str(self.root), "another t2a-ray driver is running this sweep; wait for it or stop it first") from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def hold_worker_lock(self) -> int:
+        """Taken by a worker for its lifetime (released when its process ends). Returns the fd."""
+        fd = os.open(self.root / ".workers.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    def wait_for_old_workers(self, timeout_s: float) -> bool:
+        """Wait until no worker of an earlier driver holds the run; False if some still do."""
+        fd = os.open(self.root / ".workers.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        return False
+                    time.sleep(0.1)
+        finally:
+            os.close(fd)
 
     def check_writable(self) -> None:
         """Fail fast, with the fix, when this process cannot write the run folder."""

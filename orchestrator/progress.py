@@ -10,13 +10,14 @@ from ray.tune import Callback
 
 
 class ProgressLine(Callback):
-    def __init__(self, total: int, workers: int, enabled: bool = True, stream=sys.stderr):
-        self.total, self.workers, self.enabled, self.stream = total, workers, enabled, stream
+    # Tune pickles its callbacks with the experiment state: hold no stream, look it up when printing.
+    def __init__(self, total: int, workers: int, enabled: bool = True):
+        self.total, self.workers, self.enabled = total, workers, enabled
         self.done = 0
         self.failed = 0
         self.energy_j = 0.0
         self.t0 = time.monotonic()
-        self._tty = hasattr(stream, "isatty") and stream.isatty()
+        self._tty = sys.stderr.isatty()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info) -> None:
         self.done += 1
@@ -37,11 +38,11 @@ class ProgressLine(Callback):
             f"elapsed {format_duration(elapsed)} · ETA {format_duration(eta)}"
         )
         end = "\r" if self._tty and self.done < self.total else "\n"
-        print(line, end=end, file=self.stream, flush=True)
+        print(line, end=end, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.enabled and self._tty:
-            print(file=self.stream)
+            print(file=sys.stderr)
 
 
 def format_energy(joules: float | None) -> str:

@@ -25,7 +25,8 @@ from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import merge_results, read_shards
 
 log = logging.getLogger(__name__)
-RESTART_WAIT_S = 60.0  # how long a trial waits for a dead worker's replacement before giving up on it
+RESTART_WAIT_S = 60.0
+OLD_WORKERS_WAIT_S = 120.0  # how long a trial waits for a dead worker's replacement before giving up on it
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,16 @@ class SweepOutcome:
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
+    with run.driver_lock():
+        return _run_sweep(run, opts)
+
+
+def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     t0 = time.perf_counter()
-    # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun)
+    # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun).
+    #    Workers of an interrupted driver may still be finishing a trial: wait for them first.
+    if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S):
+        raise T2ARayError(f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again")
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
     _, bad = read_shards(run)
@@ -76,7 +85,6 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
     if opts.address:
         ray.init(address=opts.address, **common)
@@ -90,11 +98,34 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         n_workers = opts.gpus or 1
         # Logical CPUs: enough for the workers and the Tune trials that feed them, whatever the cores.
         cpus = max(os.cpu_count() or 1, n_workers + 2)
-        ray.init(num_cpus=cpus, num_gpus=opts.gpus, _node_ip_address="127.0.0.1", **common)
+        _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
     try:
         yield n_workers
     finally:
         ray.shutdown()
+
+
+def _init_on_loopback(**kwargs: Any) -> None:
+    """`ray.init` a local Ray whose node address is 127.0.0.1, so that its servers listen there only.
+
+    Ray's GCS, raylet and worker gRPC servers listen on the node's address, and on Linux Ray turns
+    `_node_ip_address="127.0.0.1"` into the machine's routable address — where, in Ray 2.60, they then
+    listen on every interface (`::`). Ray keeps 127.0.0.1 only where its "clusters" are off (its
+    default on macOS and Windows: `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read once when Ray is imported),
+    so that switch is turned off for the duration of this call only; joining a cluster is unaffected.
+    """
+    import ray
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(_node_ip_address="127.0.0.1", **kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+    node_ip = ray._private.worker.global_worker.node.node_ip_address
+    if node_ip != "127.0.0.1":  # a Ray whose internals moved: say so rather than listen everywhere silently
+        log.warning("the local Ray's node address is %s, not 127.0.0.1: its servers may be reachable from the network", node_ip)
 
 
 def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
@@ -170,12 +201,32 @@ def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_r
         except ray.exceptions.RayActorError as e:
             router.release.remote(index)
             error = f"worker process died: {_root_cause(e)}"
-            try:  # wait for Ray to restart the worker; a node that left gives no replacement
-                ray.get(workers[index].ping.remote(), timeout=RESTART_WAIT_S)
+            if wait_for_restart(workers[index], RESTART_WAIT_S):
                 router.restarted.remote(index)
-            except Exception:  # noqa: BLE001
+            else:  # a node that left gives no replacement
                 router.dead.remote(index)
+        except Exception as e:  # noqa: BLE001 — an error the trial itself did not turn into rows (a bug)
+            router.release.remote(index)
+            error = _root_cause(e)
+            break
     tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+
+
+def wait_for_restart(worker: Any, timeout_s: float) -> bool:
+    """True once Ray has restarted a dead worker. A call sent before Ray noticed the death fails at
+    once, so keep asking until the deadline."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(worker.ping.remote(), timeout=max(0.1, deadline - time.monotonic()))
+            return True
+        except ray.exceptions.GetTimeoutError:
+            return False
+        except ray.exceptions.RayError:
+            time.sleep(0.2)
+    return False
 
 
 def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class Meter(Protocol):
 class Scorer(Protocol):
     """Quality of one configuration's generations, computed outside the energy windows."""
 
-    def score(self, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int) -> dict[str, Any]: ...
+    def score(self, trial_id: str, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -111,12 +111,15 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
         done = len(rows)
         rows += [failure_row(trial, sweep.name, r, p, status, error, env.place) for r, p in windows[done:]]
 
-    # 5. quality and audio, outside the windows
+    # 5. quality and audio, outside the windows (scoring is metered apart)
     quality = None
     if kept and env.scorer is not None:
         texts = [p.text for p, g in kept for _ in range(len(g.waveforms))]
         waves = np.concatenate([g.waveforms for _, g in kept])
-        quality = {"trial_id": trial.trial_id, "model": trial.model.id, **env.scorer.score(texts, waves, kept[0][1].sample_rate_hz)}
+        scored: list[dict[str, Any]] = []
+        res = env.meter.measure(lambda _: scored.append(env.scorer.score(trial.trial_id, texts, waves, kept[0][1].sample_rate_hz)))
+        cols = res.as_columns()
+        quality = {"model": trial.model.id, **scored[-1], "scoring_energy_j": _device_energy_j(cols), "scoring_energy_method": cols["energy_method"]}
     if kept and env.write_audio is not None:
         for (prompt, gen), (repeat, _) in zip(kept, windows, strict=False):
             env.write_audio(trial, repeat, prompt, gen)
@@ -127,7 +130,7 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
         status=status,
         rows=len(rows),
         energy_j=_sum_or_none(_device_energy_j(r) for r in rows if r["status"] == "ok"),
-        window_s=float(sum(r["window_s"] or 0.0 for r in rows)),
+        window_s=float(sum(r.get("window_s") or 0.0 for r in rows)),
         wall_s=time.perf_counter() - t_start,
         error=error,
         warmup_energy_j=warmup_j,

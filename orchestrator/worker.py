@@ -27,6 +27,8 @@ class Worker:
         # 1. The run: the frozen sweep, its trials by id
         self.index = worker_index
         self.run = RunFolder(run_root)
+        self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
+        self._lock_fd = self.run.hold_worker_lock()
         self.sweep = load_sweep(self.run.sweep_yaml)
         self.trials = {t.trial_id: t for t in self.sweep.trials()}
         # 2. The device and its meter (the meter samples in a background thread from here on)
@@ -58,7 +60,8 @@ class Worker:
 
     def prepare(self) -> dict[str, Any]:
         """Measure this GPU's idle power (before any trial), return the GPU's provenance."""
-        self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
+        if self.sweep.metering.idle_baseline_s > 0:
+            self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
         return {"worker": self.index, "pid": os.getpid(), "device": self.device.name, **self.meter.provenance(),
                 "idle_power_w": self.meter.idle_power_w}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,7 +164,8 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
     result = subprocess.run([sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"skipped {interrupted} already done" in result.stderr
+    skipped = int(re.search(r"skipped (\d+) already done", result.stderr).group(1))
+    assert skipped >= interrupted  # workers may finish the trial in hand before they go
     table = rows(run)
     keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)
     assert len(keys) == 10 * 2 * 2 and set(keys.values()) == {1}
