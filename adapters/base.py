@@ -58,8 +58,9 @@ class ParamSpec:
 
     def coerce(self, value: Any, key_path: str) -> Any:
         """Return `value` as this parameter's type, or raise ParameterError naming `key_path`."""
-        if value == "default" and self.kind is not str:
+        if value == "default" and (self.kind is not str or (self.choices is not None and "default" not in self.choices)):
             return self.default
+        given = value  # error messages show the value as the user wrote it (60, not 60.0)
         if self.kind is bool:
             ok = isinstance(value, bool)
         elif self.kind is int:
@@ -76,7 +77,7 @@ class ParamSpec:
         if ok and self.maximum is not None:
             ok = value <= self.maximum
         if not ok:
-            raise ParameterError(key_path, value, f"must be {self.allowed()}")
+            raise ParameterError(key_path, given, f"must be {self.allowed()}")
         return value
 
 
@@ -147,7 +148,11 @@ def no_phases(phase: str) -> None:
 
 @dataclass
 class Generation:
-    """What `generate` returns: float32 waveforms shaped (n_waveforms, channels, samples)."""
+    """What `generate` returns: float32 waveforms shaped (n_waveforms, channels, samples).
+
+    n_waveforms = len(prompts) × batch_size, prompt-major; samples = round(duration_s × sample_rate_hz)
+    (a model that computes on a coarser grid generates a little more and cuts it).
+    """
 
     waveforms: np.ndarray
     sample_rate_hz: int
@@ -197,7 +202,7 @@ class Adapter(abc.ABC):
     ) -> Generation:
         """Generate `params["batch_size"]` waveforms per prompt. `params` has passed `check`."""
 
-    def unload(self) -> None:
+    def unload(self) -> None:  # noqa: B027 - optional hook, nothing to drop by default
         """Drop references to the model so its memory can be freed."""
 
 

@@ -1,0 +1,41 @@
+"""Analysis: quality scores, Pareto fronts, scaling fits and the report.
+
+This room reads tables. It never imports Ray, and torch/transformers only inside the CLAP code
+(`quality.load_clap` and what it returns), so `t2a-ray analyze` on a CSV starts fast.
+
+Entry points (the CLI calls these):
+
+* `analyze_run(run_dir)` and `analyze_table(df, energy_col, qualities, group_cols, out_dir)` → `Analysis`
+  with `.text()` (tables to print) and `.report_path`;
+* `load_table(path)` for .csv/.parquet (ValueError on anything else);
+* `quality.score_configuration(...)` + `write_quality_table(rows, path)` for the orchestrator.
+"""
+
+from t2a_ray.analysis.fronts import Front, compute_fronts, hypervolume, knee_index, pareto_mask
+from t2a_ray.analysis.report import (
+    DEFAULT_INTENSITY_G_PER_KWH,
+    Analysis,
+    analyze_run,
+    analyze_table,
+    parse_quality,
+    read_run_results,
+)
+from t2a_ray.analysis.tables import QUALITY_COLUMNS, load_table, read_quality_table, write_quality_table
+
+__all__ = [
+    "DEFAULT_INTENSITY_G_PER_KWH",
+    "QUALITY_COLUMNS",
+    "Analysis",
+    "Front",
+    "analyze_run",
+    "analyze_table",
+    "compute_fronts",
+    "hypervolume",
+    "knee_index",
+    "load_table",
+    "parse_quality",
+    "pareto_mask",
+    "read_quality_table",
+    "read_run_results",
+    "write_quality_table",
+]

@@ -22,6 +22,21 @@ class TorchDevice:
     def is_cuda(self) -> bool:
         return self.name.startswith("cuda")
 
+    def uuid(self) -> str | None:
+        """The GPU's UUID as CUDA sees it, so the meter reports the real device behind "cuda:0"."""
+        if not self.is_cuda:
+            return None
+        import torch
+
+        return str(torch.cuda.get_device_properties(0).uuid)
+
+    def open_context(self) -> None:
+        if self.is_cuda:
+            import torch
+
+            torch.zeros(1, device=self.name)
+            torch.cuda.synchronize()
+
     def sync(self) -> None:
         """Wait for queued GPU work: a window's boundary must not cut through kernels in flight."""
         if self.is_cuda:

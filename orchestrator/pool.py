@@ -13,6 +13,8 @@ from t2a_ray.orchestrator.worker import Worker
 # A worker whose process died is restarted by Ray (its models are gone); the trial is retried a
 # bounded number of times by the caller, so an endless crash loop cannot happen.
 RESTARTS_UNBOUNDED = -1
+# Ray gives the head node this resource; asking for a sliver of it pins an actor or task there.
+HEAD_NODE_RESOURCE = "node:__internal_head__"
 
 
 @dataclass
@@ -23,7 +25,8 @@ class Pool:
     @classmethod
     def start(cls, run_root: str, n_workers: int, use_gpus: bool) -> Pool:
         resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
-        worker_cls = ray.remote(Worker)
+        # Trials run one at a time (the default group); heartbeats answer beside them ("control").
+        worker_cls = ray.remote(concurrency_groups={"control": 1})(Worker)
         workers = [
             worker_cls.options(
                 **resources,
@@ -34,7 +37,8 @@ class Pool:
             ).remote(run_root, i)
             for i in range(n_workers)
         ]
-        router = ray.remote(Router).options(num_cpus=0).remote(n_workers)
+        # The router is state every trial needs: keep it on the head node, which outlives the others.
+        router = ray.remote(Router).options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}).remote(n_workers)
         return cls(workers, router)
 
     def call_all(self, method: str, *args, timeout_s: float | None = None) -> list[Any]:

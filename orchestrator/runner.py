@@ -25,8 +25,12 @@ from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import merge_results, read_shards
 
 log = logging.getLogger(__name__)
-RESTART_WAIT_S = 60.0
-OLD_WORKERS_WAIT_S = 120.0  # how long a trial waits for a dead worker's replacement before giving up on it
+OLD_WORKERS_WAIT_S = 120.0
+HEARTBEAT_S = 5.0  # how long a trial waits for a dead worker's replacement before giving up on it
+
+
+class StorageError(T2ARayError):
+    """The run folder cannot be written (disk full, permissions): the sweep stops, resume continues it."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class LaunchOptions:
     gpus: int  # workers on GPUs (0: one worker on the CPU)
     address: str | None = None  # join an existing cluster ("auto" or HOST:PORT)
     progress: bool = True
+    restart_wait_s: float = 60.0  # how long a trial waits for a dead worker's replacement
 
 
 @dataclass
@@ -70,7 +75,10 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         with ray_session(opts) as n_workers:
             stats = _run_on_ray(run, sweep, pending, n_workers, opts)
     # 3. The driver merges the shards
-    table, bad_now = merge_results(run)
+    try:
+        table, bad_now = merge_results(run)
+    except OSError as e:
+        raise StorageError(f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`") from None
     statuses: dict[str, int] = {}
     if table is not None:
         for tid, status in set(zip(table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True)):
@@ -85,6 +93,7 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a measurement tool
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
     if opts.address:
         ray.init(address=opts.address, **common)
@@ -131,7 +140,7 @@ def _init_on_loopback(**kwargs: Any) -> None:
 def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
     from ray import tune
 
-    from t2a_ray.orchestrator.pool import Pool
+    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool
 
     attempt = _next_attempt(run)
     pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus > 0)
@@ -146,8 +155,10 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
     model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
     trainable = tune.with_resources(
         tune.with_parameters(tune_trial, workers=pool.workers, router=pool.router, run_root=str(run.root),
-                             model_keys=model_keys, retries=sweep.max_trial_retries),
-        {"cpu": 0.01},
+                             model_keys=model_keys, retries=sweep.max_trial_retries, restart_wait_s=opts.restart_wait_s),
+        # Tune's trial functions only wait on workers; keep them on the head node, so that a worker
+        # node that leaves takes no trial bookkeeping with it.
+        {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
     progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
     tuner = tune.Tuner(
@@ -165,18 +176,29 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
             storage_path=str(run.tune_dir),
             verbose=0,
             callbacks=[progress],
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=1),
         ),
     )
-    tuner.fit()
+    # Trials turn their own failures into rows. What reaches Tune is a run folder that cannot be
+    # written (Tune's own state lives there too), or bookkeeping that died twice.
+    try:
+        errors = tuner.fit().errors
+    except Exception as e:  # noqa: BLE001 — judged below
+        errors = [e]
     progress.close()
+    if errors:
+        problem = _storage_problem(run)
+        if problem is not None:
+            raise StorageError(f"cannot write {run.root}: {problem}; no partial shard is kept — free the space or fix the folder, then `t2a-ray resume {run.root}`")
+        _say(opts, f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them")
     stats = [s if not isinstance(s, Exception) else {"error": _root_cause(s)} for s in pool.call_all("stats", timeout_s=30)]
     atomic_write_text(run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str))
     pool.call_all("shutdown", timeout_s=30)
     return stats
 
 
-def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_root: str, model_keys: dict[str, str], retries: int) -> None:
+def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_root: str, model_keys: dict[str, str], retries: int,
+               restart_wait_s: float) -> None:
     """One Tune trial: ask the router for a worker, run the trial there, report its summary.
 
     A worker whose process dies mid-trial is replaced by Ray; the trial is retried up to `retries`
@@ -194,22 +216,53 @@ def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_r
             error = _root_cause(e)
             break
         try:
-            summary = ray.get(workers[index].run_trial.remote(trial_id))
+            summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), restart_wait_s)
             router.release.remote(index)
             tune.report(summary)
             return
+        except WorkerLost as e:  # its node left: Ray cannot place a replacement
+            router.release.remote(index)
+            router.dead.remote(index)
+            error = str(e)
         except ray.exceptions.RayActorError as e:
             router.release.remote(index)
             error = f"worker process died: {_root_cause(e)}"
-            if wait_for_restart(workers[index], RESTART_WAIT_S):
+            if wait_for_restart(workers[index], restart_wait_s):
                 router.restarted.remote(index)
             else:  # a node that left gives no replacement
                 router.dead.remote(index)
-        except Exception as e:  # noqa: BLE001 — an error the trial itself did not turn into rows (a bug)
+        except Exception as e:  # noqa: BLE001 — an error the trial itself did not turn into rows
             router.release.remote(index)
+            cause = getattr(e, "cause", None) or e
+            if isinstance(cause, OSError):  # the run folder cannot be written: no row can record it
+                raise StorageError(f"cannot write the run folder: {cause}") from None
             error = _root_cause(e)
             break
     tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+
+
+class WorkerLost(RuntimeError):
+    """A worker stopped answering its heartbeat (its node left the cluster)."""
+
+
+def await_trial(worker: Any, ref: Any, lost_after_s: float) -> dict[str, Any]:
+    """Wait for a trial's result, checking every few seconds that its worker still answers.
+
+    A worker whose node left is restarted by Ray only where a GPU is free; until then a call queued
+    on it would wait forever. The heartbeat runs in the worker's "control" concurrency group, beside
+    the trial, so a busy worker answers at once.
+    """
+    import ray
+
+    while True:
+        ready, _ = ray.wait([ref], timeout=HEARTBEAT_S)
+        if ready:
+            return ray.get(ref)
+        try:
+            ray.get(worker.ping.options(concurrency_group="control").remote(), timeout=lost_after_s)
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+            ray.cancel(ref)
+            raise WorkerLost(f"worker lost: no heartbeat for {lost_after_s:.0f} s (its node left?)") from None
 
 
 def wait_for_restart(worker: Any, timeout_s: float) -> bool:
@@ -238,6 +291,22 @@ def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, A
     outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
     write_shard(run, sweep, trial_id, rows, outcome)
     return outcome.as_dict()
+
+
+def _storage_problem(run: RunFolder, probe_bytes: int = 64 * 1024) -> str | None:
+    """Why the run folder cannot take a shard now (disk full, read-only), or None if it can."""
+    probe = run.trials_dir / f".probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * probe_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+        return None
+    except OSError as e:
+        return e.strerror or str(e)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def _next_attempt(run: RunFolder) -> int:

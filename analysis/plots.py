@@ -1,0 +1,309 @@
+"""The report's PNG plots, drawn with matplotlib's object API and the Agg canvas.
+
+No pyplot: importing this module never changes the process-wide backend (a notebook keeps its own), and
+figures are freed with their objects. Each function writes one PNG atomically and returns its path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from t2a_ray.analysis.fronts import Front
+from t2a_ray.analysis.tables import PHASES, atomic_write
+
+DPI = 110
+_NICE = {
+    "energy_per_waveform_j": "Energy per waveform (J)",
+    "gpu_energy_j": "GPU energy per window (J)",
+    "gpu_energy_net_j": "GPU energy above idle per window (J)",
+    "energy_per_audio_s_j": "Energy per second of audio (J/s)",
+    "clap_mean": "CLAP score (cosine; higher is better)",
+    "clap": "CLAP score (higher is better)",
+    "fad": "FAD (lower is better)",
+    "fad_inf": "FAD∞ (lower is better)",
+    "steps": "Denoising steps",
+    "batch_size": "Batch size (waveforms per call)",
+}
+_UNITS = (("_kwh", "kWh"), ("_wh", "Wh"), ("_kj", "kJ"), ("_mj", "mJ"), ("_j", "J"), ("_s", "s"), ("_w", "W"))
+
+
+def axis_label(col: str, sense: str | None = None) -> str:
+    """A readable axis label with the unit read from the column name's suffix (``_j`` → J)."""
+    if col in _NICE:
+        return _NICE[col]
+    unit = next((u for suffix, u in _UNITS if col.lower().endswith(suffix)), None)
+    text = col.replace("_", " ")
+    if unit:
+        text = f"{text} ({unit})"
+    if sense is not None:
+        text += f" ({'higher' if sense == 'max' else 'lower'} is better)"
+    return text
+
+
+def model_colors(models: Sequence[object]) -> dict[object, tuple]:
+    """One fixed colour per model, the same in every plot (sorted names → tab10, or tab20 beyond 10)."""
+    from matplotlib import colormaps
+
+    names = sorted({str(m) for m in models})
+    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {m: cmap(i % cmap.N) for i, m in enumerate(names)}
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    # Pin the metadata so that re-running the analysis rewrites byte-identical files.
+    atomic_write(
+        path,
+        lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None}),
+    )
+    return path
+
+
+def _log_if_wide(ax, values: np.ndarray, axis: str = "x", ratio: float = 30.0) -> None:
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size and v.max() / v.min() > ratio:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _legend(ax, n_entries: int, title: str | None = None) -> None:
+    if n_entries == 0:
+        return
+    if n_entries > 8:
+        ax.legend(title=title, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ax.legend(title=title, fontsize=8, frameon=True, framealpha=0.85)
+
+
+def plot_energy_vs_axis(
+    configs: pd.DataFrame,
+    axis: str,
+    energy_col: str,
+    ci_col: str | None,
+    series_cols: Sequence[str],
+    path: Path,
+    fits: pd.DataFrame | None = None,
+    title: str = "",
+) -> Path:
+    """Mean energy (±95 % CI over repeats) against a parameter, one line per series (model + fixed axes).
+
+    With `fits` (rows keyed by the same series columns, with slope_j_per_step and intercept_j) the fitted
+    line is drawn dashed.
+    """
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = model_colors(configs["model"]) if "model" in configs else {}
+    series = (
+        list(configs.groupby(list(series_cols), dropna=False, sort=True)) if series_cols else [((), configs)]
+    )
+    series = [((k if isinstance(k, tuple) else (k,)), sub) for k, sub in series if sub[axis].nunique() > 1]
+    if not series:
+        raise ValueError(f"no series has two values of {axis!r}")
+    # Name in the legend only what tells the drawn series apart.
+    shown = [j for j, c in enumerate(series_cols) if c == "model" or len({k[j] for k, _ in series}) > 1]
+    markers = "osD^v<>ph*"
+    for i, (key, sub) in enumerate(series):
+        sub = sub.sort_values(axis)
+        label = ", ".join(
+            str(key[j]) if series_cols[j] == "model" else f"{series_cols[j]}={_short(key[j])}" for j in shown
+        )
+        model = str(dict(zip(series_cols, key, strict=True)).get("model", ""))
+        color = colors.get(model)
+        x = sub[axis].to_numpy(dtype=np.float64)
+        y = sub[energy_col].to_numpy(dtype=np.float64)
+        yerr = sub[ci_col].fillna(0.0).to_numpy(dtype=np.float64) if ci_col and ci_col in sub else None
+        ax.errorbar(
+            x, y, yerr=yerr, marker=markers[i % len(markers)], ms=4, lw=1.4, capsize=3,
+            color=color, label=label or energy_col,
+        )  # fmt: skip
+        if fits is not None and not fits.empty and "slope_j_per_step" in fits:
+            match = fits
+            for c, v in zip(series_cols, key, strict=True):
+                match = match[(match[c] == v) | (match[c].isna() & pd.isna(v))] if c in match else match
+            if len(match) == 1:
+                xs = np.linspace(np.nanmin(x), np.nanmax(x), 50)
+                row = match.iloc[0]
+                ax.plot(
+                    xs,
+                    row["slope_j_per_step"] * xs + row["intercept_j"],
+                    ls="--",
+                    lw=0.9,
+                    color=color,
+                    alpha=0.7,
+                )
+    ax.set_xlabel(axis_label(axis))
+    ax.set_ylabel(axis_label(energy_col))
+    _log_if_wide(ax, configs[energy_col].to_numpy(dtype=np.float64), "y")
+    if axis == "batch_size":
+        ax.set_xscale("log", base=2)
+        ticks = sorted(configs[axis].dropna().unique())
+        ax.set_xticks(ticks, [_short(t) for t in ticks])
+    ax.grid(True, alpha=0.3)
+    ax.set_title(
+        title or f"{axis_label(energy_col)} vs {axis_label(axis).lower()} (mean ± 95 % CI)", fontsize=10
+    )
+    _legend(ax, len(series), title=None)
+    return _save(fig, path)
+
+
+def plot_fronts(
+    configs: pd.DataFrame,
+    fronts: Sequence[Front],
+    energy_col: str,
+    energy_ci_col: str | None,
+    quality_ci_col: str | None,
+    label_cols: Sequence[str],
+    path: Path,
+) -> Path:
+    """Energy–quality scatter, one panel per group: front members outlined in black, the plain Pareto
+    front of the means as a staircase, the knee as a star. All `fronts` share one metric.
+
+    With CI-aware dominance the members include configurations the staircase passes by: those no other
+    configuration beats beyond the 95 % CIs (error bars).
+    """
+    from matplotlib.lines import Line2D
+    from t2a_ray.analysis.fronts import pareto_mask
+
+    metric, sense = fronts[0].metric, fronts[0].sense
+    n = len(fronts)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = _figure(6.2 * cols + 1.8, 4.4 * rows)
+    has_model = "model" in configs
+    colors = model_colors(configs["model"]) if has_model else {"all": "tab:blue"}
+    group_names = {g for g, _ in fronts[0].group}
+    annotate_cols = [c for c in label_cols if c != "model" and c not in group_names]
+    for i, front in enumerate(fronts):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        sub = configs
+        for col, val in front.group:
+            sub = sub[(sub[col] == val) | (sub[col].isna() & pd.isna(val))]
+        e_all = sub[energy_col].astype(float)
+        q_all = sub[metric].astype(float)
+        sub = sub[np.isfinite(e_all) & np.isfinite(q_all)]
+        members = sub.index.isin(list(front.members))
+        models = sub["model"].astype(str) if has_model else pd.Series("all", index=sub.index)
+        for is_on in (False, True):
+            for model in sorted(set(models)):
+                pts = sub[(models == model).to_numpy() & (members == is_on)]
+                if pts.empty:
+                    continue
+                ax.errorbar(
+                    pts[energy_col].astype(float), pts[metric].astype(float),
+                    xerr=_err(pts, energy_ci_col), yerr=_err(pts, quality_ci_col),
+                    fmt="o", ms=6.5 if is_on else 4.5, color=colors[model], alpha=1.0 if is_on else 0.4,
+                    elinewidth=0.8, capsize=2, mec="black" if is_on else "none", mew=0.9, zorder=3 if is_on else 2,
+                )  # fmt: skip
+        e, q = sub[energy_col].to_numpy(dtype=float), sub[metric].to_numpy(dtype=float)
+        plain = pareto_mask(e, q, sense)
+        order = np.lexsort((-q[plain] if sense == "max" else q[plain], e[plain]))
+        ax.step(e[plain][order], q[plain][order], where="post", color="black", lw=1.1, zorder=1)
+        for idx in front.members:
+            r = sub.loc[idx]
+            text = _compact(r, annotate_cols)
+            if text:
+                ax.annotate(
+                    text, (float(r[energy_col]), float(r[metric])), textcoords="offset points", xytext=(4, -9),
+                    fontsize=6.5, color="0.25",
+                )  # fmt: skip
+        if front.knee is not None:
+            k = sub.loc[front.knee]
+            ax.plot([float(k[energy_col])], [float(k[metric])], "*", ms=16, mfc="gold", mec="black", zorder=5)
+        _log_if_wide(ax, e, "x")
+        ax.set_xlabel(axis_label(energy_col) + " — lower is better")
+        ax.set_ylabel(axis_label(metric, sense))
+        group = ", ".join(f"{k}={_short(v)}" for k, v in front.group)
+        rule = "CI-aware (95 %)" if front.dominance == "ci95" else "plain"
+        ax.set_title(
+            (group + ": " if group else "")
+            + f"{len(front.members)} of {front.n_points} on the front, {rule} dominance",
+            fontsize=9,
+        )
+        ax.grid(True, alpha=0.3)
+    handles = [
+        Line2D([], [], ls="none", marker="o", ms=6, color=c, label=m) for m, c in colors.items() if m != "all"
+    ] + [
+        Line2D([], [], ls="none", marker="o", ms=6.5, mfc="white", mec="black", label="on the front"),
+        Line2D([], [], ls="none", marker="o", ms=4.5, color="grey", alpha=0.4, label="dominated"),
+        Line2D([], [], color="black", lw=1.1, label="Pareto front of the means"),
+        Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black", label="knee"),
+    ]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.93), fontsize=8, frameon=False)
+    if annotate_cols:
+        fig.text(
+            1.0,
+            0.06,
+            "labels: " + ", ".join(_COMPACT.get(c, c) for c in annotate_cols),
+            fontsize=7,
+            color="0.3",
+        )
+    bars = " (bars: 95 % CI)" if any(f.dominance == "ci95" for f in fronts) else ""
+    fig.suptitle(f"Energy vs {axis_label(metric, sense).split(' (')[0]}: Pareto fronts{bars}", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+_COMPACT = {"steps": "N st = steps", "batch_size": "bN = batch size", "duration_s": "N s = duration"}
+
+
+def _compact(row: pd.Series, cols: Sequence[str]) -> str:
+    """``100 st b5``: a front point's other parameters, short enough to sit beside it."""
+    out = []
+    for c in cols:
+        v = _short(row[c])
+        out.append({"steps": f"{v} st", "batch_size": f"b{v}", "duration_s": f"{v} s"}.get(c, f"{c}={v}"))
+    return " ".join(out)
+
+
+def plot_phases(shares: pd.DataFrame, by: Sequence[str], path: Path) -> Path:
+    """Stacked horizontal bars: each phase's share of the measured phase energy, per model."""
+    fig = _figure(7.5, 0.9 + 0.42 * max(len(shares), 2))
+    ax = fig.add_subplot(1, 1, 1)
+    labels = [" ".join(_short(r[c]) for c in by) for _, r in shares.iterrows()]
+    left = np.zeros(len(shares))
+    from matplotlib import colormaps
+
+    cmap = colormaps["Set2"]
+    y = np.arange(len(shares))
+    for i, name in enumerate(PHASES):
+        col = f"{name}_share"
+        if col not in shares:
+            continue
+        v = 100.0 * shares[col].fillna(0.0).to_numpy(dtype=np.float64)
+        ax.barh(y, v, left=left, color=cmap(i), label=name.replace("_", " "), edgecolor="white", lw=0.5)
+        for yi, (l0, vi) in enumerate(zip(left, v, strict=True)):
+            if vi >= 6:
+                ax.text(l0 + vi / 2, yi, f"{vi:.0f}%", ha="center", va="center", fontsize=7)
+        left += v
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Share of the energy of the measured phases (%)")
+    ax.set_title("Where the energy goes: phase shares per " + " / ".join(by), fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title="phase")
+    return _save(fig, path)
+
+
+def _err(df: pd.DataFrame, col: str | None):
+    if not col or col not in df:
+        return None
+    return df[col].astype(float).fillna(0.0).to_numpy()
+
+
+def _short(v: object) -> str:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.3g}"
+    return str(v)

@@ -1,0 +1,377 @@
+"""Stand-ins for time and devices, for CI (no GPU, no RAPL) and the benchmark's CPU smoke run.
+
+They subclass the real base classes (`Clock`, `GPU`) and behave like the hardware they replace:
+
+* `FakeClock` — time that moves only when someone sleeps; the periodic sampler runs inside `sleep`,
+  so a whole metered window is deterministic and takes no real time.
+* `FakeGPU` — power follows what the "work" sets; the energy counter ticks every `tick_s`, publishes
+  the energy drawn up to `lag_s` before the tick, counts in whole mJ, wraps at `counter_range_mj`, and
+  can be told to fail (as a translated NVML error).
+* `ReplayGPU` — plays back a trace recorded from a real GPU (`tests/fixtures/nvml_trace_h100.csv`).
+* `FakeNVML` — a stand-in for the `pynvml` module over FakeGPUs, to test `NVMLGPU` and the
+  CUDA_VISIBLE_DEVICES → real-index mapping, including NVML's error codes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from t2a_ray.errors import MeteringError
+from t2a_ray.metering.clock import Clock
+from t2a_ray.metering.gpu import GPU, NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION
+
+
+@dataclass
+class _Task:
+    fn: Callable[[], float]
+    scheduled_s: float
+    due_s: float
+    alive: bool = True
+
+
+class FakeClock(Clock):
+    """Simulated time. `sleep`/`advance` move it forward and run the periodic tasks that fall due, in
+    time order, each at its due time. `sample_jitter_s` delays each periodic call by U(0, jitter) past
+    its schedule, as a busy host delays a sampler thread. Periodic tasks run only while someone sleeps."""
+
+    def __init__(self, start_s: float = 1000.0, sample_jitter_s: float = 0.0, seed: int = 0):
+        self._now_s = float(start_s)
+        self._tasks: list[_Task] = []
+        self._rng = random.Random(seed)
+        self.sample_jitter_s = sample_jitter_s
+        self._in_task = False
+
+    def now_s(self) -> float:
+        return self._now_s
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        end_s = self._now_s + max(0.0, float(seconds))
+        if self._in_task:  # a task that sleeps lets time pass but runs no other task
+            self._now_s = end_s
+            return
+        while True:
+            due = [t for t in self._tasks if t.alive and t.due_s <= end_s]
+            if not due:
+                break
+            task = min(due, key=lambda t: t.due_s)
+            self._now_s = max(self._now_s, task.due_s)
+            self._in_task = True
+            try:
+                interval_s = task.fn()
+            finally:
+                self._in_task = False
+            task.scheduled_s = max(task.scheduled_s + interval_s, self._now_s)
+            task.due_s = task.scheduled_s + self._rng.uniform(0.0, self.sample_jitter_s)
+        self._now_s = max(self._now_s, end_s)
+        self._tasks = [t for t in self._tasks if t.alive]
+
+    def start_periodic(self, fn: Callable[[], float], name: str = "fake") -> Callable[[], None]:
+        """Like `Clock.start_periodic`: `fn` runs now and then after the delay it returns."""
+        task = _Task(fn, self._now_s, self._now_s)
+        self._tasks.append(task)
+
+        def stop() -> None:
+            task.alive = False
+
+        return stop
+
+
+class FakeGPU(GPU):
+    """A GPU made of arithmetic, driven by a clock. Work sets its power: `busy(seconds, watts)`."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        index: int = 0,
+        name: str = "Fake H100",
+        uuid: str = "GPU-00000000-0000-0000-0000-000000000000",
+        idle_power_w: float = 70.0,
+        tick_s: float = 0.1,
+        tick_phase_s: float = 0.0,
+        lag_s: float = 0.0,
+        counter_start_mj: int = 0,
+        counter_range_mj: int = 2**64,
+        has_counter: bool = True,
+        has_power: bool = True,
+        temperature_c: float = 40.0,
+        power_limit_w: float | None = 700.0,
+        lag_hint_s: float = 0.0,
+    ):
+        self.clock = clock
+        self.index = index
+        self._name, self._uuid = name, uuid
+        self.idle_power_w = idle_power_w
+        self.tick_s, self.tick_phase_s, self.lag_s = tick_s, tick_phase_s, lag_s
+        self.counter_start_mj = counter_start_mj
+        self.energy_counter_range_mj = counter_range_mj
+        self._has_counter, self._has_power = has_counter, has_power
+        self.temperature = temperature_c
+        self._power_limit_w = power_limit_w
+        self._lag_hint_s = lag_hint_s
+        self._failures_left = 0
+        self._failure_message = ""
+        self.reads = 0
+        # piecewise-constant power: segment i starts at _seg_t[i] with _seg_w[i] watts
+        self._origin_s = clock.now_s()
+        self._seg_t = [self._origin_s]
+        self._seg_w = [idle_power_w]
+        self._seg_cum_j = [0.0]
+
+    # the "work" ----------------------------------------------------------------------------------------------
+    def set_power_w(self, watts: float) -> None:
+        now = self.clock.now_s()
+        self._seg_cum_j.append(self.true_energy_j(now))
+        self._seg_t.append(now)
+        self._seg_w.append(float(watts))
+
+    def busy(self, seconds: float, watts: float) -> None:
+        """Draw `watts` for `seconds` of (clock) time, then fall back to idle."""
+        self.set_power_w(watts)
+        self.clock.sleep(seconds)
+        self.set_power_w(self.idle_power_w)
+
+    def true_energy_j(self, t_s: float, t0_s: float | None = None) -> float:
+        """The exact energy drawn up to `t_s` (or between `t0_s` and `t_s`): what a meter should report."""
+        if t0_s is not None:
+            return self.true_energy_j(t_s) - self.true_energy_j(t0_s)
+        if t_s <= self._origin_s:
+            return 0.0
+        i = bisect.bisect_right(self._seg_t, t_s) - 1
+        return self._seg_cum_j[i] + self._seg_w[i] * (t_s - self._seg_t[i])
+
+    def fail_reads(self, count: int = 1, message: str = "GPU is lost") -> None:
+        """Make the next `count` readings raise MeteringError (as NVMLGPU does after translation)."""
+        self._failures_left, self._failure_message = count, message
+
+    def _check(self) -> None:
+        self.reads += 1
+        if self._failures_left > 0:
+            self._failures_left -= 1
+            raise MeteringError(f"NVML read failed on GPU {self.index}: {self._failure_message}")
+
+    # GPU -----------------------------------------------------------------------------------------------------
+    def name(self) -> str:
+        return self._name
+
+    def uuid(self) -> str:
+        return self._uuid
+
+    def driver_version(self) -> str | None:
+        return "fake-driver"
+
+    def nvml_version(self) -> str | None:
+        return "fake-nvml"
+
+    def power_limit_w(self) -> float | None:
+        return self._power_limit_w
+
+    def supports_energy_counter(self) -> bool:
+        return self._has_counter
+
+    def supports_power(self) -> bool:
+        return self._has_power
+
+    def counter_lag_hint_s(self) -> float:
+        return self._lag_hint_s
+
+    def last_tick_s(self, t_s: float | None = None) -> float:
+        t = self.clock.now_s() if t_s is None else t_s
+        return self.tick_phase_s + math.floor((t - self.tick_phase_s) / self.tick_s) * self.tick_s
+
+    def total_energy_mj(self) -> int:
+        if not self._has_counter:
+            raise MeteringError(f"NVML nvmlDeviceGetTotalEnergyConsumption failed on GPU {self.index}: Not Supported")
+        self._check()
+        return self._published_mj()
+
+    def power_mw(self) -> int:
+        if not self._has_power:
+            raise MeteringError(f"NVML nvmlDeviceGetPowerUsage failed on GPU {self.index}: Not Supported")
+        self._check()
+        return self._power_now_mw()
+
+    def energy_and_power(self) -> tuple[int | None, int | None]:
+        self._check()  # one driver call for both, as NVMLGPU's field read
+        return (
+            self._published_mj() if self._has_counter else None,
+            self._power_now_mw() if self._has_power else None,
+        )
+
+    def _published_mj(self) -> int:
+        published_j = self.true_energy_j(self.last_tick_s() - self.lag_s)
+        return (self.counter_start_mj + int(published_j * 1000)) % self.energy_counter_range_mj
+
+    def _power_now_mw(self) -> int:
+        i = bisect.bisect_right(self._seg_t, self.clock.now_s()) - 1
+        return int(self._seg_w[i] * 1000)
+
+    def temperature_c(self) -> float | None:
+        return self.temperature
+
+
+class ReplayGPU(GPU):
+    """Plays back a recorded trace: at clock time `origin_s + t` it answers the last recorded value at or
+    before `t` — a step function, as the real counter is between its ticks."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        times_s: Sequence[float],
+        energy_mj: Sequence[int],
+        power_mw: Sequence[int] | None = None,
+        *,
+        origin_s: float | None = None,
+        name: str = "replay",
+        uuid: str = "GPU-replay",
+        index: int = 0,
+    ):
+        self.clock = clock
+        self.index = index
+        self._name, self._uuid = name, uuid
+        self._times_s = [float(t) for t in times_s]
+        self._energy_mj = [int(e) for e in energy_mj]
+        self._power_mw = [int(p) for p in power_mw] if power_mw is not None else None
+        self.origin_s = clock.now_s() - self._times_s[0] if origin_s is None else origin_s
+
+    def _at(self) -> int:
+        t = self.clock.now_s() - self.origin_s
+        i = bisect.bisect_right(self._times_s, t) - 1
+        if i < 0 or t > self._times_s[-1]:
+            raise MeteringError(f"replay: t = {t:.3f} s is outside the recorded trace")
+        return i
+
+    def name(self) -> str:
+        return self._name
+
+    def uuid(self) -> str:
+        return self._uuid
+
+    def supports_energy_counter(self) -> bool:
+        return True
+
+    def supports_power(self) -> bool:
+        return self._power_mw is not None
+
+    def total_energy_mj(self) -> int:
+        return self._energy_mj[self._at()]
+
+    def power_mw(self) -> int:
+        if self._power_mw is None:
+            raise MeteringError("replay: the trace has no power column")
+        return self._power_mw[self._at()]
+
+
+class FakeNVML:
+    """Enough of the `pynvml` module for `NVMLGPU` and `find_visible_gpu`, over FakeGPUs.
+
+    `fail(function_name, code)` makes that function raise `NVMLError(code)` (3 = Not Supported,
+    15 = GPU is lost …) from then on; `fields=False` makes the field API unsupported (older drivers).
+    """
+
+    NVML_SUCCESS = 0
+    _MESSAGES = {1: "Uninitialized", 2: "Invalid Argument", 3: "Not Supported", 4: "Insufficient Permissions", 15: "GPU is lost", 999: "Unknown Error"}
+
+    class NVMLError(Exception):
+        def __init__(self, value: int):
+            self.value = value
+            super().__init__(FakeNVML._MESSAGES.get(value, f"NVML error {value}"))
+
+    def __init__(self, gpus: Sequence[FakeGPU], fields: bool = True, driver: str = "550.00", version: str = "12.550"):
+        self.gpus = list(gpus)
+        self.fields = fields
+        self.driver, self.version = driver, version
+        self.initialised = 0
+        self._failing: dict[str, int] = {}
+
+    def fail(self, function_name: str, code: int = 15) -> None:
+        self._failing[function_name] = code
+
+    def _maybe_fail(self, function_name: str) -> None:
+        if function_name in self._failing:
+            raise self.NVMLError(self._failing[function_name])
+
+    def _gpu(self, handle: Any) -> FakeGPU:
+        return self.gpus[handle]
+
+    def nvmlInit(self) -> None:
+        self._maybe_fail("nvmlInit")
+        self.initialised += 1
+
+    def nvmlShutdown(self) -> None:
+        self.initialised -= 1
+
+    def nvmlDeviceGetCount(self) -> int:
+        self._maybe_fail("nvmlDeviceGetCount")
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        self._maybe_fail("nvmlDeviceGetHandleByIndex")
+        if not 0 <= index < len(self.gpus):
+            raise self.NVMLError(2)
+        return index
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return self._gpu(handle).uuid()
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:
+        return self._gpu(handle).name().encode()
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.driver
+
+    def nvmlSystemGetNVMLVersion(self) -> str:
+        return self.version
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: int) -> int:
+        self._maybe_fail("nvmlDeviceGetEnforcedPowerLimit")
+        return int((self._gpu(handle).power_limit_w() or 0) * 1000)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
+        self._maybe_fail("nvmlDeviceGetTotalEnergyConsumption")
+        return self._read(lambda: self._gpu(handle).total_energy_mj())
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        self._maybe_fail("nvmlDeviceGetPowerUsage")
+        return self._read(lambda: self._gpu(handle).power_mw())
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        self._maybe_fail("nvmlDeviceGetTemperature")
+        return int(self._gpu(handle).temperature_c() or 0)
+
+    def nvmlDeviceGetFieldValues(self, handle: int, field_ids: Sequence[int]) -> list[Any]:
+        self._maybe_fail("nvmlDeviceGetFieldValues")
+        if not self.fields:
+            raise self.NVMLError(3)
+        out = []
+        for field_id in field_ids:
+            value = SimpleNamespace(ullVal=0, uiVal=0)
+            status, value_type = 0, 3
+            try:
+                if field_id == NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION:
+                    self._maybe_fail("nvmlDeviceGetTotalEnergyConsumption")
+                    value.ullVal = self._read(lambda: self._gpu(handle).total_energy_mj())
+                elif field_id == NVML_FI_DEV_POWER_INSTANT:
+                    self._maybe_fail("nvmlDeviceGetPowerUsage")
+                    value.uiVal, value_type = self._read(lambda: self._gpu(handle).power_mw()), 1
+                else:
+                    status = 2
+            except self.NVMLError as e:
+                status = e.value
+            out.append(SimpleNamespace(fieldId=field_id, nvmlReturn=status, valueType=value_type, value=value))
+        return out
+
+    def _read(self, read: Callable[[], int]) -> int:
+        try:
+            return read()
+        except MeteringError as e:  # a FakeGPU that cannot answer: NVML's "not supported"
+            raise self.NVMLError(3) from e

@@ -1,0 +1,642 @@
+"""The meter: windows of work with named phases, their GPU/CPU/DRAM energy, and an idle baseline.
+
+How a window is measured (and why):
+
+1. A background sampler reads the GPU's energy counter (and power) and keeps (time, counter, power)
+   samples: every `sample_interval_s` (5 ms) outside windows, every `window_sample_interval_s` (20 ms)
+   inside them. The counter ticks only every ~100 ms; the samples locate each tick in time. Inside a
+   window they are sparser because on the H100 one read costs ~4 ms of driver time (measured), which a
+   launch-bound generation feels; the sharp ticks around the window carry over to those inside it
+   (`timeline.refine_update_times`).
+2. Entering a window synchronises the device (`sync`): work queued before the window would otherwise
+   run — and draw energy — inside it; the start time is taken after the sync. Phase marks synchronise
+   too, so that a phase's energy is that of its own kernels, not of the ones still queued from the last.
+3. Leaving a window synchronises again, takes the end time, then *waits* — sampling densely — until the
+   counter has published the tick that covers the end (at or after end + the counter's lag) and the one
+   after it, which the `step` rule needs: before then the energy at the end is not yet known. On the
+   H100 that is 0.11–0.22 s of wall time per window, none of it inside the work.
+4. Energy = F(end) − F(start), F the counter interpolated within the ticks around each boundary by the
+   `step` rule (`timeline.py`): the boundary is where the power steps. Where the GPU has no counter,
+   the power samples are integrated instead, and the result says so.
+
+`energy_method` names how every figure was obtained, as `gpu:…;cpu:…;dram:…;phases:…`:
+
+* gpu: ``nvml-counter-interp`` (measured: the energy counter, placed between ticks by interpolation),
+  ``nvml-power-integral`` (measured: power samples integrated over time; the counter is missing or
+  failed), ``none`` (no GPU).
+* cpu: ``rapl`` (measured), ``estimate:cpu-time`` (estimated: process CPU time × watts per core; see
+  `cpu.py`), ``none``.
+* dram: ``rapl`` or ``none``.
+* phases: the device the phase energies come from — ``gpu``, or without a GPU the CPU source's label
+  (``rapl`` or ``estimate:cpu-time``) — or ``none`` when no phase was marked.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2a_ray.errors import MeteringError
+from t2a_ray.metering.clock import Clock
+from t2a_ray.metering.cpu import CpuReading, CpuSource
+from t2a_ray.metering.gpu import GPU
+from t2a_ray.metering.timeline import (
+    INTERPOLATIONS,
+    CounterTimeline,
+    PowerTrace,
+    counter_updates,
+    update_period_s,
+)
+
+#: Phases that have a results column, in the order a generation runs them (as in adapters.base.PHASES).
+PHASE_COLUMNS = ("text_encoder", "denoise", "decode", "vocoder")
+
+#: The result columns a window fills, in order (PRODUCT.md, "Results columns").
+RESULT_COLUMNS = (
+    "gpu_energy_j",
+    "gpu_energy_net_j",
+    "idle_power_w",
+    "cpu_energy_j",
+    "dram_energy_j",
+    "energy_method",
+    "window_s",
+    "generations_in_window",
+    "avg_power_w",
+    "temperature_start_c",
+    "temperature_end_c",
+    *(f"{phase}_energy_j" for phase in PHASE_COLUMNS),
+)
+
+_NOMINAL_TICK_S = 0.1  # what NVML's counter does on every GPU measured so far; refined from samples
+
+
+def _no_sync() -> None:
+    """The default device synchronisation: none (CPU work is synchronous)."""
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """The energy of one window. None where a figure cannot be had — never a silent zero."""
+
+    window_s: float
+    generations_in_window: int
+    gpu_energy_j: float | None
+    idle_power_w: float | None
+    cpu_energy_j: float | None
+    dram_energy_j: float | None
+    energy_method: str
+    temperature_start_c: float | None
+    temperature_end_c: float | None
+    #: Energy of every phase marked in the window, summed over its generations (J). The phases together
+    #: are the whole window: the stretch before the first mark belongs to the first phase.
+    phase_energy_j: Mapping[str, float] = field(default_factory=dict)
+    #: A second, independent reading of the GPU energy: the power samples integrated (J).
+    gpu_power_integral_j: float | None = None
+    start_s: float = 0.0
+    end_s: float = 0.0
+    warmup: bool = False
+
+    @property
+    def gpu_energy_net_j(self) -> float | None:
+        """Gross GPU energy minus what the idle GPU would have drawn over the same time."""
+        if self.gpu_energy_j is None or self.idle_power_w is None:
+            return None
+        return self.gpu_energy_j - self.idle_power_w * self.window_s
+
+    @property
+    def avg_power_w(self) -> float | None:
+        if self.gpu_energy_j is None or self.window_s <= 0:
+            return None
+        return self.gpu_energy_j / self.window_s
+
+    def as_columns(self) -> dict[str, Any]:
+        """Exactly `RESULT_COLUMNS`. A phase never marked is None (not 0)."""
+        columns: dict[str, Any] = {
+            "gpu_energy_j": self.gpu_energy_j,
+            "gpu_energy_net_j": self.gpu_energy_net_j,
+            "idle_power_w": self.idle_power_w,
+            "cpu_energy_j": self.cpu_energy_j,
+            "dram_energy_j": self.dram_energy_j,
+            "energy_method": self.energy_method,
+            "window_s": self.window_s,
+            "generations_in_window": self.generations_in_window,
+            "avg_power_w": self.avg_power_w,
+            "temperature_start_c": self.temperature_start_c,
+            "temperature_end_c": self.temperature_end_c,
+        }
+        for phase in PHASE_COLUMNS:
+            columns[f"{phase}_energy_j"] = self.phase_energy_j.get(phase)
+        return columns
+
+
+class Window:
+    """An open measurement window; also the `PhaseMarker` handed to an adapter.
+
+    ``w("denoise")`` means "from now on the work is denoising". After the `with` block, `w.result`
+    holds the `WindowResult` (None if the block raised).
+    """
+
+    def __init__(self, meter: Meter):
+        self._meter = meter
+        self.start_s = math.nan
+        self.generations_in_window = 1
+        self.result: WindowResult | None = None
+        self._marks: list[tuple[float, str, CpuReading | None]] = []
+        self._cpu_start: CpuReading | None = None
+        self._temperature_start_c: float | None = None
+        self._closed = False
+
+    def __call__(self, phase: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"phase {phase!r} marked on a closed window")
+        if not isinstance(phase, str) or not phase:
+            raise ValueError(f"phase = {phase!r}: must be a non-empty string such as 'denoise'")
+        meter = self._meter
+        meter.sync()
+        self._marks.append((meter.clock.now_s(), phase, meter._read_cpu()))
+
+    def elapsed_s(self) -> float:
+        """Seconds since the window opened (the caller synchronises first if it needs device time)."""
+        return self._meter.clock.now_s() - self.start_s
+
+    # The window's lifecycle is driven by the meter; these keep `with meter.window() as w` readable.
+    def __enter__(self) -> Window:
+        self._meter._open_window(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self._meter._close_window(self, failed=exc_type is not None)
+        return False
+
+
+class Meter:
+    """Measures windows of work on one GPU (or none) and the CPU.
+
+    Devices are passed in (`gpu`, `cpu`); `open_meter` builds the real ones for this process. `sync` is
+    the device synchronisation to run at window boundaries and phase marks (`torch.cuda.synchronize`);
+    the meter never imports torch. `clock` is real time unless a test hands in a `FakeClock`.
+
+    Sampling: every `sample_interval_s` outside windows and while a window closes (where tick times must
+    be sharp), every `window_sample_interval_s` inside windows (enough to see every ~0.1 s tick; on the
+    H100 one counter read takes ~4 ms of driver time, which a launch-bound generation would feel).
+
+    `counter_lag_s`: how late the counter publishes the energy it counts (None: the GPU's hint).
+    `power_delay_s`: how late power samples trail the work (None: the GPU's hint).
+    `interpolation`: "step" (default) or "linear" — how energy is placed within a tick (`timeline.py`).
+    """
+
+    def __init__(
+        self,
+        gpu: GPU | None = None,
+        cpu: CpuSource | None = None,
+        *,
+        sync: Callable[[], Any] | None = None,
+        sample_interval_s: float = 0.005,
+        window_sample_interval_s: float = 0.02,
+        clock: Clock | None = None,
+        counter_lag_s: float | None = None,
+        interpolation: str = "step",
+        power_delay_s: float | None = None,
+        history_s: float = 120.0,
+        node: str | None = None,
+        notes: Mapping[str, Any] | None = None,
+    ):
+        for name, value in (("sample_interval_s", sample_interval_s), ("window_sample_interval_s", window_sample_interval_s)):
+            if not (isinstance(value, (int, float)) and 0 < value <= 0.05):
+                raise ValueError(
+                    f"{name} = {value!r}: must be a number of seconds in (0, 0.05] "
+                    "(the counter ticks every ~0.1 s; sampling slower cannot place its ticks)"
+                )
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation = {interpolation!r}: must be one of {INTERPOLATIONS}")
+        self.gpu = gpu
+        self.cpu = cpu
+        self.sync: Callable[[], Any] = sync or _no_sync
+        self.sample_interval_s = float(sample_interval_s)
+        self.window_sample_interval_s = float(window_sample_interval_s)
+        self.clock = clock or Clock()
+        self.counter_lag_s = float(counter_lag_s if counter_lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0))
+        self.interpolation = interpolation
+        self.power_delay_s = float(power_delay_s if power_delay_s is not None else (gpu.power_delay_hint_s() if gpu else 0.0))
+        self.history_s = float(history_s)
+        self.node = node or socket.gethostname()
+        self.notes = dict(notes or {})
+        self.idle_power_w: float | None = None
+        #: The counter's update period as last inferred from the samples (None until seen).
+        self.counter_period_s: float | None = None
+        self.sampler_errors = 0
+        self._last_error: MeteringError | None = None
+
+        self._has_counter = bool(gpu and gpu.supports_energy_counter())
+        self._has_power = bool(gpu and gpu.supports_power())
+        self._lock = threading.RLock()
+        self._times_s: list[float] = []
+        self._energy_mj: list[float | None] = []
+        self._power_mw: list[float | None] = []
+        self._raw_last_mj: int | None = None
+        self._wrap_offset_mj = 0
+        self._stop_sampler: Callable[[], None] | None = None
+        self._open_starts: list[float] = []
+        self._samples_since_trim = 0
+        self._next_cpu_poll_s = -math.inf
+
+    # lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> Meter:
+        """Start the sampler and wait until it has seen three counter ticks (~0.3 s), so that a window
+        opened right away can place its start (`step` needs the tick before the start's tick).
+        Idempotent."""
+        if self._stop_sampler is not None or self.gpu is None:
+            return self
+        self._stop_sampler = self.clock.start_periodic(self._sampler_tick)
+        if self._has_counter:
+            deadline = self.clock.now_s() + 5 * _NOMINAL_TICK_S
+            while self.clock.now_s() < deadline and len(self._updates_since(-math.inf)) < 3:
+                self.clock.sleep(self.sample_interval_s)
+        return self
+
+    def close(self) -> None:
+        """Stop the sampler (the devices stay open: the caller owns them). Idempotent."""
+        stop, self._stop_sampler = self._stop_sampler, None
+        if stop is not None:
+            stop()
+
+    def __enter__(self) -> Meter:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._stop_sampler is not None
+
+    # sampling -----------------------------------------------------------------------------------------------
+    def _sampler_tick(self) -> float:
+        """One sample on the sampler thread; returns the seconds until the next one."""
+        self._sample()
+        return self.window_sample_interval_s if self._open_starts else self.sample_interval_s
+
+    def _sample(self) -> None:
+        """One (time, counter, power) sample. Runs on the sampler thread and, near window boundaries,
+        on the caller's thread; the lock keeps the samples in time order."""
+        gpu = self.gpu
+        if gpu is None:
+            return
+        with self._lock:
+            t0 = self.clock.now_s()
+            try:
+                raw_mj, power_mw = gpu.energy_and_power()
+            except MeteringError as e:
+                self.sampler_errors += 1
+                self._last_error = e
+                return
+            t1 = self.clock.now_s()
+            energy_mj: float | None = None
+            if raw_mj is not None:
+                if self._raw_last_mj is not None and raw_mj < self._raw_last_mj:
+                    self._wrap_offset_mj += gpu.energy_counter_range_mj  # the counter wrapped around
+                self._raw_last_mj = raw_mj
+                energy_mj = float(raw_mj + self._wrap_offset_mj)
+            self._times_s.append(0.5 * (t0 + t1))  # the read happened somewhere in [t0, t1]
+            self._energy_mj.append(energy_mj)
+            self._power_mw.append(None if power_mw is None else float(power_mw))
+            self._samples_since_trim += 1
+            if self._samples_since_trim >= 1000:
+                self._trim(t1)
+            if self.cpu is not None and t1 >= self._next_cpu_poll_s:
+                # RAPL wraps every few minutes at full load: read it often enough to see every wrap.
+                self._next_cpu_poll_s = t1 + 1.0
+                self._read_cpu()
+
+    def _trim(self, now_s: float) -> None:
+        self._samples_since_trim = 0
+        keep_from = now_s - self.history_s
+        if self._open_starts:
+            keep_from = min(keep_from, min(self._open_starts) - 2.0)
+        cut = bisect.bisect_left(self._times_s, keep_from)
+        if cut > 0:
+            del self._times_s[:cut], self._energy_mj[:cut], self._power_mw[:cut]
+
+    def samples(self, since_s: float = -math.inf) -> dict[str, list]:
+        """A copy of the recorded samples (for diagnostics, benchmarks and replay fixtures)."""
+        with self._lock:
+            i = bisect.bisect_left(self._times_s, since_s)
+            return {
+                "t_s": self._times_s[i:],
+                "energy_mj": self._energy_mj[i:],
+                "power_mw": self._power_mw[i:],
+            }
+
+    def _updates_since(self, t_s: float) -> list:
+        s = self.samples(t_s)
+        return counter_updates(s["t_s"], s["energy_mj"])
+
+    def _read_cpu(self) -> CpuReading | None:
+        if self.cpu is None:
+            return None
+        try:
+            return self.cpu.read()
+        except MeteringError as e:
+            self._last_error = e
+            return None
+
+    # windows ------------------------------------------------------------------------------------------------
+    def window(self) -> Window:
+        """A measurement window: ``with meter.window() as w: ...; w.result``. `w` is a PhaseMarker."""
+        return Window(self)
+
+    def measure(self, fn: Callable[[Window], Any], min_window_s: float = 0.0, max_generations: int | None = None) -> WindowResult:
+        """Run `fn(phases)` repeatedly inside one window until the window has lasted `min_window_s`
+        (at least once). A longer window spreads the counter's boundary error over more work.
+
+        `result.generations_in_window` is the number of calls; the phase energies are summed over them.
+        """
+        if not (isinstance(min_window_s, (int, float)) and min_window_s >= 0 and math.isfinite(min_window_s)):
+            raise ValueError(f"min_window_s = {min_window_s!r}: must be a number of seconds ≥ 0")
+        if max_generations is not None and max_generations < 1:
+            raise ValueError(f"max_generations = {max_generations!r}: must be ≥ 1 or None")
+        with self.window() as w:
+            n = 0
+            while True:
+                fn(w)
+                n += 1
+                self.sync()  # the clock must see the device's time, not the host's
+                if w.elapsed_s() >= min_window_s or (max_generations is not None and n >= max_generations):
+                    break
+            w.generations_in_window = n
+        assert w.result is not None
+        return w.result
+
+    def warm_up(self, fn: Callable[[Window], Any], generations: int = 1) -> list[WindowResult]:
+        """Run `generations` warm-up generations, each in its own window, marked `warmup=True`.
+
+        The first generation of a trial pays for kernel selection, allocator growth and clock ramp-up;
+        the caller keeps these results apart from (and out of) the trial's figures.
+        """
+        results = []
+        for _ in range(generations):
+            r = self.measure(fn)
+            results.append(dataclasses.replace(r, warmup=True))
+        return results
+
+    def measure_idle(self, seconds: float) -> float | None:
+        """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.
+
+        None when there is no GPU power reading. Every later window reports its net energy against it.
+        """
+        if not (isinstance(seconds, (int, float)) and seconds > 0):
+            raise ValueError(f"seconds = {seconds!r}: must be a positive number of seconds")
+        if self.gpu is None:
+            self.idle_power_w = None
+            return None
+        with self.window() as w:
+            self.clock.sleep(seconds)
+        assert w.result is not None
+        energy = w.result.gpu_energy_j
+        self.idle_power_w = None if energy is None else energy / w.result.window_s
+        return self.idle_power_w
+
+    def _open_window(self, w: Window) -> None:
+        if self.gpu is not None and not self.running:
+            self.start()
+        self.sync()
+        w._temperature_start_c = self._temperature_c()
+        w.start_s = self.clock.now_s()  # after the sync: nothing queued before the window runs inside it
+        w._cpu_start = self._read_cpu()
+        with self._lock:
+            self._open_starts.append(w.start_s)
+
+    def _close_window(self, w: Window, failed: bool) -> None:
+        try:
+            if failed:
+                return
+            self.sync()
+            end_s = self.clock.now_s()
+            cpu_end = self._read_cpu()
+            temperature_end_c = self._temperature_c()
+            w.result = self._result(w, end_s, cpu_end, temperature_end_c)
+        finally:
+            w._closed = True
+            with self._lock:
+                self._open_starts.remove(w.start_s)
+
+    def _temperature_c(self) -> float | None:
+        if self.gpu is None:
+            return None
+        try:
+            return self.gpu.temperature_c()
+        except MeteringError:
+            return None
+
+    # the arithmetic of a window -----------------------------------------------------------------------------
+    def _result(self, w: Window, end_s: float, cpu_end: CpuReading | None, temperature_end_c: float | None) -> WindowResult:
+        # Boundaries of the phase segments: start, every mark, end. Before the first mark: first phase.
+        times = [w.start_s] + [t for t, _, _ in w._marks] + [end_s]
+        names = ([w._marks[0][1]] + [p for _, p, _ in w._marks]) if w._marks else []
+        cpu_points = [w._cpu_start] + [c for _, _, c in w._marks] + [cpu_end]
+
+        gpu_energy_j = power_integral_j = None
+        gpu_method = "none"
+        gpu_cumulative_j: list[float] | None = None
+        if self.gpu is not None:
+            gpu_method, gpu_cumulative_j, power_integral_j = self._gpu_cumulative_j(times)
+            gpu_energy_j = gpu_cumulative_j[-1] - gpu_cumulative_j[0]
+
+        cpu_energy_j = dram_energy_j = None
+        cpu_cumulative_j: list[float] | None = None
+        if self.cpu is not None and all(c is not None for c in cpu_points):
+            cpu_cumulative_j = [c.cpu_uj * 1e-6 for c in cpu_points]  # type: ignore[union-attr]
+            cpu_energy_j = cpu_cumulative_j[-1] - cpu_cumulative_j[0]
+            if cpu_points[0].dram_uj is not None and cpu_end is not None and cpu_end.dram_uj is not None:  # type: ignore[union-attr]
+                dram_energy_j = (cpu_end.dram_uj - cpu_points[0].dram_uj) * 1e-6  # type: ignore[union-attr,operator]
+        cpu_method = self.cpu.method if self.cpu is not None and cpu_energy_j is not None else "none"
+        dram_method = "rapl" if dram_energy_j is not None else "none"
+
+        # Phase energies are those of the device the model runs on: the GPU if there is one.
+        phase_cumulative, phase_method = (gpu_cumulative_j, "gpu") if self.gpu is not None else (cpu_cumulative_j, cpu_method)
+        phase_energy_j: dict[str, float] = {}
+        if names and phase_cumulative is not None:
+            for i, name in enumerate(names):
+                phase_energy_j[name] = phase_energy_j.get(name, 0.0) + phase_cumulative[i + 1] - phase_cumulative[i]
+        else:
+            phase_method = "none"
+
+        return WindowResult(
+            window_s=end_s - w.start_s,
+            generations_in_window=w.generations_in_window,
+            gpu_energy_j=gpu_energy_j,
+            idle_power_w=self.idle_power_w,
+            cpu_energy_j=cpu_energy_j,
+            dram_energy_j=dram_energy_j,
+            energy_method=f"gpu:{gpu_method};cpu:{cpu_method};dram:{dram_method};phases:{phase_method}",
+            temperature_start_c=w._temperature_start_c,
+            temperature_end_c=temperature_end_c,
+            phase_energy_j=phase_energy_j,
+            gpu_power_integral_j=power_integral_j,
+            start_s=w.start_s,
+            end_s=end_s,
+        )
+
+    def _gpu_cumulative_j(self, times: list[float]) -> tuple[str, list[float], float | None]:
+        """(method, cumulative GPU energy at each time in J, power-integral energy over the window in J)."""
+        start_s, end_s = times[0], times[-1]
+        lag = self.counter_lag_s
+        margin_s = lag + 4 * (self.counter_period_s or _NOMINAL_TICK_S) + 0.05 + self.power_delay_s
+        timeline = None
+        # Wait for the ticks the interpolation needs past the end (`step`: the one after the end's
+        # tick), or, without a counter, for power samples past it. Sample on this thread meanwhile —
+        # it has nothing else to do — so those ticks' times are known to a sample interval.
+        deadline = end_s + lag + 5 * (self.counter_period_s or _NOMINAL_TICK_S) + 0.2
+        power_end_s = end_s + self.power_delay_s
+        while True:
+            sampled_at = self.clock.now_s()
+            self._sample()
+            if self._has_counter:
+                timeline = self._timeline(start_s - margin_s)
+                if self.interpolation == "step":
+                    done = timeline.covers_with_neighbours(end_s)
+                else:
+                    done = timeline.covers(end_s)
+            else:
+                done = bool(self._times_s) and self._times_s[-1] >= power_end_s
+            now = self.clock.now_s()
+            if done or now > deadline:
+                break
+            self.clock.sleep(max(0.0, self.sample_interval_s - (now - sampled_at)))
+        if timeline is not None and timeline.period_s is not None:
+            self.counter_period_s = timeline.period_s
+        power = self._power_trace(start_s - margin_s)
+        # The second reading: only if the power samples already reach past the end (no extra wait).
+        power_j = power.integral_mj(start_s, end_s) * 1e-3 if power.covers(start_s, end_s) else None
+
+        if timeline is not None and timeline.covers(start_s) and timeline.covers(end_s):
+            return "nvml-counter-interp", [timeline.energy_mj_at(t) * 1e-3 for t in times], power_j
+        if power_j is not None:
+            return "nvml-power-integral", [power.cumulative_mj(t) * 1e-3 for t in times], power_j
+        cause = self._last_error
+        what = f" ({cause})" if cause is not None else ""
+        raise MeteringError(
+            f"GPU {self.gpu.index if self.gpu else '?'}: no energy counter or power samples cover the window "
+            f"[{start_s:.3f}, {end_s:.3f}] s{what}"
+        ) from cause
+
+    def _timeline(self, since_s: float) -> CounterTimeline:
+        s = self.samples(since_s)
+        return CounterTimeline(counter_updates(s["t_s"], s["energy_mj"]), self.counter_lag_s, self.interpolation)
+
+    def _power_trace(self, since_s: float) -> PowerTrace:
+        s = self.samples(since_s)
+        return PowerTrace(s["t_s"], s["power_mw"], self.power_delay_s)
+
+    # provenance ---------------------------------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Where and how this meter measures: recorded once per GPU (per trial actor)."""
+        info: dict[str, Any] = {
+            "node": self.node,
+            "gpu_index": None,
+            "gpu_name": None,
+            "gpu_uuid": None,
+            "driver_version": None,
+            "nvml_version": None,
+            "power_limit_w": None,
+            "gpu_energy_source": "none",
+            "sample_interval_s": self.sample_interval_s,
+            "window_sample_interval_s": self.window_sample_interval_s,
+            "counter_lag_s": self.counter_lag_s,
+            "power_delay_s": self.power_delay_s,
+            "counter_period_s": self.counter_period_s,
+            "interpolation": self.interpolation,
+        }
+        gpu = self.gpu
+        if gpu is not None:
+            info.update(
+                gpu_index=gpu.index,
+                gpu_name=gpu.name(),
+                gpu_uuid=gpu.uuid(),
+                driver_version=gpu.driver_version(),
+                nvml_version=gpu.nvml_version(),
+                power_limit_w=gpu.power_limit_w(),
+                gpu_energy_source=gpu.counter_label if self._has_counter else (gpu.power_label if self._has_power else "none"),
+                power_kind=gpu.power_kind() if self._has_power else None,
+            )
+            if self.counter_period_s is None:
+                self.counter_period_s = update_period_s(self._updates_since(-math.inf))
+                info["counter_period_s"] = self.counter_period_s
+        if self.cpu is not None:
+            info.update(self.cpu.provenance())
+        else:
+            info.update(cpu_method="none")
+        info.update(self.notes)
+        return info
+
+
+
+def open_meter(
+    sample_interval_s: float = 0.005,
+    *,
+    window_sample_interval_s: float = 0.02,
+    cuda_ordinal: int = 0,
+    cuda_uuid: str | None = None,
+    require_gpu: bool = False,
+    use_gpu: bool = True,
+    cpu: str = "auto",
+    rapl_root: str = "/sys/class/powercap",
+    watts_per_core: float | None = None,
+    sync: Callable[[], Any] | None = None,
+    counter_lag_s: float | None = None,
+    interpolation: str = "step",
+    nvml: Any = None,
+    env: Mapping[str, str] | None = None,
+) -> Meter:
+    """A meter for this process's GPU (CUDA device `cuda_ordinal`, as CUDA_VISIBLE_DEVICES shows it)
+    and this machine's CPU — or no GPU when none is visible (`require_gpu=True` raises instead).
+
+    The GPU is found by UUID (see `gpu.find_visible_gpu`), so a Ray actor whose one GPU is "CUDA 0"
+    reports its real NVML index. Pass `cuda_uuid=str(torch.cuda.get_device_properties(0).uuid)` if torch
+    is already imported; otherwise the CUDA driver is asked through ctypes. `use_gpu=False` measures the
+    CPU alone (a `--gpus 0` run). CPU: `cpu="auto"` is RAPL if readable, else the labelled estimate.
+
+    The sampler is not started until the first window (or `start()`); call `close()` when done.
+    """
+    from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
+    from t2a_ray.metering.gpu import NVMLGPU, find_visible_gpu, import_pynvml, nvml_call
+
+    notes: dict[str, Any] = {}
+    gpu: GPU | None = None
+    env = os.environ if env is None else env
+    if use_gpu:
+        try:
+            nvml = nvml if nvml is not None else import_pynvml()
+            nvml_call(nvml, "nvmlInit")
+            try:
+                index, how = find_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
+            finally:
+                nvml_call(nvml, "nvmlShutdown")
+            if index is not None:
+                gpu = NVMLGPU(index, nvml)
+        except MeteringError as e:
+            index, how = None, str(e)
+            if require_gpu:
+                raise MeteringError(f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU") from e
+        notes["gpu_found_by"] = how
+        notes["cuda_visible_devices"] = env.get("CUDA_VISIBLE_DEVICES")
+        if gpu is None and require_gpu:
+            raise MeteringError(f"no NVIDIA GPU visible ({how}); run with --gpus 0 to measure on the CPU")
+    cpu_source = open_cpu(cpu, rapl_root, watts_per_core if watts_per_core is not None else DEFAULT_WATTS_PER_CORE)
+    return Meter(
+        gpu,
+        cpu_source,
+        sync=sync,
+        sample_interval_s=sample_interval_s,
+        window_sample_interval_s=window_sample_interval_s,
+        counter_lag_s=counter_lag_s,
+        interpolation=interpolation,
+        notes=notes,
+    )

@@ -1,0 +1,262 @@
+"""Windows, phases, repetition, idle baseline and errors — a FakeGPU on a FakeClock (deterministic)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+import pytest
+
+from t2a_ray.errors import MeteringError
+from t2a_ray.metering import RESULT_COLUMNS, Clock, CpuTimeEstimate, Meter
+from t2a_ray.metering.fakes import FakeClock, FakeGPU
+
+
+def rig(lag_s=0.0, interpolation="step", jitter_s=0.002, seed=0, **gpu_kw):
+    clock = FakeClock(sample_jitter_s=jitter_s, seed=seed)
+    gpu = FakeGPU(clock, tick_phase_s=random.Random(seed).random() * 0.1, lag_s=lag_s, **gpu_kw)
+    meter = Meter(gpu, None, clock=clock, counter_lag_s=lag_s, interpolation=interpolation)
+    return clock, gpu, meter
+
+
+def true_j(gpu, result):
+    return gpu.true_energy_j(result.end_s, result.start_s)
+
+
+@pytest.mark.parametrize("lag_s", [0.0, 0.05])
+def test_step_windows_match_the_true_energy_below_the_tick(lag_s):
+    clock, gpu, meter = rig(lag_s=lag_s, seed=int(lag_s * 100))
+    rng = random.Random(1)
+    errors = []
+    for _ in range(25):
+        clock.sleep(rng.uniform(0.05, 0.4))
+        with meter.window() as w:
+            gpu.busy(rng.uniform(0.3, 2.0), rng.choice([300.0, 650.0]))
+        errors.append(w.result.gpu_energy_j / true_j(gpu, w.result) - 1)
+        assert w.result.energy_method.startswith("gpu:nvml-counter-interp;")
+    assert abs(statistics.mean(errors)) < 0.002
+    assert max(abs(e) for e in errors) < 0.01
+    # endpoint reads of the same counter would be off by up to a tick of energy (65 J at 650 W)
+
+
+def test_linear_interpolation_leaks_energy_across_steps_which_step_does_not():
+    results = {}
+    for interpolation in ("linear", "step"):
+        clock, gpu, meter = rig(interpolation=interpolation, seed=3)
+        errs = []
+        for _ in range(15):
+            clock.sleep(0.17)
+            with meter.window() as w:
+                gpu.busy(1.0, 650.0)
+            errs.append(w.result.gpu_energy_j / true_j(gpu, w.result) - 1)
+        results[interpolation] = statistics.mean(errs)
+    assert results["linear"] < -0.01  # −(P_busy − P_idle)·T/6 per end, as measured on the H100
+    assert abs(results["step"]) < 0.002
+
+
+def test_counter_wraparound_is_unfolded():
+    # 200 J range: wraps every ~0.3 s at 650 W; a tick adds at most 65 J, so every wrap is seen
+    clock, gpu, meter = rig(counter_range_mj=200_000, counter_start_mj=150_000)
+    with meter.window() as w:
+        gpu.busy(2.5, 650.0)
+    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=3e-3)
+    assert w.result.gpu_energy_j > 1000
+
+
+def test_phases_sum_to_the_window_and_unmarked_phases_are_none():
+    clock, gpu, meter = rig()
+    with meter.window() as w:
+        clock.sleep(0.01)  # before the first mark: belongs to the first phase
+        w("text_encoder")
+        gpu.busy(0.15, 200.0)
+        w("denoise")
+        gpu.busy(1.2, 650.0)
+        w("decode")
+        gpu.busy(0.3, 250.0)
+    r = w.result
+    assert sum(r.phase_energy_j.values()) == pytest.approx(r.gpu_energy_j, rel=1e-12)
+    assert r.phase_energy_j["denoise"] == pytest.approx(650 * 1.2, rel=0.03)
+    cols = r.as_columns()
+    assert tuple(cols) == RESULT_COLUMNS
+    assert cols["vocoder_energy_j"] is None  # never marked: None, not 0
+    assert cols["denoise_energy_j"] == r.phase_energy_j["denoise"]
+    assert r.energy_method.endswith(";phases:gpu")
+
+
+def test_no_marks_means_no_phase_energies():
+    clock, gpu, meter = rig()
+    with meter.window() as w:
+        gpu.busy(0.5, 300.0)
+    cols = w.result.as_columns()
+    assert all(cols[f"{p}_energy_j"] is None for p in ("text_encoder", "denoise", "decode", "vocoder"))
+    assert w.result.energy_method.endswith(";phases:none")
+
+
+def test_measure_repeats_until_the_minimum_window_and_sums_phases_over_generations():
+    clock, gpu, meter = rig()
+    calls = []
+
+    def generate(phases):
+        calls.append(1)
+        phases("text_encoder")
+        gpu.busy(0.05, 200.0)
+        phases("denoise")
+        gpu.busy(0.6, 650.0)
+
+    r = meter.measure(generate, min_window_s=2.0)
+    assert r.generations_in_window == len(calls) == 4  # 3 × 0.65 s < 2 s ≤ 4 × 0.65 s
+    assert r.window_s >= 2.0
+    assert r.phase_energy_j["denoise"] == pytest.approx(4 * 0.6 * 650, rel=0.02)
+    assert sum(r.phase_energy_j.values()) == pytest.approx(r.gpu_energy_j)
+    assert meter.measure(generate, min_window_s=0.0).generations_in_window == 1  # at least once
+    assert meter.measure(generate, min_window_s=100.0, max_generations=2).generations_in_window == 2
+    with pytest.raises(ValueError, match="min_window_s = -1"):
+        meter.measure(generate, min_window_s=-1)
+
+
+def test_warm_up_results_are_marked():
+    clock, gpu, meter = rig()
+    warm = meter.warm_up(lambda phases: gpu.busy(0.3, 400.0), generations=2)
+    assert [r.warmup for r in warm] == [True, True]
+    assert meter.measure(lambda phases: gpu.busy(0.3, 400.0)).warmup is False
+
+
+def test_idle_baseline_gives_net_energy():
+    clock, gpu, meter = rig()
+    with meter.window() as w:
+        gpu.busy(1.0, 500.0)
+    assert w.result.idle_power_w is None and w.result.gpu_energy_net_j is None  # no baseline yet: None, not 0
+    idle = meter.measure_idle(3.0)
+    assert idle == pytest.approx(70.0, rel=1e-3) and meter.idle_power_w == idle
+    with meter.window() as w:
+        gpu.busy(1.0, 500.0)
+    r = w.result
+    assert r.gpu_energy_net_j == pytest.approx(r.gpu_energy_j - idle * r.window_s)
+    assert r.gpu_energy_net_j == pytest.approx(430.0, rel=0.01)
+    assert r.as_columns()["avg_power_w"] == pytest.approx(r.gpu_energy_j / r.window_s)
+    with pytest.raises(ValueError, match="seconds = 0"):
+        meter.measure_idle(0)
+
+
+def test_sync_runs_at_both_boundaries_and_every_mark():
+    clock, gpu, meter = rig()
+    log = []
+    meter.sync = lambda: log.append(clock.now_s())
+    with meter.window() as w:
+        w("denoise")
+        gpu.busy(0.2, 300.0)
+        w("decode")
+    assert len(log) == 4
+
+
+def test_temperatures_and_window_length():
+    clock, gpu, meter = rig()
+    with meter.window() as w:
+        gpu.temperature = 55.0
+        gpu.busy(0.5, 300.0)
+    r = w.result
+    assert (r.temperature_start_c, r.temperature_end_c) == (40.0, 55.0)
+    assert r.window_s == pytest.approx(0.5)
+
+
+def test_without_a_counter_power_is_integrated_and_labelled():
+    clock, gpu, meter = rig(has_counter=False)
+    with meter.window() as w:
+        gpu.busy(1.0, 500.0)
+    assert w.result.energy_method.startswith("gpu:nvml-power-integral;")
+    assert w.result.gpu_energy_j == pytest.approx(500.0, rel=0.03)
+
+
+def test_intermittent_read_errors_are_survived():
+    clock, gpu, meter = rig()
+    meter.start()
+    with meter.window() as w:
+        gpu.busy(0.3, 400.0)
+        gpu.fail_reads(3)
+        gpu.busy(0.7, 400.0)
+    assert meter.sampler_errors == 3
+    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=5e-3)
+
+
+def test_a_gpu_that_stops_answering_raises_metering_error_with_the_cause():
+    clock, gpu, meter = rig(has_power=False)
+    meter.start()
+    with pytest.raises(MeteringError, match="no energy counter or power samples cover the window") as info:
+        with meter.window():
+            gpu.busy(0.2, 400.0)
+            gpu.fail_reads(10**6, "GPU is lost")
+            gpu.busy(0.5, 400.0)
+    assert "GPU is lost" in str(info.value.__cause__)
+
+
+def test_an_error_in_the_work_leaves_no_result_and_closes_the_window():
+    clock, gpu, meter = rig()
+    with pytest.raises(RuntimeError, match="boom"):
+        with meter.window() as w:
+            raise RuntimeError("boom")
+    assert w.result is None
+    with pytest.raises(RuntimeError, match="closed window"):
+        w("denoise")
+    with meter.window() as w2:
+        with pytest.raises(ValueError, match="phase = ''"):
+            w2("")
+
+
+def test_bad_arguments_name_the_value_and_what_is_allowed():
+    with pytest.raises(ValueError, match=r"sample_interval_s = 0.5: must be a number of seconds in \(0, 0.05\]"):
+        Meter(None, sample_interval_s=0.5)
+    with pytest.raises(ValueError, match="interpolation = 'power'"):
+        Meter(None, interpolation="power")
+
+
+def test_cpu_only_meter_labels_its_estimate_and_reports_no_gpu_figures():
+    cpu_s = [0.0]
+    clock = FakeClock()
+    meter = Meter(None, CpuTimeEstimate(watts_per_core=10.0, cpu_time_s=lambda: cpu_s[0]), clock=clock)
+
+    def generate(phases):
+        phases("text_encoder")
+        cpu_s[0] += 0.1
+        clock.sleep(0.1)
+        phases("denoise")
+        cpu_s[0] += 1.0
+        clock.sleep(1.0)
+
+    r = meter.measure(generate)
+    cols = r.as_columns()
+    assert cols["energy_method"] == "gpu:none;cpu:estimate:cpu-time;dram:none;phases:estimate:cpu-time"
+    assert cols["gpu_energy_j"] is None and cols["gpu_energy_net_j"] is None and cols["avg_power_w"] is None
+    assert cols["idle_power_w"] is None and meter.measure_idle(1.0) is None
+    assert cols["cpu_energy_j"] == pytest.approx(11.0)
+    assert cols["dram_energy_j"] is None
+    assert cols["denoise_energy_j"] == pytest.approx(10.0) and cols["text_encoder_energy_j"] == pytest.approx(1.0)
+    prov = meter.provenance()
+    assert prov["gpu_index"] is None and prov["cpu_method"] == "estimate:cpu-time" and prov["cpu_watts_per_core"] == 10.0
+
+
+def test_no_devices_at_all_is_labelled_none():
+    r = Meter(None, None, clock=FakeClock()).measure(lambda phases: phases("denoise"))
+    assert r.energy_method == "gpu:none;cpu:none;dram:none;phases:none"
+    assert r.cpu_energy_j is None and r.phase_energy_j == {}
+
+
+def test_provenance_of_a_gpu():
+    clock, gpu, meter = rig()
+    meter.start()
+    prov = meter.provenance()
+    assert prov["gpu_name"] == "Fake H100" and prov["gpu_uuid"].startswith("GPU-") and prov["gpu_index"] == 0
+    assert prov["power_limit_w"] == 700.0 and prov["driver_version"] == "fake-driver"
+    assert prov["counter_period_s"] == pytest.approx(0.1, abs=0.003)
+    assert prov["node"] and prov["cpu_method"] == "none"
+
+
+def test_the_real_sampler_thread_on_real_time():
+    gpu = FakeGPU(Clock(), tick_s=0.02)  # fast ticks keep this test short
+    meter = Meter(gpu, None, sample_interval_s=0.002, window_sample_interval_s=0.005)
+    with meter:
+        with meter.window() as w:
+            gpu.busy(0.25, 500.0)
+        time.sleep(0.01)
+    assert not meter.running
+    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=0.03)
