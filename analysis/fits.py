@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.tables import PHASE_COLUMNS, PHASES
 

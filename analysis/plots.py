@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from t2a_ray.analysis.fronts import Front
 from t2a_ray.analysis.tables import PHASES, atomic_write
 
@@ -173,6 +174,7 @@ def plot_fronts(
     configuration beats beyond the 95 % CIs (error bars).
     """
     from matplotlib.lines import Line2D
+
     from t2a_ray.analysis.fronts import pareto_mask
 
     metric, sense = fronts[0].metric, fronts[0].sense
@@ -183,7 +185,12 @@ def plot_fronts(
     has_model = "model" in configs
     colors = model_colors(configs["model"]) if has_model else {"all": "tab:blue"}
     group_names = {g for g, _ in fronts[0].group}
-    annotate_cols = [c for c in label_cols if c != "model" and c not in group_names]
+    # Label a point only with what tells it apart from its own model's other points (colour names the model).
+    annotate_cols = [
+        c for c in label_cols
+        if c != "model" and c not in group_names
+        and (configs.groupby("model")[c].nunique().max() > 1 if has_model else configs[c].nunique() > 1)
+    ]  # fmt: skip
     for i, front in enumerate(fronts):
         ax = fig.add_subplot(rows, cols, i + 1)
         sub = configs
@@ -261,6 +268,8 @@ def _compact(row: pd.Series, cols: Sequence[str]) -> str:
     """``100 st b5``: a front point's other parameters, short enough to sit beside it."""
     out = []
     for c in cols:
+        if pd.isna(row[c]):
+            continue  # a parameter this model does not have
         v = _short(row[c])
         out.append({"steps": f"{v} st", "batch_size": f"b{v}", "duration_s": f"{v} s"}.get(c, f"{c}={v}"))
     return " ".join(out)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from t2a_ray.analysis.audio import as_batch, audio_suffixes, read_audio, resample, to_mono
 from t2a_ray.analysis.stats import ci95_halfwidth
 from t2a_ray.analysis.tables import atomic_save_npy, iter_files

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary

@@ -45,7 +45,7 @@ def sweep_doc(args) -> dict:
         "grid": grid,
         "prompts": {"text": ["Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"]},
         "repeats": 1,
-        "warmup": 0 if args.model == "noop" else 1,
+        "warmup": args.warmup,
         "metering": {"idle_baseline_s": args.idle_baseline_s, "min_window_s": 0.0},
     }
 
@@ -100,6 +100,7 @@ def main() -> None:
     p.add_argument("--step-time-s", type=float, default=0.04, help="noop only: host time per step")
     p.add_argument("--duration-s", type=float, default=10.0)
     p.add_argument("--gpus", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=0, help="warm-up generations per trial (both modes alike)")
     p.add_argument("--idle-baseline-s", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--card", default=None, help="what machine this is, for the record")
@@ -125,8 +126,8 @@ def main() -> None:
         "bare_window_fraction": bare["window_s"] / bare["wall_s"],
     }
     table = "\n".join([
-        f"| | bare loop | t2a-ray launch |",
-        f"| --- | --- | --- |",
+        "| | bare loop | t2a-ray launch |",
+        "| --- | --- | --- |",
         f"| wall time, s | {bare['wall_s']:.1f} | {launched['wall_s']:.1f} (×{result['wall_ratio']:.3f}) |",
         f"| first trial start → last trial end, s | {bare['steady_s']:.1f} | {launched['steady_s']:.1f} (×{result['steady_ratio']:.3f}) |",
         f"| median / p90 idle gap between trials, ms | {bare['median_gap_ms']:.1f} / {bare['p90_gap_ms']:.1f} | {launched['median_gap_ms']:.1f} / {launched['p90_gap_ms']:.1f} |",

@@ -575,7 +575,7 @@ def expand(sweep: Sweep) -> list[Trial]:
         raise ConfigError("grid", sizes, f"expands to {n_trials} trials; at most {MAX_TRIALS} (sweep fewer values)")
     for mi, model in enumerate(sweep.models):
         card = get_card(model.id)
-        for ai, axis in enumerate(axes):
+        for axis in axes:
             if axis not in card.param_names:
                 raise ConfigError(f"grid.{axis}", list(sweep.grid[axis]), f"model {model.id!r} (models[{mi}]) has no such parameter (it has: {', '.join(card.param_names)})")
         for point in itertools.product(*(sweep.grid[a] for a in axes)):

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "infeasible", "failed")
 
+
+def trial_status(row_statuses: Iterable[str]) -> str:
+    """A trial's outcome from its rows': ok only if every window was; infeasible beats failed."""
+    seen = set(row_statuses)
+    return "ok" if seen == {"ok"} else ("infeasible" if "infeasible" in seen else "failed")
+
 # (name, type, description with unit). Grid-axis columns are inserted after `dtype`.
 IDENTITY = [
     ("run", pa.string(), "run name"),

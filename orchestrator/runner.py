@@ -22,7 +22,7 @@ from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.progress import ProgressLine
 from t2a_ray.runfolder import RunFolder, atomic_write_text
-from t2a_ray.schema import merge_results, read_shards
+from t2a_ray.schema import merge_results, read_shards, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
@@ -81,7 +81,11 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         raise StorageError(f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`") from None
     statuses: dict[str, int] = {}
     if table is not None:
-        for tid, status in set(zip(table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True)):
+        by_trial: dict[str, list[str]] = {}
+        for tid, status in zip(table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True):
+            by_trial.setdefault(tid, []).append(status)
+        for row_statuses in by_trial.values():
+            status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
     return SweepOutcome(len(trials), len(pending), len(trials) - len(pending), statuses,
                         [str(p) for p in bad + bad_now], time.perf_counter() - t0, stats)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.progress import format_duration, format_energy
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import read_metadata
+from t2a_ray.schema import read_metadata, trial_status
 
 
 @dataclass
@@ -54,9 +54,7 @@ def run_status(run: RunFolder) -> RunStatus:
         if path.name[: -len(".parquet")] not in ids:
             continue
         finished += 1
-        statuses = set(table.column("status").to_pylist())
-        status = "ok" if statuses == {"ok"} else ("infeasible" if "infeasible" in statuses else "failed")
-        counts[status] += 1
+        counts[trial_status(table.column("status").to_pylist())] += 1
         for gpu, cpu in zip(table.column("gpu_energy_j").to_pylist(), table.column("cpu_energy_j").to_pylist(), strict=True):
             value = gpu if gpu is not None else cpu
             if value is not None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from t2a_ray.analysis.fits import (
     energy_per_audio_s_vs_duration,
     energy_vs_batch,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
+
 from t2a_ray.analysis.quality import fad, fad_inf, frechet_distance, gaussian_stats
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from t2a_ray.analysis.fronts import (
     compute_fronts,
     default_reference_point,

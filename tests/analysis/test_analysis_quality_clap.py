@@ -5,6 +5,7 @@ import struct
 import numpy as np
 import pandas as pd
 import pytest
+
 from t2a_ray.analysis.audio import read_audio, read_wav, resample, write_wav
 from t2a_ray.analysis.quality import (
     AudioEmbedder,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+
 from t2a_ray.analysis import analyze_run, analyze_table, load_table, write_quality_table
 
 MODELS = {  # model: (intercept J, J/step, CLAP ceiling, FAD floor)

@@ -10,11 +10,10 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+from test_sweeps import make_run, rows  # noqa: I001 — sibling test module
 
 from t2a_ray.orchestrator.runner import LaunchOptions, StorageError, run_sweep
 from t2a_ray.runfolder import RunFolder
-
-from test_sweeps import make_run, rows  # noqa: I001 — sibling test module
 
 pytestmark = pytest.mark.slow
 
