@@ -54,12 +54,12 @@ def _visible_gpus() -> int:
         return 0
 
 
-def _check_gpus(gpus: int | None, address: str | None) -> int:
+def _check_gpus(gpus: int | None, address: str | None) -> int | None:
     """Resolve --gpus (default: every visible GPU, or the CPU when there is none)."""
     if gpus is not None and gpus < 0:
         raise ConfigError("--gpus", gpus, "must be 0 (CPU) or a positive number of GPUs")
     if address:
-        return 1 if gpus is None else gpus  # the cluster's own GPUs are counted once joined
+        return gpus  # None: every GPU of the cluster, counted once joined
     if os.environ.get(LOGICAL_GPUS_ENV) == "1":
         return gpus or 0
     visible = _visible_gpus()
@@ -88,7 +88,7 @@ def launch(config_path: Path | None, gpus: int | None, address: str | None, out_
         sweep = load_sweep(demo_config() if demo else config_path, name=name)
         gpus = 0 if demo and gpus is None else _check_gpus(gpus, address)
         if sweep.dtype == "auto":
-            sweep = sweep.with_dtype("float16" if gpus > 0 else "float32")
+            sweep = sweep.with_dtype("float32" if gpus == 0 else "float16")
         run = RunFolder(out_dir / sweep.name)
         if run.exists():
             raise ConfigError("--name", sweep.name, f"a run already exists at {run.root}; resume it with `t2a-ray resume {run.root}` or choose another --name")
@@ -121,7 +121,7 @@ def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bo
     _run(run, gpus, address, not no_progress, analyze=True)
 
 
-def _run(run, gpus: int, address: str | None, progress: bool, analyze: bool) -> None:
+def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
     from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 
     try:

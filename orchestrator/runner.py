@@ -35,7 +35,7 @@ class StorageError(T2ARayError):
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    gpus: int  # workers on GPUs (0: one worker on the CPU)
+    gpus: int | None  # workers on GPUs (0: one worker on the CPU; None with `address`: every GPU of the cluster)
     address: str | None = None  # join an existing cluster ("auto" or HOST:PORT)
     progress: bool = True
     restart_wait_s: float = 60.0  # how long a trial waits for a dead worker's replacement
@@ -101,12 +101,11 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
     if opts.address:
         ray.init(address=opts.address, **common)
-        n_workers = int(ray.cluster_resources().get("GPU", 0)) if opts.gpus else 1
-        if opts.gpus:
-            n_workers = min(n_workers, opts.gpus)
-            if n_workers == 0:
-                ray.shutdown()
-                raise ConfigError("--gpus", opts.gpus, f"the cluster at {opts.address} has no GPUs; use --gpus 0 to run on CPUs")
+        cluster_gpus = int(ray.cluster_resources().get("GPU", 0))
+        n_workers = 1 if opts.gpus == 0 else min(cluster_gpus, opts.gpus or cluster_gpus)  # None: all of them
+        if n_workers == 0:
+            ray.shutdown()
+            raise ConfigError("--gpus", opts.gpus, f"the cluster at {opts.address} has no GPUs; use --gpus 0 to run on CPUs")
     else:
         n_workers = opts.gpus or 1
         # Logical CPUs: enough for the workers and the Tune trials that feed them, whatever the cores.
@@ -147,7 +146,7 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool
 
     attempt = _next_attempt(run)
-    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus > 0)
+    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
     # Every node must be able to write the run folder: each worker checks from where it runs.
     prepared = pool.call_all("prepare")
     for p in prepared:

@@ -125,7 +125,7 @@ def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path):
         cluster.add_node(num_cpus=1, num_gpus=1)
     try:
         run = make_run(tmp_path, TWO_MODELS)
-        outcome = run_sweep(run, LaunchOptions(gpus=3, address=cluster.address, progress=False))
+        outcome = run_sweep(run, LaunchOptions(gpus=None, address=cluster.address, progress=False))  # None: every GPU
         assert outcome.statuses == {"ok": 8}
         stats = worker_stats(run)
         assert len({s["node_id"] for s in stats}) == 3
