@@ -213,16 +213,17 @@ def analyze_run(
 
 
 def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """results.parquet of a run folder, or its trials/*.parquet concatenated when it has none yet."""
-    run = Path(run_dir)
-    merged = run / "results.parquet"
-    if merged.is_file():
-        return load_table(merged)
-    parts = sorted((run / "trials").glob("*.parquet")) if (run / "trials").is_dir() else []
-    if not parts:
-        raise ValueError(f"{run}: no results.parquet and no trials/*.parquet — is this a t2a-ray run folder?")
-    frames = [pd.read_parquet(p) for p in parts]
-    return pd.concat([f for f in frames if not f.empty], ignore_index=True)
+    """results.parquet of a run folder, or its trial shards merged when it has none yet."""
+    from t2a_ray.runfolder import RunFolder
+    from t2a_ray.schema import read_shards
+
+    run = RunFolder(run_dir)
+    if run.results.is_file():
+        return load_table(run.results)
+    table, _ = read_shards(run, quarantine=False)  # reading never moves files: resume does that
+    if table is None:
+        raise ValueError(f"{run.root}: no results.parquet and no trial shards — is this a t2a-ray run folder?")
+    return table.to_pandas()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ class ConfigError(T2ARayError):
         where = f"{source}: " if source else ""
         super().__init__(_one_line(f"{where}{key_path} = {shown}: {allowed}"))
 
+    def __reduce__(self):
+        # Rebuilt from its parts, so that it crosses process boundaries (a Ray worker's error) intact.
+        return (self.__class__, (self.key_path, self.value, self.allowed, self.source))
+
 
 class ParameterError(ConfigError):
     """A generation parameter a model does not accept (raised by an adapter's `check`)."""

@@ -160,15 +160,27 @@ class RunFolder:
         finally:
             os.close(fd)
 
-    def check_writable(self) -> None:
-        """Fail fast, with the fix, when this process cannot write the run folder."""
-        probe = self.trials_dir / f".probe-{os.getpid()}"
+    def write_problem(self, probe_bytes: int = 64 * 1024) -> str | None:
+        """Why a shard cannot be written here now (disk full, read-only, not shared), or None."""
+        probe = self.trials_dir / f".probe-{os.uname().nodename}-{os.getpid()}"
         try:
             self.trials_dir.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            with open(probe, "wb") as f:
+                f.write(b"\0" * probe_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+            return None
         except OSError as e:
-            raise ConfigError("--out", str(self.root), f"cannot be written from {os.uname().nodename} ({e.strerror}); on a cluster, --out must be a folder every node shares and can write") from None
+            return e.strerror or str(e)
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+
+    def check_writable(self) -> None:
+        """Fail fast, with the fix, when this process cannot write the run folder."""
+        problem = self.write_problem(probe_bytes=1)  # can this node write here at all (space is judged per shard)
+        if problem is not None:
+            raise ConfigError("--out", str(self.root), f"cannot be written from {os.uname().nodename} ({problem}); on a cluster, --out must be a folder every node shares and can write")
 
 
 def safe_name(text: str) -> str:

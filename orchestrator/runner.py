@@ -190,7 +190,7 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
         errors = [e]
     progress.close()
     if errors:
-        problem = _storage_problem(run)
+        problem = run.write_problem()
         if problem is not None:
             raise StorageError(f"cannot write {run.root}: {problem}; no partial shard is kept — free the space or fix the folder, then `t2a-ray resume {run.root}`")
         _say(opts, f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them")
@@ -294,22 +294,6 @@ def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, A
     outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
     write_shard(run, sweep, trial_id, rows, outcome)
     return outcome.as_dict()
-
-
-def _storage_problem(run: RunFolder, probe_bytes: int = 64 * 1024) -> str | None:
-    """Why the run folder cannot take a shard now (disk full, read-only), or None if it can."""
-    probe = run.trials_dir / f".probe-{os.getpid()}"
-    try:
-        with open(probe, "wb") as f:
-            f.write(b"\0" * probe_bytes)
-            f.flush()
-            os.fsync(f.fileno())
-        return None
-    except OSError as e:
-        return e.strerror or str(e)
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink()
 
 
 def _next_attempt(run: RunFolder) -> int:

@@ -63,3 +63,12 @@ def test_quarantine_moves_aside_without_overwriting(tmp_path):
         run.quarantine(run.trials_dir / "a.parquet")
     assert sorted(p.name for p in run.corrupt_dir.iterdir()) == ["a.parquet", "a.parquet.1"]
     assert run.finished_trial_ids() == set()
+
+
+def test_config_errors_survive_pickling_across_processes():
+    import pickle
+
+    from t2a_ray.errors import ParameterError
+
+    error = pickle.loads(pickle.dumps(ParameterError("grid.steps", 0, "must be ≥ 1", "s.yaml")))
+    assert isinstance(error, ParameterError) and str(error) == "s.yaml: grid.steps = 0: must be ≥ 1"
