@@ -117,9 +117,13 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
         texts = [p.text for p, g in kept for _ in range(len(g.waveforms))]
         waves = np.concatenate([g.waveforms for _, g in kept])
         scored: list[dict[str, Any]] = []
-        res = env.meter.measure(lambda _: scored.append(env.scorer.score(trial.trial_id, texts, waves, kept[0][1].sample_rate_hz)))
-        cols = res.as_columns()
-        quality = {"model": trial.model.id, **scored[-1], "scoring_energy_j": _device_energy_j(cols), "scoring_energy_method": cols["energy_method"]}
+        try:  # a scorer that fails costs the quality row its scores, never the trial its energy rows
+            res = env.meter.measure(lambda _: scored.append(env.scorer.score(trial.trial_id, texts, waves, kept[0][1].sample_rate_hz)))
+            cols = res.as_columns()
+            quality = {"model": trial.model.id, **scored[-1], "scoring_energy_j": _device_energy_j(cols), "scoring_energy_method": cols["energy_method"]}
+        except Exception as e:  # noqa: BLE001 — recorded in the quality row
+            log.error("scoring trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
+            quality = {"trial_id": trial.trial_id, "model": trial.model.id, "scoring_error": f"{type(e).__name__}: {e}"}
     if kept and env.write_audio is not None:
         for (prompt, gen), (repeat, _) in zip(kept, windows, strict=False):
             env.write_audio(trial, repeat, prompt, gen)
