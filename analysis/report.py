@@ -212,6 +212,15 @@ def analyze_run(
     )
 
 
+# Each fit's heading: the HTML shows the title, the printed tables add the detail.
+FIT_TITLES = {
+    "energy_vs_steps": ("Energy vs steps", " (linear fit per series; slope in J/step)"),
+    "energy_vs_batch": ("Energy per waveform vs batch size", ""),
+    "energy_per_audio_s_vs_duration": ("Energy per audio second vs duration", " (linear fit)"),
+    "phase_shares": ("Phase shares", " of the measured phase energy"),
+}
+
+
 def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """results.parquet of a run folder, or its trial shards merged when it has none yet."""
     from t2a_ray.runfolder import RunFolder
@@ -637,15 +646,9 @@ def _render_text(a: Analysis, used: dict, label_cols, quality_ci) -> str:
                 _table_text(_front_points(a, f, label_cols, quality_ci)),
                 "",
             ]
-    titles = {
-        "energy_vs_steps": "Energy vs steps (linear fit per series; slope in J/step)",
-        "energy_vs_batch": "Energy per waveform vs batch size",
-        "energy_per_audio_s_vs_duration": "Energy per audio second vs duration (linear fit)",
-        "phase_shares": "Phase shares of the measured phase energy",
-    }
-    for key, title in titles.items():
+    for key, (title, detail) in FIT_TITLES.items():
         if key in a.fits:
-            lines += [title, _table_text(a.fits[key]), ""]
+            lines += [title + detail, _table_text(a.fits[key]), ""]
     if a.notes:
         lines += ["Notes"] + [f"  - {n}" for n in a.notes] + [""]
     lines.append(f"Report: {a.report_path}")
@@ -718,13 +721,7 @@ def _render_html(a: Analysis, used: dict, label_cols, quality_ci, shown, caption
             f"<figure><img src='{e(p.name)}' alt='{e(captions.get(p, p.stem))}'>"
             f"<figcaption>{e(captions.get(p, ''))}</figcaption></figure>"
         )
-    titles = {
-        "energy_vs_steps": "Energy vs steps",
-        "energy_vs_batch": "Energy per waveform vs batch size",
-        "energy_per_audio_s_vs_duration": "Energy per audio second vs duration",
-        "phase_shares": "Phase shares",
-    }
-    for key, title in titles.items():
+    for key, (title, _) in FIT_TITLES.items():
         if key in a.fits:
             parts += [f"<h2>{e(title)}</h2>", _html_table(a.fits[key])]
     parts += ["<h2>Configurations</h2>", _html_table(a.configs[shown])]

@@ -22,9 +22,6 @@ from t2a_ray.runfolder import RunFolder, atomic_write
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "infeasible", "failed")
-
-
 def trial_status(row_statuses: Iterable[str]) -> str:
     """A trial's outcome from its rows': ok only if every window was; infeasible beats failed."""
     seen = set(row_statuses)
@@ -82,10 +79,6 @@ def results_schema(axes: Mapping[str, type]) -> pa.Schema:
     )
 
 
-def column_names(axes: Mapping[str, type]) -> list[str]:
-    return results_schema(axes).names
-
-
 def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows (dicts) to a table of exactly `schema`; a key the schema lacks is a bug, not data."""
     extra = {k for r in rows for k in r} - set(schema.names)
@@ -102,8 +95,12 @@ def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None 
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    meta = pq.read_schema(path).metadata or {}
-    return json.loads(meta.get(b"t2a_ray", b"{}"))
+    return shard_metadata(pq.read_schema(path))
+
+
+def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
+    """What `write_table(metadata=...)` put in a file's footer."""
+    return json.loads((schema.metadata or {}).get(b"t2a_ray", b"{}"))
 
 
 def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | None, list[Path]]:
@@ -134,7 +131,3 @@ def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
         qt = pa.concat_tables([pq.read_table(p) for p in quality], promote_options="default")
         write_table(qt, run.quality)
     return table, bad
-
-
-def iter_rows(table: pa.Table) -> Iterable[dict[str, Any]]:
-    return table.to_pylist()

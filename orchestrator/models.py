@@ -61,6 +61,3 @@ class ModelCache:
     @staticmethod
     def key(model: ModelSpec, weights: str, dtype: str) -> str:
         return f"{model.key}|{weights}|{dtype}"
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._resident

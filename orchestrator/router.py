@@ -45,6 +45,3 @@ class Router:
     def dead(self, index: int) -> None:
         self.workers[index].alive = False
         self.workers[index].models.clear()
-
-    def alive_count(self) -> int:
-        return sum(w.alive for w in self.workers)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.progress import format_duration, format_energy
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import read_metadata, trial_status
+from t2a_ray.schema import shard_metadata, trial_status
 
 
 @dataclass
@@ -46,8 +46,9 @@ def run_status(run: RunFolder) -> RunStatus:
     energy, walls, unreadable, finished = [], [], 0, 0
     for path in run.shard_paths():
         try:
-            table = pq.read_table(path, columns=["status", "gpu_energy_j", "cpu_energy_j"])
-            meta = read_metadata(path)
+            shard = pq.ParquetFile(path)
+            table = shard.read(columns=["status", "gpu_energy_j", "cpu_energy_j"])
+            meta = shard_metadata(shard.schema_arrow)
         except Exception:  # noqa: BLE001 — a damaged shard is counted, not fatal
             unreadable += 1
             continue
