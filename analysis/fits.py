@@ -177,6 +177,48 @@ def phase_shares(
     return pd.DataFrame(rows)
 
 
+def repeat_spread(df: pd.DataFrame, energy_col: str, by: Sequence[str] = ("model",), config_col: str = "_config") -> pd.DataFrame:
+    """How much repeats of one configuration scatter, per group: the median and largest coefficient of
+    variation (sample std / mean) of `energy_col` over the configurations with ≥ 2 repeats, beside the
+    median CV of the window's duration — energy scattering no more than time is the work's own
+    variation, not the meter's error."""
+    rows = []
+    for key, sub in _groups(df, [c for c in by if c in df.columns]):
+        energy_cv = _cv_per_config(sub, energy_col, config_col)
+        if energy_cv.empty:
+            continue
+        row = key | {"configs": len(energy_cv), "energy_cv_median": float(energy_cv.median()),
+                     "energy_cv_max": float(energy_cv.max())}
+        if "window_s" in sub.columns:
+            row["window_s_cv_median"] = float(_cv_per_config(sub, "window_s", config_col).median())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cv_per_config(df: pd.DataFrame, col: str, config_col: str) -> pd.Series:
+    values = pd.to_numeric(df[col], errors="coerce")
+    grouped = values.groupby(df[config_col])
+    mean, std, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    return (std / mean)[(n >= 2) & (mean > 0)]
+
+
+def per_gpu(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per GPU that measured (by UUID): its name, rows, and the idle power its worker measured
+    before its first trial (one value per worker process; several where a GPU served several runs)."""
+    if "gpu_uuid" not in df.columns or df["gpu_uuid"].isna().all():
+        return pd.DataFrame()
+    rows = []
+    for uuid, sub in df[df["gpu_uuid"].notna()].groupby("gpu_uuid", sort=True):
+        idle = pd.to_numeric(sub.get("idle_power_w"), errors="coerce").dropna().unique()
+        rows.append({
+            "gpu_uuid": uuid,
+            "gpu_name": sub["gpu_name"].iloc[0] if "gpu_name" in sub.columns else None,
+            "rows": len(sub),
+            "idle_power_w": ", ".join(f"{w:.1f}" for w in sorted(idle)) if len(idle) else None,
+        })
+    return pd.DataFrame(rows)
+
+
 def _series_keys(df: pd.DataFrame, axis: str, by: Sequence[str], config_cols: Sequence[str]) -> list[str]:
     by = [c for c in by if c in df.columns]
     return by + (held_fixed(df, axis, config_cols, by) if axis in df.columns else [])

@@ -218,6 +218,8 @@ FIT_TITLES = {
     "energy_vs_batch": ("Energy per waveform vs batch size", ""),
     "energy_per_audio_s_vs_duration": ("Energy per audio second vs duration", " (linear fit)"),
     "phase_shares": ("Phase shares", " of the measured phase energy"),
+    "repeat_spread": ("Spread over repeats", " (coefficient of variation per configuration; window duration beside energy)"),
+    "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
 }
 
 
@@ -494,6 +496,12 @@ def _all_fits(rows, energy_col, axes, group_cols) -> tuple[dict[str, pd.DataFram
             + ", ".join(PHASE_COLUMNS)
             + ")."
         )
+    spread = _fits.repeat_spread(rows, energy_col, by)
+    if not spread.empty:
+        fits["repeat_spread"] = spread
+    gpus = _fits.per_gpu(rows)
+    if not gpus.empty:
+        fits["gpus"] = gpus
     return fits, notes
 
 

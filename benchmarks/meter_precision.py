@@ -543,9 +543,22 @@ def audioldm_section(env: Any, args: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ 4. overhead
-def overhead_section(env: Any, intervals: list[float], pairs: int) -> dict[str, Any]:
+def sampler_cpu_ns() -> int | None:
+    """CPU time (ns) of the meter's sampler thread so far, from Linux's per-thread schedstat; None
+    where that is not readable (not Linux) or no sampler is running."""
+    for thread in threading.enumerate():
+        if thread.name == "t2a-ray-sampler" and thread.native_id is not None:
+            try:
+                return int(Path(f"/proc/self/task/{thread.native_id}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+    return None
+
+
+def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float | None = None) -> dict[str, Any]:
     """A launch-bound loop of tiny kernels timed inside a metered window vs with the meter stopped,
-    interleaved (ABBA), for each in-window sample interval."""
+    interleaved (ABBA), for each in-window sample interval: `pairs` pairs, or as many as fit in
+    `max_s` seconds per interval (the pairs done are reported)."""
     meter = env.meter
     probe = env.tiny_launches(200)
     probe()
@@ -559,17 +572,24 @@ def overhead_section(env: Any, intervals: list[float], pairs: int) -> dict[str, 
     original = meter.window_sample_interval_s
     for interval in intervals:
         meter.window_sample_interval_s = interval
-        on, off = [], []
+        on, off, sampler_cpu_s = [], [], []
+        deadline = time.perf_counter() + max_s if max_s else math.inf
         for k in range(pairs):
+            if time.perf_counter() > deadline and k % 2 == 0:  # whole ABBA blocks only
+                break
             for state in ((True, False) if k % 2 == 0 else (False, True)):
                 if state:
                     meter.start()
                     with meter.window():
                         env.sync()
+                        cpu0 = sampler_cpu_ns()
                         a = time.perf_counter()
                         work()
                         env.sync()
                         on.append(time.perf_counter() - a)
+                        cpu1 = sampler_cpu_ns()
+                    if cpu0 is not None and cpu1 is not None:
+                        sampler_cpu_s.append((cpu1 - cpu0) / 1e9)
                 else:
                     meter.close()
                     env.sync()
@@ -578,17 +598,52 @@ def overhead_section(env: Any, intervals: list[float], pairs: int) -> dict[str, 
                     env.sync()
                     off.append(time.perf_counter() - a)
         ratios = sorted(x / y - 1 for x, y in zip(on, off, strict=True))
-        result[str(interval)] = {
+        # distribution-free 95 % CI of the median pair ratio: order statistics n/2 ± 1.96·√n/2
+        half = math.ceil(1.96 * math.sqrt(len(ratios)) / 2)
+        mid = len(ratios) // 2
+        r = {
+            "pairs": len(ratios),
             "on_median_s": statistics.median(on), "off_median_s": statistics.median(off),
             "overhead_median": statistics.median(on) / statistics.median(off) - 1,
-            "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[len(ratios) // 2], ratios[(3 * len(ratios)) // 4]],
+            "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[mid], ratios[(3 * len(ratios)) // 4]],
+            "pair_ratio_median_ci95": [ratios[max(0, mid - half)], ratios[min(len(ratios) - 1, mid + half)]],
             "on_cv": cv(on), "off_cv": cv(off),
+            # CPU time the sampler thread used per second of window: an upper bound on the time it can
+            # hold the GIL (NVML calls release it), hence on what it can take from the launching thread
+            "sampler_cpu_per_window_s": sum(sampler_cpu_s) / sum(on) if sampler_cpu_s else None,
         }
-        log(f"overhead, {interval * 1e3:.0f} ms in-window sampling: {pct(result[str(interval)]['overhead_median'])} "
-            f"(pair quartiles {[pct(q) for q in result[str(interval)]['pair_ratio_quartiles']]})")
+        result[str(interval)] = r
+        log(f"overhead, {interval * 1e3:.0f} ms in-window sampling: {pct(r['overhead_median'])} "
+            f"(pair median {pct(r['pair_ratio_quartiles'][1])}, 95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
+            f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window")
     meter.window_sample_interval_s = original
     meter.start()
     return result
+
+
+def nvml_cost_section(env: Any, calls: int = 200) -> dict[str, Any]:
+    """Wall and CPU time of one call of each NVML reading the meter could use (median over `calls`)."""
+    from t2a_ray.metering.gpu import NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION
+
+    gpu = env.meter.gpu
+    readers = {
+        "total_energy_consumption": gpu.total_energy_mj,
+        "fields_energy": lambda: gpu._field_values((NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION,)),
+        "fields_power_instant": lambda: gpu._field_values((NVML_FI_DEV_POWER_INSTANT,)),
+        "fields_energy_and_power": lambda: gpu._field_values((NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, NVML_FI_DEV_POWER_INSTANT)),
+        "power_usage_1s_average": gpu._average_power_mw,
+    }
+    out = {}
+    for name, read in readers.items():
+        wall, cpu = [], []
+        for _ in range(calls):
+            w0, c0 = time.perf_counter(), time.thread_time()
+            read()
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - w0)
+        out[name] = {"wall_ms_median": 1e3 * statistics.median(wall), "cpu_ms_median": 1e3 * statistics.median(cpu)}
+        log(f"NVML {name}: {out[name]['wall_ms_median']:.3f} ms wall, {out[name]['cpu_ms_median']:.3f} ms CPU per call")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- analysis
@@ -677,6 +732,7 @@ def main() -> int:
     ap.add_argument("--counter-lag-s", default="hint", help="seconds, 'hint' (the GPU's measured default) or 'fit' (section 1)")
     ap.add_argument("--overhead-intervals", default="0.02,0.005", help="in-window sample intervals to time")
     ap.add_argument("--overhead-pairs", type=int, default=16)
+    ap.add_argument("--overhead-max-s", type=float, default=None, help="stop adding pairs after this many seconds per interval")
     ap.add_argument("--model", default="auto", choices=("auto", "adapter", "local"))
     ap.add_argument("--skip", default="", help="comma list of sections to skip: characterise,matmul,audioldm,overhead")
     args = ap.parse_args()
@@ -760,7 +816,12 @@ def main() -> int:
         checkpoint()
     if "overhead" not in skip:
         try:
-            sections["overhead"] = overhead_section(env, [float(x) for x in args.overhead_intervals.split(",")], args.overhead_pairs)
+            if not args.cpu_smoke:
+                env.meter.close()  # the sampler off while each reading is timed
+                sections["nvml_cost"] = nvml_cost_section(env)
+                env.meter.start()
+            sections["overhead"] = overhead_section(env, [float(x) for x in args.overhead_intervals.split(",")], args.overhead_pairs,
+                                                    args.overhead_max_s)
         except Exception:  # noqa: BLE001
             sections["overhead_error"] = traceback.format_exc()
             log(sections["overhead_error"])

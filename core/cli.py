@@ -6,6 +6,7 @@ Heavy modules (Ray, torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -41,17 +42,23 @@ def demo_config() -> Path:
 
 
 def _visible_gpus() -> int:
-    """GPUs NVML can see on this machine (0 when there is no driver)."""
+    """GPUs this process may use: those NVML sees (0 without a driver), no more than CUDA_VISIBLE_DEVICES
+    names where it is set (Ray and CUDA read it the same way)."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
         try:
-            return int(pynvml.nvmlDeviceGetCount())
+            count = int(pynvml.nvmlDeviceGetCount())
         finally:
             pynvml.nvmlShutdown()
     except Exception:  # noqa: BLE001 — no driver, no library: no GPUs
         return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:  # CUDA stops at the first entry it cannot use: "" and "-1" hide every GPU
+        named = itertools.takewhile(lambda e: e and not e.startswith("-"), (e.strip() for e in visible.split(",")))
+        count = min(count, len(list(named)))
+    return count
 
 
 def _check_gpus(gpus: int | None, address: str | None) -> int | None:
@@ -77,15 +84,18 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
 @click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT. Default: start a local Ray on 127.0.0.1 and stop it afterwards.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True, help="Folder that holds run folders.")
 @click.option("--name", default=None, help="Run name (the run folder is OUT/NAME). Default: the sweep's name.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change a value of the sweep file (VALUE in YAML; repeatable), e.g. --set weights=random --set grid.steps=[10,25].")
 @click.option("--no-progress", is_flag=True, help="No progress line.")
-def launch(config_path: Path | None, gpus: int | None, address: str | None, out_dir: Path, name: str | None, no_progress: bool) -> None:
+def launch(config_path: Path | None, gpus: int | None, address: str | None, out_dir: Path, name: str | None,
+           overrides: tuple[str, ...], no_progress: bool) -> None:
     """Run a sweep: every configuration of the grid, metered, into OUT/NAME."""
     from t2a_ray.config import load_sweep
     from t2a_ray.runfolder import RunFolder
 
     demo = config_path is None
     try:
-        sweep = load_sweep(demo_config() if demo else config_path, name=name)
+        sweep = load_sweep(demo_config() if demo else config_path, name=name, overrides=overrides)
         gpus = 0 if demo and gpus is None else _check_gpus(gpus, address)
         if sweep.dtype == "auto":
             sweep = sweep.with_dtype("float32" if gpus == 0 else "float16")

@@ -10,6 +10,7 @@ the same id on any machine and in any order of keys.
 
 from __future__ import annotations
 
+import copy
 import csv
 import difflib
 import hashlib
@@ -59,6 +60,9 @@ class Prompt:
 @dataclass(frozen=True)
 class MeteringConfig:
     min_window_s: float = 0.0  # repeat a generation inside one window until it lasts this long
+    # ...and until it holds this many waveforms (ceil(n / batch_size) generations): the paper's batch
+    # experiment meters 10 waveforms as 10×1, 5×2, 2×5 and 1×10 generations
+    min_waveforms_per_window: int = 1
     idle_baseline_s: float = 10.0  # idle power measured for this long on each GPU before the sweep
     sample_interval_s: float = 0.005
 
@@ -168,8 +172,12 @@ TOP_KEYS = (
 )
 
 
-def load_sweep(path: str | Path, name: str | None = None) -> Sweep:
-    """Read and validate a sweep file. Relative paths inside it are relative to its folder."""
+def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, ...] = ()) -> Sweep:
+    """Read and validate a sweep file. Relative paths inside it are relative to its folder.
+
+    `overrides` ("KEY.PATH=VALUE", the value in YAML) change the file's values before validation,
+    e.g. `weights=random` or `grid.steps=[10,25]`: the paper's configs run as is on random weights.
+    """
     path = Path(path)
     source = str(path)
     try:
@@ -199,11 +207,39 @@ def load_sweep(path: str | Path, name: str | None = None) -> Sweep:
         reason = str(e).split(";")[0]
         raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
     try:
+        doc = apply_overrides(doc, overrides)
         return parse_sweep(doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name)
     except ConfigError as e:
         if e.source is None:
             raise ConfigError(e.key_path, e.value, e.allowed, source) from None
         raise
+
+
+def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
+    """A copy of `doc` with each "a.b.c=VALUE" set (VALUE read as YAML; missing mappings created)."""
+    if not overrides:
+        return doc
+    doc = copy.deepcopy(doc)
+    for item in overrides:
+        key_path, sep, text = item.partition("=")
+        keys = key_path.strip().split(".")
+        if not sep or not all(keys):
+            raise ConfigError("--set", item, "must be KEY=VALUE, e.g. weights=random or grid.steps=[10,25]")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError("--set", item, "the value is not valid YAML") from None
+        if not isinstance(doc, Mapping):
+            raise ConfigError("--set", item, "the sweep file must be a mapping of keys")
+        node = doc
+        for k in keys[:-1]:
+            if node.get(k) is None:
+                node[k] = {}
+            node = node[k]
+            if not isinstance(node, dict):
+                raise ConfigError("--set", item, f"{k!r} holds a value, not a mapping of keys")
+        node[keys[-1]] = value
+    return doc
 
 
 def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str | None = None) -> Sweep:
@@ -233,7 +269,8 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
     if negative is not None and not isinstance(negative, str):
         raise ConfigError("negative_prompt", negative, "must be a string or null")
     metering = _section(doc, "metering", MeteringConfig, {
-        "min_window_s": (float, 0.0, 3600.0), "idle_baseline_s": (float, 0.0, 3600.0), "sample_interval_s": (float, 0.001, 1.0),
+        "min_window_s": (float, 0.0, 3600.0), "min_waveforms_per_window": (int, 1, 10_000),
+        "idle_baseline_s": (float, 0.0, 3600.0), "sample_interval_s": (float, 0.001, 1.0),
     })
     quality = _quality(doc.get("quality"), base_dir)
     carbon = doc.get("carbon")

@@ -3,11 +3,12 @@
 How a window is measured (and why):
 
 1. A background sampler reads the GPU's energy counter (and power) and keeps (time, counter, power)
-   samples: every `sample_interval_s` (5 ms) outside windows, every `window_sample_interval_s` (20 ms)
+   samples: every `sample_interval_s` (5 ms) outside windows, every `window_sample_interval_s` (50 ms)
    inside them. The counter ticks only every ~100 ms; the samples locate each tick in time. Inside a
    window they are sparser because on the H100 one read costs ~4 ms of driver time (measured), which a
-   launch-bound generation feels; the sharp ticks around the window carry over to those inside it
-   (`timeline.refine_update_times`).
+   launch-bound generation feels (+0.7 % at 20 ms); the sharp ticks around the window carry over to
+   those inside it (`timeline.refine_update_times`), so precision holds at 40–60 ms (replayed H100
+   samples: benchmarks/results/meter_precision_h100.md).
 2. Entering a window synchronises the device (`sync`): work queued before the window would otherwise
    run — and draw energy — inside it; the start time is taken after the sync. Phase marks synchronise
    too, so that a phase's energy is that of its own kernels, not of the ones still queued from the last.
@@ -199,7 +200,7 @@ class Meter:
         *,
         sync: Callable[[], Any] | None = None,
         sample_interval_s: float = 0.005,
-        window_sample_interval_s: float = 0.02,
+        window_sample_interval_s: float = 0.05,
         clock: Clock | None = None,
         counter_lag_s: float | None = None,
         interpolation: str = "step",
@@ -352,9 +353,11 @@ class Meter:
         """A measurement window: ``with meter.window() as w: ...; w.result``. `w` is a PhaseMarker."""
         return Window(self)
 
-    def measure(self, fn: Callable[[Window], Any], min_window_s: float = 0.0, max_generations: int | None = None) -> WindowResult:
+    def measure(self, fn: Callable[[Window], Any], min_window_s: float = 0.0, max_generations: int | None = None,
+                min_generations: int = 1) -> WindowResult:
         """Run `fn(phases)` repeatedly inside one window until the window has lasted `min_window_s`
-        (at least once). A longer window spreads the counter's boundary error over more work.
+        and `fn` has run `min_generations` times. A longer window spreads the counter's boundary error
+        over more work. `max_generations` caps the calls whatever the window's length.
 
         `result.generations_in_window` is the number of calls; the phase energies are summed over them.
         """
@@ -362,13 +365,15 @@ class Meter:
             raise ValueError(f"min_window_s = {min_window_s!r}: must be a number of seconds ≥ 0")
         if max_generations is not None and max_generations < 1:
             raise ValueError(f"max_generations = {max_generations!r}: must be ≥ 1 or None")
+        if min_generations < 1:
+            raise ValueError(f"min_generations = {min_generations!r}: must be ≥ 1")
         with self.window() as w:
             n = 0
             while True:
                 fn(w)
                 n += 1
                 self.sync()  # the clock must see the device's time, not the host's
-                if w.elapsed_s() >= min_window_s or (max_generations is not None and n >= max_generations):
+                if (w.elapsed_s() >= min_window_s and n >= min_generations) or (max_generations is not None and n >= max_generations):
                     break
             w.generations_in_window = n
         assert w.result is not None
@@ -581,7 +586,7 @@ class Meter:
 def open_meter(
     sample_interval_s: float = 0.005,
     *,
-    window_sample_interval_s: float = 0.02,
+    window_sample_interval_s: float = 0.05,
     cuda_ordinal: int = 0,
     cuda_uuid: str | None = None,
     require_gpu: bool = False,

@@ -75,7 +75,7 @@ def refine_update_times(updates: Sequence[CounterUpdate], jitter_s: float = 0.00
     """Narrow each update's bracket with its neighbours', using the counter's regular period.
 
     Inside a window the sampler reads sparsely (a read costs ~4 ms of driver time on the H100), so an
-    update seen there is bracketed only to ~20 ms; the updates around it, seen while the meter waits at
+    update seen there is bracketed only to the in-window interval (50 ms); the updates around it, seen while the meter waits at
     a boundary, are bracketed to ~5 ms. Ticks come every T (= the median gap) give or take `jitter_s`,
     so update k lies within [lo_j + (k−j)·T − jitter, hi_j + (k−j)·T + jitter] of a neighbour j one
     tick away; intersecting these, forward and back, carries the sharp brackets inwards. A constraint

@@ -43,11 +43,15 @@ class Pool:
 
     def call_all(self, method: str, *args, timeout_s: float | None = None) -> list[Any]:
         """Call `method` on every worker; a dead worker gives its exception instead of a result."""
-        refs = [getattr(w, method).remote(*args) for w in self.workers]
-        out = []
-        for ref in refs:
-            try:
-                out.append(ray.get(ref, timeout=timeout_s))
-            except Exception as e:  # noqa: BLE001 — reported per worker
-                out.append(e)
-        return out
+        return gather([getattr(w, method).remote(*args) for w in self.workers], timeout_s)
+
+
+def gather(refs: list[Any], timeout_s: float | None = None) -> list[Any]:
+    """The results of `refs`, an exception in place of each that failed."""
+    out = []
+    for ref in refs:
+        try:
+            out.append(ray.get(ref, timeout=timeout_s))
+        except Exception as e:  # noqa: BLE001 — reported per caller
+            out.append(e)
+    return out

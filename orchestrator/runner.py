@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -143,21 +144,23 @@ def _init_on_loopback(**kwargs: Any) -> None:
 def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
     from ray import tune
 
-    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool
+    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
 
     attempt = _next_attempt(run)
     pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
-    # Every node must be able to write the run folder: each worker checks from where it runs.
-    prepared = pool.call_all("prepare")
-    for p in prepared:
-        if isinstance(p, Exception):
-            raise T2ARayError(f"a worker could not start: {_root_cause(p)}")
-    atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(prepared, indent=2, default=str))
-    _say(opts, f"{n_workers} worker(s): " + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in prepared))
+    # Every node must be able to write the run folder: each worker checks from where it runs, as it starts.
+    for r in pool.call_all("ping"):
+        if isinstance(r, Exception):
+            raise T2ARayError(f"a worker could not start: {_root_cause(r)}")
+    # Each worker measures its GPU's idle power while Tune starts its trial processes (~3 s that would
+    # otherwise come on top); a trial is sent to a worker only once that worker is prepared.
+    prepared = [w.prepare.remote() for w in pool.workers]
+    recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
+    recorder.start()
 
     model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
     trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, workers=pool.workers, router=pool.router, run_root=str(run.root),
+        tune.with_parameters(tune_trial, workers=pool.workers, prepared=prepared, router=pool.router, run_root=str(run.root),
                              model_keys=model_keys, retries=sweep.max_trial_retries, restart_wait_s=opts.restart_wait_s),
         # Tune's trial functions only wait on workers; keep them on the head node, so that a worker
         # node that leaves takes no trial bookkeeping with it.
@@ -189,6 +192,11 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
     except Exception as e:  # noqa: BLE001 — judged below
         errors = [e]
     progress.close()
+    recorder.join()
+    for p in gather(prepared):
+        if isinstance(p, Exception):  # its trials were not run (no rows): a resume runs them
+            pool.call_all("shutdown", timeout_s=30)
+            raise T2ARayError(f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left")
     if errors:
         problem = run.write_problem()
         if problem is not None:
@@ -200,12 +208,27 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
     return stats
 
 
-def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_root: str, model_keys: dict[str, str], retries: int,
-               restart_wait_s: float) -> None:
-    """One Tune trial: ask the router for a worker, run the trial there, report its summary.
+def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: LaunchOptions) -> None:
+    """Once every worker is prepared: write each GPU's provenance and idle power, and say where they are."""
+    from t2a_ray.orchestrator.pool import gather
+
+    ready = [p for p in gather(prepared) if not isinstance(p, Exception)]
+    atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(ready, indent=2, default=str))
+    _say(opts, f"{len(ready)} worker(s): " + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in ready))
+
+
+class WorkerNotReady(RuntimeError):
+    """The worker's preparation (CUDA context, idle baseline) failed: its trials are left for a resume."""
+
+
+def tune_trial(config: dict[str, Any], *, workers: list[Any], prepared: list[Any], router: Any, run_root: str,
+               model_keys: dict[str, str], retries: int, restart_wait_s: float) -> None:
+    """One Tune trial: ask the router for a worker, wait until it is prepared, run the trial there,
+    report its summary.
 
     A worker whose process dies mid-trial is replaced by Ray; the trial is retried up to `retries`
-    times, then written as `failed` rows with the error — a crashed trial is data, not a crash.
+    times, then written as `failed` rows with the error — a crashed trial is data, not a crash. A
+    worker that could not prepare fails the trial in Tune without rows, so that a resume runs it.
     """
     import ray
     from ray import tune
@@ -218,6 +241,13 @@ def tune_trial(config: dict[str, Any], *, workers: list[Any], router: Any, run_r
         except Exception as e:  # noqa: BLE001 — e.g. no worker left alive
             error = _root_cause(e)
             break
+        try:
+            ray.get(prepared[index])
+        except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
+            router.release.remote(index)
+            raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
+        except ray.exceptions.RayActorError:
+            pass  # its replacement prepares itself before its first trial
         try:
             summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), restart_wait_s)
             router.release.remote(index)

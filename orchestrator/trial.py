@@ -30,7 +30,7 @@ J_PER_KWH = 3.6e6
 class Meter(Protocol):
     """What the trial needs of `t2a_ray.metering.Meter`."""
 
-    def measure(self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0) -> Any: ...
+    def measure(self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0, *, min_generations: int = 1) -> Any: ...
 
 
 class Scorer(Protocol):
@@ -77,6 +77,7 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
     kept: list[tuple[Prompt, Generation]] = []
     status, error = "ok", None
     windows = [(r, p) for r in range(sweep.repeats) for p in sweep.prompts]
+    min_generations = -(-sweep.metering.min_waveforms_per_window // int(params.get("batch_size", 1)))  # ceil
     try:
         adapter = env.get_model(trial)  # 2. the resident model (loaded on first use)
         revision = adapter.revision
@@ -98,7 +99,7 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
             seed = window_seed(sweep.seed, repeat, prompt.id)
             out: list[Generation] = []
             env.device.reset_peak_memory()
-            res = env.meter.measure(generate(prompt, seed, out), sweep.metering.min_window_s)
+            res = env.meter.measure(generate(prompt, seed, out), sweep.metering.min_window_s, min_generations=min_generations)
             rows.append(_row(trial, params, revision, repeat, prompt, seed, res.as_columns(), out[0], env))
             kept.append((prompt, out[0]))
     except Exception as e:  # a failed trial is data: the rest of its windows become rows with the error

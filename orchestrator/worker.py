@@ -52,6 +52,7 @@ class Worker:
         # 3. Resident models, and quality scoring if asked for
         self.models = ModelCache(self.device.name, self.device.free_memory, self.device.is_out_of_memory)
         self._scorer = None
+        self._prepared: dict[str, Any] | None = None
         # Bookkeeping for the overhead figures: time inside trials, and the gaps between them
         self.created_at = time.time()
         self.busy_s = 0.0
@@ -63,18 +64,23 @@ class Worker:
         return os.getpid()
 
     def prepare(self) -> dict[str, Any]:
-        """Measure this GPU's idle power (before any trial), return the GPU's provenance.
+        """Measure this GPU's idle power (once per process, before its first trial), return the GPU's
+        provenance. A process that Ray restarted after a crash measures its own baseline on its first
+        trial, so its rows keep their net energy.
 
         The CUDA context is opened first: an H100 idles at ~73 W without one and ~121 W with one, and
         the baseline to subtract is what the GPU draws while this process holds it doing nothing.
         """
-        self.device.open_context()
-        if self.sweep.metering.idle_baseline_s > 0:
-            self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
-        return {"worker": self.index, "pid": os.getpid(), "device": self.device.name, **self.meter.provenance(),
-                "idle_power_w": self.meter.idle_power_w}
+        if self._prepared is None:
+            self.device.open_context()
+            if self.sweep.metering.idle_baseline_s > 0:
+                self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
+            self._prepared = {"worker": self.index, "pid": os.getpid(), "device": self.device.name,
+                              **self.meter.provenance(), "idle_power_w": self.meter.idle_power_w}
+        return self._prepared
 
     def run_trial(self, trial_id: str) -> dict[str, Any]:
+        self.prepare()
         start = time.perf_counter()
         if self._last_end is not None:
             self.gaps_s.append(start - self._last_end)

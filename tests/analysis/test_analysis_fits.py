@@ -10,7 +10,9 @@ from t2a_ray.analysis.fits import (
     energy_vs_steps,
     fit_line,
     held_fixed,
+    per_gpu,
     phase_shares,
+    repeat_spread,
 )
 
 TRUE = {"a": (2.0, 40.0), "b": (5.0, 90.0)}  # model: (J/step, intercept J)
@@ -115,3 +117,31 @@ def test_phase_shares():
     assert t.loc["y", "vocoder_share"] == 0.0 and t.loc["y", "unattributed_share"] == pytest.approx(0.0)
     shares = t[[c for c in t.columns if c.endswith("_share") and c != "unattributed_share"]]
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+
+
+def test_repeat_spread_puts_energy_cv_beside_the_window_cv():
+    df = pd.DataFrame({
+        "model": ["x"] * 4 + ["y"] * 3,
+        "_config": [0, 0, 1, 1, 2, 2, 3],  # config 3 has one repeat: no CV
+        "energy_per_waveform_j": [90.0, 110.0, 10.0, 10.0, 50.0, 70.0, 1.0],
+        "window_s": [1.0, 1.0, 2.0, 2.2, 3.0, 3.0, 1.0],
+    })  # fmt: skip
+    t = repeat_spread(df, "energy_per_waveform_j").set_index("model")
+    cv_x0 = np.std([90, 110], ddof=1) / 100
+    assert t.loc["x", "configs"] == 2 and t.loc["y", "configs"] == 1
+    assert t.loc["x", "energy_cv_median"] == pytest.approx(cv_x0 / 2) and t.loc["x", "energy_cv_max"] == pytest.approx(cv_x0)
+    assert t.loc["x", "window_s_cv_median"] == pytest.approx(np.std([2.0, 2.2], ddof=1) / 2.1 / 2)
+    assert t.loc["y", "energy_cv_max"] == pytest.approx(np.std([50, 70], ddof=1) / 60)
+
+
+def test_per_gpu_lists_each_card_and_its_idle_baselines():
+    df = pd.DataFrame({
+        "gpu_uuid": ["GPU-a", "GPU-a", "GPU-a", "GPU-b", None],
+        "gpu_name": ["H100", "H100", "H100", "H100", None],
+        "idle_power_w": [122.25, 122.25, 121.0, None, None],  # two worker processes on GPU-a
+    })  # fmt: skip
+    t = per_gpu(df).set_index("gpu_uuid")
+    assert list(t.index) == ["GPU-a", "GPU-b"]
+    assert t.loc["GPU-a", "rows"] == 3 and t.loc["GPU-a", "idle_power_w"] == "121.0, 122.2"
+    assert pd.isna(t.loc["GPU-b", "idle_power_w"])
+    assert per_gpu(df.drop(columns="gpu_uuid")).empty

@@ -158,7 +158,7 @@ def test_run_fronts_csv_holds_the_input_rows_of_each_front(run_dir, run_analysis
 def test_run_text_and_tables(run_analysis):
     text = run_analysis.text()
     for needle in ("Pareto fronts", "Front clap_mean:max", "Energy vs steps", "Energy per waveform vs batch size",
-                   "Phase shares", "1 infeasible", "300 g CO2e/kWh"):  # fmt: skip
+                   "Phase shares", "Spread over repeats", "1 infeasible", "300 g CO2e/kWh"):  # fmt: skip
         assert needle in text, needle
     fits = run_analysis.fits["energy_vs_steps"].set_index("model")
     for model, (_, slope, _, _) in MODELS.items():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+import types
 
 import pytest
 from click.testing import CliRunner
 
-from t2a_ray.cli import main
+from t2a_ray.cli import _visible_gpus, main
 
 GOOD = """
 name: good
@@ -93,3 +95,126 @@ def test_analyze_needs_exactly_one_source_and_valid_quality_specs(tmp_path):
     assert bad.exit_code == 2 and "COL:max or COL:min" in bad.output
     missing = CliRunner().invoke(main, ["analyze", "--results", str(table), "--energy", "joules", "--quality", "clap:max"])
     assert missing.exit_code == 2 and "joules" in missing.output
+
+
+# --------------------------------------------------------------------------------------------------
+# launch --set KEY=VALUE
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        (["bad"], "--set = 'bad'", "must be KEY=VALUE"),
+        (["weights=tiny", "grid..steps=1"], "--set = 'grid..steps=1'", "must be KEY=VALUE"),
+        (["weights.x=1"], "--set = 'weights.x=1'", "holds a value, not a mapping"),
+        (["grid.steps=[10,"], "--set", "not valid YAML"),
+        (["repetas=3"], "repetas", "did you mean 'repeats'"),  # the override is validated like the file
+        (["grid.steps=[]"], "grid.steps", "zero trials"),
+    ],
+)
+def test_bad_set_exits_2_with_one_line_and_writes_nothing(tmp_path, overrides, key, fragment):
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    out = tmp_path / "runs"
+    args = ["launch", "--config", str(config), "--out", str(out), "--gpus", "0"]
+    for item in overrides:
+        args += ["--set", item]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {config}: ") and key in lines[0] and fragment in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_set_changes_the_run_name_that_launch_checks(tmp_path):
+    # An existing run is refused before anything runs: the refusal names the overridden name.
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    out = tmp_path / "runs"
+    (out / "renamed").mkdir(parents=True)
+    (out / "renamed" / "sweep.yaml").write_text(GOOD)
+    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(out), "--gpus", "0", "--set", "name=renamed"])
+    assert result.exit_code == 2, result.output
+    assert "--name = 'renamed'" in result.output and "a run already exists" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["renamed"]
+
+
+def test_launch_help_documents_set():
+    result = invoke("launch", "--help")
+    assert "--set KEY=VALUE" in result.output
+
+
+# --------------------------------------------------------------------------------------------------
+# _visible_gpus: NVML's count, no more than CUDA_VISIBLE_DEVICES names
+
+
+def fake_pynvml(count=4, init_error=None):
+    module = types.ModuleType("pynvml")
+    module.calls = []
+
+    def nvmlInit():
+        module.calls.append("init")
+        if init_error is not None:
+            raise init_error
+
+    def nvmlDeviceGetCount():
+        module.calls.append("count")
+        return count
+
+    def nvmlShutdown():
+        module.calls.append("shutdown")
+
+    module.nvmlInit, module.nvmlDeviceGetCount, module.nvmlShutdown = nvmlInit, nvmlDeviceGetCount, nvmlShutdown
+    return module
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [
+        (None, 4),
+        ("0,1", 2),
+        ("1", 1),
+        ("", 0),
+        ("-1", 0),
+        ("0,-1,1", 1),  # CUDA stops at the first entry it cannot use
+        ("0,,1", 1),
+        ("GPU-abc,GPU-def", 2),
+        ("0,1,2,3,4,5", 4),  # never more than the driver sees
+        (" 0 , 1 ", 2),
+    ],
+)
+def test_visible_gpus_honours_cuda_visible_devices(monkeypatch, visible, expected):
+    nvml = fake_pynvml(count=4)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert _visible_gpus() == expected
+    assert nvml.calls == ["init", "count", "shutdown"]
+
+
+@pytest.mark.parametrize("visible", [None, "0,1"])
+def test_visible_gpus_is_zero_without_a_driver(monkeypatch, visible):
+    nvml = fake_pynvml(init_error=RuntimeError("NVML Shared Library Not Found"))
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert _visible_gpus() == 0
+    assert nvml.calls == ["init"]
+
+
+def test_too_many_gpus_counts_only_the_visible_ones(tmp_path, monkeypatch):
+    monkeypatch.delenv("T2A_RAY_LOGICAL_GPUS", raising=False)
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(count=4))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--gpus", "2"])
+    assert result.exit_code == 2, result.output
+    assert "only 1 NVIDIA GPU(s) visible here; use --gpus 1 or fewer" in result.output
+    assert not (tmp_path / "runs").exists()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import yaml
 
-from t2a_ray.config import load_sweep, parse_sweep
+from t2a_ray.config import apply_overrides, load_sweep, parse_sweep
 from t2a_ray.errors import ConfigError
 
 BASE = {
@@ -101,3 +103,131 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(tmp_path, patch, 
     assert info.value.key_path == key
     assert fragment in message
     assert "\n" not in message
+
+
+# --------------------------------------------------------------------------------------------------
+# --set overrides (apply_overrides, load_sweep(overrides=...))
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "expected"),
+    [
+        ("weights=random", ("weights",), "random"),
+        ("grid.steps=[2,3]", ("grid", "steps"), [2, 3]),
+        ("grid.duration_s=0.5", ("grid", "duration_s"), 0.5),
+        ("metering.min_window_s=2", ("metering", "min_window_s"), 2),
+        ("negative_prompt=null", ("negative_prompt",), None),
+        ("prompts.text=[\"a: b\", c]", ("prompts", "text"), ["a: b", "c"]),
+    ],
+)
+def test_an_override_sets_the_value_read_as_yaml(override, path, expected):
+    doc = apply_overrides(BASE, (override,))
+    node = doc
+    for key in path:
+        node = node[key]
+    assert node == expected
+    assert type(node) is type(expected)
+
+
+def test_overrides_create_missing_sections_and_leave_the_original_untouched():
+    original = copy.deepcopy(BASE)
+    doc = apply_overrides(BASE, ("metering.min_window_s=2", "carbon.intensity_g_per_kwh=300", "grid.steps=[2,3]"))
+    assert doc["metering"] == {"min_window_s": 2}
+    assert doc["carbon"] == {"intensity_g_per_kwh": 300}
+    assert doc["grid"] == {**BASE["grid"], "steps": [2, 3]}  # the other axes of the section are kept
+    assert BASE == original  # nested mappings too: a deep copy
+    assert apply_overrides(BASE, ()) == original
+
+
+def test_later_overrides_win_and_an_equals_sign_may_sit_in_the_value():
+    doc = apply_overrides(BASE, ("weights=random", "weights=tiny", "negative_prompt=a=b"))
+    assert doc["weights"] == "tiny"
+    assert doc["negative_prompt"] == "a=b"
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("weights", "must be KEY=VALUE"),
+        ("", "must be KEY=VALUE"),
+        ("=tiny", "must be KEY=VALUE"),
+        ("grid..steps=1", "must be KEY=VALUE"),
+        ("grid.steps.=1", "must be KEY=VALUE"),
+        ("weights.x=1", "'weights' holds a value, not a mapping"),
+        ("grid.steps.x=1", "'steps' holds a value, not a mapping"),
+        ("grid.steps=[10,", "not valid YAML"),
+        ("weights={a: [}", "not valid YAML"),
+    ],
+)
+def test_bad_overrides_raise_config_error_on_the_set_option(override, fragment):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(BASE, (override,))
+    assert info.value.key_path == "--set"
+    assert info.value.value == override
+    assert fragment in str(info.value)
+
+
+def test_load_sweep_applies_overrides_before_validation(write_sweep):
+    path = write_sweep(yaml.safe_dump(BASE))
+    plain = load_sweep(path)
+    assert plain.weights == "tiny" and plain.metering.min_window_s == 0.0 and len(plain.trials()) == 4
+    sweep = load_sweep(path, overrides=("grid.steps=[2,3,4]", "metering.min_window_s=2", "metering.min_waveforms_per_window=4"))
+    assert sweep.grid["steps"] == (2, 3, 4)
+    assert sweep.metering.min_window_s == 2.0 and sweep.metering.min_waveforms_per_window == 4
+    assert len(sweep.trials()) == 6
+    assert path.read_text() == yaml.safe_dump(BASE)  # the file is never rewritten
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ("repetas=3", "repetas", "did you mean 'repeats'"),
+        ("metering.min_windw_s=2", "metering.min_windw_s", "did you mean"),
+        ("grid.stepz=[2]", "grid.stepz", "did you mean 'steps'"),
+        ("weights=rand", "weights", "did you mean 'random'"),
+        ("grid.steps=[]", "grid.steps", "zero trials"),
+    ],
+)
+def test_overridden_values_are_validated_like_the_file(write_sweep, override, key, fragment):
+    path = write_sweep(yaml.safe_dump(BASE))
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path, overrides=(override,))
+    assert info.value.key_path == key
+    assert fragment in str(info.value)
+    assert str(path) in str(info.value)  # the source is named, as for the file's own errors
+
+
+def test_a_bad_override_names_the_sweep_file(write_sweep):
+    path = write_sweep(yaml.safe_dump(BASE))
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path, overrides=("weights.x=1",))
+    assert info.value.key_path == "--set"
+    assert str(info.value).startswith(f"{path}: --set = 'weights.x=1': ")
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# metering.min_waveforms_per_window
+
+
+def test_min_waveforms_per_window_defaults_to_one_and_accepts_its_range(tmp_path):
+    assert parse(BASE, tmp_path).metering.min_waveforms_per_window == 1
+    for n in (1, 10, 10_000):
+        sweep = parse({**BASE, "metering": {"min_waveforms_per_window": n}}, tmp_path)
+        assert sweep.metering.min_waveforms_per_window == n
+        assert isinstance(sweep.metering.min_waveforms_per_window, int)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, 10.0, "x", "10", True, None, 10_001, [10]])
+def test_min_waveforms_per_window_must_be_an_integer_from_1_to_10000(tmp_path, value):
+    with pytest.raises(ConfigError) as info:
+        parse({**BASE, "metering": {"min_waveforms_per_window": value}}, tmp_path)
+    assert info.value.key_path == "metering.min_waveforms_per_window"
+    assert "integer from 1 to 10000" in str(info.value)
+
+
+def test_min_waveforms_per_window_survives_the_frozen_yaml(tmp_path):
+    sweep = parse({**BASE, "metering": {"min_waveforms_per_window": 7}}, tmp_path)
+    frozen = tmp_path / "sweep.yaml"
+    frozen.write_text(sweep.to_yaml())
+    assert load_sweep(frozen).metering.min_waveforms_per_window == 7

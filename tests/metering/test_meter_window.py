@@ -115,6 +115,38 @@ def test_measure_repeats_until_the_minimum_window_and_sums_phases_over_generatio
         meter.measure(generate, min_window_s=-1)
 
 
+def test_measure_runs_at_least_min_generations_and_both_minimums_must_hold():
+    clock, gpu, meter = rig()
+    calls = []
+
+    def generate(phases):
+        calls.append(1)
+        phases("denoise")
+        gpu.busy(0.65, 650.0)
+
+    r = meter.measure(generate, min_generations=3)
+    assert r.generations_in_window == len(calls) == 3
+    assert r.window_s == pytest.approx(3 * 0.65, abs=0.05)
+    assert r.gpu_energy_j == pytest.approx(3 * 0.65 * 650, rel=0.03)
+    assert r.phase_energy_j["denoise"] == pytest.approx(r.gpu_energy_j)
+    # the window's length decides when it needs more calls than min_generations ...
+    assert meter.measure(generate, min_window_s=2.0, min_generations=2).generations_in_window == 4
+    # ... and min_generations when the window is long enough sooner
+    assert meter.measure(generate, min_window_s=0.5, min_generations=5).generations_in_window == 5
+    assert meter.measure(generate, min_window_s=2.0, min_generations=4).generations_in_window == 4
+    # max_generations caps the calls whatever the minimums
+    assert meter.measure(generate, min_window_s=0.0, min_generations=5, max_generations=2).generations_in_window == 2
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_min_generations_below_one_is_refused_before_any_work(n):
+    clock, gpu, meter = rig()
+    calls = []
+    with pytest.raises(ValueError, match=f"min_generations = {n}: must be ≥ 1"):
+        meter.measure(lambda phases: calls.append(1), min_generations=n)
+    assert calls == []
+
+
 def test_warm_up_results_are_marked():
     clock, gpu, meter = rig()
     warm = meter.warm_up(lambda phases: gpu.busy(0.3, 400.0), generations=2)

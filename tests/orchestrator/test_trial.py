@@ -50,3 +50,55 @@ def test_quality_is_scored_apart_and_a_failing_scorer_keeps_the_energy_rows(env,
         assert "no CLAP weights" in quality["scoring_error"]
     else:
         assert quality["n_generations"] == 4 and quality["scoring_energy_j"] is not None
+
+
+class CountingAdapter:
+    """The noop adapter, counting its generate calls and the batch size of each."""
+
+    def __init__(self, adapter):
+        self.adapter, self.revision, self.batches = adapter, adapter.revision, []
+
+    def generate(self, prompts, params, seed, phases, negative_prompt=None):
+        gen = self.adapter.generate(prompts, params, seed, phases, negative_prompt)
+        self.batches.append(gen.waveforms.shape[0])
+        return gen
+
+
+def test_min_waveforms_per_window_sets_the_generations_of_each_window(tmp_path):
+    doc = {
+        "name": "batch", "models": ["noop"], "weights": "tiny",
+        "grid": {"steps": 1, "step_time_s": 0.001, "batch_size": [1, 2, 3, 5, 10]},
+        "prompts": {"text": ["a"]}, "repeats": 2, "warmup": 1,
+        "metering": {"min_waveforms_per_window": 10},
+    }
+    sweep = parse_sweep(doc, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = CountingAdapter(adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny"))
+    expected = {1: 10, 2: 5, 3: 4, 5: 2, 10: 1}  # ceil(10 / batch_size)
+    with open_meter(use_gpu=False) as meter:
+        trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        for trial in sweep.trials():
+            batch_size = trial.params["batch_size"]
+            adapter.batches.clear()
+            outcome = run_trial(trial, trial_env)
+            assert outcome.status == "ok", outcome.error
+            # the warm-up is one generation; each of the 2 windows holds ceil(10 / batch_size)
+            assert adapter.batches == [batch_size] * (1 + 2 * expected[batch_size])
+            rows = pq.read_table(run.shard(trial.trial_id)).to_pylist()
+            assert len(rows) == 2
+            for row in rows:
+                generations = row["generations_in_window"]
+                assert row["batch_size"] == batch_size and generations == expected[batch_size]
+                assert row["gpu_energy_j"] is None and row["cpu_energy_j"] > 0  # measured on the CPU
+                assert row["energy_per_waveform_j"] == pytest.approx(row["cpu_energy_j"] / (generations * batch_size), rel=1e-12)
+                assert row["latency_s"] == pytest.approx(row["window_s"] / generations, rel=1e-12)
+
+
+def test_without_min_waveforms_per_window_each_window_is_one_generation(env):
+    sweep, trial_env = env
+    assert sweep.metering.min_waveforms_per_window == 1
+    outcome = run_trial(sweep.trials()[0], trial_env)
+    rows = pq.read_table(trial_env.run.shard(sweep.trials()[0].trial_id)).to_pylist()
+    assert outcome.status == "ok"
+    assert [r["generations_in_window"] for r in rows] == [1, 1, 1, 1]
