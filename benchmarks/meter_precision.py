@@ -25,6 +25,7 @@ samples are saved, so every figure can be recomputed with other interpolation se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -555,10 +556,14 @@ def sampler_cpu_ns() -> int | None:
     return None
 
 
-def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float | None = None) -> dict[str, Any]:
+def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float | None = None,
+                     other_process: bool = False) -> dict[str, Any]:
     """A launch-bound loop of tiny kernels timed inside a metered window vs with the meter stopped,
     interleaved (ABBA), for each in-window sample interval: `pairs` pairs, or as many as fit in
-    `max_s` seconds per interval (the pairs done are reported)."""
+    `max_s` seconds per interval (the pairs done are reported).
+
+    With `other_process`, also the same loop while *another process* reads NVML at the same interval
+    (vs not reading): no GIL is shared, so what remains is the driver's own cost of a read."""
     meter = env.meter
     probe = env.tiny_launches(200)
     probe()
@@ -570,55 +575,126 @@ def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float 
     work = env.tiny_launches(n)
     result: dict[str, Any] = {"launches_per_rep": n}
     original = meter.window_sample_interval_s
+
+    @contextlib.contextmanager
+    def metered():
+        meter.start()
+        with meter.window():
+            yield
+
     for interval in intervals:
         meter.window_sample_interval_s = interval
-        on, off, sampler_cpu_s = [], [], []
-        deadline = time.perf_counter() + max_s if max_s else math.inf
-        for k in range(pairs):
-            if time.perf_counter() > deadline and k % 2 == 0:  # whole ABBA blocks only
-                break
-            for state in ((True, False) if k % 2 == 0 else (False, True)):
-                if state:
-                    meter.start()
-                    with meter.window():
-                        env.sync()
-                        cpu0 = sampler_cpu_ns()
-                        a = time.perf_counter()
-                        work()
-                        env.sync()
-                        on.append(time.perf_counter() - a)
-                        cpu1 = sampler_cpu_ns()
-                    if cpu0 is not None and cpu1 is not None:
-                        sampler_cpu_s.append((cpu1 - cpu0) / 1e9)
-                else:
-                    meter.close()
-                    env.sync()
-                    a = time.perf_counter()
-                    work()
-                    env.sync()
-                    off.append(time.perf_counter() - a)
-        ratios = sorted(x / y - 1 for x, y in zip(on, off, strict=True))
-        # distribution-free 95 % CI of the median pair ratio: order statistics n/2 ± 1.96·√n/2
-        half = math.ceil(1.96 * math.sqrt(len(ratios)) / 2)
-        mid = len(ratios) // 2
-        r = {
-            "pairs": len(ratios),
-            "on_median_s": statistics.median(on), "off_median_s": statistics.median(off),
-            "overhead_median": statistics.median(on) / statistics.median(off) - 1,
-            "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[mid], ratios[(3 * len(ratios)) // 4]],
-            "pair_ratio_median_ci95": [ratios[max(0, mid - half)], ratios[min(len(ratios) - 1, mid + half)]],
-            "on_cv": cv(on), "off_cv": cv(off),
-            # CPU time the sampler thread used per second of window: an upper bound on the time it can
-            # hold the GIL (NVML calls release it), hence on what it can take from the launching thread
-            "sampler_cpu_per_window_s": sum(sampler_cpu_s) / sum(on) if sampler_cpu_s else None,
-        }
+        r = _paired_overhead(env, work, metered, meter.close, sampler_cpu_ns, pairs, max_s)
         result[str(interval)] = r
-        log(f"overhead, {interval * 1e3:.0f} ms in-window sampling: {pct(r['overhead_median'])} "
-            f"(pair median {pct(r['pair_ratio_quartiles'][1])}, 95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
-            f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window")
+        _log_overhead(f"{interval * 1e3:.0f} ms in-window sampling", r)
+        if other_process and not env.smoke:
+            meter.close()
+            with NvmlReaderProcess(meter.gpu.index, interval) as reader:
+                r = _paired_overhead(env, work, reader.reading, lambda: None, reader.cpu_ns, pairs, max_s)
+            result[f"{interval}-other-process"] = r
+            _log_overhead(f"{interval * 1e3:.0f} ms NVML reads from another process", r)
     meter.window_sample_interval_s = original
     meter.start()
     return result
+
+
+def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs: int, max_s: float | None) -> dict[str, Any]:
+    """Time `work` with `on()` (a context) vs after `off()`, in ABBA order; the median pair ratio with a
+    distribution-free 95 % CI, and the CPU time `cpu_ns()` counts per second of the "on" runs."""
+    on_s, off_s, cpu_s = [], [], []
+    deadline = time.perf_counter() + max_s if max_s else math.inf
+    for k in range(pairs):
+        if time.perf_counter() > deadline and k % 2 == 0:  # whole ABBA blocks only
+            break
+        for state in ((True, False) if k % 2 == 0 else (False, True)):
+            if state:
+                with on():
+                    env.sync()
+                    cpu0 = cpu_ns()
+                    a = time.perf_counter()
+                    work()
+                    env.sync()
+                    on_s.append(time.perf_counter() - a)
+                    cpu1 = cpu_ns()
+                if cpu0 is not None and cpu1 is not None:
+                    cpu_s.append((cpu1 - cpu0) / 1e9)
+            else:
+                off()
+                env.sync()
+                a = time.perf_counter()
+                work()
+                env.sync()
+                off_s.append(time.perf_counter() - a)
+    ratios = sorted(x / y - 1 for x, y in zip(on_s, off_s, strict=True))
+    # distribution-free 95 % CI of the median pair ratio: order statistics n/2 ± 1.96·√n/2
+    half = math.ceil(1.96 * math.sqrt(len(ratios)) / 2)
+    mid = len(ratios) // 2
+    return {
+        "pairs": len(ratios),
+        "on_median_s": statistics.median(on_s), "off_median_s": statistics.median(off_s),
+        "overhead_median": statistics.median(on_s) / statistics.median(off_s) - 1,
+        "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[mid], ratios[(3 * len(ratios)) // 4]],
+        "pair_ratio_median_ci95": [ratios[max(0, mid - half)], ratios[min(len(ratios) - 1, mid + half)]],
+        "on_cv": cv(on_s), "off_cv": cv(off_s),
+        # CPU time of the sampler per second of window: an upper bound on the time it can hold the GIL
+        # (NVML calls release it), hence on what it can take from the launching thread
+        "sampler_cpu_per_window_s": sum(cpu_s) / sum(on_s) if cpu_s else None,
+    }
+
+
+def _log_overhead(what: str, r: dict[str, Any]) -> None:
+    log(f"overhead, {what}: {pct(r['overhead_median'])} "
+        f"(pair median {pct(r['pair_ratio_quartiles'][1])}, 95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
+        f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window")
+
+
+def _read_nvml_while(index: int, interval_s: float, on: Any, stop: Any) -> None:
+    """The other process: read the counter and power field every `interval_s` while `on` is set."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    while not stop.is_set():
+        if on.wait(0.05):
+            pynvml.nvmlDeviceGetFieldValues(handle, [83, 186])  # energy counter, instantaneous power
+            time.sleep(interval_s)
+
+
+class NvmlReaderProcess:
+    """A spawned process that reads NVML on demand (`with reader.reading(): ...`)."""
+
+    def __init__(self, index: int, interval_s: float):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that holds a CUDA context
+        self.interval_s = interval_s
+        self._on, self._stop = ctx.Event(), ctx.Event()
+        self._proc = ctx.Process(target=_read_nvml_while, args=(index, interval_s, self._on, self._stop), daemon=True)
+
+    def __enter__(self) -> NvmlReaderProcess:
+        self._proc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._proc.join(5)
+
+    @contextlib.contextmanager
+    def reading(self):
+        if not self._proc.is_alive():
+            raise RuntimeError(f"the NVML reader process is not running (exit code {self._proc.exitcode})")
+        self._on.set()
+        time.sleep(self.interval_s)  # it is reading before the timed work starts
+        try:
+            yield
+        finally:
+            self._on.clear()
+
+    def cpu_ns(self) -> int | None:
+        try:
+            return int(Path(f"/proc/{self._proc.pid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 def nvml_cost_section(env: Any, calls: int = 200) -> dict[str, Any]:
@@ -732,6 +808,7 @@ def main() -> int:
     ap.add_argument("--counter-lag-s", default="hint", help="seconds, 'hint' (the GPU's measured default) or 'fit' (section 1)")
     ap.add_argument("--overhead-intervals", default="0.02,0.005", help="in-window sample intervals to time")
     ap.add_argument("--overhead-pairs", type=int, default=16)
+    ap.add_argument("--overhead-other-process", action="store_true", help="also time NVML reads made by another process")
     ap.add_argument("--overhead-max-s", type=float, default=None, help="stop adding pairs after this many seconds per interval")
     ap.add_argument("--model", default="auto", choices=("auto", "adapter", "local"))
     ap.add_argument("--skip", default="", help="comma list of sections to skip: characterise,matmul,audioldm,overhead")
@@ -821,7 +898,7 @@ def main() -> int:
                 sections["nvml_cost"] = nvml_cost_section(env)
                 env.meter.start()
             sections["overhead"] = overhead_section(env, [float(x) for x in args.overhead_intervals.split(",")], args.overhead_pairs,
-                                                    args.overhead_max_s)
+                                                    args.overhead_max_s, args.overhead_other_process)
         except Exception:  # noqa: BLE001
             sections["overhead_error"] = traceback.format_exc()
             log(sections["overhead_error"])

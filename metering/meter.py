@@ -5,8 +5,9 @@ How a window is measured (and why):
 1. A background sampler reads the GPU's energy counter (and power) and keeps (time, counter, power)
    samples: every `sample_interval_s` (5 ms) outside windows, every `window_sample_interval_s` (50 ms)
    inside them. The counter ticks only every ~100 ms; the samples locate each tick in time. Inside a
-   window they are sparser because on the H100 one read costs ~4 ms of driver time (measured), which a
-   launch-bound generation feels (+0.7 % at 20 ms); the sharp ticks around the window carry over to
+   window they are sparser because on the H100 one counter read costs ~2.4 ms of busy driver time,
+   which launch-bound work feels whichever process reads (+0.65–0.8 % at 50 ms on a loop of tiny
+   kernels, the same from another process: measured); the sharp ticks around the window carry over to
    those inside it (`timeline.refine_update_times`), so precision holds at 40–60 ms (replayed H100
    samples: benchmarks/results/meter_precision_h100.md).
 2. Entering a window synchronises the device (`sync`): work queued before the window would otherwise
