@@ -549,11 +549,16 @@ def sampler_cpu_ns() -> int | None:
     where that is not readable (not Linux) or no sampler is running."""
     for thread in threading.enumerate():
         if thread.name == "t2a-ray-sampler" and thread.native_id is not None:
-            try:
-                return int(Path(f"/proc/self/task/{thread.native_id}/schedstat").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                return None
+            return schedstat_cpu_ns(f"/proc/self/task/{thread.native_id}/schedstat")
     return None
+
+
+def schedstat_cpu_ns(path: str) -> int | None:
+    """The CPU time (ns) a Linux schedstat file reports; None where it cannot be read."""
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float | None = None,
@@ -691,10 +696,7 @@ class NvmlReaderProcess:
             self._on.clear()
 
     def cpu_ns(self) -> int | None:
-        try:
-            return int(Path(f"/proc/{self._proc.pid}/schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return schedstat_cpu_ns(f"/proc/{self._proc.pid}/schedstat")
 
 
 def nvml_cost_section(env: Any, calls: int = 200) -> dict[str, Any]:

@@ -12,18 +12,24 @@ from t2a_ray.errors import ConfigError
 CONFIGS = Path(__file__).parents[2] / "configs"
 PAPER_MODELS = ["audioldm", "audioldm2", "stable-audio-open", "tango", "tango2", "make-an-audio", "make-an-audio-2"]
 STEPS = [10, 25, 50, 100, 150, 200]
+WEIGHT_OVERRIDES = [((), "pretrained"), (("weights=random",), "random"), (("weights=tiny",), "tiny")]
+
+
+def load_paper(name: str, overrides: tuple[str, ...], weights: str):
+    """The sweep and its trials, after the checks every paper config shares."""
+    sweep = load_sweep(CONFIGS / f"{name}.yaml", overrides=overrides)
+    assert sweep.name == name and sweep.weights == weights and sweep.dtype == "float16"
+    assert [m.id for m in sweep.models] == PAPER_MODELS
+    return sweep, sweep.trials()
 
 
 def test_the_paper_configs_are_where_the_tests_look():
     assert sorted(p.name for p in CONFIGS.glob("paper-*.yaml")) == ["paper-batch.yaml", "paper-quality.yaml", "paper-steps.yaml"]
 
 
-@pytest.mark.parametrize(("overrides", "weights"), [((), "pretrained"), (("weights=random",), "random"), (("weights=tiny",), "tiny")])
+@pytest.mark.parametrize(("overrides", "weights"), WEIGHT_OVERRIDES)
 def test_paper_steps_is_7_models_by_6_step_counts(overrides, weights):
-    sweep = load_sweep(CONFIGS / "paper-steps.yaml", overrides=overrides)
-    trials = sweep.trials()
-    assert sweep.name == "paper-steps" and sweep.weights == weights and sweep.dtype == "float16"
-    assert [m.id for m in sweep.models] == PAPER_MODELS
+    sweep, trials = load_paper("paper-steps", overrides, weights)
     assert len(trials) == 42 == len({t.trial_id for t in trials})
     assert sorted({t.params["steps"] for t in trials}) == STEPS
     assert {(t.model.id, t.params["steps"]) for t in trials} == {(m, s) for m in PAPER_MODELS for s in STEPS}
@@ -33,12 +39,9 @@ def test_paper_steps_is_7_models_by_6_step_counts(overrides, weights):
     assert sweep.metering.min_window_s == 1.0 and sweep.metering.min_waveforms_per_window == 1
 
 
-@pytest.mark.parametrize(("overrides", "weights"), [((), "pretrained"), (("weights=random",), "random"), (("weights=tiny",), "tiny")])
+@pytest.mark.parametrize(("overrides", "weights"), WEIGHT_OVERRIDES)
 def test_paper_batch_meters_10_waveforms_per_window_at_4_batch_sizes(overrides, weights):
-    sweep = load_sweep(CONFIGS / "paper-batch.yaml", overrides=overrides)
-    trials = sweep.trials()
-    assert sweep.name == "paper-batch" and sweep.weights == weights and sweep.dtype == "float16"
-    assert [m.id for m in sweep.models] == PAPER_MODELS
+    sweep, trials = load_paper("paper-batch", overrides, weights)
     assert len(trials) == 28 == len({t.trial_id for t in trials})
     assert sweep.metering.min_waveforms_per_window == 10
     assert sorted({t.params["batch_size"] for t in trials}) == [1, 2, 5, 10]
