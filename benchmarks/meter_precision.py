@@ -11,7 +11,8 @@ One run does everything and writes under --out (default $OUT):
    warm-up, then N single-generation windows (naive + meter on the same windows), interleaved with N
    generations with the meter stopped (overhead), then windows repeated to `--min-window-s`.
 4. Sampler overhead on a launch-bound loop of tiny kernels (the worst case for a Python sampler thread),
-   meter on vs off, interleaved, at several sample intervals.
+   meter off vs on at several in-window samplings, interleaved in random order, and the slowdown
+   against counter reads per second (`overhead_section`).
 
 For every workload it reports the CV of the windows' durations beside the energy CVs (the work's own
 variation is not the meter's error), the CV of the residual of energy regressed on duration, and the
@@ -25,6 +26,7 @@ samples are saved, so every figure can be recomputed with other interpolation se
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import gzip
 import json
@@ -561,14 +563,22 @@ def schedstat_cpu_ns(path: str) -> int | None:
         return None
 
 
-def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float | None = None,
+def overhead_section(env: Any, samplings: list[str], blocks: int, max_s: float | None = None,
                      other_process: bool = False) -> dict[str, Any]:
-    """A launch-bound loop of tiny kernels timed inside a metered window vs with the meter stopped,
-    interleaved (ABBA), for each in-window sample interval: `pairs` pairs, or as many as fit in
-    `max_s` seconds per interval (the pairs done are reported).
+    """A launch-bound loop of tiny kernels (~0.3 s) timed with the meter off and inside a metered window
+    for each in-window sampling ("ticks": one read per counter tick, the default; a number: a read
+    every that many seconds), all interleaved: each block runs every condition once, in a fresh random
+    order, and each condition's slowdown is its time over the same block's meter-off time. Host states
+    that last minutes then touch every condition alike (sequential sections, run before, disagreed by
+    more than their CIs). `blocks` blocks, or as many as fit in `max_s` seconds.
 
-    With `other_process`, also the same loop while *another process* reads NVML at the same interval
-    (vs not reading): no GIL is shared, so what remains is the driver's own cost of a read."""
+    Beside each condition's median slowdown (distribution-free 95 % CI), the dose-response: slowdown
+    against counter reads per second of window, fitted with and without an intercept and bootstrapped
+    over blocks. The read rates span 10–200/s, so the slope is resolved where the effect is large and
+    the low rates are read off the line, not off one noisy median.
+
+    With `other_process`, also the old paired comparison of the same NVML reads made by another process
+    (no GIL shared: what remains is the driver's own cost of a read)."""
     meter = env.meter
     probe = env.tiny_launches(200)
     probe()
@@ -576,36 +586,125 @@ def overhead_section(env: Any, intervals: list[float], pairs: int, max_s: float 
     t0 = time.perf_counter()
     probe()
     env.sync()
-    n = max(200, int(0.2 / ((time.perf_counter() - t0) / 200)))
+    n = max(200, int(0.3 / ((time.perf_counter() - t0) / 200)))
     work = env.tiny_launches(n)
-    result: dict[str, Any] = {"launches_per_rep": n}
-    original = meter.window_sample_interval_s
+    original = meter.window_sample_interval_s, meter.read_per_tick
 
-    @contextlib.contextmanager
-    def metered():
-        meter.start()
-        with meter.window():
-            yield
+    def metered(sampling: str) -> Any:
+        @contextlib.contextmanager
+        def on() -> Any:
+            meter.read_per_tick = sampling == "ticks"
+            if sampling != "ticks":
+                meter.window_sample_interval_s = float(sampling)
+            meter.start()
+            with meter.window():
+                yield
 
-    for interval in intervals:
-        meter.window_sample_interval_s = interval
-        r = _paired_overhead(env, work, metered, meter.close, sampler_cpu_ns, pairs, max_s)
-        result[str(interval)] = r
-        _log_overhead(f"{interval * 1e3:.0f} ms in-window sampling", r)
-        if other_process and not env.smoke:
-            meter.close()
-            with NvmlReaderProcess(meter.gpu.index, interval) as reader:
-                r = _paired_overhead(env, work, reader.reading, lambda: None, reader.cpu_ns, pairs, max_s)
-            result[f"{interval}-other-process"] = r
-            _log_overhead(f"{interval * 1e3:.0f} ms NVML reads from another process", r)
-    meter.window_sample_interval_s = original
+        return on
+
+    def unmetered() -> Any:
+        meter.close()
+        return contextlib.nullcontext()
+
+    conditions = {"off": unmetered, **{sampling: metered(sampling) for sampling in samplings}}
+    times: dict[str, list[float]] = {name: [] for name in conditions}
+    reads = dict.fromkeys(conditions, 0)
+    cpu_s = dict.fromkeys(conditions, 0.0)
+    rng = random.Random(0)
+    deadline = time.perf_counter() + max_s if max_s else math.inf
+    while len(times["off"]) < blocks and time.perf_counter() < deadline:
+        order = list(conditions)
+        rng.shuffle(order)
+        for name in order:
+            with conditions[name]():
+                env.sync()
+                cpu0 = sampler_cpu_ns()
+                a = time.perf_counter()
+                work()
+                env.sync()
+                b = time.perf_counter()
+                cpu1 = sampler_cpu_ns()
+            times[name].append(b - a)
+            if name != "off":
+                reads[name] += len(meter.samples(a)["t_s"]) - len(meter.samples(b)["t_s"])
+                if cpu0 is not None and cpu1 is not None:
+                    cpu_s[name] += (cpu1 - cpu0) / 1e9
+    meter.window_sample_interval_s, meter.read_per_tick = original
     meter.start()
+
+    off = times["off"]
+    result: dict[str, Any] = {"launches_per_rep": n, "blocks": len(off), "off_median_s": statistics.median(off), "off_cv": cv(off)}
+    for sampling in samplings:
+        on = times[sampling]
+        result[sampling] = {
+            **ratio_summary([x / y - 1 for x, y in zip(on, off, strict=True)]),
+            "on_median_s": statistics.median(on), "on_cv": cv(on),
+            "counter_reads_per_window_s": reads[sampling] / sum(on),
+            # CPU time of the sampler per second of window: an upper bound on the time it can hold the
+            # GIL (NVML calls release it), hence on what it can take from the launching thread
+            "sampler_cpu_per_window_s": cpu_s[sampling] / sum(on) if cpu_s[sampling] else None,
+        }
+        _log_overhead(f"in-window sampling {sampling}", result[sampling])
+    result["dose_response"] = dose_response(times, samplings, {k: result[k]["counter_reads_per_window_s"] for k in samplings})
+    log("overhead vs counter reads per s:", json.dumps(result["dose_response"]))
+
+    if other_process and not env.smoke:
+        meter.close()
+        for sampling in (x for x in samplings if x != "ticks"):
+            with NvmlReaderProcess(meter.gpu.index, float(sampling)) as reader:
+                r = _paired_overhead(env, work, reader.reading, lambda: None, reader.cpu_ns, blocks, max_s)
+            result[f"{sampling}-other-process"] = r
+            _log_overhead(f"NVML reads every {float(sampling) * 1e3:.0f} ms from another process", r)
+        meter.start()
     return result
 
 
+def ratio_summary(ratios: list[float]) -> dict[str, Any]:
+    """The median slowdown with a distribution-free 95 % CI (order statistics n/2 ± 1.96·√n/2)."""
+    ratios = sorted(ratios)
+    half = math.ceil(1.96 * math.sqrt(len(ratios)) / 2)
+    mid = len(ratios) // 2
+    return {
+        "pairs": len(ratios),
+        "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[mid], ratios[(3 * len(ratios)) // 4]],
+        "pair_ratio_median_ci95": [ratios[max(0, mid - half)], ratios[min(len(ratios) - 1, mid + half)]],
+    }
+
+
+def dose_response(times: dict[str, list[float]], samplings: list[str], reads_per_s: dict[str, float],
+                  resamples: int = 2000) -> dict[str, Any]:
+    """Median slowdown (vs the block's meter-off time) against counter reads per second: the slope
+    through the origin (no reads, no cost) and the line with an intercept (which checks that model),
+    each with 95 % bootstrap CIs over blocks, and what each predicts at every sampling's read rate."""
+    x = [reads_per_s[s] for s in samplings]
+    blocks = len(times["off"])
+
+    def fit(rows: list[int]) -> tuple[float, float, float]:
+        y = [statistics.median(times[s][i] / times["off"][i] - 1 for i in rows) for s in samplings]
+        origin = sum(a * b for a, b in zip(x, y, strict=True)) / sum(a * a for a in x)
+        slope, intercept = statistics.linear_regression(x, y)
+        return origin, slope, intercept
+
+    def ci(values: list[float]) -> list[float]:
+        values = sorted(values)
+        return [values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]]
+
+    rng = random.Random(1)
+    boot = [fit([rng.randrange(blocks) for _ in range(blocks)]) for _ in range(resamples)]
+    origin, slope, intercept = fit(list(range(blocks)))
+    return {
+        "reads_per_s": dict(zip(samplings, x, strict=True)),
+        "slope_through_origin_per_read_per_s": origin, "slope_through_origin_ci95": ci([b[0] for b in boot]),
+        "slope_per_read_per_s": slope, "slope_ci95": ci([b[1] for b in boot]),
+        "intercept": intercept, "intercept_ci95": ci([b[2] for b in boot]),
+        "predicted_through_origin": {s: origin * r for s, r in zip(samplings, x, strict=True)},
+        "predicted_through_origin_ci95": {s: ci([b[0] * r for b in boot]) for s, r in zip(samplings, x, strict=True)},
+    }
+
+
 def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs: int, max_s: float | None) -> dict[str, Any]:
-    """Time `work` with `on()` (a context) vs after `off()`, in ABBA order; the median pair ratio with a
-    distribution-free 95 % CI, and the CPU time `cpu_ns()` counts per second of the "on" runs."""
+    """Time `work` with `on()` (a context) vs after `off()`, in ABBA order: the median pair ratio with
+    its CI, and the CPU time `cpu_ns()` counts per second of the "on" runs."""
     on_s, off_s, cpu_s = [], [], []
     deadline = time.perf_counter() + max_s if max_s else math.inf
     for k in range(pairs):
@@ -630,27 +729,19 @@ def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs:
                 work()
                 env.sync()
                 off_s.append(time.perf_counter() - a)
-    ratios = sorted(x / y - 1 for x, y in zip(on_s, off_s, strict=True))
-    # distribution-free 95 % CI of the median pair ratio: order statistics n/2 ± 1.96·√n/2
-    half = math.ceil(1.96 * math.sqrt(len(ratios)) / 2)
-    mid = len(ratios) // 2
     return {
-        "pairs": len(ratios),
+        **ratio_summary([x / y - 1 for x, y in zip(on_s, off_s, strict=True)]),
         "on_median_s": statistics.median(on_s), "off_median_s": statistics.median(off_s),
-        "overhead_median": statistics.median(on_s) / statistics.median(off_s) - 1,
-        "pair_ratio_quartiles": [ratios[len(ratios) // 4], ratios[mid], ratios[(3 * len(ratios)) // 4]],
-        "pair_ratio_median_ci95": [ratios[max(0, mid - half)], ratios[min(len(ratios) - 1, mid + half)]],
         "on_cv": cv(on_s), "off_cv": cv(off_s),
-        # CPU time of the sampler per second of window: an upper bound on the time it can hold the GIL
-        # (NVML calls release it), hence on what it can take from the launching thread
         "sampler_cpu_per_window_s": sum(cpu_s) / sum(on_s) if cpu_s else None,
+        "counter_reads_per_window_s": None,
     }
 
 
 def _log_overhead(what: str, r: dict[str, Any]) -> None:
-    log(f"overhead, {what}: {pct(r['overhead_median'])} "
-        f"(pair median {pct(r['pair_ratio_quartiles'][1])}, 95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
-        f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window")
+    log(f"overhead, {what}: median {pct(r['pair_ratio_quartiles'][1])} over {r['pairs']} pairs (95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
+        f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window; "
+        f"{r['counter_reads_per_window_s'] or 0:.1f} counter reads per s")
 
 
 def _read_nvml_while(index: int, interval_s: float, on: Any, stop: Any) -> None:
@@ -768,6 +859,9 @@ def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], 
         s["power_integral_cv"] = cv(pj)
         s["counter_vs_power_mean"] = statistics.mean(d)
         s["counter_vs_power_sd"] = statistics.pstdev(d)
+    # what the meter's schedule cost inside the windows (one read per tick is 10/s on the H100)
+    reads = sum(bisect.bisect_left(samples["t_s"], r["end_s"]) - bisect.bisect_right(samples["t_s"], r["start_s"]) for r in rows)
+    s["counter_reads_per_window_s"] = reads / sum(win)
     gens = [r.get("generations", 1) for r in rows]
     s["generations"] = gens
     s["meter_per_generation_cv"] = cv([m / g for m, g in zip(meter, gens, strict=True)])
@@ -784,16 +878,31 @@ def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], 
 
 def table(summaries: list[dict[str, Any]]) -> str:
     head = ("| workload | windows | duration mean | duration CV | naive CV | meter CV | meter CV per generation | "
-            "meter CV of residual on duration | naive CV of residual | meter mean | counter − power∫ (mean ± sd) |")
-    lines = [head, "|" + "---|" * 11]
+            "meter CV of residual on duration | naive CV of residual | meter mean | counter − power∫ (mean ± sd) | "
+            "counter reads per s of window |")
+    lines = [head, "|" + "---|" * 12]
     for s in summaries:
         lines.append(
             f"| {s['workload']} | {s['n']} | {s['duration_mean_s']:.3f} s | {pct(s['duration_cv'])} | {pct(s.get('naive_cv'))} | "
             f"{pct(s['meter_cv'])} | {pct(s.get('meter_per_generation_cv'))} | {pct(s['meter_residual_cv'])} | "
             f"{pct(s.get('naive_residual_cv'))} | {s['meter_mean_j']:.1f} J | "
-            f"{pct(s.get('counter_vs_power_mean'))} ± {pct(s.get('counter_vs_power_sd'))} |"
+            f"{pct(s.get('counter_vs_power_mean'))} ± {pct(s.get('counter_vs_power_sd'))} | {s['counter_reads_per_window_s']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def sampling_list(text: str) -> list[str]:
+    """--overhead-intervals: 'ticks' or seconds in (0, 0.05], comma-separated."""
+    items = text.split(",")
+    for x in items:
+        if x != "ticks":
+            try:
+                ok = 0 < float(x) <= 0.05
+            except ValueError:
+                ok = False
+            if not ok:
+                raise argparse.ArgumentTypeError(f"{x!r}: must be 'ticks' or seconds in (0, 0.05]")
+    return items
 
 
 def main() -> int:
@@ -808,10 +917,11 @@ def main() -> int:
     ap.add_argument("--sample-interval-s", type=float, default=0.005)
     ap.add_argument("--interpolation", default="step", choices=("step", "linear"))
     ap.add_argument("--counter-lag-s", default="hint", help="seconds, 'hint' (the GPU's measured default) or 'fit' (section 1)")
-    ap.add_argument("--overhead-intervals", default="0.02,0.005", help="in-window sample intervals to time")
-    ap.add_argument("--overhead-pairs", type=int, default=16)
+    ap.add_argument("--overhead-intervals", type=sampling_list, default="ticks,0.05,0.02,0.01,0.005",
+                    help="in-window samplings to time: 'ticks' (one read per counter tick, the default) or seconds between reads")
+    ap.add_argument("--overhead-blocks", type=int, default=100, help="blocks of interleaved conditions (each: meter off + every sampling)")
     ap.add_argument("--overhead-other-process", action="store_true", help="also time NVML reads made by another process")
-    ap.add_argument("--overhead-max-s", type=float, default=None, help="stop adding pairs after this many seconds per interval")
+    ap.add_argument("--overhead-max-s", type=float, default=None, help="stop adding blocks after this many seconds")
     ap.add_argument("--model", default="auto", choices=("auto", "adapter", "local"))
     ap.add_argument("--skip", default="", help="comma list of sections to skip: characterise,matmul,audioldm,overhead")
     args = ap.parse_args()
@@ -823,8 +933,7 @@ def main() -> int:
         args.matmul_s = 0.3
         args.min_window_s = 0.5
         args.min_window_repeats = 2
-        args.overhead_pairs = 2
-        args.overhead_intervals = "0.02"
+        args.overhead_blocks = 3
 
     env = (SmokeEnv if args.cpu_smoke else GpuEnv)(args.sample_interval_s, args.interpolation)
     report: dict[str, Any] = {
@@ -899,7 +1008,7 @@ def main() -> int:
                 env.meter.close()  # the sampler off while each reading is timed
                 sections["nvml_cost"] = nvml_cost_section(env)
                 env.meter.start()
-            sections["overhead"] = overhead_section(env, [float(x) for x in args.overhead_intervals.split(",")], args.overhead_pairs,
+            sections["overhead"] = overhead_section(env, args.overhead_intervals, args.overhead_blocks,
                                                     args.overhead_max_s, args.overhead_other_process)
         except Exception:  # noqa: BLE001
             sections["overhead_error"] = traceback.format_exc()

@@ -23,9 +23,10 @@ class Clock:
         if seconds > 0:
             time.sleep(seconds)
 
-    def start_periodic(self, fn: Callable[[], float], name: str = "t2a-ray-sampler") -> Callable[[], None]:
-        """Call `fn` on a daemon thread until the returned stop function is called; `fn` returns the
-        seconds to wait before its next call (the meter samples densely outside windows, sparsely inside).
+    def start_periodic(self, fn: Callable[[float], float], name: str = "t2a-ray-sampler") -> Callable[[], None]:
+        """Call `fn(due_s)` on a daemon thread until the returned stop function is called; `fn` returns
+        the time its next call is due (the meter samples densely outside windows, between the counter's
+        ticks inside them).
 
         Deadlines are absolute (no drift); after a stall (the GIL held for long) it resumes at once
         instead of bursting to catch up, since a burst of samples carries no extra information.
@@ -35,8 +36,7 @@ class Clock:
         def loop() -> None:
             due = self.now_s()
             while not stop.is_set():
-                interval_s = fn()
-                due += interval_s
+                due = fn(due)
                 delay = due - self.now_s()
                 if delay < 0:
                     due, delay = self.now_s(), 0.0

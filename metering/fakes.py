@@ -29,7 +29,7 @@ from t2a_ray.metering.gpu import GPU, NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_TOT
 
 @dataclass
 class _Task:
-    fn: Callable[[], float]
+    fn: Callable[[float], float]
     scheduled_s: float
     due_s: float
     alive: bool = True
@@ -66,16 +66,16 @@ class FakeClock(Clock):
             self._now_s = max(self._now_s, task.due_s)
             self._in_task = True
             try:
-                interval_s = task.fn()
+                next_due_s = task.fn(task.scheduled_s)
             finally:
                 self._in_task = False
-            task.scheduled_s = max(task.scheduled_s + interval_s, self._now_s)
+            task.scheduled_s = max(next_due_s, self._now_s)
             task.due_s = task.scheduled_s + self._rng.uniform(0.0, self.sample_jitter_s)
         self._now_s = max(self._now_s, end_s)
         self._tasks = [t for t in self._tasks if t.alive]
 
-    def start_periodic(self, fn: Callable[[], float], name: str = "fake") -> Callable[[], None]:
-        """Like `Clock.start_periodic`: `fn` runs now and then after the delay it returns."""
+    def start_periodic(self, fn: Callable[[float], float], name: str = "fake") -> Callable[[], None]:
+        """Like `Clock.start_periodic`: `fn(due_s)` runs now, then whenever it says it is next due."""
         task = _Task(fn, self._now_s, self._now_s)
         self._tasks.append(task)
 

@@ -3,13 +3,16 @@
 How a window is measured (and why):
 
 1. A background sampler reads the GPU's energy counter (and power) and keeps (time, counter, power)
-   samples: every `sample_interval_s` (5 ms) outside windows, every `window_sample_interval_s` (50 ms)
-   inside them. The counter ticks only every ~100 ms; the samples locate each tick in time. Inside a
-   window they are sparser because on the H100 one counter read costs ~2.4 ms of busy driver time,
-   which launch-bound work feels whichever process reads (+0.65–0.8 % at 50 ms on a loop of tiny
-   kernels, the same from another process: measured); the sharp ticks around the window carry over to
-   those inside it (`timeline.refine_update_times`), so precision holds at 40–60 ms (replayed H100
-   samples: benchmarks/results/meter_precision_h100.md).
+   samples: every `sample_interval_s` (5 ms) outside windows, once per counter tick inside them. The
+   counter ticks only every ~100 ms; the samples locate each tick in time. Inside a window they are
+   sparse because on the H100 one counter read costs ~2.4 ms of busy driver time, which launch-bound
+   work feels whichever process reads (0.013 % per read per second on a loop of tiny kernels, the same
+   from another process: measured; ~0.19 % at one read per tick). One read per tick is the fewest
+   that keeps every tick: the ticks are on a steady grid, which `tickgrid.TickGrid` learns from the
+   sharp updates seen outside windows, and the sampler reads midway between two ticks, so each read
+   sees exactly one new one; the sharp ticks around the window carry over to those inside it
+   (`timeline.refine_update_times`). While the grid is not known well enough, the sampler reads every
+   `window_sample_interval_s` (50 ms) instead.
 2. Entering a window synchronises the device (`sync`): work queued before the window would otherwise
    run — and draw energy — inside it; the start time is taken after the sync. Phase marks synchronise
    too, so that a phase's energy is that of its own kernels, not of the ones still queued from the last.
@@ -49,6 +52,7 @@ from t2a_ray.errors import MeteringError
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.cpu import CpuReading, CpuSource
 from t2a_ray.metering.gpu import GPU
+from t2a_ray.metering.tickgrid import TickGrid
 from t2a_ray.metering.timeline import (
     INTERPOLATIONS,
     CounterTimeline,
@@ -186,9 +190,12 @@ class Meter:
     the meter never imports torch. `clock` is real time unless a test hands in a `FakeClock`.
 
     Sampling: every `sample_interval_s` outside windows and while a window closes (where tick times must
-    be sharp), every `window_sample_interval_s` inside windows (enough to see every ~0.1 s tick; on the
-    H100 one counter read takes ~4 ms of driver time, which a launch-bound generation would feel).
+    be sharp); inside windows once per counter tick, midway between ticks, where the tick grid is known
+    (`tickgrid.py`), else every `window_sample_interval_s` (either sees every ~0.1 s tick; on the H100
+    one counter read takes ~2.4 ms of driver time, which a launch-bound generation would feel).
 
+    `read_per_tick`: False reads every `window_sample_interval_s` inside windows even where the tick grid
+    is known (twice the reads; for comparison, and for a counter that is not on a grid).
     `counter_lag_s`: how late the counter publishes the energy it counts (None: the GPU's hint).
     `power_delay_s`: how late power samples trail the work (None: the GPU's hint).
     `interpolation`: "step" (default) or "linear" — how energy is placed within a tick (`timeline.py`).
@@ -202,6 +209,7 @@ class Meter:
         sync: Callable[[], Any] | None = None,
         sample_interval_s: float = 0.005,
         window_sample_interval_s: float = 0.05,
+        read_per_tick: bool = True,
         clock: Clock | None = None,
         counter_lag_s: float | None = None,
         interpolation: str = "step",
@@ -223,6 +231,7 @@ class Meter:
         self.sync: Callable[[], Any] = sync or _no_sync
         self.sample_interval_s = float(sample_interval_s)
         self.window_sample_interval_s = float(window_sample_interval_s)
+        self.read_per_tick = bool(read_per_tick)
         self.clock = clock or Clock()
         self.counter_lag_s = float(counter_lag_s if counter_lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0))
         self.interpolation = interpolation
@@ -243,6 +252,10 @@ class Meter:
         self._energy_mj: list[float | None] = []
         self._power_mw: list[float | None] = []
         self._raw_last_mj: int | None = None
+        # A bracket this narrow locates a tick: the reads around it were a dense sampler's (plus slack
+        # for a read's own ~2.4 ms and a late wake-up).
+        self._tick_grid = TickGrid(sharp_s=3 * self.sample_interval_s)
+        self._last_energy: tuple[float, float] | None = None  # (time, counter) of the last good read
         self._wrap_offset_mj = 0
         self._stop_sampler: Callable[[], None] | None = None
         self._open_starts: list[float] = []
@@ -280,10 +293,14 @@ class Meter:
         return self._stop_sampler is not None
 
     # sampling -----------------------------------------------------------------------------------------------
-    def _sampler_tick(self) -> float:
-        """One sample on the sampler thread; returns the seconds until the next one."""
+    def _sampler_tick(self, due_s: float) -> float:
+        """One sample on the sampler thread, due at `due_s`; returns when the next one is due."""
         self._sample()
-        return self.window_sample_interval_s if self._open_starts else self.sample_interval_s
+        if not self._open_starts:
+            return due_s + self.sample_interval_s
+        with self._lock:
+            at_s = self._tick_grid.next_read_s(self.clock.now_s(), self.sample_interval_s) if self.read_per_tick else None
+        return due_s + self.window_sample_interval_s if at_s is None else at_s
 
     def _sample(self) -> None:
         """One (time, counter, power) sample. Runs on the sampler thread and, near window boundaries,
@@ -306,7 +323,12 @@ class Meter:
                     self._wrap_offset_mj += gpu.energy_counter_range_mj  # the counter wrapped around
                 self._raw_last_mj = raw_mj
                 energy_mj = float(raw_mj + self._wrap_offset_mj)
-            self._times_s.append(0.5 * (t0 + t1))  # the read happened somewhere in [t0, t1]
+            t_s = 0.5 * (t0 + t1)  # the read happened somewhere in [t0, t1]
+            if energy_mj is not None:
+                if self._last_energy is not None and energy_mj != self._last_energy[1]:
+                    self._tick_grid.observe(self._last_energy[0], t_s)
+                self._last_energy = (t_s, energy_mj)
+            self._times_s.append(t_s)
             self._energy_mj.append(energy_mj)
             self._power_mw.append(None if power_mw is None else float(power_mw))
             self._samples_since_trim += 1
@@ -555,6 +577,8 @@ class Meter:
             "gpu_energy_source": "none",
             "sample_interval_s": self.sample_interval_s,
             "window_sample_interval_s": self.window_sample_interval_s,
+            "in_window_sampling": ("once per counter tick, between ticks; every window_sample_interval_s until the tick grid is known"
+                                   if self.read_per_tick else "every window_sample_interval_s"),
             "counter_lag_s": self.counter_lag_s,
             "power_delay_s": self.power_delay_s,
             "counter_period_s": self.counter_period_s,

@@ -39,6 +39,10 @@ from itertools import pairwise
 
 INTERPOLATIONS = ("step", "linear")
 
+#: How far a tick may stray from a perfect grid (the H100's residuals over 200 s: −4…+10 ms, mostly the
+#: width of the brackets that locate them).
+TICK_JITTER_S = 0.002
+
 
 @dataclass(frozen=True)
 class CounterUpdate:
@@ -71,12 +75,12 @@ def counter_updates(times_s: Sequence[float], energy_mj: Sequence[float | None])
     return updates
 
 
-def refine_update_times(updates: Sequence[CounterUpdate], jitter_s: float = 0.002) -> list[CounterUpdate]:
+def refine_update_times(updates: Sequence[CounterUpdate], jitter_s: float = TICK_JITTER_S) -> list[CounterUpdate]:
     """Narrow each update's bracket with its neighbours', using the counter's regular period.
 
-    Inside a window the sampler reads sparsely (a read costs ~4 ms of driver time on the H100), so an
-    update seen there is bracketed only to the in-window interval (50 ms); the updates around it, seen while the meter waits at
-    a boundary, are bracketed to ~5 ms. Ticks come every T (= the median gap) give or take `jitter_s`,
+    Inside a window the sampler reads sparsely (a read costs ~2.4 ms of driver time on the H100), so an
+    update seen there is bracketed only to the time between two reads (a tick, at one read per tick);
+    the updates around it, seen while the meter waits at a boundary, are bracketed to ~5 ms. Ticks come every T (= the median gap) give or take `jitter_s`,
     so update k lies within [lo_j + (k−j)·T − jitter, hi_j + (k−j)·T + jitter] of a neighbour j one
     tick away; intersecting these, forward and back, carries the sharp brackets inwards. A constraint
     that would empty a bracket (a missed tick, an irregular counter) is ignored.

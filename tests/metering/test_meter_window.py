@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 import time
@@ -38,6 +39,43 @@ def test_step_windows_match_the_true_energy_below_the_tick(lag_s):
     assert abs(statistics.mean(errors)) < 0.002
     assert max(abs(e) for e in errors) < 0.01
     # endpoint reads of the same counter would be off by up to a tick of energy (65 J at 650 W)
+
+
+def test_inside_windows_the_sampler_reads_once_per_tick_and_never_merges_two():
+    """The counter's tick is 100.3 ms here (not the nominal 100): the sampler learns it and reads midway
+    between ticks inside windows — ~10 reads/s instead of 20 — without missing a tick."""
+    clock, gpu, meter = rig(tick_s=0.1003, seed=3)
+    rng = random.Random(3)
+    windows = []
+    for _ in range(6):
+        clock.sleep(rng.uniform(0.05, 0.4))
+        with meter.window() as w:
+            for _ in range(5):  # power steps inside the window, as phases would make
+                gpu.busy(rng.uniform(0.5, 2.0), rng.choice([300.0, 650.0]))
+        windows.append(w.result)
+        assert w.result.gpu_energy_j / true_j(gpu, w.result) - 1 == pytest.approx(0, abs=0.002)
+    samples = meter.samples()
+    reads_per_s = []
+    for r in windows:
+        ticks_seen = sorted({gpu.last_tick_s(t) for t in samples["t_s"] if r.start_s < t < r.end_s})
+        assert all(b - a == pytest.approx(gpu.tick_s) for a, b in itertools.pairwise(ticks_seen))  # none skipped
+        reads_per_s.append(sum(r.start_s < t < r.end_s for t in samples["t_s"]) / r.window_s)
+    # The first window still tightens the grid (a few dense reads around a tick, each time its error
+    # doubles); after it, one read per tick. The plain 50 ms sampler would read 20 times a second.
+    assert reads_per_s[0] < 14
+    assert max(reads_per_s[1:]) < 11
+    assert meter.provenance()["counter_period_s"] == pytest.approx(0.1003, abs=2e-4)
+
+
+def test_read_per_tick_off_reads_at_the_plain_interval():
+    clock, gpu, meter = rig(tick_s=0.1003, seed=3)
+    meter.read_per_tick = False
+    clock.sleep(1.0)
+    with meter.window() as w:
+        gpu.busy(5.0, 300.0)
+    reads = sum(w.result.start_s < t < w.result.end_s for t in meter.samples()["t_s"])
+    assert reads / w.result.window_s == pytest.approx(20, abs=1)
+    assert meter.provenance()["in_window_sampling"] == "every window_sample_interval_s"
 
 
 def test_linear_interpolation_leaks_energy_across_steps_which_step_does_not():
