@@ -18,12 +18,10 @@ An update that contradicts the grid restarts the chain; the sampler then reads a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from t2a_ray.metering.timeline import TICK_JITTER_S
 
 
-@dataclass
 class TickGrid:
     """The counter's ticks as a grid ``t_ref + k·period``, learnt from the updates the sampler sees.
 
@@ -31,14 +29,15 @@ class TickGrid:
     that still locates a tick.
     """
 
-    sharp_s: float
-    _ref_s: float | None = None  # the chain's oldest sharp update (bracket midpoint) and half-width
-    _ref_halfwidth_s: float = 0.0
-    _last_s: float | None = None  # its newest sharp update
-    _last_halfwidth_s: float = 0.0
-    _ticks: int = 0  # ticks from _ref_s to _last_s
-    _last_was_sharp: bool = False  # whether the update just before the next one was the chain's last
-    _latest_s: float | None = None  # the newest update of any width (bracket midpoint)
+    def __init__(self, sharp_s: float):
+        self.sharp_s = sharp_s
+        self._ref_s: float | None = None  # the chain's oldest sharp update (bracket midpoint), half-width
+        self._ref_halfwidth_s = 0.0
+        self._last_s: float | None = None  # its newest sharp update
+        self._last_halfwidth_s = 0.0
+        self._ticks = 0  # ticks from _ref_s to _last_s
+        self._last_was_sharp = False  # whether the update just before the next one was the chain's last
+        self._latest_s: float | None = None  # the newest update of any width (bracket midpoint)
 
     @property
     def period_s(self) -> float | None:
