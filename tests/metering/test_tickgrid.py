@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "nvml_trace_h100.csv"
 
 
 class Counter:
-    """Ticks at phase + k·period; `read(t)` observes the grid like the meter's sampler does."""
+    """Ticks at phase + k·period; `read(t)` feeds what it sees to the grid, as the meter's sampler does."""
 
     def __init__(self, grid: TickGrid, period_s: float = 0.1003, phase_s: float = 0.0123):
         self.grid, self.period_s, self.phase_s = grid, period_s, phase_s
@@ -59,7 +59,7 @@ def test_dense_reads_learn_the_period_within_the_bound_they_state():
         assert abs(grid.nearest_tick_s(true_tick) - true_tick) <= grid.error_s(true_tick)
 
 
-def test_inside_a_window_one_read_per_tick_and_each_read_sees_exactly_one_tick():
+def test_inside_a_window_one_read_per_tick_and_never_two_ticks_between_reads():
     c = Counter(TickGrid(sharp_s=0.015))
     t = c.read_densely(0.0, 0.35)  # what `Meter.start` waits for: three ticks
     reads_before, updates_before = c.reads, len(c.ticks_per_update)
