@@ -734,14 +734,13 @@ def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs:
         "on_median_s": statistics.median(on_s), "off_median_s": statistics.median(off_s),
         "on_cv": cv(on_s), "off_cv": cv(off_s),
         "sampler_cpu_per_window_s": sum(cpu_s) / sum(on_s) if cpu_s else None,
-        "counter_reads_per_window_s": None,
     }
 
 
 def _log_overhead(what: str, r: dict[str, Any]) -> None:
     log(f"overhead, {what}: median {pct(r['pair_ratio_quartiles'][1])} over {r['pairs']} pairs (95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
         f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window; "
-        f"{r['counter_reads_per_window_s'] or 0:.1f} counter reads per s")
+        f"{r.get('counter_reads_per_window_s') or 0:.1f} counter reads per s")
 
 
 def _read_nvml_while(index: int, interval_s: float, on: Any, stop: Any) -> None:
