@@ -15,6 +15,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
 
 lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
 $(VENV)/.installed: pyproject.toml

@@ -7,12 +7,11 @@ A new adapter is one module with an `Adapter` subclass, plus its card and a line
 
 from __future__ import annotations
 
-import difflib
 import importlib
 
 from t2a_ray.adapters.base import Adapter, ModelCard
 from t2a_ray.adapters.cards import CARDS, IMPLEMENTATIONS
-from t2a_ray.errors import ConfigError
+from t2a_ray.errors import ConfigError, did_you_mean
 
 __all__ = ["Adapter", "ModelCard", "get_card", "adapter_class", "model_ids", "register"]
 
@@ -25,10 +24,8 @@ def get_card(model_id: str, key_path: str = "models") -> ModelCard:
     try:
         return CARDS[model_id]
     except (KeyError, TypeError):
-        hint = difflib.get_close_matches(str(model_id), CARDS, n=1)
-        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ConfigError(
-            key_path, model_id, f"unknown model (known: {', '.join(CARDS)}){did_you_mean}"
+            key_path, model_id, f"unknown model (known: {', '.join(CARDS)}){did_you_mean(model_id, CARDS)}"
         ) from None
 
 

@@ -35,8 +35,12 @@ class BigVGANConfig:
 
 # Same hop (256) in four ×4 stages, 16 channels: ~0.1 s for 4 × 1 s of audio on a laptop CPU.
 TINY_BIGVGAN = BigVGANConfig(
-    num_mels=16, upsample_rates=(4, 4, 4, 4), upsample_kernel_sizes=(8, 8, 8, 8), upsample_initial_channel=16,
-    resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1,),),
+    num_mels=16,
+    upsample_rates=(4, 4, 4, 4),
+    upsample_kernel_sizes=(8, 8, 8, 8),
+    upsample_initial_channel=16,
+    resblock_kernel_sizes=(3,),
+    resblock_dilation_sizes=((1,),),
 )
 
 
@@ -46,10 +50,20 @@ def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> 
     half_size = kernel_size // 2
     delta_f = 4 * half_width
     a = 2.285 * (half_size - 1) * math.pi * delta_f + 7.95
-    beta = 0.1102 * (a - 8.7) if a > 50.0 else (0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21.0) if a >= 21.0 else 0.0)
+    beta = (
+        0.1102 * (a - 8.7)
+        if a > 50.0
+        else (0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21.0) if a >= 21.0 else 0.0)
+    )
     window = torch.kaiser_window(kernel_size, beta=beta, periodic=False, dtype=torch.float32, device="cpu")
-    cpu = dict(dtype=torch.float32, device="cpu")  # a constant: computed on the host, whatever device is current
-    time = (torch.arange(-half_size, half_size, **cpu) + 0.5) if even else (torch.arange(kernel_size, **cpu) - half_size)
+    cpu = dict(
+        dtype=torch.float32, device="cpu"
+    )  # a constant: computed on the host, whatever device is current
+    time = (
+        (torch.arange(-half_size, half_size, **cpu) + 0.5)
+        if even
+        else (torch.arange(kernel_size, **cpu) - half_size)
+    )
     filt = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
     filt = filt / filt.sum()
     return filt.view(1, 1, kernel_size)
@@ -62,12 +76,16 @@ class UpSample1d(nn.Module):
         self.pad = kernel_size // ratio - 1
         self.pad_left = self.pad * self.stride + (kernel_size - self.stride) // 2
         self.pad_right = self.pad * self.stride + (kernel_size - self.stride + 1) // 2
-        self.register_buffer("filter", kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, kernel_size), persistent=False)
+        self.register_buffer(
+            "filter", kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, kernel_size), persistent=False
+        )
 
     def forward(self, x):
         channels = x.shape[1]
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
-        x = self.ratio * F.conv_transpose1d(x, self.filter.to(x.dtype).expand(channels, -1, -1), stride=self.stride, groups=channels)
+        x = self.ratio * F.conv_transpose1d(
+            x, self.filter.to(x.dtype).expand(channels, -1, -1), stride=self.stride, groups=channels
+        )
         return x[..., self.pad_left : -self.pad_right]
 
 
@@ -77,12 +95,16 @@ class DownSample1d(nn.Module):
         self.stride = ratio
         self.pad_left = kernel_size // 2 - int(kernel_size % 2 == 0)
         self.pad_right = kernel_size // 2
-        self.register_buffer("filter", kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, kernel_size), persistent=False)
+        self.register_buffer(
+            "filter", kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, kernel_size), persistent=False
+        )
 
     def forward(self, x):
         channels = x.shape[1]
         x = F.pad(x, (self.pad_left, self.pad_right), mode="replicate")
-        return F.conv1d(x, self.filter.to(x.dtype).expand(channels, -1, -1), stride=self.stride, groups=channels)
+        return F.conv1d(
+            x, self.filter.to(x.dtype).expand(channels, -1, -1), stride=self.stride, groups=channels
+        )
 
 
 class SnakeBeta(nn.Module):
@@ -120,10 +142,12 @@ class AMPBlock1(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]):
         super().__init__()
         self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, dilation=d, padding=_padding(kernel_size, d)) for d in dilation
+            nn.Conv1d(channels, channels, kernel_size, 1, dilation=d, padding=_padding(kernel_size, d))
+            for d in dilation
         )
         self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, dilation=1, padding=_padding(kernel_size, 1)) for _ in dilation
+            nn.Conv1d(channels, channels, kernel_size, 1, dilation=1, padding=_padding(kernel_size, 1))
+            for _ in dilation
         )
         self.activations = nn.ModuleList(Activation1d(channels) for _ in range(2 * len(dilation)))
 

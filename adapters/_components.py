@@ -33,8 +33,13 @@ def clap_text_config(size: str):
     if size == "full":
         return ClapTextConfig()  # laion/clap-htsat-unfused: RoBERTa-base, projection 512
     return ClapTextConfig(
-        vocab_size=TINY_VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=TINY_TEXT_TOKENS + 8, projection_dim=16,
+        vocab_size=TINY_VOCAB,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=TINY_TEXT_TOKENS + 8,
+        projection_dim=16,
     )
 
 
@@ -52,15 +57,34 @@ def clap_model(size: str, audio: str = "htsat-tiny"):
     if size == "full":
         audio_config = ClapAudioConfig()
         if audio == "htsat-base":
-            audio_config = ClapAudioConfig(patch_embeds_hidden_size=128, hidden_size=1024, depths=[2, 2, 12, 2])
-        config = ClapConfig(text_config=clap_text_config(size).to_dict(), audio_config=audio_config.to_dict(), projection_dim=512)
+            audio_config = ClapAudioConfig(
+                patch_embeds_hidden_size=128, hidden_size=1024, depths=[2, 2, 12, 2]
+            )
+        config = ClapConfig(
+            text_config=clap_text_config(size).to_dict(),
+            audio_config=audio_config.to_dict(),
+            projection_dim=512,
+        )
     else:
         audio_config = ClapAudioConfig(
-            spec_size=64, window_size=4, num_mel_bins=64, intermediate_size=16, depths=[1, 1],
-            num_attention_heads=[1, 1], patch_embeds_hidden_size=8, hidden_size=16, projection_dim=16,
-            patch_size=2, patch_stride=2, patch_embed_input_channels=4,
+            spec_size=64,
+            window_size=4,
+            num_mel_bins=64,
+            intermediate_size=16,
+            depths=[1, 1],
+            num_attention_heads=[1, 1],
+            patch_embeds_hidden_size=8,
+            hidden_size=16,
+            projection_dim=16,
+            patch_size=2,
+            patch_stride=2,
+            patch_embed_input_channels=4,
         )
-        config = ClapConfig(text_config=clap_text_config(size).to_dict(), audio_config=audio_config.to_dict(), projection_dim=16)
+        config = ClapConfig(
+            text_config=clap_text_config(size).to_dict(),
+            audio_config=audio_config.to_dict(),
+            projection_dim=16,
+        )
     return ClapModel(config)
 
 
@@ -75,11 +99,25 @@ T5_FULL = {
     # google-t5/t5-base
     "t5-base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12, feed_forward_proj="relu"),
     # google/flan-t5-large
-    "flan-t5-large": dict(d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16, feed_forward_proj="gated-gelu",
-                          tie_word_embeddings=False),
+    "flan-t5-large": dict(
+        d_model=1024,
+        d_kv=64,
+        d_ff=2816,
+        num_layers=24,
+        num_heads=16,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+    ),
     # google/t5-v1_1-large
-    "t5-v1_1-large": dict(d_model=1024, d_kv=64, d_ff=2816, num_layers=24, num_heads=16, feed_forward_proj="gated-gelu",
-                          tie_word_embeddings=False),
+    "t5-v1_1-large": dict(
+        d_model=1024,
+        d_kv=64,
+        d_ff=2816,
+        num_layers=24,
+        num_heads=16,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+    ),
 }
 
 
@@ -90,8 +128,15 @@ def t5_encoder(size: str, variant: str):
         config = T5Config(vocab_size=32128, **T5_FULL[variant])
     else:
         d_model = 32 if variant == "t5-base" else 64  # tiny stand-ins keep the larger/smaller relation
-        config = T5Config(vocab_size=TINY_VOCAB, d_model=d_model, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
-                          feed_forward_proj=T5_FULL[variant]["feed_forward_proj"])
+        config = T5Config(
+            vocab_size=TINY_VOCAB,
+            d_model=d_model,
+            d_kv=8,
+            d_ff=32,
+            num_layers=2,
+            num_heads=2,
+            feed_forward_proj=T5_FULL[variant]["feed_forward_proj"],
+        )
     return T5EncoderModel(config)
 
 
@@ -104,7 +149,11 @@ def gpt2_model(size: str):
     AudioLDM 2 pipeline calls GenerationMixin helpers that transformers ≥ 4.50 keeps off the bare GPT2Model."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config() if size == "full" else GPT2Config(n_embd=16, n_head=2, n_layer=2, vocab_size=TINY_VOCAB, n_positions=128)
+    config = (
+        GPT2Config()
+        if size == "full"
+        else GPT2Config(n_embd=16, n_head=2, n_layer=2, vocab_size=TINY_VOCAB, n_positions=128)
+    )
     config.max_new_tokens = 8  # AudioLDM 2 generates 8 tokens (audioldm2 `sequence_gen_length`)
     return GPT2LMHeadModel(config)
 
@@ -115,13 +164,26 @@ def audioldm_vae(size: str, scaling_factor: float = 0.4110932946205139):
 
     if size == "full":
         return AutoencoderKL(
-            in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-            block_out_channels=(128, 256, 512), latent_channels=8, layers_per_block=2, sample_size=256,
+            in_channels=1,
+            out_channels=1,
+            down_block_types=("DownEncoderBlock2D",) * 3,
+            up_block_types=("UpDecoderBlock2D",) * 3,
+            block_out_channels=(128, 256, 512),
+            latent_channels=8,
+            layers_per_block=2,
+            sample_size=256,
             scaling_factor=scaling_factor,
         )
     return AutoencoderKL(
-        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        block_out_channels=(8, 16), latent_channels=4, layers_per_block=1, norm_num_groups=4, sample_size=32,
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=32,
         scaling_factor=scaling_factor,
     )
 
@@ -132,14 +194,24 @@ def hifigan_16k(size: str):
 
     if size == "full":
         config = SpeechT5HifiGanConfig(
-            model_in_dim=64, sampling_rate=16000, upsample_initial_channel=1024, upsample_rates=[5, 4, 2, 2, 2],
-            upsample_kernel_sizes=[16, 16, 8, 4, 4], resblock_kernel_sizes=[3, 7, 11],
-            resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]], normalize_before=False,
+            model_in_dim=64,
+            sampling_rate=16000,
+            upsample_initial_channel=1024,
+            upsample_rates=[5, 4, 2, 2, 2],
+            upsample_kernel_sizes=[16, 16, 8, 4, 4],
+            resblock_kernel_sizes=[3, 7, 11],
+            resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+            normalize_before=False,
         )
     else:
         config = SpeechT5HifiGanConfig(
-            model_in_dim=TINY_MELS, sampling_rate=16000, upsample_initial_channel=32, upsample_rates=[5, 4, 2, 2, 2],
-            upsample_kernel_sizes=[10, 8, 4, 4, 4], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]],
+            model_in_dim=TINY_MELS,
+            sampling_rate=16000,
+            upsample_initial_channel=32,
+            upsample_rates=[5, 4, 2, 2, 2],
+            upsample_kernel_sizes=[10, 8, 4, 4, 4],
+            resblock_kernel_sizes=[3],
+            resblock_dilation_sizes=[[1]],
             normalize_before=False,
         )
     return SpeechT5HifiGan(config)
@@ -153,6 +225,12 @@ def ldm_ddim_scheduler(beta_start: float, beta_end: float, prediction_type: str 
 
     with plain():
         return DDIMScheduler(
-            num_train_timesteps=1000, beta_start=beta_start, beta_end=beta_end, beta_schedule="scaled_linear",
-            steps_offset=1, clip_sample=False, set_alpha_to_one=False, prediction_type=prediction_type,
+            num_train_timesteps=1000,
+            beta_start=beta_start,
+            beta_end=beta_end,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            clip_sample=False,
+            set_alpha_to_one=False,
+            prediction_type=prediction_type,
         )

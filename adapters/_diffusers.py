@@ -174,7 +174,9 @@ class PhaseHooks:
         self.mark("text_encoder")
         for phase, modules in self.modules.items():
             for module in modules:
-                self.handles.append(module.register_forward_pre_hook(lambda _m, _a, phase=phase: self.mark(phase)))
+                self.handles.append(
+                    module.register_forward_pre_hook(lambda _m, _a, phase=phase: self.mark(phase))
+                )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -242,7 +244,9 @@ class TorchAdapter(Adapter):
         before = allocated_bytes(dev)
         with oom_as_infeasible(f"loading {cls.card.id} ({weights}, {dtype})"):
             if weights == "pretrained":
-                model, loaded = cls._load_pretrained(repo or cls.card.repo, revision or cls.card.revision, dev, dt, options)
+                model, loaded = cls._load_pretrained(
+                    repo or cls.card.repo, revision or cls.card.revision, dev, dt, options
+                )
             else:
                 size = "full" if weights == "random" else "tiny"
                 with building(dev, dt):
@@ -259,16 +263,24 @@ class TorchAdapter(Adapter):
     @classmethod
     def _check_load(cls, device: str, dtype: str, weights: str, options: Mapping[str, Any]) -> None:
         if weights not in cls.card.weight_modes:
-            raise ConfigError("weights", weights, f"model {cls.card.id!r} supports {', '.join(cls.card.weight_modes)}")
+            raise ConfigError(
+                "weights", weights, f"model {cls.card.id!r} supports {', '.join(cls.card.weight_modes)}"
+            )
         if dtype not in DTYPES:
             raise ConfigError("dtype", dtype, f"must be one of {', '.join(DTYPES)}")
         unknown = set(options) - set(cls.card.options)
         if unknown:
             allowed = ", ".join(cls.card.options) or "none"
-            raise ConfigError(f"options.{sorted(unknown)[0]}", options[sorted(unknown)[0]], f"model {cls.card.id!r} takes options: {allowed}")
+            raise ConfigError(
+                f"options.{sorted(unknown)[0]}",
+                options[sorted(unknown)[0]],
+                f"model {cls.card.id!r} takes options: {allowed}",
+            )
         dev = torch.device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device", device, "no NVIDIA GPU visible; run with --gpus 0 to measure on the CPU")
+            raise ConfigError(
+                "device", device, "no NVIDIA GPU visible; run with --gpus 0 to measure on the CPU"
+            )
 
     @classmethod
     def _build(cls, size: str, options: Mapping[str, Any]) -> Any:
@@ -283,7 +295,9 @@ class TorchAdapter(Adapter):
         return model
 
     @classmethod
-    def _load_pretrained(cls, repo: str | None, revision: str | None, device, dtype, options) -> tuple[Any, str]:
+    def _load_pretrained(
+        cls, repo: str | None, revision: str | None, device, dtype, options
+    ) -> tuple[Any, str]:
         raise NotImplementedError
 
     def modules(self) -> list[torch.nn.Module]:
@@ -321,7 +335,11 @@ class TorchAdapter(Adapter):
         generator = torch.Generator(device=self.torch_device).manual_seed(seed)
         # 3. Generate, marking phases
         what = f"generating with {self.card.id} (batch {len(prompts)}×{params['batch_size']}, {params['duration_s']} s)"
-        with oom_as_infeasible(what), torch.inference_mode(), PhaseHooks(phases, self._phase_modules()) as hooks:
+        with (
+            oom_as_infeasible(what),
+            torch.inference_mode(),
+            PhaseHooks(phases, self._phase_modules()) as hooks,
+        ):
             audio = self._run(prompts, params, generator, negative_prompt, n_samples, hooks)
         # 4. Float32 (N, C, S), N = prompts × batch_size
         waveforms = fit_length(audio, n_samples, self.card.channels)
@@ -399,10 +417,14 @@ class PipelineAdapter(TorchAdapter):
     def _load_pretrained(cls, repo, revision, device, dtype, options):
         """As a user would: ``Pipeline.from_pretrained(repo)`` (safetensors preferred, no remote code)."""
         if repo is None:
-            raise ConfigError("repo", repo, f"model {cls.card.id!r} has no default repo; give a hub id or folder")
+            raise ConfigError(
+                "repo", repo, f"model {cls.card.id!r} has no default repo; give a hub id or folder"
+            )
         # DiffusionPipeline.download fetches what the pipeline needs (safetensors where published, not both)
         folder, loaded = local_folder(repo, revision, lambda r, rev: cls.pipeline().download(r, revision=rev))
-        pipe = cls.pipeline().from_pretrained(folder, torch_dtype=dtype, **cls._pretrained_overrides(folder, dtype))
+        pipe = cls.pipeline().from_pretrained(
+            folder, torch_dtype=dtype, **cls._pretrained_overrides(folder, dtype)
+        )
         pipe.set_progress_bar_config(disable=True)
         pipe = pipe.to(device)
         return cls._finish(pipe, device, dtype), loaded
@@ -414,11 +436,15 @@ class PipelineAdapter(TorchAdapter):
 
     def _use_scheduler(self, name: str) -> None:
         scheduler = make_scheduler(name, self.model._t2a_scheduler_config)
-        if type(scheduler) is not type(self.model.scheduler) or dict(scheduler.config) != dict(self.model.scheduler.config):
+        if type(scheduler) is not type(self.model.scheduler) or dict(scheduler.config) != dict(
+            self.model.scheduler.config
+        ):
             self.model.scheduler = scheduler
 
     def _tokenizers(self):
-        return [t for t in (getattr(self.model, n, None) for n in ("tokenizer", "tokenizer_2")) if t is not None]
+        return [
+            t for t in (getattr(self.model, n, None) for n in ("tokenizer", "tokenizer_2")) if t is not None
+        ]
 
     @staticmethod
     def _negative(prompts: list[str], negative_prompt: str | None) -> list[str] | None:
@@ -433,11 +459,17 @@ class MelPipelineAdapter(PipelineAdapter):
     ``rank_waveforms`` is true (its work then counts in the `vocoder` phase).
     """
 
-    phase_modules = {"denoise": ("unet",), "decode": ("vae.post_quant_conv", "vae.decoder"), "vocoder": ("vocoder",)}
+    phase_modules = {
+        "denoise": ("unet",),
+        "decode": ("vae.post_quant_conv", "vae.decoder"),
+        "vocoder": ("vocoder",),
+    }
 
     @classmethod
     def load(cls, *, device, dtype, weights, repo=None, revision=None, options=None):
-        adapter = super().load(device=device, dtype=dtype, weights=weights, repo=repo, revision=revision, options=options)
+        adapter = super().load(
+            device=device, dtype=dtype, weights=weights, repo=repo, revision=revision, options=options
+        )
         if hasattr(adapter.model, "score_waveforms") and not (options or {}).get("rank_waveforms", False):
             adapter.model.score_waveforms = _keep_order
         adapter.sample_rate_hz = int(adapter.model.vocoder.config.sampling_rate)

@@ -73,7 +73,9 @@ class LoopAdapter(TorchAdapter):
         shape = self._latent_shape(n_samples, len(prompts) * per_prompt)
         latents = randn_tensor(shape, generator=generator, device=self.torch_device, dtype=self.torch_dtype)
         latents = latents * scheduler.init_noise_sigma
-        step_kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+        step_kwargs = (
+            {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+        )
         # 3. Denoise, with classifier-free guidance
         for t in scheduler.timesteps:
             model_input = torch.cat([latents] * 2) if cfg else latents

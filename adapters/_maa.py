@@ -55,9 +55,17 @@ class ClapTextEncoder(nn.Module):
         super().__init__()
         from transformers import BertConfig, BertModel
 
-        config = BertConfig() if size == "full" else BertConfig(
-            vocab_size=C.TINY_VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-            max_position_embeddings=TEXT_TOKENS + 8,
+        config = (
+            BertConfig()
+            if size == "full"
+            else BertConfig(
+                vocab_size=C.TINY_VOCAB,
+                hidden_size=16,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=32,
+                max_position_embeddings=TEXT_TOKENS + 8,
+            )
         )
         self.base = BertModel(config)  # bert-base-uncased (AutoModel keeps the pooler)
         self.projection = Projection(config.hidden_size, d_proj)
@@ -87,7 +95,11 @@ class MakeAnAudioBase(LoopAdapter):
     vocoder_module: ClassVar[str]  # where the original code keeps VocoderBigVGAN
     default_ckpt: ClassVar[str]
     default_config: ClassVar[str]
-    phase_modules = {"denoise": ("denoiser",), "decode": ("vae.post_quant_conv", "vae.decoder"), "vocoder": ("vocoder",)}
+    phase_modules = {
+        "denoise": ("denoiser",),
+        "decode": ("vae.post_quant_conv", "vae.decoder"),
+        "vocoder": ("vocoder",),
+    }
 
     def _tokenizers(self):
         if getattr(self.model, "original", False):
@@ -106,13 +118,18 @@ class MakeAnAudioBase(LoopAdapter):
     def _load_pretrained(cls, repo, revision, device, dtype, options):
         if repo is None or not Path(repo).expanduser().is_dir():
             raise ConfigError(
-                "repo", repo,
+                "repo",
+                repo,
                 f"{cls.card.id}'s published weights run through its original code, which is not on PyPI: give the "
                 f"path of a local checkout of {cls.checkout_name} (with `pip install -r requirements.txt` done and "
                 f"the checkpoints in useful_ckpts/), or use weights: random",
             )
         if dtype != torch.float32:
-            raise ConfigError("dtype", str(dtype).removeprefix("torch."), f"{cls.card.id}'s original code runs in float32 only")
+            raise ConfigError(
+                "dtype",
+                str(dtype).removeprefix("torch."),
+                f"{cls.card.id}'s original code runs in float32 only",
+            )
         checkout = Path(repo).expanduser().resolve()
         config_path = Path(options.get("config") or checkout / cls.default_config)
         ckpt = Path(options.get("ckpt") or checkout / "useful_ckpts" / cls.default_ckpt)
@@ -131,13 +148,17 @@ class MakeAnAudioBase(LoopAdapter):
                 ) from e
             config = OmegaConf.load(config_path)
             ldm = instantiate_from_config(config.model)
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)  # a Lightning checkpoint: a trusted local file
+            state = torch.load(
+                ckpt, map_location="cpu", weights_only=False
+            )  # a Lightning checkpoint: a trusted local file
             ldm.load_state_dict(state["state_dict"], strict=False)
             ldm = ldm.to(device).eval()
             ldm.cond_stage_model.to(device)
             ldm.cond_stage_model.device = device
             vocoder = VocoderBigVGAN(str(vocoder_dir), device=device)
-        for tok in (getattr(ldm.cond_stage_model, n, None) for n in ("tokenizer", "clap_tokenizer", "t5_tokenizer")):
+        for tok in (
+            getattr(ldm.cond_stage_model, n, None) for n in ("tokenizer", "clap_tokenizer", "t5_tokenizer")
+        ):
             if tok is not None:  # the original passes max_length=77 at each call; say so to count truncations
                 tok.model_max_length = TEXT_TOKENS
         model = SimpleNamespace(original=True, ldm=ldm, sampler=DDIMSampler(ldm), vocoder=vocoder)
@@ -147,19 +168,31 @@ class MakeAnAudioBase(LoopAdapter):
         if not getattr(self.model, "original", False):
             return super()._use_scheduler(name)
         if name != "ddim":
-            raise ParameterError("grid.scheduler", name, f"pretrained {self.card.id} samples with its own DDIM only")
+            raise ParameterError(
+                "grid.scheduler", name, f"pretrained {self.card.id} samples with its own DDIM only"
+            )
 
     def _phase_modules(self):
         if not getattr(self.model, "original", False):
             return super()._phase_modules()
         # decode_first_stage calls first_stage_model.decode (a method): hook the modules it runs first
-        paths = {"denoise": ("ldm.model",), "decode": ("ldm.first_stage_model.post_quant_conv", "ldm.first_stage_model.decoder"),
-                 "vocoder": ("vocoder.generator",)}
-        return {phase: [m for m in (resolve_module(self.model, p) for p in ps) if m is not None] for phase, ps in paths.items()}
+        paths = {
+            "denoise": ("ldm.model",),
+            "decode": ("ldm.first_stage_model.post_quant_conv", "ldm.first_stage_model.decoder"),
+            "vocoder": ("vocoder.generator",),
+        }
+        return {
+            phase: [m for m in (resolve_module(self.model, p) for p in ps) if m is not None]
+            for phase, ps in paths.items()
+        }
 
     def modules(self):
         if getattr(self.model, "original", False):
-            return [m for m in (self.model.ldm, getattr(self.model.vocoder, "generator", None)) if isinstance(m, nn.Module)]
+            return [
+                m
+                for m in (self.model.ldm, getattr(self.model.vocoder, "generator", None))
+                if isinstance(m, nn.Module)
+            ]
         return super().modules()
 
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks):
@@ -170,13 +203,23 @@ class MakeAnAudioBase(LoopAdapter):
         texts = [p for p in prompts for _ in range(params["batch_size"])]
         uc = None
         if params["guidance_scale"] != 1.0:
-            uc = ldm.get_learned_conditioning(self._original_condition([negative_prompt or ""] * n, empty=negative_prompt is None))
+            uc = ldm.get_learned_conditioning(
+                self._original_condition([negative_prompt or ""] * n, empty=negative_prompt is None)
+            )
         c = ldm.get_learned_conditioning(self._original_condition(texts))
         shape = self._original_shape(n_samples)
-        start_code = torch.randn((n, *shape), generator=generator, device=self.torch_device, dtype=torch.float32)
+        start_code = torch.randn(
+            (n, *shape), generator=generator, device=self.torch_device, dtype=torch.float32
+        )
         samples, _ = self.model.sampler.sample(
-            S=params["steps"], conditioning=c, batch_size=n, shape=shape, verbose=False,
-            unconditional_guidance_scale=params["guidance_scale"], unconditional_conditioning=uc, x_T=start_code,
+            S=params["steps"],
+            conditioning=c,
+            batch_size=n,
+            shape=shape,
+            verbose=False,
+            unconditional_guidance_scale=params["guidance_scale"],
+            unconditional_conditioning=uc,
+            x_T=start_code,
         )
         mels = ldm.decode_first_stage(samples)
         waves = [torch.as_tensor(self.model.vocoder.vocode(self._original_spec(mel))) for mel in mels]

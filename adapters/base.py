@@ -13,7 +13,6 @@ The orchestrator never knows which model it drives: it calls ``check``, ``load``
 from __future__ import annotations
 
 import abc
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +20,11 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from t2a_ray.errors import ParameterError
+from t2a_ray.errors import ParameterError, did_you_mean
+from t2a_ray.schema import PHASES
 
 WEIGHT_MODES = ("pretrained", "random", "tiny")
 DTYPES = ("float16", "bfloat16", "float32")
-# The phases a generation is split into, in the order they happen. An adapter marks the ones it has.
-PHASES = ("text_encoder", "denoise", "decode", "vocoder")
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,9 @@ class ParamSpec:
 
     def coerce(self, value: Any, key_path: str) -> Any:
         """Return `value` as this parameter's type, or raise ParameterError naming `key_path`."""
-        if value == "default" and (self.kind is not str or (self.choices is not None and "default" not in self.choices)):
+        if value == "default" and (
+            self.kind is not str or (self.choices is not None and "default" not in self.choices)
+        ):
             return self.default
         given = value  # error messages show the value as the user wrote it (60, not 60.0)
         if self.kind is bool:
@@ -119,12 +119,10 @@ class ModelCard:
         resolved: dict[str, Any] = {}
         for name, value in params.items():
             if name not in self.param_names:
-                hint = difflib.get_close_matches(name, self.param_names, n=1)
-                did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
                 raise ParameterError(
                     f"{key_prefix}.{name}",
                     value,
-                    f"model {self.id!r} has no such parameter (it has: {', '.join(self.param_names)}){did_you_mean}",
+                    f"model {self.id!r} has no such parameter (it has: {', '.join(self.param_names)}){did_you_mean(name, self.param_names)}",
                 )
             resolved[name] = self.param(name).coerce(value, f"{key_prefix}.{name}")
         for spec in self.params:

@@ -14,16 +14,28 @@ def steps(default: int) -> ParamSpec:
 
 
 def guidance(default: float) -> ParamSpec:
-    return ParamSpec("guidance_scale", float, default, "classifier-free guidance scale (0 or 1: off)", minimum=0.0, maximum=100.0)
+    return ParamSpec(
+        "guidance_scale",
+        float,
+        default,
+        "classifier-free guidance scale (0 or 1: off)",
+        minimum=0.0,
+        maximum=100.0,
+    )
 
 
 def duration(default: float, low: float, high: float) -> ParamSpec:
-    return ParamSpec("duration_s", float, default, "length of the generated audio", unit="s", minimum=low, maximum=high)
+    return ParamSpec(
+        "duration_s", float, default, "length of the generated audio", unit="s", minimum=low, maximum=high
+    )
 
 
 def scheduler(default: str) -> ParamSpec:
     return ParamSpec(
-        "scheduler", str, default, "sampler (built from the model's own noise schedule)",
+        "scheduler",
+        str,
+        default,
+        "sampler (built from the model's own noise schedule)",
         choices=("ddim", "ddpm", "pndm", "dpmsolver++", "euler", "lms"),
     )
 
@@ -53,7 +65,15 @@ NOOP = ModelCard(
         guidance(1.0),
         duration(1.0, 0.1, 600.0),
         BATCH,
-        ParamSpec("step_time_s", float, 0.005, "host time spent per denoising step", unit="s", minimum=0.0, maximum=60.0),
+        ParamSpec(
+            "step_time_s",
+            float,
+            0.005,
+            "host time spent per denoising step",
+            unit="s",
+            minimum=0.0,
+            maximum=60.0,
+        ),
     ),
     weight_modes=("pretrained", "random", "tiny"),
     phases=("text_encoder", "denoise", "decode"),
@@ -102,7 +122,9 @@ def _audioldm2(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
             "CLAP (HTSAT-tiny + RoBERTa) and FLAN-T5-large encode the text; a projection and GPT-2 base generate "
             "8 'language of audio' tokens; the UNet 128×[1,2,3,5] cross-attends to the GPT-2 tokens (768-d) and "
             "the T5 states (1024-d); VAE and HiFi-GAN as AudioLDM (cvssp/audioldm2 unet/config.json, "
-            "haoheliu/AudioLDM2 audioldm2/utils.py). " + extra + " Prompts: FLAN-T5 reads 128 tokens, CLAP 512. "
+            "haoheliu/AudioLDM2 audioldm2/utils.py). "
+            + extra
+            + " Prompts: FLAN-T5 reads 128 tokens, CLAP 512. "
             + LENGTH_NOTE.format(grid="4 mel frames = 40 ms")
         ),
         options=RANK_OPTION,
@@ -110,18 +132,21 @@ def _audioldm2(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
 
 
 AUDIOLDM2 = _audioldm2(
-    "audioldm2", "cvssp/audioldm2",
+    "audioldm2",
+    "cvssp/audioldm2",
     "AudioLDM 2 (text-to-audio): CLAP + FLAN-T5 + GPT-2 → mel latent UNet, 16 kHz mono (1.1 B parameters)",
     "Transformer depth 1. Published: UNet 350 M, total 1.1 B (cvssp/audioldm2 model card).",
 )
 AUDIOLDM2_LARGE = _audioldm2(
-    "audioldm2-large", "cvssp/audioldm2-large",
+    "audioldm2-large",
+    "cvssp/audioldm2-large",
     "AudioLDM 2 large (text-to-audio): as audioldm2 with a deeper UNet, 16 kHz mono (1.5 B parameters)",
     "Transformer depth 2 and a fourth (self-attention) transformer per block: audioldm2/utils.py sets "
     "context_dim [768, 1024, None] and transformer_depth 2 for '-large-'. Published: UNet 750 M, total 1.5 B.",
 )
 AUDIOLDM2_MUSIC = _audioldm2(
-    "audioldm2-music", "cvssp/audioldm2-music",
+    "audioldm2-music",
+    "cvssp/audioldm2-music",
     "AudioLDM 2 music (text-to-music): the audioldm2 architecture trained on music, 16 kHz mono (1.1 B)",
     "Same architecture as audioldm2. Published: UNet 350 M, total 1.1 B (cvssp/audioldm2 model card).",
 )
@@ -167,20 +192,24 @@ def _tango(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
             "in tango.py. `pretrained` reads the published layout (main_config.json, pytorch_model_main.bin, "
             "vae_config.json, pytorch_model_vae.bin) into those diffusers components; the tokenizer comes from "
             "the folder's tokenizer/ or google/flan-t5-large. The denoising loop is t2a_ray's (Tango has no "
-            "diffusers pipeline), written once in adapters/tango.py. " + extra + " "
+            "diffusers pipeline), written once in adapters/tango.py. "
+            + extra
+            + " "
             + LENGTH_NOTE.format(grid="4 mel frames = 40 ms")
         ),
     )
 
 
 TANGO = _tango(
-    "tango", "declare-lab/tango-full",
+    "tango",
+    "declare-lab/tango-full",
     "Tango (full): FLAN-T5-large → latent UNet (866 M) → AudioLDM VAE + HiFi-GAN, 16 kHz mono",
     "Published: 866 M parameters for the diffusion UNet (Tango paper, Table 1); the frozen text encoder, VAE "
     "and vocoder come on top.",
 )
 TANGO2 = _tango(
-    "tango2", "declare-lab/tango2-full",
+    "tango2",
+    "declare-lab/tango2-full",
     "Tango 2 (full, DPO-aligned Tango): same architecture and cost as tango, 16 kHz mono",
     "Tango 2 fine-tunes Tango with DPO on Audio-Alpaca; the architecture is unchanged.",
 )
@@ -230,7 +259,10 @@ MAKE_AN_AUDIO = ModelCard(
         "with its requirements installed and the published checkpoints downloaded; generation then runs "
         "through that project's own code (DDIM sampler). " + LENGTH_NOTE.format(grid="32 mel frames")
     ),
-    options={k: v.format(ckpt="maa1_full.ckpt", config="configs/text_to_audio/txt2audio_args.yaml") for k, v in MAA_OPTIONS.items()},
+    options={
+        k: v.format(ckpt="maa1_full.ckpt", config="configs/text_to_audio/txt2audio_args.yaml")
+        for k, v in MAA_OPTIONS.items()
+    },
 )
 
 MAKE_AN_AUDIO_2 = ModelCard(
@@ -254,15 +286,28 @@ MAKE_AN_AUDIO_2 = ModelCard(
         "≤ 845 latent frames (27 s). pretrained: as make-an-audio, with a checkout of "
         "github.com/bytedance/Make-An-Audio-2. " + LENGTH_NOTE.format(grid="2 mel frames = 32 ms")
     ),
-    options={k: v.format(ckpt="maa2.ckpt", config="configs/text2audio-ConcatDiT-ae1dnat_Skl20d2_struct2MLPanylen.yaml")
-             for k, v in MAA_OPTIONS.items()},
+    options={
+        k: v.format(
+            ckpt="maa2.ckpt", config="configs/text2audio-ConcatDiT-ae1dnat_Skl20d2_struct2MLPanylen.yaml"
+        )
+        for k, v in MAA_OPTIONS.items()
+    },
 )
 
 CARDS: dict[str, ModelCard] = {
     card.id: card
     for card in (
-        NOOP, AUDIOLDM, AUDIOLDM2, AUDIOLDM2_LARGE, AUDIOLDM2_MUSIC, STABLE_AUDIO_OPEN, TANGO, TANGO2, MUSICLDM,
-        MAKE_AN_AUDIO, MAKE_AN_AUDIO_2,
+        NOOP,
+        AUDIOLDM,
+        AUDIOLDM2,
+        AUDIOLDM2_LARGE,
+        AUDIOLDM2_MUSIC,
+        STABLE_AUDIO_OPEN,
+        TANGO,
+        TANGO2,
+        MUSICLDM,
+        MAKE_AN_AUDIO,
+        MAKE_AN_AUDIO_2,
     )
 }
 

@@ -26,10 +26,15 @@ def unet(size: str):
 
     full = size == "full"
     return UNet2DConditionModel(
-        in_channels=4, out_channels=4, block_out_channels=(320, 640) if full else (16, 32),
-        down_block_types=("CrossAttnDownBlock2D",) * 2, up_block_types=("CrossAttnUpBlock2D",) * 2,
-        layers_per_block=2 if full else 1, cross_attention_dim=1024 if full else 16,
-        attention_head_dim=8 if full else 2, norm_num_groups=32 if full else 8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(320, 640) if full else (16, 32),
+        down_block_types=("CrossAttnDownBlock2D",) * 2,
+        up_block_types=("CrossAttnUpBlock2D",) * 2,
+        layers_per_block=2 if full else 1,
+        cross_attention_dim=1024 if full else 16,
+        attention_head_dim=8 if full else 2,
+        norm_num_groups=32 if full else 8,
     )
 
 
@@ -37,14 +42,31 @@ def vae(size: str):
     from diffusers import AutoencoderKL
 
     if size == "full":
-        channels, down, up = (128, 256, 256, 512), ("DownEncoderBlock2D",) * 2 + ("AttnDownEncoderBlock2D",) * 2, \
-            ("AttnUpDecoderBlock2D",) * 2 + ("UpDecoderBlock2D",) * 2
-        return AutoencoderKL(in_channels=1, out_channels=1, block_out_channels=channels, down_block_types=down,
-                             up_block_types=up, latent_channels=4, layers_per_block=2, scaling_factor=1.0)
+        channels, down, up = (
+            (128, 256, 256, 512),
+            ("DownEncoderBlock2D",) * 2 + ("AttnDownEncoderBlock2D",) * 2,
+            ("AttnUpDecoderBlock2D",) * 2 + ("UpDecoderBlock2D",) * 2,
+        )
+        return AutoencoderKL(
+            in_channels=1,
+            out_channels=1,
+            block_out_channels=channels,
+            down_block_types=down,
+            up_block_types=up,
+            latent_channels=4,
+            layers_per_block=2,
+            scaling_factor=1.0,
+        )
     return AutoencoderKL(
-        in_channels=1, out_channels=1, block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D", "AttnDownEncoderBlock2D"),
-        up_block_types=("AttnUpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, layers_per_block=1,
-        norm_num_groups=4, scaling_factor=1.0,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D", "AttnDownEncoderBlock2D"),
+        up_block_types=("AttnUpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        scaling_factor=1.0,
     )
 
 
@@ -74,7 +96,9 @@ class MakeAnAudioAdapter(MakeAnAudioBase):
 
     def _encode(self, texts, like=None):
         tok = self.model.tokenizer
-        ids = tok(texts, truncation=True, max_length=tok.model_max_length, padding="max_length", return_tensors="pt").input_ids
+        ids = tok(
+            texts, truncation=True, max_length=tok.model_max_length, padding="max_length", return_tensors="pt"
+        ).input_ids
         return self.model.text_encoder(ids.to(self.torch_device))
 
     def _latent_shape(self, n_samples, batch):

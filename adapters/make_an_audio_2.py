@@ -38,8 +38,18 @@ from t2a_ray.adapters._maa import (
 from t2a_ray.adapters.cards import MAKE_AN_AUDIO_2
 
 DIT_FULL = dict(in_channels=20, context_dim=1024, hidden_size=576, num_heads=8, depth=4, max_len=1000)
-VAE_FULL = dict(in_channels=80, out_ch=80, z_channels=20, embed_dim=20, kernel_size=5, ch=384, ch_mult=(1, 2, 4),
-                num_res_blocks=2, attn_layers=(3,), down_layers=(0,))
+VAE_FULL = dict(
+    in_channels=80,
+    out_ch=80,
+    z_channels=20,
+    embed_dim=20,
+    kernel_size=5,
+    ch=384,
+    ch_mult=(1, 2, 4),
+    num_res_blocks=2,
+    attn_layers=(3,),
+    down_layers=(0,),
+)
 
 
 def _group_norm(channels: int, groups: int = 32) -> nn.GroupNorm:
@@ -52,7 +62,9 @@ def _group_norm(channels: int, groups: int = 32) -> nn.GroupNorm:
 class TimestepEmbedder(nn.Module):
     def __init__(self, hidden_size: int, frequency_embedding_size: int = 256):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_embedding_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+        )
         self.frequency_embedding_size = frequency_embedding_size
 
     def forward(self, t):
@@ -67,7 +79,9 @@ class ConditionEmbedder(nn.Module):
     def __init__(self, hidden_size: int, context_dim: int):
         super().__init__()
         self.mlp = nn.Sequential(
-            nn.Linear(context_dim, hidden_size), nn.GELU(approximate="tanh"), nn.Linear(hidden_size, hidden_size),
+            nn.Linear(context_dim, hidden_size),
+            nn.GELU(approximate="tanh"),
+            nn.Linear(hidden_size, hidden_size),
             nn.LayerNorm(hidden_size),
         )
 
@@ -108,7 +122,11 @@ class Conv1dFeedForward(nn.Module):
     def __init__(self, dim: int, mult: int = 4, kernel_size: int = 9):
         super().__init__()
         inner = dim * mult
-        self.net = nn.Sequential(Conv1dGEGLU(dim, inner), nn.Dropout(0.0), nn.Conv1d(inner, dim, kernel_size, padding=kernel_size // 2))
+        self.net = nn.Sequential(
+            Conv1dGEGLU(dim, inner),
+            nn.Dropout(0.0),
+            nn.Conv1d(inner, dim, kernel_size, padding=kernel_size // 2),
+        )
 
     def forward(self, x):  # (B, C, T)
         return self.net(x)
@@ -134,7 +152,9 @@ class TemporalTransformer(nn.Module):
         inner = n_heads * d_head
         self.norm = _group_norm(in_channels)
         self.proj_in = nn.Conv1d(in_channels, inner, kernel_size=1)
-        self.transformer_blocks = nn.ModuleList(BasicTransformerBlock(inner, n_heads, d_head) for _ in range(depth))
+        self.transformer_blocks = nn.ModuleList(
+            BasicTransformerBlock(inner, n_heads, d_head) for _ in range(depth)
+        )
         self.proj_out = nn.Conv1d(inner, in_channels, kernel_size=1)
 
     def forward(self, x):  # (B, C, T)
@@ -145,7 +165,9 @@ class TemporalTransformer(nn.Module):
 
 
 class ConcatDiT2MLP(nn.Module):
-    def __init__(self, in_channels: int, context_dim: int, hidden_size: int, num_heads: int, depth: int, max_len: int):
+    def __init__(
+        self, in_channels: int, context_dim: int, hidden_size: int, num_heads: int, depth: int, max_len: int
+    ):
         super().__init__()
         self.in_channels = self.out_channels = in_channels
         self.t_embedder = TimestepEmbedder(hidden_size)
@@ -155,7 +177,9 @@ class ConcatDiT2MLP(nn.Module):
         self.pos_emb = nn.Module()
         self.pos_emb.weight = nn.Parameter(torch.empty(max_len, hidden_size))  # PositionEmbedding, MODE_ADD
         nn.init.xavier_normal_(self.pos_emb.weight)
-        self.blocks = nn.ModuleList(TemporalTransformer(hidden_size, num_heads, hidden_size // num_heads) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            TemporalTransformer(hidden_size, num_heads, hidden_size // num_heads) for _ in range(depth)
+        )
         self.final_layer = nn.Module()
         self.final_layer.norm_final = _group_norm(hidden_size, 16)
         self.final_layer.conv1d = nn.Conv1d(hidden_size, self.out_channels, kernel_size=1)
@@ -241,7 +265,19 @@ def _middle(channels: int, kernel_size: int) -> nn.Module:
 
 
 class Encoder1D(nn.Module):
-    def __init__(self, *, ch, ch_mult, num_res_blocks, attn_layers, down_layers, in_channels, z_channels, kernel_size, **_):
+    def __init__(
+        self,
+        *,
+        ch,
+        ch_mult,
+        num_res_blocks,
+        attn_layers,
+        down_layers,
+        in_channels,
+        z_channels,
+        kernel_size,
+        **_,
+    ):
         super().__init__()
         self.num_res_blocks, self.down_layers = num_res_blocks, tuple(down_layers)
         self.conv_in = nn.Conv1d(in_channels, ch, kernel_size, padding=kernel_size // 2)
@@ -249,8 +285,13 @@ class Encoder1D(nn.Module):
         self.down = nn.ModuleList()
         for i, mult in enumerate(ch_mult):
             block_in, block_out = ch * in_mult[i], ch * mult
-            blocks = [ResnetBlock1D(block_in if j == 0 else block_out, block_out, kernel_size) for j in range(num_res_blocks)]
-            level = _level(blocks, [AttnBlock1D(block_out) for _ in range(num_res_blocks)] if i in attn_layers else [])
+            blocks = [
+                ResnetBlock1D(block_in if j == 0 else block_out, block_out, kernel_size)
+                for j in range(num_res_blocks)
+            ]
+            level = _level(
+                blocks, [AttnBlock1D(block_out) for _ in range(num_res_blocks)] if i in attn_layers else []
+            )
             if i in self.down_layers:
                 level.downsample = Downsample1D(block_out)
             self.down.append(level)
@@ -273,7 +314,9 @@ class Encoder1D(nn.Module):
 
 
 class Decoder1D(nn.Module):
-    def __init__(self, *, ch, out_ch, ch_mult, num_res_blocks, attn_layers, down_layers, z_channels, kernel_size, **_):
+    def __init__(
+        self, *, ch, out_ch, ch_mult, num_res_blocks, attn_layers, down_layers, z_channels, kernel_size, **_
+    ):
         super().__init__()
         self.num_res_blocks = num_res_blocks
         self.up_layers = tuple(i + 1 for i in down_layers)  # "each downlayer add one"
@@ -283,8 +326,13 @@ class Decoder1D(nn.Module):
         levels = []
         for i in reversed(range(len(ch_mult))):
             block_out = ch * ch_mult[i]
-            blocks = [ResnetBlock1D(block_in if j == 0 else block_out, block_out) for j in range(num_res_blocks + 1)]
-            level = _level(blocks, [AttnBlock1D(block_out) for _ in range(num_res_blocks + 1)] if i in attn_layers else [])
+            blocks = [
+                ResnetBlock1D(block_in if j == 0 else block_out, block_out) for j in range(num_res_blocks + 1)
+            ]
+            level = _level(
+                blocks,
+                [AttnBlock1D(block_out) for _ in range(num_res_blocks + 1)] if i in attn_layers else [],
+            )
             if i in self.up_layers:
                 level.upsample = Upsample1D(block_out)
             block_in = block_out
@@ -342,9 +390,27 @@ class MakeAnAudio2Adapter(MakeAnAudioBase):
     def _build(cls, size, options):
         full = size == "full"
         context = 1024 if full else C.t5_dim(size, "t5-v1_1-large")
-        dit = DIT_FULL if full else dict(in_channels=4, context_dim=context, hidden_size=32, num_heads=2, depth=1, max_len=1000)
-        vae = VAE_FULL if full else dict(in_channels=16, out_ch=16, z_channels=4, embed_dim=4, kernel_size=5, ch=32,
-                                         ch_mult=(1, 2), num_res_blocks=1, attn_layers=(3,), down_layers=(0,))
+        dit = (
+            DIT_FULL
+            if full
+            else dict(in_channels=4, context_dim=context, hidden_size=32, num_heads=2, depth=1, max_len=1000)
+        )
+        vae = (
+            VAE_FULL
+            if full
+            else dict(
+                in_channels=16,
+                out_ch=16,
+                z_channels=4,
+                embed_dim=4,
+                kernel_size=5,
+                ch=32,
+                ch_mult=(1, 2),
+                num_res_blocks=1,
+                attn_layers=(3,),
+                down_layers=(0,),
+            )
+        )
         bigvgan = _bigvgan.BigVGANConfig() if full else _bigvgan.TINY_BIGVGAN
         return parts(
             tokenizer=bert_tokenizer(size),
@@ -365,9 +431,20 @@ class MakeAnAudio2Adapter(MakeAnAudioBase):
         each (padded, no attention mask), concatenated along the sequence."""
         m = self.model
         tok1, tok2 = m.tokenizer, m.tokenizer_2
-        ids1 = tok1(texts, truncation=True, max_length=tok1.model_max_length, padding="max_length", return_tensors="pt").input_ids
-        ids2 = tok2([struct_caption(t) for t in texts], truncation=True, max_length=tok2.model_max_length,
-                    padding="max_length", return_tensors="pt").input_ids
+        ids1 = tok1(
+            texts,
+            truncation=True,
+            max_length=tok1.model_max_length,
+            padding="max_length",
+            return_tensors="pt",
+        ).input_ids
+        ids2 = tok2(
+            [struct_caption(t) for t in texts],
+            truncation=True,
+            max_length=tok2.model_max_length,
+            padding="max_length",
+            return_tensors="pt",
+        ).input_ids
         z1 = m.text_encoder(ids1.to(self.torch_device))
         z2 = m.text_encoder_2(input_ids=ids2.to(self.torch_device)).last_hidden_state
         return torch.cat([z1, z2], dim=1)

@@ -22,7 +22,9 @@ class MusicLDMAdapter(MelPipelineAdapter):
     @classmethod
     def _components(cls, size, options):
         full = size == "full"
-        unet = audioldm_unet(size)  # AudioLDM-S's UNet (convert_original_musicldm_to_diffusers.py DEFAULT_CONFIG)
+        unet = audioldm_unet(
+            size
+        )  # AudioLDM-S's UNet (convert_original_musicldm_to_diffusers.py DEFAULT_CONFIG)
         if full:
             unet.register_to_config(sample_size=256)  # image_size 1024 / VAE factor 4
         return dict(

@@ -14,7 +14,12 @@ from __future__ import annotations
 PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
     "audioldm": [
         ("total", 421e6, 0.03, "cvssp/audioldm-s-full-v2 model card, Table 1 (421M)"),
-        ("unet", 181e6, 0.03, "cvssp/audioldm-l-full model card (first revision), AudioLDM table: AudioLDM-S 181M"),
+        (
+            "unet",
+            181e6,
+            0.03,
+            "cvssp/audioldm-l-full model card (first revision), AudioLDM table: AudioLDM-S 181M",
+        ),
     ],
     "audioldm2": [
         ("total", 1.1e9, 0.05, "cvssp/audioldm2 model card: total 1.1B (rounded)"),
@@ -23,7 +28,12 @@ PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
     "audioldm2-large": [
         ("total", 1.5e9, 0.05, "cvssp/audioldm2 model card: total 1.5B (rounded)"),
         ("unet", 750e6, 0.05, "cvssp/audioldm2 model card: UNet 750M (rounded)"),
-        ("unet", 717.5e6, 0.01, "cvssp/audioldm2-large unet/diffusion_pytorch_model.safetensors: 2.87 GB fp32 / 4 B"),
+        (
+            "unet",
+            717.5e6,
+            0.01,
+            "cvssp/audioldm2-large unet/diffusion_pytorch_model.safetensors: 2.87 GB fp32 / 4 B",
+        ),
     ],
     "audioldm2-music": [
         ("total", 1.1e9, 0.05, "cvssp/audioldm2 model card: total 1.1B (rounded)"),
@@ -37,8 +47,13 @@ PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
     "tango": [("unet", 866e6, 0.01, "Tango paper (arXiv:2304.13731), Table 1: 866M (the diffusion model)")],
     "tango2": [("unet", 866e6, 0.01, "Tango 2 fine-tunes Tango (DPO); same architecture: 866M")],
     "musicldm": [
-        ("unet", 181e6, 0.03, "MusicLDM uses AudioLDM-S's UNet (convert_original_musicldm_to_diffusers.py): "
-                              "181M as AudioLDM-S. No total is published."),
+        (
+            "unet",
+            181e6,
+            0.03,
+            "MusicLDM uses AudioLDM-S's UNet (convert_original_musicldm_to_diffusers.py): "
+            "181M as AudioLDM-S. No total is published.",
+        ),
     ],
     "make-an-audio": [
         ("total", 453e6, 0.01, "Make-An-Audio 2 paper (arXiv:2305.18474), Table 1: Make-An-Audio 453M"),

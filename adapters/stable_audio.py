@@ -23,8 +23,14 @@ def sampler():
     same sigma range: the same number of DiT calls per step, so the same cost; only its noise differs."""
     import diffusers
 
-    settings = dict(sigma_min=0.3, sigma_max=500, sigma_data=1.0, sigma_schedule="exponential", solver_order=2,
-                    prediction_type="v_prediction")
+    settings = dict(
+        sigma_min=0.3,
+        sigma_max=500,
+        sigma_data=1.0,
+        sigma_schedule="exponential",
+        solver_order=2,
+        prediction_type="v_prediction",
+    )
     with plain():
         if _have_torchsde():
             return diffusers.CosineDPMSolverMultistepScheduler(**settings)
@@ -52,17 +58,33 @@ class StableAudioAdapter(PipelineAdapter):
             # decode on a CPU even with 2 channels). Longer requests fail in `_run` with a clear message.
             cond_dim = 16
             transformer = StableAudioDiTModel(
-                sample_size=256, in_channels=4, num_layers=2, attention_head_dim=8, num_attention_heads=2,
-                num_key_value_attention_heads=1, out_channels=4, cross_attention_dim=16, time_proj_dim=8,
-                global_states_input_dim=2 * cond_dim, cross_attention_input_dim=cond_dim,
+                sample_size=256,
+                in_channels=4,
+                num_layers=2,
+                attention_head_dim=8,
+                num_attention_heads=2,
+                num_key_value_attention_heads=1,
+                out_channels=4,
+                cross_attention_dim=16,
+                time_proj_dim=8,
+                global_states_input_dim=2 * cond_dim,
+                cross_attention_input_dim=cond_dim,
             )
             vae = AutoencoderOobleck(
-                encoder_hidden_size=2, downsampling_ratios=[8, 8, 8], channel_multiples=[1, 2, 4],
-                decoder_channels=2, decoder_input_channels=4, audio_channels=2, sampling_rate=44100,
+                encoder_hidden_size=2,
+                downsampling_ratios=[8, 8, 8],
+                channel_multiples=[1, 2, 4],
+                decoder_channels=2,
+                decoder_input_channels=4,
+                audio_channels=2,
+                sampling_rate=44100,
             )
         text_encoder = C.t5_encoder(size, "t5-base")
         projection_model = StableAudioProjectionModel(
-            text_encoder_dim=text_encoder.config.d_model, conditioning_dim=cond_dim, min_value=0, max_value=512
+            text_encoder_dim=text_encoder.config.d_model,
+            conditioning_dim=cond_dim,
+            min_value=0,
+            max_value=512,
         )
         return dict(
             vae=vae,
@@ -85,7 +107,9 @@ class StableAudioAdapter(PipelineAdapter):
 
     @classmethod
     def load(cls, *, device, dtype, weights, repo=None, revision=None, options=None):
-        adapter = super().load(device=device, dtype=dtype, weights=weights, repo=repo, revision=revision, options=options)
+        adapter = super().load(
+            device=device, dtype=dtype, weights=weights, repo=repo, revision=revision, options=options
+        )
         adapter.sample_rate_hz = int(adapter.model.vae.config.sampling_rate)
         return adapter
 
@@ -96,7 +120,8 @@ class StableAudioAdapter(PipelineAdapter):
         window = self.model.transformer.config.sample_size * self.model.vae.hop_length
         if n_samples > window:
             raise ParameterError(
-                "grid.duration_s", params["duration_s"],
+                "grid.duration_s",
+                params["duration_s"],
                 f"{self.weights} {self.card.id} generates windows of {window / self.sample_rate_hz:.2f} s at most",
             )
         out = self.model(

@@ -36,8 +36,12 @@ from t2a_ray.adapters._loop import LoopAdapter
 from t2a_ray.adapters.cards import TANGO, TANGO2
 
 HIFIGAN_16K_64 = dict(  # declare-lab/tango audioldm/hifigan/utilities.py
-    upsample_rates=[5, 4, 2, 2, 2], upsample_kernel_sizes=[16, 16, 8, 4, 4], upsample_initial_channel=1024,
-    resblock_kernel_sizes=[3, 7, 11], resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]], model_in_dim=64,
+    upsample_rates=[5, 4, 2, 2, 2],
+    upsample_kernel_sizes=[16, 16, 8, 4, 4],
+    upsample_initial_channel=1024,
+    resblock_kernel_sizes=[3, 7, 11],
+    resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    model_in_dim=64,
     sampling_rate=16000,
 )
 
@@ -46,17 +50,31 @@ def unet_config(size: str) -> dict:
     """declare-lab/tango configs/diffusion_model_config.json (the tiny one keeps its block pattern)."""
     if size == "full":
         return dict(
-            sample_size=[32, 2], in_channels=8, out_channels=8, block_out_channels=[320, 640, 1280, 1280],
+            sample_size=[32, 2],
+            in_channels=8,
+            out_channels=8,
+            block_out_channels=[320, 640, 1280, 1280],
             down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
             up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-            layers_per_block=2, attention_head_dim=[5, 10, 20, 20], cross_attention_dim=1024,
-            use_linear_projection=True, upcast_attention=True,
+            layers_per_block=2,
+            attention_head_dim=[5, 10, 20, 20],
+            cross_attention_dim=1024,
+            use_linear_projection=True,
+            upcast_attention=True,
         )
     return dict(
-        sample_size=[32, 2], in_channels=4, out_channels=4, block_out_channels=[16, 32],
-        down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
-        layers_per_block=1, attention_head_dim=[2, 2], cross_attention_dim=C.t5_dim(size, "flan-t5-large"),
-        use_linear_projection=True, upcast_attention=True, norm_num_groups=8,
+        sample_size=[32, 2],
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=[16, 32],
+        down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+        up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
+        layers_per_block=1,
+        attention_head_dim=[2, 2],
+        cross_attention_dim=C.t5_dim(size, "flan-t5-large"),
+        use_linear_projection=True,
+        upcast_attention=True,
+        norm_num_groups=8,
     )
 
 
@@ -67,14 +85,23 @@ def scheduler():
 
     with plain():
         return DDPMScheduler(
-            num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-            prediction_type="v_prediction", steps_offset=1, clip_sample=False,
+            num_train_timesteps=1000,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            prediction_type="v_prediction",
+            steps_offset=1,
+            clip_sample=False,
         )
 
 
 class TangoAdapter(LoopAdapter):
     card = TANGO
-    phase_modules = {"denoise": ("unet",), "decode": ("vae.post_quant_conv", "vae.decoder"), "vocoder": ("vocoder",)}
+    phase_modules = {
+        "denoise": ("unet",),
+        "decode": ("vae.post_quant_conv", "vae.decoder"),
+        "vocoder": ("vocoder",),
+    }
 
     # -- building --------------------------------------------------------------------------------
 
@@ -110,32 +137,52 @@ class TangoAdapter(LoopAdapter):
         unet = UNet2DConditionModel(**_json_or(folder / "unet" / "config.json", unet_config("full")))
         unet.load_state_dict(_strip(main, "unet."))
         t5_config = folder / "text_encoder" / "config.json"
-        text_encoder = T5EncoderModel(T5Config.from_json_file(t5_config) if t5_config.is_file()
-                                      else T5Config(vocab_size=32128, **C.T5_FULL["flan-t5-large"]))
+        text_encoder = T5EncoderModel(
+            T5Config.from_json_file(t5_config)
+            if t5_config.is_file()
+            else T5Config(vocab_size=32128, **C.T5_FULL["flan-t5-large"])
+        )
         text_encoder.load_state_dict(_strip(main, "text_encoder."), strict=False)  # tied copy may be absent
         tokenizer_dir = folder / "tokenizer"
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir if tokenizer_dir.is_dir() else main_config["text_encoder_name"])
+        tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_dir if tokenizer_dir.is_dir() else main_config["text_encoder_name"]
+        )
         # 2. AudioLDM's VAE and HiFi-GAN, from AudioLDM's names
         vae_args = json.loads((folder / "vae_config.json").read_text())
         dd = vae_args["ddconfig"]
         vae = AutoencoderKL(
-            in_channels=dd["in_channels"], out_channels=dd["out_ch"], latent_channels=dd["z_channels"],
-            block_out_channels=[dd["ch"] * m for m in dd["ch_mult"]], layers_per_block=dd["num_res_blocks"],
-            down_block_types=["DownEncoderBlock2D"] * len(dd["ch_mult"]), up_block_types=["UpDecoderBlock2D"] * len(dd["ch_mult"]),
-            norm_num_groups=dd.get("norm_num_groups", 32), scaling_factor=float(vae_args.get("scale_factor", 1.0)),
+            in_channels=dd["in_channels"],
+            out_channels=dd["out_ch"],
+            latent_channels=dd["z_channels"],
+            block_out_channels=[dd["ch"] * m for m in dd["ch_mult"]],
+            layers_per_block=dd["num_res_blocks"],
+            down_block_types=["DownEncoderBlock2D"] * len(dd["ch_mult"]),
+            up_block_types=["UpDecoderBlock2D"] * len(dd["ch_mult"]),
+            norm_num_groups=dd.get("norm_num_groups", 32),
+            scaling_factor=float(vae_args.get("scale_factor", 1.0)),
         )
         vae_sd = _state_dict(folder, "pytorch_model_vae")
         ldm_vae = {k: v for k, v in vae_sd.items() if not k.startswith("vocoder.")}
         vae.load_state_dict(convert_ldm_vae_checkpoint(ldm_vae, dict(vae.config)))
-        vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(**{**HIFIGAN_16K_64, **vae_args.get("vocoder_config", {})},
-                                                        normalize_before=False))
+        vocoder = SpeechT5HifiGan(
+            SpeechT5HifiGanConfig(
+                **{**HIFIGAN_16K_64, **vae_args.get("vocoder_config", {})}, normalize_before=False
+            )
+        )
         vocoder.load_state_dict(_hifigan_to_transformers(_strip(vae_sd, "vocoder."), vocoder))
         sched_config = folder / "scheduler" / "scheduler_config.json"
         sched = scheduler()
         if sched_config.is_file():
             with plain():
                 sched = type(sched).from_config(json.loads(sched_config.read_text()))
-        model = _model(tokenizer=tokenizer, text_encoder=text_encoder, unet=unet, vae=vae, vocoder=vocoder, scheduler=sched)
+        model = _model(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            unet=unet,
+            vae=vae,
+            vocoder=vocoder,
+            scheduler=sched,
+        )
         for module in (text_encoder, unet, vae, vocoder):
             module.to(device=device, dtype=dtype)
         return cls._finish(model, device, dtype), loaded
@@ -150,9 +197,13 @@ class TangoAdapter(LoopAdapter):
         prompts' length, as in encode_text_classifier_free)."""
         tok = self.model.tokenizer
         if like is None:
-            batch = tok(texts, max_length=tok.model_max_length, padding=True, truncation=True, return_tensors="pt")
+            batch = tok(
+                texts, max_length=tok.model_max_length, padding=True, truncation=True, return_tensors="pt"
+            )
         else:
-            batch = tok(texts, max_length=like[0].shape[1], padding="max_length", truncation=True, return_tensors="pt")
+            batch = tok(
+                texts, max_length=like[0].shape[1], padding="max_length", truncation=True, return_tensors="pt"
+            )
         batch = batch.to(self.torch_device)
         states = self.model.text_encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)[0]
         return states, batch.attention_mask == 1
@@ -190,7 +241,15 @@ def _download(repo: str, revision: str | None) -> str:
     """The files Tango's loader reads (its repos also hold the training-time STFT, not needed here)."""
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "pytorch_model_main.*", "pytorch_model_vae.*", "unet/*", "text_encoder/*", "tokenizer/*", "scheduler/*"]
+    patterns = [
+        "*.json",
+        "pytorch_model_main.*",
+        "pytorch_model_vae.*",
+        "unet/*",
+        "text_encoder/*",
+        "tokenizer/*",
+        "scheduler/*",
+    ]
     return snapshot_download(repo, revision=revision, allow_patterns=patterns)
 
 
@@ -217,7 +276,7 @@ def _state_dict(folder: Path, stem: str) -> dict[str, torch.Tensor]:
 
 
 def _strip(state: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def _hifigan_to_transformers(state: dict, vocoder) -> dict:

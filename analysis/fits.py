@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis.stats import mean_ci, t_quantile
-from t2a_ray.analysis.tables import PHASE_COLUMNS, PHASES
+from t2a_ray.schema import PHASE_COLUMNS, PHASES
 
 
 def fit_line(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> dict[str, float]:
@@ -177,7 +177,9 @@ def phase_shares(
     return pd.DataFrame(rows)
 
 
-def repeat_spread(df: pd.DataFrame, energy_col: str, by: Sequence[str] = ("model",), config_col: str = "_config") -> pd.DataFrame:
+def repeat_spread(
+    df: pd.DataFrame, energy_col: str, by: Sequence[str] = ("model",), config_col: str = "_config"
+) -> pd.DataFrame:
     """How much repeats of one configuration scatter, per group: the median and largest coefficient of
     variation (sample std / mean) of `energy_col` over the configurations with ≥ 2 repeats, beside the
     median CV of the window's duration — energy scattering no more than time is the work's own
@@ -187,8 +189,11 @@ def repeat_spread(df: pd.DataFrame, energy_col: str, by: Sequence[str] = ("model
         energy_cv = _cv_per_config(sub, energy_col, config_col)
         if energy_cv.empty:
             continue
-        row = key | {"configs": len(energy_cv), "energy_cv_median": float(energy_cv.median()),
-                     "energy_cv_max": float(energy_cv.max())}
+        row = key | {
+            "configs": len(energy_cv),
+            "energy_cv_median": float(energy_cv.median()),
+            "energy_cv_max": float(energy_cv.max()),
+        }
         if "window_s" in sub.columns:
             row["window_s_cv_median"] = float(_cv_per_config(sub, "window_s", config_col).median())
         rows.append(row)
@@ -210,12 +215,14 @@ def per_gpu(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for uuid, sub in df[df["gpu_uuid"].notna()].groupby("gpu_uuid", sort=True):
         idle = pd.to_numeric(sub.get("idle_power_w"), errors="coerce").dropna().unique()
-        rows.append({
-            "gpu_uuid": uuid,
-            "gpu_name": sub["gpu_name"].iloc[0] if "gpu_name" in sub.columns else None,
-            "rows": len(sub),
-            "idle_power_w": ", ".join(f"{w:.1f}" for w in sorted(idle)) if len(idle) else None,
-        })
+        rows.append(
+            {
+                "gpu_uuid": uuid,
+                "gpu_name": sub["gpu_name"].iloc[0] if "gpu_name" in sub.columns else None,
+                "rows": len(sub),
+                "idle_power_w": ", ".join(f"{w:.1f}" for w in sorted(idle)) if len(idle) else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis.fronts import Front
-from t2a_ray.analysis.tables import PHASES, atomic_write
+from t2a_ray.analysis.tables import atomic_write
+from t2a_ray.schema import PHASES
 
 DPI = 110
 _NICE = {
@@ -125,9 +126,16 @@ def plot_energy_vs_axis(
         y = sub[energy_col].to_numpy(dtype=np.float64)
         yerr = sub[ci_col].fillna(0.0).to_numpy(dtype=np.float64) if ci_col and ci_col in sub else None
         ax.errorbar(
-            x, y, yerr=yerr, marker=markers[i % len(markers)], ms=4, lw=1.4, capsize=3,
-            color=color, label=label or energy_col,
-        )  # fmt: skip
+            x,
+            y,
+            yerr=yerr,
+            marker=markers[i % len(markers)],
+            ms=4,
+            lw=1.4,
+            capsize=3,
+            color=color,
+            label=label or energy_col,
+        )
         if fits is not None and not fits.empty and "slope_j_per_step" in fits:
             match = fits
             for c, v in zip(series_cols, key, strict=True):
@@ -187,10 +195,12 @@ def plot_fronts(
     group_names = {g for g, _ in fronts[0].group}
     # Label a point only with what tells it apart from its own model's other points (colour names the model).
     annotate_cols = [
-        c for c in label_cols
-        if c != "model" and c not in group_names
+        c
+        for c in label_cols
+        if c != "model"
+        and c not in group_names
         and (configs.groupby("model")[c].nunique().max() > 1 if has_model else configs[c].nunique() > 1)
-    ]  # fmt: skip
+    ]
     for i, front in enumerate(fronts):
         ax = fig.add_subplot(rows, cols, i + 1)
         sub = configs
@@ -207,11 +217,20 @@ def plot_fronts(
                 if pts.empty:
                     continue
                 ax.errorbar(
-                    pts[energy_col].astype(float), pts[metric].astype(float),
-                    xerr=_err(pts, energy_ci_col), yerr=_err(pts, quality_ci_col),
-                    fmt="o", ms=6.5 if is_on else 4.5, color=colors[model], alpha=1.0 if is_on else 0.4,
-                    elinewidth=0.8, capsize=2, mec="black" if is_on else "none", mew=0.9, zorder=3 if is_on else 2,
-                )  # fmt: skip
+                    pts[energy_col].astype(float),
+                    pts[metric].astype(float),
+                    xerr=_err(pts, energy_ci_col),
+                    yerr=_err(pts, quality_ci_col),
+                    fmt="o",
+                    ms=6.5 if is_on else 4.5,
+                    color=colors[model],
+                    alpha=1.0 if is_on else 0.4,
+                    elinewidth=0.8,
+                    capsize=2,
+                    mec="black" if is_on else "none",
+                    mew=0.9,
+                    zorder=3 if is_on else 2,
+                )
         e, q = sub[energy_col].to_numpy(dtype=float), sub[metric].to_numpy(dtype=float)
         plain = pareto_mask(e, q, sense)
         order = np.lexsort((-q[plain] if sense == "max" else q[plain], e[plain]))
@@ -221,9 +240,13 @@ def plot_fronts(
             text = _compact(r, annotate_cols)
             if text:
                 ax.annotate(
-                    text, (float(r[energy_col]), float(r[metric])), textcoords="offset points", xytext=(4, -9),
-                    fontsize=6.5, color="0.25",
-                )  # fmt: skip
+                    text,
+                    (float(r[energy_col]), float(r[metric])),
+                    textcoords="offset points",
+                    xytext=(4, -9),
+                    fontsize=6.5,
+                    color="0.25",
+                )
         if front.knee is not None:
             k = sub.loc[front.knee]
             ax.plot([float(k[energy_col])], [float(k[metric])], "*", ms=16, mfc="gold", mec="black", zorder=5)

@@ -300,9 +300,14 @@ def _load_pretrained(source, device, fusion, seed, batch_size, local_files_only)
         kind = "fused" if model.config.audio_config.enable_fusion else "unfused"
         raise QualityError(f"CLAP checkpoint {src!r} is {kind}, but fusion={fusion} was asked for")
     return ClapScorer(
-        model, processor.feature_extractor, processor.tokenizer,
-        name=src, device=device, batch_size=batch_size, seed=seed,
-    )  # fmt: skip
+        model,
+        processor.feature_extractor,
+        processor.tokenizer,
+        name=src,
+        device=device,
+        batch_size=batch_size,
+        seed=seed,
+    )
 
 
 def full_clap_config(fusion: bool = True):
@@ -322,16 +327,27 @@ def tiny_clap_config(fusion: bool = True):
 
     return ClapConfig(
         text_config={
-            "vocab_size": 300, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "intermediate_size": 37, "max_position_embeddings": MAX_TEXT_TOKENS + 3,
+            "vocab_size": 300,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 37,
+            "max_position_embeddings": MAX_TEXT_TOKENS + 3,
         },
         audio_config={
-            "spec_size": 128, "num_mel_bins": 64, "window_size": 4, "patch_size": 4, "patch_stride": (4, 4),
-            "depths": (1, 1), "num_attention_heads": (2, 2), "patch_embeds_hidden_size": 16,
-            "hidden_size": 32, "enable_fusion": fusion,
+            "spec_size": 128,
+            "num_mel_bins": 64,
+            "window_size": 4,
+            "patch_size": 4,
+            "patch_stride": (4, 4),
+            "depths": (1, 1),
+            "num_attention_heads": (2, 2),
+            "patch_embeds_hidden_size": 16,
+            "hidden_size": 32,
+            "enable_fusion": fusion,
         },
         projection_dim=16,
-    )  # fmt: skip
+    )
 
 
 def clap_feature_extractor(fusion: bool = True, tiny: bool = False):
@@ -358,9 +374,13 @@ def local_tokenizer():
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         model_max_length=MAX_TEXT_TOKENS,
-    )  # fmt: skip
+    )
 
 
 def clap_scores(

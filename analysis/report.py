@@ -33,7 +33,6 @@ from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import (
     MEASUREMENT_COLUMNS,
-    PHASE_COLUMNS,
     REPEAT_COLUMNS,
     atomic_write,
     atomic_write_text,
@@ -41,6 +40,7 @@ from t2a_ray.analysis.tables import (
     load_table,
     read_quality_table,
 )
+from t2a_ray.schema import PHASE_COLUMNS
 
 DEFAULT_INTENSITY_G_PER_KWH = 475.0  # CodeCarbon's world-average fallback, when neither table nor caller says
 DEFAULT_RUN_ENERGY = "energy_per_waveform_j"
@@ -218,7 +218,10 @@ FIT_TITLES = {
     "energy_vs_batch": ("Energy per waveform vs batch size", ""),
     "energy_per_audio_s_vs_duration": ("Energy per audio second vs duration", " (linear fit)"),
     "phase_shares": ("Phase shares", " of the measured phase energy"),
-    "repeat_spread": ("Spread over repeats", " (coefficient of variation per configuration; window duration beside energy)"),
+    "repeat_spread": (
+        "Spread over repeats",
+        " (coefficient of variation per configuration; window duration beside energy)",
+    ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
 }
 
@@ -233,7 +236,9 @@ def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
         return load_table(run.results)
     table, _ = read_shards(run, quarantine=False)  # reading never moves files: resume does that
     if table is None:
-        raise ValueError(f"{run.root}: no results.parquet and no trial shards — is this a t2a-ray run folder?")
+        raise ValueError(
+            f"{run.root}: no results.parquet and no trial shards — is this a t2a-ray run folder?"
+        )
     return table.to_pandas()
 
 
@@ -564,20 +569,29 @@ def _draw(
             "Energy vs steps",
             "Energy vs denoising steps per model: mean ± 95 % CI over repeats; dashed: the linear fit.",
             lambda: _plots.plot_energy_vs_axis(
-                e_configs, "steps", energy_col, ci_col, series_for("steps"), out_dir / "plot_energy_vs_steps.png",
+                e_configs,
+                "steps",
+                energy_col,
+                ci_col,
+                series_for("steps"),
+                out_dir / "plot_energy_vs_steps.png",
                 fits=fits["energy_vs_steps"],
             ),
-        )  # fmt: skip
+        )
     if "energy_vs_batch" in fits:
         draw(
             "Energy vs batch size",
             "Energy per waveform vs batch size: below the batch-1 value, batching pays.",
             lambda: _plots.plot_energy_vs_axis(
-                e_configs, "batch_size", energy_col, ci_col, series_for("batch_size"),
+                e_configs,
+                "batch_size",
+                energy_col,
+                ci_col,
+                series_for("batch_size"),
                 out_dir / "plot_energy_vs_batch.png",
                 title=f"{_plots.axis_label(energy_col)} vs batch size (mean ± 95 % CI)",
             ),
-        )  # fmt: skip
+        )
     by_metric: dict[str, list[Front]] = {}
     for f in fronts:
         by_metric.setdefault(f.metric, []).append(f)
@@ -587,10 +601,15 @@ def _draw(
             f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance), the black "
             "staircase is the Pareto front of the means, the star the knee; labels give the other parameters.",
             lambda metric=metric, fs=fs: _plots.plot_fronts(
-                configs, fs, energy_col, ci_col, quality_ci.get(metric), label_cols,
+                configs,
+                fs,
+                energy_col,
+                ci_col,
+                quality_ci.get(metric),
+                label_cols,
                 out_dir / f"plot_front_{_slug(metric)}.png",
             ),
-        )  # fmt: skip
+        )
     if not fronts:
         notes.append("Energy–quality scatter: skipped — no quality values to draw fronts from.")
     if "phase_shares" in fits:

@@ -21,20 +21,40 @@ import pandas as pd
 # identifies a configuration. Used to guess the configuration of a table that has no `trial_id`.
 MEASUREMENT_COLUMNS = frozenset(
     {
-        "run", "trial_id", "repeat", "prompt_id",
-        "node", "gpu_index", "gpu_name", "gpu_uuid",
-        "gpu_energy_j", "gpu_energy_net_j", "idle_power_w", "cpu_energy_j", "dram_energy_j",
-        "energy_method", "window_s", "generations_in_window", "latency_s", "energy_per_waveform_j",
-        "energy_per_audio_s_j", "avg_power_w", "peak_memory_bytes", "temperature_start_c",
-        "temperature_end_c", "carbon_g",
-        "text_encoder_energy_j", "denoise_energy_j", "decode_energy_j", "vocoder_energy_j",
-        "status", "error",
+        "run",
+        "trial_id",
+        "repeat",
+        "prompt_id",
+        "node",
+        "gpu_index",
+        "gpu_name",
+        "gpu_uuid",
+        "gpu_energy_j",
+        "gpu_energy_net_j",
+        "idle_power_w",
+        "cpu_energy_j",
+        "dram_energy_j",
+        "energy_method",
+        "window_s",
+        "generations_in_window",
+        "latency_s",
+        "energy_per_waveform_j",
+        "energy_per_audio_s_j",
+        "avg_power_w",
+        "peak_memory_bytes",
+        "temperature_start_c",
+        "temperature_end_c",
+        "carbon_g",
+        "text_encoder_energy_j",
+        "denoise_energy_j",
+        "decode_energy_j",
+        "vocoder_energy_j",
+        "status",
+        "error",
     }
-)  # fmt: skip
+)
 # Columns that, when present, count repeats of one configuration rather than different configurations.
 REPEAT_COLUMNS = ("repeat", "prompt_id", "seed")
-PHASES = ("text_encoder", "denoise", "decode", "vocoder")
-PHASE_COLUMNS = tuple(f"{p}_energy_j" for p in PHASES)
 
 # quality.parquet: one row per configuration (trial_id). Written by the orchestrator through
 # `write_quality_table`, after the energy windows (scoring is never inside a measured window).

@@ -51,7 +51,9 @@ class PhaseClock:
 def published_check(model_id: str, modules: dict) -> str:
     """'ours / published (Δ%)' for the first published figure of the model."""
     component, count, _tol, _src = PUBLISHED[model_id][0]
-    ours = count_parameters(modules.values()) if component == "total" else count_parameters([modules[component]])
+    ours = (
+        count_parameters(modules.values()) if component == "total" else count_parameters([modules[component]])
+    )
     return f"{component} {ours / 1e6:.0f} / {count / 1e6:.0f} M ({100 * (ours - count) / count:+.1f} %)"
 
 
@@ -72,21 +74,31 @@ def run_one(model_id: str, args, device: torch.device) -> dict:
         sync(device)
         row["build_s"] = time.perf_counter() - start
         row["parameters_m"] = adapter.parameter_count / 1e6
-        row["published"] = published_check(model_id, named_modules_of(adapter.model)) if args.weights == "random" else ""
+        row["published"] = (
+            published_check(model_id, named_modules_of(adapter.model)) if args.weights == "random" else ""
+        )
         row["weights_gib"] = adapter.memory_bytes / 2**30
         adapter.generate([args.prompt], {**params, "steps": 2}, seed=0)  # warm-up: kernels, allocator, caches
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         clock = PhaseClock(device)
         start = time.perf_counter()
-        gen = adapter.generate([args.prompt], params, seed=1, phases=clock, negative_prompt=args.negative_prompt)
+        gen = adapter.generate(
+            [args.prompt], params, seed=1, phases=clock, negative_prompt=args.negative_prompt
+        )
         sync(device)
         end = time.perf_counter()
         row["latency_s"] = end - start
         row["phases_s"] = clock.durations(end)
         row["peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-        row["audio"] = f"{gen.waveforms.shape[0]}×{gen.waveforms.shape[1]}×{gen.waveforms.shape[2]} @ {gen.sample_rate_hz} Hz"
-        assert gen.waveforms.shape == (args.batch_size, card.channels, round(params["duration_s"] * card.sample_rate_hz))
+        row["audio"] = (
+            f"{gen.waveforms.shape[0]}×{gen.waveforms.shape[1]}×{gen.waveforms.shape[2]} @ {gen.sample_rate_hz} Hz"
+        )
+        assert gen.waveforms.shape == (
+            args.batch_size,
+            card.channels,
+            round(params["duration_s"] * card.sample_rate_hz),
+        )
     except InfeasibleError as e:
         row["error"] = f"infeasible: {e}"
     except Exception as e:  # a benchmark row, not a crash: record and go on to the next model
@@ -105,12 +117,15 @@ def markdown(rows: list[dict], args, device: torch.device) -> str:
     phases = ("text_encoder", "denoise", "decode", "vocoder")
     head = (
         "| model | build s | parameters M | vs published | weights GiB | peak GiB | latency s | "
-        + " | ".join(f"{p} s" for p in phases) + " | audio |"
+        + " | ".join(f"{p} s" for p in phases)
+        + " | audio |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r.get('build_s', float('nan')):.1f} | | | | | {r['error']} |" + " |" * 5)
+            lines.append(
+                f"| {r['model']} | {r.get('build_s', float('nan')):.1f} | | | | | {r['error']} |" + " |" * 5
+            )
             continue
         ph = r["phases_s"]
         lines.append(
@@ -137,9 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--prompt", default="Water running out of a faucet, some hitting a sink bottom, and some water filling a cup")
+    parser.add_argument(
+        "--prompt",
+        default="Water running out of a faucet, some hitting a sink bottom, and some water filling a cup",
+    )
     parser.add_argument("--negative-prompt", default="Low quality.")
-    parser.add_argument("--out", type=Path, help="markdown table (the rows also go to the same path with .json)")
+    parser.add_argument(
+        "--out", type=Path, help="markdown table (the rows also go to the same path with .json)"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     rows = []

@@ -37,7 +37,8 @@ CLI = [sys.executable, "-m", "t2a_ray.cli"]
 
 def sweep_text(trials: int, step_time_s: float, options: str = "", extra: str = "") -> str:
     model = f"{{id: noop{', options: {' + options + '}' if options else ''}}}"
-    return textwrap.dedent(f"""
+    return (
+        textwrap.dedent(f"""
         models: [{model}]
         weights: tiny
         grid: {{steps: {list(range(1, trials + 1))}, step_time_s: {step_time_s}}}
@@ -45,7 +46,9 @@ def sweep_text(trials: int, step_time_s: float, options: str = "", extra: str = 
         repeats: 2
         warmup: 0
         metering: {{idle_baseline_s: 0}}
-    """) + extra
+    """)
+        + extra
+    )
 
 
 def new_run(root: Path, name: str, text: str) -> RunFolder:
@@ -66,27 +69,50 @@ def count(run: RunFolder, trials: int) -> tuple[int, int, Counter]:
 def kill_driver(root: Path, point: int, rng: random.Random) -> dict:
     """kill -9 of the driver once `point` trials are done (a random moment inside that trial), resume."""
     run = new_run(root, f"kill{point}", sweep_text(20, 0.03))
-    proc = subprocess.Popen([*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress"], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while len(run.finished_trial_ids()) < point and proc.poll() is None:
         time.sleep(0.01)
     time.sleep(rng.uniform(0, 0.3))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = len(run.finished_trial_ids())
-    resumed = subprocess.run([*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress"], env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     lost, dup, statuses = count(run, 20)
-    return {"fault": f"kill -9 of the driver after {done}/20 trials", "survived": resumed.returncode == 0 and statuses == {"ok": 80},
-            "lost": lost, "duplicated": dup, "note": f"resume exit {resumed.returncode}, rows {dict(statuses)}"}
+    return {
+        "fault": f"kill -9 of the driver after {done}/20 trials",
+        "survived": resumed.returncode == 0 and statuses == {"ok": 80},
+        "lost": lost,
+        "duplicated": dup,
+        "note": f"resume exit {resumed.returncode}, rows {dict(statuses)}",
+    }
 
 
 def worker_killed(root: Path) -> dict:
     marker = root / "crash-marker"
-    run = new_run(root, "crash", sweep_text(6, 0.01, f'fault: crash, fault_when: {{steps: 3}}, fault_marker: "{marker}"'))
+    run = new_run(
+        root,
+        "crash",
+        sweep_text(6, 0.01, f'fault: crash, fault_when: {{steps: 3}}, fault_marker: "{marker}"'),
+    )
     out = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     lost, dup, statuses = count(run, 6)
-    return {"fault": "a worker's process dies mid-trial (os._exit)", "survived": marker.exists() and out.statuses == {"ok": 6},
-            "lost": lost, "duplicated": dup, "note": "retried on the restarted worker"}
+    return {
+        "fault": "a worker's process dies mid-trial (os._exit)",
+        "survived": marker.exists() and out.statuses == {"ok": 6},
+        "lost": lost,
+        "duplicated": dup,
+        "note": "retried on the restarted worker",
+    }
 
 
 def node_removed(root: Path) -> dict:
@@ -103,8 +129,13 @@ def node_removed(root: Path) -> dict:
     finally:
         cluster.shutdown()
     lost, dup, statuses = count(run, 12)
-    return {"fault": "a Ray node leaves mid-sweep", "survived": out.statuses == {"ok": 12}, "lost": lost, "duplicated": dup,
-            "note": "its trial moved to the remaining node"}
+    return {
+        "fault": "a Ray node leaves mid-sweep",
+        "survived": out.statuses == {"ok": 12},
+        "lost": lost,
+        "duplicated": dup,
+        "note": "its trial moved to the remaining node",
+    }
 
 
 def oom(root: Path) -> dict:
@@ -112,8 +143,13 @@ def oom(root: Path) -> dict:
     t0 = time.perf_counter()
     out = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     lost, dup, statuses = count(run, 6)
-    return {"fault": "out of memory at one grid point", "survived": out.statuses == {"ok": 5, "infeasible": 1},
-            "lost": lost, "duplicated": dup, "note": f"1 trial infeasible, 5 ok, no retry ({time.perf_counter() - t0:.0f} s)"}
+    return {
+        "fault": "out of memory at one grid point",
+        "survived": out.statuses == {"ok": 5, "infeasible": 1},
+        "lost": lost,
+        "duplicated": dup,
+        "note": f"1 trial infeasible, 5 ok, no retry ({time.perf_counter() - t0:.0f} s)",
+    }
 
 
 def corrupt_shard(root: Path) -> dict:
@@ -124,15 +160,28 @@ def corrupt_shard(root: Path) -> dict:
     b.write_bytes(b"PAR1" + os.urandom(200) + b"PAR1")
     out = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     lost, dup, statuses = count(run, 6)
-    return {"fault": "a truncated and a garbage shard in trials/", "survived": out.ran == 2 and len(out.quarantined) == 2,
-            "lost": lost, "duplicated": dup, "note": "moved to trials/corrupt/, their trials re-run"}
+    return {
+        "fault": "a truncated and a garbage shard in trials/",
+        "survived": out.ran == 2 and len(out.quarantined) == 2,
+        "lost": lost,
+        "duplicated": dup,
+        "note": "moved to trials/corrupt/, their trials re-run",
+    }
 
 
 def disk_full(root: Path) -> dict:
     mount = root / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
-        return {"fault": "disk full while shards are written", "survived": None, "lost": None, "duplicated": None, "note": "skipped: cannot mount a tmpfs"}
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        return {
+            "fault": "disk full while shards are written",
+            "survived": None,
+            "lost": None,
+            "duplicated": None,
+            "note": "skipped: cannot mount a tmpfs",
+        }
     try:
         run = new_run(mount, "full", sweep_text(12, 0.005))
         ballast = mount / "ballast"
@@ -149,8 +198,13 @@ def disk_full(root: Path) -> dict:
         ballast.unlink()
         out = run_sweep(run, LaunchOptions(gpus=1, progress=False))
         lost, dup, statuses = count(run, 12)
-        return {"fault": "disk full while shards are written (2 MiB tmpfs)", "survived": clear and not partial and out.skipped == done,
-                "lost": lost, "duplicated": dup, "note": f"clear error after {done}/12 trials, no partial shard; resume finished"}
+        return {
+            "fault": "disk full while shards are written (2 MiB tmpfs)",
+            "survived": clear and not partial and out.skipped == done,
+            "lost": lost,
+            "duplicated": dup,
+            "note": f"clear error after {done}/12 trials, no partial shard; resume finished",
+        }
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -171,15 +225,21 @@ def main() -> None:
         root = Path(tmp)
         results = [kill_driver(root, pt, rng) for pt in points]
         results += [worker_killed(root), node_removed(root), oom(root), corrupt_shard(root), disk_full(root)]
-    lines = ["| fault injected | survived | rows lost | rows duplicated | what happened |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['note']} |" for r in results]
+    lines = [
+        "| fault injected | survived | rows lost | rows duplicated | what happened |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['note']} |" for r in results
+    ]
     table = "\n".join(lines)
     print(table)
     command = " ".join([Path(sys.executable).name, *sys.argv])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fault_injection.md").write_text(
         f"# Fault injection\n\n- machine: {platform.node()} ({os.cpu_count()} cores), CPU only, logical GPUs\n"
-        f"- date: {dt.date.today().isoformat()}\n- command: `{command}`\n\n{table}\n")
+        f"- date: {dt.date.today().isoformat()}\n- command: `{command}`\n\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

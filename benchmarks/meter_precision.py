@@ -95,11 +95,18 @@ class GpuEnv:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch_uuid = str(torch.cuda.get_device_properties(0).uuid)
         try:
-            self.meter = open_meter(sample_interval_s, cuda_uuid=torch_uuid, require_gpu=True,
-                                    sync=torch.cuda.synchronize, interpolation=interpolation)
+            self.meter = open_meter(
+                sample_interval_s,
+                cuda_uuid=torch_uuid,
+                require_gpu=True,
+                sync=torch.cuda.synchronize,
+                interpolation=interpolation,
+            )
         except Exception as e:  # noqa: BLE001 — record it, then let the CUDA driver name the device
             log(f"open_meter with torch's uuid {torch_uuid!r} failed ({e}); asking the CUDA driver instead")
-            self.meter = open_meter(sample_interval_s, require_gpu=True, sync=torch.cuda.synchronize, interpolation=interpolation)
+            self.meter = open_meter(
+                sample_interval_s, require_gpu=True, sync=torch.cuda.synchronize, interpolation=interpolation
+            )
         self.meter.history_s = 1e9  # keep every sample: the raw trace is part of the output
         self.gpu = self.meter.gpu
         import pynvml
@@ -216,6 +223,7 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
         res["power_usage_mw_now"] = nvml.nvmlDeviceGetPowerUsage(h)
         res["power_kind_used_by_meter"] = env.gpu.power_kind()
     else:
+
         def read_fields() -> tuple:
             e, p = env.gpu.energy_and_power()
             return (e, p, p, 0, 0)
@@ -258,8 +266,12 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
     res["samples"] = len(rows)
     res["sample_gap_ms_median"] = 1e3 * statistics.median([b - a for a, b in zip(t, t[1:], strict=False)])
     res["counter_period_s"] = period
-    res["counter_gap_ms_quantiles"] = [round(1e3 * q, 2) for q in statistics.quantiles(gaps, n=20)] if len(gaps) > 20 else None
-    res["counter_bracket_ms_median"] = 1e3 * statistics.median([u.seen_s - u.before_s for u in ups]) if ups else None
+    res["counter_gap_ms_quantiles"] = (
+        [round(1e3 * q, 2) for q in statistics.quantiles(gaps, n=20)] if len(gaps) > 20 else None
+    )
+    res["counter_bracket_ms_median"] = (
+        1e3 * statistics.median([u.seen_s - u.before_s for u in ups]) if ups else None
+    )
     # regularity: residual of update times against a straight line k·T + φ
     if len(ups) > 5:
         ks, us = [], []
@@ -269,7 +281,9 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
             ks.append(k)
             us.append(b.time_s)
         mk, mu = statistics.mean(ks), statistics.mean(us)
-        slope = sum((x - mk) * (y - mu) for x, y in zip(ks, us, strict=False)) / sum((x - mk) ** 2 for x in ks)
+        slope = sum((x - mk) * (y - mu) for x, y in zip(ks, us, strict=False)) / sum(
+            (x - mk) ** 2 for x in ks
+        )
         resid = [y - (mu + slope * (x - mk)) for x, y in zip(ks, us, strict=False)]
         res["counter_grid_period_s"] = slope
         res["counter_grid_residual_ms_sd"] = 1e3 * statistics.pstdev(resid)
@@ -282,11 +296,15 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
         res["field_timestamp_changes_vs_counter_changes"] = [changes_ts, changes_e]
         pi_changes = [t[i] for i in range(1, len(pi)) if pi[i] != pi[i - 1]]
         res["power_instant_update_ms_median"] = (
-            1e3 * statistics.median([b - a for a, b in zip(pi_changes, pi_changes[1:], strict=False)]) if len(pi_changes) > 2 else None
+            1e3 * statistics.median([b - a for a, b in zip(pi_changes, pi_changes[1:], strict=False)])
+            if len(pi_changes) > 2
+            else None
         )
         pa_changes = [t[i] for i in range(1, len(pa)) if pa[i] != pa[i - 1]]
         res["power_average_update_ms_median"] = (
-            1e3 * statistics.median([b - a for a, b in zip(pa_changes, pa_changes[1:], strict=False)]) if len(pa_changes) > 2 else None
+            1e3 * statistics.median([b - a for a, b in zip(pa_changes, pa_changes[1:], strict=False)])
+            if len(pa_changes) > 2
+            else None
         )
     lag, rss = fit_counter_lag_s(ups, busy)
     res["counter_lag_s_fit"] = lag
@@ -297,7 +315,9 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
         res["power_instant_delay_s_fit"] = d_inst
     if any(p is not None for p in pa):
         tp = [x for x, p in zip(t, pa, strict=False) if p is not None]
-        d_avg, _ = fit_power_delay_s(tp, [p for p in pa if p is not None], busy, tuple(i * 0.01 for i in range(0, 151)))
+        d_avg, _ = fit_power_delay_s(
+            tp, [p for p in pa if p is not None], busy, tuple(i * 0.01 for i in range(0, 151))
+        )
         res["power_average_delay_s_fit"] = d_avg
     # energy of each busy step: counter-interpolated (lag 0 and fitted; step and linear) vs power integral
     comparisons = []
@@ -313,30 +333,43 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
                     rows_.append(ec / ep - 1 if ep else None)
             vals = [r for r in rows_ if r is not None]
             comparisons.append(
-                {"lag_s": lag_s, "interp": interp, "counter_vs_power_mean": statistics.mean(vals) if vals else None,
-                 "sd": statistics.pstdev(vals) if len(vals) > 1 else None}
+                {
+                    "lag_s": lag_s,
+                    "interp": interp,
+                    "counter_vs_power_mean": statistics.mean(vals) if vals else None,
+                    "sd": statistics.pstdev(vals) if len(vals) > 1 else None,
+                }
             )
     res["busy_steps_counter_vs_power"] = comparisons
-    log("characterisation:", json.dumps({k: v for k, v in res.items() if k not in ("counter_lag_rss_by_ms",)}, default=str))
+    log(
+        "characterisation:",
+        json.dumps({k: v for k, v in res.items() if k not in ("counter_lag_rss_by_ms",)}, default=str),
+    )
 
     # the replay fixture: relative times/energies, ≥ 2 ms apart (< 300 KB)
     t_base, e_base = t[0], next(x for x in e if x is not None)
-    lines = ["# NVML trace recorded by benchmarks/meter_precision.py (issue 3) on the GPU named below.",
-             f"# gpu: {env.gpu.name()}; driver {env.gpu.driver_version()}; recorded {time.strftime('%Y-%m-%d')}",
-             "# busy_s: " + ";".join(f"{a - t_base:.6f},{b - t_base:.6f}" for a, b in busy),
-             "t_s,energy_mj,power_instant_mw,power_average_mw"]
+    lines = [
+        "# NVML trace recorded by benchmarks/meter_precision.py (issue 3) on the GPU named below.",
+        f"# gpu: {env.gpu.name()}; driver {env.gpu.driver_version()}; recorded {time.strftime('%Y-%m-%d')}",
+        "# busy_s: " + ";".join(f"{a - t_base:.6f},{b - t_base:.6f}" for a, b in busy),
+        "t_s,energy_mj,power_instant_mw,power_average_mw",
+    ]
     last = -1.0
     for r in rows:
         if r[0] - last < 0.002 or r[1] is None:
             continue
         last = r[0]
-        lines.append(f"{r[0] - t_base:.6f},{r[1] - e_base},{r[2] if r[2] is not None else ''},{r[3] if r[3] is not None else ''}")
+        lines.append(
+            f"{r[0] - t_base:.6f},{r[1] - e_base},{r[2] if r[2] is not None else ''},{r[3] if r[3] is not None else ''}"
+        )
     (out / "nvml_trace_h100.csv").write_text("\n".join(lines) + "\n")
     return res
 
 
 # ---------------------------------------------------------------------------------------------- 2. matmuls
-def windows_with_naive(env: Any, work: Any, n: int, label: str, gap_s: tuple[float, float]) -> list[dict[str, Any]]:
+def windows_with_naive(
+    env: Any, work: Any, n: int, label: str, gap_s: tuple[float, float]
+) -> list[dict[str, Any]]:
     """`n` windows of `work`, each read naively (sync, read, work, sync, read) and by the meter."""
     meter = env.meter
     rng = random.Random(7)
@@ -354,15 +387,30 @@ def windows_with_naive(env: Any, work: Any, n: int, label: str, gap_s: tuple[flo
         closed = time.perf_counter()
         cpu_s = time.process_time() - cpu0
         r = w.result
-        out.append({
-            "workload": label, "i": i, "duration_s": t1 - t0, "naive_j": (e1 - e0) * 1e-3,
-            "meter_j": r.gpu_energy_j, "meter_net_j": r.gpu_energy_net_j, "power_integral_j": r.gpu_power_integral_j,
-            "window_s": r.window_s, "start_s": r.start_s, "end_s": r.end_s, "phases_j": dict(r.phase_energy_j),
-            "method": r.energy_method, "temp_c": [r.temperature_start_c, r.temperature_end_c],
-            "generations": r.generations_in_window, "close_wait_s": closed - r.end_s, "cpu_s": cpu_s,
-        })
-        log(f"{label} {i}: {t1 - t0:.3f} s naive {out[-1]['naive_j']:.1f} J meter {r.gpu_energy_j:.1f} J "
-            f"power∫ {r.gpu_power_integral_j or float('nan'):.1f} J")
+        out.append(
+            {
+                "workload": label,
+                "i": i,
+                "duration_s": t1 - t0,
+                "naive_j": (e1 - e0) * 1e-3,
+                "meter_j": r.gpu_energy_j,
+                "meter_net_j": r.gpu_energy_net_j,
+                "power_integral_j": r.gpu_power_integral_j,
+                "window_s": r.window_s,
+                "start_s": r.start_s,
+                "end_s": r.end_s,
+                "phases_j": dict(r.phase_energy_j),
+                "method": r.energy_method,
+                "temp_c": [r.temperature_start_c, r.temperature_end_c],
+                "generations": r.generations_in_window,
+                "close_wait_s": closed - r.end_s,
+                "cpu_s": cpu_s,
+            }
+        )
+        log(
+            f"{label} {i}: {t1 - t0:.3f} s naive {out[-1]['naive_j']:.1f} J meter {r.gpu_energy_j:.1f} J "
+            f"power∫ {r.gpu_power_integral_j or float('nan'):.1f} J"
+        )
     return out
 
 
@@ -384,7 +432,11 @@ def matmul_section(env: Any, repeats: int, target_s: float) -> list[dict[str, An
 
 # ------------------------------------------------------------------------------------------------ 3. AudioLDM
 def byte_level_vocab() -> dict[str, int]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -412,7 +464,17 @@ def build_audioldm_local(torch: Any, device: str, dtype: Any, tiny: bool) -> Any
     )
 
     if tiny:
-        blocks, vae_blocks, text = (32, 64), (32, 64), dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, projection_dim=32)
+        blocks, vae_blocks, text = (
+            (32, 64),
+            (32, 64),
+            dict(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=37,
+                projection_dim=32,
+            ),
+        )
         film, vocoder_ch = 32, 64
     else:
         blocks, vae_blocks, text = (128, 256, 384, 640), (128, 256, 512), {}
@@ -420,28 +482,62 @@ def build_audioldm_local(torch: Any, device: str, dtype: Any, tiny: bool) -> Any
     n = len(blocks)
     with torch.device(device):
         unet = UNet2DConditionModel(
-            sample_size=128, in_channels=8, out_channels=8,
+            sample_size=128,
+            in_channels=8,
+            out_channels=8,
             down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
             up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
-            block_out_channels=blocks, layers_per_block=2, cross_attention_dim=blocks,
-            class_embed_type="simple_projection", projection_class_embeddings_input_dim=film, class_embeddings_concat=True,
+            block_out_channels=blocks,
+            layers_per_block=2,
+            cross_attention_dim=blocks,
+            class_embed_type="simple_projection",
+            projection_class_embeddings_input_dim=film,
+            class_embeddings_concat=True,
             norm_num_groups=32 if not tiny else 16,
         )
         vae = AutoencoderKL(
-            in_channels=1, out_channels=1, latent_channels=8, block_out_channels=vae_blocks, layers_per_block=2,
-            down_block_types=("DownEncoderBlock2D",) * len(vae_blocks), up_block_types=("UpDecoderBlock2D",) * len(vae_blocks),
-            norm_num_groups=32 if not tiny else 16, scaling_factor=0.9227,
+            in_channels=1,
+            out_channels=1,
+            latent_channels=8,
+            block_out_channels=vae_blocks,
+            layers_per_block=2,
+            down_block_types=("DownEncoderBlock2D",) * len(vae_blocks),
+            up_block_types=("UpDecoderBlock2D",) * len(vae_blocks),
+            norm_num_groups=32 if not tiny else 16,
+            scaling_factor=0.9227,
         )
         text_encoder = ClapTextModelWithProjection(ClapTextConfig(**text))
-        vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(
-            model_in_dim=64, sampling_rate=16000, upsample_initial_channel=vocoder_ch, upsample_rates=[5, 4, 2, 2, 2],
-            upsample_kernel_sizes=[16, 16, 8, 4, 4], resblock_kernel_sizes=[3, 7, 11],
-            resblock_dilation_sizes=[[1, 3, 5]] * 3, normalize_before=False,
-        ))
-    scheduler = DDIMScheduler(beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear", num_train_timesteps=1000,
-                              steps_offset=1, clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
+        vocoder = SpeechT5HifiGan(
+            SpeechT5HifiGanConfig(
+                model_in_dim=64,
+                sampling_rate=16000,
+                upsample_initial_channel=vocoder_ch,
+                upsample_rates=[5, 4, 2, 2, 2],
+                upsample_kernel_sizes=[16, 16, 8, 4, 4],
+                resblock_kernel_sizes=[3, 7, 11],
+                resblock_dilation_sizes=[[1, 3, 5]] * 3,
+                normalize_before=False,
+            )
+        )
+    scheduler = DDIMScheduler(
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        prediction_type="epsilon",
+    )
     tokenizer = RobertaTokenizer(vocab=byte_level_vocab(), merges=[], model_max_length=512)
-    pipe = AudioLDMPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler, vocoder=vocoder)
+    pipe = AudioLDMPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        vocoder=vocoder,
+    )
     pipe = pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -453,8 +549,12 @@ class PhaseHooks:
     def __init__(self, pipe: Any):
         self.marker = None
         self.current = None
-        for module, phase in ((pipe.text_encoder, "text_encoder"), (pipe.unet, "denoise"),
-                              (pipe.vae.decoder, "decode"), (pipe.vocoder, "vocoder")):
+        for module, phase in (
+            (pipe.text_encoder, "text_encoder"),
+            (pipe.unet, "denoise"),
+            (pipe.vae.decoder, "decode"),
+            (pipe.vocoder, "vocoder"),
+        ):
             module.register_forward_pre_hook(self._hook(phase))
 
     def _hook(self, phase: str) -> Any:
@@ -462,6 +562,7 @@ class PhaseHooks:
             if self.marker is not None and phase != self.current:
                 self.current = phase
                 self.marker(phase)
+
         return hook
 
     def run(self, fn: Any, marker: Any) -> Any:
@@ -482,7 +583,9 @@ def audioldm_section(env: Any, args: Any) -> dict[str, Any]:
             from t2a_ray.adapters import adapter_class
 
             adapter = adapter_class("audioldm").load(device="cuda", dtype="float16", weights="random")
-            params = adapter.check({"steps": args.steps, "guidance_scale": 2.5, "duration_s": 10.0, "batch_size": 1})
+            params = adapter.check(
+                {"steps": args.steps, "guidance_scale": 2.5, "duration_s": 10.0, "batch_size": 1}
+            )
 
             def generate(marker: Any, seed: int = 0) -> None:
                 adapter.generate([PROMPT], params, seed, marker)
@@ -504,8 +607,18 @@ def audioldm_section(env: Any, args: Any) -> dict[str, Any]:
             g = torch.Generator(env.device).manual_seed(seed)
             if env.smoke:
                 env.gpu.set_power_w(150.0)
-            hooks.run(lambda: pipe(PROMPT, num_inference_steps=steps, audio_length_in_s=length_s, guidance_scale=2.5,
-                                   num_waveforms_per_prompt=1, generator=g, output_type="np"), marker)
+            hooks.run(
+                lambda: pipe(
+                    PROMPT,
+                    num_inference_steps=steps,
+                    audio_length_in_s=length_s,
+                    guidance_scale=2.5,
+                    num_waveforms_per_prompt=1,
+                    generator=g,
+                    output_type="np",
+                ),
+                marker,
+            )
             if env.smoke:
                 env.gpu.set_power_w(env.gpu.idle_power_w)
 
@@ -536,10 +649,23 @@ def audioldm_section(env: Any, args: Any) -> dict[str, Any]:
     for i in range(args.min_window_repeats):
         time.sleep(random.uniform(0.05, 0.2))
         r = meter.measure(generate, min_window_s=args.min_window_s)
-        rep.append({"workload": "audioldm-minwindow", "i": i, "window_s": r.window_s, "generations": r.generations_in_window,
-                    "meter_j": r.gpu_energy_j, "power_integral_j": r.gpu_power_integral_j, "phases_j": dict(r.phase_energy_j),
-                    "start_s": r.start_s, "end_s": r.end_s, "duration_s": r.window_s})
-        log(f"min-window {i}: {r.generations_in_window} generations, {r.window_s:.2f} s, {r.gpu_energy_j:.1f} J")
+        rep.append(
+            {
+                "workload": "audioldm-minwindow",
+                "i": i,
+                "window_s": r.window_s,
+                "generations": r.generations_in_window,
+                "meter_j": r.gpu_energy_j,
+                "power_integral_j": r.gpu_power_integral_j,
+                "phases_j": dict(r.phase_energy_j),
+                "start_s": r.start_s,
+                "end_s": r.end_s,
+                "duration_s": r.window_s,
+            }
+        )
+        log(
+            f"min-window {i}: {r.generations_in_window} generations, {r.window_s:.2f} s, {r.gpu_energy_j:.1f} J"
+        )
     info["rows"] = rows
     info["minwindow_rows"] = rep
     return info
@@ -563,8 +689,9 @@ def schedstat_cpu_ns(path: str) -> int | None:
         return None
 
 
-def overhead_section(env: Any, samplings: list[str], blocks: int, max_s: float | None = None,
-                     other_process: bool = False) -> dict[str, Any]:
+def overhead_section(
+    env: Any, samplings: list[str], blocks: int, max_s: float | None = None, other_process: bool = False
+) -> dict[str, Any]:
     """A launch-bound loop of tiny kernels (~0.3 s) timed with the meter off and inside a metered window
     for each in-window sampling ("ticks": one read per counter tick, the default; a number: a read
     every that many seconds), all interleaved: each block runs every condition once, in a fresh random
@@ -633,19 +760,27 @@ def overhead_section(env: Any, samplings: list[str], blocks: int, max_s: float |
     meter.start()
 
     off = times["off"]
-    result: dict[str, Any] = {"launches_per_rep": n, "blocks": len(off), "off_median_s": statistics.median(off), "off_cv": cv(off)}
+    result: dict[str, Any] = {
+        "launches_per_rep": n,
+        "blocks": len(off),
+        "off_median_s": statistics.median(off),
+        "off_cv": cv(off),
+    }
     for sampling in samplings:
         on = times[sampling]
         result[sampling] = {
             **ratio_summary([x / y - 1 for x, y in zip(on, off, strict=True)]),
-            "on_median_s": statistics.median(on), "on_cv": cv(on),
+            "on_median_s": statistics.median(on),
+            "on_cv": cv(on),
             "counter_reads_per_window_s": reads[sampling] / sum(on),
             # CPU time of the sampler per second of window: an upper bound on the time it can hold the
             # GIL (NVML calls release it), hence on what it can take from the launching thread
             "sampler_cpu_per_window_s": cpu_s[sampling] / sum(on) if cpu_s[sampling] else None,
         }
         _log_overhead(f"in-window sampling {sampling}", result[sampling])
-    result["dose_response"] = dose_response(times, samplings, {k: result[k]["counter_reads_per_window_s"] for k in samplings})
+    result["dose_response"] = dose_response(
+        times, samplings, {k: result[k]["counter_reads_per_window_s"] for k in samplings}
+    )
     log("overhead vs counter reads per s:", json.dumps(result["dose_response"]))
 
     if other_process and not env.smoke:
@@ -671,8 +806,9 @@ def ratio_summary(ratios: list[float]) -> dict[str, Any]:
     }
 
 
-def dose_response(times: dict[str, list[float]], samplings: list[str], reads_per_s: dict[str, float],
-                  resamples: int = 2000) -> dict[str, Any]:
+def dose_response(
+    times: dict[str, list[float]], samplings: list[str], reads_per_s: dict[str, float], resamples: int = 2000
+) -> dict[str, Any]:
     """Median slowdown (vs the block's meter-off time) against counter reads per second: the slope
     through the origin (no reads, no cost) and the line with an intercept (which checks that model),
     each with 95 % bootstrap CIs over blocks, and what each predicts at every sampling's read rate."""
@@ -694,15 +830,22 @@ def dose_response(times: dict[str, list[float]], samplings: list[str], reads_per
     origin, slope, intercept = fit(list(range(blocks)))
     return {
         "reads_per_s": dict(zip(samplings, x, strict=True)),
-        "slope_through_origin_per_read_per_s": origin, "slope_through_origin_ci95": ci([b[0] for b in boot]),
-        "slope_per_read_per_s": slope, "slope_ci95": ci([b[1] for b in boot]),
-        "intercept": intercept, "intercept_ci95": ci([b[2] for b in boot]),
+        "slope_through_origin_per_read_per_s": origin,
+        "slope_through_origin_ci95": ci([b[0] for b in boot]),
+        "slope_per_read_per_s": slope,
+        "slope_ci95": ci([b[1] for b in boot]),
+        "intercept": intercept,
+        "intercept_ci95": ci([b[2] for b in boot]),
         "predicted_through_origin": {s: origin * r for s, r in zip(samplings, x, strict=True)},
-        "predicted_through_origin_ci95": {s: ci([b[0] * r for b in boot]) for s, r in zip(samplings, x, strict=True)},
+        "predicted_through_origin_ci95": {
+            s: ci([b[0] * r for b in boot]) for s, r in zip(samplings, x, strict=True)
+        },
     }
 
 
-def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs: int, max_s: float | None) -> dict[str, Any]:
+def _paired_overhead(
+    env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs: int, max_s: float | None
+) -> dict[str, Any]:
     """Time `work` with `on()` (a context) vs after `off()`, in ABBA order: the median pair ratio with
     its CI, and the CPU time `cpu_ns()` counts per second of the "on" runs."""
     on_s, off_s, cpu_s = [], [], []
@@ -710,7 +853,7 @@ def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs:
     for k in range(pairs):
         if time.perf_counter() > deadline and k % 2 == 0:  # whole ABBA blocks only
             break
-        for state in ((True, False) if k % 2 == 0 else (False, True)):
+        for state in (True, False) if k % 2 == 0 else (False, True):
             if state:
                 with on():
                     env.sync()
@@ -731,16 +874,20 @@ def _paired_overhead(env: Any, work: Any, on: Any, off: Any, cpu_ns: Any, pairs:
                 off_s.append(time.perf_counter() - a)
     return {
         **ratio_summary([x / y - 1 for x, y in zip(on_s, off_s, strict=True)]),
-        "on_median_s": statistics.median(on_s), "off_median_s": statistics.median(off_s),
-        "on_cv": cv(on_s), "off_cv": cv(off_s),
+        "on_median_s": statistics.median(on_s),
+        "off_median_s": statistics.median(off_s),
+        "on_cv": cv(on_s),
+        "off_cv": cv(off_s),
         "sampler_cpu_per_window_s": sum(cpu_s) / sum(on_s) if cpu_s else None,
     }
 
 
 def _log_overhead(what: str, r: dict[str, Any]) -> None:
-    log(f"overhead, {what}: median {pct(r['pair_ratio_quartiles'][1])} over {r['pairs']} pairs (95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
+    log(
+        f"overhead, {what}: median {pct(r['pair_ratio_quartiles'][1])} over {r['pairs']} pairs (95 % CI {[pct(q) for q in r['pair_ratio_median_ci95']]}; "
         f"quartiles {[pct(q) for q in r['pair_ratio_quartiles']]}); sampler CPU {pct(r['sampler_cpu_per_window_s'], 3)} of the window; "
-        f"{r.get('counter_reads_per_window_s') or 0:.1f} counter reads per s")
+        f"{r.get('counter_reads_per_window_s') or 0:.1f} counter reads per s"
+    )
 
 
 def _read_nvml_while(index: int, interval_s: float, on: Any, stop: Any) -> None:
@@ -764,7 +911,9 @@ class NvmlReaderProcess:
         ctx = multiprocessing.get_context("spawn")  # never fork a process that holds a CUDA context
         self.interval_s = interval_s
         self._on, self._stop = ctx.Event(), ctx.Event()
-        self._proc = ctx.Process(target=_read_nvml_while, args=(index, interval_s, self._on, self._stop), daemon=True)
+        self._proc = ctx.Process(
+            target=_read_nvml_while, args=(index, interval_s, self._on, self._stop), daemon=True
+        )
 
     def __enter__(self) -> NvmlReaderProcess:
         self._proc.start()
@@ -798,7 +947,9 @@ def nvml_cost_section(env: Any, calls: int = 200) -> dict[str, Any]:
         "total_energy_consumption": gpu.total_energy_mj,
         "fields_energy": lambda: gpu._field_values((NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION,)),
         "fields_power_instant": lambda: gpu._field_values((NVML_FI_DEV_POWER_INSTANT,)),
-        "fields_energy_and_power": lambda: gpu._field_values((NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, NVML_FI_DEV_POWER_INSTANT)),
+        "fields_energy_and_power": lambda: gpu._field_values(
+            (NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, NVML_FI_DEV_POWER_INSTANT)
+        ),
         "power_usage_1s_average": gpu._average_power_mw,
     }
     out = {}
@@ -809,13 +960,20 @@ def nvml_cost_section(env: Any, calls: int = 200) -> dict[str, Any]:
             read()
             cpu.append(time.thread_time() - c0)
             wall.append(time.perf_counter() - w0)
-        out[name] = {"wall_ms_median": 1e3 * statistics.median(wall), "cpu_ms_median": 1e3 * statistics.median(cpu)}
-        log(f"NVML {name}: {out[name]['wall_ms_median']:.3f} ms wall, {out[name]['cpu_ms_median']:.3f} ms CPU per call")
+        out[name] = {
+            "wall_ms_median": 1e3 * statistics.median(wall),
+            "cpu_ms_median": 1e3 * statistics.median(cpu),
+        }
+        log(
+            f"NVML {name}: {out[name]['wall_ms_median']:.3f} ms wall, {out[name]['cpu_ms_median']:.3f} ms CPU per call"
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------------------- analysis
-def recompute(samples: dict[str, list], rows: list[dict[str, Any]], lag_s: float, interp: str) -> list[float | None]:
+def recompute(
+    samples: dict[str, list], rows: list[dict[str, Any]], lag_s: float, interp: str
+) -> list[float | None]:
     """The meter's energy for each window, recomputed from the raw samples with other settings."""
     t, e = samples["t_s"], samples["energy_mj"]
     tl = CounterTimeline(counter_updates(t, e), lag_s, interp)
@@ -828,12 +986,22 @@ def recompute(samples: dict[str, list], rows: list[dict[str, Any]], lag_s: float
     return out
 
 
-def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], lags_s: dict[str, float],
-              power_delay_s: float) -> dict[str, Any]:
+def summarise(
+    label: str,
+    rows: list[dict[str, Any]],
+    samples: dict[str, list],
+    lags_s: dict[str, float],
+    power_delay_s: float,
+) -> dict[str, Any]:
     dur = [r["duration_s"] for r in rows]
     win = [r["window_s"] for r in rows]
-    s: dict[str, Any] = {"workload": label, "n": len(rows), "duration_mean_s": statistics.mean(dur), "duration_cv": cv(dur),
-                         "window_cv": cv(win)}
+    s: dict[str, Any] = {
+        "workload": label,
+        "n": len(rows),
+        "duration_mean_s": statistics.mean(dur),
+        "duration_cv": cv(dur),
+        "window_cv": cv(win),
+    }
     if "naive_j" in rows[0]:
         naive = [r["naive_j"] for r in rows]
         s["naive_mean_j"] = statistics.mean(naive)
@@ -851,7 +1019,10 @@ def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], 
         s["cpu_s_cv"] = cv([r["cpu_s"] for r in rows])
     # the second, independent reading: power samples (shifted by their delay) integrated over each window
     power = PowerTrace(samples["t_s"], samples["power_mw"], power_delay_s)
-    pj = [power.integral_mj(r["start_s"], r["end_s"]) * 1e-3 if power.covers(r["start_s"], r["end_s"]) else None for r in rows]
+    pj = [
+        power.integral_mj(r["start_s"], r["end_s"]) * 1e-3 if power.covers(r["start_s"], r["end_s"]) else None
+        for r in rows
+    ]
     if all(x is not None for x in pj):
         d = [m / q - 1 for m, q in zip(meter, pj, strict=True)]
         s["power_integral_mean_j"] = statistics.mean(pj)
@@ -859,7 +1030,10 @@ def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], 
         s["counter_vs_power_mean"] = statistics.mean(d)
         s["counter_vs_power_sd"] = statistics.pstdev(d)
     # what the meter's schedule cost inside the windows (one read per tick is 10/s on the H100)
-    reads = sum(bisect.bisect_left(samples["t_s"], r["end_s"]) - bisect.bisect_right(samples["t_s"], r["start_s"]) for r in rows)
+    reads = sum(
+        bisect.bisect_left(samples["t_s"], r["end_s"]) - bisect.bisect_right(samples["t_s"], r["start_s"])
+        for r in rows
+    )
     s["counter_reads_per_window_s"] = reads / sum(win)
     gens = [r.get("generations", 1) for r in rows]
     s["generations"] = gens
@@ -870,15 +1044,20 @@ def summarise(label: str, rows: list[dict[str, Any]], samples: dict[str, list], 
             vals = recompute(samples, rows, lag, interp)
             if all(v is not None for v in vals):
                 variants[f"{interp},lag={lag_name}({lag * 1e3:.0f}ms)"] = {
-                    "cv": cv(vals), "residual_cv": residual_cv(vals, win), "mean_j": statistics.mean(vals)}
+                    "cv": cv(vals),
+                    "residual_cv": residual_cv(vals, win),
+                    "mean_j": statistics.mean(vals),
+                }
     s["variants"] = variants
     return s
 
 
 def table(summaries: list[dict[str, Any]]) -> str:
-    head = ("| workload | windows | duration mean | duration CV | naive CV | meter CV | meter CV per generation | "
-            "meter CV of residual on duration | naive CV of residual | meter mean | counter − power∫ (mean ± sd) | "
-            "counter reads per s of window |")
+    head = (
+        "| workload | windows | duration mean | duration CV | naive CV | meter CV | meter CV per generation | "
+        "meter CV of residual on duration | naive CV of residual | meter mean | counter − power∫ (mean ± sd) | "
+        "counter reads per s of window |"
+    )
     lines = [head, "|" + "---|" * 12]
     for s in summaries:
         lines.append(
@@ -907,7 +1086,9 @@ def sampling_list(text: str) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "meter_out"))
-    ap.add_argument("--cpu-smoke", action="store_true", help="fake GPU on the CPU, tiny model: checks the script runs")
+    ap.add_argument(
+        "--cpu-smoke", action="store_true", help="fake GPU on the CPU, tiny model: checks the script runs"
+    )
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--matmul-s", type=float, default=1.0)
     ap.add_argument("--steps", type=int, default=100)
@@ -915,14 +1096,33 @@ def main() -> int:
     ap.add_argument("--min-window-repeats", type=int, default=3)
     ap.add_argument("--sample-interval-s", type=float, default=0.005)
     ap.add_argument("--interpolation", default="step", choices=("step", "linear"))
-    ap.add_argument("--counter-lag-s", default="hint", help="seconds, 'hint' (the GPU's measured default) or 'fit' (section 1)")
-    ap.add_argument("--overhead-intervals", type=sampling_list, default="ticks,0.05,0.02,0.01,0.005",
-                    help="in-window samplings to time: 'ticks' (one read per counter tick, the default) or seconds between reads")
-    ap.add_argument("--overhead-blocks", type=int, default=100, help="blocks of interleaved conditions (each: meter off + every sampling)")
-    ap.add_argument("--overhead-other-process", action="store_true", help="also time NVML reads made by another process")
-    ap.add_argument("--overhead-max-s", type=float, default=None, help="stop adding blocks after this many seconds")
+    ap.add_argument(
+        "--counter-lag-s",
+        default="hint",
+        help="seconds, 'hint' (the GPU's measured default) or 'fit' (section 1)",
+    )
+    ap.add_argument(
+        "--overhead-intervals",
+        type=sampling_list,
+        default="ticks,0.05,0.02,0.01,0.005",
+        help="in-window samplings to time: 'ticks' (one read per counter tick, the default) or seconds between reads",
+    )
+    ap.add_argument(
+        "--overhead-blocks",
+        type=int,
+        default=100,
+        help="blocks of interleaved conditions (each: meter off + every sampling)",
+    )
+    ap.add_argument(
+        "--overhead-other-process", action="store_true", help="also time NVML reads made by another process"
+    )
+    ap.add_argument(
+        "--overhead-max-s", type=float, default=None, help="stop adding blocks after this many seconds"
+    )
     ap.add_argument("--model", default="auto", choices=("auto", "adapter", "local"))
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: characterise,matmul,audioldm,overhead")
+    ap.add_argument(
+        "--skip", default="", help="comma list of sections to skip: characterise,matmul,audioldm,overhead"
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -936,8 +1136,12 @@ def main() -> int:
 
     env = (SmokeEnv if args.cpu_smoke else GpuEnv)(args.sample_interval_s, args.interpolation)
     report: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv), "python": platform.python_version(),
-        "torch": env.torch.__version__, "smoke": args.cpu_smoke, "args": vars(args),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join(sys.argv),
+        "python": platform.python_version(),
+        "torch": env.torch.__version__,
+        "smoke": args.cpu_smoke,
+        "args": vars(args),
     }
     meter = env.meter
     meter.start()
@@ -946,8 +1150,11 @@ def main() -> int:
     if not args.cpu_smoke:
         from t2a_ray.metering.gpu import cuda_device_uuid
 
-        report["uuid_check"] = {"torch": str(env.torch.cuda.get_device_properties(0).uuid), "cuda_driver_ctypes": cuda_device_uuid(0),
-                                "meter": report["provenance"]["gpu_uuid"]}
+        report["uuid_check"] = {
+            "torch": str(env.torch.cuda.get_device_properties(0).uuid),
+            "cuda_driver_ctypes": cuda_device_uuid(0),
+            "meter": report["provenance"]["gpu_uuid"],
+        }
         log("uuid check:", report["uuid_check"])
 
     # Idle first, while the GPU has been idle for a while (right after work it idles higher).
@@ -975,14 +1182,21 @@ def main() -> int:
     lags = {"used": lag_s, "zero": 0.0}
     if fit_lag_s is not None:
         lags["fit"] = fit_lag_s
-    report["meter_settings"] = {"counter_lag_s": lag_s, "counter_lag_hint_s": hint_lag_s, "counter_lag_fit_s": fit_lag_s,
-                                "power_delay_s": power_delay_s, "interpolation": meter.interpolation,
-                                "sample_interval_s": meter.sample_interval_s,
-                                "window_sample_interval_s": meter.window_sample_interval_s}
+    report["meter_settings"] = {
+        "counter_lag_s": lag_s,
+        "counter_lag_hint_s": hint_lag_s,
+        "counter_lag_fit_s": fit_lag_s,
+        "power_delay_s": power_delay_s,
+        "interpolation": meter.interpolation,
+        "sample_interval_s": meter.sample_interval_s,
+        "window_sample_interval_s": meter.window_sample_interval_s,
+    }
     log("meter settings:", report["meter_settings"])
 
     def checkpoint() -> None:  # raw rows survive even if a later section overruns the time limit
-        (out / "meter_precision.json").write_text(json.dumps({**report, "sections": sections}, indent=1, default=str))
+        (out / "meter_precision.json").write_text(
+            json.dumps({**report, "sections": sections}, indent=1, default=str)
+        )
 
     checkpoint()
     summaries = []
@@ -1007,8 +1221,13 @@ def main() -> int:
                 env.meter.close()  # the sampler off while each reading is timed
                 sections["nvml_cost"] = nvml_cost_section(env)
                 env.meter.start()
-            sections["overhead"] = overhead_section(env, args.overhead_intervals, args.overhead_blocks,
-                                                    args.overhead_max_s, args.overhead_other_process)
+            sections["overhead"] = overhead_section(
+                env,
+                args.overhead_intervals,
+                args.overhead_blocks,
+                args.overhead_max_s,
+                args.overhead_other_process,
+            )
         except Exception:  # noqa: BLE001
             sections["overhead_error"] = traceback.format_exc()
             log(sections["overhead_error"])
@@ -1016,19 +1235,37 @@ def main() -> int:
     samples = meter.samples()
     meter.close()
     if "matmul_rows" in sections:
-        summaries.append(summarise("matmul bf16 8192³, ≥1 s", sections["matmul_rows"], samples, lags, power_delay_s))
+        summaries.append(
+            summarise("matmul bf16 8192³, ≥1 s", sections["matmul_rows"], samples, lags, power_delay_s)
+        )
     a = sections.get("audioldm")
     if a:
-        summaries.append(summarise(f"AudioLDM-s {args.steps} steps, 1 generation/window", a["rows"], samples, lags, power_delay_s))
+        summaries.append(
+            summarise(
+                f"AudioLDM-s {args.steps} steps, 1 generation/window", a["rows"], samples, lags, power_delay_s
+            )
+        )
         if a["minwindow_rows"]:
-            summaries.append(summarise(f"AudioLDM-s, min_window_s={args.min_window_s}", a["minwindow_rows"], samples, lags, power_delay_s))
+            summaries.append(
+                summarise(
+                    f"AudioLDM-s, min_window_s={args.min_window_s}",
+                    a["minwindow_rows"],
+                    samples,
+                    lags,
+                    power_delay_s,
+                )
+            )
         on = [r["duration_s"] for r in a["rows"]]
         off = a["meter_off_duration_s"]
-        a["overhead_generation"] = {"on_mean_s": statistics.mean(on), "off_mean_s": statistics.mean(off),
-                                    "on_median_s": statistics.median(on), "off_median_s": statistics.median(off),
-                                    "overhead_mean": statistics.mean(on) / statistics.mean(off) - 1,
-                                    "overhead_median": statistics.median(on) / statistics.median(off) - 1,
-                                    "off_cv": cv(off)}
+        a["overhead_generation"] = {
+            "on_mean_s": statistics.mean(on),
+            "off_mean_s": statistics.mean(off),
+            "on_median_s": statistics.median(on),
+            "off_median_s": statistics.median(off),
+            "overhead_mean": statistics.mean(on) / statistics.mean(off) - 1,
+            "overhead_median": statistics.median(on) / statistics.median(off) - 1,
+            "off_cv": cv(off),
+        }
         phases = [r["phases_j"] for r in a["rows"]]
         a["phase_mean_j"] = {k: statistics.mean(p.get(k, 0.0) for p in phases) for k in phases[0]}
         a["phase_cv"] = {k: cv([p.get(k, 0.0) for p in phases]) for k in phases[0]}
@@ -1051,9 +1288,24 @@ def main() -> int:
         print("launch-bound overhead:", json.dumps(sections["overhead"]))
     if "characterise" in sections:
         c = sections["characterise"]
-        print("counter:", json.dumps({k: c.get(k) for k in ("counter_period_s", "counter_grid_residual_ms_sd", "counter_lag_s_fit",
-                                                             "power_instant_delay_s_fit", "power_average_delay_s_fit",
-                                                             "power_instant_update_ms_median", "busy_steps_counter_vs_power")}, default=str))
+        print(
+            "counter:",
+            json.dumps(
+                {
+                    k: c.get(k)
+                    for k in (
+                        "counter_period_s",
+                        "counter_grid_residual_ms_sd",
+                        "counter_lag_s_fit",
+                        "power_instant_delay_s_fit",
+                        "power_average_delay_s_fit",
+                        "power_instant_update_ms_median",
+                        "busy_steps_counter_vs_power",
+                    )
+                },
+                default=str,
+            ),
+        )
     errors = [k for k in sections if k.endswith("_error")]
     if errors:
         print("SECTIONS FAILED:", errors)

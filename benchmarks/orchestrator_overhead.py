@@ -43,7 +43,11 @@ def sweep_doc(args) -> dict:
         "weights": args.weights,
         "dtype": "float16" if args.gpus else "float32",
         "grid": grid,
-        "prompts": {"text": ["Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"]},
+        "prompts": {
+            "text": [
+                "Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"
+            ]
+        },
         "repeats": 1,
         "warmup": args.warmup,
         "metering": {"idle_baseline_s": args.idle_baseline_s, "min_window_s": 0.0},
@@ -77,7 +81,12 @@ def through_launch(run: RunFolder, gpus: int) -> dict:
     outcome = run_sweep(run, LaunchOptions(gpus=gpus, progress=False))
     wall = time.perf_counter() - t0
     stats = outcome.worker_stats[0]
-    return {"wall_s": wall, "steady_s": stats["busy_s"] + sum(stats["gaps_s"]), "statuses": outcome.statuses, **_summary(stats)}
+    return {
+        "wall_s": wall,
+        "steady_s": stats["busy_s"] + sum(stats["gaps_s"]),
+        "statuses": outcome.statuses,
+        **_summary(stats),
+    }
 
 
 def _summary(stats: dict) -> dict:
@@ -125,15 +134,17 @@ def main() -> None:
         "launch_window_fraction": launched["window_s"] / launched["wall_s"],
         "bare_window_fraction": bare["window_s"] / bare["wall_s"],
     }
-    table = "\n".join([
-        "| | bare loop | t2a-ray launch |",
-        "| --- | --- | --- |",
-        f"| wall time, s | {bare['wall_s']:.1f} | {launched['wall_s']:.1f} (×{result['wall_ratio']:.3f}) |",
-        f"| first trial start → last trial end, s | {bare['steady_s']:.1f} | {launched['steady_s']:.1f} (×{result['steady_ratio']:.3f}) |",
-        f"| median / p90 idle gap between trials, ms | {bare['median_gap_ms']:.1f} / {bare['p90_gap_ms']:.1f} | {launched['median_gap_ms']:.1f} / {launched['p90_gap_ms']:.1f} |",
-        f"| time inside metered windows / wall | {result['bare_window_fraction']:.1%} | {result['launch_window_fraction']:.1%} |",
-        f"| model loads | {sum(bare['loads'].values())} | {sum(launched['loads'].values())} |",
-    ])
+    table = "\n".join(
+        [
+            "| | bare loop | t2a-ray launch |",
+            "| --- | --- | --- |",
+            f"| wall time, s | {bare['wall_s']:.1f} | {launched['wall_s']:.1f} (×{result['wall_ratio']:.3f}) |",
+            f"| first trial start → last trial end, s | {bare['steady_s']:.1f} | {launched['steady_s']:.1f} (×{result['steady_ratio']:.3f}) |",
+            f"| median / p90 idle gap between trials, ms | {bare['median_gap_ms']:.1f} / {bare['p90_gap_ms']:.1f} | {launched['median_gap_ms']:.1f} / {launched['p90_gap_ms']:.1f} |",
+            f"| time inside metered windows / wall | {result['bare_window_fraction']:.1%} | {result['launch_window_fraction']:.1%} |",
+            f"| model loads | {sum(bare['loads'].values())} | {sum(launched['loads'].values())} |",
+        ]
+    )
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"orchestrator_overhead_{args.model}_{args.weights}_{'gpu' if args.gpus else 'cpu'}"

@@ -32,7 +32,9 @@ RESULTS = Path(__file__).parent / "results"
 def load() -> tuple[dict, list[dict], float]:
     run = json.loads((RESULTS / "meter_precision_h100.json").read_text())
     samples = json.loads(gzip.decompress((RESULTS / "meter_precision_h100_samples.json.gz").read_bytes()))
-    rows = run["sections"]["matmul_rows"] + [dict(r, workload="audioldm") for r in run["sections"]["audioldm"]["rows"]]
+    rows = run["sections"]["matmul_rows"] + [
+        dict(r, workload="audioldm") for r in run["sections"]["audioldm"]["rows"]
+    ]
     return samples, rows, run["meter_settings"]["counter_lag_s"]
 
 
@@ -89,13 +91,17 @@ def keep_as_planned(samples: dict, rows: list[dict]) -> list[int]:
     return keep
 
 
-def report(label: str, energies: list[float], full: list[float], rows: list[dict], reads_per_s: float) -> None:
+def report(
+    label: str, energies: list[float], full: list[float], rows: list[dict], reads_per_s: float
+) -> None:
     for workload in ("matmul", "audioldm"):
         idx = [i for i, r in enumerate(rows) if r["workload"] == workload]
         x = [energies[i] for i in idx]
         err = [abs(energies[i] / full[i] - 1) for i in idx]
-        print(f"| {label} | {reads_per_s:.1f} | {workload} | {statistics.stdev(x) / statistics.mean(x):.2%} "
-              f"| {max(err):.3%} | {statistics.mean(err):.3%} |")
+        print(
+            f"| {label} | {reads_per_s:.1f} | {workload} | {statistics.stdev(x) / statistics.mean(x):.2%} "
+            f"| {max(err):.3%} | {statistics.mean(err):.3%} |"
+        )
 
 
 def main() -> None:
@@ -104,16 +110,31 @@ def main() -> None:
     print("| in-window reads | reads per s | windows | energy CV | max error vs 5 ms | mean error |")
     print("|---|---|---|---|---|---|")
     for interval_s in (0.005, 0.05, 0.1, 0.2, 0.5):
-        report(f"every {interval_s * 1e3:.0f} ms", energies_j(samples, keep_every(samples, rows, interval_s), rows, lag_s),
-               full, rows, 1 / interval_s)
+        report(
+            f"every {interval_s * 1e3:.0f} ms",
+            energies_j(samples, keep_every(samples, rows, interval_s), rows, lag_s),
+            full,
+            rows,
+            1 / interval_s,
+        )
     report("none", energies_j(samples, keep_every(samples, rows, 1e9), rows, lag_s), full, rows, 0)
     for delta_s in (0.01, 0.03, 0.05, 0.07):
-        report(f"one per tick, {delta_s * 1e3:.0f} ms after it", energies_j(samples, keep_per_tick(samples, rows, delta_s), rows, lag_s),
-               full, rows, 10)
+        report(
+            f"one per tick, {delta_s * 1e3:.0f} ms after it",
+            energies_j(samples, keep_per_tick(samples, rows, delta_s), rows, lag_s),
+            full,
+            rows,
+            10,
+        )
     planned = keep_as_planned(samples, rows)
     inside = sum(window_of(rows, samples["t_s"][i]) is not None for i in planned)
-    report("the meter's tick grid", energies_j(samples, planned, rows, lag_s), full, rows,
-           inside / sum(r["end_s"] - r["start_s"] for r in rows))
+    report(
+        "the meter's tick grid",
+        energies_j(samples, planned, rows, lag_s),
+        full,
+        rows,
+        inside / sum(r["end_s"] - r["start_s"] for r in rows),
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,11 @@ def sweep_doc(args) -> dict:
         "weights": args.weights,
         "dtype": "float16" if args.gpu else "float32",
         "grid": grid,
-        "prompts": {"text": ["Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"]},
+        "prompts": {
+            "text": [
+                "Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"
+            ]
+        },
         "repeats": args.repeats,
         "warmup": 0 if args.model == ["noop"] else 1,
         "metering": {"idle_baseline_s": args.idle_baseline_s},
@@ -68,7 +72,8 @@ def one(root: Path, n: int, doc: dict, gpu: bool) -> dict:
         "statuses": outcome.statuses,
         "max_loads_per_worker_model": max(loads) if loads else None,
         "window_fraction": sum(s.get("window_s", 0) for s in stats) / (wall * n),
-        "median_gap_ms": 1e3 * statistics.median([g for s in stats for g in s.get("gaps_s", [])] or [float("nan")]),
+        "median_gap_ms": 1e3
+        * statistics.median([g for s in stats for g in s.get("gaps_s", [])] or [float("nan")]),
         "idle_power_w": {s.get("gpu_uuid") or f"worker{s['worker']}": s.get("idle_power_w") for s in stats},
     }
     if gpu and len(per_gpu) > 1:
@@ -77,7 +82,9 @@ def one(root: Path, n: int, doc: dict, gpu: bool) -> dict:
         for uuid, rs in per_gpu.items():
             for r in rs:
                 by_trial.setdefault(r["trial_id"], {}).setdefault(uuid, []).append(r["gpu_energy_j"])
-        result["energy_by_gpu_j"] = {tid: {u: statistics.mean(v) for u, v in g.items()} for tid, g in by_trial.items()}
+        result["energy_by_gpu_j"] = {
+            tid: {u: statistics.mean(v) for u, v in g.items()} for tid, g in by_trial.items()
+        }
     return result
 
 
@@ -86,7 +93,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--model", nargs="+", default=["noop"])
     p.add_argument("--weights", default="tiny")
-    p.add_argument("--trials", type=int, default=32, help="noop: one configuration per trial (steps 100, 101, …)")
+    p.add_argument(
+        "--trials", type=int, default=32, help="noop: one configuration per trial (steps 100, 101, …)"
+    )
     p.add_argument("--steps", type=int, nargs="*", default=None)
     p.add_argument("--step-time-s", type=float, default=0.02)
     p.add_argument("--duration-s", type=float, default=10.0)
@@ -101,21 +110,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [one(Path(tmp), n, doc, args.gpu) for n in args.workers]
     base = results[0]["wall_s"] * results[0]["workers"]
-    lines = ["| workers | wall s | speed-up | ideal | outcomes | max loads per (worker, model) | time in windows | median gap ms |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| workers | wall s | speed-up | ideal | outcomes | max loads per (worker, model) | time in windows | median gap ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         r["speedup"] = base / r["wall_s"]
-        lines.append(f"| {r['workers']} | {r['wall_s']:.1f} | {r['speedup']:.2f}× | {r['workers']}× | {r['statuses']} | "
-                     f"{r['max_loads_per_worker_model']} | {r['window_fraction']:.1%} | {r['median_gap_ms']:.1f} |")
+        lines.append(
+            f"| {r['workers']} | {r['wall_s']:.1f} | {r['speedup']:.2f}× | {r['workers']}× | {r['statuses']} | "
+            f"{r['max_loads_per_worker_model']} | {r['window_fraction']:.1%} | {r['median_gap_ms']:.1f} |"
+        )
     table = "\n".join(lines)
     print(table)
-    record = {"date": dt.date.today().isoformat(), "card": args.card or platform.node(),
-              "command": " ".join([Path(sys.executable).name, *sys.argv]), "sweep": doc, "results": results}
+    record = {
+        "date": dt.date.today().isoformat(),
+        "card": args.card or platform.node(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "sweep": doc,
+        "results": results,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"scaling_{'-'.join(args.model)}_{'gpu' if args.gpu else 'cpu'}"
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str))
-    (args.out / f"{stem}.md").write_text(f"# Scaling: {', '.join(args.model)} ({args.weights})\n\n- card: {record['card']}\n"
-                                         f"- date: {record['date']}\n- command: `{record['command']}`\n\n{table}\n")
+    (args.out / f"{stem}.md").write_text(
+        f"# Scaling: {', '.join(args.model)} ({args.weights})\n\n- card: {record['card']}\n"
+        f"- date: {record['date']}\n- command: `{record['command']}`\n\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

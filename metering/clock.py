@@ -23,7 +23,9 @@ class Clock:
         if seconds > 0:
             time.sleep(seconds)
 
-    def start_periodic(self, fn: Callable[[float], float], name: str = "t2a-ray-sampler") -> Callable[[], None]:
+    def start_periodic(
+        self, fn: Callable[[float], float], name: str = "t2a-ray-sampler"
+    ) -> Callable[[], None]:
         """Call `fn(due_s)` on a daemon thread until the returned stop function is called; `fn` returns
         the time its next call is due (the meter samples densely outside windows, between the counter's
         ticks inside them).

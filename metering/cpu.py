@@ -143,7 +143,9 @@ class CpuTimeEstimate(CpuSource):
     method = "estimate:cpu-time"
     is_estimate = True
 
-    def __init__(self, watts_per_core: float = DEFAULT_WATTS_PER_CORE, cpu_time_s: Callable[[], float] | None = None):
+    def __init__(
+        self, watts_per_core: float = DEFAULT_WATTS_PER_CORE, cpu_time_s: Callable[[], float] | None = None
+    ):
         if not watts_per_core > 0:
             raise ValueError(f"watts_per_core = {watts_per_core!r}: must be a positive number of watts")
         self.watts_per_core = float(watts_per_core)
@@ -161,7 +163,9 @@ class CpuTimeEstimate(CpuSource):
         }
 
 
-def open_cpu(kind: str = "auto", rapl_root: Path | str = RAPL_ROOT, watts_per_core: float = DEFAULT_WATTS_PER_CORE) -> CpuSource | None:
+def open_cpu(
+    kind: str = "auto", rapl_root: Path | str = RAPL_ROOT, watts_per_core: float = DEFAULT_WATTS_PER_CORE
+) -> CpuSource | None:
     """`auto`: RAPL if readable, else the estimate. `rapl`: RAPL or MeteringError. `estimate`, `none`."""
     if kind not in ("auto", "rapl", "estimate", "none"):
         raise ValueError(f"cpu = {kind!r}: must be one of 'auto', 'rapl', 'estimate', 'none'")

@@ -190,7 +190,9 @@ class FakeGPU(GPU):
 
     def total_energy_mj(self) -> int:
         if not self._has_counter:
-            raise MeteringError(f"NVML nvmlDeviceGetTotalEnergyConsumption failed on GPU {self.index}: Not Supported")
+            raise MeteringError(
+                f"NVML nvmlDeviceGetTotalEnergyConsumption failed on GPU {self.index}: Not Supported"
+            )
         self._check()
         return self._published_mj()
 
@@ -279,14 +281,23 @@ class FakeNVML:
     """
 
     NVML_SUCCESS = 0
-    _MESSAGES = {1: "Uninitialized", 2: "Invalid Argument", 3: "Not Supported", 4: "Insufficient Permissions", 15: "GPU is lost", 999: "Unknown Error"}
+    _MESSAGES = {
+        1: "Uninitialized",
+        2: "Invalid Argument",
+        3: "Not Supported",
+        4: "Insufficient Permissions",
+        15: "GPU is lost",
+        999: "Unknown Error",
+    }
 
     class NVMLError(Exception):
         def __init__(self, value: int):
             self.value = value
             super().__init__(FakeNVML._MESSAGES.get(value, f"NVML error {value}"))
 
-    def __init__(self, gpus: Sequence[FakeGPU], fields: bool = True, driver: str = "550.00", version: str = "12.550"):
+    def __init__(
+        self, gpus: Sequence[FakeGPU], fields: bool = True, driver: str = "550.00", version: str = "12.550"
+    ):
         self.gpus = list(gpus)
         self.fields = fields
         self.driver, self.version = driver, version
@@ -367,7 +378,9 @@ class FakeNVML:
                     status = 2
             except self.NVMLError as e:
                 status = e.value
-            out.append(SimpleNamespace(fieldId=field_id, nvmlReturn=status, valueType=value_type, value=value))
+            out.append(
+                SimpleNamespace(fieldId=field_id, nvmlReturn=status, valueType=value_type, value=value)
+            )
         return out
 
     def _read(self, read: Callable[[], int]) -> int:

@@ -128,7 +128,12 @@ class NVMLGPU(GPU):
         out = []
         for field_id, value in zip(field_ids, values, strict=True):
             if value.nvmlReturn != 0:  # the field API reports each field's status instead of raising
-                nvml_call(self._nvml, "NVMLError", value.nvmlReturn, where=f" for field {field_id} on GPU {self.index}")
+                nvml_call(
+                    self._nvml,
+                    "NVMLError",
+                    value.nvmlReturn,
+                    where=f" for field {field_id} on GPU {self.index}",
+                )
             out.append(getattr(value.value, _FIELD_VALUE_ATTR.get(value.valueType, "ullVal")))
         return out
 
@@ -202,7 +207,10 @@ class NVMLGPU(GPU):
         return self._average_power_mw()
 
     def energy_and_power(self) -> tuple[int | None, int | None]:
-        if self._has_counter and self._fields == (NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, NVML_FI_DEV_POWER_INSTANT):
+        if self._has_counter and self._fields == (
+            NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION,
+            NVML_FI_DEV_POWER_INSTANT,
+        ):
             energy, power = self._field_values(self._fields)
             return int(energy), int(power)
         return super().energy_and_power()
@@ -241,7 +249,9 @@ def import_pynvml() -> Any:
     try:
         import pynvml
     except ImportError as e:
-        raise MeteringError("pynvml is not installed (pip install nvidia-ml-py); cannot read an NVIDIA GPU") from e
+        raise MeteringError(
+            "pynvml is not installed (pip install nvidia-ml-py); cannot read an NVIDIA GPU"
+        ) from e
     return pynvml
 
 
@@ -301,7 +311,9 @@ def find_visible_gpu(
     env = os.environ if env is None else env
     count = nvml_call(nvml, "nvmlDeviceGetCount")
     uuids = [
-        _normal_uuid(_text(nvml_call(nvml, "nvmlDeviceGetUUID", nvml_call(nvml, "nvmlDeviceGetHandleByIndex", i))))
+        _normal_uuid(
+            _text(nvml_call(nvml, "nvmlDeviceGetUUID", nvml_call(nvml, "nvmlDeviceGetHandleByIndex", i)))
+        )
         for i in range(count)
     ]
 

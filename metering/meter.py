@@ -60,9 +60,7 @@ from t2a_ray.metering.timeline import (
     counter_updates,
     update_period_s,
 )
-
-#: Phases that have a results column, in the order a generation runs them (as in adapters.base.PHASES).
-PHASE_COLUMNS = ("text_encoder", "denoise", "decode", "vocoder")
+from t2a_ray.schema import PHASE_COLUMNS, PHASES
 
 #: The result columns a window fills, in order (PRODUCT.md, "Results columns").
 RESULT_COLUMNS = (
@@ -77,7 +75,7 @@ RESULT_COLUMNS = (
     "avg_power_w",
     "temperature_start_c",
     "temperature_end_c",
-    *(f"{phase}_energy_j" for phase in PHASE_COLUMNS),
+    *PHASE_COLUMNS,
 )
 
 _NOMINAL_TICK_S = 0.1  # what NVML's counter does on every GPU measured so far; refined from samples
@@ -137,8 +135,8 @@ class WindowResult:
             "temperature_start_c": self.temperature_start_c,
             "temperature_end_c": self.temperature_end_c,
         }
-        for phase in PHASE_COLUMNS:
-            columns[f"{phase}_energy_j"] = self.phase_energy_j.get(phase)
+        for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True):
+            columns[column] = self.phase_energy_j.get(phase)
         return columns
 
 
@@ -218,7 +216,10 @@ class Meter:
         node: str | None = None,
         notes: Mapping[str, Any] | None = None,
     ):
-        for name, value in (("sample_interval_s", sample_interval_s), ("window_sample_interval_s", window_sample_interval_s)):
+        for name, value in (
+            ("sample_interval_s", sample_interval_s),
+            ("window_sample_interval_s", window_sample_interval_s),
+        ):
             if not (isinstance(value, (int, float)) and 0 < value <= 0.05):
                 raise ValueError(
                     f"{name} = {value!r}: must be a number of seconds in (0, 0.05] "
@@ -233,9 +234,13 @@ class Meter:
         self.window_sample_interval_s = float(window_sample_interval_s)
         self.read_per_tick = bool(read_per_tick)
         self.clock = clock or Clock()
-        self.counter_lag_s = float(counter_lag_s if counter_lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0))
+        self.counter_lag_s = float(
+            counter_lag_s if counter_lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0)
+        )
         self.interpolation = interpolation
-        self.power_delay_s = float(power_delay_s if power_delay_s is not None else (gpu.power_delay_hint_s() if gpu else 0.0))
+        self.power_delay_s = float(
+            power_delay_s if power_delay_s is not None else (gpu.power_delay_hint_s() if gpu else 0.0)
+        )
         self.history_s = float(history_s)
         self.node = node or socket.gethostname()
         self.notes = dict(notes or {})
@@ -299,7 +304,11 @@ class Meter:
         if not self._open_starts:
             return due_s + self.sample_interval_s
         with self._lock:
-            at_s = self._tick_grid.next_read_s(self.clock.now_s(), self.sample_interval_s) if self.read_per_tick else None
+            at_s = (
+                self._tick_grid.next_read_s(self.clock.now_s(), self.sample_interval_s)
+                if self.read_per_tick
+                else None
+            )
         return due_s + self.window_sample_interval_s if at_s is None else at_s
 
     def _sample(self) -> None:
@@ -376,8 +385,13 @@ class Meter:
         """A measurement window: ``with meter.window() as w: ...; w.result``. `w` is a PhaseMarker."""
         return Window(self)
 
-    def measure(self, fn: Callable[[Window], Any], min_window_s: float = 0.0, max_generations: int | None = None,
-                min_generations: int = 1) -> WindowResult:
+    def measure(
+        self,
+        fn: Callable[[Window], Any],
+        min_window_s: float = 0.0,
+        max_generations: int | None = None,
+        min_generations: int = 1,
+    ) -> WindowResult:
         """Run `fn(phases)` repeatedly inside one window until the window has lasted `min_window_s`
         and `fn` has run `min_generations` times. A longer window spreads the counter's boundary error
         over more work. `max_generations` caps the calls whatever the window's length.
@@ -396,7 +410,9 @@ class Meter:
                 fn(w)
                 n += 1
                 self.sync()  # the clock must see the device's time, not the host's
-                if (w.elapsed_s() >= min_window_s and n >= min_generations) or (max_generations is not None and n >= max_generations):
+                if (w.elapsed_s() >= min_window_s and n >= min_generations) or (
+                    max_generations is not None and n >= max_generations
+                ):
                     break
             w.generations_in_window = n
         assert w.result is not None
@@ -464,7 +480,9 @@ class Meter:
             return None
 
     # the arithmetic of a window -----------------------------------------------------------------------------
-    def _result(self, w: Window, end_s: float, cpu_end: CpuReading | None, temperature_end_c: float | None) -> WindowResult:
+    def _result(
+        self, w: Window, end_s: float, cpu_end: CpuReading | None, temperature_end_c: float | None
+    ) -> WindowResult:
         # Boundaries of the phase segments: start, every mark, end. Before the first mark: first phase.
         times = [w.start_s] + [t for t, _, _ in w._marks] + [end_s]
         names = ([w._marks[0][1]] + [p for _, p, _ in w._marks]) if w._marks else []
@@ -488,11 +506,15 @@ class Meter:
         dram_method = "rapl" if dram_energy_j is not None else "none"
 
         # Phase energies are those of the device the model runs on: the GPU if there is one.
-        phase_cumulative, phase_method = (gpu_cumulative_j, "gpu") if self.gpu is not None else (cpu_cumulative_j, cpu_method)
+        phase_cumulative, phase_method = (
+            (gpu_cumulative_j, "gpu") if self.gpu is not None else (cpu_cumulative_j, cpu_method)
+        )
         phase_energy_j: dict[str, float] = {}
         if names and phase_cumulative is not None:
             for i, name in enumerate(names):
-                phase_energy_j[name] = phase_energy_j.get(name, 0.0) + phase_cumulative[i + 1] - phase_cumulative[i]
+                phase_energy_j[name] = (
+                    phase_energy_j.get(name, 0.0) + phase_cumulative[i + 1] - phase_cumulative[i]
+                )
         else:
             phase_method = "none"
 
@@ -557,7 +579,9 @@ class Meter:
 
     def _timeline(self, since_s: float) -> CounterTimeline:
         s = self.samples(since_s)
-        return CounterTimeline(counter_updates(s["t_s"], s["energy_mj"]), self.counter_lag_s, self.interpolation)
+        return CounterTimeline(
+            counter_updates(s["t_s"], s["energy_mj"]), self.counter_lag_s, self.interpolation
+        )
 
     def _power_trace(self, since_s: float) -> PowerTrace:
         s = self.samples(since_s)
@@ -577,8 +601,11 @@ class Meter:
             "gpu_energy_source": "none",
             "sample_interval_s": self.sample_interval_s,
             "window_sample_interval_s": self.window_sample_interval_s,
-            "in_window_sampling": ("once per counter tick, between ticks; every window_sample_interval_s until the tick grid is known"
-                                   if self.read_per_tick else "every window_sample_interval_s"),
+            "in_window_sampling": (
+                "once per counter tick, between ticks; every window_sample_interval_s until the tick grid is known"
+                if self.read_per_tick
+                else "every window_sample_interval_s"
+            ),
             "counter_lag_s": self.counter_lag_s,
             "power_delay_s": self.power_delay_s,
             "counter_period_s": self.counter_period_s,
@@ -593,7 +620,9 @@ class Meter:
                 driver_version=gpu.driver_version(),
                 nvml_version=gpu.nvml_version(),
                 power_limit_w=gpu.power_limit_w(),
-                gpu_energy_source=gpu.counter_label if self._has_counter else (gpu.power_label if self._has_power else "none"),
+                gpu_energy_source=gpu.counter_label
+                if self._has_counter
+                else (gpu.power_label if self._has_power else "none"),
                 power_kind=gpu.power_kind() if self._has_power else None,
             )
             if self.counter_period_s is None:
@@ -605,7 +634,6 @@ class Meter:
             info.update(cpu_method="none")
         info.update(self.notes)
         return info
-
 
 
 def open_meter(
@@ -654,12 +682,16 @@ def open_meter(
         except MeteringError as e:
             index, how = None, str(e)
             if require_gpu:
-                raise MeteringError(f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU") from e
+                raise MeteringError(
+                    f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU"
+                ) from e
         notes["gpu_found_by"] = how
         notes["cuda_visible_devices"] = env.get("CUDA_VISIBLE_DEVICES")
         if gpu is None and require_gpu:
             raise MeteringError(f"no NVIDIA GPU visible ({how}); run with --gpus 0 to measure on the CPU")
-    cpu_source = open_cpu(cpu, rapl_root, watts_per_core if watts_per_core is not None else DEFAULT_WATTS_PER_CORE)
+    cpu_source = open_cpu(
+        cpu, rapl_root, watts_per_core if watts_per_core is not None else DEFAULT_WATTS_PER_CORE
+    )
     return Meter(
         gpu,
         cpu_source,

@@ -75,7 +75,9 @@ def counter_updates(times_s: Sequence[float], energy_mj: Sequence[float | None])
     return updates
 
 
-def refine_update_times(updates: Sequence[CounterUpdate], jitter_s: float = TICK_JITTER_S) -> list[CounterUpdate]:
+def refine_update_times(
+    updates: Sequence[CounterUpdate], jitter_s: float = TICK_JITTER_S
+) -> list[CounterUpdate]:
     """Narrow each update's bracket with its neighbours', using the counter's regular period.
 
     Inside a window the sampler reads sparsely (a read costs ~2.4 ms of driver time on the H100), so an
@@ -154,7 +156,13 @@ class CounterTimeline:
     regular period (`refine_update_times`).
     """
 
-    def __init__(self, updates: Sequence[CounterUpdate], lag_s: float = 0.0, interpolation: str = "step", refine: bool = True):
+    def __init__(
+        self,
+        updates: Sequence[CounterUpdate],
+        lag_s: float = 0.0,
+        interpolation: str = "step",
+        refine: bool = True,
+    ):
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation = {interpolation!r}: must be one of {INTERPOLATIONS}")
         if refine:

@@ -60,7 +60,11 @@ class TorchDevice:
     def is_out_of_memory(self, error: BaseException) -> bool:
         import torch
 
-        return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower() and isinstance(error, RuntimeError)
+        return (
+            isinstance(error, torch.cuda.OutOfMemoryError)
+            or "out of memory" in str(error).lower()
+            and isinstance(error, RuntimeError)
+        )
 
     def free_memory(self) -> None:
         gc.collect()

@@ -18,7 +18,9 @@ class ModelCache:
     """Keeps loaded adapters by `ModelSpec.key`. `loads` counts every load, per key: on a sweep with
     enough memory each (worker, model) is loaded once."""
 
-    def __init__(self, device: str, free_memory: Callable[[], None], is_out_of_memory: Callable[[BaseException], bool]):
+    def __init__(
+        self, device: str, free_memory: Callable[[], None], is_out_of_memory: Callable[[BaseException], bool]
+    ):
         self.device = device
         self._free_memory = free_memory
         self._is_oom = is_out_of_memory
@@ -35,7 +37,12 @@ class ModelCache:
             try:
                 t0 = time.perf_counter()
                 adapter = adapter_class(model.id).load(
-                    device=self.device, dtype=dtype, weights=weights, repo=model.repo, revision=model.revision, options=model.options
+                    device=self.device,
+                    dtype=dtype,
+                    weights=weights,
+                    repo=model.repo,
+                    revision=model.revision,
+                    options=model.options,
                 )
                 self.load_s[key] = time.perf_counter() - t0
                 break

@@ -38,7 +38,9 @@ class Pool:
             for i in range(n_workers)
         ]
         # The router is state every trial needs: keep it on the head node, which outlives the others.
-        router = ray.remote(Router).options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}).remote(n_workers)
+        router = (
+            ray.remote(Router).options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}).remote(n_workers)
+        )
         return cls(workers, router)
 
     def call_all(self, method: str, *args, timeout_s: float | None = None) -> list[Any]:

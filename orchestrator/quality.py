@@ -27,8 +27,17 @@ class QualityScorer:
             self.embedder = ClapAudioEmbedder(load_clap(weights, None, device, fusion=False))
             self.reference = load_reference(quality.fad_reference, self.embedder, cache_dir=cache_dir)
 
-    def score(self, trial_id: str, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int) -> dict[str, Any]:
+    def score(
+        self, trial_id: str, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int
+    ) -> dict[str, Any]:
         from t2a_ray.analysis.quality import score_configuration
 
-        return score_configuration(trial_id, texts, waveforms, sample_rate_hz, clap=self.clap,
-                                   fad_embedder=self.embedder, reference=self.reference)
+        return score_configuration(
+            trial_id,
+            texts,
+            waveforms,
+            sample_rate_hz,
+            clap=self.clap,
+            fad_embedder=self.embedder,
+            reference=self.reference,
+        )

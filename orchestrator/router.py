@@ -30,7 +30,14 @@ class Router:
         alive = [(i, w) for i, w in enumerate(self.workers) if w.alive]
         if not alive:
             raise NoWorkersLeft("every worker process has died")
-        i, w = min(alive, key=lambda iw: (iw[1].queued + (model_key not in iw[1].models), model_key not in iw[1].models, iw[0]))
+        i, w = min(
+            alive,
+            key=lambda iw: (
+                iw[1].queued + (model_key not in iw[1].models),
+                model_key not in iw[1].models,
+                iw[0],
+            ),
+        )
         w.queued += 1
         w.models.add(model_key)
         return i

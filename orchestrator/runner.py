@@ -36,7 +36,9 @@ class StorageError(T2ARayError):
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    gpus: int | None  # workers on GPUs (0: one worker on the CPU; None with `address`: every GPU of the cluster)
+    gpus: (
+        int | None
+    )  # workers on GPUs (0: one worker on the CPU; None with `address`: every GPU of the cluster)
     address: str | None = None  # join an existing cluster ("auto" or HOST:PORT)
     progress: bool = True
     restart_wait_s: float = 60.0  # how long a trial waits for a dead worker's replacement
@@ -63,13 +65,18 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun).
     #    Workers of an interrupted driver may still be finishing a trial: wait for them first.
     if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S):
-        raise T2ARayError(f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again")
+        raise T2ARayError(
+            f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again"
+        )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
     _, bad = read_shards(run)
     done = run.finished_trial_ids()
     pending = [t for t in trials if t.trial_id not in done]
-    _say(opts, f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done, {len(pending)} to run)")
+    _say(
+        opts,
+        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done, {len(pending)} to run)",
+    )
     stats: list[dict[str, Any]] = []
     # 2. Ray, the workers, Tune
     if pending:
@@ -79,17 +86,28 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     try:
         table, bad_now = merge_results(run)
     except OSError as e:
-        raise StorageError(f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`") from None
+        raise StorageError(
+            f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`"
+        ) from None
     statuses: dict[str, int] = {}
     if table is not None:
         by_trial: dict[str, list[str]] = {}
-        for tid, status in zip(table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True):
+        for tid, status in zip(
+            table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True
+        ):
             by_trial.setdefault(tid, []).append(status)
         for row_statuses in by_trial.values():
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
-    return SweepOutcome(len(trials), len(pending), len(trials) - len(pending), statuses,
-                        [str(p) for p in bad + bad_now], time.perf_counter() - t0, stats)
+    return SweepOutcome(
+        len(trials),
+        len(pending),
+        len(trials) - len(pending),
+        statuses,
+        [str(p) for p in bad + bad_now],
+        time.perf_counter() - t0,
+        stats,
+    )
 
 
 @contextlib.contextmanager
@@ -99,14 +117,21 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a measurement tool
-    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+    common = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+        "configure_logging": False,
+    }
     if opts.address:
         ray.init(address=opts.address, **common)
         cluster_gpus = int(ray.cluster_resources().get("GPU", 0))
         n_workers = 1 if opts.gpus == 0 else min(cluster_gpus, opts.gpus or cluster_gpus)  # None: all of them
         if n_workers == 0:
             ray.shutdown()
-            raise ConfigError("--gpus", opts.gpus, f"the cluster at {opts.address} has no GPUs; use --gpus 0 to run on CPUs")
+            raise ConfigError(
+                "--gpus", opts.gpus, f"the cluster at {opts.address} has no GPUs; use --gpus 0 to run on CPUs"
+            )
     else:
         n_workers = opts.gpus or 1
         # Logical CPUs: enough for the workers and the Tune trials that feed them, whatever the cores.
@@ -138,10 +163,15 @@ def _init_on_loopback(**kwargs: Any) -> None:
         ray_constants.ENABLE_RAY_CLUSTER = saved
     node_ip = ray._private.worker.global_worker.node.node_ip_address
     if node_ip != "127.0.0.1":  # a Ray whose internals moved: say so rather than listen everywhere silently
-        log.warning("the local Ray's node address is %s, not 127.0.0.1: its servers may be reachable from the network", node_ip)
+        log.warning(
+            "the local Ray's node address is %s, not 127.0.0.1: its servers may be reachable from the network",
+            node_ip,
+        )
 
 
-def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
+def _run_on_ray(
+    run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
+) -> list[dict[str, Any]]:
     from ray import tune
 
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
@@ -160,8 +190,16 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
 
     model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
     trainable = tune.with_resources(
-        tune.with_parameters(tune_trial, workers=pool.workers, prepared=prepared, router=pool.router, run_root=str(run.root),
-                             model_keys=model_keys, retries=sweep.max_trial_retries, restart_wait_s=opts.restart_wait_s),
+        tune.with_parameters(
+            tune_trial,
+            workers=pool.workers,
+            prepared=prepared,
+            router=pool.router,
+            run_root=str(run.root),
+            model_keys=model_keys,
+            retries=sweep.max_trial_retries,
+            restart_wait_s=opts.restart_wait_s,
+        ),
         # Tune's trial functions only wait on workers; keep them on the head node, so that a worker
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
@@ -196,14 +234,26 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: i
     for p in gather(prepared):
         if isinstance(p, Exception):  # its trials were not run (no rows): a resume runs them
             pool.call_all("shutdown", timeout_s=30)
-            raise T2ARayError(f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left")
+            raise T2ARayError(
+                f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left"
+            )
     if errors:
         problem = run.write_problem()
         if problem is not None:
-            raise StorageError(f"cannot write {run.root}: {problem}; no partial shard is kept — free the space or fix the folder, then `t2a-ray resume {run.root}`")
-        _say(opts, f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them")
-    stats = [s if not isinstance(s, Exception) else {"error": _root_cause(s)} for s in pool.call_all("stats", timeout_s=30)]
-    atomic_write_text(run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str))
+            raise StorageError(
+                f"cannot write {run.root}: {problem}; no partial shard is kept — free the space or fix the folder, then `t2a-ray resume {run.root}`"
+            )
+        _say(
+            opts,
+            f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them",
+        )
+    stats = [
+        s if not isinstance(s, Exception) else {"error": _root_cause(s)}
+        for s in pool.call_all("stats", timeout_s=30)
+    ]
+    atomic_write_text(
+        run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str)
+    )
     pool.call_all("shutdown", timeout_s=30)
     return stats
 
@@ -214,15 +264,28 @@ def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: Lau
 
     ready = [p for p in gather(prepared) if not isinstance(p, Exception)]
     atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(ready, indent=2, default=str))
-    _say(opts, f"{len(ready)} worker(s): " + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in ready))
+    _say(
+        opts,
+        f"{len(ready)} worker(s): "
+        + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in ready),
+    )
 
 
 class WorkerNotReady(RuntimeError):
     """The worker's preparation (CUDA context, idle baseline) failed: its trials are left for a resume."""
 
 
-def tune_trial(config: dict[str, Any], *, workers: list[Any], prepared: list[Any], router: Any, run_root: str,
-               model_keys: dict[str, str], retries: int, restart_wait_s: float) -> None:
+def tune_trial(
+    config: dict[str, Any],
+    *,
+    workers: list[Any],
+    prepared: list[Any],
+    router: Any,
+    run_root: str,
+    model_keys: dict[str, str],
+    retries: int,
+    restart_wait_s: float,
+) -> None:
     """One Tune trial: ask the router for a worker, wait until it is prepared, run the trial there,
     report its summary.
 
@@ -320,7 +383,11 @@ def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, A
 
     sweep = load_sweep(run.sweep_yaml)
     trial = next(t for t in sweep.trials() if t.trial_id == trial_id)
-    rows = [failure_row(trial, sweep.name, r, p, "failed", error, {}) for r in range(sweep.repeats) for p in sweep.prompts]
+    rows = [
+        failure_row(trial, sweep.name, r, p, "failed", error, {})
+        for r in range(sweep.repeats)
+        for p in sweep.prompts
+    ]
     outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
     write_shard(run, sweep, trial_id, rows, outcome)
     return outcome.as_dict()

@@ -27,7 +27,11 @@ class RunStatus:
     eta_s: float | None
 
     def text(self) -> str:
-        eta = "done" if self.pending == 0 else (format_duration(self.eta_s) if self.eta_s is not None else "unknown")
+        eta = (
+            "done"
+            if self.pending == 0
+            else (format_duration(self.eta_s) if self.eta_s is not None else "unknown")
+        )
         lines = [
             f"run       {self.name}",
             f"trials    {self.total}: {self.ok} ok, {self.infeasible} infeasible, {self.failed} failed, {self.pending} pending",
@@ -35,7 +39,9 @@ class RunStatus:
             f"ETA       {eta}",
         ]
         if self.unreadable:
-            lines.append(f"warning   {self.unreadable} shard(s) cannot be read; `t2a-ray resume` moves them aside and reruns their trials")
+            lines.append(
+                f"warning   {self.unreadable} shard(s) cannot be read; `t2a-ray resume` moves them aside and reruns their trials"
+            )
         return "\n".join(lines)
 
 
@@ -56,7 +62,9 @@ def run_status(run: RunFolder) -> RunStatus:
             continue
         finished += 1
         counts[trial_status(table.column("status").to_pylist())] += 1
-        for gpu, cpu in zip(table.column("gpu_energy_j").to_pylist(), table.column("cpu_energy_j").to_pylist(), strict=True):
+        for gpu, cpu in zip(
+            table.column("gpu_energy_j").to_pylist(), table.column("cpu_energy_j").to_pylist(), strict=True
+        ):
             value = gpu if gpu is not None else cpu
             if value is not None:
                 energy.append(value)
@@ -64,8 +72,17 @@ def run_status(run: RunFolder) -> RunStatus:
             walls.append(meta["wall_s"])
     pending = len(ids) - finished
     eta = statistics.median(walls) * pending / _workers(run) if walls else None
-    return RunStatus(sweep.name, len(ids), counts["ok"], counts["infeasible"], counts["failed"], pending, unreadable,
-                     sum(energy) if energy else None, eta)
+    return RunStatus(
+        sweep.name,
+        len(ids),
+        counts["ok"],
+        counts["infeasible"],
+        counts["failed"],
+        pending,
+        unreadable,
+        sum(energy) if energy else None,
+        eta,
+    )
 
 
 def _workers(run: RunFolder) -> int:

@@ -30,13 +30,17 @@ J_PER_KWH = 3.6e6
 class Meter(Protocol):
     """What the trial needs of `t2a_ray.metering.Meter`."""
 
-    def measure(self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0, *, min_generations: int = 1) -> Any: ...
+    def measure(
+        self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0, *, min_generations: int = 1
+    ) -> Any: ...
 
 
 class Scorer(Protocol):
     """Quality of one configuration's generations, computed outside the energy windows."""
 
-    def score(self, trial_id: str, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int) -> dict[str, Any]: ...
+    def score(
+        self, trial_id: str, texts: list[str], waveforms: np.ndarray, sample_rate_hz: int
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -99,7 +103,9 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
             seed = window_seed(sweep.seed, repeat, prompt.id)
             out: list[Generation] = []
             env.device.reset_peak_memory()
-            res = env.meter.measure(generate(prompt, seed, out), sweep.metering.min_window_s, min_generations=min_generations)
+            res = env.meter.measure(
+                generate(prompt, seed, out), sweep.metering.min_window_s, min_generations=min_generations
+            )
             rows.append(_row(trial, params, revision, repeat, prompt, seed, res.as_columns(), out[0], env))
             kept.append((prompt, out[0]))
     except Exception as e:  # a failed trial is data: the rest of its windows become rows with the error
@@ -119,12 +125,25 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
         waves = np.concatenate([g.waveforms for _, g in kept])
         scored: list[dict[str, Any]] = []
         try:  # a scorer that fails costs the quality row its scores, never the trial its energy rows
-            res = env.meter.measure(lambda _: scored.append(env.scorer.score(trial.trial_id, texts, waves, kept[0][1].sample_rate_hz)))
+            res = env.meter.measure(
+                lambda _: scored.append(
+                    env.scorer.score(trial.trial_id, texts, waves, kept[0][1].sample_rate_hz)
+                )
+            )
             cols = res.as_columns()
-            quality = {"model": trial.model.id, **scored[-1], "scoring_energy_j": _device_energy_j(cols), "scoring_energy_method": cols["energy_method"]}
+            quality = {
+                "model": trial.model.id,
+                **scored[-1],
+                "scoring_energy_j": _device_energy_j(cols),
+                "scoring_energy_method": cols["energy_method"],
+            }
         except Exception as e:  # noqa: BLE001 — recorded in the quality row
             log.error("scoring trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
-            quality = {"trial_id": trial.trial_id, "model": trial.model.id, "scoring_error": f"{type(e).__name__}: {e}"}
+            quality = {
+                "trial_id": trial.trial_id,
+                "model": trial.model.id,
+                "scoring_error": f"{type(e).__name__}: {e}",
+            }
     if kept and env.write_audio is not None:
         for (prompt, gen), (repeat, _) in zip(kept, windows, strict=False):
             env.write_audio(trial, repeat, prompt, gen)
@@ -146,7 +165,9 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
     return outcome
 
 
-def write_shard(run: RunFolder, sweep: Sweep, trial_id: str, rows: list[dict[str, Any]], outcome: TrialOutcome) -> None:
+def write_shard(
+    run: RunFolder, sweep: Sweep, trial_id: str, rows: list[dict[str, Any]], outcome: TrialOutcome
+) -> None:
     table = rows_to_table(rows, results_schema(sweep.axes()))
     meta = {k: outcome.as_dict()[k] for k in ("status", "wall_s", "window_s", "warmup_energy_j", "error")}
     write_table(table, run.shard(trial_id), metadata=meta)
@@ -158,7 +179,15 @@ def write_quality_shard(run: RunFolder, trial_id: str, quality: Mapping[str, Any
     write_table(pa.Table.from_pylist([dict(quality)]), run.quality_shard(trial_id))
 
 
-def failure_row(trial: Trial, run_name: str, repeat: int, prompt: Prompt, status: str, error: str, place: Mapping[str, Any]) -> dict[str, Any]:
+def failure_row(
+    trial: Trial,
+    run_name: str,
+    repeat: int,
+    prompt: Prompt,
+    status: str,
+    error: str,
+    place: Mapping[str, Any],
+) -> dict[str, Any]:
     """A window that never ran: identity and outcome, every measurement null."""
     return {
         **_identity(trial, run_name, repeat, prompt.id, None),
@@ -175,7 +204,9 @@ def window_seed(base: int, repeat: int, prompt_id: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _identity(trial: Trial, run_name: str, repeat: int, prompt_id: str, revision: str | None) -> dict[str, Any]:
+def _identity(
+    trial: Trial, run_name: str, repeat: int, prompt_id: str, revision: str | None
+) -> dict[str, Any]:
     return {
         "run": run_name,
         "trial_id": trial.trial_id,
@@ -189,8 +220,17 @@ def _identity(trial: Trial, run_name: str, repeat: int, prompt_id: str, revision
     }
 
 
-def _row(trial: Trial, params: Mapping[str, Any], revision: str | None, repeat: int, prompt: Prompt, seed: int,
-         measured: Mapping[str, Any], gen: Generation, env: TrialEnv) -> dict[str, Any]:
+def _row(
+    trial: Trial,
+    params: Mapping[str, Any],
+    revision: str | None,
+    repeat: int,
+    prompt: Prompt,
+    seed: int,
+    measured: Mapping[str, Any],
+    gen: Generation,
+    env: TrialEnv,
+) -> dict[str, Any]:
     generations = measured["generations_in_window"]
     waveforms = generations * gen.waveforms.shape[0]
     audio_s = gen.waveforms.shape[-1] / gen.sample_rate_hz

@@ -75,8 +75,13 @@ class Worker:
             self.device.open_context()
             if self.sweep.metering.idle_baseline_s > 0:
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
-            self._prepared = {"worker": self.index, "pid": os.getpid(), "device": self.device.name,
-                              **self.meter.provenance(), "idle_power_w": self.meter.idle_power_w}
+            self._prepared = {
+                "worker": self.index,
+                "pid": os.getpid(),
+                "device": self.device.name,
+                **self.meter.provenance(),
+                "idle_power_w": self.meter.idle_power_w,
+            }
         return self._prepared
 
     def run_trial(self, trial_id: str) -> dict[str, Any]:
@@ -99,7 +104,11 @@ class Worker:
         self._last_end = time.perf_counter()
         self.busy_s += self._last_end - start
         self.window_s += outcome.window_s
-        return {**outcome.as_dict(), "worker": self.index, "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype)}
+        return {
+            **outcome.as_dict(),
+            "worker": self.index,
+            "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype),
+        }
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -125,7 +134,9 @@ class Worker:
         if self._scorer is None and (q.clap or q.fad_reference):
             from t2a_ray.orchestrator.quality import QualityScorer
 
-            self._scorer = QualityScorer(q, self.sweep.weights, self.device.name, cache_dir=self.run.root / "cache")
+            self._scorer = QualityScorer(
+                q, self.sweep.weights, self.device.name, cache_dir=self.run.root / "cache"
+            )
         return self._scorer
 
     def _write_audio(self, trial: Trial, repeat: int, prompt: Prompt, gen) -> None:

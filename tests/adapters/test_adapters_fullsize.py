@@ -40,9 +40,13 @@ def test_every_model_has_published_figures():
     [(m, *entry) for m in MODELS for entry in PUBLISHED[m]],
     ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "",
 )
-def test_full_size_parameter_count_matches_the_published_one(model_id, component, published, tolerance, source, full_size):
+def test_full_size_parameter_count_matches_the_published_one(
+    model_id, component, published, tolerance, source, full_size
+):
     modules = full_size(model_id)
-    ours = count_parameters(modules.values()) if component == "total" else count_parameters([modules[component]])
+    ours = (
+        count_parameters(modules.values()) if component == "total" else count_parameters([modules[component]])
+    )
     assert abs(ours - published) / published <= tolerance, (
         f"{model_id} {component}: {ours / 1e6:.1f} M built, {published / 1e6:.1f} M published ({source})"
     )

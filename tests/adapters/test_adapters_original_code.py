@@ -17,7 +17,7 @@ import torch
 
 from t2a_ray.adapters import adapter_class
 
-FAKE_LDM = '''
+FAKE_LDM = """
 import torch
 from torch import nn
 
@@ -65,9 +65,9 @@ class FakeLDM(nn.Module):
 
     def decode_first_stage(self, z):
         return self.first_stage_model.decode(z)
-'''
+"""
 
-FAKE_DDIM = '''
+FAKE_DDIM = """
 class DDIMSampler:
     def __init__(self, model):
         self.model = model
@@ -80,18 +80,18 @@ class DDIMSampler:
             x = self.model.model(x)
         self.model.calls.append(("sample", S, tuple(shape)))
         return x, None
-'''
+"""
 
-FAKE_UTIL = '''
+FAKE_UTIL = """
 import importlib
 
 
 def instantiate_from_config(config):
     module, cls = config["target"].rsplit(".", 1)
     return getattr(importlib.import_module(module), cls)(**config.get("params", {}))
-'''
+"""
 
-FAKE_VOCODER = '''
+FAKE_VOCODER = """
 import numpy as np
 import torch
 from torch import nn
@@ -106,9 +106,9 @@ class VocoderBigVGAN:
         assert spec.dim() == 3 and spec.shape[:2] == (1, 80), spec.shape  # one (1, 80, frames) spectrogram
         wav = self.generator(spec).mean(1).repeat_interleave(256, -1)
         return wav.squeeze().cpu().numpy().astype(np.float32)
-'''
+"""
 
-FAKE_OMEGACONF = '''
+FAKE_OMEGACONF = """
 import json
 
 
@@ -118,7 +118,7 @@ class OmegaConf:
         class Config(dict):
             __getattr__ = dict.__getitem__
         return Config(json.loads(open(path).read()))
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -156,16 +156,24 @@ def _checkout(root, vocoder_package: str, two_d: bool):
 
 
 @pytest.mark.parametrize(
-    "model_id,vocoder_package,two_d", [("make-an-audio", "vocoder/bigvgan", True), ("make-an-audio-2", "bigvgan", False)]
+    "model_id,vocoder_package,two_d",
+    [("make-an-audio", "vocoder/bigvgan", True), ("make-an-audio-2", "bigvgan", False)],
 )
 def test_pretrained_runs_the_original_code_from_a_checkout(model_id, vocoder_package, two_d, tmp_path):
     checkout = _checkout(tmp_path / "checkout", vocoder_package, two_d)
     options = {"config": str(checkout / "model.yaml"), "ckpt": str(checkout / "useful_ckpts" / "model.ckpt")}
-    adapter = adapter_class(model_id).load(device="cpu", dtype="float32", weights="pretrained", repo=str(checkout), options=options)
+    adapter = adapter_class(model_id).load(
+        device="cpu", dtype="float32", weights="pretrained", repo=str(checkout), options=options
+    )
     assert adapter.revision == f"{checkout}:model.ckpt"
     marks: list[str] = []
-    gen = adapter.generate(["a dog barks", "rain"], {"steps": 3, "duration_s": 1.0, "batch_size": 2}, seed=0,
-                           phases=marks.append, negative_prompt="noise")
+    gen = adapter.generate(
+        ["a dog barks", "rain"],
+        {"steps": 3, "duration_s": 1.0, "batch_size": 2},
+        seed=0,
+        phases=marks.append,
+        negative_prompt="noise",
+    )
     assert gen.waveforms.shape == (4, 1, 16000)
     assert marks == ["text_encoder", "denoise", "decode", "vocoder"]
     calls = adapter.model.ldm.calls
@@ -184,4 +192,6 @@ def test_pretrained_runs_the_original_code_from_a_checkout(model_id, vocoder_pac
 def test_pretrained_original_code_is_float32_only(tmp_path):
     checkout = _checkout(tmp_path / "checkout", "vocoder/bigvgan", True)
     with pytest.raises(Exception, match="runs in float32 only"):
-        adapter_class("make-an-audio").load(device="cpu", dtype="bfloat16", weights="pretrained", repo=str(checkout))
+        adapter_class("make-an-audio").load(
+            device="cpu", dtype="bfloat16", weights="pretrained", repo=str(checkout)
+        )

@@ -67,7 +67,9 @@ def test_audioldm2_repos_naming_gpt2model_get_the_lm_head_class(tmp_path):
 def test_hub_ids_that_are_not_cached_fail_offline_with_the_hub_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(Exception, match="(?i)offline|cannot find|not.*found|connection"):
-        adapter_class("audioldm").load(device="cpu", dtype="float32", weights="pretrained", repo="cvssp/no-such-repo-here")
+        adapter_class("audioldm").load(
+            device="cpu", dtype="float32", weights="pretrained", repo="cvssp/no-such-repo-here"
+        )
 
 
 # -- Tango: the published layout, mapped onto diffusers components -------------------------------------
@@ -78,13 +80,31 @@ def _ldm_vae_state(vae) -> dict[str, torch.Tensor]:
     the map of diffusers' scripts/convert_diffusers_to_original_stable_diffusion.py)."""
     n = len(vae.config.block_out_channels)
     layers = vae.config.layers_per_block
-    pairs = [("nin_shortcut", "conv_shortcut"), ("norm_out", "conv_norm_out"), ("mid.attn_1.", "mid_block.attentions.0.")]
+    pairs = [
+        ("nin_shortcut", "conv_shortcut"),
+        ("norm_out", "conv_norm_out"),
+        ("mid.attn_1.", "mid_block.attentions.0."),
+    ]
     for i in range(n):
-        pairs += [(f"encoder.down.{i}.block.{j}.", f"encoder.down_blocks.{i}.resnets.{j}.") for j in range(layers)]
-        pairs += [(f"decoder.up.{n - 1 - i}.block.{j}.", f"decoder.up_blocks.{i}.resnets.{j}.") for j in range(layers + 1)]
-        pairs += [(f"down.{i}.downsample.", f"down_blocks.{i}.downsamplers.0."), (f"up.{n - 1 - i}.upsample.", f"up_blocks.{i}.upsamplers.0.")]
+        pairs += [
+            (f"encoder.down.{i}.block.{j}.", f"encoder.down_blocks.{i}.resnets.{j}.") for j in range(layers)
+        ]
+        pairs += [
+            (f"decoder.up.{n - 1 - i}.block.{j}.", f"decoder.up_blocks.{i}.resnets.{j}.")
+            for j in range(layers + 1)
+        ]
+        pairs += [
+            (f"down.{i}.downsample.", f"down_blocks.{i}.downsamplers.0."),
+            (f"up.{n - 1 - i}.upsample.", f"up_blocks.{i}.upsamplers.0."),
+        ]
     pairs += [(f"mid.block_{i + 1}.", f"mid_block.resnets.{i}.") for i in range(2)]
-    attn = [("norm.", "group_norm."), ("q.", "to_q."), ("k.", "to_k."), ("v.", "to_v."), ("proj_out.", "to_out.0.")]
+    attn = [
+        ("norm.", "group_norm."),
+        ("q.", "to_q."),
+        ("k.", "to_k."),
+        ("v.", "to_v."),
+        ("proj_out.", "to_out.0."),
+    ]
     out = {}
     for key, value in vae.state_dict().items():
         for ldm, diffusers in pairs:
@@ -101,27 +121,61 @@ def _ldm_vae_state(vae) -> dict[str, torch.Tensor]:
 def _write_tango_layout(tiny, folder):
     m = tiny.model
     folder.mkdir()
-    (folder / "main_config.json").write_text(json.dumps({
-        "text_encoder_name": "google/flan-t5-large", "scheduler_name": "stabilityai/stable-diffusion-2-1",
-        "unet_model_config_path": "configs/diffusion_model_config.json", "snr_gamma": 5.0,
-    }))
+    (folder / "main_config.json").write_text(
+        json.dumps(
+            {
+                "text_encoder_name": "google/flan-t5-large",
+                "scheduler_name": "stabilityai/stable-diffusion-2-1",
+                "unet_model_config_path": "configs/diffusion_model_config.json",
+                "snr_gamma": 5.0,
+            }
+        )
+    )
     main = {f"unet.{k}": v for k, v in m.unet.state_dict().items()}
     main.update({f"text_encoder.{k}": v for k, v in m.text_encoder.state_dict().items()})
     torch.save(main, folder / "pytorch_model_main.bin")
     vc = m.vae.config
-    (folder / "vae_config.json").write_text(json.dumps({
-        "image_key": "fbank", "subband": 1, "embed_dim": vc.latent_channels, "time_shuffle": 1,
-        "scale_factor": vc.scaling_factor,
-        "ddconfig": {"double_z": True, "z_channels": vc.latent_channels, "resolution": 256, "in_channels": 1, "out_ch": 1,
-                     "ch": vc.block_out_channels[0], "ch_mult": [c // vc.block_out_channels[0] for c in vc.block_out_channels],
-                     "num_res_blocks": vc.layers_per_block, "attn_resolutions": [], "dropout": 0.0,
-                     "norm_num_groups": vc.norm_num_groups},  # tiny only: LDM's GroupNorm has 32
-        "vocoder_config": {k: getattr(m.vocoder.config, k) for k in (
-            "model_in_dim", "upsample_initial_channel", "upsample_rates", "upsample_kernel_sizes",
-            "resblock_kernel_sizes", "resblock_dilation_sizes")},
-    }))
+    (folder / "vae_config.json").write_text(
+        json.dumps(
+            {
+                "image_key": "fbank",
+                "subband": 1,
+                "embed_dim": vc.latent_channels,
+                "time_shuffle": 1,
+                "scale_factor": vc.scaling_factor,
+                "ddconfig": {
+                    "double_z": True,
+                    "z_channels": vc.latent_channels,
+                    "resolution": 256,
+                    "in_channels": 1,
+                    "out_ch": 1,
+                    "ch": vc.block_out_channels[0],
+                    "ch_mult": [c // vc.block_out_channels[0] for c in vc.block_out_channels],
+                    "num_res_blocks": vc.layers_per_block,
+                    "attn_resolutions": [],
+                    "dropout": 0.0,
+                    "norm_num_groups": vc.norm_num_groups,
+                },  # tiny only: LDM's GroupNorm has 32
+                "vocoder_config": {
+                    k: getattr(m.vocoder.config, k)
+                    for k in (
+                        "model_in_dim",
+                        "upsample_initial_channel",
+                        "upsample_rates",
+                        "upsample_kernel_sizes",
+                        "resblock_kernel_sizes",
+                        "resblock_dilation_sizes",
+                    )
+                },
+            }
+        )
+    )
     vae = _ldm_vae_state(m.vae)
-    voc = {k.replace("upsampler.", "ups."): v for k, v in m.vocoder.state_dict().items() if k not in ("mean", "scale")}
+    voc = {
+        k.replace("upsampler.", "ups."): v
+        for k, v in m.vocoder.state_dict().items()
+        if k not in ("mean", "scale")
+    }
     vae.update({f"vocoder.{k}": v for k, v in voc.items()})
     torch.save(vae, folder / "pytorch_model_vae.bin")
     # The UNet/T5 configs and the tokenizer live in Tango's code repo and on the hub, not in its folder:

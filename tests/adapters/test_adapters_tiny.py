@@ -45,9 +45,13 @@ def generated(loaded):
     def get(model_id: str):
         if model_id not in cache:
             adapter = loaded(model_id)
-            adapter.generate(PROMPTS[:1], {"steps": 2, "duration_s": 1.0}, seed=0)  # warm-up: first-call costs
+            adapter.generate(
+                PROMPTS[:1], {"steps": 2, "duration_s": 1.0}, seed=0
+            )  # warm-up: first-call costs
             marks: list[str] = []
-            gen = adapter.generate(PROMPTS, PARAMS, seed=0, phases=marks.append, negative_prompt="Low quality.")
+            gen = adapter.generate(
+                PROMPTS, PARAMS, seed=0, phases=marks.append, negative_prompt="Low quality."
+            )
             seconds = []
             for _ in range(2):  # the fastest of a few: other work on a shared machine only slows a run down
                 start = time.perf_counter()
@@ -138,7 +142,13 @@ def test_check_rejects_zero_steps(model_id):
 
 def test_check_fills_defaults_and_names_unknown_parameters():
     card = get_card("tango")
-    assert card.check({}) == {"steps": 100, "guidance_scale": 3.0, "duration_s": 10.0, "batch_size": 1, "scheduler": "ddpm"}
+    assert card.check({}) == {
+        "steps": 100,
+        "guidance_scale": 3.0,
+        "duration_s": 10.0,
+        "batch_size": 1,
+        "scheduler": "ddpm",
+    }
     assert card.check({"scheduler": "default"})["scheduler"] == "ddpm"
     with pytest.raises(ParameterError, match=r"grid.scheduler = 'heun': must be one of 'ddim', 'ddpm'"):
         card.check({"scheduler": "heun"})
@@ -179,7 +189,9 @@ def test_load_builds_in_the_requested_dtype():
 
 def test_load_rejects_bad_arguments_before_building():
     cls = adapter_class("audioldm")
-    with pytest.raises(ConfigError, match="weights = 'huge': model 'audioldm' supports pretrained, random, tiny"):
+    with pytest.raises(
+        ConfigError, match="weights = 'huge': model 'audioldm' supports pretrained, random, tiny"
+    ):
         cls.load(device="cpu", dtype="float32", weights="huge")
     with pytest.raises(ConfigError, match="dtype = 'int8': must be one of float16, bfloat16, float32"):
         cls.load(device="cpu", dtype="int8", weights="tiny")
@@ -191,10 +203,14 @@ def test_load_rejects_bad_arguments_before_building():
 
 
 def test_make_an_audio_pretrained_needs_the_original_checkout(tmp_path):
-    with pytest.raises(ConfigError, match="give the path of a local checkout of github.com/Text-to-Audio/Make-An-Audio"):
+    with pytest.raises(
+        ConfigError, match="give the path of a local checkout of github.com/Text-to-Audio/Make-An-Audio"
+    ):
         adapter_class("make-an-audio").load(device="cpu", dtype="float32", weights="pretrained", repo=None)
     with pytest.raises(ImportError, match="pip install -r .*requirements.txt"):
-        adapter_class("make-an-audio-2").load(device="cpu", dtype="float32", weights="pretrained", repo=str(tmp_path))
+        adapter_class("make-an-audio-2").load(
+            device="cpu", dtype="float32", weights="pretrained", repo=str(tmp_path)
+        )
 
 
 # -- out of memory: one translation, to InfeasibleError -------------------------------------------------

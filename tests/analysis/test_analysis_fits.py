@@ -103,14 +103,32 @@ def test_energy_per_audio_second_vs_duration():
 def test_phase_shares():
     df = pd.DataFrame(
         [
-            dict(model="x", gpu_energy_j=110.0, text_encoder_energy_j=10.0, denoise_energy_j=80.0,
-                 decode_energy_j=5.0, vocoder_energy_j=5.0),
-            dict(model="x", gpu_energy_j=110.0, text_encoder_energy_j=10.0, denoise_energy_j=80.0,
-                 decode_energy_j=5.0, vocoder_energy_j=5.0),
-            dict(model="y", gpu_energy_j=50.0, text_encoder_energy_j=5.0, denoise_energy_j=40.0,
-                 decode_energy_j=5.0, vocoder_energy_j=None),  # no vocoder
+            dict(
+                model="x",
+                gpu_energy_j=110.0,
+                text_encoder_energy_j=10.0,
+                denoise_energy_j=80.0,
+                decode_energy_j=5.0,
+                vocoder_energy_j=5.0,
+            ),
+            dict(
+                model="x",
+                gpu_energy_j=110.0,
+                text_encoder_energy_j=10.0,
+                denoise_energy_j=80.0,
+                decode_energy_j=5.0,
+                vocoder_energy_j=5.0,
+            ),
+            dict(
+                model="y",
+                gpu_energy_j=50.0,
+                text_encoder_energy_j=5.0,
+                denoise_energy_j=40.0,
+                decode_energy_j=5.0,
+                vocoder_energy_j=None,
+            ),  # no vocoder
         ]
-    )  # fmt: skip
+    )
     t = phase_shares(df, ["model"], "gpu_energy_j").set_index("model")
     assert t.loc["x", "denoise_share"] == pytest.approx(0.8) and t.loc["x", "n"] == 2
     assert t.loc["x", "unattributed_share"] == pytest.approx(1 - 100 / 110)
@@ -120,26 +138,32 @@ def test_phase_shares():
 
 
 def test_repeat_spread_puts_energy_cv_beside_the_window_cv():
-    df = pd.DataFrame({
-        "model": ["x"] * 4 + ["y"] * 3,
-        "_config": [0, 0, 1, 1, 2, 2, 3],  # config 3 has one repeat: no CV
-        "energy_per_waveform_j": [90.0, 110.0, 10.0, 10.0, 50.0, 70.0, 1.0],
-        "window_s": [1.0, 1.0, 2.0, 2.2, 3.0, 3.0, 1.0],
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "model": ["x"] * 4 + ["y"] * 3,
+            "_config": [0, 0, 1, 1, 2, 2, 3],  # config 3 has one repeat: no CV
+            "energy_per_waveform_j": [90.0, 110.0, 10.0, 10.0, 50.0, 70.0, 1.0],
+            "window_s": [1.0, 1.0, 2.0, 2.2, 3.0, 3.0, 1.0],
+        }
+    )
     t = repeat_spread(df, "energy_per_waveform_j").set_index("model")
     cv_x0 = np.std([90, 110], ddof=1) / 100
     assert t.loc["x", "configs"] == 2 and t.loc["y", "configs"] == 1
-    assert t.loc["x", "energy_cv_median"] == pytest.approx(cv_x0 / 2) and t.loc["x", "energy_cv_max"] == pytest.approx(cv_x0)
+    assert t.loc["x", "energy_cv_median"] == pytest.approx(cv_x0 / 2) and t.loc[
+        "x", "energy_cv_max"
+    ] == pytest.approx(cv_x0)
     assert t.loc["x", "window_s_cv_median"] == pytest.approx(np.std([2.0, 2.2], ddof=1) / 2.1 / 2)
     assert t.loc["y", "energy_cv_max"] == pytest.approx(np.std([50, 70], ddof=1) / 60)
 
 
 def test_per_gpu_lists_each_card_and_its_idle_baselines():
-    df = pd.DataFrame({
-        "gpu_uuid": ["GPU-a", "GPU-a", "GPU-a", "GPU-b", None],
-        "gpu_name": ["H100", "H100", "H100", "H100", None],
-        "idle_power_w": [122.25, 122.25, 121.0, None, None],  # two worker processes on GPU-a
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "gpu_uuid": ["GPU-a", "GPU-a", "GPU-a", "GPU-b", None],
+            "gpu_name": ["H100", "H100", "H100", "H100", None],
+            "idle_power_w": [122.25, 122.25, 121.0, None, None],  # two worker processes on GPU-a
+        }
+    )
     t = per_gpu(df).set_index("gpu_uuid")
     assert list(t.index) == ["GPU-a", "GPU-b"]
     assert t.loc["GPU-a", "rows"] == 3 and t.loc["GPU-a", "idle_power_w"] == "121.0, 122.2"

@@ -134,8 +134,14 @@ def test_another_embedder_behind_the_interface(tmp_path):
     for i, clip in enumerate(_noise(5, 0.5, 8_000, seed=6)):
         write_wav(tmp_path / f"{i}.wav", clip, 8_000)
     ref = load_reference(tmp_path, _MeanEmbedder())
-    row = score_configuration("x", None, _noise(5, 0.5, 8_000, seed=7, scale=0.5), 8_000,
-                              fad_embedder=_MeanEmbedder(), reference=ref)  # fmt: skip
+    row = score_configuration(
+        "x",
+        None,
+        _noise(5, 0.5, 8_000, seed=7, scale=0.5),
+        8_000,
+        fad_embedder=_MeanEmbedder(),
+        reference=ref,
+    )
     assert row["fad"] > 0.1  # louder generations: a clear distance in the std dimension
 
 

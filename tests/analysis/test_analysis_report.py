@@ -39,9 +39,22 @@ def paper_run(seed=0):
         icpt, slope, clap, fad = MODELS[m]
         tid = _tid(m, steps, batch)
         per_wave = (icpt + slope * steps) * (0.55 + 0.45 / batch)
-        base = dict(run="paper", trial_id=tid, prompt_id="p0", model=m, weights="pretrained", dtype="float16",
-                    steps=steps, guidance_scale=3.5, duration_s=10.0, batch_size=batch, seed=0,
-                    gpu_name="NVIDIA H100", energy_method="nvml-counter", generations_in_window=batch)  # fmt: skip
+        base = dict(
+            run="paper",
+            trial_id=tid,
+            prompt_id="p0",
+            model=m,
+            weights="pretrained",
+            dtype="float16",
+            steps=steps,
+            guidance_scale=3.5,
+            duration_s=10.0,
+            batch_size=batch,
+            seed=0,
+            gpu_name="NVIDIA H100",
+            energy_method="nvml-counter",
+            generations_in_window=batch,
+        )
         if m == "stable-audio-open" and batch == 10:
             rows.append(base | dict(repeat=0, status="infeasible", error="CUDA out of memory"))
             continue
@@ -51,16 +64,33 @@ def paper_run(seed=0):
             voc = np.nan if m == "stable-audio-open" else 0.05 * e
             rows.append(
                 base
-                | dict(repeat=r, status="ok", error=None, energy_per_waveform_j=e, gpu_energy_j=e * batch,
-                       energy_per_audio_s_j=e / 10.0, cpu_energy_j=0.1 * e * batch, dram_energy_j=0.02 * e * batch,
-                       text_encoder_energy_j=te * batch, decode_energy_j=dec * batch, vocoder_energy_j=voc * batch,
-                       denoise_energy_j=(e - te - dec - np.nan_to_num(voc)) * batch, latency_s=e / 300.0)
-            )  # fmt: skip
+                | dict(
+                    repeat=r,
+                    status="ok",
+                    error=None,
+                    energy_per_waveform_j=e,
+                    gpu_energy_j=e * batch,
+                    energy_per_audio_s_j=e / 10.0,
+                    cpu_energy_j=0.1 * e * batch,
+                    dram_energy_j=0.02 * e * batch,
+                    text_encoder_energy_j=te * batch,
+                    decode_energy_j=dec * batch,
+                    vocoder_energy_j=voc * batch,
+                    denoise_energy_j=(e - te - dec - np.nan_to_num(voc)) * batch,
+                    latency_s=e / 300.0,
+                )
+            )
         quality.append(
-            dict(trial_id=tid, n_generations=REPEATS, clap_mean=clap - 0.8 / steps + 0.003 * rng.standard_normal(),
-                 clap_ci95=0.004, clap_model="laion/clap-htsat-fused", fad=fad + 30.0 / steps,
-                 fad_inf=fad + 25.0 / steps)
-        )  # fmt: skip
+            dict(
+                trial_id=tid,
+                n_generations=REPEATS,
+                clap_mean=clap - 0.8 / steps + 0.003 * rng.standard_normal(),
+                clap_ci95=0.004,
+                clap_model="laion/clap-htsat-fused",
+                fad=fad + 30.0 / steps,
+                fad_inf=fad + 25.0 / steps,
+            )
+        )
     return pd.DataFrame(rows), quality
 
 
@@ -73,9 +103,17 @@ def paper_table(seed=0):
             for r in range(REPEATS):
                 e = (icpt + slope * steps) * (1 + 0.02 * rng.standard_normal())
                 for ds, shift in (("audiocaps", 0.0), ("clotho", -0.05)):
-                    rows.append(dict(model=m, steps=steps, repeat=r, gpu_energy_j=e, dataset=ds,
-                                     clap=clap + shift - 0.8 / steps + 0.01 * rng.standard_normal(),
-                                     fad=fad - 10 * shift + 30.0 / steps + 0.1 * rng.standard_normal()))  # fmt: skip
+                    rows.append(
+                        dict(
+                            model=m,
+                            steps=steps,
+                            repeat=r,
+                            gpu_energy_j=e,
+                            dataset=ds,
+                            clap=clap + shift - 0.8 / steps + 0.01 * rng.standard_normal(),
+                            fad=fad - 10 * shift + 30.0 / steps + 0.1 * rng.standard_normal(),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -118,8 +156,14 @@ def test_run_report_files(run_dir, run_analysis):
     out = run_dir / "report"
     assert run_analysis.report_path == out / "index.html"
     names = {p.name for p in out.iterdir()}
-    expected_plots = {"plot_energy_vs_steps.png", "plot_energy_vs_batch.png", "plot_phases.png",
-                      "plot_front_clap_mean.png", "plot_front_fad.png", "plot_front_fad_inf.png"}  # fmt: skip
+    expected_plots = {
+        "plot_energy_vs_steps.png",
+        "plot_energy_vs_batch.png",
+        "plot_phases.png",
+        "plot_front_clap_mean.png",
+        "plot_front_fad.png",
+        "plot_front_fad_inf.png",
+    }
     assert expected_plots | {"index.html", "fronts.csv", "configs.csv"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
     page = (out / "index.html").read_text()
@@ -157,8 +201,16 @@ def test_run_fronts_csv_holds_the_input_rows_of_each_front(run_dir, run_analysis
 
 def test_run_text_and_tables(run_analysis):
     text = run_analysis.text()
-    for needle in ("Pareto fronts", "Front clap_mean:max", "Energy vs steps", "Energy per waveform vs batch size",
-                   "Phase shares", "Spread over repeats", "1 infeasible", "300 g CO2e/kWh"):  # fmt: skip
+    for needle in (
+        "Pareto fronts",
+        "Front clap_mean:max",
+        "Energy vs steps",
+        "Energy per waveform vs batch size",
+        "Phase shares",
+        "Spread over repeats",
+        "1 infeasible",
+        "300 g CO2e/kWh",
+    ):
         assert needle in text, needle
     fits = run_analysis.fits["energy_vs_steps"].set_index("model")
     for model, (_, slope, _, _) in MODELS.items():
@@ -208,8 +260,12 @@ def test_paper_table_grouped_by_dataset(tmp_path):
     df = load_table(path)
     a = analyze_table(df, "gpu_energy_j", ["clap:max", "fad:min"], ["dataset"], tmp_path / "out")
     fronts = pd.read_csv(tmp_path / "out" / "fronts.csv")
-    labels = {"clap:max | dataset=audiocaps", "clap:max | dataset=clotho",
-              "fad:min | dataset=audiocaps", "fad:min | dataset=clotho"}  # fmt: skip
+    labels = {
+        "clap:max | dataset=audiocaps",
+        "clap:max | dataset=clotho",
+        "fad:min | dataset=audiocaps",
+        "fad:min | dataset=clotho",
+    }
     assert set(fronts.front) == labels
     assert list(fronts.columns) == list(df.columns) + ["front"]
     for label in labels:

@@ -35,7 +35,11 @@ def test_help_lists_the_five_commands():
 def test_models_lists_every_card_with_parameters():
     result = invoke("models")
     assert result.exit_code == 0
-    assert "noop" in result.output and "step_time_s" in result.output and "weights: pretrained, random, tiny" in result.output
+    assert (
+        "noop" in result.output
+        and "step_time_s" in result.output
+        and "weights: pretrained, random, tiny" in result.output
+    )
 
 
 BAD_CASES = {
@@ -74,14 +78,20 @@ def test_too_many_gpus_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("T2A_RAY_LOGICAL_GPUS", raising=False)
     config = tmp_path / "good.yaml"
     config.write_text(GOOD)
-    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--gpus", "64"])
+    result = CliRunner().invoke(
+        main, ["launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--gpus", "64"]
+    )
     assert result.exit_code == 2
     assert "--gpus = 64" in result.output and "GPU(s) visible" in result.output
     assert not (tmp_path / "runs").exists()
 
 
 def test_status_resume_analyze_refuse_a_folder_that_is_not_a_run(tmp_path):
-    for args in (["status", str(tmp_path)], ["resume", str(tmp_path), "--gpus", "0"], ["analyze", str(tmp_path)]):
+    for args in (
+        ["status", str(tmp_path)],
+        ["resume", str(tmp_path), "--gpus", "0"],
+        ["analyze", str(tmp_path)],
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2, (args, result.output)
         assert "not a run folder" in result.output
@@ -91,9 +101,13 @@ def test_analyze_needs_exactly_one_source_and_valid_quality_specs(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("model,steps,energy,clap\na,10,1.0,0.3\n")
     assert CliRunner().invoke(main, ["analyze"]).exit_code == 2
-    bad = CliRunner().invoke(main, ["analyze", "--results", str(table), "--energy", "energy", "--quality", "clap:up"])
+    bad = CliRunner().invoke(
+        main, ["analyze", "--results", str(table), "--energy", "energy", "--quality", "clap:up"]
+    )
     assert bad.exit_code == 2 and "COL:max or COL:min" in bad.output
-    missing = CliRunner().invoke(main, ["analyze", "--results", str(table), "--energy", "joules", "--quality", "clap:max"])
+    missing = CliRunner().invoke(
+        main, ["analyze", "--results", str(table), "--energy", "joules", "--quality", "clap:max"]
+    )
     assert missing.exit_code == 2 and "joules" in missing.output
 
 
@@ -135,7 +149,9 @@ def test_set_changes_the_run_name_that_launch_checks(tmp_path):
     out = tmp_path / "runs"
     (out / "renamed").mkdir(parents=True)
     (out / "renamed" / "sweep.yaml").write_text(GOOD)
-    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(out), "--gpus", "0", "--set", "name=renamed"])
+    result = CliRunner().invoke(
+        main, ["launch", "--config", str(config), "--out", str(out), "--gpus", "0", "--set", "name=renamed"]
+    )
     assert result.exit_code == 2, result.output
     assert "--name = 'renamed'" in result.output and "a run already exists" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["renamed"]
@@ -166,7 +182,11 @@ def fake_pynvml(count=4, init_error=None):
     def nvmlShutdown():
         module.calls.append("shutdown")
 
-    module.nvmlInit, module.nvmlDeviceGetCount, module.nvmlShutdown = nvmlInit, nvmlDeviceGetCount, nvmlShutdown
+    module.nvmlInit, module.nvmlDeviceGetCount, module.nvmlShutdown = (
+        nvmlInit,
+        nvmlDeviceGetCount,
+        nvmlShutdown,
+    )
     return module
 
 
@@ -214,7 +234,9 @@ def test_too_many_gpus_counts_only_the_visible_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
     config = tmp_path / "good.yaml"
     config.write_text(GOOD)
-    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--gpus", "2"])
+    result = CliRunner().invoke(
+        main, ["launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--gpus", "2"]
+    )
     assert result.exit_code == 2, result.output
     assert "only 1 NVIDIA GPU(s) visible here; use --gpus 1 or fewer" in result.output
     assert not (tmp_path / "runs").exists()

@@ -10,7 +10,15 @@ from t2a_ray.config import load_sweep
 from t2a_ray.errors import ConfigError
 
 CONFIGS = Path(__file__).parents[2] / "configs"
-PAPER_MODELS = ["audioldm", "audioldm2", "stable-audio-open", "tango", "tango2", "make-an-audio", "make-an-audio-2"]
+PAPER_MODELS = [
+    "audioldm",
+    "audioldm2",
+    "stable-audio-open",
+    "tango",
+    "tango2",
+    "make-an-audio",
+    "make-an-audio-2",
+]
 STEPS = [10, 25, 50, 100, 150, 200]
 WEIGHT_OVERRIDES = [((), "pretrained"), (("weights=random",), "random"), (("weights=tiny",), "tiny")]
 
@@ -24,7 +32,11 @@ def load_paper(name: str, overrides: tuple[str, ...], weights: str):
 
 
 def test_the_paper_configs_are_where_the_tests_look():
-    assert sorted(p.name for p in CONFIGS.glob("paper-*.yaml")) == ["paper-batch.yaml", "paper-quality.yaml", "paper-steps.yaml"]
+    assert sorted(p.name for p in CONFIGS.glob("paper-*.yaml")) == [
+        "paper-batch.yaml",
+        "paper-quality.yaml",
+        "paper-steps.yaml",
+    ]
 
 
 @pytest.mark.parametrize(("overrides", "weights"), WEIGHT_OVERRIDES)
@@ -45,14 +57,18 @@ def test_paper_batch_meters_10_waveforms_per_window_at_4_batch_sizes(overrides, 
     assert len(trials) == 28 == len({t.trial_id for t in trials})
     assert sweep.metering.min_waveforms_per_window == 10
     assert sorted({t.params["batch_size"] for t in trials}) == [1, 2, 5, 10]
-    assert {(t.model.id, t.params["batch_size"]) for t in trials} == {(m, b) for m in PAPER_MODELS for b in (1, 2, 5, 10)}
+    assert {(t.model.id, t.params["batch_size"]) for t in trials} == {
+        (m, b) for m in PAPER_MODELS for b in (1, 2, 5, 10)
+    }
     assert {t.params["steps"] for t in trials} == {100}
 
 
 def test_the_weights_override_changes_every_trial_id():
     # a run on random weights must never be mistaken for (or resumed as) one on the published weights
     pretrained = {t.trial_id for t in load_sweep(CONFIGS / "paper-steps.yaml").trials()}
-    random = {t.trial_id for t in load_sweep(CONFIGS / "paper-steps.yaml", overrides=("weights=random",)).trials()}
+    random = {
+        t.trial_id for t in load_sweep(CONFIGS / "paper-steps.yaml", overrides=("weights=random",)).trials()
+    }
     assert pretrained.isdisjoint(random)
 
 
@@ -74,14 +90,21 @@ def test_paper_quality_with_a_missing_reference_folder_names_it(tmp_path):
 
 def test_paper_quality_loads_with_captions_and_reference_given_by_overrides(tmp_path):
     captions = tmp_path / "captions.csv"
-    captions.write_text('id,caption\nac1,a dog barks\nac2,"rain on a tin roof, then thunder"\nac3,a train passes\n')
+    captions.write_text(
+        'id,caption\nac1,a dog barks\nac2,"rain on a tin roof, then thunder"\nac3,a train passes\n'
+    )
     reference = tmp_path / "reference"
     reference.mkdir()
-    sweep = load_sweep(CONFIGS / "paper-quality.yaml", overrides=(f"prompts.file={captions}", f"quality.fad.reference={reference}"))
+    sweep = load_sweep(
+        CONFIGS / "paper-quality.yaml",
+        overrides=(f"prompts.file={captions}", f"quality.fad.reference={reference}"),
+    )
     assert sweep.name == "paper-quality" and sweep.weights == "pretrained"
     assert [m.id for m in sweep.models] == PAPER_MODELS
     assert [(p.id, p.text) for p in sweep.prompts] == [
-        ("ac1", "a dog barks"), ("ac2", "rain on a tin roof, then thunder"), ("ac3", "a train passes"),
+        ("ac1", "a dog barks"),
+        ("ac2", "rain on a tin roof, then thunder"),
+        ("ac3", "a train passes"),
     ]
     assert sweep.quality.clap is True
     assert sweep.quality.fad_reference == str(reference.resolve())

@@ -40,7 +40,9 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["f.bin"]  # no temp file left behind
 
 
-@pytest.mark.parametrize("hostile", ["../../etc/passwd", "a/b\\c", "..", "", "x" * 500, "rm -rf *; echo $HOME", "🎵 music"])
+@pytest.mark.parametrize(
+    "hostile", ["../../etc/passwd", "a/b\\c", "..", "", "x" * 500, "rm -rf *; echo $HOME", "🎵 music"]
+)
 def test_safe_name_never_escapes_the_folder(tmp_path, hostile):
     name = safe_name(hostile)
     assert name and "/" not in name and "\\" not in name and name not in (".", "..") and len(name) <= 120

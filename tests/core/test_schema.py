@@ -23,7 +23,16 @@ def test_schema_has_every_product_column():
 
 
 def row(tid, repeat, **kw):
-    return {"run": "r", "trial_id": tid, "repeat": repeat, "prompt_id": "p0", "model": "noop", "steps": 10, "status": "ok", **kw}
+    return {
+        "run": "r",
+        "trial_id": tid,
+        "repeat": repeat,
+        "prompt_id": "p0",
+        "model": "noop",
+        "steps": 10,
+        "status": "ok",
+        **kw,
+    }
 
 
 def test_missing_values_stay_null_and_unknown_columns_are_refused():

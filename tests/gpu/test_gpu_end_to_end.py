@@ -32,7 +32,8 @@ def test_the_meter_reads_the_nvml_counter_of_this_processes_gpu():
 
 def test_a_one_gpu_sweep_of_a_full_size_model_records_gpu_energy(tmp_path):
     config = tmp_path / "g.yaml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         models: [audioldm]
         weights: random
         dtype: float16
@@ -40,7 +41,8 @@ def test_a_one_gpu_sweep_of_a_full_size_model_records_gpu_energy(tmp_path):
         prompts: {text: ["a dog barks"]}
         repeats: 2
         metering: {idle_baseline_s: 2}
-    """))
+    """)
+    )
     run = RunFolder(tmp_path / "runs" / "g")
     run.create(load_sweep(config, name="g").to_yaml())
     outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))

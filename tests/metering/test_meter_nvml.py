@@ -16,7 +16,9 @@ UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)
 
 def fleet(**kw) -> FakeNVML:
     clock = FakeClock()
-    return FakeNVML([FakeGPU(clock, index=i, uuid=UUIDS[i], name="NVIDIA H100 80GB HBM3") for i in range(4)], **kw)
+    return FakeNVML(
+        [FakeGPU(clock, index=i, uuid=UUIDS[i], name="NVIDIA H100 80GB HBM3") for i in range(4)], **kw
+    )
 
 
 def test_nvml_gpu_reads_counter_and_instant_power_in_one_field_call():
@@ -52,7 +54,9 @@ def test_nvml_errors_become_metering_errors_with_the_nvml_error_as_cause():
     nvml = fleet()
     gpu = NVMLGPU(1, nvml)
     nvml.fail("nvmlDeviceGetFieldValues", 15)
-    with pytest.raises(MeteringError, match="NVML nvmlDeviceGetFieldValues failed on GPU 1: GPU is lost") as info:
+    with pytest.raises(
+        MeteringError, match="NVML nvmlDeviceGetFieldValues failed on GPU 1: GPU is lost"
+    ) as info:
         gpu.energy_and_power()
     assert isinstance(info.value.__cause__, FakeNVML.NVMLError)
     nvml2 = fleet()
@@ -92,7 +96,10 @@ def test_cuda_visible_devices_maps_to_the_real_index(visible, ordinal, expected)
 def test_a_cuda_uuid_decides_whatever_the_environment_says():
     nvml = fleet()
     bare = UUIDS[1][4:]  # torch prints UUIDs without the "GPU-" prefix
-    assert find_visible_gpu(nvml, 0, cuda_uuid=bare, env={"CUDA_VISIBLE_DEVICES": "0"}, ask_cuda_driver=False)[0] == 1
+    assert (
+        find_visible_gpu(nvml, 0, cuda_uuid=bare, env={"CUDA_VISIBLE_DEVICES": "0"}, ask_cuda_driver=False)[0]
+        == 1
+    )
     index, how = find_visible_gpu(nvml, 0, cuda_uuid="MIG-1234", env={}, ask_cuda_driver=False)
     assert index is None and "MIG" in how
 
@@ -100,7 +107,11 @@ def test_a_cuda_uuid_decides_whatever_the_environment_says():
 def test_open_meter_reports_the_real_gpu_of_a_ray_actor():
     meter = open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": "2"}, cpu="estimate", cuda_uuid=UUIDS[2])
     prov = meter.provenance()
-    assert prov["gpu_index"] == 2 and prov["gpu_uuid"] == UUIDS[2] and prov["gpu_name"] == "NVIDIA H100 80GB HBM3"
+    assert (
+        prov["gpu_index"] == 2
+        and prov["gpu_uuid"] == UUIDS[2]
+        and prov["gpu_name"] == "NVIDIA H100 80GB HBM3"
+    )
     assert prov["driver_version"] == "550.00" and prov["power_limit_w"] == 700.0
     assert prov["cuda_visible_devices"] == "2" and "uuid match" in prov["gpu_found_by"]
     assert prov["cpu_method"] == "estimate:cpu-time"
@@ -110,7 +121,9 @@ def test_open_meter_reports_the_real_gpu_of_a_ray_actor():
 def test_open_meter_without_a_visible_gpu():
     meter = open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""}, cpu="none")
     assert meter.gpu is None and "hides every GPU" in meter.provenance()["gpu_found_by"]
-    with pytest.raises(MeteringError, match="no NVIDIA GPU visible .*; run with --gpus 0 to measure on the CPU"):
+    with pytest.raises(
+        MeteringError, match="no NVIDIA GPU visible .*; run with --gpus 0 to measure on the CPU"
+    ):
         open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""}, require_gpu=True)
     broken = fleet()
     broken.fail("nvmlInit", 999)
@@ -123,5 +136,7 @@ def test_open_meter_without_a_visible_gpu():
 
 def test_importing_the_meter_imports_neither_torch_nor_ray():
     code = "import sys, t2a_ray.metering; print(sorted(m for m in ('torch', 'ray', 'pynvml') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

@@ -89,7 +89,9 @@ def test_coverage_and_errors():
     with pytest.raises(ValueError, match="outside the counter's covered span"):
         tl.energy_mj_at(0.7)
     # step falls back to linear where a neighbour is missing
-    assert tl.energy_mj_at(0.5) == pytest.approx(CounterTimeline(ups, interpolation="linear").energy_mj_at(0.5))
+    assert tl.energy_mj_at(0.5) == pytest.approx(
+        CounterTimeline(ups, interpolation="linear").energy_mj_at(0.5)
+    )
     with pytest.raises(ValueError, match="interpolation = 'cubic'"):
         CounterTimeline(ups, interpolation="cubic")
 
@@ -105,7 +107,11 @@ def test_refinement_carries_sharp_brackets_into_sparse_ones():
     assert mid.seen_s - mid.before_s <= 0.004 + 1e-9
     assert mid.time_s == pytest.approx(0.2, abs=0.002)
     # an inconsistent neighbour (a missed tick) is ignored rather than emptying the bracket
-    odd = [CounterUpdate(0.099, 0.101, 1.0), CounterUpdate(0.250, 0.252, 2.0), CounterUpdate(0.299, 0.301, 3.0)]
+    odd = [
+        CounterUpdate(0.099, 0.101, 1.0),
+        CounterUpdate(0.250, 0.252, 2.0),
+        CounterUpdate(0.299, 0.301, 3.0),
+    ]
     out = refine_update_times(odd, jitter_s=0.001)
     assert all(u.before_s <= u.seen_s for u in out)
 
@@ -127,7 +133,9 @@ def test_lag_fits_recover_a_known_lag():
     def power(t):
         return 650.0 if any(a <= t < b for a, b in busy) else 70.0
 
-    lagged = [CounterUpdate(u.before_s + 0.03, u.seen_s + 0.03, u.energy_mj) for u in _ticks(power, t_end=3.0)]
+    lagged = [
+        CounterUpdate(u.before_s + 0.03, u.seen_s + 0.03, u.energy_mj) for u in _ticks(power, t_end=3.0)
+    ]
     lag, rss = fit_counter_lag_s(lagged, busy)
     assert lag == pytest.approx(0.03, abs=0.0021)
     assert rss[lag] < rss[0.0]

@@ -58,7 +58,9 @@ def test_inside_windows_the_sampler_reads_once_per_tick_and_never_merges_two():
     reads_per_s = []
     for r in windows:
         ticks_seen = sorted({gpu.last_tick_s(t) for t in samples["t_s"] if r.start_s < t < r.end_s})
-        assert all(b - a == pytest.approx(gpu.tick_s) for a, b in itertools.pairwise(ticks_seen))  # none skipped
+        assert all(
+            b - a == pytest.approx(gpu.tick_s) for a, b in itertools.pairwise(ticks_seen)
+        )  # none skipped
         reads_per_s.append(sum(r.start_s < t < r.end_s for t in samples["t_s"]) / r.window_s)
     # The first window still tightens the grid (a few dense reads around a tick, each time its error
     # doubles); after it, one read per tick. The plain 50 ms sampler would read 20 times a second.
@@ -173,7 +175,10 @@ def test_measure_runs_at_least_min_generations_and_both_minimums_must_hold():
     assert meter.measure(generate, min_window_s=0.5, min_generations=5).generations_in_window == 5
     assert meter.measure(generate, min_window_s=2.0, min_generations=4).generations_in_window == 4
     # max_generations caps the calls whatever the minimums
-    assert meter.measure(generate, min_window_s=0.0, min_generations=5, max_generations=2).generations_in_window == 2
+    assert (
+        meter.measure(generate, min_window_s=0.0, min_generations=5, max_generations=2).generations_in_window
+        == 2
+    )
 
 
 @pytest.mark.parametrize("n", [0, -1])
@@ -274,7 +279,9 @@ def test_an_error_in_the_work_leaves_no_result_and_closes_the_window():
 
 
 def test_bad_arguments_name_the_value_and_what_is_allowed():
-    with pytest.raises(ValueError, match=r"sample_interval_s = 0.5: must be a number of seconds in \(0, 0.05\]"):
+    with pytest.raises(
+        ValueError, match=r"sample_interval_s = 0.5: must be a number of seconds in \(0, 0.05\]"
+    ):
         Meter(None, sample_interval_s=0.5)
     with pytest.raises(ValueError, match="interpolation = 'power'"):
         Meter(None, interpolation="power")
@@ -300,9 +307,15 @@ def test_cpu_only_meter_labels_its_estimate_and_reports_no_gpu_figures():
     assert cols["idle_power_w"] is None and meter.measure_idle(1.0) is None
     assert cols["cpu_energy_j"] == pytest.approx(11.0)
     assert cols["dram_energy_j"] is None
-    assert cols["denoise_energy_j"] == pytest.approx(10.0) and cols["text_encoder_energy_j"] == pytest.approx(1.0)
+    assert cols["denoise_energy_j"] == pytest.approx(10.0) and cols["text_encoder_energy_j"] == pytest.approx(
+        1.0
+    )
     prov = meter.provenance()
-    assert prov["gpu_index"] is None and prov["cpu_method"] == "estimate:cpu-time" and prov["cpu_watts_per_core"] == 10.0
+    assert (
+        prov["gpu_index"] is None
+        and prov["cpu_method"] == "estimate:cpu-time"
+        and prov["cpu_watts_per_core"] == 10.0
+    )
 
 
 def test_no_devices_at_all_is_labelled_none():

@@ -48,7 +48,9 @@ def test_a_node_that_leaves_mid_sweep_loses_nothing(tmp_path):
 
         killer = threading.Thread(target=remove_when_started)
         killer.start()
-        outcome = run_sweep(run, LaunchOptions(gpus=2, address=cluster.address, progress=False, restart_wait_s=5))
+        outcome = run_sweep(
+            run, LaunchOptions(gpus=2, address=cluster.address, progress=False, restart_wait_s=5)
+        )
         killer.join()
         assert outcome.statuses == {"ok": 12}
         exactly_once(run, 12)
@@ -72,7 +74,12 @@ def test_a_corrupt_shard_is_moved_aside_and_its_trial_runs_again(tmp_path):
 def small_disk(tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
-    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True).returncode:
+    if (
+        shutil.which("mount") is None
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -69,14 +69,17 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
 
 
 def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):
-    run = make_run(tmp_path, """
+    run = make_run(
+        tmp_path,
+        """
         models: [{id: noop, options: {fault: oom, fault_when: {steps: 2}}}]
         weights: tiny
         grid: {steps: [1, 2, 3]}
         prompts: {text: ["a"]}
         repeats: 2
         metering: {idle_baseline_s: 0}
-    """)
+    """,
+    )
     outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     by_steps = {}
     for r in rows(run):
@@ -89,13 +92,16 @@ def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path
 
 def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(tmp_path):
     marker = tmp_path / "crashed-once"
-    run = make_run(tmp_path, f"""
+    run = make_run(
+        tmp_path,
+        f"""
         models: [{{id: noop, options: {{fault: crash, fault_when: {{steps: 2}}, fault_marker: "{marker}"}}}}]
         weights: tiny
         grid: {{steps: [1, 2, 3]}}
         prompts: {{text: ["a"]}}
         metering: {{idle_baseline_s: 0}}
-    """)
+    """,
+    )
     outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     assert marker.exists()  # it did crash
     assert outcome.statuses == {"ok": 3}
@@ -103,14 +109,17 @@ def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(
 
 
 def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retries(tmp_path):
-    run = make_run(tmp_path, """
+    run = make_run(
+        tmp_path,
+        """
         models: [{id: noop, options: {fault: crash, fault_when: {steps: 2}}}]
         weights: tiny
         grid: {steps: [1, 2]}
         prompts: {text: ["a"]}
         max_trial_retries: 1
         metering: {idle_baseline_s: 0}
-    """)
+    """,
+    )
     outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     assert outcome.statuses == {"ok": 1, "failed": 1}
     failed = [r for r in rows(run) if r["status"] == "failed"]
@@ -125,7 +134,9 @@ def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path):
         cluster.add_node(num_cpus=1, num_gpus=1)
     try:
         run = make_run(tmp_path, TWO_MODELS)
-        outcome = run_sweep(run, LaunchOptions(gpus=None, address=cluster.address, progress=False))  # None: every GPU
+        outcome = run_sweep(
+            run, LaunchOptions(gpus=None, address=cluster.address, progress=False)
+        )  # None: every GPU
         assert outcome.statuses == {"ok": 8}
         stats = worker_stats(run)
         assert len({s["node_id"] for s in stats}) == 3
@@ -134,12 +145,26 @@ def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path):
 
 
 def _launch_cmd(config: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "t2a_ray.cli", "launch", "--config", str(config), "--out", str(out), "--gpus", "2", "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "t2a_ray.cli",
+        "launch",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--gpus",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path):
     config = tmp_path / "k.yaml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         name: k
         models: [noop]
         weights: tiny
@@ -148,11 +173,17 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
         repeats: 2
         warmup: 0
         metering: {idle_baseline_s: 0}
-    """))
+    """)
+    )
     env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
     run = RunFolder(tmp_path / "runs" / "k")
-    proc = subprocess.Popen(_launch_cmd(config, tmp_path / "runs"), env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _launch_cmd(config, tmp_path / "runs"),
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while len(run.finished_trial_ids()) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -161,8 +192,13 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
     proc.wait()
     interrupted = len(run.finished_trial_ids())
     assert 3 <= interrupted < 10
-    result = subprocess.run([sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     skipped = int(re.search(r"skipped (\d+) already done", result.stderr).group(1))
     assert skipped >= interrupted  # workers may finish the trial in hand before they go

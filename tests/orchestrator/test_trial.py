@@ -12,7 +12,14 @@ from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
 
-DOC = {"name": "t", "models": ["noop"], "weights": "tiny", "grid": {"steps": 3}, "prompts": {"text": ["a", "b"]}, "repeats": 2}
+DOC = {
+    "name": "t",
+    "models": ["noop"],
+    "weights": "tiny",
+    "grid": {"steps": 3},
+    "prompts": {"text": ["a", "b"]},
+    "repeats": 2,
+}
 
 
 class BrokenScorer:
@@ -66,9 +73,13 @@ class CountingAdapter:
 
 def test_min_waveforms_per_window_sets_the_generations_of_each_window(tmp_path):
     doc = {
-        "name": "batch", "models": ["noop"], "weights": "tiny",
+        "name": "batch",
+        "models": ["noop"],
+        "weights": "tiny",
         "grid": {"steps": 1, "step_time_s": 0.001, "batch_size": [1, 2, 3, 5, 10]},
-        "prompts": {"text": ["a"]}, "repeats": 2, "warmup": 1,
+        "prompts": {"text": ["a"]},
+        "repeats": 2,
+        "warmup": 1,
         "metering": {"min_waveforms_per_window": 10},
     }
     sweep = parse_sweep(doc, base_dir=tmp_path)
@@ -91,7 +102,9 @@ def test_min_waveforms_per_window_sets_the_generations_of_each_window(tmp_path):
                 generations = row["generations_in_window"]
                 assert row["batch_size"] == batch_size and generations == expected[batch_size]
                 assert row["gpu_energy_j"] is None and row["cpu_energy_j"] > 0  # measured on the CPU
-                assert row["energy_per_waveform_j"] == pytest.approx(row["cpu_energy_j"] / (generations * batch_size), rel=1e-12)
+                assert row["energy_per_waveform_j"] == pytest.approx(
+                    row["cpu_energy_j"] / (generations * batch_size), rel=1e-12
+                )
                 assert row["latency_s"] == pytest.approx(row["window_s"] / generations, rel=1e-12)
 
 

@@ -10,8 +10,14 @@ from t2a_ray.orchestrator.runner import WorkerNotReady, tune_trial
 from t2a_ray.orchestrator.worker import Worker
 from t2a_ray.runfolder import RunFolder
 
-DOC = {"name": "w", "models": ["noop"], "weights": "tiny", "grid": {"steps": [1, 2]}, "prompts": {"text": ["a"]},
-       "metering": {"idle_baseline_s": 0.05}}
+DOC = {
+    "name": "w",
+    "models": ["noop"],
+    "weights": "tiny",
+    "grid": {"steps": [1, 2]},
+    "prompts": {"text": ["a"]},
+    "metering": {"idle_baseline_s": 0.05},
+}
 
 
 @pytest.fixture
@@ -49,9 +55,20 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
         router = ray.remote(Router).remote(1)
         trial_id = load_sweep(run.sweep_yaml).trials()[0].trial_id
         with pytest.raises(WorkerNotReady, match="no context"):
-            tune_trial({"trial_id": trial_id}, workers=[worker], prepared=[worker.prepare.remote()], router=router,
-                       run_root=str(run.root), model_keys={trial_id: "noop"}, retries=1, restart_wait_s=1.0)
+            tune_trial(
+                {"trial_id": trial_id},
+                workers=[worker],
+                prepared=[worker.prepare.remote()],
+                router=router,
+                run_root=str(run.root),
+                model_keys={trial_id: "noop"},
+                retries=1,
+                restart_wait_s=1.0,
+            )
         assert run.finished_trial_ids() == set()  # no rows: a resume runs the trial
-        assert ray.get(router.assign.remote("noop")) == 0 and ray.get(router.__ray_call__.remote(lambda r: r.workers[0].queued)) == 1
+        assert (
+            ray.get(router.assign.remote("noop")) == 0
+            and ray.get(router.__ray_call__.remote(lambda r: r.workers[0].queued)) == 1
+        )
     finally:
         ray.shutdown()

@@ -45,8 +45,14 @@ HOSTILE = [
 
 
 def sweep_doc(prompts: list[str], **extra) -> dict:
-    return {"name": "hostile", "models": ["noop"], "weights": "tiny", "grid": {"steps": [1]},
-            "prompts": {"text": prompts}, **extra}
+    return {
+        "name": "hostile",
+        "models": ["noop"],
+        "weights": "tiny",
+        "grid": {"steps": [1]},
+        "prompts": {"text": prompts},
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -65,12 +71,43 @@ def test_hostile_prompts_are_accepted_and_frozen_verbatim(tmp_path):
 
 prompt_text = st.one_of(
     st.text(min_size=1, max_size=200),
-    st.lists(st.sampled_from(HOSTILE[1:] + ["../", "..\\", "/", "\\", "$(x)", "`x`", ";", "|", "&&", ">", "*", "~",
-                                             "🎵", "\u202e", "\u200f", "\ufeff", "\x7f", "\x85"]), min_size=1, max_size=6).map("".join),
+    st.lists(
+        st.sampled_from(
+            HOSTILE[1:]
+            + [
+                "../",
+                "..\\",
+                "/",
+                "\\",
+                "$(x)",
+                "`x`",
+                ";",
+                "|",
+                "&&",
+                ">",
+                "*",
+                "~",
+                "🎵",
+                "\u202e",
+                "\u200f",
+                "\ufeff",
+                "\x7f",
+                "\x85",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ).map("".join),
 ).filter(lambda t: t.strip() and "\x00" not in t)
 
 
-@settings(max_examples=150, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(prompt_text, min_size=1, max_size=4))
 def test_any_nonblank_text_is_a_valid_prompt_and_survives_the_frozen_sweep(texts):
     with tempfile.TemporaryDirectory() as d:
@@ -91,8 +128,29 @@ def test_hostile_captions_from_a_csv_are_accepted_verbatim(tmp_path):
     assert [(p.id, p.text) for p in sweep.prompts] == [(f"c{i}", t) for i, t in enumerate(HOSTILE)]
 
 
-@pytest.mark.parametrize("bad_id", ["../x", "..", ".", ".hidden", "a/b", "a\\b", "/etc/passwd", "C:x", "$(id)", "a b", "~",
-                                     "🎵", "é", "x" * 101, "", " x", "-x", "a\u202eb"])
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "../x",
+        "..",
+        ".",
+        ".hidden",
+        "a/b",
+        "a\\b",
+        "/etc/passwd",
+        "C:x",
+        "$(id)",
+        "a b",
+        "~",
+        "🎵",
+        "é",
+        "x" * 101,
+        "",
+        " x",
+        "-x",
+        "a\u202eb",
+    ],
+)
 def test_prompt_ids_from_a_csv_are_validated(tmp_path, bad_id):
     csv_file(tmp_path / "captions.csv", [(bad_id, "a dog barks")])
     with pytest.raises(ConfigError) as info:
@@ -140,7 +198,8 @@ def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, 
     from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 
     config = tmp_path / "hostile.yaml"
-    config.write_text(textwrap.dedent("""
+    config.write_text(
+        textwrap.dedent("""
         name: hostile
         models: [noop]
         weights: tiny
@@ -148,7 +207,10 @@ def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, 
         warmup: 0
         save_audio: true
         metering: {idle_baseline_s: 0}
-    """) + yaml.safe_dump({"prompts": {"text": HOSTILE}, "negative_prompt": HOSTILE[4]}, allow_unicode=True), encoding="utf-8")
+    """)
+        + yaml.safe_dump({"prompts": {"text": HOSTILE}, "negative_prompt": HOSTILE[4]}, allow_unicode=True),
+        encoding="utf-8",
+    )
     sweep = load_sweep(config).with_dtype("float32")
     run = RunFolder(tmp_path / "runs" / "hostile")
     run.create(sweep.to_yaml())
@@ -169,7 +231,10 @@ def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, 
     # audio files are named by trial id, repeat, prompt id and index only
     wavs = sorted(run.audio_dir.rglob("*.wav"))
     assert len(wavs) == len(HOSTILE)
-    assert all(re.fullmatch(r"[0-9a-f]{16}_r0_p\d+_0\.wav", w.name) and w.parent.parent == run.audio_dir for w in wavs)
+    assert all(
+        re.fullmatch(r"[0-9a-f]{16}_r0_p\d+_0\.wav", w.name) and w.parent.parent == run.audio_dir
+        for w in wavs
+    )
     # one row per prompt, truncation recorded (noop has no text encoder: never truncated, never null)
     rows = pq.read_table(run.results).to_pylist()
     assert sorted(r["prompt_id"] for r in rows) == sorted(f"p{i}" for i in range(len(HOSTILE)))

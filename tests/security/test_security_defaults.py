@@ -85,7 +85,9 @@ def listening_sockets() -> dict[str, tuple[str, int]]:
                 continue
             hex_ip, hex_port = fields[1].split(":")
             raw = bytes.fromhex(hex_ip)
-            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # /proc writes each 32-bit word in host order
+            raw = b"".join(
+                raw[i : i + 4][::-1] for i in range(0, len(raw), 4)
+            )  # /proc writes each 32-bit word in host order
             ip = socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
             found[fields[9]] = (ip, int(hex_port, 16))
     return found
@@ -161,8 +163,10 @@ class _Boom:
 def _run_with_one_good_shard(tmp_path: Path) -> RunFolder:
     run = RunFolder(tmp_path / "run")
     run.create("name: r\n")
-    table = rows_to_table([{"run": "r", "trial_id": "good", "repeat": 0, "prompt_id": "p0", "model": "noop", "status": "ok"}],
-                          results_schema({"steps": int}))
+    table = rows_to_table(
+        [{"run": "r", "trial_id": "good", "repeat": 0, "prompt_id": "p0", "model": "noop", "status": "ok"}],
+        results_schema({"steps": int}),
+    )
     write_table(table, run.shard("good"))
     return run
 
@@ -191,11 +195,17 @@ def test_a_parquet_shard_carrying_a_pickled_extension_type_is_read_without_unpic
     (CVE-2023-47248, fixed in pyarrow 14.0.1): the type must come back as plain data."""
     run = _run_with_one_good_shard(tmp_path)
     marker = tmp_path / "UNPICKLED"
-    field = pa.field("trial_id", pa.string(), metadata={
-        b"ARROW:extension:name": b"arrow.py_extension_type",
-        b"ARROW:extension:metadata": pickle.dumps(_Boom(marker)),
-    })
-    pq.write_table(pa.table({"trial_id": ["0123456789abcdef"]}, schema=pa.schema([field])), run.shard("0123456789abcdef"))
+    field = pa.field(
+        "trial_id",
+        pa.string(),
+        metadata={
+            b"ARROW:extension:name": b"arrow.py_extension_type",
+            b"ARROW:extension:metadata": pickle.dumps(_Boom(marker)),
+        },
+    )
+    pq.write_table(
+        pa.table({"trial_id": ["0123456789abcdef"]}, schema=pa.schema([field])), run.shard("0123456789abcdef")
+    )
 
     table, _ = read_shards(run)
 
@@ -210,7 +220,13 @@ def test_a_parquet_shard_carrying_a_pickled_extension_type_is_read_without_unpic
 
 def package_sources() -> list[Path]:
     files = []
-    for name in ("t2a_ray", "t2a_ray.orchestrator", "t2a_ray.adapters", "t2a_ray.metering", "t2a_ray.analysis"):
+    for name in (
+        "t2a_ray",
+        "t2a_ray.orchestrator",
+        "t2a_ray.adapters",
+        "t2a_ray.metering",
+        "t2a_ray.analysis",
+    ):
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.submodule_search_locations, name
         for folder in spec.submodule_search_locations:
@@ -222,10 +238,19 @@ def package_sources() -> list[Path]:
 # Reviewed exceptions: (file name, why). Anything else that can unpickle fails the test below.
 PICKLE_LOADS_REVIEWED = {
     "_maa.py": "Make-An-Audio (1 and 2) publish their weights only as Lightning checkpoints (pickles); they are read "
-               "from a local checkout the user names in the sweep file, never downloaded by t2a-ray",
+    "from a local checkout the user names in the sweep file, never downloaded by t2a-ray",
 }
-_PICKLE_CALLS = {("pickle", "load"), ("pickle", "loads"), ("cloudpickle", "load"), ("cloudpickle", "loads"), ("dill", "load"),
-                 ("dill", "loads"), ("joblib", "load"), ("pd", "read_pickle"), ("pandas", "read_pickle")}
+_PICKLE_CALLS = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("cloudpickle", "load"),
+    ("cloudpickle", "loads"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("joblib", "load"),
+    ("pd", "read_pickle"),
+    ("pandas", "read_pickle"),
+}
 
 
 def _findings(path: Path) -> list[str]:
@@ -238,8 +263,11 @@ def _findings(path: Path) -> list[str]:
                 found.append(f"{where}: trust_remote_code={ast.unparse(node.value)}")
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == "trust_remote_code" and not (
-                        isinstance(value, ast.Constant) and value.value is False):
+                if (
+                    isinstance(key, ast.Constant)
+                    and key.value == "trust_remote_code"
+                    and not (isinstance(value, ast.Constant) and value.value is False)
+                ):
                     found.append(f"{where}: 'trust_remote_code': {ast.unparse(value)}")
         if isinstance(node, ast.keyword) and node.arg == "use_safetensors":
             if isinstance(node.value, ast.Constant) and node.value.value is False:
@@ -247,13 +275,21 @@ def _findings(path: Path) -> list[str]:
         if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
             if not (isinstance(node.value, ast.Constant) and node.value.value is False):
                 found.append(f"{where}: allow_pickle={ast.unparse(node.value)}")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        ):
             call = (node.func.value.id, node.func.attr)
             if call in _PICKLE_CALLS:
                 found.append(f"{where}: {ast.unparse(node.func)}(…)")
             if call == ("torch", "load"):
                 weights_only = [k.value for k in node.keywords if k.arg == "weights_only"]
-                if not (weights_only and isinstance(weights_only[0], ast.Constant) and weights_only[0].value is True):
+                if not (
+                    weights_only
+                    and isinstance(weights_only[0], ast.Constant)
+                    and weights_only[0].value is True
+                ):
                     if path.name not in PICKLE_LOADS_REVIEWED:
                         found.append(f"{where}: torch.load without weights_only=True")
     return found

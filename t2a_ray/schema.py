@@ -22,10 +22,18 @@ from t2a_ray.runfolder import RunFolder, atomic_write
 
 log = logging.getLogger(__name__)
 
+
+# The phases a generation is split into, in the order they happen; each has an energy column. An adapter
+# marks the ones it has.
+PHASES = ("text_encoder", "denoise", "decode", "vocoder")
+PHASE_COLUMNS = tuple(f"{p}_energy_j" for p in PHASES)
+
+
 def trial_status(row_statuses: Iterable[str]) -> str:
     """A trial's outcome from its rows': ok only if every window was; infeasible beats failed."""
     seen = set(row_statuses)
     return "ok" if seen == {"ok"} else ("infeasible" if "infeasible" in seen else "failed")
+
 
 # (name, type, description with unit). Grid-axis columns are inserted after `dtype`.
 IDENTITY = [
@@ -61,10 +69,10 @@ AFTER_AXES = [
     ("temperature_start_c", pa.float64(), "GPU temperature at window start, °C"),
     ("temperature_end_c", pa.float64(), "GPU temperature at window end, °C"),
     ("carbon_g", pa.float64(), "energy × carbon intensity, g CO2e"),
-    ("text_encoder_energy_j", pa.float64(), "energy of text encoding, J"),
-    ("denoise_energy_j", pa.float64(), "energy of the denoising loop, J"),
-    ("decode_energy_j", pa.float64(), "energy of VAE decoding, J"),
-    ("vocoder_energy_j", pa.float64(), "energy of the vocoder, J"),
+    *(
+        (column, pa.float64(), f"energy of the {phase} phase, J")
+        for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True)
+    ),
     ("status", pa.string(), "ok | infeasible | failed"),
     ("error", pa.string(), "the error, when status is not ok"),
 ]
@@ -75,7 +83,10 @@ def results_schema(axes: Mapping[str, type]) -> pa.Schema:
     """The schema for a run whose grid axes (every parameter of its models) have these types."""
     axis_fields = [(name, _ARROW_OF[kind], "grid axis") for name, kind in sorted(axes.items())]
     return pa.schema(
-        [pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in IDENTITY + axis_fields + AFTER_AXES]
+        [
+            pa.field(n, t, nullable=True, metadata={"description": d})
+            for n, t, d in IDENTITY + axis_fields + AFTER_AXES
+        ]
     )
 
 
@@ -90,7 +101,9 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
 def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None = None) -> None:
     """Write a Parquet file atomically; `metadata` (JSON-able) goes into the file's key-value footer."""
     if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"t2a_ray": json.dumps(metadata).encode()})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"t2a_ray": json.dumps(metadata).encode()}
+        )
     atomic_write(Path(path), lambda f: pq.write_table(table, f))
 
 
@@ -124,9 +137,20 @@ def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
     table, bad = read_shards(run)
     if table is None:
         return None, bad
-    table = table.sort_by([("model", "ascending"), ("trial_id", "ascending"), ("repeat", "ascending"), ("prompt_id", "ascending")])
+    table = table.sort_by(
+        [
+            ("model", "ascending"),
+            ("trial_id", "ascending"),
+            ("repeat", "ascending"),
+            ("prompt_id", "ascending"),
+        ]
+    )
     write_table(table, run.results)
-    quality = [p for p in sorted(run.trials_dir.glob("*.quality.parquet")) if p.name[: -len(".quality.parquet")] in run.finished_trial_ids()]
+    quality = [
+        p
+        for p in sorted(run.trials_dir.glob("*.quality.parquet"))
+        if p.name[: -len(".quality.parquet")] in run.finished_trial_ids()
+    ]
     if quality:
         qt = pa.concat_tables([pq.read_table(p) for p in quality], promote_options="default")
         write_table(qt, run.quality)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 # Every character `str.splitlines` breaks a line at: a user's key or file name may hold any of them.
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -39,6 +41,12 @@ class InfeasibleError(T2ARayError):
 
 class MeteringError(T2ARayError):
     """The meter cannot give a reading (a device vanished, NVML failed)."""
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for the choice closest to `value`, or "" when none is close."""
+    hint = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 def _short_repr(value: object, limit: int = 80) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import difflib
 import hashlib
 import io
 import itertools
@@ -28,7 +27,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.errors import ConfigError, ParameterError
+from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PROMPT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -48,7 +47,9 @@ class ModelSpec:
     @property
     def key(self) -> str:
         """What identifies a loaded model on a worker (same key: reuse the resident model)."""
-        return _canonical({"id": self.id, "repo": self.repo, "revision": self.revision, "options": dict(self.options)})
+        return _canonical(
+            {"id": self.id, "repo": self.repo, "revision": self.revision, "options": dict(self.options)}
+        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,10 @@ class Sweep:
             "warmup": self.warmup,
             "seed": self.seed,
             "metering": asdict(self.metering),
-            "quality": {"clap": self.quality.clap, "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None},
+            "quality": {
+                "clap": self.quality.clap,
+                "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None,
+            },
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
@@ -167,8 +171,21 @@ class Trial:
 
 
 TOP_KEYS = (
-    "name", "models", "weights", "dtype", "grid", "prompts", "negative_prompt", "repeats", "warmup",
-    "seed", "metering", "quality", "carbon", "save_audio", "max_trial_retries",
+    "name",
+    "models",
+    "weights",
+    "dtype",
+    "grid",
+    "prompts",
+    "negative_prompt",
+    "repeats",
+    "warmup",
+    "seed",
+    "metering",
+    "quality",
+    "carbon",
+    "save_audio",
+    "max_trial_retries",
 )
 
 
@@ -194,15 +211,29 @@ def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, 
         raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        if mark is None and isinstance(getattr(e, "position", None), int):  # a ReaderError: a character YAML refuses
+        if mark is None and isinstance(
+            getattr(e, "position", None), int
+        ):  # a ReaderError: a character YAML refuses
             line = text.count("\n", 0, e.position)
-            mark = yaml.Mark(path.name, e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None)
+            mark = yaml.Mark(
+                path.name, e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None
+            )
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
+        problem = (
+            getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
+        )
         raise ConfigError("(yaml)", where, f"invalid YAML: {problem}", source) from None
     except RecursionError:
-        raise ConfigError("(yaml)", "nesting", f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)", source) from None
-    except (ValueError, OverflowError) as e:  # a tagged or implicit value Python cannot build: a date that does
+        raise ConfigError(
+            "(yaml)",
+            "nesting",
+            f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)",
+            source,
+        ) from None
+    except (
+        ValueError,
+        OverflowError,
+    ) as e:  # a tagged or implicit value Python cannot build: a date that does
         # not exist (2024-02-30), an integer of more than 4300 digits
         reason = str(e).split(";")[0]
         raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
@@ -251,7 +282,9 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
     name = name if name is not None else doc.get("name", default_name)
     name_key = "--name" if "name" not in doc or name != doc.get("name") else "name"
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ConfigError(name_key, name, "must be 1–100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ConfigError(
+            name_key, name, "must be 1–100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
 
     models = _models(doc.get("models"))
     weights = _choice(doc, "weights", WEIGHT_MODES, "pretrained")
@@ -259,19 +292,32 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
     for i, m in enumerate(models):
         card = get_card(m.id)
         if weights not in card.weight_modes:
-            raise ConfigError("weights", weights, f"model {m.id!r} supports only {', '.join(card.weight_modes)}")
+            raise ConfigError(
+                "weights", weights, f"model {m.id!r} supports only {', '.join(card.weight_modes)}"
+            )
         for key in m.options:
             if key not in card.options:
-                raise ConfigError(f"models[{i}].options.{key}", m.options[key], f"model {m.id!r} takes options: {', '.join(card.options) or 'none'}")
+                raise ConfigError(
+                    f"models[{i}].options.{key}",
+                    m.options[key],
+                    f"model {m.id!r} takes options: {', '.join(card.options) or 'none'}",
+                )
     grid = _grid(doc.get("grid", {}), models)
     prompts = _prompts(doc.get("prompts"), base_dir)
     negative = doc.get("negative_prompt")
     if negative is not None and not isinstance(negative, str):
         raise ConfigError("negative_prompt", negative, "must be a string or null")
-    metering = _section(doc, "metering", MeteringConfig, {
-        "min_window_s": (float, 0.0, 3600.0), "min_waveforms_per_window": (int, 1, 10_000),
-        "idle_baseline_s": (float, 0.0, 3600.0), "sample_interval_s": (float, 0.001, 1.0),
-    })
+    metering = _section(
+        doc,
+        "metering",
+        MeteringConfig,
+        {
+            "min_window_s": (float, 0.0, 3600.0),
+            "min_waveforms_per_window": (int, 1, 10_000),
+            "idle_baseline_s": (float, 0.0, 3600.0),
+            "sample_interval_s": (float, 0.001, 1.0),
+        },
+    )
     quality = _quality(doc.get("quality"), base_dir)
     carbon = doc.get("carbon")
     carbon = {} if carbon is None else carbon
@@ -312,7 +358,9 @@ def _models(value: Any) -> tuple[ModelSpec, ...]:
     if isinstance(value, (str, Mapping)):
         value = [value]
     if not isinstance(value, list):
-        raise ConfigError("models", value, "must be a list of model ids or {id, repo, revision, options} mappings")
+        raise ConfigError(
+            "models", value, "must be a list of model ids or {id, repo, revision, options} mappings"
+        )
     specs = []
     for i, entry in enumerate(value):
         key = f"models[{i}]"
@@ -335,7 +383,9 @@ def _models(value: Any) -> tuple[ModelSpec, ...]:
         try:
             spec.key  # noqa: B018 — the identity must hash: mapping keys of one type
         except TypeError:
-            raise ConfigError(f"{key}.options", options, "must map option names to values (every mapping key a string)") from None
+            raise ConfigError(
+                f"{key}.options", options, "must map option names to values (every mapping key a string)"
+            ) from None
         specs.append(spec)
     keys: set[str] = set()
     for i, s in enumerate(specs):
@@ -354,12 +404,16 @@ def _grid(value: Any, models: tuple[ModelSpec, ...]) -> dict[str, tuple[Any, ...
     grid: dict[str, tuple[Any, ...]] = {}
     for axis, values in value.items():
         if not isinstance(axis, str) or axis not in known:
-            hint = difflib.get_close_matches(str(axis), known, n=1)
-            did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"grid.{axis}", values, f"unknown parameter (known: {', '.join(known)}){did_you_mean}")
+            raise ConfigError(
+                f"grid.{axis}",
+                values,
+                f"unknown parameter (known: {', '.join(known)}){did_you_mean(axis, known)}",
+            )
         if isinstance(values, list):
             if not values:
-                raise ConfigError(f"grid.{axis}", values, "an empty list expands to zero trials; give at least one value")
+                raise ConfigError(
+                    f"grid.{axis}", values, "an empty list expands to zero trials; give at least one value"
+                )
             grid[axis] = tuple(values)
         elif isinstance(values, (Mapping, set, tuple)):
             raise ConfigError(f"grid.{axis}", values, "must be a value or a list of values")
@@ -370,7 +424,9 @@ def _grid(value: Any, models: tuple[ModelSpec, ...]) -> dict[str, tuple[Any, ...
 
 def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
     if not isinstance(value, Mapping):
-        raise ConfigError("prompts", value, "must be a mapping: {text: [...]} or {file: captions.csv|prompts.txt}")
+        raise ConfigError(
+            "prompts", value, "must be a mapping: {text: [...]} or {file: captions.csv|prompts.txt}"
+        )
     _reject_unknown(value, ("text", "file", "items"), "prompts.")
     if sum(k in value for k in ("text", "file", "items")) != 1:
         raise ConfigError("prompts", dict(value), "give exactly one of text, file or items")
@@ -389,13 +445,20 @@ def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
         for i, item in enumerate(items):
             if not isinstance(item, Mapping) or set(item) != {"id", "text"}:
                 raise ConfigError(f"prompts.items[{i}]", item, "must be a mapping {id, text}")
-            prompts.append(Prompt(_prompt_id(f"prompts.items[{i}].id", item["id"]), _prompt_text(f"prompts.items[{i}].text", item["text"])))
+            prompts.append(
+                Prompt(
+                    _prompt_id(f"prompts.items[{i}].id", item["id"]),
+                    _prompt_text(f"prompts.items[{i}].text", item["text"]),
+                )
+            )
     else:
         prompts = _prompt_file(value["file"], base_dir)
     ids: set[str] = set()
     for p in prompts:
         if p.id in ids:
-            raise ConfigError("prompts.file" if "file" in value else "prompts", p.id, "prompt ids must be unique")
+            raise ConfigError(
+                "prompts.file" if "file" in value else "prompts", p.id, "prompt ids must be unique"
+            )
         ids.add(p.id)
     return tuple(prompts)
 
@@ -403,13 +466,17 @@ def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
 def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
     key = "prompts.file"
     if not isinstance(value, str) or not value:
-        raise ConfigError(key, value, "must be the path of a .csv (id, caption) or .txt (one prompt a line) file")
+        raise ConfigError(
+            key, value, "must be the path of a .csv (id, caption) or .txt (one prompt a line) file"
+        )
     try:
         path = (base_dir / value).resolve()
         if not path.is_file():
             raise ConfigError(key, value, f"no such file ({path})")
         if path.suffix.lower() not in (".csv", ".txt"):
-            raise ConfigError(key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)")
+            raise ConfigError(
+                key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)"
+            )
         if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
             raise ConfigError(key, value, f"is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
         data = path.read_bytes()
@@ -434,9 +501,14 @@ def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
     if not rows:
         raise ConfigError(key, value, "holds no rows (columns: id, caption)")
     if not {"id", "caption"} <= set(rows[0]):
-        raise ConfigError(key, value, f"must have columns id and caption (has: {', '.join(k for k in rows[0] if k)})")
+        raise ConfigError(
+            key, value, f"must have columns id and caption (has: {', '.join(k for k in rows[0] if k)})"
+        )
     return [
-        Prompt(_prompt_id(f"{key} row {i + 2} id", row["id"]), _prompt_text(f"{key} row {i + 2} caption", row["caption"]))
+        Prompt(
+            _prompt_id(f"{key} row {i + 2} id", row["id"]),
+            _prompt_text(f"{key} row {i + 2} caption", row["caption"]),
+        )
         for i, row in enumerate(rows)
     ]
 
@@ -465,7 +537,9 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
     _reject_unknown(value, ("clap", "fad"), "quality.")
     clap = value.get("clap", False)
     if not isinstance(clap, (bool, str)) or clap == "":
-        raise ConfigError("quality.clap", clap, "must be true, false, or a CLAP checkpoint (hub id or folder)")
+        raise ConfigError(
+            "quality.clap", clap, "must be true, false, or a CLAP checkpoint (hub id or folder)"
+        )
     fad = value.get("fad")
     reference = None
     if fad is not None:
@@ -476,7 +550,9 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
             if not ref.is_dir():
                 raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
         except OSError as e:
-            raise ConfigError("quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})") from None
+            raise ConfigError(
+                "quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})"
+            ) from None
         reference = str(ref)
     return QualityConfig(clap=clap, fad_reference=reference)
 
@@ -494,9 +570,7 @@ def _section(doc: Mapping, key: str, cls: type, fields: dict[str, tuple[type, fl
 def _choice(doc: Mapping, key: str, allowed: tuple[str, ...], default: str) -> str:
     value = doc.get(key, default)
     if value not in allowed:
-        hint = difflib.get_close_matches(str(value), allowed, n=1)
-        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}{did_you_mean}")
+        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
     return value
 
 
@@ -519,9 +593,11 @@ def _fmt(x: float) -> str:
 def _reject_unknown(mapping: Mapping, allowed: tuple[str, ...], prefix: str) -> None:
     for key in mapping:
         if key not in allowed:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(f"{prefix}{key}", mapping[key], f"unknown key (allowed: {', '.join(allowed)}){did_you_mean}")
+            raise ConfigError(
+                f"{prefix}{key}",
+                mapping[key],
+                f"unknown key (allowed: {', '.join(allowed)}){did_you_mean(key, allowed)}",
+            )
 
 
 def _check_shape(doc: Any) -> None:
@@ -533,7 +609,9 @@ def _check_shape(doc: Any) -> None:
     encoder or Parquet file takes them), and aliases that blow a small file up into a huge document
     ("billion laughs"). Containers an alias shares are walked once, so the check is linear in the file.
     """
-    seen: dict[int, tuple[int, int]] = {}  # id of a list/mapping -> (values in it, aliases expanded; its height)
+    seen: dict[
+        int, tuple[int, int]
+    ] = {}  # id of a list/mapping -> (values in it, aliases expanded; its height)
     open_ids: set[int] = set()
     written = 0
 
@@ -541,7 +619,9 @@ def _check_shape(doc: Any) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise ConfigError(path, text, "must be text without lone surrogates (\\ud800-\\udfff escapes)") from None
+            raise ConfigError(
+                path, text, "must be text without lone surrogates (\\ud800-\\udfff escapes)"
+            ) from None
         if "\x00" in text:
             raise ConfigError(path, text, "must not hold NUL characters")
 
@@ -558,7 +638,9 @@ def _check_shape(doc: Any) -> None:
             size, height = seen[id(node)]
         else:
             if depth >= MAX_DEPTH:
-                raise ConfigError(path, "[…]", f"nested more than {MAX_DEPTH} levels deep (a sweep file needs 5)")
+                raise ConfigError(
+                    path, "[…]", f"nested more than {MAX_DEPTH} levels deep (a sweep file needs 5)"
+                )
             open_ids.add(id(node))
             written += 1
             size, height = 1, 0
@@ -582,8 +664,11 @@ def _check_shape(doc: Any) -> None:
 
     total, _ = walk(doc, "", 0)
     if total - written > MAX_ALIAS_VALUES:
-        raise ConfigError("(yaml)", f"{total} values from {written} written",
-                          f"YAML aliases may repeat at most {MAX_ALIAS_VALUES} values; write the values out")
+        raise ConfigError(
+            "(yaml)",
+            f"{total} values from {written} written",
+            f"YAML aliases may repeat at most {MAX_ALIAS_VALUES} values; write the values out",
+        )
 
 
 def _model_doc(m: ModelSpec) -> str | dict[str, Any]:
@@ -609,12 +694,18 @@ def expand(sweep: Sweep) -> list[Trial]:
     n_trials = len(sweep.models) * math.prod(len(sweep.grid[a]) for a in axes)
     if n_trials > MAX_TRIALS:
         sizes = " × ".join([f"{len(sweep.models)} models", *(f"{len(sweep.grid[a])} {a}" for a in axes)])
-        raise ConfigError("grid", sizes, f"expands to {n_trials} trials; at most {MAX_TRIALS} (sweep fewer values)")
+        raise ConfigError(
+            "grid", sizes, f"expands to {n_trials} trials; at most {MAX_TRIALS} (sweep fewer values)"
+        )
     for mi, model in enumerate(sweep.models):
         card = get_card(model.id)
         for axis in axes:
             if axis not in card.param_names:
-                raise ConfigError(f"grid.{axis}", list(sweep.grid[axis]), f"model {model.id!r} (models[{mi}]) has no such parameter (it has: {', '.join(card.param_names)})")
+                raise ConfigError(
+                    f"grid.{axis}",
+                    list(sweep.grid[axis]),
+                    f"model {model.id!r} (models[{mi}]) has no such parameter (it has: {', '.join(card.param_names)})",
+                )
         for point in itertools.product(*(sweep.grid[a] for a in axes)):
             raw = dict(zip(axes, point, strict=True))
             params = {}
@@ -631,7 +722,11 @@ def expand(sweep: Sweep) -> list[Trial]:
     ids: set[str] = set()
     for t in trials:
         if t.trial_id in ids:
-            raise ConfigError("grid", dict(t.params), "two grid points resolve to the same configuration (a value given twice, or equal to the default?)")
+            raise ConfigError(
+                "grid",
+                dict(t.params),
+                "two grid points resolve to the same configuration (a value given twice, or equal to the default?)",
+            )
         ids.add(t.trial_id)
     if not trials:
         raise ConfigError("grid", dict(sweep.grid), "expands to zero trials")

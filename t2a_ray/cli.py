@@ -34,7 +34,9 @@ def _fail_usage(error: ConfigError) -> None:
 def main(verbose: bool) -> None:
     """Measure what text-to-audio diffusion models cost in energy, and find the settings that give
     the most audio quality per joule — on one GPU, a node of 8, or a Ray cluster."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def demo_config() -> Path:
@@ -56,7 +58,9 @@ def _visible_gpus() -> int:
         return 0
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:  # CUDA stops at the first entry it cannot use: "" and "-1" hide every GPU
-        named = itertools.takewhile(lambda e: e and not e.startswith("-"), (e.strip() for e in visible.split(",")))
+        named = itertools.takewhile(
+            lambda e: e and not e.startswith("-"), (e.strip() for e in visible.split(","))
+        )
         count = min(count, len(list(named)))
     return count
 
@@ -79,16 +83,51 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Sweep file (YAML). Default: the built-in demo (tiny models, CPU, about a minute).")
-@click.option("--gpus", type=int, default=None, help="GPUs to use, one worker each; 0 runs on the CPU. Default: every visible GPU, else the CPU.")
-@click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT. Default: start a local Ray on 127.0.0.1 and stop it afterwards.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True, help="Folder that holds run folders.")
-@click.option("--name", default=None, help="Run name (the run folder is OUT/NAME). Default: the sweep's name.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Change a value of the sweep file (VALUE in YAML; repeatable), e.g. --set weights=random --set grid.steps=[10,25].")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sweep file (YAML). Default: the built-in demo (tiny models, CPU, about a minute).",
+)
+@click.option(
+    "--gpus",
+    type=int,
+    default=None,
+    help="GPUs to use, one worker each; 0 runs on the CPU. Default: every visible GPU, else the CPU.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Join an existing Ray cluster: 'auto' or HOST:PORT. Default: start a local Ray on 127.0.0.1 and stop it afterwards.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that holds run folders.",
+)
+@click.option(
+    "--name", default=None, help="Run name (the run folder is OUT/NAME). Default: the sweep's name."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a value of the sweep file (VALUE in YAML; repeatable), e.g. --set weights=random --set grid.steps=[10,25].",
+)
 @click.option("--no-progress", is_flag=True, help="No progress line.")
-def launch(config_path: Path | None, gpus: int | None, address: str | None, out_dir: Path, name: str | None,
-           overrides: tuple[str, ...], no_progress: bool) -> None:
+def launch(
+    config_path: Path | None,
+    gpus: int | None,
+    address: str | None,
+    out_dir: Path,
+    name: str | None,
+    overrides: tuple[str, ...],
+    no_progress: bool,
+) -> None:
     """Run a sweep: every configuration of the grid, metered, into OUT/NAME."""
     from t2a_ray.config import load_sweep
     from t2a_ray.runfolder import RunFolder
@@ -101,18 +140,27 @@ def launch(config_path: Path | None, gpus: int | None, address: str | None, out_
             sweep = sweep.with_dtype("float32" if gpus == 0 else "float16")
         run = RunFolder(out_dir / sweep.name)
         if run.exists():
-            raise ConfigError("--name", sweep.name, f"a run already exists at {run.root}; resume it with `t2a-ray resume {run.root}` or choose another --name")
+            raise ConfigError(
+                "--name",
+                sweep.name,
+                f"a run already exists at {run.root}; resume it with `t2a-ray resume {run.root}` or choose another --name",
+            )
         n_trials = len(sweep.trials())
     except ConfigError as e:
         _fail_usage(e)
-    click.echo(f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}", err=True)
+    click.echo(
+        f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
+        err=True,
+    )
     run.create(sweep.to_yaml())
     _run(run, gpus, address, not no_progress, analyze=True)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--gpus", type=int, default=None, help="GPUs to use (default: every visible GPU, else the CPU).")
+@click.option(
+    "--gpus", type=int, default=None, help="GPUs to use (default: every visible GPU, else the CPU)."
+)
 @click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT.")
 @click.option("--no-progress", is_flag=True, help="No progress line.")
 def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bool) -> None:
@@ -142,7 +190,10 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FAILURE)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
-    click.echo(f"{outcome.total} trials: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)", err=True)
+    click.echo(
+        f"{outcome.total} trials: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        err=True,
+    )
     for path in outcome.quarantined:
         click.echo(f"warning: unreadable shard moved aside: {path}", err=True)
     if analyze and run.results.exists():
@@ -167,15 +218,41 @@ def status(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path), help="Any results table (.csv or .parquet) instead of a run folder.")
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Any results table (.csv or .parquet) instead of a run folder.",
+)
 @click.option("--energy", "energy_col", default=None, help="Energy column to minimise (with --results).")
-@click.option("--quality", "qualities", multiple=True, help="COL:max or COL:min, repeatable (with --results).")
-@click.option("--group", "group_cols", default="", help="Comma-separated columns: one front per group (with --results).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Report folder (default: RUN_DIR/report, or ./t2a-report for --results).")
-def analyze(run_dir: Path | None, results_path: Path | None, energy_col: str | None, qualities: tuple[str, ...], group_cols: str, out_dir: Path | None) -> None:
+@click.option(
+    "--quality", "qualities", multiple=True, help="COL:max or COL:min, repeatable (with --results)."
+)
+@click.option(
+    "--group", "group_cols", default="", help="Comma-separated columns: one front per group (with --results)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Report folder (default: RUN_DIR/report, or ./t2a-report for --results).",
+)
+def analyze(
+    run_dir: Path | None,
+    results_path: Path | None,
+    energy_col: str | None,
+    qualities: tuple[str, ...],
+    group_cols: str,
+    out_dir: Path | None,
+) -> None:
     """Pareto fronts, fits and the report, for a run folder or any results table."""
     if (run_dir is None) == (results_path is None):
-        _fail_usage(ConfigError("RUN_DIR/--results", None, "give a run folder or --results TABLE, not both, not neither"))
+        _fail_usage(
+            ConfigError(
+                "RUN_DIR/--results", None, "give a run folder or --results TABLE, not both, not neither"
+            )
+        )
     if run_dir is not None:
         _analyze_run(run_dir, out_dir)
         return
@@ -199,7 +276,11 @@ def analyze(run_dir: Path | None, results_path: Path | None, energy_col: str | N
         groups = [g for g in group_cols.split(",") if g]
         for col in [energy_col, *(c for c, _ in parsed), *groups]:
             if col not in df.columns:
-                raise ConfigError("--energy/--quality/--group", col, f"no such column in {results_path.name} (has: {', '.join(map(str, df.columns))})")
+                raise ConfigError(
+                    "--energy/--quality/--group",
+                    col,
+                    f"no such column in {results_path.name} (has: {', '.join(map(str, df.columns))})",
+                )
     except ConfigError as e:
         _fail_usage(e)
     click.echo(analyze_table(df, energy_col, parsed, groups, out_dir or Path("t2a-report")).text())
@@ -235,7 +316,9 @@ def models(as_json: bool) -> None:
         return
     for c in cards:
         click.echo(f"{c.id}  —  {c.summary}")
-        click.echo(f"  pipeline: {c.pipeline}; repo: {c.repo or '-'}{'@' + c.revision if c.revision else ''}; {c.sample_rate_hz} Hz × {c.channels} ch")
+        click.echo(
+            f"  pipeline: {c.pipeline}; repo: {c.repo or '-'}{'@' + c.revision if c.revision else ''}; {c.sample_rate_hz} Hz × {c.channels} ch"
+        )
         click.echo(f"  weights: {', '.join(c.weight_modes)}; phases: {', '.join(c.phases)}")
         for p in c.params:
             click.echo(f"    {p.name:<16} default {p.default!r:<8} {p.allowed():<40} {p.help}")
@@ -248,10 +331,28 @@ def models(as_json: bool) -> None:
 
 def _card_doc(card) -> dict:
     return {
-        "id": card.id, "summary": card.summary, "pipeline": card.pipeline, "repo": card.repo, "revision": card.revision,
-        "sample_rate_hz": card.sample_rate_hz, "channels": card.channels, "weight_modes": list(card.weight_modes),
-        "phases": list(card.phases), "notes": card.notes, "options": dict(card.options),
-        "params": [{"name": p.name, "type": p.kind.__name__, "default": p.default, "allowed": p.allowed(), "unit": p.unit, "help": p.help} for p in card.params],
+        "id": card.id,
+        "summary": card.summary,
+        "pipeline": card.pipeline,
+        "repo": card.repo,
+        "revision": card.revision,
+        "sample_rate_hz": card.sample_rate_hz,
+        "channels": card.channels,
+        "weight_modes": list(card.weight_modes),
+        "phases": list(card.phases),
+        "notes": card.notes,
+        "options": dict(card.options),
+        "params": [
+            {
+                "name": p.name,
+                "type": p.kind.__name__,
+                "default": p.default,
+                "allowed": p.allowed(),
+                "unit": p.unit,
+                "help": p.help,
+            }
+            for p in card.params
+        ],
     }
 
 

@@ -92,7 +92,11 @@ class RunFolder:
     def create(self, sweep_yaml_text: str) -> None:
         """Make the folder and freeze the sweep. Refuses a folder that already holds a run."""
         if self.exists():
-            raise ConfigError("--name", self.root.name, f"a run already exists at {self.root}; resume it with `t2a-ray resume {self.root}` or choose another --name")
+            raise ConfigError(
+                "--name",
+                self.root.name,
+                f"a run already exists at {self.root}; resume it with `t2a-ray resume {self.root}` or choose another --name",
+            )
         for d in (self.root, self.trials_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.sweep_yaml, sweep_yaml_text)
@@ -104,7 +108,9 @@ class RunFolder:
         return {
             p.name[: -len(SHARD_SUFFIX)]
             for p in self.trials_dir.iterdir()
-            if p.name.endswith(SHARD_SUFFIX) and not p.name.endswith(QUALITY_SUFFIX) and not p.name.startswith(".")
+            if p.name.endswith(SHARD_SUFFIX)
+            and not p.name.endswith(QUALITY_SUFFIX)
+            and not p.name.startswith(".")
         }
 
     def shard_paths(self) -> list[Path]:
@@ -133,7 +139,11 @@ class RunFolder:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ConfigError("RUN_DIR", str(self.root), "another t2a-ray driver is running this sweep; wait for it or stop it first") from None
+                raise ConfigError(
+                    "RUN_DIR",
+                    str(self.root),
+                    "another t2a-ray driver is running this sweep; wait for it or stop it first",
+                ) from None
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -178,9 +188,15 @@ class RunFolder:
 
     def check_writable(self) -> None:
         """Fail fast, with the fix, when this process cannot write the run folder."""
-        problem = self.write_problem(probe_bytes=1)  # can this node write here at all (space is judged per shard)
+        problem = self.write_problem(
+            probe_bytes=1
+        )  # can this node write here at all (space is judged per shard)
         if problem is not None:
-            raise ConfigError("--out", str(self.root), f"cannot be written from {os.uname().nodename} ({problem}); on a cluster, --out must be a folder every node shares and can write")
+            raise ConfigError(
+                "--out",
+                str(self.root),
+                f"cannot be written from {os.uname().nodename} ({problem}); on a cluster, --out must be a folder every node shares and can write",
+            )
 
 
 def safe_name(text: str) -> str:
