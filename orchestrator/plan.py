@@ -1,0 +1,366 @@
+"""The plan: which worker runs which unit of work, and in what order, to finish the sweep soonest.
+
+1. **Units.** A unit is what one worker runs in one go. With `placement: pack` it is a whole trial (a
+   configuration, every repeat); with `spread` it is one repeat of a configuration (`<trial_id>.r<k>`),
+   so a configuration's repeats can run on different GPUs and GPU and configuration are not confounded.
+   Unit ids depend on the frozen sweep alone, never on the GPU count, so a resume on another number of
+   GPUs finds exactly the units that are done.
+2. **Cost.** A generation costs `a + b·x` seconds, with x = steps × batch × duration_s, per model key
+   (model, weights, dtype). Before a model has been measured its prior is a coarse constant per step,
+   or exact where the card declares a host time per step (`step_time_s`, the calibration adapter). Finished
+   units (and earlier shards of the same run) refit it: a least-squares line once two work sizes are
+   known, a scale of the prior before that. A unit costs its warm-up (where its shape is new on the
+   worker), its windows (each at least `min_window_s` and `min_generations` long) and the model's load
+   where the model is not resident.
+3. **Assignment.** Longest unit first to the worker where it would end soonest, a load counted where the
+   model is not resident (so a second load of a model happens only where it shortens the sweep); with
+   `spread`, first among the workers holding the fewest repeats of that configuration. Then moves off
+   the busiest worker while they shorten the makespan. Each worker runs its units grouped by model.
+4. **Online.** `Dispatcher` (the router actor) sends each unit to its planned worker unless another,
+   counting what is queued on it now, would finish it sooner — an idle worker takes queued work from a
+   busy one — and refits the costs from every finished unit, so later decisions use measured costs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+PLACEMENTS = ("spread", "pack")
+# Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
+# replaced by the fit after the model's first finished unit.
+PRIOR_STEP_S = 0.002
+PRIOR_LOAD_S = 10.0  # a model's load time before one has been measured
+UNSTEALABLE_MARGIN = 0.05  # another worker must finish a unit this much sooner (relative) to take it
+LOCAL_SEARCH_MAX_UNITS = 60  # beyond this, LPT alone: its bound tightens as units grow, moves cost O(n³)
+
+
+class NoWorkersLeft(RuntimeError):
+    """Every worker has died and none came back."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work for one worker: a configuration's repeats `repeats` (all, or one)."""
+
+    unit_id: str
+    trial_id: str
+    model_key: str
+    shape: str  # what a warm-up depends on: the parameters other than the step count
+    x: float  # steps × batch × duration_s
+    prior_generation_s: float
+    windows: int
+    min_generations: int
+    repeats: tuple[int, ...]
+
+
+def unit_id(trial_id: str, repeat: int | None) -> str:
+    return trial_id if repeat is None else f"{trial_id}.r{repeat}"
+
+
+def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> list[Unit]:
+    """The units of `trials` (config.Trial) under `placement`; `model_key(trial)` names the model."""
+    split = placement == "spread" and sweep.repeats > 1
+    units = []
+    for t in trials:
+        p = t.params
+        batch = int(p.get("batch_size", 1))
+        x = float(p.get("steps", 1)) * batch * float(p.get("duration_s", 1.0))
+        prior = float(p["steps"]) * float(p["step_time_s"]) if "step_time_s" in p else PRIOR_STEP_S * x
+        shape = repr(sorted((k, v) for k, v in p.items() if k != "steps"))
+        min_gens = -(-sweep.metering.min_waveforms_per_window // batch)
+        blocks = [(r,) for r in range(sweep.repeats)] if split else [tuple(range(sweep.repeats))]
+        for block in blocks:
+            units.append(
+                Unit(
+                    unit_id(t.trial_id, block[0] if split else None),
+                    t.trial_id,
+                    model_key(t),
+                    shape,
+                    x,
+                    prior,
+                    len(block) * len(sweep.prompts),
+                    min_gens,
+                    block,
+                )
+            )
+    return units
+
+
+# ---- 2. cost
+@dataclass
+class CostModel:
+    """Seconds per generation and per load, per model key; refitted from measurements."""
+
+    min_window_s: float = 0.0
+    warmup: int = 0
+    _obs: dict[str, list[tuple[float, float, float]]] = field(default_factory=lambda: defaultdict(list))
+    _load_s: dict[str, float] = field(default_factory=dict)
+    _fit: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+
+    def observe(self, model_key: str, x: float, prior_s: float, generation_s: float) -> None:
+        self._obs[model_key].append((x, prior_s, generation_s))
+        self._fit.pop(model_key, None)
+
+    def observe_load(self, model_key: str, load_s: float) -> None:
+        self._load_s[model_key] = load_s
+
+    def load_s(self, model_key: str, options: Mapping[str, Any] | None = None) -> float:
+        if model_key in self._load_s:
+            return self._load_s[model_key]
+        return PRIOR_LOAD_S
+
+    def generation_s(self, unit: Unit) -> float:
+        kind, c0, c1 = self.fit(unit.model_key)
+        if kind == "line":
+            return max(c0 + c1 * unit.x, 1e-6)
+        return max(c1 * unit.prior_generation_s, 1e-6)
+
+    def fit(self, model_key: str) -> tuple[str, float, float]:
+        """("line", a, b) once two work sizes are measured, else ("scale", 0, factor over the prior)."""
+        if model_key in self._fit:
+            return self._fit[model_key]
+        obs = self._obs.get(model_key, [])
+        xs = {x for x, _, _ in obs}
+        if len(xs) >= 2:
+            mx = statistics.fmean(x for x, _, _ in obs)
+            my = statistics.fmean(y for _, _, y in obs)
+            sxx = sum((x - mx) ** 2 for x, _, _ in obs)
+            b = max(sum((x - mx) * (y - my) for x, _, y in obs) / sxx, 0.0)
+            result = ("line", max(my - b * mx, 0.0), b)
+        elif obs:
+            result = ("scale", 0.0, statistics.fmean(y / p for _, p, y in obs if p > 0) if obs else 1.0)
+        else:
+            result = ("scale", 0.0, 1.0)
+        self._fit[model_key] = result
+        return result
+
+    def unit_s(self, unit: Unit, warm: bool = True) -> float:
+        """A unit's seconds on a worker where its model is resident (`warm`: its shape already warmed)."""
+        g = self.generation_s(unit)
+        per_window = max(unit.min_generations, math.ceil(self.min_window_s / g - 1e-9)) * g
+        return (0 if warm else self.warmup) * g + unit.windows * per_window
+
+
+# ---- 3. assignment
+@dataclass
+class Plan:
+    """Units per worker in running order, and the finish time predicted for each worker."""
+
+    queues: list[list[Unit]]
+    finish_s: list[float]
+
+    @property
+    def makespan_s(self) -> float:
+        return max(self.finish_s, default=0.0)
+
+    def worker_of(self) -> dict[str, int]:
+        return {u.unit_id: w for w, q in enumerate(self.queues) for u in q}
+
+    def submission_order(self, cost: CostModel) -> list[str]:
+        """Unit ids by planned start time, the workers interleaved: the order Tune is given them."""
+        starts = [
+            (start, w, u.unit_id)
+            for w, q in enumerate(self.queues)
+            for u, start in zip(q, _start_times(q, cost), strict=False)
+        ]
+        return [uid for _, _, uid in sorted(starts)]
+
+    def summary(self, cost: CostModel) -> dict[str, Any]:
+        return {
+            "makespan_s": self.makespan_s,
+            "workers": [
+                {
+                    "worker": w,
+                    "units": len(q),
+                    "models": sorted({u.model_key for u in q}),
+                    "predicted_s": self.finish_s[w],
+                }
+                for w, q in enumerate(self.queues)
+            ],
+        }
+
+
+def queue_s(units: Iterable[Unit], cost: CostModel, resident: Iterable[str] = ()) -> float:
+    """Seconds a worker needs for `units`: one load per model not resident, one warm-up per shape."""
+    return list(_start_times(units, cost, resident, end=True))[-1]
+
+
+def _start_times(units: Iterable[Unit], cost: CostModel, resident: Iterable[str] = (), end: bool = False):
+    """Each unit's start on one worker in running order (and, with `end`, when the last one ends)."""
+    loaded, warmed, t = set(resident), set(), 0.0
+    for u in units:
+        yield t
+        if u.model_key not in loaded:
+            t += cost.load_s(u.model_key)
+            loaded.add(u.model_key)
+        t += cost.unit_s(u, warm=(u.model_key, u.shape) in warmed)
+        warmed.add((u.model_key, u.shape))
+    if end:
+        yield t
+
+
+def make_plan(
+    units: Sequence[Unit],
+    n_workers: int,
+    cost: CostModel,
+    placement: str = "pack",
+    resident: Sequence[Iterable[str]] | None = None,
+    seed: int = 0,
+) -> Plan:
+    """Assign `units` to `n_workers` (longest first, earliest finish, model affinity), then improve."""
+    resident_sets = [set(r) for r in (resident or [()] * n_workers)]
+    queues: list[list[Unit]] = [[] for _ in range(n_workers)]
+    ready = [0.0] * n_workers
+    loaded = [set(r) for r in resident_sets]
+    warmed: list[set[tuple[str, str]]] = [set() for _ in range(n_workers)]
+    repeats_on: dict[tuple[str, int], int] = defaultdict(int)
+    for u in sorted(units, key=lambda u: (-cost.unit_s(u), u.unit_id)):
+
+        def finish(w: int, u: Unit = u) -> tuple[float, bool, int]:
+            extra = 0.0 if u.model_key in loaded[w] else cost.load_s(u.model_key)
+            return (ready[w] + extra + cost.unit_s(u, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
+
+        workers = range(n_workers)
+        if placement == "spread":
+            fewest = min(repeats_on[(u.trial_id, w)] for w in workers)
+            workers = [w for w in workers if repeats_on[(u.trial_id, w)] == fewest]
+        ends, _, w = min(finish(w) for w in workers)
+        queues[w].append(u)
+        ready[w] = ends
+        loaded[w].add(u.model_key)
+        warmed[w].add((u.model_key, u.shape))
+        repeats_on[(u.trial_id, w)] += 1
+    if placement == "pack" and len(units) <= LOCAL_SEARCH_MAX_UNITS:
+        _improve(queues, cost, resident_sets)
+    rng = random.Random(seed)
+    queues = [_running_order(q, placement, cost, rng) for q in queues]
+    return Plan(queues, [queue_s(q, cost, r) for q, r in zip(queues, resident_sets, strict=True)])
+
+
+def _improve(queues: list[list[Unit]], cost: CostModel, resident: list[set[str]]) -> None:
+    """Move units off the busiest worker, or swap one with another worker's, while the makespan drops."""
+    while True:
+        times = [queue_s(q, cost, r) for q, r in zip(queues, resident, strict=True)]
+        worst = max(range(len(queues)), key=times.__getitem__)
+        best: tuple[float, int, int, int | None] | None = None
+        for i, u in enumerate(queues[worst]):
+            rest = queues[worst][:i] + queues[worst][i + 1 :]
+            for w in range(len(queues)):
+                if w == worst:
+                    continue
+                candidates = [None, *range(len(queues[w]))]
+                for j in candidates:
+                    mine = rest if j is None else [*rest, queues[w][j]]
+                    theirs = [*queues[w], u] if j is None else [*queues[w][:j], *queues[w][j + 1 :], u]
+                    new = max(queue_s(mine, cost, resident[worst]), queue_s(theirs, cost, resident[w]))
+                    others = max((t for k, t in enumerate(times) if k not in (w, worst)), default=0.0)
+                    span = max(new, others)
+                    if span < times[worst] - 1e-9 and (best is None or span < best[0]):
+                        best = (span, i, w, j)
+        if best is None:
+            return
+        _, i, w, j = best
+        u = queues[worst].pop(i)
+        if j is not None:
+            queues[worst].append(queues[w].pop(j))
+        queues[w].append(u)
+
+
+def _running_order(queue: list[Unit], placement: str, cost: CostModel, rng: random.Random) -> list[Unit]:
+    """Grouped by model (one load each); within a model longest first (pack) or shuffled (spread:
+    randomised blocks, so a configuration's position in time on a GPU is not systematic)."""
+    by_model: dict[str, list[Unit]] = {}
+    for u in queue:
+        by_model.setdefault(u.model_key, []).append(u)
+    out: list[Unit] = []
+    for units in by_model.values():
+        if placement == "spread":
+            rng.shuffle(units)
+        else:
+            units.sort(key=lambda u: -cost.unit_s(u))
+        out += units
+    return out
+
+
+# ---- 4. online
+@dataclass
+class _WorkerState:
+    backlog_s: float = 0.0
+    models: set[str] = field(default_factory=set)
+    warmed: set[tuple[str, str]] = field(default_factory=set)
+    alive: bool = True
+
+
+class Dispatcher:
+    """The router actor: follows the plan, lets an idle worker take a unit another would finish later,
+    and refits the cost model from each finished unit. Only ids and small numbers cross to it."""
+
+    def __init__(self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: str):
+        self.units = {u.unit_id: u for u in units}
+        self.planned = plan.worker_of()
+        self.cost = cost
+        self.placement = placement
+        self.workers = [_WorkerState() for _ in plan.queues]
+        self.assigned: dict[str, int] = {}
+        self._estimate: dict[str, float] = {}
+        self.stolen = 0
+        self.repeats_on: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+    def assign(self, unit_id: str) -> int:
+        alive = [i for i, w in enumerate(self.workers) if w.alive]
+        if not alive:
+            raise NoWorkersLeft("every worker process has died")
+        u = self.units[unit_id]
+        if self.placement == "spread":
+            held = self.repeats_on[u.trial_id]
+            fewest = min(held[i] for i in alive)
+            alive = [i for i in alive if held[i] == fewest]
+
+        def finish(i: int) -> float:
+            w = self.workers[i]
+            load = 0.0 if u.model_key in w.models else self.cost.load_s(u.model_key)
+            return w.backlog_s + load + self.cost.unit_s(u, (u.model_key, u.shape) in w.warmed)
+
+        planned = self.planned.get(unit_id)
+        best = min(alive, key=lambda i: (finish(i), i != planned, i))
+        choice = planned
+        if planned not in alive or finish(best) < finish(planned) * (1 - UNSTEALABLE_MARGIN):
+            choice = best
+            self.stolen += planned in alive
+        w = self.workers[choice]
+        self._estimate[unit_id] = finish(choice) - w.backlog_s
+        w.backlog_s += self._estimate[unit_id]
+        w.models.add(u.model_key)
+        w.warmed.add((u.model_key, u.shape))
+        self.assigned[unit_id] = choice
+        self.repeats_on[u.trial_id][choice] += 1
+        return choice
+
+    def release(self, index: int, unit_id: str | None = None, measured: Mapping[str, Any] | None = None):
+        """A unit left worker `index`; `measured` ({generation_s, load_s}) refits the costs."""
+        w = self.workers[index]
+        w.backlog_s = max(0.0, w.backlog_s - self._estimate.pop(unit_id, 0.0))
+        if unit_id in self.units and measured:
+            u = self.units[unit_id]
+            if measured.get("generation_s"):
+                self.cost.observe(u.model_key, u.x, u.prior_generation_s, measured["generation_s"])
+            if measured.get("load_s"):
+                self.cost.observe_load(u.model_key, measured["load_s"])
+
+    def restarted(self, index: int) -> None:
+        """The worker's process was replaced: it has no models and nothing warmed any more."""
+        self.workers[index].models.clear()
+        self.workers[index].warmed.clear()
+
+    def dead(self, index: int) -> None:
+        self.workers[index].alive = False
+        self.restarted(index)
+
+    def summary(self) -> dict[str, Any]:
+        return {"stolen": self.stolen, "assigned": len(self.assigned)}
