@@ -55,6 +55,8 @@ AFTER_AXES = [
     ("seed", pa.int64(), "generator seed of the window's first generation"),
     ("prompt_truncated", pa.bool_(), "the text encoder cut the prompt short"),
     ("node", pa.string(), "host name"),
+    ("worker_id", pa.int32(), "the worker (one per GPU) that ran the window; its statistics are in logs/"),
+    ("host_id", pa.string(), "hash of the worker's host and software; its provenance is in logs/"),
     ("gpu_index", pa.int32(), "physical GPU index on the node (null on CPU)"),
     ("gpu_name", pa.string(), "GPU model"),
     ("gpu_uuid", pa.string(), "GPU UUID"),

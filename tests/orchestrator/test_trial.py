@@ -115,3 +115,25 @@ def test_without_min_waveforms_per_window_each_window_is_one_generation(env):
     rows = pq.read_table(trial_env.run.shard(sweep.trials()[0].trial_id)).to_pylist()
     assert outcome.status == "ok"
     assert [r["generations_in_window"] for r in rows] == [1, 1, 1, 1]
+
+
+def test_a_unit_runs_one_repeat_into_its_own_shard_and_warms_only_when_asked(env):
+    sweep, trial_env = env
+    trial = sweep.trials()[0]
+    warmed: set[str] = set()
+
+    def needs_warmup(t) -> bool:
+        new = t.model.key not in warmed
+        warmed.add(t.model.key)
+        return new
+
+    trial_env.needs_warmup = needs_warmup
+    trial_env.place = {"node": "here", "worker_id": 1, "host_id": "abc"}
+    first = run_trial(trial, trial_env, repeats=[1], unit_id=f"{trial.trial_id}.r1")
+    second = run_trial(trial, trial_env, repeats=[0], unit_id=f"{trial.trial_id}.r0")
+    assert len(first.warmup_energy_j) == 1 and second.warmup_energy_j == []  # warm once per shape
+    assert 3 * 0.005 <= first.generation_s < 0.2  # noop: 3 steps × 5 ms, plus the window's own cost
+    rows = pq.read_table(trial_env.run.shard(f"{trial.trial_id}.r1")).to_pylist()
+    assert [(r["trial_id"], r["repeat"]) for r in rows] == [(trial.trial_id, 1)] * 2  # one per prompt
+    assert {(r["worker_id"], r["host_id"]) for r in rows} == {(1, "abc")}
+    assert trial_env.run.finished_trial_ids() == {f"{trial.trial_id}.r0", f"{trial.trial_id}.r1"}
