@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-PLACEMENTS = ("spread", "pack")
+PLACEMENTS = ("auto", "spread", "pack")
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
 PRIOR_STEP_S = 0.002
@@ -61,6 +61,21 @@ class Unit:
 
 def unit_id(trial_id: str, repeat: int | None) -> str:
     return trial_id if repeat is None else f"{trial_id}.r{repeat}"
+
+
+def parse_unit_id(uid: str, repeats: int) -> tuple[str, tuple[int, ...]]:
+    """(trial id, its repeats) of a unit id: `<trial_id>` is every repeat, `<trial_id>.r<k>` repeat k."""
+    trial, sep, k = uid.rpartition(".r")
+    if sep and k.isdigit():
+        return trial, (int(k),)
+    return uid, tuple(range(repeats))
+
+
+def resolve_placement(placement: str, n_workers: int) -> str:
+    """`auto` is `spread` with two workers or more (GPU and configuration not confounded), else `pack`."""
+    if placement == "auto":
+        return "spread" if n_workers >= 2 else "pack"
+    return placement
 
 
 def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> list[Unit]:
@@ -171,7 +186,7 @@ class Plan:
         ]
         return [uid for _, _, uid in sorted(starts)]
 
-    def summary(self, cost: CostModel) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         return {
             "makespan_s": self.makespan_s,
             "workers": [
