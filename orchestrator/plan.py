@@ -31,12 +31,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-PLACEMENTS = ("auto", "spread", "pack")
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
 PRIOR_STEP_S = 0.002
 PRIOR_LOAD_S = 10.0  # a model's load time before one has been measured
 UNSTEALABLE_MARGIN = 0.05  # another worker must finish a unit this much sooner (relative) to take it
+# A Tune trial costs the driver a fraction of a second whatever it holds: short units go to Tune in
+# chunks of about this much predicted work per worker.
+CHUNK_S_PER_WORKER = 2.0
 LOCAL_SEARCH_MAX_UNITS = 60  # beyond this, LPT alone: its bound tightens as units grow, moves cost O(n³)
 
 
@@ -57,6 +59,11 @@ class Unit:
     windows: int
     min_generations: int
     repeats: tuple[int, ...]
+
+
+def shape_of(params: Mapping[str, Any]) -> str:
+    """What a warm-up depends on: every parameter but the step count (batch, duration, guidance, …)."""
+    return repr(sorted((k, v) for k, v in params.items() if k != "steps"))
 
 
 def unit_id(trial_id: str, repeat: int | None) -> str:
@@ -87,7 +94,7 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
         batch = int(p.get("batch_size", 1))
         x = float(p.get("steps", 1)) * batch * float(p.get("duration_s", 1.0))
         prior = float(p["steps"]) * float(p["step_time_s"]) if "step_time_s" in p else PRIOR_STEP_S * x
-        shape = repr(sorted((k, v) for k, v in p.items() if k != "steps"))
+        shape = shape_of(p)
         min_gens = -(-sweep.metering.min_waveforms_per_window // batch)
         blocks = [(r,) for r in range(sweep.repeats)] if split else [tuple(range(sweep.repeats))]
         for block in blocks:
@@ -357,6 +364,9 @@ class Dispatcher:
         self.repeats_on[u.trial_id][choice] += 1
         return choice
 
+    def assign_many(self, unit_ids: Sequence[str]) -> list[int]:
+        return [self.assign(uid) for uid in unit_ids]
+
     def release(self, index: int, unit_id: str | None = None, measured: Mapping[str, Any] | None = None):
         """A unit left worker `index`; `measured` ({generation_s, load_s}) refits the costs."""
         w = self.workers[index]
@@ -379,3 +389,25 @@ class Dispatcher:
 
     def summary(self) -> dict[str, Any]:
         return {"stolen": self.stolen, "assigned": len(self.assigned)}
+
+
+def trial_done(trial_id: str, done_units: set[str], repeats: int) -> bool:
+    """Whether the finished units `done_units` cover every repeat of the trial."""
+    return trial_id in done_units or all(unit_id(trial_id, r) in done_units for r in range(repeats))
+
+
+def chunk_units(order: Sequence[str], units: Mapping[str, Unit], cost: CostModel, n_workers: int):
+    """Consecutive units of `order` grouped into Tune trials of about `CHUNK_S_PER_WORKER` seconds of
+    predicted work per worker (one unit where units are longer)."""
+    target_s = CHUNK_S_PER_WORKER * n_workers
+    chunks: list[list[str]] = []
+    current, total = [], 0.0
+    for uid in order:
+        current.append(uid)
+        total += cost.unit_s(units[uid])
+        if total >= target_s:
+            chunks.append(current)
+            current, total = [], 0.0
+    if current:
+        chunks.append(current)
+    return chunks

@@ -28,6 +28,9 @@ PACKAGES = ("torch", "diffusers", "transformers", "ray", "t2a-ray")
 MATMUL_SIZE = {"cuda": 4096, "cpu": 256}
 MATMUL_REPEATS = {"cuda": 200, "cpu": 20}
 LAUNCHES = 2000  # tiny kernels in the launch-bound loop
+# A window repeats the work until it lasts this long: a GPU's energy counter ticks every ~0.1 s. On the
+# CPU (tests, --gpus 0) one call each: the estimate there is CPU time, not a counter.
+WINDOW_S = {"cuda": 1.0, "cpu": 0.0}
 
 
 def host_provenance() -> dict[str, Any]:
@@ -49,8 +52,9 @@ def host_provenance() -> dict[str, Any]:
 def reference_workload(meter: Any, device: str) -> dict[str, Any]:
     """Meter the fixed matmul window and the fixed launch-bound loop on `device` ("cuda" or "cpu").
 
-    Each runs once unmetered (kernel selection, allocations) and then once in a window; the returned
-    joules are the device's (the GPU's, or the CPU estimate without one), as `energy_method` says.
+    Each runs once unmetered (kernel selection, allocations), then in a window of at least
+    `WINDOW_S` seconds; the figures are per call of the fixed work, in the device's joules (the GPU's,
+    or the CPU estimate without one), as `energy_method` says.
     """
     import torch
 
@@ -71,19 +75,20 @@ def reference_workload(meter: Any, device: str) -> dict[str, Any]:
 
     out: dict[str, Any] = {"reference_device": device}
     for name, fn in (("matmul", matmul), ("launch", launches)):
-        out.update(_metered(meter, name, fn))
+        out.update(_metered(meter, name, fn, WINDOW_S[kind]))
     return out
 
 
-def _metered(meter: Any, name: str, fn: Callable[..., None]) -> dict[str, Any]:
+def _metered(meter: Any, name: str, fn: Callable[..., None], window_s: float) -> dict[str, Any]:
     fn()
     meter.sync()
-    res = meter.measure(fn)
+    res = meter.measure(fn, window_s)
     cols = res.as_columns()
     energy = cols["gpu_energy_j"] if cols["gpu_energy_j"] is not None else cols["cpu_energy_j"]
+    calls = res.generations_in_window
     return {
-        f"reference_{name}_j": energy,
-        f"reference_{name}_s": res.window_s,
+        f"reference_{name}_j": None if energy is None else energy / calls,
+        f"reference_{name}_s": res.window_s / calls,
         f"reference_{name}_energy_method": cols["energy_method"],
     }
 

@@ -1,7 +1,10 @@
 """Run (or resume) a sweep: Ray up, workers prepared, Ray Tune over the pending trials, shards merged.
 
-The shards in `trials/` are the truth about what is done. Tune gets one trial per pending
-configuration and routes it to a worker; its own experiment state is kept (in `tune/attempt-N`) for
+The shards in `trials/` are the truth about what is done. The work is planned in units (`plan.py`:
+a configuration, or one repeat of it with `placement: spread`); Tune gets one trial per chunk of
+consecutive units of the plan (one unit where units are long, a few seconds of work per worker where
+they are short, so that Tune's own cost per trial does not dominate a sweep of 10,000 tiny trials),
+and the router sends each unit to a worker. Tune's experiment state is kept (in `tune/attempt-N`) for
 inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
 """
 
@@ -15,15 +18,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from t2a_ray.config import Sweep, Trial, load_sweep
+from t2a_ray.config import Sweep, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
-from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.plan import chunk_units, parse_unit_id, resolve_placement, trial_done
 from t2a_ray.orchestrator.progress import ProgressLine
 from t2a_ray.runfolder import RunFolder, atomic_write_text
-from t2a_ray.schema import merge_results, read_shards, trial_status
+from t2a_ray.schema import check_shards, merge_results, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
@@ -70,18 +73,18 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
-    _, bad = read_shards(run)
+    _, bad = check_shards(run)  # footers only: a finished run of 10,000 shards resumes in seconds
     done = run.finished_trial_ids()
-    pending = [t for t in trials if t.trial_id not in done]
+    pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
     _say(
         opts,
-        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done, {len(pending)} to run)",
+        f"{sweep.name}: {len(trials)} trials ({len(trials) - len(pending)} done, {len(pending)} to run)",
     )
     stats: list[dict[str, Any]] = []
     # 2. Ray, the workers, Tune
     if pending:
         with ray_session(opts) as n_workers:
-            stats = _run_on_ray(run, sweep, pending, n_workers, opts)
+            stats = _run_on_ray(run, sweep, n_workers, opts)
     # 3. The driver merges the shards
     try:
         table, bad_now = merge_results(run)
@@ -169,15 +172,29 @@ def _init_on_loopback(**kwargs: Any) -> None:
         )
 
 
-def _run_on_ray(
-    run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
-) -> list[dict[str, Any]]:
+def _run_on_ray(run: RunFolder, sweep: Sweep, n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
     from ray import tune
 
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
+    from t2a_ray.orchestrator.schedule import plan_run, write_plan
 
     attempt = _next_attempt(run)
-    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
+    # The placement is resolved once, at the first launch, and frozen: unit ids depend on it.
+    placement = resolve_placement(sweep.placement, n_workers)
+    how = f"auto with {n_workers} worker(s)" if sweep.placement == "auto" else "as the sweep file says"
+    if placement != sweep.placement:
+        sweep = replace(sweep, placement=placement)
+        atomic_write_text(run.sweep_yaml, sweep.to_yaml())
+    run_plan = plan_run(run, sweep, n_workers, placement, run.finished_trial_ids())
+    order = run_plan.plan.submission_order(run_plan.cost)
+    chunks = chunk_units(order, {u.unit_id: u for u in run_plan.pending}, run_plan.cost, n_workers)
+    write_plan(run, attempt, run_plan, {"tune_trials": len(chunks)})
+    _say(
+        opts,
+        f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
+        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s (logs/plan-attempt-{attempt}.json)",
+    )
+    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan)
     # Every node must be able to write the run folder: each worker checks from where it runs, as it starts.
     for r in pool.call_all("ping"):
         if isinstance(r, Exception):
@@ -188,7 +205,6 @@ def _run_on_ray(
     recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
     recorder.start()
 
-    model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
     trainable = tune.with_resources(
         tune.with_parameters(
             tune_trial,
@@ -196,7 +212,7 @@ def _run_on_ray(
             prepared=prepared,
             router=pool.router,
             run_root=str(run.root),
-            model_keys=model_keys,
+            chunks=chunks,
             retries=sweep.max_trial_retries,
             restart_wait_s=opts.restart_wait_s,
         ),
@@ -204,16 +220,16 @@ def _run_on_ray(
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
-    progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
+    progress = ProgressLine(total=len(run_plan.pending), workers=n_workers, enabled=opts.progress)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial_id": tune.grid_search([t.trial_id for t in pending])},
+        param_space={"chunk": tune.grid_search(list(range(len(chunks))))},
         tune_config=tune.TuneConfig(
             # More trials in flight than workers: the next trial is queued on a worker before the
             # current one ends, so a GPU never waits for Tune's ~1 s of bookkeeping per trial.
             max_concurrent_trials=2 * n_workers,
             reuse_actors=True,
-            trial_dirname_creator=lambda trial: f"trial-{trial.config['trial_id']}",
+            trial_dirname_creator=lambda trial: f"chunk-{trial.config['chunk']}",
         ),
         run_config=tune.RunConfig(
             name=f"attempt-{attempt}",
@@ -248,9 +264,12 @@ def _run_on_ray(
             f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them",
         )
     stats = [
-        s if not isinstance(s, Exception) else {"error": _root_cause(s)}
-        for s in pool.call_all("stats", timeout_s=30)
+        s if not isinstance(s, Exception) else {"worker": i, "error": _root_cause(s)}
+        for i, s in enumerate(pool.call_all("stats", timeout_s=30))
     ]
+    dispatch = gather([pool.router.summary.remote()])[0]
+    if not isinstance(dispatch, Exception):
+        write_plan(run, attempt, run_plan, {"tune_trials": len(chunks), "dispatch": dispatch})
     atomic_write_text(
         run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str)
     )
@@ -282,59 +301,98 @@ def tune_trial(
     prepared: list[Any],
     router: Any,
     run_root: str,
-    model_keys: dict[str, str],
+    chunks: list[list[str]],
     retries: int,
     restart_wait_s: float,
 ) -> None:
-    """One Tune trial: ask the router for a worker, wait until it is prepared, run the trial there,
-    report its summary.
+    """One Tune trial: a chunk of units. Each unit goes to the worker the router names (the chunk's
+    units are sent at once, so a chunk feeds every worker it uses), and is reported to Tune as it ends.
 
-    A worker whose process dies mid-trial is replaced by Ray; the trial is retried up to `retries`
+    A worker whose process dies mid-unit is replaced by Ray; the unit is retried up to `retries`
     times, then written as `failed` rows with the error — a crashed trial is data, not a crash. A
-    worker that could not prepare fails the trial in Tune without rows, so that a resume runs it.
+    worker that could not prepare fails the Tune trial without rows, once the chunk's units already
+    sent have ended, so that a resume (or Tune's retry, which skips finished units) runs the rest.
     """
-    import ray
     from ray import tune
 
-    trial_id = config["trial_id"]
-    error = "not run"
-    for _ in range(retries + 1):
+    run = RunFolder(run_root)
+    todo = [uid for uid in chunks[config["chunk"]] if not run.shard(uid).exists()]  # a retried chunk
+    started: list[tuple[str, Any]] = []
+    not_ready: WorkerNotReady | None = None
+    for uid, index in zip(todo, _assign(router, todo), strict=True):
         try:
-            index = ray.get(router.assign.remote(model_keys[trial_id]))
-        except Exception as e:  # noqa: BLE001 — e.g. no worker left alive
-            error = _root_cause(e)
+            started.append((uid, _submit(uid, index, workers, prepared, router)))
+        except WorkerNotReady as e:
+            not_ready = e
             break
+    for uid, first in started:
+        tune.report(_finish_unit(uid, first, workers, prepared, router, run, retries, restart_wait_s))
+    if not_ready is not None:
+        raise not_ready
+
+
+def _assign(router: Any, unit_ids: list[str]) -> list[int | Exception]:
+    """The router's worker for each unit (one call for the chunk), or the error for every unit."""
+    import ray
+
+    try:
+        return ray.get(router.assign_many.remote(unit_ids))
+    except Exception as e:  # noqa: BLE001 — e.g. no worker left alive: each unit records it
+        return [e] * len(unit_ids)
+
+
+def _submit(uid: str, index: int | Exception, workers, prepared, router) -> tuple[int, Any] | Exception:
+    """Send a unit to worker `index` once that worker is prepared: (index, the result's ref)."""
+    import ray
+
+    if isinstance(index, Exception):
+        return index
+    try:
+        ray.get(prepared[index])
+    except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
+        router.release.remote(index, uid)
+        raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
+    except ray.exceptions.RayActorError:
+        pass  # its replacement prepares itself before its first unit
+    return index, workers[index].run_trial.remote(uid)
+
+
+def _finish_unit(uid, first, workers, prepared, router, run, retries, restart_wait_s) -> dict[str, Any]:
+    """Wait for a sent unit; retry it where its worker died; its summary, or its `failed` rows'."""
+    import ray
+
+    error, attempt = "not run", first
+    for _ in range(retries + 1):
+        if attempt is None:
+            attempt = _submit(uid, _assign(router, [uid])[0], workers, prepared, router)
+        if isinstance(attempt, Exception):  # no worker to send it to
+            error = _root_cause(attempt)
+            break
+        index, ref = attempt
+        attempt = None
         try:
-            ray.get(prepared[index])
-        except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
-            router.release.remote(index)
-            raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
-        except ray.exceptions.RayActorError:
-            pass  # its replacement prepares itself before its first trial
-        try:
-            summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), restart_wait_s)
-            router.release.remote(index)
-            tune.report(summary)
-            return
+            summary = await_trial(workers[index], ref, restart_wait_s)
+            router.release.remote(index, uid, {k: summary.get(k) for k in ("generation_s", "load_s")})
+            return summary
         except WorkerLost as e:  # its node left: Ray cannot place a replacement
-            router.release.remote(index)
+            router.release.remote(index, uid)
             router.dead.remote(index)
             error = str(e)
         except ray.exceptions.RayActorError as e:
-            router.release.remote(index)
+            router.release.remote(index, uid)
             error = f"worker process died: {_root_cause(e)}"
             if wait_for_restart(workers[index], restart_wait_s):
                 router.restarted.remote(index)
             else:  # a node that left gives no replacement
                 router.dead.remote(index)
-        except Exception as e:  # noqa: BLE001 — an error the trial itself did not turn into rows
-            router.release.remote(index)
+        except Exception as e:  # noqa: BLE001 — an error the unit itself did not turn into rows
+            router.release.remote(index, uid)
             cause = getattr(e, "cause", None) or e
             if isinstance(cause, OSError):  # the run folder cannot be written: no row can record it
                 raise StorageError(f"cannot write the run folder: {cause}") from None
             error = _root_cause(e)
             break
-    tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+    return write_failed_trial(run, uid, error)
 
 
 class WorkerLost(RuntimeError):
@@ -378,18 +436,16 @@ def wait_for_restart(worker: Any, timeout_s: float) -> bool:
     return False
 
 
-def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, Any]:
+def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, Any]:
+    """`failed` rows, with the error, for every window of a unit that could not run."""
     from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
 
     sweep = load_sweep(run.sweep_yaml)
+    trial_id, repeats = parse_unit_id(unit_id, sweep.repeats)
     trial = next(t for t in sweep.trials() if t.trial_id == trial_id)
-    rows = [
-        failure_row(trial, sweep.name, r, p, "failed", error, {})
-        for r in range(sweep.repeats)
-        for p in sweep.prompts
-    ]
-    outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
-    write_shard(run, sweep, trial_id, rows, outcome)
+    rows = [failure_row(trial, sweep.name, r, p, "failed", error, {}) for r in repeats for p in sweep.prompts]
+    outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error, unit_id=unit_id)
+    write_shard(run, sweep, unit_id, rows, outcome)
     return outcome.as_dict()
 
 

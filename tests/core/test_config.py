@@ -236,3 +236,13 @@ def test_min_waveforms_per_window_survives_the_frozen_yaml(tmp_path):
     frozen = tmp_path / "sweep.yaml"
     frozen.write_text(sweep.to_yaml())
     assert load_sweep(frozen).metering.min_waveforms_per_window == 7
+
+
+def test_placement_defaults_to_auto_survives_the_frozen_yaml_and_names_what_is_allowed(tmp_path):
+    assert parse(BASE, tmp_path).placement == "auto"
+    spread = parse({**BASE, "placement": "spread"}, tmp_path)
+    assert parse(yaml.safe_load(spread.to_yaml()), tmp_path).placement == "spread"
+    with pytest.raises(
+        ConfigError, match="placement = 'sprad': must be one of auto, spread, pack; did you mean"
+    ):
+        parse({**BASE, "placement": "sprad"}, tmp_path)

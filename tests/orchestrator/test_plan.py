@@ -13,9 +13,12 @@ from t2a_ray.orchestrator.plan import (
     Dispatcher,
     NoWorkersLeft,
     Unit,
+    chunk_units,
     make_plan,
     make_units,
+    parse_unit_id,
     queue_s,
+    trial_done,
 )
 
 
@@ -156,3 +159,53 @@ def test_spread_units_are_one_per_repeat_and_do_not_depend_on_the_gpu_count(writ
     assert pack[0].repeats == (0, 1, 2) and pack[0].windows == 6
     order = make_plan(spread, 2, CostModel(), "spread").submission_order(CostModel())
     assert sorted(order) == sorted(u.unit_id for u in spread)
+
+
+# The router's rules, kept by the dispatcher that replaced it (a load costs what the cost model says).
+def dispatcher(units: list[Unit], load_s: float, n_workers: int = 2) -> Dispatcher:
+    cost = cost_with_loads(A=load_s, B=load_s)
+    return Dispatcher(units, make_plan(units, n_workers, cost), cost, "pack")
+
+
+def test_each_model_stays_on_the_worker_that_loaded_it_when_queues_are_even():
+    units = [unit(f"{m}{i}", m, 10.0) for m in "AB" for i in range(6)]
+    d = dispatcher(units, load_s=10.0)
+    first_a, first_b = d.assign("A0"), d.assign("B0")
+    assert first_a != first_b
+    for i in range(1, 6):
+        d.release(first_a, f"A{i - 1}")
+        d.release(first_b, f"B{i - 1}")
+        assert d.assign(f"A{i}") == first_a
+        assert d.assign(f"B{i}") == first_b
+
+
+def test_an_idle_worker_loads_the_model_rather_than_let_a_queue_grow():
+    units = [unit(f"A{i}", "A", 10.0) for i in range(3)]
+    d = dispatcher(units, load_s=10.0)
+    d.planned = dict.fromkeys(d.planned, 0)
+    d.workers[0].models.add("A")
+    assert d.assign("A0") == 0
+    assert d.assign("A1") == 0  # one unit queued behind a resident model costs one load: wait
+    assert d.assign("A2") == 1  # two would cost more: the idle worker loads A too
+
+
+def test_a_restarted_worker_has_no_models_and_nothing_warmed():
+    d = dispatcher([unit("A0", "A", 1.0)], load_s=1.0, n_workers=1)
+    d.assign("A0")
+    d.restarted(0)
+    assert d.workers[0].models == set() and d.workers[0].warmed == set()
+
+
+def test_units_are_chunked_for_tune_by_predicted_work_per_worker():
+    short = {f"s{i}": unit(f"s{i}", "A", 0.5) for i in range(20)}
+    chunks = chunk_units(list(short), short, CostModel(), n_workers=2)  # 4 s of work per chunk
+    assert [len(c) for c in chunks] == [8, 8, 4] and sum(chunks, []) == list(short)
+    long = {f"l{i}": unit(f"l{i}", "A", 30.0) for i in range(3)}
+    assert chunk_units(list(long), long, CostModel(), n_workers=2) == [["l0"], ["l1"], ["l2"]]
+
+
+def test_a_trial_is_done_once_its_units_cover_every_repeat():
+    assert trial_done("t", {"t"}, 3)
+    assert trial_done("t", {"t.r0", "t.r1", "t.r2"}, 3)
+    assert not trial_done("t", {"t.r0", "t.r2"}, 3)
+    assert parse_unit_id("t.r2", 3) == ("t", (2,)) and parse_unit_id("t", 3) == ("t", (0, 1, 2))
