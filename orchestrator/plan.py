@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from t2a_ray.adapters import get_card
+
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
 PRIOR_STEP_S = 0.002
@@ -59,6 +61,7 @@ class Unit:
     windows: int
     min_generations: int
     repeats: tuple[int, ...]
+    prior_load_s: float = PRIOR_LOAD_S
 
 
 def shape_of(params: Mapping[str, Any]) -> str:
@@ -95,6 +98,9 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
         x = float(p.get("steps", 1)) * batch * float(p.get("duration_s", 1.0))
         prior = float(p["steps"]) * float(p["step_time_s"]) if "step_time_s" in p else PRIOR_STEP_S * x
         shape = shape_of(p)
+        # a card that declares the load time as an option (the calibration adapter) loads in exactly that
+        declared = "load_time_s" in get_card(t.model.id).options
+        prior_load = float(t.model.options.get("load_time_s", 0.0)) if declared else PRIOR_LOAD_S
         min_gens = -(-sweep.metering.min_waveforms_per_window // batch)
         blocks = [(r,) for r in range(sweep.repeats)] if split else [tuple(range(sweep.repeats))]
         for block in blocks:
@@ -109,6 +115,7 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
                     len(block) * len(sweep.prompts),
                     min_gens,
                     block,
+                    prior_load,
                 )
             )
     return units
@@ -123,6 +130,7 @@ class CostModel:
     warmup: int = 0
     _obs: dict[str, list[tuple[float, float, float]]] = field(default_factory=lambda: defaultdict(list))
     _load_s: dict[str, float] = field(default_factory=dict)
+    _load_prior: dict[str, float] = field(default_factory=dict)
     _fit: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
     def observe(self, model_key: str, x: float, prior_s: float, generation_s: float) -> None:
@@ -132,10 +140,13 @@ class CostModel:
     def observe_load(self, model_key: str, load_s: float) -> None:
         self._load_s[model_key] = load_s
 
-    def load_s(self, model_key: str, options: Mapping[str, Any] | None = None) -> float:
-        if model_key in self._load_s:
-            return self._load_s[model_key]
-        return PRIOR_LOAD_S
+    def prior_load(self, units: Iterable[Unit]) -> None:
+        """Load times before any is measured: what the units' cards say (`Unit.prior_load_s`)."""
+        for u in units:
+            self._load_prior[u.model_key] = u.prior_load_s
+
+    def load_s(self, model_key: str) -> float:
+        return self._load_s.get(model_key, self._load_prior.get(model_key, PRIOR_LOAD_S))
 
     def generation_s(self, unit: Unit) -> float:
         kind, c0, c1 = self.fit(unit.model_key)

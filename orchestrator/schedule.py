@@ -39,6 +39,7 @@ def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done:
     """Units of `sweep` not in `done` (finished unit ids), planned over `n_workers`."""
     units = make_units(sweep.trials(), sweep, placement, model_key)
     cost = CostModel(min_window_s=sweep.metering.min_window_s, warmup=sweep.warmup)
+    cost.prior_load(units)
     _prime(cost, run, [u for u in units if u.unit_id in done])
     pending = [u for u in units if u.unit_id not in done]
     plan = make_plan(pending, n_workers, cost, placement, seed=sweep.seed)

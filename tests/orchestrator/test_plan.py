@@ -154,6 +154,7 @@ def test_spread_units_are_one_per_repeat_and_do_not_depend_on_the_gpu_count(writ
     assert [u.unit_id for u in spread[:3]] == [f"{trials[0].trial_id}.r{r}" for r in range(3)]
     assert all(u.windows == 2 and len(u.repeats) == 1 for u in spread)
     assert spread[0].prior_generation_s == pytest.approx(10 * 0.01)  # the declared host time per step
+    assert spread[0].prior_load_s == 0.0  # the card declares its load time: an option, 0 unless given
     pack = make_units(trials, sweep, "pack", key)
     assert [u.unit_id for u in pack] == [t.trial_id for t in trials]
     assert pack[0].repeats == (0, 1, 2) and pack[0].windows == 6
