@@ -132,8 +132,12 @@ def analyze_run(
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]
     if intensity_g_per_kwh is None and run.sweep_yaml.is_file():
         from t2a_ray.config import load_sweep
+        from t2a_ray.errors import ConfigError
 
-        intensity_g_per_kwh = load_sweep(run.sweep_yaml).carbon_intensity_g_per_kwh
+        try:
+            intensity_g_per_kwh = load_sweep(run.sweep_yaml).carbon_intensity_g_per_kwh
+        except ConfigError as e:  # e.g. a copied run whose FAD reference folder stayed behind
+            notes.append(f"Carbon intensity not read: {e}.")
     row_groups = [c for c in group_cols if c in rows.columns]
     key_cols = list(dict.fromkeys(["trial_id"] + row_groups))
     analysis = build(

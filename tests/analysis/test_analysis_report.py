@@ -342,3 +342,17 @@ def test_analysis_never_imports_torch_or_ray(tmp_path):
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_carbon_follows_the_energy_column_and_survives_an_unreadable_sweep(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows, _ = paper_run(seed=3)
+    rows.to_parquet(run / "results.parquet", index=False)
+    ok = rows[rows.status == "ok"]
+    a = analyze_run(run, energy_col="cpu_energy_j", intensity_g_per_kwh=200.0)
+    assert a.carbon["total_g"] == pytest.approx(ok.cpu_energy_j.sum() / 3.6e6 * 200)
+    assert "the sum of cpu_energy_j at 200 g CO2e/kWh" in a.text()
+    (run / "sweep.yaml").write_text("name: moved\nmodels: [nowhere]\n")
+    b = analyze_run(run)
+    assert b.carbon is None and any(n.startswith("Carbon intensity not read") for n in b.notes)
