@@ -269,9 +269,18 @@ def build(
     estimate = _estimate(rows, energy_col)
     energy_label = _plots.axis_label(energy_col) + (f" — {estimate}" if estimate else "")
     figures, plot_notes = _draw(
-        configs, e_configs, fronts, fits, energy_col, energy_label, quality_ci, label_cols, axes, e_groups,
+        configs,
+        e_configs,
+        fronts,
+        fits,
+        energy_col,
+        energy_label,
+        quality_ci,
+        label_cols,
+        axes,
+        e_groups,
         repeats,
-    )  # fmt: skip
+    )
     notes += plot_notes
 
     return Analysis(
@@ -498,9 +507,18 @@ def is_estimate(method: str, energy_col: str) -> bool:
 
 
 def _draw(
-    configs, e_configs, fronts, fits, energy_col, energy_label, quality_ci, label_cols, axes, group_cols,
+    configs,
+    e_configs,
+    fronts,
+    fits,
+    energy_col,
+    energy_label,
+    quality_ci,
+    label_cols,
+    axes,
+    group_cols,
     repeats,
-) -> tuple[list[Figure], list[str]]:  # fmt: skip
+) -> tuple[list[Figure], list[str]]:
     """Draw the plots the data allow; a plot that cannot be drawn becomes a note, not an error."""
     figures: list[Figure] = []
     notes: list[str] = []
@@ -553,8 +571,9 @@ def _draw(
         draw(
             f"Energy vs {metric}",
             f"plot_front_{_slug(metric)}.png",
-            f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance), the black "
-            "staircase is the Pareto front of the means, the star the knee; labels give the other parameters.",
+            f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance), "
+            "the black staircase is the Pareto front of the means, the star the knee; labels give the "
+            "other parameters.",
             lambda metric=metric, fs=fs: _plots.plot_fronts(
                 configs, fs, energy_col, ci_col, quality_ci.get(metric), label_cols, energy_label
             ),

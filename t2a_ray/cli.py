@@ -17,6 +17,7 @@ import click
 
 from t2a_ray import __version__
 from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.units import JOULES_PER
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 # Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
@@ -228,7 +229,7 @@ def status(run_dir: Path) -> None:
 @click.option("--energy", "energy_col", default=None, help="Energy column to minimise (with --results).")
 @click.option(
     "--energy-unit",
-    type=click.Choice(["j", "wh", "kwh"]),
+    type=click.Choice(list(JOULES_PER)),
     default=None,
     help="Unit of --energy; default: its _j/_wh/_kwh suffix, else the recognised format's. Converted to J.",
 )

@@ -89,8 +89,15 @@ def test_codecarbon_fits_csv_equals_an_independent_fit(tmp_path, monkeypatch):
     write_codecarbon(tmp_path / "cc")
     monkeypatch.chdir(tmp_path)
     result = run_cli(
-        "--results", "cc/*.csv", "--energy", "gpu_energy", "--extract", EXTRACT, "--config-cols", "model,steps"
-    )  # fmt: skip
+        "--results",
+        "cc/*.csv",
+        "--energy",
+        "gpu_energy",
+        "--extract",
+        EXTRACT,
+        "--config-cols",
+        "model,steps",
+    )
     assert result.exit_code == 0, result.output
     fits = pd.read_csv(tmp_path / "t2a-report" / "fits.csv")
     assert list(fits.columns) == ["model", "slope_j_per_step", "intercept_j", "r2", "n"]
@@ -126,7 +133,7 @@ def test_codecarbon_header_units_and_its_own_intensity(tmp_path):
     assert re.search(r"Carbon: ([0-9.e+-]+) g CO2e", plain.output).group(1) == f"{expected:.4g}"
     given = run_cli(
         "--results", folder / "*.csv", "--energy", "gpu_energy", "--carbon-intensity", "100", "--out", out
-    )  # fmt: skip
+    )
     assert f"Carbon: {(both.gpu_energy * 100).sum():.4g} g CO2e" in given.output
     assert "at 100 g CO2e/kWh" in given.output
 
@@ -162,10 +169,23 @@ def test_several_results_and_join_bring_in_quality(tmp_path):
     )
     scores.to_csv(tmp_path / "clap.csv", index=False)
     result = run_cli(
-        "--results", folder / "AudioLDM.csv", "--results", folder / "Tango.csv", "--energy", "gpu_energy",
-        "--extract", EXTRACT, "--join", tmp_path / "clap.csv", "--on", "model,steps", "--quality", "clap:max",
-        "--out", tmp_path / "r",
-    )  # fmt: skip
+        "--results",
+        folder / "AudioLDM.csv",
+        "--results",
+        folder / "Tango.csv",
+        "--energy",
+        "gpu_energy",
+        "--extract",
+        EXTRACT,
+        "--join",
+        tmp_path / "clap.csv",
+        "--on",
+        "model,steps",
+        "--quality",
+        "clap:max",
+        "--out",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
     assert "Front clap:max" in result.output
     configs = pd.read_csv(tmp_path / "r" / "configs.csv").set_index(["model", "steps"])
@@ -180,10 +200,18 @@ def test_several_results_and_join_bring_in_quality(tmp_path):
 def test_inference_leaves_measurements_out_and_says_so(tmp_path):
     rng = np.random.default_rng(0)
     rows = [
-        dict(model=m, steps=s, energy_j=10.0 * s * (1 + 0.01 * rng.standard_normal()), duration=rng.random(),
-             clap=rng.random(), fad=rng.random())
-        for m in ("a", "b") for s in (10, 20, 50) for _ in range(5)
-    ]  # fmt: skip
+        dict(
+            model=m,
+            steps=s,
+            energy_j=10.0 * s * (1 + 0.01 * rng.standard_normal()),
+            duration=rng.random(),
+            clap=rng.random(),
+            fad=rng.random(),
+        )
+        for m in ("a", "b")
+        for s in (10, 20, 50)
+        for _ in range(5)
+    ]
     a = analyze_table(pd.DataFrame(rows), "energy_j", ["clap:max"], [], tmp_path / "r")
     assert len(a.configs) == 6 and (a.configs.n == 5).all()
     note = next(n for n in a.notes if n.startswith("Configurations by"))
@@ -225,10 +253,19 @@ def test_a_file_given_as_run_dir_names_results(tmp_path):
 def test_cpu_estimates_are_labelled_wherever_energy_is_shown(tmp_path):
     method = "gpu:none;cpu:estimate:cpu-time;dram:none;phases:estimate:cpu-time"
     df = pd.DataFrame(
-        dict(model="a", steps=s, repeat=r, energy_per_waveform_j=s * (1.0 + 0.01 * r), clap=0.1 * s + 0.01 * r,
-             energy_method=method, gpu_energy_j=None, cpu_energy_j=s * 1.0)
-        for s in (10, 20, 40) for r in range(3)
-    )  # fmt: skip
+        dict(
+            model="a",
+            steps=s,
+            repeat=r,
+            energy_per_waveform_j=s * (1.0 + 0.01 * r),
+            clap=0.1 * s + 0.01 * r,
+            energy_method=method,
+            gpu_energy_j=None,
+            cpu_energy_j=s * 1.0,
+        )
+        for s in (10, 20, 40)
+        for r in range(3)
+    )
     a = analyze_table(df, "energy_per_waveform_j", ["clap:max"], [], tmp_path / "r")
     headline = a.text().splitlines()[1]
     assert "CPU estimate, not a measurement" in headline
