@@ -232,7 +232,7 @@ def build(
     configs = configs.loc[_natural_order(configs, label_cols)]
     repeats = int(configs["n"].max()) > 1
     single = int((configs["n"] == 1).sum())
-    if repeats and single > len(configs) / 2:
+    if len(configs) > 1 and single > len(configs) / 2:
         notes.append(
             f"Warning: {single} of {len(configs)} configurations have one row each (no CI): if rows of "
             "one configuration differ in a column, name the configuration with --config-cols."

@@ -322,3 +322,13 @@ def test_every_results_column_has_one_role_and_only_config_columns_become_keys()
     df = pd.DataFrame(rows).drop(columns=["trial_id"])
     keys, _ = configuration_keys(df, {"energy_per_waveform_j", *REPEAT_COLUMNS}, [])
     assert set(keys) == {n for n, r in roles.items() if r == CONFIG}
+
+
+def test_every_row_its_own_configuration_is_warned_about(tmp_path):
+    rows = pd.DataFrame(
+        {"model": ["a"] * 4, "run_no": ["r1", "r2", "r3", "r4"], "energy_j": [1.0, 1.1, 0.9, 1.0]}
+    )
+    a = analyze_table(rows, "energy_j", [], [], tmp_path / "r")
+    assert "one row each" in a.text() and "Warning: 4 of 4 configurations" in a.text()
+    fixed = analyze_table(rows, "energy_j", [], [], tmp_path / "f", config_cols=["model"])
+    assert len(fixed.configs) == 1 and "Warning" not in fixed.text()
