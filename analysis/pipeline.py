@@ -35,7 +35,7 @@ from t2a_ray.analysis.values import sort_key
 from t2a_ray.schema import MEASUREMENT_COLUMNS, PHASE_COLUMNS
 from t2a_ray.units import J_PER_KWH
 
-# A numeric column with a value of its own in more than this share of the rows (and at least
+# A fractional numeric column with a value of its own in more than this share of the rows (and at least
 # MIN_MEASURED_VALUES values) is a reading, not a setting: the inference never makes it a key.
 MEASURED_SHARE = 0.5
 MIN_MEASURED_VALUES = 10
@@ -139,22 +139,28 @@ def configuration_keys(
 
     Candidates are the columns not `taken` (the energy, qualities, repeat columns), not a measurement
     or bookkeeping column of results.parquet, and not in `not_keys` (a recognised format's readings).
-    A numeric candidate with a value of its own in most rows is a reading that varies within what would
-    otherwise be one configuration (a per-prompt duration, another quality): it is left out, or every
-    row would become a configuration of its own.
+    A fractional numeric candidate with a value of its own in most rows is a reading that varies within
+    what would otherwise be one configuration (a per-prompt duration, another quality): it is left out,
+    or every row would become a configuration of its own. Whole numbers (steps, batch sizes) stay keys.
     """
     keys, measured = [], []
     for c in df.columns:
         if c in taken or c in not_keys or c in MEASUREMENT_COLUMNS or c in group_cols:
             continue
-        s = df[c]
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        distinct = s.nunique(dropna=True)
-        if numeric and distinct >= MIN_MEASURED_VALUES and distinct > MEASURED_SHARE * len(df):
+        if _reading_like(df[c]):
             measured.append(c)
         else:
             keys.append(c)
     return list(dict.fromkeys(keys + list(group_cols))), measured
+
+
+def _reading_like(s: pd.Series) -> bool:
+    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    values = s.dropna().astype("float64")
+    distinct = values.nunique()
+    fractional = bool((values % 1 != 0).any())
+    return fractional and distinct >= MIN_MEASURED_VALUES and distinct > MEASURED_SHARE * len(s)
 
 
 def constant_within(df: pd.DataFrame, key_cols: list[str], exclude: set[str]) -> list[str]:

@@ -332,3 +332,13 @@ def test_every_row_its_own_configuration_is_warned_about(tmp_path):
     assert "one row each" in a.text() and "Warning: 4 of 4 configurations" in a.text()
     fixed = analyze_table(rows, "energy_j", [], [], tmp_path / "f", config_cols=["model"])
     assert len(fixed.configs) == 1 and "Warning" not in fixed.text()
+
+
+def test_a_long_steps_sweep_without_repeats_keeps_steps_as_a_key(tmp_path):
+    steps = list(range(10, 130, 10))  # 12 whole-number settings, one row each
+    df = pd.DataFrame({"model": "a", "steps": steps, "energy_j": [2.0 * s + 5 for s in steps]})
+    a = analyze_table(
+        df.assign(clap=[0.3 + 0.001 * s for s in steps]), "energy_j", ["clap:max"], [], tmp_path
+    )
+    assert len(a.configs) == len(steps)
+    assert a.fits["energy_vs_steps"].slope_j_per_step.iloc[0] == pytest.approx(2.0)
