@@ -271,25 +271,11 @@ def build(
             "Carbon: no intensity known (give --carbon-intensity G_PER_KWH, or the sweep's carbon:)."
         )
 
-    # 6. Plots.
+    # The energy's words on every table and plot: "CPU estimate" where it is one.
     estimate = _estimate(rows, energy_col)
     energy_label = _plots.axis_label(energy_col) + (f" — {estimate}" if estimate else "")
-    figures, plot_notes = _draw(
-        configs,
-        e_configs,
-        fronts,
-        fits,
-        energy_col,
-        energy_label,
-        quality_ci,
-        label_cols,
-        axes,
-        e_groups,
-        repeats,
-    )
-    notes += plot_notes
 
-    return Analysis(
+    analysis = Analysis(
         source=source,
         out_dir=out_dir,
         energy_col=energy_col,
@@ -306,7 +292,7 @@ def build(
         front_rows=_front_rows(rows, fronts, input_cols),
         fits=fits,
         carbon=carbon,
-        figures=figures,
+        figures=[],
         used={
             "rows": len(table),
             "used": len(rows),
@@ -316,6 +302,9 @@ def build(
         },
         notes=notes,
     )
+    # 6. Plots, drawn from the value.
+    analysis.figures = _draw(analysis, e_configs, axes, e_groups)
+    return analysis
 
 
 def _aggregate(
@@ -512,23 +501,14 @@ def is_estimate(method: str, energy_col: str) -> bool:
     return "estimate" in parts.get(device, "")
 
 
-def _draw(
-    configs,
-    e_configs,
-    fronts,
-    fits,
-    energy_col,
-    energy_label,
-    quality_ci,
-    label_cols,
-    axes,
-    group_cols,
-    repeats,
-) -> tuple[list[Figure], list[str]]:
-    """Draw the plots the data allow; a plot that cannot be drawn becomes a note, not an error."""
+def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: list[str]) -> list[Figure]:
+    """Draw the plots the data allow; a plot that cannot be drawn becomes a note of `a`, not an error.
+
+    Energy plots draw `e_configs` (without quality-only groups), the fronts all of `a.configs`.
+    """
     figures: list[Figure] = []
-    notes: list[str] = []
-    ci_col = f"{energy_col}_ci95" if repeats else None
+    configs, fits, energy_col, energy_label = a.configs, a.fits, a.energy_col, a.energy_label
+    ci_col = f"{energy_col}_ci95" if a.used["repeats"] else None
     by = ["model"] if "model" in configs.columns else []
 
     def series_for(axis: str) -> list[str]:
@@ -538,7 +518,7 @@ def _draw(
         try:
             figures.append(Figure(name, caption, make()))
         except ValueError as e:
-            notes.append(f"{title}: skipped — {e}.")
+            a.notes.append(f"{title}: skipped — {e}.")
 
     if "energy_vs_steps" in fits:
         draw(
@@ -571,7 +551,7 @@ def _draw(
             ),
         )
     by_metric: dict[str, list[Front]] = {}
-    for f in fronts:
+    for f in a.fronts:
         by_metric.setdefault(f.metric, []).append(f)
     for metric, fs in by_metric.items():
         draw(
@@ -581,11 +561,11 @@ def _draw(
             "the black staircase is the Pareto front of the means, the star the knee; labels give the "
             "other parameters.",
             lambda metric=metric, fs=fs: _plots.plot_fronts(
-                configs, fs, energy_col, ci_col, quality_ci.get(metric), label_cols, energy_label
+                configs, fs, energy_col, ci_col, a.quality_ci.get(metric), a.label_cols, energy_label
             ),
         )
-    if not fronts:
-        notes.append("Energy–quality scatter: skipped — no quality values to draw fronts from.")
+    if not a.fronts:
+        a.notes.append("Energy–quality scatter: skipped — no quality values to draw fronts from.")
     if "phase_shares" in fits:
         shares = fits["phase_shares"]
         draw(
@@ -594,7 +574,7 @@ def _draw(
             "Phase shares of the measured phase energy, summed over all windows of each model.",
             lambda: _plots.plot_phases(shares, [c for c in ("model", *group_cols) if c in shares] or ["n"]),
         )
-    return figures, notes
+    return figures
 
 
 def _shown_columns(configs, label_cols, energy_col, qualities, quality_ci) -> list[str]:
