@@ -33,7 +33,7 @@ from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import AnalysisError
 from t2a_ray.analysis.values import sort_key
 from t2a_ray.schema import MEASUREMENT_COLUMNS, PHASE_COLUMNS
-from t2a_ray.units import J_PER_KWH
+from t2a_ray.units import carbon_g
 
 # A fractional numeric column with a value of its own in more than this share of the rows (and at least
 # MIN_MEASURED_VALUES values) is a reading, not a setting: the inference never makes it a key.
@@ -454,19 +454,19 @@ def _carbon(rows, e_rows, configs, energy_col, intensity) -> dict[str, object] |
     else:
         return None
 
-    def g_per_j(df: pd.DataFrame) -> pd.Series:
+    def g_per_kwh(df: pd.DataFrame) -> pd.Series:
         if intensity is not None:
-            return pd.Series(float(intensity) / J_PER_KWH, index=df.index)
-        return pd.to_numeric(df[INTENSITY_COL], errors="coerce") / J_PER_KWH
+            return pd.Series(float(intensity), index=df.index)
+        return pd.to_numeric(df[INTENSITY_COL], errors="coerce")
 
-    configs["carbon_g"] = (rows[energy_col] * g_per_j(rows)).groupby(rows["_config"]).mean()
+    configs["carbon_g"] = carbon_g(rows[energy_col], g_per_kwh(rows)).groupby(rows["_config"]).mean()
     device = [c for c in ("gpu_energy_j", "cpu_energy_j") if c in e_rows.columns]
     if energy_col in PER_WAVEFORM_COLUMNS and device:
         energy = e_rows[device].apply(pd.to_numeric, errors="coerce").bfill(axis=1).iloc[:, 0]
         what = f"the windows' {' else '.join(device)} behind {energy_col}"
     else:
         energy, what = e_rows[energy_col], f"the sum of {energy_col}"
-    carbon = energy * g_per_j(e_rows)
+    carbon = carbon_g(energy, g_per_kwh(e_rows))
     return {
         "intensity_g_per_kwh": float(intensity) if intensity is not None else None,
         "total_g": float(carbon.sum()),

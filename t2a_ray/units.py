@@ -22,6 +22,6 @@ def unit_from_suffix(column: str) -> str | None:
     return None
 
 
-def carbon_g(energy_j: float, intensity_g_per_kwh: float) -> float:
-    """Grams CO2e of `energy_j` joules drawn at `intensity_g_per_kwh`."""
+def carbon_g(energy_j, intensity_g_per_kwh):
+    """Grams CO2e of `energy_j` joules drawn at `intensity_g_per_kwh` (numbers, or arrays/Series alike)."""
     return energy_j / J_PER_KWH * intensity_g_per_kwh
