@@ -100,9 +100,9 @@ def gpu_warnings(effect: pd.DataFrame) -> list[str]:
     """One line per GPU flagged by `gpu_effect`, naming it and its ratio with the CI."""
     return [
         f"GPU {r[GPU_COL]} ({r['gpu_name'] or '?'} on {r['node'] or '?'}) measures "
-        f"{r['energy_ratio'] - 1:+.1%} ± {r['energy_ratio_ci95']:.1%} against the same configurations on the "
-        f"other GPUs (more than {WARN_FRACTION:.0%} off beyond its 95 % CI): a configuration measured on it "
-        "alone carries that bias"
+        f"{r['energy_ratio'] - 1:+.1%} ± {r['energy_ratio_ci95']:.1%} against the same configurations "
+        f"on the other GPUs (more than {WARN_FRACTION:.0%} off beyond its 95 % CI): a configuration "
+        "measured on it alone carries that bias"
         for _, r in effect.iterrows()
         if r["warning"]
     ]

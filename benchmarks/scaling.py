@@ -116,7 +116,7 @@ def reading(record: dict) -> str:
         up_wall = b["wall_s"] / r["wall_s"] if b else float("nan")
         up_sweep = b["sweep_s"] / r["sweep_s"] if b and b["sweep_s"] and r["sweep_s"] else float("nan")
         r["speedup_wall"], r["speedup_sweep"] = up_wall, up_sweep
-        fixed = f"{r['fixed_s']:.1f} ({r['fixed_s'] / r['wall_s']:.0%})" if r["fixed_s"] is not None else "–"
+        fixed = "–" if r["fixed_s"] is None else f"{r['fixed_s']:.1f} ({r['fixed_s'] / r['wall_s']:.0%})"
         sweep_s = f"{r['sweep_s']:.1f}" if r["sweep_s"] is not None else "–"
         lines.append(
             f"| {r['placement']} | {r['gpus']} | {r['wall_s']:.1f} | {up_wall:.2f}× | {sweep_s} | "
@@ -187,7 +187,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(runs, indent=2, default=str))
     stem.with_suffix(".md").write_text(
-        f"# Scaling: {', '.join(doc['models'])} ({args.weights}), {'GPUs' if args.gpu else 'logical GPUs'}\n\n"
+        f"# Scaling: {', '.join(doc['models'])} ({args.weights}), "
+        f"{'GPUs' if args.gpu else 'logical GPUs'}\n\n"
         f"- card: {args.card}\n- date: {dt.date.today().isoformat()}\n- command: `{command}`\n"
         f"- sweep: `{json.dumps(doc)}`\n\n{table}\n"
     )

@@ -60,7 +60,8 @@ class RunStatus:
             gaps = w.get("gaps_s") or []
             lines.append(
                 f"worker {w['worker']}  {w.get('gpu_name') or w.get('device') or ''}@{w.get('node')}: "
-                f"{sum((w.get('loads') or {}).values())} load(s), busy {format_duration(w.get('busy_s') or 0.0)}, "
+                f"{sum((w.get('loads') or {}).values())} load(s), "
+                f"busy {format_duration(w.get('busy_s') or 0.0)}, "
                 f"in windows {format_duration(w.get('window_s') or 0.0)}, {len(gaps)} gap(s) between units "
                 f"{sum(gaps):.1f} s (longest {max(gaps, default=0.0):.1f} s)"
             )

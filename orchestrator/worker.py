@@ -75,8 +75,8 @@ class Worker:
 
     def prepare(self) -> dict[str, Any]:
         """Measure this GPU's idle power and the reference workload (once per process, before its
-        first trial), return the GPU's and the host's provenance. A process that Ray restarted after a crash measures its own baseline on its first
-        trial, so its rows keep their net energy.
+        first trial), return the GPU's and the host's provenance. A process that Ray restarted after
+        a crash measures its own baseline on its first trial, so its rows keep their net energy.
 
         The CUDA context is opened first: an H100 idles at ~73 W without one and ~121 W with one, and
         the baseline to subtract is what the GPU draws while this process holds it doing nothing.
