@@ -106,3 +106,37 @@ def gpu_warnings(effect: pd.DataFrame) -> list[str]:
         for _, r in effect.iterrows()
         if r["warning"]
     ]
+
+
+def worker_table(
+    gpus: Sequence[dict] | None, workers: Sequence[dict] | None, plan: dict | None = None
+) -> pd.DataFrame:
+    """One row per worker of a run's latest attempt, from its logs: where it ran (host, GPU), its
+    reference workload (J and s per call of the fixed matmul and launch-bound work) and idle power, and
+    what it did — loads, warm-ups, busy time, time in windows, the idle gaps between units — beside the
+    time the plan predicted for it."""
+    by_worker: dict[int, dict] = {}
+    for g in gpus or []:
+        by_worker.setdefault(g.get("worker"), {}).update(
+            {k: g.get(k) for k in ("host", "host_id", "cpu_model", "gpu_name", "gpu_uuid", "idle_power_w")}
+        )
+        by_worker[g.get("worker")].update({k: v for k, v in g.items() if k.startswith("reference_")})
+    for s in workers or []:
+        gaps = s.get("gaps_s") or []
+        by_worker.setdefault(s.get("worker"), {}).update(
+            {
+                "loads": sum((s.get("loads") or {}).values()) if "loads" in s else None,
+                "warmups": s.get("warmups"),
+                "busy_s": s.get("busy_s"),
+                "window_s": s.get("window_s"),
+                "gaps": len(gaps),
+                "gaps_s": float(sum(gaps)),
+                "longest_gap_s": max(gaps, default=None),
+                "error": s.get("error"),
+            }
+        )
+    for w in (plan or {}).get("workers", []):
+        by_worker.setdefault(w.get("worker"), {})["predicted_s"] = w.get("predicted_s")
+    rows = [{"worker": k, **v} for k, v in sorted(by_worker.items(), key=lambda kv: str(kv[0]))]
+    table = pd.DataFrame(rows)
+    return table.drop(columns=[c for c in table.columns if table[c].isna().all()]) if rows else table

@@ -7,7 +7,6 @@ finished once its shards cover every repeat.
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,8 +104,8 @@ def run_status(run: RunFolder) -> RunStatus:
             counts[trial_status(statuses[trial_id])] += 1
     finished = sum(counts.values())
     repeats_left = sweep.repeats * len(ids) - sum(len(r) for r in covered.values())
-    workers = _latest(run, "workers") or []
-    n_workers = len(_latest(run, "gpus") or []) or 1
+    workers = run.latest_log("workers") or []
+    n_workers = len(run.latest_log("gpus") or []) or 1
     eta = statistics.median(walls_per_repeat) * repeats_left / n_workers if walls_per_repeat else None
     return RunStatus(
         sweep.name,
@@ -118,17 +117,6 @@ def run_status(run: RunFolder) -> RunStatus:
         unreadable,
         sum(energy) if energy else None,
         eta,
-        _latest(run, "plan"),
+        run.latest_log("plan"),
         workers,
     )
-
-
-def _latest(run: RunFolder, kind: str) -> Any:
-    """The newest `logs/<kind>-attempt-N.json`, parsed; None where there is none or it cannot be read."""
-    files = sorted(run.logs_dir.glob(f"{kind}-attempt-*.json"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        return None
-    try:
-        return json.loads(files[-1].read_text())
-    except (OSError, ValueError):
-        return None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
+from t2a_ray.analysis import analyze_run
 from t2a_ray.analysis.fronts import compute_fronts
 from t2a_ray.analysis.gpu_effect import balanced_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.stats import mean_ci
@@ -91,3 +94,50 @@ def test_balanced_mean_weights_each_gpu_equally_and_falls_back_to_the_plain_mean
     assert mean == pytest.approx(15.0) and n == 4 and ci > 0
     assert balanced_mean_ci([1.0, 2.0, 3.0], ["a"] * 3) == pytest.approx(mean_ci([1.0, 2.0, 3.0]))
     assert balanced_mean_ci([1.0, 3.0], ["a", "b"])[0] == pytest.approx(2.0)
+
+
+def test_a_run_report_shows_the_gpu_effect_its_warning_the_csv_and_the_workers(tmp_path):
+    seconds = {f"t{s}": 0.5 + 0.01 * s for s in (10, 25, 50, 100)}
+    rows = measured({t: [0, 1, 0, 1] for t in seconds}, seconds)
+    rows["repeat"] = rows.groupby("trial_id").cumcount()
+    rows["steps"] = rows["trial_id"].str[1:].astype(int)
+    rows = rows.assign(
+        model="noop", status="ok", idle_power_w=70.0, energy_per_waveform_j=rows["gpu_energy_j"]
+    )
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    rows.to_parquet(run / "results.parquet", index=False)
+    gpus = [
+        {
+            "worker": i,
+            "host": "h",
+            "gpu_uuid": f"GPU-{i}",
+            "reference_launch_j": 1.0 + i,
+            "reference_launch_s": 0.1,
+        }
+        for i in (0, 1)
+    ]
+    workers = [
+        {"worker": i, "loads": {"m": 1}, "busy_s": 9.0, "window_s": 8.0, "gaps_s": [0.1]} for i in (0, 1)
+    ]
+    for kind, doc in (
+        ("gpus", gpus),
+        ("workers", workers),
+        ("plan", {"workers": [{"worker": 0, "predicted_s": 7}]}),
+    ):
+        (run / "logs" / f"{kind}-attempt-1.json").write_text(json.dumps(doc))
+
+    a = analyze_run(run)
+
+    text = a.text()
+    assert "GPU effect" in text and "Warning: GPU GPU-1" in text and "Workers" in text
+    effect = pd.read_csv(run / "report" / "gpu_effect.csv")
+    assert list(effect["gpu_uuid"]) == ["GPU-0", "GPU-1"] and effect["warning"].all()
+    html = (run / "report" / "index.html").read_text()
+    assert "GPU effect" in html and "gpu_effect.csv" in html and "reference_launch_j" in html
+    workers_table = a.fits["workers"].set_index("worker")
+    assert workers_table.loc[1, "reference_launch_j"] == 2.0 and workers_table.loc[0, "predicted_s"] == 7
+    # the configuration means weigh both GPUs equally: halfway between the two GPUs' means
+    by_gpu = rows.groupby(["trial_id", "gpu_uuid"])["energy_per_waveform_j"].mean().unstack()
+    means = a.configs.set_index("trial_id")["energy_per_waveform_j"]
+    assert means.sort_index().to_numpy() == pytest.approx(by_gpu.mean(axis=1).sort_index().to_numpy())
