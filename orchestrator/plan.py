@@ -90,7 +90,9 @@ def resolve_placement(placement: str, n_workers: int) -> str:
 
 def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> list[Unit]:
     """The units of `trials` (config.Trial) under `placement`; `model_key(trial)` names the model."""
-    split = placement == "spread" and sweep.repeats > 1
+    # Quality is scored over a configuration's windows together (FAD needs all of them): one unit then.
+    scored = bool(sweep.quality.clap or sweep.quality.fad_reference)
+    split = placement == "spread" and sweep.repeats > 1 and not scored
     units = []
     for t in trials:
         p = t.params

@@ -210,3 +210,19 @@ def test_a_trial_is_done_once_its_units_cover_every_repeat():
     assert trial_done("t", {"t.r0", "t.r1", "t.r2"}, 3)
     assert not trial_done("t", {"t.r0", "t.r2"}, 3)
     assert parse_unit_id("t.r2", 3) == ("t", (2,)) and parse_unit_id("t", 3) == ("t", (0, 1, 2))
+
+
+def test_with_quality_scoring_a_configuration_stays_one_unit_under_spread(write_sweep):
+    sweep = load_sweep(
+        write_sweep(
+            """
+            models: [noop]
+            grid: {steps: [10, 20]}
+            prompts: {text: [a]}
+            repeats: 3
+            quality: {clap: true}
+            """
+        )
+    )
+    units = make_units(sweep.trials(), sweep, "spread", lambda t: t.model.id)
+    assert [u.repeats for u in units] == [(0, 1, 2), (0, 1, 2)]
