@@ -73,6 +73,17 @@ FIX_NO_COUNTER = (
 )
 
 
+TITLES = {
+    1: "energy counter present and advancing",
+    2: "counter sees all work (phase-locked 25 % square wave)",
+    3: "counter against integrated power (steady load)",
+    4: "meter cost: one read, reads per second, fixed cost per window",
+    5: "meter precision (fixed-work windows)",
+    6: "idle power, temperature, power limit, throttle reasons",
+    7: "CPU energy (RAPL)",
+}
+
+
 @dataclass(frozen=True)
 class Check:
     """One line of the record: `status` is pass | warn | fail; `fix` says what to do when not pass."""
@@ -185,7 +196,7 @@ def _pct(x: float | None) -> str:
 # ------------------------------------------------------------------------------------------------ 1. counter
 def check_counter(gpu: GPU, clock: Clock, seconds: float, busy: Busy | None = None) -> Check:
     """Record the counter for `seconds` (under `busy` load when given, so that it must move)."""
-    title = "energy counter present and advancing"
+    title = TITLES[1]
     if not gpu.supports_energy_counter():
         return Check(1, title, FAIL, "no energy counter (NVML: not supported)", FIX_NO_COUNTER)
     with Recording(gpu, clock) as rec:
@@ -245,7 +256,7 @@ def check_coverage(
     seed: int = 0,
 ) -> Check:
     """The phase-locked square wave (module docstring): busy energy per period at each offset."""
-    title = "counter sees all work (phase-locked 25 % square wave)"
+    title = TITLES[2]
     if not gpu.supports_energy_counter():
         return Check(2, title, FAIL, "no energy counter", FIX_NO_COUNTER)
     rng = random.Random(seed)
@@ -309,7 +320,7 @@ def check_coverage(
 def check_power_agreement(gpu: GPU, clock: Clock, busy: Busy, seconds: float) -> Check:
     """Counter energy between two ticks well inside a steady load, against the power samples integrated
     over the same span (shifted by the GPU's power delay)."""
-    title = "counter against integrated power (steady load)"
+    title = TITLES[3]
     if not gpu.supports_power():
         return Check(3, title, WARN, "no power reading: no second reading of a window", None)
     if not gpu.supports_energy_counter():
@@ -394,7 +405,7 @@ def read_cost_s(gpu: GPU, clock: Clock, calls: int = 100) -> float | None:
 
 
 def check_meter_cost(read_s: float | None, windows: Sequence[Mapping[str, float]]) -> Check:
-    title = "meter cost: one read, reads per second, fixed cost per window"
+    title = TITLES[4]
     reads_per_s = statistics.median(w["reads_per_s"] for w in windows)
     open_s = statistics.median(w["open_s"] for w in windows)
     close_s = statistics.median(w["close_s"] for w in windows)
@@ -417,7 +428,7 @@ def check_meter_cost(read_s: float | None, windows: Sequence[Mapping[str, float]
 
 
 def check_precision(windows: Sequence[Mapping[str, Any]]) -> Check:
-    title = "meter precision (fixed-work windows)"
+    title = TITLES[5]
     meter = [w["meter_j"] for w in windows if w["meter_j"] is not None]
     naive = [w["naive_j"] for w in windows if w["naive_j"] is not None]
     durations = [w["duration_s"] for w in windows]
@@ -439,7 +450,7 @@ def check_precision(windows: Sequence[Mapping[str, Any]]) -> Check:
 # ------------------------------------------------------------------------------------------------- 6. state
 def check_state(gpu: GPU, clock: Clock, idle_s: float) -> Check:
     """Idle power (counter over `idle_s`, else mean power), temperature, power limit, reasons now."""
-    title = "idle power, temperature, power limit, throttle reasons"
+    title = TITLES[6]
     with Recording(gpu, clock) as rec:
         clock.sleep(idle_s)
     updates = rec.updates()
@@ -472,7 +483,7 @@ def check_state(gpu: GPU, clock: Clock, idle_s: float) -> Check:
 
 # -------------------------------------------------------------------------------------------------- 7. RAPL
 def check_rapl(rapl_root: str = str(RAPL_ROOT)) -> Check:
-    title = "CPU energy (RAPL)"
+    title = TITLES[7]
     try:
         RaplCpu(rapl_root)
     except MeteringError as e:
@@ -484,40 +495,21 @@ def check_rapl(rapl_root: str = str(RAPL_ROOT)) -> Check:
 # ------------------------------------------------------------------------------------------------ together
 def no_gpu_checks(why: str) -> list[Check]:
     """Checks 1–6 on a machine (or Ray task) without a GPU: each a 'no GPU' warning."""
-    titles = {
-        1: "energy counter present and advancing",
-        2: "counter sees all work (phase-locked 25 % square wave)",
-        3: "counter against integrated power (steady load)",
-        4: "meter cost: one read, reads per second, fixed cost per window",
-        5: "meter precision (fixed-work windows)",
-        6: "idle power, temperature, power limit, throttle reasons",
-    }
-    return [
-        Check(n, t, WARN, f"no GPU ({why})", "nothing to check on this machine's GPUs")
-        for n, t in titles.items()
-    ]
+    fix = "nothing to check on this machine's GPUs"
+    return [Check(n, TITLES[n], WARN, f"no GPU ({why})", fix) for n in range(1, 7)]
 
 
 def run_gpu_checks(gpu: GPU, clock: Clock, busy: Busy, profile: Profile = FULL) -> list[Check]:
     """Checks 1–6 on one GPU, idle state first (before the load warms the card)."""
     checks = [check_state(gpu, clock, profile.idle_s), check_counter(gpu, clock, profile.counter_s, busy)]
-    counter_ok = checks[-1].status != FAIL
-    if counter_ok:
+    if checks[-1].status != FAIL:
         checks.append(
             check_coverage(
                 gpu, clock, busy, profile.offsets, profile.coverage_repeats, profile.coverage_periods
             )
         )
     else:
-        checks.append(
-            Check(
-                2,
-                "counter sees all work (phase-locked 25 % square wave)",
-                FAIL,
-                "skipped: check 1 failed",
-                FIX_NO_COUNTER,
-            )
-        )
+        checks.append(Check(2, TITLES[2], FAIL, "skipped: check 1 failed", FIX_NO_COUNTER))
     checks.append(check_power_agreement(gpu, clock, busy, profile.agreement_s))
     read_s = read_cost_s(gpu, clock)
     windows = meter_windows(gpu, clock, busy, profile.windows, profile.window_s)

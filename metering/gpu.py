@@ -398,3 +398,20 @@ def find_visible_gpu(
     if cuda_ordinal < count:
         return cuda_ordinal, "no CUDA_VISIBLE_DEVICES: CUDA ordinal = NVML index (PCI order assumed)"
     return None, f"CUDA device {cuda_ordinal} does not exist (NVML sees {count} GPU(s))"
+
+
+def open_visible_gpu(
+    nvml: Any = None,
+    cuda_ordinal: int = 0,
+    cuda_uuid: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[NVMLGPU | None, str]:
+    """The GPU this process sees as CUDA device `cuda_ordinal`, opened (`find_visible_gpu` says how it is
+    found), or None and why not. Raises `MeteringError` where NVML itself cannot start."""
+    nvml = nvml if nvml is not None else import_pynvml()
+    nvml_call(nvml, "nvmlInit")
+    try:
+        index, how = find_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
+    finally:
+        nvml_call(nvml, "nvmlShutdown")
+    return (None if index is None else NVMLGPU(index, nvml)), how

@@ -739,23 +739,16 @@ def open_meter(
     `start()`); call `close()` when done.
     """
     from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
-    from t2a_ray.metering.gpu import NVMLGPU, find_visible_gpu, import_pynvml, nvml_call
+    from t2a_ray.metering.gpu import open_visible_gpu
 
     notes: dict[str, Any] = {}
     gpu: GPU | None = None
     env = os.environ if env is None else env
     if use_gpu:
         try:
-            nvml = nvml if nvml is not None else import_pynvml()
-            nvml_call(nvml, "nvmlInit")
-            try:
-                index, how = find_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
-            finally:
-                nvml_call(nvml, "nvmlShutdown")
-            if index is not None:
-                gpu = NVMLGPU(index, nvml)
+            gpu, how = open_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
         except MeteringError as e:
-            index, how = None, str(e)
+            how = str(e)
             if require_gpu:
                 raise MeteringError(
                     f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU"
