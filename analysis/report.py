@@ -40,6 +40,7 @@ from t2a_ray.analysis.tables import (
     load_table,
     read_quality_table,
 )
+from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.schema import PHASE_COLUMNS
 
 DEFAULT_INTENSITY_G_PER_KWH = 475.0  # CodeCarbon's world-average fallback, when neither table nor caller says
@@ -189,6 +190,9 @@ def analyze_run(
     quals = [(q, s) for q, s in RUN_QUALITIES if quality is not None and quality[q].notna().any()]
     if quality is not None and not quals:
         notes.append("quality.parquet has no CLAP or FAD values: no Pareto fronts.")
+    throttled = throttle_note(rows)
+    if throttled:
+        notes.append(throttled)
     if group_cols is None:
         have = set(rows.columns) | (set(quality.columns) if quality is not None else set())
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]

@@ -726,6 +726,7 @@ def open_meter(
     env: Mapping[str, str] | None = None,
     gpu_energy: str = "counter",
     cooldown_c: float | None = None,
+    cooldown_max_s: float = 300.0,
 ) -> Meter:
     """A meter for this process's GPU (CUDA device `cuda_ordinal`, as CUDA_VISIBLE_DEVICES shows it)
     and this machine's CPU — or no GPU when none is visible (`require_gpu=True` raises instead).
@@ -735,7 +736,7 @@ def open_meter(
     is already imported; otherwise the CUDA driver is asked through ctypes. `use_gpu=False` measures the
     CPU alone (a `--gpus 0` run). CPU: `cpu="auto"` is RAPL if readable, else the labelled estimate.
 
-    `gpu_energy` and `cooldown_c`: as `Meter`'s. The sampler is not started until the first window (or
+    `gpu_energy`, `cooldown_c`, `cooldown_max_s`: as `Meter`'s. The sampler is not started until the first window (or
     `start()`); call `close()` when done.
     """
     from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
@@ -771,4 +772,5 @@ def open_meter(
         notes=notes,
         gpu_energy=gpu_energy,
         cooldown_c=cooldown_c,
+        cooldown_max_s=cooldown_max_s,
     )
