@@ -736,8 +736,8 @@ def open_meter(
     is already imported; otherwise the CUDA driver is asked through ctypes. `use_gpu=False` measures the
     CPU alone (a `--gpus 0` run). CPU: `cpu="auto"` is RAPL if readable, else the labelled estimate.
 
-    `gpu_energy`, `cooldown_c`, `cooldown_max_s`: as `Meter`'s. The sampler is not started until the first window (or
-    `start()`); call `close()` when done.
+    `gpu_energy`, `cooldown_c`, `cooldown_max_s`: as `Meter`'s. The sampler is not started until the
+    first window (or `start()`); call `close()` when done.
     """
     from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
     from t2a_ray.metering.gpu import open_visible_gpu

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class DoctorRecord:
     host: str
     date: str
     places: list[Place]
+    wall_s: float
     ray: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -144,6 +146,7 @@ class DoctorRecord:
             f"- date: {self.date}",
             f"- command: `{self.command}`",
             f"- host: {self.host}",
+            f"- wall time: {self.wall_s:.0f} s (all GPUs at once)",
             *cards,
             *([f"- Ray {self.ray['version']}, auth {self.ray['auth']}"] if self.ray else []),
             f"- result: **{self.worst.upper()}** ({_counts(self.places)})",
@@ -168,6 +171,7 @@ class DoctorRecord:
             "command": self.command,
             "host": self.host,
             "date": self.date,
+            "wall_s": self.wall_s,
             "result": self.worst,
             "ray": self.ray,
             "places": [
@@ -203,6 +207,7 @@ def run_doctor(
 ) -> DoctorRecord:
     """Every GPU's checks (`gpus`: how many; None with `address`: all of the cluster's), the record
     written under `out_dir`."""
+    t0 = time.perf_counter()
     out = str(out_dir.resolve())
     ray_info: dict[str, str] = {}
     if gpus == 0 and address is None:
@@ -229,6 +234,7 @@ def run_doctor(
         host=socket.gethostname(),
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         places=sorted(places, key=lambda p: (p.node, p.gpu.get("index", -1))),
+        wall_s=time.perf_counter() - t0,
         ray=ray_info,
     )
     record.write(out_dir)
