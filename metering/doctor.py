@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -145,6 +146,7 @@ class Recording:
         self.t_s: list[float] = []
         self.energy_mj: list[float | None] = []
         self.power_mw: list[float | None] = []
+        self._lock = threading.Lock()  # the sampler thread appends while the caller reads
         self._stop: Callable[[], None] | None = None
 
     def _sample(self, due_s: float) -> float:
@@ -153,9 +155,10 @@ class Recording:
             energy, power = self.gpu.energy_and_power()
         except MeteringError:
             energy = power = None
-        self.t_s.append(0.5 * (t0 + self.clock.now_s()))
-        self.energy_mj.append(None if energy is None else float(energy))
-        self.power_mw.append(None if power is None else float(power))
+        with self._lock:
+            self.t_s.append(0.5 * (t0 + self.clock.now_s()))
+            self.energy_mj.append(None if energy is None else float(energy))
+            self.power_mw.append(None if power is None else float(power))
         return due_s + self.interval_s
 
     def __enter__(self) -> Recording:
@@ -167,20 +170,21 @@ class Recording:
             self._stop()
 
     def updates(self) -> list[CounterUpdate]:
-        return counter_updates(self.t_s, self.energy_mj)
+        with self._lock:
+            return counter_updates(list(self.t_s), list(self.energy_mj))
 
     def power(self, delay_s: float) -> PowerTrace:
-        return PowerTrace(self.t_s, self.power_mw, delay_s)
+        with self._lock:
+            return PowerTrace(list(self.t_s), list(self.power_mw), delay_s)
 
 
-def _value_at(updates: Sequence[CounterUpdate], t_s: float) -> CounterUpdate:
-    """The update nearest `t_s`."""
-    return min(updates, key=lambda u: abs(u.time_s - t_s))
-
-
-def _counter_j(updates: Sequence[CounterUpdate], t0_s: float, t1_s: float) -> float:
-    """Counter energy between the updates nearest `t0_s` and `t1_s` (J)."""
-    return (_value_at(updates, t1_s).energy_mj - _value_at(updates, t0_s).energy_mj) * 1e-3
+def _counter_j(updates: Sequence[CounterUpdate], t0_s: float, t1_s: float, within_s: float) -> float | None:
+    """Counter energy between the updates at `t0_s` and `t1_s` (J); None where no update lies within
+    `within_s` of either (a tick the sampler missed: the nearest one would be a whole tick off)."""
+    ends = [min(updates, key=lambda u: abs(u.time_s - t)) for t in (t0_s, t1_s)]
+    if any(abs(u.time_s - t) > within_s for u, t in zip(ends, (t0_s, t1_s), strict=True)):
+        return None
+    return (ends[1].energy_mj - ends[0].energy_mj) * 1e-3
 
 
 def _cv(xs: Sequence[float]) -> float | None:
@@ -223,12 +227,16 @@ def check_counter(gpu: GPU, clock: Clock, seconds: float, busy: Busy | None = No
 
 # ---------------------------------------------------------------------------------------------- 2. coverage
 def _grid(updates: Sequence[CounterUpdate]) -> tuple[float, float]:
-    """(period, reference tick time) of updates on a grid, fitted over all of them."""
-    period = update_period_s(updates)
-    assert period is not None
-    first = updates[0].time_s
-    ref = statistics.median(u.time_s - round((u.time_s - first) / period) * period for u in updates)
-    return period, ref
+    """(period, a recent tick's time) of a counter on a grid. The period is the span of all `updates`
+    over the ticks in it (sharper the longer the span: the brackets' few ms spread over many ticks);
+    the tick is placed from the last ten, so that the grid's error has few ticks to grow over."""
+    gap = update_period_s(updates)
+    assert gap is not None
+    span = updates[-1].time_s - updates[0].time_s
+    period = span / max(1, round(span / gap))
+    recent = updates[-10:]
+    last = recent[-1].time_s
+    return period, statistics.median(u.time_s - round((u.time_s - last) / period) * period for u in recent)
 
 
 def _anova_p(groups: Sequence[Sequence[float]]) -> float:
@@ -261,29 +269,38 @@ def check_coverage(
         return Check(2, title, FAIL, "no energy counter", FIX_NO_COUNTER)
     rng = random.Random(seed)
     per_offset: dict[int, list[float]] = {k: [] for k in range(offsets)}
+    blocks = []
     with Recording(gpu, clock) as rec:
         clock.sleep(1.0)  # idle: the grid and the idle power
         idle = rec.updates()
         if len(idle) < 3:
             return Check(2, title, FAIL, "the counter did not move while idle (check 1)", FIX_NO_COUNTER)
-        period, ref = _grid(idle)
         idle_w = (idle[-1].energy_mj - idle[0].energy_mj) * 1e-3 / (idle[-1].time_s - idle[0].time_s)
-        blocks = []
         for _ in range(repeats):
             order = list(range(offsets))
             rng.shuffle(order)  # offsets in random order: a drift in time is not read as an offset effect
             for k in order:
-                start = ref + (int((clock.now_s() + 0.05 - ref) // period) + 1) * period
+                period, tick = _grid(rec.updates())  # refitted as the recording grows
+                start = tick + (int((clock.now_s() + 0.05 - tick) // period) + 1) * period
                 for p in range(periods):
                     clock.sleep(start + p * period + k * period / offsets - clock.now_s())
                     busy(duty * period)
                 # the last burst may run past the block's last period: the block ends one period later
                 end = start + (periods + 1) * period
-                clock.sleep(end + 2 * period - clock.now_s())  # the ticks after the end, too
+                clock.sleep(end - clock.now_s())  # the next block starts after this one ends
                 blocks.append((k, start, end))
+        clock.sleep(2 * period)  # the ticks after the last end
     updates = rec.updates()
+    missed = 0
     for k, start, end in blocks:
-        per_offset[k].append((_counter_j(updates, start, end) - idle_w * (end - start)) / periods)
+        energy_j = _counter_j(updates, start, end, within_s=period / 4)
+        if energy_j is None:
+            missed += 1
+            continue
+        per_offset[k].append((energy_j - idle_w * (end - start)) / periods)
+    if any(len(v) < 2 for v in per_offset.values()):
+        fix = "the sampler missed ticks (a busy host?): rerun the doctor"
+        return Check(2, title, WARN, f"{missed} of {len(blocks)} blocks without their ticks", fix)
     means = [statistics.mean(v) for v in per_offset.values()]
     grand = statistics.mean(means)
     p = _anova_p(list(per_offset.values()))
@@ -296,6 +313,7 @@ def check_coverage(
         "range_of_means": spread,
         "offsets": offsets,
         "repeats": repeats,
+        "blocks_without_ticks": missed,
     }
     all_values = [x for v in per_offset.values() for x in v]
     figure = (

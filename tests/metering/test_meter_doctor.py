@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2a_ray.metering import doctor
+from t2a_ray.metering import Clock, doctor
 from t2a_ray.metering.fakes import FakeClock, FakeGPU, FrozenCounterGPU, PartTimeCounterGPU
 
 
@@ -87,3 +87,13 @@ def test_the_table_has_a_row_per_gpu_and_check():
     text = doctor.table_markdown({"host": checks})
     assert text.count("\n| host |") == 7
     assert "no GPU (NVML not found)" in text and "| WARN |" in text
+
+
+def test_the_square_wave_runs_on_real_time_with_the_sampler_on_its_own_thread():
+    clock = Clock()  # as on the GPU: the recording samples on a thread while the caller sleeps and works
+    gpu = FakeGPU(clock, tick_phase_s=0.037)
+    assert doctor.check_counter(gpu, clock, 0.5).status == doctor.PASS
+    check = doctor.check_coverage(gpu, clock, lambda s: gpu.busy(s, 600.0), offsets=8, repeats=2, periods=1)
+    assert check.data["blocks_without_ticks"] == 0
+    assert [len(v) for v in check.data["busy_j_per_period"].values()] == [2] * 8
+    assert check.data["period_s"] == pytest.approx(0.1, abs=0.001)

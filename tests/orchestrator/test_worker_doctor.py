@@ -90,3 +90,21 @@ def test_throttled_windows_carry_the_columns_and_the_report_flags_them(tmp_path)
     assert "Throttled windows: 2 of 2 (sw_thermal_slowdown)" in text
     html = (run.root / "report" / "index.html").read_text()
     assert "Throttled windows: 2 of 2" in html
+
+
+def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error():
+    """What the runner relies on to exit 2: Ray hands the worker's ConfigError back as the cause."""
+    ray = pytest.importorskip("ray")
+    from t2a_ray.orchestrator.pool import gather
+
+    class Refuses:  # defined here so that Ray ships it by value to the actor
+        def prepare(self):
+            raise ConfigError("metering.gpu", "counter", "GPU 0: energy counter frozen")
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        [error] = gather([ray.remote(Refuses).remote().prepare.remote()])
+    finally:
+        ray.shutdown()
+    assert isinstance(error.cause, ConfigError) and error.cause.key_path == "metering.gpu"
+    assert str(error.cause) == "metering.gpu = 'counter': GPU 0: energy counter frozen"
