@@ -187,10 +187,14 @@ def _counter_j(updates: Sequence[CounterUpdate], t0_s: float, t1_s: float, withi
     return (ends[1].energy_mj - ends[0].energy_mj) * 1e-3
 
 
-def _cv(xs: Sequence[float]) -> float | None:
-    if len(xs) < 2 or statistics.mean(xs) == 0:
+def cv(xs: Sequence[float | None]) -> float | None:
+    """Coefficient of variation (sample stdev / mean) of the values that are not None; None with fewer
+    than two or a zero mean. (Also the meter benchmark's.)"""
+    xs = [x for x in xs if x is not None]
+    if len(xs) < 2:
         return None
-    return statistics.stdev(xs) / abs(statistics.mean(xs))
+    m = statistics.mean(xs)
+    return statistics.stdev(xs) / m if m else None
 
 
 def _pct(x: float | None) -> str:
@@ -450,7 +454,7 @@ def check_precision(windows: Sequence[Mapping[str, Any]]) -> Check:
     meter = [w["meter_j"] for w in windows if w["meter_j"] is not None]
     naive = [w["naive_j"] for w in windows if w["naive_j"] is not None]
     durations = [w["duration_s"] for w in windows]
-    meter_cv, naive_cv, duration_cv = _cv(meter), _cv(naive), _cv(durations)
+    meter_cv, naive_cv, duration_cv = cv(meter), cv(naive), cv(durations)
     data = {"meter_cv": meter_cv, "naive_cv": naive_cv, "duration_cv": duration_cv, "windows": list(windows)}
     method = windows[0]["method"].split(";")[0] if windows else "—"
     figure = (
