@@ -47,6 +47,7 @@ from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.cpu import RAPL_ROOT, RaplCpu
 from t2a_ray.metering.gpu import GPU, reason_names, throttling
 from t2a_ray.metering.meter import Meter
+from t2a_ray.metering.tickgrid import TickGrid
 from t2a_ray.metering.timeline import CounterUpdate, PowerTrace, counter_updates, update_period_s
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -230,17 +231,14 @@ def check_counter(gpu: GPU, clock: Clock, seconds: float, busy: Busy | None = No
 
 
 # ---------------------------------------------------------------------------------------------- 2. coverage
-def _grid(updates: Sequence[CounterUpdate]) -> tuple[float, float]:
-    """(period, a recent tick's time) of a counter on a grid. The period is the span of all `updates`
-    over the ticks in it (sharper the longer the span: the brackets' few ms spread over many ticks);
-    the tick is placed from the last ten, so that the grid's error has few ticks to grow over."""
-    gap = update_period_s(updates)
-    assert gap is not None
-    span = updates[-1].time_s - updates[0].time_s
-    period = span / max(1, round(span / gap))
-    recent = updates[-10:]
-    last = recent[-1].time_s
-    return period, statistics.median(u.time_s - round((u.time_s - last) / period) * period for u in recent)
+def _grid(updates: Sequence[CounterUpdate]) -> tuple[float, float] | None:
+    """(period, a tick's time) of the counter, from the meter's own `TickGrid` chained over the sharp
+    updates (the period sharpens as the chain lengthens); None while it knows no grid."""
+    grid = TickGrid(sharp_s=3 * DENSE_S)
+    for u in updates:
+        grid.observe(u.before_s, u.seen_s)
+    period, tick = grid.period_s, grid.nearest_tick_s(updates[-1].time_s) if updates else None
+    return None if period is None or tick is None else (period, tick)
 
 
 def _anova_p(groups: Sequence[Sequence[float]]) -> float:
@@ -284,13 +282,19 @@ def check_coverage(
             order = list(range(offsets))
             rng.shuffle(order)  # offsets in random order: a drift in time is not read as an offset effect
             for k in order:
-                period, tick = _grid(rec.updates())  # refitted as the recording grows
+                grid = _grid(rec.updates())  # refitted as the recording grows
+                if grid is None:
+                    fix = "the counter's ticks are not on a steady grid: the square wave cannot lock to them"
+                    return Check(2, title, WARN, "no tick grid", fix)
+                period, tick = grid
                 start = tick + (int((clock.now_s() + 0.05 - tick) // period) + 1) * period
+                # Bursts from one period after the block's first tick; the block ends two periods after
+                # the last burst's period (which the burst may overrun): no burst comes near a boundary
+                # tick, so a grid a few ms off moves no burst energy across one.
                 for p in range(periods):
-                    clock.sleep(start + p * period + k * period / offsets - clock.now_s())
+                    clock.sleep(start + (p + 1 + k / offsets) * period - clock.now_s())
                     busy(duty * period)
-                # the last burst may run past the block's last period: the block ends one period later
-                end = start + (periods + 1) * period
+                end = start + (periods + 2) * period
                 clock.sleep(end - clock.now_s())  # the next block starts after this one ends
                 blocks.append((k, start, end))
         clock.sleep(2 * period)  # the ticks after the last end

@@ -85,7 +85,6 @@ RESULT_COLUMNS = (
     *PHASE_COLUMNS,
 )
 
-
 _NOMINAL_TICK_S = 0.1  # what NVML's counter does on every GPU measured so far; refined from samples
 
 

@@ -97,3 +97,14 @@ def test_the_square_wave_runs_on_real_time_with_the_sampler_on_its_own_thread():
     assert check.data["blocks_without_ticks"] == 0
     assert [len(v) for v in check.data["busy_j_per_period"].values()] == [2] * 8
     assert check.data["period_s"] == pytest.approx(0.1, abs=0.001)
+
+
+@pytest.mark.parametrize("cls, status", [(FakeGPU, doctor.PASS), (PartTimeCounterGPU, doctor.FAIL)])
+def test_coverage_keeps_to_a_counter_whose_period_is_not_the_nominal_100_ms(cls, status):
+    # 1.3 % short: a grid from the nominal period would drift a whole tick in under 8 s
+    clock = FakeClock(sample_jitter_s=0.002, seed=5)
+    gpu = cls(clock, tick_s=0.0987, tick_phase_s=0.03)
+    check = doctor.check_coverage(gpu, clock, lambda s: gpu.busy(s, 600.0), offsets=8, repeats=4, periods=5)
+    assert check.status == status
+    assert check.data["period_s"] == pytest.approx(0.0987, abs=1e-4)
+    assert check.data["blocks_without_ticks"] == 0
