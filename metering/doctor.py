@@ -213,7 +213,9 @@ def check_counter(gpu: GPU, clock: Clock, seconds: float, busy: Busy | None = No
         clock.sleep(DENSE_S)
     updates = rec.updates()
     if not updates:
-        return Check(1, title, FAIL, f"frozen: no change in {seconds:.1f} s of reads", FIX_NO_COUNTER)
+        return Check(
+            1, title, FAIL, f"energy counter frozen: no change in {seconds:.1f} s of reads", FIX_NO_COUNTER
+        )
     period = update_period_s(updates)
     if period is None:
         return Check(1, title, WARN, f"one update in {seconds:.1f} s", "rerun; the counter updates rarely")

@@ -110,7 +110,7 @@ class Worker:
             raise ConfigError(
                 "metering.gpu",
                 self.sweep.metering.gpu,
-                f"GPU {gpu.index} ({gpu.name()}) on {self.place['node']}: energy counter {counter.figure}; "
+                f"GPU {gpu.index} ({gpu.name()}) on {self.place['node']}: {counter.figure}; "
                 "add `metering: {gpu: power-integral}` to the sweep to meter it with power samples",
             )
         return [counter, state]

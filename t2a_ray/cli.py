@@ -370,17 +370,22 @@ def _card_doc(card) -> dict:
 @click.option("--quick", is_flag=True, help="Shorter measurements: ~20 s per GPU instead of ~3 min.")
 def doctor(gpus: int | None, address: str | None, out_dir: Path, quick: bool) -> None:
     """Check on every GPU that the meter can be trusted there (exit 1 if a check fails)."""
+    given = {"--gpus": gpus, "--address": address, "--out": out_dir}
+    command = " ".join(["t2a-ray doctor", *(f"{k} {v}" for k, v in given.items() if v is not None)])
+    command += " --quick" if quick else ""
     try:
         gpus = _check_gpus(gpus, address)
     except ConfigError as e:
         _fail_usage(e)
     from t2a_ray.orchestrator.doctor import run_doctor
 
-    command = " ".join(["t2a-ray doctor", *sys.argv[2:]]) if sys.argv[1:2] == ["doctor"] else "t2a-ray doctor"
     try:
         record = run_doctor(gpus, address, quick, out_dir, command)
     except ConfigError as e:
         _fail_usage(e)
+    except T2ARayError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FAILURE)
     click.echo(record.markdown())
     click.echo(f"record: {out_dir / 'doctor.md'}, {out_dir / 'doctor.json'}", err=True)
     sys.exit(record.exit_code)

@@ -43,7 +43,7 @@ def test_a_counter_that_sees_25_ms_of_each_100_ms_fails_coverage_only():
 
 def test_a_frozen_counter_fails_the_counter_check_with_the_fix():
     checks = checks_of(FrozenCounterGPU)
-    assert checks[1].status == doctor.FAIL and checks[1].figure.startswith("frozen")
+    assert checks[1].status == doctor.FAIL and checks[1].figure.startswith("energy counter frozen")
     assert "metering: {gpu: power-integral}" in checks[1].fix
     assert checks[2].status == doctor.FAIL
     # the meter falls back to integrated power, and says so

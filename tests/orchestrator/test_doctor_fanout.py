@@ -24,7 +24,7 @@ def test_one_task_per_gpu_each_on_its_own_and_a_fail_makes_exit_1(tmp_path, monk
     assert [p.gpu["index"] for p in record.places] == [0, 1]
     normal, frozen = ({c.number: c for c in p.checks} for p in record.places)
     assert all(normal[n].status == PASS for n in range(1, 7)) and normal[7].status == WARN  # no RAPL here
-    assert frozen[1].status == FAIL and frozen[1].figure.startswith("frozen")
+    assert frozen[1].status == FAIL and frozen[1].figure.startswith("energy counter frozen")
     assert record.exit_code == 1 and record.worst == FAIL
     assert all(p.writable is None for p in record.places)
     saved = json.loads((tmp_path / "doc" / "doctor.json").read_text())
