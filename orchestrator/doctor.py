@@ -75,11 +75,20 @@ def checks_here(quick: bool, out_dir: str, open_rig: Callable[[], Rig] = cuda_ri
                 "uuid": gpu.uuid(),
                 "driver": gpu.driver_version(),
             }
-            checks = doctor.run_gpu_checks(gpu, clock, busy, doctor.QUICK if quick else doctor.FULL)
+            try:
+                checks = doctor.run_gpu_checks(gpu, clock, busy, doctor.QUICK if quick else doctor.FULL)
+            except MeteringError as e:  # the GPU stopped answering mid-check: that is the finding
+                checks = [failed_check(f"NVML failed during the checks: {e}")]
     finally:
         if gpu is not None:
             gpu.close()
     return Place(socket.gethostname(), identity, [*checks, doctor.check_rapl()], _write_problem(out_dir))
+
+
+def failed_check(why: str) -> Check:
+    """The record's line for a GPU whose checks could not finish."""
+    fix = "rerun; if it persists, check the GPU and driver (nvidia-smi -q)"
+    return Check(1, doctor.TITLES[1], FAIL, f"checks did not finish: {why}", fix)
 
 
 def _write_problem(out_dir: str) -> str | None:
@@ -217,13 +226,18 @@ def run_doctor(
     else:
         import ray
 
-        from t2a_ray.orchestrator.runner import LaunchOptions, ray_session
+        from t2a_ray.orchestrator.pool import gather
+        from t2a_ray.orchestrator.runner import LaunchOptions, _root_cause, ray_session
 
         with ray_session(LaunchOptions(gpus=gpus, address=address, progress=False)) as n:
             resources = {"num_gpus": 1, "num_cpus": 0} if gpus != 0 else {"num_gpus": 0, "num_cpus": 1}
             task = ray.remote(**resources)(checks_here)
             # All in flight at once: each holds one GPU, so each runs on a different one.
-            places = ray.get([task.remote(quick, out, open_rig) for _ in range(n)])
+            results = gather([task.remote(quick, out, open_rig) for _ in range(n)])
+            places = [
+                r if isinstance(r, Place) else Place(f"task {i}", {}, [failed_check(_root_cause(r))], None)
+                for i, r in enumerate(results)
+            ]
             if address is not None:
                 ray_info = {"version": ray.__version__, "auth": _ray_auth_mode()}
         if ray_info:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
-from t2a_ray.orchestrator.doctor import Place, cluster_check, run_doctor
+from t2a_ray.orchestrator.doctor import Place, checks_here, cluster_check, run_doctor
 
 
 def test_one_task_per_gpu_each_on_its_own_and_a_fail_makes_exit_1(tmp_path, monkeypatch):
@@ -40,3 +40,17 @@ def test_the_cluster_check_fails_where_out_is_not_writable_and_warns_without_aut
     assert cluster_check(ok, "2.60.0", "disabled").status == WARN
     failed: Check = cluster_check(broken, "2.60.0", "token")
     assert failed.status == FAIL and "PermissionError" in failed.figure and "every node" in failed.fix
+
+
+def test_a_gpu_that_stops_answering_is_a_failed_line_not_a_crash(tmp_path):
+    def lost_rig():
+        from t2a_ray.metering.fakes import FakeClock, FakeGPU
+
+        clock = FakeClock()
+        gpu = FakeGPU(clock)
+        gpu.fail_reads(10**9, "GPU is lost")
+        return gpu, clock, lambda s: gpu.busy(s, 600.0), "fake"
+
+    place = checks_here(True, str(tmp_path), lost_rig)
+    assert [(c.number, c.status) for c in place.checks] == [(1, FAIL), (7, WARN)]
+    assert "checks did not finish" in place.checks[0].figure and "GPU is lost" in place.checks[0].figure
