@@ -1,4 +1,4 @@
-"""`t2a-ray doctor` on a machine or a cluster: one Ray task pinned to each GPU runs `metering.doctor`'s
+"""`t2a-ray doctor` on a machine or a cluster: one Ray actor pinned to each GPU runs `metering.doctor`'s
 checks 1–7 where it lands; on a cluster (`--address`) the driver adds check 8 per node; the record goes
 to OUT/doctor.md and OUT/doctor.json.
 
@@ -24,12 +24,12 @@ from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
 from t2a_ray.metering.gpu import GPU
 from t2a_ray.runfolder import atomic_write_text
 
-#: What a doctor task measures with: (GPU or None, clock, injected load or None, why there is no GPU).
+#: What a doctor actor measures with: (GPU or None, clock, injected load or None, why there is no GPU).
 Rig = tuple[GPU | None, Clock, Callable[[float], None] | None, str]
 
 
 def cuda_rig() -> Rig:
-    """This process's GPU (a Ray task's one GPU is CUDA 0), real time, and matmul bursts on it."""
+    """This process's GPU (a Ray actor's one GPU is CUDA 0), real time, and matmul bursts on it."""
     from t2a_ray.metering.gpu import open_visible_gpu
     from t2a_ray.orchestrator.device import TorchDevice
 
@@ -62,7 +62,7 @@ class Place:
 
 
 def checks_here(quick: bool, out_dir: str, open_rig: Callable[[], Rig] = cuda_rig) -> Place:
-    """Checks 1–7 on the GPU this process sees (one Ray task per GPU calls this), and whether OUT
+    """Checks 1–7 on the GPU this process sees (one Ray actor per GPU calls this), and whether OUT
     can be written from this node."""
     gpu, clock, busy, why = open_rig()
     try:
@@ -83,6 +83,13 @@ def checks_here(quick: bool, out_dir: str, open_rig: Callable[[], Rig] = cuda_ri
         if gpu is not None:
             gpu.close()
     return Place(socket.gethostname(), identity, [*checks, doctor.check_rapl()], _write_problem(out_dir))
+
+
+class GpuDoctor:
+    """The Ray actor that holds one GPU while `checks_here` runs on it."""
+
+    def checks(self, quick: bool, out_dir: str, open_rig: Callable[[], Rig]) -> Place:
+        return checks_here(quick, out_dir, open_rig)
 
 
 def failed_check(why: str) -> Check:
@@ -231,11 +238,17 @@ def run_doctor(
 
         with ray_session(LaunchOptions(gpus=gpus, address=address, progress=False)) as n:
             resources = {"num_gpus": 1, "num_cpus": 0} if gpus != 0 else {"num_gpus": 0, "num_cpus": 1}
-            task = ray.remote(**resources)(checks_here)
-            # All in flight at once: each holds one GPU, so each runs on a different one.
-            results = gather([task.remote(quick, out, open_rig) for _ in range(n)])
+            # Actors, not tasks: an actor holds its GPU until it is killed, so no two of them share one
+            # (a task that finished early would hand its GPU to the next).
+            doctors = [
+                ray.remote(**resources)(GpuDoctor).options(scheduling_strategy="SPREAD").remote()
+                for _ in range(n)
+            ]
+            results = gather([d.checks.remote(quick, out, open_rig) for d in doctors])
+            for d in doctors:
+                ray.kill(d)
             places = [
-                r if isinstance(r, Place) else Place(f"task {i}", {}, [failed_check(_root_cause(r))], None)
+                r if isinstance(r, Place) else Place(f"actor {i}", {}, [failed_check(_root_cause(r))], None)
                 for i, r in enumerate(results)
             ]
             if address is not None:
