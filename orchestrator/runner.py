@@ -56,6 +56,7 @@ class SweepOutcome:
     quarantined: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     worker_stats: list[dict[str, Any]] = field(default_factory=list)
+    merge_s: float | None = None  # the driver's merge of the shards into results.parquet
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
@@ -73,7 +74,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
-    _, bad = check_shards(run)  # footers only: a finished run of 10,000 shards resumes in seconds
+    checked, bad = check_shards(run)  # footers only: a finished run of 10,000 shards resumes in seconds
     done = run.finished_trial_ids()
     pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
     _say(
@@ -87,7 +88,9 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             stats = _run_on_ray(run, sweep, n_workers, opts)
     # 3. The driver merges the shards
     try:
-        table, bad_now = merge_results(run)
+        t_merge = time.perf_counter()
+        table, bad_now = merge_results(run, known=checked)
+        merge_s = time.perf_counter() - t_merge
     except OSError as e:
         raise StorageError(
             f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`"
@@ -110,6 +113,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         [str(p) for p in bad + bad_now],
         time.perf_counter() - t0,
         stats,
+        merge_s,
     )
 
 

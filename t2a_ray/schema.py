@@ -179,13 +179,21 @@ def read_checked(path: Path) -> pa.Table:
     return table
 
 
-def check_shards(run: RunFolder) -> tuple[dict[str, str | None], list[Path]]:
-    """Every finished shard's checksum, from footers alone; a shard whose footer fails is moved aside
-    (its trial runs again). What a resume does before it decides what is left to run."""
+def check_shards(
+    run: RunFolder, known: Mapping[str, str | None] | None = None
+) -> tuple[dict[str, str | None], list[Path]]:
+    """Every finished shard's checksum, from footers alone (`known`: shards already checked, by id);
+    a shard whose footer fails is moved aside (its trial runs again). What a resume does before it
+    decides what is left to run."""
     sums, bad = {}, []
+    known = known or {}
     for path in run.shard_paths():
+        shard_id = path.name[: -len(SHARD_SUFFIX)]
+        if shard_id in known:
+            sums[shard_id] = known[shard_id]
+            continue
         try:
-            sums[path.name[: -len(SHARD_SUFFIX)]] = check_footer(path)
+            sums[shard_id] = check_footer(path)
         except (OSError, pa.ArrowException, ShardError, ValueError, KeyError) as e:
             log.warning(
                 "shard %s fails its footer check (%s); moved aside, its trial will run again", path, e
@@ -218,14 +226,17 @@ def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | Non
     return pa.concat_tables(tables, promote_options="default"), bad
 
 
-def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
+def merge_results(
+    run: RunFolder, known: Mapping[str, str | None] | None = None
+) -> tuple[pa.Table | None, list[Path]]:
     """Merge the shards into results.parquet (sorted for a stable file) and quality shards into
     quality.parquet. Returns the merged table and the shards moved aside.
 
     Where results.parquet already holds exactly the shards there are now (by their footers'
     checksums), it is read back instead: merging a finished run again costs one file, not every shard.
+    `known`: the shards' checksums as `check_shards` found them earlier (their footers are not read again).
     """
-    sums, bad = check_shards(run)
+    sums, bad = check_shards(run, known)
     held = json.dumps(sorted(sums.items())).encode()
     digest = hashlib.sha256(held).hexdigest()
     if sums and run.results.is_file():

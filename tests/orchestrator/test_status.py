@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from t2a_ray.adapters import adapter_class
 from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter
@@ -52,3 +54,22 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
         in text
     )
     assert "worker 1  RayActorError: died" in text
+
+
+def test_the_plan_of_a_resumed_run_is_primed_from_its_finished_shards(tmp_path):
+    from t2a_ray.orchestrator.schedule import model_key, plan_run
+
+    doc = {**DOC, "grid": {"steps": [1, 2, 3], "step_time_s": 0.01}, "placement": "spread"}
+    sweep = parse_sweep(doc, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
+    first = sweep.trials()[0]
+    with open_meter(use_gpu=False) as meter:
+        env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        measured = run_trial(first, env, [0], f"{first.trial_id}.r0").generation_s
+    plan = plan_run(run, sweep, 2, "spread", run.finished_trial_ids())
+    assert len(plan.pending) == 3 * 2 - 1  # every repeat of every configuration but the finished one
+    kind, _, scale = plan.cost.fit(model_key(first))
+    assert kind == "scale" and scale == pytest.approx(measured / (1 * 0.01))  # measured over the prior
+    assert plan.cost.load_s(model_key(first)) == 0.0  # noop's card declares its load time
