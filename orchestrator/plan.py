@@ -7,25 +7,26 @@
    GPUs finds exactly the units that are done.
 2. **Cost.** A generation costs `a + b·x` seconds, with x = steps × batch × duration_s, per model key
    (model, weights, dtype). Before a model has been measured its prior is a coarse constant per step,
-   or exact where the card declares a host time per step (`step_time_s`, the calibration adapter). Finished
-   units (and earlier shards of the same run) refit it: a least-squares line once two work sizes are
+   or exact where the card declares a host time per step (`step_time_s`, the calibration adapter).
+   Finished units (and earlier shards of the same run) refit it: a least-squares line once two work sizes are
    known, a scale of the prior before that. A unit costs its warm-up (where its shape is new on the
    worker), its windows (each at least `min_window_s` and `min_generations` long) and the model's load
    where the model is not resident.
 3. **Assignment.** Longest unit first to the worker where it would end soonest, a load counted where the
    model is not resident (so a second load of a model happens only where it shortens the sweep); with
-   `spread`, first among the workers holding the fewest repeats of that configuration. Then moves off
-   the busiest worker while they shorten the makespan. Each worker runs its units grouped by model.
+   `spread`, first among the workers holding the fewest repeats of that configuration. With `pack` and
+   few units, then moves and swaps off the busiest worker while they shorten the makespan. Each worker
+   runs its units grouped by model (shuffled within a model under `spread`: randomised blocks).
 4. **Online.** `Dispatcher` (the router actor) sends each unit to its planned worker unless another,
    counting what is queued on it now, would finish it sooner — an idle worker takes queued work from a
    busy one — and refits the costs from every finished unit, so later decisions use measured costs.
+   Units reach Tune in chunks of about `CHUNK_S_PER_WORKER` seconds of predicted work per worker.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,18 +126,41 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
 
 # ---- 2. cost
 @dataclass
+class _Sums:
+    """Running sums of one model's measurements: a fit costs O(1) however many units have finished."""
+
+    n: int = 0
+    sx: float = 0.0
+    sy: float = 0.0
+    sxx: float = 0.0
+    sxy: float = 0.0
+    ratios: float = 0.0  # Σ measured / prior
+    n_ratios: int = 0
+    first_x: float | None = None
+    two_sizes: bool = False
+
+    def add(self, x: float, prior_s: float, y: float) -> None:
+        self.n += 1
+        self.sx, self.sy, self.sxx, self.sxy = self.sx + x, self.sy + y, self.sxx + x * x, self.sxy + x * y
+        if prior_s > 0:
+            self.ratios, self.n_ratios = self.ratios + y / prior_s, self.n_ratios + 1
+        self.first_x = x if self.first_x is None else self.first_x
+        self.two_sizes = self.two_sizes or x != self.first_x
+
+
+@dataclass
 class CostModel:
     """Seconds per generation and per load, per model key; refitted from measurements."""
 
     min_window_s: float = 0.0
     warmup: int = 0
-    _obs: dict[str, list[tuple[float, float, float]]] = field(default_factory=lambda: defaultdict(list))
+    _obs: dict[str, _Sums] = field(default_factory=lambda: defaultdict(_Sums))
     _load_s: dict[str, float] = field(default_factory=dict)
     _load_prior: dict[str, float] = field(default_factory=dict)
     _fit: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
     def observe(self, model_key: str, x: float, prior_s: float, generation_s: float) -> None:
-        self._obs[model_key].append((x, prior_s, generation_s))
+        self._obs[model_key].add(x, prior_s, generation_s)
         self._fit.pop(model_key, None)
 
     def observe_load(self, model_key: str, load_s: float) -> None:
@@ -160,18 +184,13 @@ class CostModel:
         """("line", a, b) once two work sizes are measured, else ("scale", 0, factor over the prior)."""
         if model_key in self._fit:
             return self._fit[model_key]
-        obs = self._obs.get(model_key, [])
-        xs = {x for x, _, _ in obs}
-        if len(xs) >= 2:
-            mx = statistics.fmean(x for x, _, _ in obs)
-            my = statistics.fmean(y for _, _, y in obs)
-            sxx = sum((x - mx) ** 2 for x, _, _ in obs)
-            b = max(sum((x - mx) * (y - my) for x, _, y in obs) / sxx, 0.0)
+        o = self._obs.get(model_key) or _Sums()
+        if o.two_sizes:
+            mx, my = o.sx / o.n, o.sy / o.n
+            b = max((o.sxy - o.n * mx * my) / (o.sxx - o.n * mx * mx), 0.0)
             result = ("line", max(my - b * mx, 0.0), b)
-        elif obs:
-            result = ("scale", 0.0, statistics.fmean(y / p for _, p, y in obs if p > 0) if obs else 1.0)
         else:
-            result = ("scale", 0.0, 1.0)
+            result = ("scale", 0.0, o.ratios / o.n_ratios if o.n_ratios else 1.0)
         self._fit[model_key] = result
         return result
 

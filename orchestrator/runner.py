@@ -326,11 +326,14 @@ def tune_trial(
     started: list[tuple[str, Any]] = []
     not_ready: WorkerNotReady | None = None
     for uid, index in zip(todo, _assign(router, todo), strict=True):
+        if not_ready is not None:  # never sent: give its place in the worker's queue back
+            if not isinstance(index, Exception):
+                router.release.remote(index, uid)
+            continue
         try:
             started.append((uid, _submit(uid, index, workers, prepared, router)))
         except WorkerNotReady as e:
             not_ready = e
-            break
     for uid, first in started:
         tune.report(_finish_unit(uid, first, workers, prepared, router, run, retries, restart_wait_s))
     if not_ready is not None:
