@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from t2a_ray.runfolder import atomic_write
+
 WAV_SUFFIXES = (".wav", ".wave")
 SOUNDFILE_SUFFIXES = (".flac", ".ogg", ".oga", ".aiff", ".aif")
 
@@ -94,16 +96,21 @@ def _decode(body: bytes, code: int, channels: int, rate: int, bits: int, path) -
 
 
 def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate_hz: int) -> Path:
-    """Write (channels, samples) or (samples,) float audio in [-1, 1] as 16-bit PCM WAV (stdlib `wave`)."""
+    """Write (channels, samples) or (samples,) float audio in [-1, 1] as 16-bit PCM WAV (stdlib `wave`),
+    atomically: values beyond ±1 are clipped, the rest rounded to the nearest of ±32767 steps."""
     x = np.asarray(waveform, dtype=np.float64)
     x = x[None, :] if x.ndim == 1 else x
     pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+
+    def write(f) -> None:
+        with wave.open(f, "wb") as w:
+            w.setnchannels(pcm.shape[0])
+            w.setsampwidth(2)
+            w.setframerate(int(sample_rate_hz))
+            w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+
     p = Path(path)
-    with wave.open(str(p), "wb") as w:
-        w.setnchannels(pcm.shape[0])
-        w.setsampwidth(2)
-        w.setframerate(int(sample_rate_hz))
-        w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+    atomic_write(p, write)
     return p
 
 
