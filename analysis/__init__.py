@@ -1,14 +1,15 @@
 """Analysis: quality scores, Pareto fronts, scaling fits and the report.
 
-This room reads tables. It never imports Ray, and torch/transformers only inside the CLAP code
-(`quality.load_clap` and what it returns), so `t2a-ray analyze` on a CSV starts fast.
+This room reads tables and computes on arrays. It never imports Ray, torch or transformers (the CLAP model
+lives in `t2a_ray.adapters.clap`), so `t2a-ray analyze` on a CSV starts fast.
 
 Entry points (the CLI calls these):
 
 * `analyze_run(run_dir)` and `analyze_table(df, energy_col, qualities, group_cols, out_dir)` → `Analysis`
   with `.text()` (tables to print) and `.report_path`;
 * `load_table(path)` for .csv/.parquet (ValueError on anything else);
-* `quality.score_configuration(...)` + `write_quality_table(rows, path)` for the orchestrator.
+* `quality`: FAD, FAD∞ and the CLAP score on embeddings, for the worker's scorer;
+  `read_quality_table(path)` / `write_quality_table(rows, path)` through the quality schema.
 """
 
 from t2a_ray.analysis.fronts import Front, compute_fronts, hypervolume, knee_index, pareto_mask
