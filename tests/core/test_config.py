@@ -94,6 +94,14 @@ def test_prompt_txt_file(tmp_path):
         ({"weights": "rand"}, "weights", "did you mean 'random'"),
         ({"metering": {"min_window_s": -1}}, "metering.min_window_s", "from 0"),
         ({"models": [{"id": "noop", "options": {"nope": 1}}]}, "models[0].options.nope", "takes options"),
+        (
+            {"quality": {"clap": {"protocol": "laion"}}},
+            "quality.clap.protocol",
+            "one of stable-audio-metrics",
+        ),
+        ({"quality": {"clap": {"protocl": "x"}}}, "quality.clap.protocl", "did you mean 'protocol'"),
+        ({"quality": {"fad": {"reference": ".", "embedding": "vggish"}}}, "quality.fad.embedding", "fadtk"),
+        ({"quality": {"fad": {"reference": ".", "hop_s": 1}}}, "quality.fad.hop_s", "unknown key"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(tmp_path, patch, key, fragment):
@@ -236,3 +244,13 @@ def test_min_waveforms_per_window_survives_the_frozen_yaml(tmp_path):
     frozen = tmp_path / "sweep.yaml"
     frozen.write_text(sweep.to_yaml())
     assert load_sweep(frozen).metering.min_waveforms_per_window == 7
+
+
+def test_quality_names_its_protocols_and_they_survive_the_frozen_yaml(tmp_path):
+    doc = {**BASE, "quality": {"clap": {"checkpoint": "ckpt/clap"}, "fad": {"reference": "."}}}
+    q = parse(doc, tmp_path).quality
+    assert (q.clap, q.clap_checkpoint, q.clap_protocol) == ("ckpt/clap", "ckpt/clap", "stable-audio-metrics")
+    assert (q.fad_reference, q.fad_embedding) == (str(tmp_path.resolve()), "fadtk")
+    frozen = parse_sweep(yaml.safe_load(parse(doc, tmp_path).to_yaml()), base_dir=tmp_path)
+    assert frozen.quality == q
+    assert parse({**BASE, "quality": {"clap": True}}, tmp_path).quality.clap_checkpoint is None

@@ -193,3 +193,56 @@ def test_wav_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not a wav file")
     with pytest.raises(ValueError, match="not a RIFF"):
         read_wav(tmp_path / "bad.wav")
+
+
+class _NanEmbedder(_MeanEmbedder):
+    """An embedder that goes wrong on some clips once `poison` is set (as a float16 overflow would)."""
+
+    poison = False
+
+    def embed(self, waveforms, sample_rate_hz):
+        rows = super().embed(waveforms, sample_rate_hz)
+        return [r * np.nan if self.poison and i in (1, 3) else r for i, r in enumerate(rows)]
+
+
+def test_a_failing_metric_never_costs_the_other(tmp_path, clap):
+    for i, clip in enumerate(_noise(4, 0.5, 8_000, seed=8)):
+        write_wav(tmp_path / f"{i}.wav", clip, 8_000)
+    wav = _noise(5, 0.5, 8_000, seed=9)
+    embedder = _NanEmbedder()
+    ref = load_reference(tmp_path, embedder)
+    embedder.poison = True
+    row = score_configuration("x", ["a"] * 5, wav, 8_000, clap=clap, fad_embedder=embedder, reference=ref)
+    assert -1 <= row["clap_mean"] <= 1 and row["clap_protocol"] == "stable-audio-metrics"
+    assert row.get("fad") is None and row.get("fad_inf") is None
+    assert row["fad_error"] == "ValueError: FAD generated embeddings: 2 row(s) hold NaN or inf (rows 1, 3)"
+    with pytest.raises(
+        ValueError, match=r"FAD reference .* embeddings: 2 row\(s\) hold NaN or inf \(rows 1, 3\)"
+    ):
+        load_reference(tmp_path, embedder)
+    embedder.poison = False
+    row = score_configuration("x", None, wav, 8_000, clap=clap, fad_embedder=embedder, reference=ref)
+    assert "needs the texts" in row["clap_error"] and row.get("clap_mean") is None
+    assert row["fad"] > 0 and "fad_error" not in row
+
+
+def test_short_clips_never_go_through_the_fusion_branch(clap):
+    import torch
+
+    # stable-audio-metrics' LAION-CLAP in eval mode fuses only clips longer than 10 s; transformers'
+    # feature extractor marks a lone short clip "longer" at random — the difference this guards.
+    clip = _noise(1, 3.0, 48_000, seed=10)[0, 0]
+    features = clap.feature_extractor([clip.astype(np.float64)], sampling_rate=48_000, return_tensors="pt")
+    assert bool(features["is_longer"].item())
+    with torch.inference_mode():
+        as_if = {
+            longer: clap.model.get_audio_features(
+                input_features=features["input_features"], is_longer=torch.tensor([[longer]])
+            )
+            .pooler_output.double()[0]
+            .numpy()
+            for longer in (False, True)
+        }
+    ours = clap.embed_audio([clip])[0]
+    np.testing.assert_allclose(ours, as_if[False], atol=1e-6)
+    assert not np.allclose(ours, as_if[True], atol=1e-3)
