@@ -15,9 +15,10 @@ The quality protocols follow the study's tools, the reference code of the number
   zero-padded, every window a row, each window quantised through int16, embeddings rounded to float16
   (fadtk stores them so). The windowing is `analysis.quality.fadtk_windows`.
 
-What still differs from the reference code: resampling (stable-audio-metrics loads with librosa's soxr,
-fadtk with torchaudio's Kaiser sinc; here scipy's polyphase filter, `analysis.audio.resample`), and
-fadtk computes the mean of float16 embeddings in float16 (here float64).
+What still differs from the reference code: resampling for CLAP (stable-audio-metrics loads through
+librosa's soxr; here `analysis.audio.resample`, a polyphase filter designed as fadtk's torchaudio Kaiser
+sinc, which it matches to about 1e-4 of the signal's RMS), and fadtk's mean of the float16 rows, taken
+in float16 (here float64).
 
 torch and transformers are imported inside functions: importing this module stays light.
 """

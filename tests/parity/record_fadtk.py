@@ -7,12 +7,16 @@ on seeded inputs are recorded here, by its own functions:
 * ``FrechetAudioDistance.score_inf`` (FAD∞) with the baseline statistics handed in and the eval embeddings
   in a .npy file, after ``np.random.seed(SEED)`` (it draws with numpy's global generator);
 * ``CLAPLaionModel._get_embedding``'s windows of three clips (2.5 s, 10 s, 10.5 s at 48 kHz), captured by a
-  stand-in for the LAION-CLAP model: their count and the SHA-256 of each window's float32 bytes.
+  stand-in for the LAION-CLAP model: their count and the SHA-256 of each window's float32 bytes;
+* torchaudio's ``Resample`` with the parameters fadtk's ``load_audio`` gives it, 16 kHz and 44.1 kHz to
+  48 kHz (torchaudio's compiled ops are built for one torch version; its resampler is plain torch, so
+  the .so files may be deleted where they do not load).
 
 Only fadtk's code runs; the imports it needs for other models (torchaudio, librosa, hypy_utils, …) are
 stubbed when absent. Re-record with:
 
-    python -m pip install --no-deps --target /tmp/fadtk fadtk==1.1.0
+    python -m pip install --no-deps --target /tmp/fadtk fadtk==1.1.0 torchaudio==2.11.1
+    rm /tmp/fadtk/torchaudio/lib/*.so
     PYTHONPATH=/tmp/fadtk python tests/parity/record_fadtk.py
 """
 
@@ -44,6 +48,13 @@ def inputs() -> dict[str, np.ndarray]:
     }
 
 
+def resample_input(rate_hz: int) -> np.ndarray:
+    return (0.3 * np.random.default_rng(rate_hz).standard_normal(rate_hz // 4)).astype(np.float32)
+
+
+RESAMPLE_RATES_HZ = (16_000, 44_100)
+
+
 def clips() -> list[np.ndarray]:
     rng = np.random.default_rng(11)
     return [np.clip(0.3 * rng.standard_normal(int(s * 48_000)), -1.2, 1.2) for s in CLIP_S]
@@ -73,7 +84,6 @@ def _stub_missing(names: list[str]) -> None:
 def main() -> None:
     _stub_missing(
         [
-            "torchaudio",
             "librosa",
             "soundfile",
             "resampy",
@@ -120,6 +130,19 @@ def main() -> None:
         Recorder.windows = []
         model._get_embedding(clip)
         out[f"windows_{i}"] = np.array([window_hash(w) for w in Recorder.windows])
+
+    import torchaudio
+
+    for rate in RESAMPLE_RATES_HZ:  # fadtk's FrechetAudioDistance.load_audio: these parameters
+        resampler = torchaudio.transforms.Resample(
+            rate,
+            48_000,
+            lowpass_filter_width=64,
+            rolloff=0.9475937167399596,
+            resampling_method="sinc_interp_kaiser",
+            beta=14.769656459379492,
+        )
+        out[f"resampled_{rate}"] = resampler(torch.from_numpy(resample_input(rate))[None])[0].numpy()
     np.savez(OUT, **out)
     print(f"wrote {OUT}")
 

@@ -3,8 +3,10 @@ says why a recording and how to re-record): identical inputs and draws, equal re
 
 import numpy as np
 import pytest
-from record_fadtk import CLIP_S, OUT, SEED, clips, inputs, window_hash
+from record_fadtk import CLIP_S, OUT, RESAMPLE_RATES_HZ, SEED, clips, inputs, resample_input, window_hash
+from scipy.signal import resample_poly
 
+from t2a_ray.analysis.audio import resample
 from t2a_ray.analysis.quality import (
     fad,
     fad_inf,
@@ -47,3 +49,20 @@ def test_windows_equal_fadtks_clap_laion_audio_windows(recorded, i):
     expected = recorded[f"windows_{i}"]
     assert len(windows) == len(expected) == int(np.ceil(CLIP_S[i]))  # a window every second
     assert [window_hash(w) for w in windows] == expected.tolist()
+
+
+@pytest.mark.parametrize("rate_hz", RESAMPLE_RATES_HZ)
+def test_resampling_equals_torchaudios_kaiser_sinc_as_fadtk_sets_it(recorded, rate_hz):
+    expected = recorded[f"resampled_{rate_hz}"]
+    x = resample_input(rate_hz)
+    got = resample(x, rate_hz, 48_000)
+    assert got.shape == expected.shape
+
+    def rms(y):
+        return np.sqrt(np.mean(np.asarray(y, np.float64) ** 2))
+
+    assert rms(got - expected) < 2e-4 * rms(expected)
+    # the filter's design is what matters: scipy's default low-pass lands far from torchaudio's
+    up = 48_000 // np.gcd(48_000, rate_hz)
+    default = resample_poly(x.astype(np.float64), up, rate_hz // np.gcd(48_000, rate_hz))
+    assert rms(default - expected) > 50 * rms(got - expected)
