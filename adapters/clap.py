@@ -15,10 +15,12 @@ The quality protocols follow the study's tools, the reference code of the number
   zero-padded, every window a row, each window quantised through int16, embeddings rounded to float16
   (fadtk stores them so). The windowing is `analysis.quality.fadtk_windows`.
 
-What still differs from the reference code: resampling for CLAP (stable-audio-metrics loads through
-librosa's soxr; here `analysis.audio.resample`, a polyphase filter designed as fadtk's torchaudio Kaiser
-sinc, which it matches to about 1e-4 of the signal's RMS), and fadtk's mean of the float16 rows, taken
-in float16 (here float64).
+Embeddings of clips up to 10 s equal laion_clap's `CLAP_Module` with the same weights
+(`tests/parity/test_laion_clap_parity.py`). What still differs from the reference code: resampling for
+CLAP (stable-audio-metrics loads through librosa's soxr; here `analysis.audio.resample`, designed as
+fadtk's torchaudio Kaiser sinc), fadtk's mean of the float16 rows, taken in float16 (here float64), and
+the fusion input of clips longer than 10 s (LAION-CLAP shrinks it with torchvision's
+`Resize`, transformers with `interpolate`; unchecked).
 
 torch and transformers are imported inside functions: importing this module stays light.
 """
@@ -123,13 +125,16 @@ def clap_text_model(size: str):
 
 
 def clap_feature_extractor(fusion: bool = True, tiny: bool = False):
-    """CLAP's feature extractor: 48 kHz, 64 mel bins, 10-s windows, repeat-padded (the tiny one hops
-    40 ms, not 10 ms)."""
+    """CLAP's feature extractor: 48 kHz, 64 mel bins from 50 Hz to 14 kHz, 10-s windows, repeat-padded
+    (the tiny one hops 40 ms, not 10 ms)."""
     from transformers import ClapFeatureExtractor
 
     kwargs = {"hop_length": 1920, "fft_window_size": 2048} if tiny else {}
     return ClapFeatureExtractor(
-        truncation="fusion" if fusion else "rand_trunc", padding="repeatpad", **kwargs
+        truncation="fusion" if fusion else "rand_trunc",
+        padding="repeatpad",
+        frequency_min=50,  # LAION-CLAP's fmin (the class default is 0)
+        **kwargs,
     )
 
 
