@@ -18,7 +18,8 @@ The quality protocols follow the study's tools, the reference code of the number
 Embeddings of clips up to 10 s equal laion_clap's `CLAP_Module` with the same weights
 (`tests/parity/test_laion_clap_parity.py`). What still differs from the reference code: resampling for
 CLAP (stable-audio-metrics loads through librosa's soxr; here `analysis.audio.resample`, designed as
-fadtk's torchaudio Kaiser sinc), fadtk's mean of the float16 rows, taken in float16 (here float64), and
+fadtk's torchaudio Kaiser sinc), fadtk's 16-bit WAV file between resampling and its int16 round trip
+(here the round trip alone), fadtk's mean of the float16 rows, taken in float16 (here float64), and
 the fusion input of clips longer than 10 s (LAION-CLAP shrinks it with torchvision's
 `Resize`, transformers with `interpolate`; unchecked).
 

@@ -29,10 +29,13 @@ from t2a_ray.analysis import quality as Q
 from t2a_ray.analysis.audio import as_batch, audio_suffixes, read_audio, resample, to_mono
 from t2a_ray.analysis.stats import ci95_halfwidth
 from t2a_ray.analysis.tables import iter_files
-from t2a_ray.config import QualityConfig
+from t2a_ray.config import CLAP_PROTOCOLS, FAD_EMBEDDINGS, QualityConfig
 from t2a_ray.runfolder import atomic_write
 
 log = logging.getLogger(__name__)
+# The protocols implemented here: a second one in the sweep file's list fails at import until it is.
+(STABLE_AUDIO_METRICS,) = CLAP_PROTOCOLS
+(FADTK,) = FAD_EMBEDDINGS
 
 
 def clap_inputs(waveforms: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -79,7 +82,7 @@ class FadtkEmbedder(AudioEmbedder):
     quantised through int16 and embedded by an unfused CLAP; rows rounded to float16 as fadtk stores
     them."""
 
-    protocol = "fadtk"
+    protocol = FADTK
 
     def __init__(self, clap: Clap):
         if clap.fusion:
@@ -89,7 +92,7 @@ class FadtkEmbedder(AudioEmbedder):
 
     @property
     def cache_key(self) -> str:
-        return f"fadtk-{self.clap.fingerprint()}"
+        return f"fadtk-kaiser-{self.clap.fingerprint()}"  # the resampler is part of the embedding
 
     def embed(self, waveforms: np.ndarray, sample_rate_hz: int) -> list[np.ndarray]:
         mono = resample(to_mono(waveforms), int(sample_rate_hz), CLAP_SAMPLE_RATE_HZ)
@@ -204,7 +207,7 @@ def score_configuration(
     batch = as_batch(waveforms)
     row: dict[str, Any] = {"trial_id": trial_id, "n_generations": int(batch.shape[0])}
     if clap is not None:
-        row |= {"clap_model": clap.name, "clap_protocol": "stable-audio-metrics"}
+        row |= {"clap_model": clap.name, "clap_protocol": STABLE_AUDIO_METRICS}
         try:
             if texts is None:
                 raise ValueError("CLAP score needs the texts of the generations")
