@@ -24,7 +24,7 @@ from t2a_ray.adapters.base import Generation, PhaseMarker
 from t2a_ray.config import Prompt, Sweep, Trial
 from t2a_ray.errors import InfeasibleError
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import results_schema, rows_to_table, write_table
+from t2a_ray.schema import quality_schema, results_schema, rows_to_table, write_table
 from t2a_ray.units import carbon_g
 
 log = logging.getLogger(__name__)
@@ -193,9 +193,7 @@ def write_shard(
 
 
 def write_quality_shard(run: RunFolder, trial_id: str, quality: Mapping[str, Any]) -> None:
-    import pyarrow as pa
-
-    write_table(pa.Table.from_pylist([dict(quality)]), run.quality_shard(trial_id))
+    write_table(rows_to_table([quality], quality_schema()), run.quality_shard(trial_id))
 
 
 def failure_row(

@@ -207,7 +207,7 @@ class Worker:
         return self._scorer
 
     def _write_audio(self, trial: Trial, repeat: int, prompt: Prompt, gen) -> None:
-        from t2a_ray.orchestrator.audio import write_wav
+        from t2a_ray.analysis.audio import write_wav
 
         for i, wave in enumerate(gen.waveforms):
             path = self.run.audio_file(trial.trial_id, repeat, prompt.id, i)

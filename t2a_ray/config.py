@@ -75,10 +75,26 @@ class MeteringConfig:
     cooldown_max_s: float = 300.0  # ...for at most this long
 
 
+CLAP_PROTOCOLS = ("stable-audio-metrics",)  # how CLAP scores are computed (README: energy and quality)
+FAD_EMBEDDINGS = ("fadtk",)  # how FAD embedding rows are made
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     clap: bool | str = False  # True: the default CLAP checkpoint; a string: a hub id or folder
+    clap_protocol: str = CLAP_PROTOCOLS[0]
     fad_reference: str | None = None  # folder of reference audio (absolute once loaded)
+    fad_embedding: str = FAD_EMBEDDINGS[0]
+
+    @property
+    def clap_checkpoint(self) -> str | None:
+        return self.clap if isinstance(self.clap, str) else None
+
+    def to_doc(self) -> dict[str, Any]:
+        """The `quality` section as `_quality` reads it back."""
+        clap = {"protocol": self.clap_protocol, "checkpoint": self.clap_checkpoint} if self.clap else False
+        fad = {"reference": self.fad_reference, "embedding": self.fad_embedding}
+        return {"clap": clap, "fad": fad if self.fad_reference else None}
 
 
 @dataclass(frozen=True)
@@ -124,10 +140,7 @@ class Sweep:
             "warmup": self.warmup,
             "seed": self.seed,
             "metering": {k: v for k, v in asdict(self.metering).items() if v is not None},  # None: unset
-            "quality": {
-                "clap": self.quality.clap,
-                "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None,
-            },
+            "quality": self.quality.to_doc(),
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
@@ -549,26 +562,42 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
     if not isinstance(value, Mapping):
         raise ConfigError("quality", value, "must be a mapping like {clap: true, fad: {reference: DIR}}")
     _reject_unknown(value, ("clap", "fad"), "quality.")
-    clap = value.get("clap", False)
+
+    def one_of(key_path: str, value: Any, allowed: tuple[str, ...]) -> str:  # absent or null: the first
+        return _choice({key_path: allowed[0] if value is None else value}, key_path, allowed, allowed[0])
+
+    clap, protocol = value.get("clap", False), CLAP_PROTOCOLS[0]
+    if isinstance(clap, Mapping):  # {protocol: ..., checkpoint: ...}
+        _reject_unknown(clap, ("protocol", "checkpoint"), "quality.clap.")
+        protocol = one_of("quality.clap.protocol", clap.get("protocol"), CLAP_PROTOCOLS)
+        clap = clap.get("checkpoint") or True
     if not isinstance(clap, (bool, str)) or clap == "":
         raise ConfigError(
-            "quality.clap", clap, "must be true, false, or a CLAP checkpoint (hub id or folder)"
+            "quality.clap",
+            clap,
+            "must be true, false, a CLAP checkpoint (hub id or folder), or "
+            "{protocol: stable-audio-metrics, checkpoint: ID_OR_DIR}",
         )
     fad = value.get("fad")
-    reference = None
-    if fad is not None:
-        if not isinstance(fad, Mapping) or set(fad) != {"reference"} or not isinstance(fad["reference"], str):
-            raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO}")
-        try:
-            ref = (base_dir / fad["reference"]).resolve()
-            if not ref.is_dir():
-                raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
-        except OSError as e:
-            raise ConfigError(
-                "quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})"
-            ) from None
-        reference = str(ref)
-    return QualityConfig(clap=clap, fad_reference=reference)
+    if fad is None:
+        return QualityConfig(clap=clap, clap_protocol=protocol)
+    if not isinstance(fad, Mapping) or not isinstance(fad.get("reference"), str):
+        raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO, embedding: fadtk}")
+    _reject_unknown(fad, ("reference", "embedding"), "quality.fad.")
+    try:
+        ref = (base_dir / fad["reference"]).resolve()
+        if not ref.is_dir():
+            raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
+    except OSError as e:
+        raise ConfigError(
+            "quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})"
+        ) from None
+    return QualityConfig(
+        clap=clap,
+        clap_protocol=protocol,
+        fad_reference=str(ref),
+        fad_embedding=one_of("quality.fad.embedding", fad.get("embedding"), FAD_EMBEDDINGS),
+    )
 
 
 def _section(

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t2a_ray.runfolder import SHARD_SUFFIX, RunFolder, atomic_write
+from t2a_ray.runfolder import QUALITY_SUFFIX, SHARD_SUFFIX, RunFolder, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,55 @@ MEASUREMENT_COLUMNS = frozenset(n for n, role in COLUMN_ROLES.items() if role !=
 _ARROW_OF = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
 
+# quality.parquet: one row per configuration (trial_id), scored after the energy windows. Each metric
+# names the protocol that produced it; a metric that failed is null with its error beside it.
+QUALITY = [
+    ("trial_id", pa.string(), "the configuration, as in results.parquet"),
+    ("model", pa.string(), "adapter id"),
+    ("n_generations", pa.int64(), "waveforms scored for this configuration"),
+    ("clap_mean", pa.float64(), "mean CLAP score (cosine, −1…1) over the generations"),
+    ("clap_std", pa.float64(), "sample standard deviation of the per-generation CLAP scores"),
+    ("clap_ci95", pa.float64(), "t-based 95 % CI half-width of clap_mean"),
+    ("clap_model", pa.string(), "checkpoint or weight mode that scored CLAP"),
+    ("clap_protocol", pa.string(), "how CLAP was computed: stable-audio-metrics"),
+    ("clap_error", pa.string(), "why the CLAP score is null"),
+    ("fad", pa.float64(), "FAD of all generated embedding rows against the reference set"),
+    ("fad_inf", pa.float64(), "FAD∞: intercept of FAD vs 1/N (null below its minimum of rows)"),
+    ("fad_inf_slope", pa.float64(), "slope of that fit, FAD units × N"),
+    ("fad_inf_r2", pa.float64(), "R² of that fit"),
+    ("fad_inf_sizes", pa.list_(pa.int64()), "the subset sizes N of that fit"),
+    ("fad_inf_note", pa.string(), "why FAD∞ is null"),
+    ("fad_n_generated", pa.int64(), "embedding rows on the generated side"),
+    ("fad_n_reference", pa.int64(), "embedding rows on the reference side"),
+    ("fad_reference", pa.string(), "the reference folder"),
+    ("fad_model", pa.string(), "embedding model of FAD"),
+    ("fad_embedding", pa.string(), "how FAD rows were made: fadtk"),
+    ("fad_error", pa.string(), "why FAD and FAD∞ are null"),
+    ("scoring_s", pa.float64(), "wall time of scoring this configuration, s"),
+    ("scoring_energy_j", pa.float64(), "energy of scoring, metered apart, J; null if unmetered"),
+    ("scoring_energy_method", pa.string(), "how scoring_energy_j was obtained"),
+    ("scoring_error", pa.string(), "why the scorer gave no row at all"),
+]
+
+
+def quality_schema() -> pa.Schema:
+    return pa.schema([pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in QUALITY])
+
+
+def conform_quality(table: pa.Table) -> pa.Table:
+    """A quality table with exactly the schema's columns in its order: absent ones null, each cast to its
+    type (a shard written before a column existed still merges). Other columns are an error."""
+    schema = quality_schema()
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        raise ValueError(f"quality table carries columns the schema does not have: {sorted(extra)}")
+    columns = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def results_schema(axes: Mapping[str, type]) -> pa.Schema:
     """The schema for a run whose grid axes (every parameter of its models) have these types."""
     axis_fields = [(name, _ARROW_OF[kind], CONFIG, "grid axis") for name, kind in sorted(axes.items())]
@@ -180,14 +229,14 @@ def read_checked(path: Path) -> pa.Table:
 
 
 def check_shards(
-    run: RunFolder, known: Mapping[str, str | None] | None = None
+    run: RunFolder, known: Mapping[str, str | None] | None = None, paths: list[Path] | None = None
 ) -> tuple[dict[str, str | None], list[Path]]:
     """Every finished shard's checksum, from footers alone (`known`: shards already checked, by id);
     a shard whose footer fails is moved aside (its trial runs again). What a resume does before it
     decides what is left to run."""
     sums, bad = {}, []
     known = known or {}
-    for path in run.shard_paths():
+    for path in run.shard_paths() if paths is None else paths:
         shard_id = path.name[: -len(SHARD_SUFFIX)]
         if shard_id in known:
             sums[shard_id] = known[shard_id]
@@ -211,11 +260,14 @@ def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
     return json.loads((schema.metadata or {}).get(b"t2a_ray", b"{}"))
 
 
-def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | None, list[Path]]:
-    """Read every finished trial's shard. A shard that cannot be read is moved aside (with a warning)
-    and reported, so that its trial counts as not finished and runs again — never merged silently."""
+def read_shards(
+    run: RunFolder, quarantine: bool = True, paths: list[Path] | None = None
+) -> tuple[pa.Table | None, list[Path]]:
+    """Read every finished trial's shard (or `paths`, as listed already). A shard that cannot be read
+    is moved aside (with a warning) and reported, so that its trial counts as not finished and runs
+    again — never merged silently."""
     tables, bad = [], []
-    for path in run.shard_paths():
+    for path in run.shard_paths() if paths is None else paths:
         try:
             tables.append(read_checked(path))
         except (OSError, pa.ArrowException, ShardError) as e:
@@ -236,7 +288,8 @@ def merge_results(
     checksums), it is read back instead: merging a finished run again costs one file, not every shard.
     `known`: the shards' checksums as `check_shards` found them earlier (their footers are not read again).
     """
-    sums, bad = check_shards(run, known)
+    paths = run.shard_paths()
+    sums, bad = check_shards(run, known, paths)
     held = json.dumps(sorted(sums.items())).encode()
     digest = hashlib.sha256(held).hexdigest()
     if sums and run.results.is_file():
@@ -245,7 +298,7 @@ def merge_results(
                 return read_checked(run.results), bad
         except (OSError, pa.ArrowException, ShardError, ValueError):
             pass  # a damaged merge is merged again from the shards
-    table, bad_now = read_shards(run)
+    table, bad_now = read_shards(run, paths=[p for p in paths if p.exists()])
     bad += bad_now
     if table is None:
         return None, bad
@@ -261,12 +314,12 @@ def merge_results(
         held = json.dumps(sorted((k, v) for k, v in sums.items() if run.shard(k).exists())).encode()
         digest = hashlib.sha256(held).hexdigest()
     write_table(table, run.results, metadata={"shards_sha256": digest})
+    finished = run.finished_trial_ids()  # listed once: the merge is linear in the number of trials
     quality = [
         p
-        for p in sorted(run.trials_dir.glob("*.quality.parquet"))
-        if p.name[: -len(".quality.parquet")] in run.finished_trial_ids()
+        for p in sorted(run.trials_dir.glob(f"*{QUALITY_SUFFIX}"))
+        if p.name[: -len(QUALITY_SUFFIX)] in finished
     ]
     if quality:
-        qt = pa.concat_tables([pq.read_table(p) for p in quality], promote_options="default")
-        write_table(qt, run.quality)
+        write_table(pa.concat_tables([conform_quality(pq.read_table(p)) for p in quality]), run.quality)
     return table, bad

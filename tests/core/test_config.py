@@ -96,6 +96,14 @@ def test_prompt_txt_file(tmp_path):
         ({"metering": {"gpu": "power_integral"}}, "metering.gpu", "did you mean 'power-integral'"),
         ({"metering": {"cooldown_c": "cool"}}, "metering.cooldown_c", "must be a number from 0 to 150"),
         ({"models": [{"id": "noop", "options": {"nope": 1}}]}, "models[0].options.nope", "takes options"),
+        (
+            {"quality": {"clap": {"protocol": "laion"}}},
+            "quality.clap.protocol",
+            "one of stable-audio-metrics",
+        ),
+        ({"quality": {"clap": {"protocl": "x"}}}, "quality.clap.protocl", "did you mean 'protocol'"),
+        ({"quality": {"fad": {"reference": ".", "embedding": "vggish"}}}, "quality.fad.embedding", "fadtk"),
+        ({"quality": {"fad": {"reference": ".", "hop_s": 1}}}, "quality.fad.hop_s", "unknown key"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(tmp_path, patch, key, fragment):
@@ -257,6 +265,16 @@ def test_metering_gpu_and_cooldown_parse_and_survive_the_frozen_yaml(tmp_path):
     )
     again = parse(yaml.safe_load(sweep.to_yaml()), tmp_path)
     assert again.metering == sweep.metering
+
+
+def test_quality_names_its_protocols_and_they_survive_the_frozen_yaml(tmp_path):
+    doc = {**BASE, "quality": {"clap": {"checkpoint": "ckpt/clap"}, "fad": {"reference": "."}}}
+    q = parse(doc, tmp_path).quality
+    assert (q.clap, q.clap_checkpoint, q.clap_protocol) == ("ckpt/clap", "ckpt/clap", "stable-audio-metrics")
+    assert (q.fad_reference, q.fad_embedding) == (str(tmp_path.resolve()), "fadtk")
+    frozen = parse_sweep(yaml.safe_load(parse(doc, tmp_path).to_yaml()), base_dir=tmp_path)
+    assert frozen.quality == q
+    assert parse({**BASE, "quality": {"clap": True}}, tmp_path).quality.clap_checkpoint is None
 
 
 def test_placement_defaults_to_auto_survives_the_frozen_yaml_and_names_what_is_allowed(tmp_path):

@@ -11,6 +11,7 @@ from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import quality_schema
 
 DOC = {
     "name": "t",
@@ -29,7 +30,8 @@ class BrokenScorer:
 
 class CountingScorer:
     def score(self, trial_id, texts, waveforms, sample_rate_hz):
-        return {"trial_id": trial_id, "n_generations": len(waveforms), "texts": len(texts)}
+        assert len(texts) == len(waveforms)  # one prompt per waveform
+        return {"trial_id": trial_id, "n_generations": len(waveforms), "clap_protocol": "counting"}
 
 
 @pytest.fixture
@@ -52,7 +54,9 @@ def test_quality_is_scored_apart_and_a_failing_scorer_keeps_the_energy_rows(env,
     rows = pq.read_table(trial_env.run.shard(trial.trial_id)).to_pylist()
     assert [r["status"] for r in rows] == ["ok"] * 4
     assert all(r["cpu_energy_j"] is not None and r["gpu_energy_j"] is None for r in rows)  # null, never zero
-    quality = pq.read_table(trial_env.run.quality_shard(trial.trial_id)).to_pylist()[0]
+    shard = pq.read_table(trial_env.run.quality_shard(trial.trial_id))
+    assert shard.schema.equals(quality_schema(), check_metadata=False)  # typed, never inferred
+    quality = shard.to_pylist()[0]
     if isinstance(scorer, BrokenScorer):
         assert "no CLAP weights" in quality["scoring_error"]
     else:
