@@ -51,6 +51,11 @@ class RunStatus:
                 f"plan      {self.plan.get('placement')} over {len(self.plan.get('workers', []))} worker(s), "
                 f"{self.plan.get('units_pending')} unit(s) predicted to take "
                 f"{format_duration(self.plan.get('makespan_s') or 0.0)}"
+                + (
+                    f"; {self.plan['dispatch']['stolen']} taken by an idle worker"
+                    if "dispatch" in self.plan
+                    else ""
+                )
             )
         for w in self.workers:
             if "error" in w:
@@ -59,7 +64,7 @@ class RunStatus:
             gaps = w.get("gaps_s") or []
             lines.append(
                 f"worker {w['worker']}  {w.get('gpu_name') or w.get('device') or ''}@{w.get('node')}: "
-                f"{sum((w.get('loads') or {}).values())} load(s), "
+                f"{sum((w.get('loads') or {}).values())} load(s), {w.get('warmups', 0)} warm-up(s), "
                 f"busy {format_duration(w.get('busy_s') or 0.0)}, "
                 f"in windows {format_duration(w.get('window_s') or 0.0)}, {len(gaps)} gap(s) between units "
                 f"{sum(gaps):.1f} s (longest {max(gaps, default=0.0):.1f} s)"

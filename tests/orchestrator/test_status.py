@@ -36,7 +36,15 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
         run_trial(first, env, [1], f"{first.trial_id}.r1")
         run_trial(second, env, [1], f"{second.trial_id}.r1")  # half of the second trial
     (run.logs_dir / "plan-attempt-1.json").write_text(
-        json.dumps({"placement": "spread", "units_pending": 4, "makespan_s": 75.0, "workers": [{}, {}]})
+        json.dumps(
+            {
+                "placement": "spread",
+                "units_pending": 4,
+                "makespan_s": 75.0,
+                "workers": [{}, {}],
+                "dispatch": {"stolen": 1, "assigned": 4},
+            }
+        )
     )
     stats = [
         {"worker": 0, "node": "n", "loads": {"k": 1}, "busy_s": 10.0, "window_s": 8.0, "gaps_s": [0.5, 2.0]},
@@ -48,9 +56,9 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
     assert (status.total, status.ok, status.pending) == (2, 1, 1)
     assert status.eta_s is not None and status.energy_j is not None
     text = status.text()
-    assert "plan      spread over 2 worker(s), 4 unit(s) predicted to take 1:15" in text
+    assert "plan      spread over 2 worker(s), 4 unit(s) predicted to take 1:15; 1 taken by an idle" in text
     assert (
-        "worker 0  @n: 1 load(s), busy 0:10, in windows 0:08, 2 gap(s) between units 2.5 s (longest 2.0 s)"
+        "worker 0  @n: 1 load(s), 0 warm-up(s), busy 0:10, in windows 0:08, 2 gap(s) between units 2.5 s (longest 2.0 s)"
         in text
     )
     assert "worker 1  RayActorError: died" in text
