@@ -165,7 +165,9 @@ def _init_on_loopback(**kwargs: Any) -> None:
     saved = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(_node_ip_address="127.0.0.1", **kwargs)
+        # address="local": a Ray of its own even where another one runs on this machine (`ray start`,
+        # another sweep), which ray.init would otherwise join, refusing the CPU and GPU counts
+        ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
     node_ip = ray._private.worker.global_worker.node.node_ip_address

@@ -98,6 +98,9 @@ class Worker:
             if self.sweep.metering.idle_baseline_s > 0:
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
             reference = reference_workload(self.meter, self.device.name)
+            # pyarrow imports pandas on the first shard written (about a second): here, while Ray and
+            # Tune start, rather than inside the first unit
+            import pandas  # noqa: F401
             self._prepared = {
                 "worker": self.index,
                 "pid": os.getpid(),
