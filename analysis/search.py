@@ -25,16 +25,18 @@ of measuring.
    the cost model needs;
 2. then the configuration with the largest *optimistic* hypervolume gain per predicted joule. Its
    quality is bounded from its nearest measured neighbour in its group: the neighbour's value, plus
-   one standard error, plus the slope of the secant through its two nearest measured neighbours times
-   the distance (in normalised log-axis units). For a quality that rises and saturates (concave), the
-   last secant's extension is an upper bound, so a configuration is skipped only when even that bound
-   cannot improve the front;
+   one standard error, plus the slope of the secant through its two nearest measured neighbours (the
+   steepest secant seen, where the group has one point) times the distance (in normalised log-axis
+   units). For a quality that rises and saturates (concave), the last secant's extension is an upper
+   bound, so a configuration is passed over only when even that bound cannot improve the front. The
+   search walks its group towards it one neighbour at a time, where the bound is tightest;
 3. when no configuration can, extra repeats of the configurations whose front membership the noise
    leaves undecided (dominated by the means, not beyond the 95 % CIs), cheapest first;
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
 until the budget is spent or the grid is.
 
-`RandomSearch` and `CheapestFirst` are the baselines; `benchmarks/results/search_bench.md` compares them.
+`RandomSearch` and `CheapestFirst` are the baselines, `OptunaTPE` (Optuna's multi-objective TPE; needs
+`pip install optuna`) another searcher; `benchmarks/results/search_bench.md` compares them.
 """
 
 from __future__ import annotations
@@ -207,8 +209,7 @@ class Strategy(ABC):
             todo = self.unmeasured()
             if self.pending or todo.size == 0 or not self.affordable(todo[:1], 1)[0]:
                 return None
-            c = int(self._cheapest(todo)[0])
-            choice = Ask(c, int(self._first_units(np.array([c]))[0]))
+            choice = self._first(int(self._cheapest(todo)[0]))
         else:
             choice = self._choose()
         if choice is not None:
@@ -308,6 +309,15 @@ class Strategy(ABC):
     def _first_units(self, configs: np.ndarray) -> np.ndarray:
         return np.minimum(self.first_units, self.space.max_units[configs])
 
+    def _first(self, config: int) -> Ask:
+        """The first measurement of `config`."""
+        return Ask(int(config), int(min(self.first_units, self.space.max_units[config])))
+
+    def _open(self) -> np.ndarray:
+        """Configurations not measured nor in flight whose first measurement the budget allows."""
+        todo = self.unmeasured()
+        return todo[self.affordable(todo, self._first_units(todo))]
+
     def _cheapest(self, configs: np.ndarray) -> np.ndarray:
         """`configs` ordered by predicted unit cost (before any data: by the sum of their coordinates)."""
         cost = self.unit_cost()[configs]
@@ -326,13 +336,8 @@ class RandomSearch(Strategy):
     name = "random"
 
     def _choose(self) -> Ask | None:
-        todo = self.unmeasured()
-        units = self._first_units(todo)
-        ok = todo[self.affordable(todo, units)]
-        if ok.size == 0:
-            return None
-        c = int(self.rng.choice(ok))
-        return Ask(c, int(self._first_units(np.array([c]))[0]))
+        ok = self._open()
+        return self._first(int(self.rng.choice(ok))) if ok.size else None
 
 
 class CheapestFirst(Strategy):
@@ -341,13 +346,8 @@ class CheapestFirst(Strategy):
     name = "cheapest"
 
     def _choose(self) -> Ask | None:
-        todo = self.unmeasured()
-        units = self._first_units(todo)
-        ok = todo[self.affordable(todo, units)]
-        if ok.size == 0:
-            return None
-        c = int(self._cheapest(ok)[0])
-        return Ask(c, int(self._first_units(np.array([c]))[0]))
+        ok = self._open()
+        return self._first(int(self._cheapest(ok)[0])) if ok.size else None
 
 
 class ParetoSearch(Strategy):
@@ -356,10 +356,8 @@ class ParetoSearch(Strategy):
     name = "pareto"
 
     def _choose(self) -> Ask | None:
-        todo = self.unmeasured()
+        todo = self._open()
         units = self._first_units(todo)
-        ok = self.affordable(todo, units)
-        todo, units = todo[ok], units[ok]
         # 1. the cheapest configuration of each group not yet touched
         touched = set(self.space.groups[self.measured()]) | set(self.space.groups[list(self.pending)])
         fresh = np.array([c for c in todo if self.space.groups[c] not in touched], dtype=int)
@@ -368,8 +366,7 @@ class ParetoSearch(Strategy):
                 int(self._cheapest(fresh[self.space.groups[fresh] == g])[0])
                 for g in set(self.space.groups[fresh])
             ]
-            c = int(self._cheapest(np.array(first))[0])
-            return Ask(c, int(self._first_units(np.array([c]))[0]))
+            return self._first(int(self._cheapest(np.array(first))[0]))
         # 2. the largest optimistic hypervolume gain per predicted joule; the group is walked towards it
         #    one neighbour at a time (the bound is tightest next to measured points)
         if todo.size:
@@ -381,8 +378,7 @@ class ParetoSearch(Strategy):
                 target = int(todo[int(self.rng.choice(best)) if best.size > 1 else int(best[0])])
                 group = todo[self.space.groups[todo] == self.space.groups[target]]
                 step = group[self._frontier(group)]
-                c = int(step[np.argmin(self.space.distance(target, step))])
-                return Ask(c, int(self._first_units(np.array([c]))[0]))
+                return self._first(int(step[np.argmin(self.space.distance(target, step))]))
         # 3. one more repeat of the cheapest configuration whose membership is undecided
         undecided = self._undecided()
         undecided = undecided[self.affordable(undecided, 1)] if undecided.size else undecided
@@ -390,10 +386,7 @@ class ParetoSearch(Strategy):
             return Ask(int(self._cheapest(undecided)[0]), 1)
         # 4. what the budget has left goes to the cheapest configurations not measured: an optimistic
         #    bound drawn from a few noisy points can be wrong, and the budget is what the user allowed
-        if todo.size:
-            c = int(self._cheapest(todo)[0])
-            return Ask(c, int(self._first_units(np.array([c]))[0]))
-        return None
+        return self._first(int(self._cheapest(todo)[0])) if todo.size else None
 
     def _frontier(self, todo: np.ndarray) -> np.ndarray:
         """Which of `todo` are nearest, in their group, to what the group has measured: the bound of
@@ -540,15 +533,14 @@ class OptunaTPE(Strategy):
         }
         keys = configs[list(self._dists)].astype(str).agg("\x1f".join, axis=1)
         self._index = {k: i for i, k in enumerate(keys)}
-        self._open: dict[int, object] = {}  # config -> its Optuna trial, until told
+        self._trials: dict[int, object] = {}  # config -> its Optuna trial, until told
 
     def _point(self, config: int) -> list[float]:
         means = [float(np.mean(self.energy[config]))]
         return means + [float(np.mean(self.quality[m][config])) for m, _ in self.qualities]
 
     def _choose(self) -> Ask | None:
-        todo = self.unmeasured()
-        ok = todo[self.affordable(todo, self._first_units(todo))]
+        ok = self._open()
         if ok.size == 0:
             return None
         for _ in range(self._TRIES):
@@ -558,18 +550,17 @@ class OptunaTPE(Strategy):
             )
             c = self._index.get(key)
             if c is not None and c in ok:
-                self._open[c] = trial
-                return Ask(c, int(self._first_units(np.array([c]))[0]))
+                self._trials[c] = trial
+                return self._first(c)
             if c is not None and self.units[c] > 0 and self.energy[c]:
                 self._study.tell(trial, self._point(c))
             else:
                 self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
-        c = int(self.rng.choice(ok))
-        return Ask(c, int(self._first_units(np.array([c]))[0]))
+        return self._first(int(self.rng.choice(ok)))
 
     def tell(self, config: int, m: Measurement) -> None:
         super().tell(config, m)
-        trial = self._open.pop(config, None)
+        trial = self._trials.pop(config, None)
         if trial is None:
             return
         if self.energy[config] and all(self.quality[q][config] for q, _ in self.qualities):

@@ -135,7 +135,7 @@ def bench(
 def summary(results: pd.DataFrame, curves: dict[str, list[list[tuple[float, float]]]]) -> pd.DataFrame:
     """Per strategy, over the seeds: the median of each fraction at the end, the 10th percentile of the
     hypervolume fraction, and the median energy fraction at which 95 % of the hypervolume was first
-    reached (NaN for a run that never reached it)."""
+    reached (a run that never reached it counts as infinite)."""
     g = results.groupby("strategy", sort=False)
     return pd.DataFrame(
         {
@@ -154,7 +154,7 @@ def summary(results: pd.DataFrame, curves: dict[str, list[list[tuple[float, floa
 
 
 def _first_reaching(run: list[tuple[float, float]], level: float) -> float:
-    return next((x for x, y in run if y >= level), float("nan"))
+    return next((x for x, y in run if y >= level), float("inf"))
 
 
 def plot_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, title: str) -> None:

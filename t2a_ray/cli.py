@@ -148,8 +148,14 @@ def launch(
         n_trials = len(sweep.trials())
     except ConfigError as e:
         _fail_usage(e)
+    search = sweep.search
+    plan = (
+        ""
+        if search.strategy == "grid"
+        else f" (search {search.strategy}, budget {search.budget_kind}={search.budget:g})"
+    )
     click.echo(
-        f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
+        f"sweep {sweep.name}: {n_trials} trials{plan} × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
         err=True,
     )
     run.create(sweep.to_yaml())

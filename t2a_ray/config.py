@@ -603,7 +603,7 @@ def _search(value: Any, quality: QualityConfig) -> SearchConfig:
             raise ConfigError(
                 "search.budget", budget, "applies to strategy pareto only (grid runs every trial)"
             )
-        return SearchConfig(seed=seed)
+        return SearchConfig()  # a grid has no use for a seed: its frozen file stays as it always was
     if budget is None:
         budget = {"energy_fraction": SearchConfig.budget}
     if not isinstance(budget, Mapping) or len(budget) != 1:

@@ -26,7 +26,8 @@ def test_without_a_search_key_the_sweep_is_a_grid_and_its_frozen_file_unchanged(
     sweep = parse(tmp_path)
     assert sweep.search == SearchConfig() and sweep.search.strategy == "grid"
     assert "search" not in yaml.safe_load(sweep.to_yaml())
-    explicit = parse(tmp_path, search={"strategy": "grid"})
+    explicit = parse(tmp_path, search={"strategy": "grid", "seed": 3})
+    assert explicit.search == SearchConfig() and "search" not in yaml.safe_load(explicit.to_yaml())
     assert [t.trial_id for t in explicit.trials()] == [t.trial_id for t in sweep.trials()]
 
 
