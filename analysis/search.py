@@ -351,7 +351,7 @@ class CheapestFirst(Strategy):
 
 
 class ParetoSearch(Strategy):
-    """The cost-model strategy of the module docstring (steps 1–3)."""
+    """The cost-model strategy of the module docstring (steps 1–4)."""
 
     name = "pareto"
 

@@ -2,8 +2,9 @@
 
 The table is an oracle: a configuration (its `config_cols` values) has its rows as repeats; measuring
 one unit of it draws one of its rows at random, without replacement (a configuration with one row
-answers the same each time, and only once). Measuring costs the row's energy, so the whole grid costs
-the sum of the energy column.
+answers the same each time, and only once). A first measurement draws two rows where there are two,
+so that its mean has a CI. Measuring costs the rows' energy, so the whole grid costs the sum of the
+energy column.
 
 A search is scored by its *reported* front — per metric, the configurations its own measurements put
 on the front beyond their 95 % CIs — evaluated at the full table's means: the hypervolume of those
@@ -32,7 +33,7 @@ BENCH_COLUMNS = ("strategy", "seed", "energy_fraction", "hypervolume_fraction")
 def to_joules(values: pd.Series, unit: str) -> pd.Series:
     """An energy column in joules, converted once here (`unit`: one of ENERGY_UNITS)."""
     if unit not in ENERGY_UNITS:
-        raise ValueError(f"energy unit {unit!r}: must be one of {', '.join(ENERGY_UNITS)}")
+        raise ValueError(f"must be one of {', '.join(ENERGY_UNITS)}")
     return pd.to_numeric(values, errors="coerce").astype(float) * ENERGY_UNITS[unit]
 
 

@@ -302,11 +302,7 @@ def analyze(
 )
 @click.option("--energy", "energy_col", required=True, help="Energy column to minimise (see --energy-unit).")
 @click.option(
-    "--energy-unit",
-    type=click.Choice(["j", "wh", "kwh"]),
-    default="j",
-    show_default=True,
-    help="Unit of the energy column.",
+    "--energy-unit", default="j", show_default=True, help="Unit of the energy column: j, wh or kwh."
 )
 @click.option("--quality", "qualities", multiple=True, required=True, help="COL:max or COL:min, repeatable.")
 @click.option(
@@ -373,7 +369,10 @@ def search_bench(
             df = load_table(results_path, required=[energy_col, *(c for c, _ in parsed), *cols])
         except (ValueError, OSError) as e:
             raise ConfigError("--results", str(results_path), str(e)) from None
-        df = df.assign(**{energy_col: to_joules(df[energy_col], energy_unit)})
+        try:
+            df = df.assign(**{energy_col: to_joules(df[energy_col], energy_unit)})
+        except ValueError as e:
+            raise ConfigError("--energy-unit", energy_unit, str(e)) from None
         try:
             oracle = Oracle.from_table(df, energy_col, parsed, cols)
         except ValueError as e:

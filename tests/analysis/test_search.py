@@ -171,6 +171,10 @@ def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_
         (["--quality", "clip:max"], "clip"),
         (["--quality", "clap:max", "--strategies", "pareto,grid"], "--strategies = 'grid'"),
         (["--quality", "clap:max", "--budget", "1.5"], "--budget = 1.5"),
+        (
+            ["--quality", "clap:max", "--energy-unit", "cal"],
+            "--energy-unit = 'cal': must be one of j, wh, kwh",
+        ),
     ],
 )
 def test_search_bench_refuses_bad_input_in_one_line_with_exit_2(tmp_path, extra, message):
