@@ -11,8 +11,9 @@ the strategy every finished trial again.
 Budgets (`Budget`): `trials` counts asks; `energy_j` and `energy_fraction` count the energy spent
 measuring, and a configuration is asked for only while what was spent, plus the predicted cost of
 what is in flight and of the configuration itself, stays within the budget — so a search overshoots
-only by the error of one prediction. A fraction is of the whole grid's energy, which is itself
-predicted: what was measured, plus the cost model's prediction for the rest.
+only by the error of those predictions. A fraction is of the whole grid's energy, which is itself
+predicted (what was measured, plus the cost model's prediction for the rest), so it can be off by the
+error of that prediction too; `benchmarks/results/search_bench.md` shows by how much.
 
 Cost model (`fit_log_linear`): energy is close to linear in steps and proportional to batch, so
 log(energy) is fitted as a per-group offset (a group: the values of the non-numeric axes, e.g. the
