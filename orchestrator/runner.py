@@ -99,9 +99,10 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         for row_statuses in by_trial.values():
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
+    ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
     return SweepOutcome(
         len(trials),
-        len(pending),
+        ran,
         len(trials) - len(pending),
         statuses,
         [str(p) for p in bad + bad_now],
@@ -175,6 +176,7 @@ def _run_on_ray(
     from ray import tune
 
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
+    from t2a_ray.orchestrator.search import tune_plan
 
     attempt = _next_attempt(run)
     pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
@@ -205,10 +207,13 @@ def _run_on_ray(
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
     progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
+    # The sweep's `search` key decides which pending trials Tune runs: all of them, or a search's.
+    plan = tune_plan(run, sweep, pending)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial_id": tune.grid_search([t.trial_id for t in pending])},
+        param_space=plan.param_space,
         tune_config=tune.TuneConfig(
+            **plan.tune_config,
             # More trials in flight than workers: the next trial is queued on a worker before the
             # current one ends, so a GPU never waits for Tune's ~1 s of bookkeeping per trial.
             max_concurrent_trials=2 * n_workers,
