@@ -91,9 +91,10 @@ def resolve_placement(placement: str, n_workers: int) -> str:
 
 def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> list[Unit]:
     """The units of `trials` (config.Trial) under `placement`; `model_key(trial)` names the model."""
-    # Quality is scored over a configuration's windows together (FAD needs all of them): one unit then.
-    scored = bool(sweep.quality.clap or sweep.quality.fad_reference)
-    split = placement == "spread" and sweep.repeats > 1 and not scored
+    # One unit per configuration where it is measured as a whole: quality is scored over its windows
+    # together (FAD needs all of them), and a search asks for (and is told) whole configurations.
+    whole = bool(sweep.quality.clap or sweep.quality.fad_reference) or sweep.search.strategy != "grid"
+    split = placement == "spread" and sweep.repeats > 1 and not whole
     units = []
     for t in trials:
         p = t.params

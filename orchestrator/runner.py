@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from t2a_ray.config import Sweep, load_sweep
+from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator.plan import chunk_units, parse_unit_id, resolve_placement, trial_done
 from t2a_ray.orchestrator.progress import ProgressLine
@@ -85,7 +85,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     # 2. Ray, the workers, Tune
     if pending:
         with ray_session(opts) as n_workers:
-            stats = _run_on_ray(run, sweep, n_workers, opts)
+            stats = _run_on_ray(run, sweep, pending, n_workers, opts)
     # 3. The driver merges the shards
     try:
         t_merge = time.perf_counter()
@@ -105,9 +105,10 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         for row_statuses in by_trial.values():
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
+    ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
     return SweepOutcome(
         len(trials),
-        len(pending),
+        ran,
         len(trials) - len(pending),
         statuses,
         [str(p) for p in bad + bad_now],
@@ -178,11 +179,14 @@ def _init_on_loopback(**kwargs: Any) -> None:
         )
 
 
-def _run_on_ray(run: RunFolder, sweep: Sweep, n_workers: int, opts: LaunchOptions) -> list[dict[str, Any]]:
+def _run_on_ray(
+    run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
+) -> list[dict[str, Any]]:
     from ray import tune
 
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
     from t2a_ray.orchestrator.schedule import plan_run, write_plan
+    from t2a_ray.orchestrator.search import tune_plan
 
     attempt = _next_attempt(run)
     # The placement is resolved once, at the first launch, and frozen: unit ids depend on it.
@@ -226,16 +230,29 @@ def _run_on_ray(run: RunFolder, sweep: Sweep, n_workers: int, opts: LaunchOption
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
-    progress = ProgressLine(total=len(run_plan.pending), workers=n_workers, enabled=opts.progress)
+    # The sweep's `search` key decides which pending trials Tune runs: every pending unit, in the
+    # plan's order and in chunks (grid), or the trials a search asks for, one unit each.
+    if sweep.search.strategy == "grid":
+        param_space, search_config = {"chunk": tune.grid_search(list(range(len(chunks))))}, {}
+        total = len(run_plan.pending)
+    else:
+        search = tune_plan(run, sweep, pending)
+        param_space, search_config, total = search.param_space, search.tune_config, len(pending)
+    progress = ProgressLine(total=total, workers=n_workers, enabled=opts.progress)
     tuner = tune.Tuner(
         trainable,
-        param_space={"chunk": tune.grid_search(list(range(len(chunks))))},
+        param_space=param_space,
         tune_config=tune.TuneConfig(
+            **search_config,
             # More trials in flight than workers: the next trial is queued on a worker before the
             # current one ends, so a GPU never waits for Tune's ~1 s of bookkeeping per trial.
             max_concurrent_trials=2 * n_workers,
             reuse_actors=True,
-            trial_dirname_creator=lambda trial: f"chunk-{trial.config['chunk']}",
+            trial_dirname_creator=lambda trial: (
+                f"chunk-{trial.config['chunk']}"
+                if "chunk" in trial.config
+                else f"trial-{trial.config['trial_id']}"
+            ),
         ),
         run_config=tune.RunConfig(
             name=f"attempt-{attempt}",
@@ -313,8 +330,9 @@ def tune_trial(
     retries: int,
     restart_wait_s: float,
 ) -> None:
-    """One Tune trial: a chunk of units. Each unit goes to the worker the router names (the chunk's
-    units are sent at once, so a chunk feeds every worker it uses), and is reported to Tune as it ends.
+    """One Tune trial: a chunk of units (`config["chunk"]`), or a trial a search asked for (one unit).
+    Each unit goes to the worker the router names (a chunk's units are sent at once, so a chunk feeds
+    every worker it uses), and is reported to Tune as it ends.
 
     A worker whose process dies mid-unit is replaced by Ray; the unit is retried up to `retries`
     times, then written as `failed` rows with the error — a crashed trial is data, not a crash. A
@@ -324,7 +342,8 @@ def tune_trial(
     from ray import tune
 
     run = RunFolder(run_root)
-    todo = [uid for uid in chunks[config["chunk"]] if not run.shard(uid).exists()]  # a retried chunk
+    units = chunks[config["chunk"]] if "chunk" in config else [config["trial_id"]]
+    todo = [uid for uid in units if not run.shard(uid).exists()]  # a retried chunk
     started: list[tuple[str, Any]] = []
     not_ready: WorkerNotReady | None = None
     for uid, index in zip(todo, _assign(router, todo), strict=True):

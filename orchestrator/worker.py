@@ -101,6 +101,7 @@ class Worker:
             # pyarrow imports pandas on the first shard written (about a second): here, while Ray and
             # Tune start, rather than inside the first unit
             import pandas  # noqa: F401
+
             self._prepared = {
                 "worker": self.index,
                 "pid": os.getpid(),

@@ -1,4 +1,4 @@
-"""The command line: launch | resume | status | analyze | models | doctor.
+"""The command line: launch | resume | status | analyze | search-bench | models | doctor.
 
 Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 failure.
 Heavy modules (Ray, torch) are imported inside the commands that need them.
@@ -149,8 +149,14 @@ def launch(
         n_trials = len(sweep.trials())
     except ConfigError as e:
         _fail_usage(e)
+    search = sweep.search
+    plan = (
+        ""
+        if search.strategy == "grid"
+        else f" (search {search.strategy}, budget {search.budget_kind}={search.budget:g})"
+    )
     click.echo(
-        f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
+        f"sweep {sweep.name}: {n_trials} trials{plan} × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
         err=True,
     )
     run.create(sweep.to_yaml())
@@ -339,6 +345,106 @@ def analyze(
     except AnalysisError as e:
         _fail_usage(e)
     click.echo(analysis.text())
+
+
+@main.command("search-bench")
+@click.option(
+    "--results",
+    "results_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A finished results table (.csv or .parquet): the oracle.",
+)
+@click.option("--energy", "energy_col", required=True, help="Energy column to minimise (see --energy-unit).")
+@click.option(
+    "--energy-unit",
+    type=click.Choice(list(JOULES_PER)),
+    default=None,
+    help="Unit of --energy; default: its _j/_wh/_kwh suffix, else joules. Converted to J.",
+)
+@click.option("--quality", "qualities", multiple=True, required=True, help="COL:max or COL:min, repeatable.")
+@click.option(
+    "--config-cols",
+    required=True,
+    help="Comma-separated columns that make a configuration (e.g. model,steps).",
+)
+@click.option(
+    "--budget", type=float, default=0.3, show_default=True, help="Energy budget, a fraction of the grid's."
+)
+@click.option("--seeds", type=int, default=20, show_default=True, help="Runs per strategy (seeds 0…N−1).")
+@click.option(
+    "--strategies",
+    default="pareto,random,cheapest",
+    show_default=True,
+    help="Comma-separated strategies to compare.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("t2a-search-bench"),
+    show_default=True,
+    help="Folder for search-bench.csv and search-bench.png.",
+)
+def search_bench(
+    results_path: Path,
+    energy_col: str,
+    energy_unit: str,
+    qualities: tuple[str, ...],
+    config_cols: str,
+    budget: float,
+    seeds: int,
+    strategies: str,
+    out_dir: Path,
+) -> None:
+    """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
+    from t2a_ray.analysis import load_table, parse_quality
+    from t2a_ray.analysis.inputs import energy_in_joules
+    from t2a_ray.analysis.search import STRATEGIES, Budget
+    from t2a_ray.analysis.search_replay import Oracle, bench, plot_curves, summary
+    from t2a_ray.runfolder import atomic_write_text
+
+    try:
+        parsed = []
+        for q in qualities:
+            try:
+                parsed.append(parse_quality(q))
+            except ValueError:
+                raise ConfigError("--quality", q, "must be COL:max or COL:min") from None
+        cols = [c for c in config_cols.split(",") if c]
+        names = [s for s in strategies.split(",") if s]
+        for name in names:
+            if name not in STRATEGIES:
+                raise ConfigError("--strategies", name, f"must be among {', '.join(STRATEGIES)}")
+        if not 0 < budget <= 1:
+            raise ConfigError(
+                "--budget", budget, "must be a fraction of the grid's energy, above 0 and at most 1"
+            )
+        if seeds < 1:
+            raise ConfigError("--seeds", seeds, "must be at least 1")
+        if not cols:
+            raise ConfigError("--config-cols", config_cols, "name at least one column")
+        try:
+            df = load_table(results_path, required=[energy_col, *(c for c, _ in parsed), *cols])
+        except (ValueError, OSError) as e:
+            raise ConfigError("--results", str(results_path), str(e)) from None
+        try:
+            df, energy_col, _ = energy_in_joules(df, energy_col, energy_unit, {})
+        except ValueError as e:
+            raise ConfigError("--energy", energy_col, str(e)) from None
+        try:
+            oracle = Oracle.from_table(df, energy_col, parsed, cols)
+        except ValueError as e:
+            raise ConfigError("--results", str(results_path), str(e)) from None
+    except ConfigError as e:
+        _fail_usage(e)
+    results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "search-bench.csv", results.to_csv(index=False))
+    title = f"{results_path.name}: {len(oracle.space)} configurations, budget {budget:g} of the energy"
+    plot_curves(curves, out_dir / "search-bench.png", title)
+    click.echo(summary(results, curves).to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"→ {out_dir / 'search-bench.csv'}, {out_dir / 'search-bench.png'}")
 
 
 def _columns(text: str) -> list[str]:

@@ -97,6 +97,21 @@ class QualityConfig:
         return {"clap": clap, "fad": fad if self.fad_reference else None}
 
 
+SEARCH_STRATEGIES = ("grid", "pareto")
+BUDGET_KINDS = ("energy_fraction", "trials", "energy_j")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """`grid` runs every trial; `pareto` runs the trials an adaptive search chooses, within `budget`
+    (kind in BUDGET_KINDS, value): see `t2a_ray.analysis.search`."""
+
+    strategy: str = "grid"
+    budget_kind: str = "energy_fraction"
+    budget: float = 0.3
+    seed: int = 0
+
+
 @dataclass(frozen=True)
 class Sweep:
     name: str
@@ -115,6 +130,7 @@ class Sweep:
     save_audio: bool = False
     max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
     placement: str = "auto"  # PLACEMENTS
+    search: SearchConfig = SearchConfig()
 
     def trials(self) -> list[Trial]:
         return expand(self)
@@ -146,6 +162,12 @@ class Sweep:
             "max_trial_retries": self.max_trial_retries,
             "placement": self.placement,
         }
+        if self.search != SearchConfig():  # a grid sweep's frozen file stays as it always was
+            doc["search"] = {
+                "strategy": self.search.strategy,
+                "budget": {self.search.budget_kind: self.search.budget},
+                "seed": self.search.seed,
+            }
         return yaml.dump(doc, Dumper=_FrozenDumper, sort_keys=False, allow_unicode=True, width=120)
 
 
@@ -209,6 +231,7 @@ TOP_KEYS = (
     "save_audio",
     "max_trial_retries",
     "placement",
+    "search",
 )
 
 
@@ -374,6 +397,7 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
         save_audio=save_audio,
         max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
         placement=_choice(doc, "placement", PLACEMENTS, "auto"),
+        search=_search(doc.get("search"), quality),
     )
     expand(sweep)  # validates every grid point against every model's card
     return sweep
@@ -598,6 +622,50 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
         fad_reference=str(ref),
         fad_embedding=one_of("quality.fad.embedding", fad.get("embedding"), FAD_EMBEDDINGS),
     )
+
+
+def _search(value: Any, quality: QualityConfig) -> SearchConfig:
+    if value is None:
+        return SearchConfig()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "search", value, "must be a mapping like {strategy: pareto, budget: {energy_fraction: 0.3}}"
+        )
+    _reject_unknown(value, ("strategy", "budget", "seed"), "search.")
+    strategy = value.get("strategy", "grid")
+    if strategy not in SEARCH_STRATEGIES:
+        raise ConfigError(
+            "search.strategy",
+            strategy,
+            f"must be one of {', '.join(SEARCH_STRATEGIES)}{did_you_mean(strategy, SEARCH_STRATEGIES)}",
+        )
+    seed = _number("search.seed", value.get("seed", 0), int, 0, 2**63 - 1)
+    budget = value.get("budget")
+    if strategy == "grid":
+        if budget is not None:
+            raise ConfigError(
+                "search.budget", budget, "applies to strategy pareto only (grid runs every trial)"
+            )
+        return SearchConfig()  # a grid has no use for a seed: its frozen file stays as it always was
+    if budget is None:
+        budget = {"energy_fraction": SearchConfig.budget}
+    if not isinstance(budget, Mapping) or len(budget) != 1:
+        raise ConfigError(
+            "search.budget", budget, "must be one of {energy_fraction: F}, {trials: N}, {energy_j: E}"
+        )
+    _reject_unknown(budget, BUDGET_KINDS, "search.budget.")
+    ((kind, amount),) = budget.items()
+    limits = {
+        "energy_fraction": (float, 0.001, 1.0),
+        "trials": (int, 1, MAX_TRIALS),
+        "energy_j": (float, 1e-9, 1e18),
+    }
+    amount = _number(f"search.budget.{kind}", amount, *limits[kind])
+    if not quality.clap and not quality.fad_reference:
+        raise ConfigError(
+            "search.strategy", strategy, "needs a quality to search for: set quality.clap or quality.fad"
+        )
+    return SearchConfig(strategy, kind, amount, seed)
 
 
 def _section(
