@@ -59,7 +59,7 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
         def prepare(self):
             raise RuntimeError("CUDA error: no context")
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         worker = ray.remote(UnpreparableWorker).remote(str(run.root), 0)
         p = plan_run(run, load_sweep(run.sweep_yaml), 1, "pack", set())
@@ -161,7 +161,7 @@ def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error
         def prepare(self):
             raise ConfigError("metering.gpu", "counter", "GPU 0: energy counter frozen")
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         [error] = gather([ray.remote(Refuses).remote().prepare.remote()])
     finally:
