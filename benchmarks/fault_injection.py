@@ -55,7 +55,7 @@ def new_run(root: Path, name: str, text: str) -> RunFolder:
     config = root / f"{name}.yaml"
     config.write_text(text)
     run = RunFolder(root / "runs" / name)
-    run.create(load_sweep(config, name=name).with_dtype("float32").to_yaml())
+    run.create(load_sweep(config, name=name, device="cpu").to_yaml())
     return run
 
 

@@ -382,7 +382,7 @@ def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, A
     from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
 
     sweep = load_sweep(run.sweep_yaml)
-    trial = next(t for t in sweep.trials() if t.trial_id == trial_id)
+    trial = sweep.trial(trial_id)
     rows = [
         failure_row(trial, sweep.name, r, p, "failed", error, {})
         for r in range(sweep.repeats)

@@ -24,13 +24,12 @@ log = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, run_root: str, worker_index: int):
-        # 1. The run: the frozen sweep, its trials by id
+        # 1. The run: the frozen sweep (its trials expanded once, found by id)
         self.index = worker_index
         self.run = RunFolder(run_root)
         self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
         self._lock_fd = self.run.hold_worker_lock()
         self.sweep = load_sweep(self.run.sweep_yaml)
-        self.trials = {t.trial_id: t for t in self.sweep.trials()}
         # 2. The device and its meter (the meter samples in a background thread from here on)
         from t2a_ray.metering import open_meter
 
@@ -68,8 +67,9 @@ class Worker:
         provenance. A process that Ray restarted after a crash measures its own baseline on its first
         trial, so its rows keep their net energy.
 
-        The CUDA context is opened first: an H100 idles at ~73 W without one and ~121 W with one, and
-        the baseline to subtract is what the GPU draws while this process holds it doing nothing.
+        The CUDA context is opened first: a GPU idles markedly higher with one open (measured in
+        benchmarks/results/meter_precision_h100.md, "Idle"), and the baseline to subtract is what the
+        GPU draws while this process holds it doing nothing.
         """
         if self._prepared is None:
             self.device.open_context()
@@ -89,7 +89,7 @@ class Worker:
         start = time.perf_counter()
         if self._last_end is not None:
             self.gaps_s.append(start - self._last_end)
-        trial = self.trials[trial_id]
+        trial = self.sweep.trial(trial_id)
         env = TrialEnv(
             run=self.run,
             sweep=self.sweep,

@@ -6,7 +6,6 @@ Heavy modules (Ray, torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -43,28 +42,6 @@ def demo_config() -> Path:
     return Path(str(resources.files("t2a_ray") / "demo" / "demo.yaml"))
 
 
-def _visible_gpus() -> int:
-    """GPUs this process may use: those NVML sees (0 without a driver), no more than CUDA_VISIBLE_DEVICES
-    names where it is set (Ray and CUDA read it the same way)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            count = int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 — no driver, no library: no GPUs
-        return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:  # CUDA stops at the first entry it cannot use: "" and "-1" hide every GPU
-        named = itertools.takewhile(
-            lambda e: e and not e.startswith("-"), (e.strip() for e in visible.split(","))
-        )
-        count = min(count, len(list(named)))
-    return count
-
-
 def _check_gpus(gpus: int | None, address: str | None) -> int | None:
     """Resolve --gpus (default: every visible GPU, or the CPU when there is none)."""
     if gpus is not None and gpus < 0:
@@ -73,7 +50,9 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
         return gpus  # None: every GPU of the cluster, counted once joined
     if os.environ.get(LOGICAL_GPUS_ENV) == "1":
         return gpus or 0
-    visible = _visible_gpus()
+    from t2a_ray.metering.gpu import visible_gpu_count
+
+    visible = visible_gpu_count()
     if gpus is None:
         return visible
     if gpus > visible:
@@ -134,10 +113,9 @@ def launch(
 
     demo = config_path is None
     try:
-        sweep = load_sweep(demo_config() if demo else config_path, name=name, overrides=overrides)
         gpus = 0 if demo and gpus is None else _check_gpus(gpus, address)
-        if sweep.dtype == "auto":
-            sweep = sweep.with_dtype("float32" if gpus == 0 else "float16")
+        device = "cpu" if gpus == 0 else "cuda"
+        sweep = load_sweep(demo_config() if demo else config_path, name, overrides, device)
         run = RunFolder(out_dir / sweep.name)
         if run.exists():
             raise ConfigError(

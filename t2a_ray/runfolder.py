@@ -1,4 +1,4 @@
-"""The run folder: one object owns every path of PRODUCT.md's layout, all absolute.
+"""The run folder: one object owns every path of its layout (the README's "The run folder"), all absolute.
 
     OUT/NAME/
       sweep.yaml        the resolved sweep, frozen at launch; resume reads only this folder

@@ -9,7 +9,8 @@ import types
 import pytest
 from click.testing import CliRunner
 
-from t2a_ray.cli import _visible_gpus, main
+from t2a_ray.cli import main
+from t2a_ray.metering.gpu import find_visible_gpu, visible_gpu_count
 
 GOOD = """
 name: good
@@ -163,7 +164,7 @@ def test_launch_help_documents_set():
 
 
 # --------------------------------------------------------------------------------------------------
-# _visible_gpus: NVML's count, no more than CUDA_VISIBLE_DEVICES names
+# visible_gpu_count (the CLI's count): NVML's count, no more than CUDA_VISIBLE_DEVICES names
 
 
 def fake_pynvml(count=4, init_error=None):
@@ -212,7 +213,7 @@ def test_visible_gpus_honours_cuda_visible_devices(monkeypatch, visible, expecte
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert _visible_gpus() == expected
+    assert visible_gpu_count() == expected
     assert nvml.calls == ["init", "count", "shutdown"]
 
 
@@ -224,8 +225,26 @@ def test_visible_gpus_is_zero_without_a_driver(monkeypatch, visible):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert _visible_gpus() == 0
+    assert visible_gpu_count() == 0
     assert nvml.calls == ["init"]
+
+
+@pytest.mark.parametrize(
+    "visible", [None, "0,1", "0,,1", "0,-1,1", "", "-1", "NoDevFiles", " 2 , 3 ", "0,1,2,3,4,5"]
+)
+def test_the_cli_counts_the_gpus_the_meter_can_find(visible):
+    """One reading of CUDA_VISIBLE_DEVICES: every GPU the CLI counts is one the meter finds by ordinal,
+    and the meter finds none past that count."""
+    from t2a_ray.metering.fakes import FakeClock, FakeGPU, FakeNVML
+
+    def fleet():
+        clock = FakeClock()
+        return FakeNVML([FakeGPU(clock, index=i, uuid=f"GPU-{i}{i}{i}{i}-x") for i in range(4)])
+
+    env = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    count = visible_gpu_count(fleet(), env)
+    found = [find_visible_gpu(fleet(), o, env=env, ask_cuda_driver=False)[0] for o in range(6)]
+    assert [i is not None for i in found] == [o < count for o in range(6)]
 
 
 def test_too_many_gpus_counts_only_the_visible_ones(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def make_run(tmp_path: Path, body: str, name: str = "r") -> RunFolder:
     config = tmp_path / f"{name}.yaml"
     config.write_text(textwrap.dedent(body))
-    sweep = load_sweep(config, name=name).with_dtype("float32")
+    sweep = load_sweep(config, name=name, device="cpu")
     run = RunFolder(tmp_path / "runs" / name)
     run.create(sweep.to_yaml())
     return run

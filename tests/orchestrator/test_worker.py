@@ -34,7 +34,7 @@ def test_a_worker_measures_its_idle_baseline_once_before_its_first_trial(run):
     worker.meter.measure_idle = lambda s: calls.append(s) or measure_idle(s)
     try:
         # A process Ray restarted after a crash gets trials without a `prepare` call from the driver.
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             assert worker.run_trial(trial_id)["status"] == "ok"
         assert worker.prepare()["pid"] == worker.ping()
     finally:
