@@ -124,7 +124,16 @@ def node_removed(root: Path) -> dict:
         run = new_run(root, "node", sweep_text(12, 0.03))
         t = threading.Thread(target=lambda: (_wait_for(run, 2), cluster.remove_node(leaving)))
         t.start()
-        out = run_sweep(run, LaunchOptions(gpus=2, address=cluster.address, progress=False, restart_wait_s=5))
+        out = run_sweep(
+            run,
+            LaunchOptions(
+                gpus=2,
+                address=cluster.address,
+                progress=False,
+                worker_lost_after_s=5,
+                worker_restart_wait_s=5,
+            ),
+        )
         t.join()
     finally:
         cluster.shutdown()

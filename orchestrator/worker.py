@@ -52,6 +52,7 @@ class Worker:
         self.models = ModelCache(self.device.name, self.device.free_memory, self.device.is_out_of_memory)
         self._scorer = None
         self._prepared: dict[str, Any] | None = None
+        self.activities: list[str] = []  # what it began doing, in order, for the driver's progress lines
         # Bookkeeping for the overhead figures: time inside trials, and the gaps between them
         self.created_at = time.time()
         self.busy_s = 0.0
@@ -74,6 +75,9 @@ class Worker:
         if self._prepared is None:
             self.device.open_context()
             if self.sweep.metering.idle_baseline_s > 0:
+                self.activities.append(
+                    f"measuring the idle baseline ({self.sweep.metering.idle_baseline_s:g} s)"
+                )
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
             self._prepared = {
                 "worker": self.index,
@@ -93,7 +97,7 @@ class Worker:
         env = TrialEnv(
             run=self.run,
             sweep=self.sweep,
-            get_model=lambda t: self.models.get(t.model, t.weights, t.dtype),
+            get_model=self._model,
             meter=self.meter,
             device=self.device,
             place=self.place,
@@ -109,6 +113,16 @@ class Worker:
             "worker": self.index,
             "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype),
         }
+
+    def activities_since(self, n: int) -> tuple[int, list[str]]:
+        """How many activities it has begun, and those after the first `n` (all of them when it has
+        fewer: a process Ray restarted begins a new list). Answered beside a running trial."""
+        return len(self.activities), self.activities[n:] if n <= len(self.activities) else self.activities
+
+    def _model(self, trial: Trial):
+        if not self.models.has(trial.model, trial.weights, trial.dtype):
+            self.activities.append(f"loading {trial.model.id} ({trial.weights} weights, {trial.dtype})")
+        return self.models.get(trial.model, trial.weights, trial.dtype)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import click
 from t2a_ray import __version__
 from t2a_ray.errors import ConfigError, T2ARayError
 
-EXIT_FAILURE, EXIT_USAGE = 1, 2
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
 # Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
 LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
 
@@ -123,11 +124,14 @@ def launch(
                 sweep.name,
                 f"a run already exists at {run.root}; resume it with `t2a-ray resume {run.root}` or choose another --name",
             )
-        n_trials = len(sweep.trials())
+        _check_out(out_dir)
     except ConfigError as e:
         _fail_usage(e)
+    from t2a_ray.orchestrator.runner import plural
+
     click.echo(
-        f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
+        f"sweep {sweep.name}: {plural(len(sweep.trials()), 'trial')} × {plural(sweep.repeats, 'repeat')}"
+        f" × {plural(len(sweep.prompts), 'prompt')} → {run.root}",
         err=True,
     )
     run.create(sweep.to_yaml())
@@ -157,19 +161,55 @@ def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bo
     _run(run, gpus, address, not no_progress, analyze=True)
 
 
+def _check_out(out_dir: Path) -> None:
+    """--out must be a folder this process can create and write, before anything starts."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError("--out", str(out_dir), f"cannot be created ({e.strerror or e})") from None
+    try:
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".t2a-ray-probe-")
+    except OSError as e:
+        raise ConfigError("--out", str(out_dir), f"cannot be written ({e.strerror or e})") from None
+    probe.close()
+
+
 def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
-    from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
+    from t2a_ray.orchestrator import reaper
+    from t2a_ray.orchestrator.runner import LaunchOptions, plural, run_sweep, stop_on_sigint
+
+    def interrupted(at_once: bool = False) -> None:
+        if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
+            reaper.kill_descendants()
+        sweep = load_sweep(run.sweep_yaml)
+        done = len(run.finished_trial_ids() & {t.trial_id for t in sweep.trials()})
+        click.echo(
+            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run — continue with `t2a-ray resume {run.root}`",
+            err=True,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Ray is down and every shard is whole: skip the interpreter's exit, which waits on the
+        # threads Tune and Ray leave behind (seconds), and everything a second Ctrl-C interrupts.
+        os._exit(EXIT_INTERRUPTED)
+
+    from t2a_ray.config import load_sweep
 
     try:
-        outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+        with stop_on_sigint(at_once=lambda: interrupted(at_once=True)) as signalled:
+            outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+    except KeyboardInterrupt:  # the first Ctrl-C, raised through Ray and Tune
+        interrupted()
     except ConfigError as e:
         _fail_usage(e)
     except T2ARayError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FAILURE)
+    if signalled:  # a Ctrl-C that came too late to stop anything still skips the analysis
+        interrupted()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
     click.echo(
-        f"{outcome.total} trials: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)",
         err=True,
     )
     for path in outcome.quarantined:

@@ -64,6 +64,7 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
                 model_keys={trial_id: "noop"},
                 retries=1,
                 restart_wait_s=1.0,
+                lost_after_s=1.0,
             )
         assert run.finished_trial_ids() == set()  # no rows: a resume runs the trial
         assert (
