@@ -21,6 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from t2a_ray.orchestrator.reaper import descendants, kill, start_time
 from t2a_ray.runfolder import RunFolder
 
 SWEEP = textwrap.dedent("""
@@ -32,24 +33,6 @@ SWEEP = textwrap.dedent("""
     warmup: 0
     metering: {idle_baseline_s: 0}
 """)
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Every process below `pid`, with its command's first words."""
-    found: dict[int, str] = {}
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for c in map(int, children):
-                if c not in found:
-                    found[c] = _name(c)
-                    todo.append(c)
-    return found
 
 
 def _name(pid: int) -> str:
@@ -64,14 +47,6 @@ def _name(pid: int) -> str:
     return os.path.basename(text.split()[0]) if text else "?"
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def one(tmp: Path) -> tuple[int, float, dict[str, float]]:
     (tmp / "k.yaml").write_text(SWEEP)
     run = RunFolder(tmp / "runs" / "k")
@@ -82,19 +57,17 @@ def one(tmp: Path) -> tuple[int, float, dict[str, float]]:
     deadline = time.monotonic() + 180
     while len(run.finished_trial_ids()) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    tree = descendants(proc.pid)
+    tree = {p: _name(p[0]) for p in descendants(proc.pid)}
     os.kill(proc.pid, signal.SIGKILL)
     t_kill = time.monotonic()
     proc.wait()
     last: dict[str, float] = {}
-    while any(alive(p) for p in tree) and time.monotonic() - t_kill < 180:
-        for p, name in tree.items():
-            if alive(p):
+    while any(start_time(p) == start for p, start in tree) and time.monotonic() - t_kill < 180:
+        for (p, start), name in tree.items():
+            if start_time(p) == start:
                 last[name] = time.monotonic() - t_kill
         time.sleep(0.1)
-    for p in tree:  # whatever is still there after the watch: do not leave it behind
-        if alive(p):
-            os.kill(p, signal.SIGKILL)
+    kill(set(tree))  # whatever is still there after the watch: do not leave it behind
     return len(tree), max(last.values(), default=0.0), last
 
 

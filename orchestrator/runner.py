@@ -37,7 +37,7 @@ from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator import reaper
 from t2a_ray.orchestrator.models import ModelCache
-from t2a_ray.orchestrator.progress import ProgressLine
+from t2a_ray.orchestrator.progress import ProgressLine, plural
 from t2a_ray.orchestrator.router import SweepStopped
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import merge_results, read_shards, trial_status
@@ -254,7 +254,6 @@ def _run_on_ray(
     try:
         return _tune(run, sweep, pending, n_workers, opts, pool, attempt)
     except KeyboardInterrupt:  # Ctrl-C (see `Interrupted`)
-        quiet.set()
         _stop_now(pool)
         raise
     finally:
@@ -550,11 +549,6 @@ def _root_cause(e: BaseException) -> str:
     cause = getattr(e, "cause", None) or e
     text = f"{type(cause).__name__}: {cause}".splitlines()
     return text[0][:500] if text else type(cause).__name__
-
-
-def plural(n: int, noun: str) -> str:
-    """ "1 trial", "2 trials"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _say(opts: LaunchOptions, message: str) -> None:

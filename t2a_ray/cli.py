@@ -127,7 +127,7 @@ def launch(
         _check_out(out_dir)
     except ConfigError as e:
         _fail_usage(e)
-    from t2a_ray.orchestrator.runner import plural
+    from t2a_ray.orchestrator.progress import plural
 
     click.echo(
         f"sweep {sweep.name}: {plural(len(sweep.trials()), 'trial')} × {plural(sweep.repeats, 'repeat')}"
@@ -175,8 +175,10 @@ def _check_out(out_dir: Path) -> None:
 
 
 def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
+    from t2a_ray.config import load_sweep
     from t2a_ray.orchestrator import reaper
-    from t2a_ray.orchestrator.runner import LaunchOptions, plural, run_sweep, stop_on_sigint
+    from t2a_ray.orchestrator.progress import plural
+    from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep, stop_on_sigint
 
     def interrupted(at_once: bool = False) -> None:
         if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
@@ -192,8 +194,6 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         # Ray is down and every shard is whole: skip the interpreter's exit, which waits on the
         # threads Tune and Ray leave behind (seconds), and everything a second Ctrl-C interrupts.
         os._exit(EXIT_INTERRUPTED)
-
-    from t2a_ray.config import load_sweep
 
     try:
         with stop_on_sigint(at_once=lambda: interrupted(at_once=True)) as signalled:
