@@ -41,6 +41,8 @@ def _name(pid: int) -> str:
     except OSError:
         return "?"
     text = " ".join(w.decode(errors="replace") for w in words if w)
+    if "default_worker.py" in text:  # a worker process that has not yet named itself ray::…
+        return "worker (starting)"
     for key in ("gcs_server", "raylet", "dashboard/agent.py", "runtime_env/agent", "log_monitor", "ray::"):
         if key in text:
             return key if key != "ray::" else text.split()[0]

@@ -1,26 +1,30 @@
 """A local Ray goes with the driver that started it, however the driver ends (Linux).
 
-Ray kills its GCS and raylet when their parent, the driver, dies, but the raylet's agents then try to
-tell the dead GCS for about a minute before they exit, and a worker may outlive the raylet by a second
-or two (benchmarks/results/driver_kill_leftovers.md). So the driver starts a reaper: a small process in
-its own session (a terminal's Ctrl-C does not reach it) that keeps a list of the driver's descendants,
-refreshed every `POLL_S`, and SIGKILLs whichever of them are still alive once the driver is gone. It
-learns that from a pipe whose only writer is the driver: the kernel closes it on any exit, `kill -9`
-included. A process is matched by pid and start time, so a pid the system reused is never touched.
+When the driver dies, the raylet's agents keep trying to tell the dead GCS before they exit, and the
+raylet and its workers notice late (how late: benchmarks/results/driver_kill_leftovers.md). So the driver starts a reaper: a small process in its own session (a terminal's Ctrl-C does not reach
+it) that keeps a list of the driver's descendants, refreshed every `POLL_S`, and SIGKILLs whichever
+are still alive once the driver is gone — with every process that carries the driver's mark in its
+environment (`MARK`, set before Ray starts, so Ray's processes inherit it), which finds those started
+since the last refresh and already orphaned. It learns that the driver is gone from a pipe whose only
+writer is the driver: the kernel closes it on any exit, `kill -9` included. A listed process is
+matched by pid and start time, so a pid the system reused is never touched.
 
     python -m t2a_ray.orchestrator.reaper DRIVER_PID   (stdin: the pipe)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 POLL_S = 0.5
+MARK = "T2A_RAY_DRIVER_PID"
 
 
 def descendants(pid: int) -> set[tuple[int, str]]:
@@ -64,6 +68,22 @@ def kill(processes: set[tuple[int, str]]) -> int:
     return killed
 
 
+def marked(driver_pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every process whose environment carries `driver_pid`'s mark."""
+    mark = f"{MARK}={driver_pid}".encode()
+    found = set()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark in environ.read_bytes().split(b"\0"):
+                pid = int(environ.parent.name)
+                start = start_time(pid)
+                if start is not None:
+                    found.add((pid, start))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def kill_descendants() -> int:
     """From the driver itself: SIGKILL every process below it but its reaper (a second Ctrl-C)."""
     return kill({p for p in descendants(os.getpid()) if p[0] not in _reapers})
@@ -87,6 +107,21 @@ def start() -> None:
     _reapers[proc.pid] = write_end  # held open, never written, for the life of the driver
 
 
+@contextlib.contextmanager
+def marking() -> Iterator[None]:
+    """Within: processes started from here carry this process's mark (Ray's, started by `ray.init`;
+    the workers they start later inherit it). Outside, nothing this process starts carries it."""
+    previous = os.environ.get(MARK)
+    os.environ[MARK] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[MARK]
+        else:
+            os.environ[MARK] = previous
+
+
 _reapers: dict[int, int] = {}  # pid of this process's reaper -> the write end of its pipe
 
 
@@ -98,7 +133,7 @@ def main(driver_pid: int) -> None:
         watched |= {p for p in descendants(driver_pid) if p[0] != me}
         ready, _, _ = select.select([sys.stdin], [], [], POLL_S)
         if ready and not os.read(sys.stdin.fileno(), 1):  # EOF: the driver is gone
-            kill(watched)
+            kill(watched | {p for p in marked(driver_pid) if p[0] != me})
             return
 
 

@@ -205,7 +205,8 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         cpus = max(os.cpu_count() or 1, n_workers + 2)
         _say(opts, "starting a local Ray on 127.0.0.1")
         reaper.start()  # its processes go with this one, even after a kill -9
-        _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
+        with reaper.marking():
+            _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
     _say(opts, f"Ray is up ({time.perf_counter() - t0:.1f} s); starting {plural(n_workers, 'worker')}")
     try:
         yield n_workers

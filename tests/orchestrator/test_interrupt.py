@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from test_sweeps import alive_after  # noqa: I001 — sibling test module
 
 from t2a_ray.config import load_sweep
-from t2a_ray.orchestrator.reaper import descendants, start_time
+from t2a_ray.orchestrator.reaper import descendants
 from t2a_ray.runfolder import RunFolder
 
 pytestmark = pytest.mark.slow
@@ -118,10 +119,7 @@ def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path
     assert proc.wait(timeout=10) == 130
     assert time.monotonic() - t_second < 1.5
     found = interrupted_line(log)
-    deadline = time.monotonic() + 5  # the reaper: nothing of this Ray outlives its driver for long
-    while [p for p, start in ray_processes if start_time(p) == start] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p, start in ray_processes if start_time(p) == start]
+    assert alive_after(ray_processes, 5) == []  # the reaper: nothing of this Ray outlives its driver
     done = run.finished_trial_ids()
     assert int(found[1]) <= len(done) and int(found[1]) + int(found[2]) == TRIALS
     resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done})
