@@ -1,6 +1,6 @@
 """How long a local Ray's processes outlive a driver killed with SIGKILL.
 
-    python benchmarks/driver_kill_leftovers.py [--repeats 3] [--out benchmarks/results/driver_kill_leftovers.md]
+    python benchmarks/driver_kill_leftovers.py --repeats 3 --out benchmarks/results/FILE.md
 
 A CPU sweep of the `noop` adapter is launched through the real CLI (two logical GPUs); once two trials
 are done the driver gets SIGKILL. Every process that descended from the driver is then watched until it

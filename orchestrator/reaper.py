@@ -1,13 +1,14 @@
 """A local Ray goes with the driver that started it, however the driver ends (Linux).
 
 When the driver dies, the raylet's agents keep trying to tell the dead GCS before they exit, and the
-raylet and its workers notice late (how late: benchmarks/results/driver_kill_leftovers.md). So the driver starts a reaper: a small process in its own session (a terminal's Ctrl-C does not reach
-it) that keeps a list of the driver's descendants, refreshed every `POLL_S`, and SIGKILLs whichever
-are still alive once the driver is gone — with every process that carries the driver's mark in its
-environment (`MARK`, set before Ray starts, so Ray's processes inherit it), which finds those started
-since the last refresh and already orphaned. It learns that the driver is gone from a pipe whose only
-writer is the driver: the kernel closes it on any exit, `kill -9` included. A listed process is
-matched by pid and start time, so a pid the system reused is never touched.
+raylet and its workers notice late (how late: benchmarks/results/driver_kill_leftovers.md). So the
+driver starts a reaper: a small process in its own session (a terminal's Ctrl-C does not reach it)
+that keeps a list of the driver's descendants, refreshed every `POLL_S`, and SIGKILLs whichever are
+still alive once the driver is gone — with every process that carries the driver's mark in its
+environment (`MARK`, set while Ray starts, so Ray's processes and the workers they start inherit it),
+which finds those started since the last refresh and already orphaned. It learns that the driver is
+gone from a pipe whose only writer is the driver: the kernel closes it on any exit, `kill -9` included.
+A listed process is matched by pid and start time, so a pid the system reused is never touched.
 
     python -m t2a_ray.orchestrator.reaper DRIVER_PID   (stdin: the pipe)
 """

@@ -4,17 +4,26 @@ The shards in `trials/` are the truth about what is done. Tune gets one trial pe
 configuration and routes it to a worker; its own experiment state is kept (in `tune/attempt-N`) for
 inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
 
-Who owns what when something fails (one owner each; Tune retries nothing):
+Who owns what when something fails (one owner each; Tune itself retries nothing):
 
-| what fails | owner | what happens |
-| --- | --- | --- |
-| a generation raises (OOM, a bug) | `trial.run_trial`, in the worker | rows `infeasible` / `failed` with the error |
-| a worker process dies mid-trial | Ray restarts the actor (`pool`: unbounded restarts, no task retries); `tune_trial` retries the trial | after `max_trial_retries` more deaths: `failed` rows |
-| a worker's node leaves | `await_trial`'s heartbeat (`worker_lost_after_s`); the router marks the worker dead | the trial is retried on another worker |
-| a worker cannot prepare (CUDA, idle baseline) | `tune_trial` fails the Tune trial with no rows | the sweep ends with an error; a resume runs the trial |
-| the run folder cannot be written | `StorageError` | the sweep stops; a resume continues it |
-| a Tune trial's own process dies | Tune (no retries) | a warning at the end; a resume runs the trial |
-| Ctrl-C | `Interrupted`, raised in the driver | no new trial; in-flight trials are killed and write nothing; a resume reruns them |
+    what fails                      owner                               then
+    ------------------------------  ----------------------------------  -------------------------------
+    a generation raises (OOM, bug)  `trial.run_trial`, in the worker    `infeasible` / `failed` rows
+    a worker process dies           Ray restarts the actor (`pool`:     after `max_trial_retries` more
+      mid-trial                     no task retries); `tune_trial`      deaths, `failed` rows
+                                    retries the trial
+    a worker's node leaves          `await_trial`'s heartbeat           the trial is retried on another
+                                    (`worker_lost_after_s`); the        worker
+                                    router marks the worker dead
+    a worker cannot prepare         `tune_trial` fails the Tune trial,  the sweep ends with an error; a
+      (CUDA, idle baseline)         with no rows                        resume runs the trial
+    the run folder cannot be        `StorageError`                      the sweep stops; a resume
+      written                                                           continues it
+    a Tune trial's own process      Tune                                a warning; a resume runs it
+      dies
+    Ctrl-C                          `Interrupted`, in the driver        no new trial; trials in flight
+                                                                        are killed, write nothing, and
+                                                                        rerun on resume
 """
 
 from __future__ import annotations
@@ -137,7 +146,8 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     pending = [t for t in trials if t.trial_id not in done]
     _say(
         opts,
-        f"{sweep.name}: {plural(len(trials), 'trial')} ({len(trials) - len(pending)} done, {len(pending)} to run)",
+        f"{sweep.name}: {plural(len(trials), 'trial')}"
+        f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
     )
     stats: list[dict[str, Any]] = []
     # 2. Ray, the workers, Tune
@@ -343,7 +353,8 @@ def _tune(
             )
         _say(
             opts,
-            f"warning: {plural(len(errors), 'trial')} did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them",
+            f"warning: {plural(len(errors), 'trial')} did not finish ({_root_cause(errors[0])});"
+            f" `t2a-ray resume {run.root}` runs them",
         )
     stats = [
         s if not isinstance(s, Exception) else {"error": _root_cause(s)}

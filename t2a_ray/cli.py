@@ -186,7 +186,8 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         sweep = load_sweep(run.sweep_yaml)
         done = len(run.finished_trial_ids() & {t.trial_id for t in sweep.trials()})
         click.echo(
-            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run — continue with `t2a-ray resume {run.root}`",
+            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run"
+            f" — continue with `t2a-ray resume {run.root}`",
             err=True,
         )
         sys.stdout.flush()
@@ -209,7 +210,8 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         interrupted()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
     click.echo(
-        f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done;"
+        f" outcomes: {statuses} ({outcome.wall_s:.1f} s)",
         err=True,
     )
     for path in outcome.quarantined:
