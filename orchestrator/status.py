@@ -40,7 +40,7 @@ class RunStatus:
             f"ETA       {eta}",
             "driver    "
             + (
-                "none running (`t2a-ray resume` continues the sweep)"
+                "none running" + (" (`t2a-ray resume` continues the sweep)" if self.pending else "")
                 if self.driver is None
                 else f"running now ({self.driver or 'pid unknown'})"
             ),
