@@ -1,4 +1,4 @@
-"""Security defaults (issue 7, part 3): a local Ray listens on loopback only with no dashboard, the
+"""Security defaults: a local Ray listens on loopback only with no dashboard and keeps token auth on, the
 result store never unpickles, and no code path turns on remote code or prefers pickled weights.
 
 What a local Ray (2.60, `ray_session` without --address) opens, all found here on 127.0.0.1:
