@@ -183,10 +183,6 @@ def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None 
     atomic_write(Path(path), lambda f: pq.write_table(table, f))
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    return shard_metadata(pq.read_schema(path))
-
-
 def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
     """What `write_table(metadata=...)` put in a file's footer."""
     return json.loads((schema.metadata or {}).get(b"t2a_ray", b"{}"))
