@@ -44,7 +44,6 @@ Energy depends on the card's temperature and clocks: a throttled window is flagg
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 import os
 import socket
@@ -67,7 +66,7 @@ from t2a_ray.metering.timeline import (
 )
 from t2a_ray.schema import GPU_ENERGY_SOURCES, PHASE_COLUMNS, PHASES
 
-#: The result columns a window fills, in order (PRODUCT.md, "Results columns").
+#: The result columns a window fills, in order (the README's results columns).
 RESULT_COLUMNS = (
     "gpu_energy_j",
     "gpu_energy_net_j",
@@ -451,18 +450,6 @@ class Meter:
             w.generations_in_window = n
         assert w.result is not None
         return w.result
-
-    def warm_up(self, fn: Callable[[Window], Any], generations: int = 1) -> list[WindowResult]:
-        """Run `generations` warm-up generations, each in its own window, marked `warmup=True`.
-
-        The first generation of a trial pays for kernel selection, allocator growth and clock ramp-up;
-        the caller keeps these results apart from (and out of) the trial's figures.
-        """
-        results = []
-        for _ in range(generations):
-            r = self.measure(fn)
-            results.append(dataclasses.replace(r, warmup=True))
-        return results
 
     def measure_idle(self, seconds: float) -> float | None:
         """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.

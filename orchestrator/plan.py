@@ -49,6 +49,10 @@ class NoWorkersLeft(RuntimeError):
     """Every worker has died and none came back."""
 
 
+class SweepStopped(RuntimeError):
+    """The driver is stopping the sweep (Ctrl-C): no unit starts, none writes a `failed` row."""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One piece of work for one worker: a configuration's repeats `repeats` (all, or one)."""
@@ -363,11 +367,20 @@ class Dispatcher:
         self.placement = placement
         self.workers = [_WorkerState() for _ in plan.queues]
         self.assigned: dict[str, int] = {}
+        self.stopped = False
         self._estimate: dict[str, float] = {}
         self.stolen = 0
         self.repeats_on: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
+    def stop(self) -> None:
+        self.stopped = True
+
+    def is_stopped(self) -> bool:
+        return self.stopped
+
     def assign(self, unit_id: str) -> int:
+        if self.stopped:
+            raise SweepStopped("the sweep is stopping")
         alive = [i for i, w in enumerate(self.workers) if w.alive]
         if not alive:
             raise NoWorkersLeft("every worker process has died")

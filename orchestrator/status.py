@@ -31,6 +31,7 @@ class RunStatus:
     unreadable: int
     energy_j: float | None
     eta_s: float | None
+    driver: str | None = None  # "PID HOST" of the driver running the sweep now; None: none runs
     plan: dict[str, Any] | None = None  # the latest attempt's plan (logs/plan-attempt-N.json)
     workers: list[dict[str, Any]] = field(default_factory=list)  # its workers' statistics
 
@@ -45,6 +46,12 @@ class RunStatus:
             f"trials    {self.total}: {self.ok} ok, {self.infeasible} infeasible, {self.failed} failed, {self.pending} pending",
             f"energy    {format_energy(self.energy_j)} so far (GPU where metered, else CPU estimate)",
             f"ETA       {eta}",
+            "driver    "
+            + (
+                "none running" + (" (`t2a-ray resume` continues the sweep)" if self.pending else "")
+                if self.driver is None
+                else f"running now ({self.driver or 'pid unknown'})"
+            ),
         ]
         if self.plan:
             lines.append(
@@ -122,6 +129,7 @@ def run_status(run: RunFolder) -> RunStatus:
         unreadable,
         sum(energy) if energy else None,
         eta,
+        run.running_driver(),
         run.latest_log("plan"),
         workers,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -117,7 +118,7 @@ class Sweep:
     name: str
     models: tuple[ModelSpec, ...]
     weights: str
-    dtype: str  # float16 | bfloat16 | float32 | auto (resolved at launch)
+    dtype: str  # float16 | bfloat16 | float32 (`auto` is resolved when the file is loaded)
     grid: Mapping[str, tuple[Any, ...]]  # axis -> values (scalars become 1-tuples)
     prompts: tuple[Prompt, ...]
     negative_prompt: str | None = None
@@ -132,15 +133,21 @@ class Sweep:
     placement: str = "auto"  # PLACEMENTS
     search: SearchConfig = SearchConfig()
 
-    def trials(self) -> list[Trial]:
-        return expand(self)
+    def trials(self) -> tuple[Trial, ...]:
+        """Every configuration of the grid, expanded once (on first use) and kept."""
+        return self._trials_by_id[1]
+
+    def trial(self, trial_id: str) -> Trial:
+        return self._trials_by_id[0][trial_id]
+
+    @functools.cached_property  # writes the instance's __dict__, which a frozen dataclass allows
+    def _trials_by_id(self) -> tuple[dict[str, Trial], tuple[Trial, ...]]:
+        trials = tuple(expand(self))
+        return {t.trial_id: t for t in trials}, trials
 
     def axes(self) -> dict[str, type]:
         """Every parameter of the sweep's models, with its type: the grid-axis columns of the results."""
         return {spec.name: spec.kind for m in self.models for spec in get_card(m.id).params}
-
-    def with_dtype(self, dtype: str) -> Sweep:
-        return replace(self, dtype=dtype)
 
     def to_yaml(self) -> str:
         """The resolved sweep, self-contained (prompts inlined): what `sweep.yaml` freezes."""
@@ -235,11 +242,14 @@ TOP_KEYS = (
 )
 
 
-def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, ...] = ()) -> Sweep:
+def load_sweep(
+    path: str | Path, name: str | None = None, overrides: tuple[str, ...] = (), device: str | None = None
+) -> Sweep:
     """Read and validate a sweep file. Relative paths inside it are relative to its folder.
 
     `overrides` ("KEY.PATH=VALUE", the value in YAML) change the file's values before validation,
     e.g. `weights=random` or `grid.steps=[10,25]`: the paper's configs run as is on random weights.
+    `device` ("cpu" or "cuda": where the sweep will run) resolves `dtype: auto`; see `parse_sweep`.
     """
     path = Path(path)
     source = str(path)
@@ -285,7 +295,9 @@ def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, 
         raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
     try:
         doc = apply_overrides(doc, overrides)
-        return parse_sweep(doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name)
+        return parse_sweep(
+            doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name, device=device
+        )
     except ConfigError as e:
         if e.source is None:
             raise ConfigError(e.key_path, e.value, e.allowed, source) from None
@@ -319,7 +331,19 @@ def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
     return doc
 
 
-def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str | None = None) -> Sweep:
+def parse_sweep(
+    doc: Any,
+    base_dir: Path,
+    default_name: str = "sweep",
+    name: str | None = None,
+    device: str | None = None,
+) -> Sweep:
+    """Validate a sweep document into a `Sweep` whose trials are expanded (and checked) once.
+
+    `dtype: auto` becomes float32 when `device` is "cpu" and float16 when it is "cuda"; with no
+    `device`, on whether this machine has a visible GPU. The sweep returned never says `auto`, so its
+    frozen `sweep.yaml` records the dtype that runs.
+    """
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", doc, "must be a mapping of keys (name, models, grid, prompts, …)")
     _check_shape(doc)
@@ -335,6 +359,8 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
     models = _models(doc.get("models"))
     weights = _choice(doc, "weights", WEIGHT_MODES, "pretrained")
     dtype = _choice(doc, "dtype", (*DTYPES, "auto"), "auto")
+    if dtype == "auto":
+        dtype = "float32" if _device(device) == "cpu" else "float16"
     for i, m in enumerate(models):
         card = get_card(m.id)
         if weights not in card.weight_modes:
@@ -399,8 +425,18 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
         placement=_choice(doc, "placement", PLACEMENTS, "auto"),
         search=_search(doc.get("search"), quality),
     )
-    expand(sweep)  # validates every grid point against every model's card
+    sweep.trials()  # validates every grid point against every model's card
     return sweep
+
+
+def _device(device: str | None) -> str:
+    if device is None:
+        from t2a_ray.metering.gpu import visible_gpu_count
+
+        return "cuda" if visible_gpu_count() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device = {device!r}: must be 'cpu' or 'cuda'")
+    return device
 
 
 def _models(value: Any) -> tuple[ModelSpec, ...]:

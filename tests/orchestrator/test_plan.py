@@ -12,6 +12,7 @@ from t2a_ray.orchestrator.plan import (
     CostModel,
     Dispatcher,
     NoWorkersLeft,
+    SweepStopped,
     Unit,
     chunk_units,
     make_plan,
@@ -226,3 +227,12 @@ def test_with_quality_scoring_a_configuration_stays_one_unit_under_spread(write_
     )
     units = make_units(sweep.trials(), sweep, "spread", lambda t: t.model.id)
     assert [u.repeats for u in units] == [(0, 1, 2), (0, 1, 2)]
+
+
+def test_a_stopped_dispatcher_assigns_no_more_units():
+    d = dispatcher([unit("A0", "A", 1.0), unit("A1", "A", 1.0)], load_s=1.0)
+    assert d.assign("A0") in (0, 1) and not d.is_stopped()
+    d.stop()
+    assert d.is_stopped()
+    with pytest.raises(SweepStopped):
+        d.assign("A1")

@@ -11,7 +11,7 @@ from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import quality_schema
+from t2a_ray.schema import quality_schema, shard_metadata
 
 DOC = {
     "name": "t",
@@ -119,6 +119,23 @@ def test_without_min_waveforms_per_window_each_window_is_one_generation(env):
     rows = pq.read_table(trial_env.run.shard(sweep.trials()[0].trial_id)).to_pylist()
     assert outcome.status == "ok"
     assert [r["generations_in_window"] for r in rows] == [1, 1, 1, 1]
+
+
+def test_warm_up_generations_are_measured_apart_and_kept_out_of_the_trials_figures(tmp_path):
+    sweep = parse_sweep({**DOC, "warmup": 2}, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = CountingAdapter(adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny"))
+    with open_meter(use_gpu=False) as meter:
+        trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        outcome = run_trial(sweep.trials()[0], trial_env)
+    assert len(adapter.batches) == 2 + 4  # two warm-up generations, then one per (repeat, prompt)
+    assert len(outcome.warmup_energy_j) == 2 and all(j > 0 for j in outcome.warmup_energy_j)
+    rows = pq.read_table(run.shard(outcome.trial_id)).to_pylist()
+    assert len(rows) == 4  # no row for a warm-up
+    assert outcome.energy_j == pytest.approx(sum(r["cpu_energy_j"] for r in rows), rel=1e-12)
+    meta = shard_metadata(pq.ParquetFile(run.shard(outcome.trial_id)).schema_arrow)
+    assert meta["warmup_energy_j"] == outcome.warmup_energy_j
 
 
 def test_a_unit_runs_one_repeat_into_its_own_shard_and_warms_only_when_asked(env):
