@@ -122,7 +122,7 @@ def test_power_integral_meters_a_frozen_counter_and_every_row_says_so(tmp_path):
     worker = Worker(str(run.root), 0, open_meter=fake_meter_opener(FrozenCounterGPU, {}))
     try:
         prepared = worker.prepare()
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             assert worker.run_trial(trial_id)["status"] == "ok"
     finally:
         worker.shutdown()
@@ -140,7 +140,7 @@ def test_throttled_windows_carry_the_columns_and_the_report_flags_them(tmp_path)
     try:
         assert [c["status"] for c in worker.prepare()["doctor"]] == ["pass", "pass"]
         made["gpu"].reasons_mask = 0x20  # software thermal slowdown from here on
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             worker.run_trial(trial_id)
     finally:
         worker.shutdown()
@@ -175,7 +175,7 @@ def test_a_worker_records_its_host_and_reference_workload_and_marks_its_rows(run
     worker = Worker(str(run.root), 3)
     try:
         prepared = worker.prepare()
-        trial_id = next(iter(worker.trials))
+        trial_id = worker.sweep.trials()[0].trial_id
         summary = worker.run_trial(f"{trial_id}.r0")
     finally:
         worker.shutdown()
