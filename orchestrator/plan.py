@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from t2a_ray.adapters import get_card
 # replaced by the fit after the model's first finished unit.
 PRIOR_STEP_S = 0.002
 PRIOR_LOAD_S = 10.0  # a model's load time before one has been measured
-UNSTEALABLE_MARGIN = 0.05  # another worker must finish a unit this much sooner (relative) to take it
+UNSTEALABLE_MARGIN = 0.05  # a worker is late once it would end a unit this much (relative) after plan
 # A Tune trial costs the driver a fraction of a second whatever it holds: short units go to Tune in
 # chunks of about this much predicted work per worker.
 CHUNK_S_PER_WORKER = 2.0
@@ -350,19 +351,32 @@ def _running_order(queue: list[Unit], placement: str, cost: CostModel, rng: rand
 # ---- 4. online
 @dataclass
 class _WorkerState:
-    backlog_s: float = 0.0
+    backlog_s: float = 0.0  # predicted seconds of the units sent to it and not yet back
+    since_s: float = 0.0  # when its current unit started (clock time)
     models: set[str] = field(default_factory=set)
     warmed: set[tuple[str, str]] = field(default_factory=set)
     alive: bool = True
 
 
 class Dispatcher:
-    """The router actor: follows the plan, lets an idle worker take a unit another would finish later,
-    and refits the cost model from each finished unit. Only ids and small numbers cross to it."""
+    """The router actor: follows the plan; where a unit's planned worker is late (it would end the
+    unit more than `UNSTEALABLE_MARGIN` after the plan said) and another worker would end it sooner,
+    that one takes it. Refits the cost model from each finished unit. Only ids and small numbers
+    cross to it. `clock`: seconds, monotonic (injectable for tests)."""
 
-    def __init__(self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: str):
+    def __init__(
+        self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: str, clock=time.monotonic
+    ):
         self.units = {u.unit_id: u for u in units}
         self.planned = plan.worker_of()
+        # when the plan has each unit end, in seconds from the first assignment
+        self.planned_end = {
+            u.unit_id: end
+            for q in plan.queues
+            for u, end in zip(q, list(_start_times(q, cost, end=True))[1:], strict=True)
+        }
+        self.clock = clock
+        self.t0: float | None = None
         self.cost = cost
         self.placement = placement
         self.workers = [_WorkerState() for _ in plan.queues]
@@ -390,19 +404,32 @@ class Dispatcher:
             fewest = min(held[i] for i in alive)
             alive = [i for i in alive if held[i] == fewest]
 
+        now = self.clock()
+        self.t0 = now if self.t0 is None else self.t0
+
+        def free_at(i: int) -> float:
+            w = self.workers[i]
+            return max(now, w.since_s + w.backlog_s) if w.backlog_s > 0 else now
+
         def finish(i: int) -> float:
             w = self.workers[i]
             load = 0.0 if u.model_key in w.models else self.cost.load_s(u.model_key)
-            return w.backlog_s + load + self.cost.unit_s(u, (u.model_key, u.shape) in w.warmed)
+            return free_at(i) + load + self.cost.unit_s(u, (u.model_key, u.shape) in w.warmed)
 
         planned = self.planned.get(unit_id)
         best = min(alive, key=lambda i: (finish(i), i != planned, i))
         choice = planned
-        if planned not in alive or finish(best) < finish(planned) * (1 - UNSTEALABLE_MARGIN):
+        if planned not in alive:
             choice = best
-            self.stolen += planned in alive
+        elif best != planned and finish(best) < finish(planned):
+            due = self.t0 + self.planned_end.get(unit_id, 0.0) * (1 + UNSTEALABLE_MARGIN)
+            if finish(planned) > due:  # the planned worker is late: the other one takes the unit
+                choice = best
+                self.stolen += 1
         w = self.workers[choice]
-        self._estimate[unit_id] = finish(choice) - w.backlog_s
+        if w.backlog_s == 0:
+            w.since_s = now
+        self._estimate[unit_id] = finish(choice) - free_at(choice)
         w.backlog_s += self._estimate[unit_id]
         w.models.add(u.model_key)
         w.warmed.add((u.model_key, u.shape))
@@ -417,6 +444,7 @@ class Dispatcher:
         """A unit left worker `index`; `measured` ({generation_s, load_s}) refits the costs."""
         w = self.workers[index]
         w.backlog_s = max(0.0, w.backlog_s - self._estimate.pop(unit_id, 0.0))
+        w.since_s = self.clock()  # its next unit, if one is queued, starts now
         if unit_id in self.units and measured:
             u = self.units[unit_id]
             if measured.get("generation_s"):

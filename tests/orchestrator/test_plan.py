@@ -169,22 +169,22 @@ def dispatcher(units: list[Unit], load_s: float, n_workers: int = 2) -> Dispatch
     return Dispatcher(units, make_plan(units, n_workers, cost), cost, "pack")
 
 
-def test_each_model_stays_on_the_worker_that_loaded_it_when_queues_are_even():
+def test_units_go_where_the_plan_put_them_while_the_workers_keep_to_it():
     units = [unit(f"{m}{i}", m, 10.0) for m in "AB" for i in range(6)]
     d = dispatcher(units, load_s=10.0)
-    first_a, first_b = d.assign("A0"), d.assign("B0")
-    assert first_a != first_b
-    for i in range(1, 6):
-        d.release(first_a, f"A{i - 1}")
-        d.release(first_b, f"B{i - 1}")
-        assert d.assign(f"A{i}") == first_a
-        assert d.assign(f"B{i}") == first_b
+    plan = make_plan(units, 2, cost_with_loads(A=10.0, B=10.0))
+    for uid in plan.submission_order(cost_with_loads(A=10.0, B=10.0)):
+        d.assign(uid)
+    assert d.assigned == plan.worker_of() and d.stolen == 0
+    models = [{u.model_key for u in q} for q in plan.queues]
+    assert [w.models for w in d.workers] == models  # no load beyond the plan's
 
 
 def test_an_idle_worker_loads_the_model_rather_than_let_a_queue_grow():
     units = [unit(f"A{i}", "A", 10.0) for i in range(3)]
     d = dispatcher(units, load_s=10.0)
     d.planned = dict.fromkeys(d.planned, 0)
+    d.planned_end = dict.fromkeys(d.planned, 10.0)  # the plan had each unit end after 10 s
     d.workers[0].models.add("A")
     assert d.assign("A0") == 0
     assert d.assign("A1") == 0  # one unit queued behind a resident model costs one load: wait
