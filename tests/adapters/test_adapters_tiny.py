@@ -75,7 +75,7 @@ def test_two_prompts_batch_two_give_four_waveforms_of_the_card_shape(model_id, g
 
 @pytest.mark.parametrize("model_id", MODELS)
 def test_tiny_output_is_audible_noise_neither_silent_nor_clipped(model_id, generated):
-    """Untrained vocoders once shrank the signal to ~1e-10: WAVs of zeros, one CLAP score for all."""
+    """Untrained vocoders once shrank the signal to nothing: WAVs of zeros, one CLAP score for all."""
     gen, _, _ = generated(model_id)
     peak = float(np.abs(gen.waveforms).max())
     assert 1e-3 <= peak <= 1.0, f"tiny {model_id}: peak {peak:.3g}"
@@ -255,3 +255,24 @@ def test_oom_inside_a_generation_is_infeasible(loaded):
             adapter.generate(PROMPTS, {"steps": 2, "duration_s": 1.0, "batch_size": 64}, seed=0)
     finally:
         handle.remove()
+
+
+# -- hooks: abstract, so a missing one fails before any generation ---------------------------------------
+
+
+def test_an_adapter_missing_a_hook_fails_at_instantiation_and_with_a_card_at_definition():
+    from t2a_ray.adapters._loop import LoopAdapter
+    from t2a_ray.adapters.tango import TangoAdapter
+
+    class NoDenoiser(LoopAdapter):  # a base for models: may leave hooks to its subclasses
+        _build = TangoAdapter._build
+        _load_pretrained = TangoAdapter._load_pretrained
+        _encode, _latent_shape = TangoAdapter._encode, TangoAdapter._latent_shape
+        _decode, _vocode = TangoAdapter._decode, TangoAdapter._vocode
+
+    with pytest.raises(TypeError, match="abstract method '?_denoise"):
+        NoDenoiser("cpu", "float32", "tiny", model=None, revision=None)
+    with pytest.raises(TypeError, match=r"NoDenoiserModel \(tango\) leaves abstract: _denoise"):
+
+        class NoDenoiserModel(NoDenoiser):
+            card = get_card("tango")
