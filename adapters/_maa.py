@@ -264,7 +264,19 @@ class OriginalCodeAdapter(TorchAdapter):
 @contextlib.contextmanager
 def _original_code(checkout: Path) -> Iterator[None]:
     """Import from, and run inside, the user's checkout (its configs name files relative to it); then
-    put the working directory and ``sys.path`` back as they were, whatever the checkout's code did."""
+    put the working directory and ``sys.path`` back as they were, whatever the checkout's code did.
+
+    Both projects call their package ``ldm``: modules another checkout imported under a name this one
+    provides are forgotten first, so each model runs its own project's code (a model already loaded
+    keeps the modules it was built from).
+    """
+    provided = {p.stem for p in checkout.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name.partition(".")[0] in provided and not (
+            file and Path(file).resolve().is_relative_to(checkout)
+        ):
+            del sys.modules[name]
     previous_cwd, previous_path = os.getcwd(), list(sys.path)
     sys.path.insert(0, str(checkout))
     try:

@@ -211,3 +211,30 @@ def test_the_original_code_class_takes_published_weights_only():
         ConfigError, match="weights = 'tiny': make-an-audio's original code runs its published"
     ):
         original.load(device="cpu", dtype="float32", weights="tiny")
+
+
+def test_two_checkouts_in_one_process_each_run_their_own_ldm_package(tmp_path):
+    """Make-An-Audio 1 and 2 both name their package `ldm`: the second must not get the first's."""
+    import inspect
+
+    loaded = []
+    for model_id, vocoder_package, two_d in (
+        ("make-an-audio", "vocoder/bigvgan", True),
+        ("make-an-audio-2", "bigvgan", False),
+    ):
+        checkout = _checkout(tmp_path / model_id, vocoder_package, two_d)
+        options = {
+            "config": str(checkout / "model.yaml"),
+            "ckpt": str(checkout / "useful_ckpts" / "model.ckpt"),
+        }
+        adapter = adapter_class(model_id).load(
+            device="cpu", dtype="float32", weights="pretrained", repo=str(checkout), options=options
+        )
+        loaded.append((checkout, adapter))
+    for checkout, adapter in loaded:
+        assert inspect.getfile(type(adapter.model.ldm)).startswith(str(checkout))
+        assert adapter.generate(["rain"], {"steps": 2, "duration_s": 0.5}, seed=0).waveforms.shape == (
+            1,
+            1,
+            8000,
+        )
