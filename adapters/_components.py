@@ -228,7 +228,8 @@ def hifigan_16k(size: str):
     return vocoder
 
 
-# Untrained vocoders' output level: a mel of unit amplitude becomes noise of about this RMS (−20 dBFS).
+# Scale of an untrained vocoder's last layer: its output noise has an RMS of this order for a mel of
+# unit amplitude, well below the clipping of its final tanh.
 UNTRAINED_VOCODER_RMS = 0.1
 
 
