@@ -119,7 +119,7 @@ def test_power_integral_meters_a_frozen_counter_and_every_row_says_so(tmp_path):
     worker = Worker(str(run.root), 0, open_meter=fake_meter_opener(FrozenCounterGPU, {}))
     try:
         prepared = worker.prepare()
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             assert worker.run_trial(trial_id)["status"] == "ok"
     finally:
         worker.shutdown()
@@ -137,7 +137,7 @@ def test_throttled_windows_carry_the_columns_and_the_report_flags_them(tmp_path)
     try:
         assert [c["status"] for c in worker.prepare()["doctor"]] == ["pass", "pass"]
         made["gpu"].reasons_mask = 0x20  # software thermal slowdown from here on
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             worker.run_trial(trial_id)
     finally:
         worker.shutdown()
