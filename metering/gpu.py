@@ -216,13 +216,14 @@ class NVMLGPU(GPU):
         return "instant" if NVML_FI_DEV_POWER_INSTANT in self._fields else "average-1s"
 
     def counter_lag_hint_s(self) -> float:
-        # H100 80GB HBM3, driver 580 (benchmarks/results/meter_precision_h100.md): fits of 4 and 8 ms,
-        # within one read's duration (~4 ms) — the counter is current. Other GPUs: not measured.
+        # H100 80GB HBM3, driver 580: the fitted lag is within one read's duration, i.e. the counter is
+        # current (benchmarks/results/meter_precision_h100.md). Other GPUs: not measured.
         return 0.005 if "H100" in self.name() else 0.0
 
     def power_delay_hint_s(self) -> float:
-        # The H100's "instantaneous" field changes every ~100 ms and trails the work by 0.08–0.1 s
-        # (measured); the 1 s average is centred half a second back.
+        # The H100's "instantaneous" field changes once per counter tick and trails the work by about
+        # one tick (benchmarks/results/meter_precision_h100.md); the 1 s average is centred half a
+        # second back.
         return 0.1 if self.power_kind() == "instant" else 0.5
 
     # readings -----------------------------------------------------------------------------------------------
