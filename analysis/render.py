@@ -32,7 +32,7 @@ def render_text(a: Analysis) -> str:
     """The headline, fronts, fits and notes as plain-text tables."""
     lines = [f"t2a-ray analysis of {a.source}", _used_line(a)]
     if a.carbon is not None:
-        lines.append(f"Carbon: {a.carbon['total_g']:.4g} g CO2e ({a.carbon['method']})")
+        lines.append(f"Carbon: {a.carbon['total_g']:.4g} g CO2e{_estimate(a)} ({a.carbon['method']})")
     lines.append("")
     if a.fronts:
         lines += [
@@ -79,7 +79,7 @@ def render_html(a: Analysis) -> str:
     carbon = ""
     if a.carbon is not None:
         carbon = (
-            f"<br>Carbon: {a.carbon['total_g']:.4g} g CO2e ({e(str(a.carbon['method']))}); "
+            f"<br>Carbon: {a.carbon['total_g']:.4g} g CO2e{e(_estimate(a))} ({e(str(a.carbon['method']))}); "
             "carbon_g in the configurations table is that of the mean energy."
         )
     parts = [
