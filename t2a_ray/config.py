@@ -27,6 +27,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
+from t2a_ray.adapters.runtime import identity_params
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -161,7 +162,7 @@ class Trial:
             "options": dict(self.model.options),
             "weights": self.weights,
             "dtype": self.dtype,
-            "params": dict(self.params),
+            "params": identity_params(self.params),
             "seed": self.seed,
         }
 
