@@ -41,6 +41,7 @@ MEASUREMENT_COLUMNS = frozenset(
         "energy_per_waveform_j",
         "energy_per_audio_s_j",
         "avg_power_w",
+        "gpu_busy_fraction",
         "peak_memory_bytes",
         "temperature_start_c",
         "temperature_end_c",
@@ -49,6 +50,8 @@ MEASUREMENT_COLUMNS = frozenset(
         "denoise_energy_j",
         "decode_energy_j",
         "vocoder_energy_j",
+        "output_rel_l2_error",
+        "output_snr_db",
         "status",
         "error",
     }
