@@ -35,6 +35,8 @@ class Meter(Protocol):
         self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0, *, min_generations: int = 1
     ) -> Any: ...
 
+    def busy_fraction(self, result: Any) -> float | None: ...
+
 
 class Scorer(Protocol):
     """Quality of one configuration's generations, computed outside the energy windows."""
@@ -122,7 +124,8 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
                     f"torch.compile compiled {compiled_graphs() - graphs} graph(s) inside window "
                     f"(repeat {repeat}, prompt {prompt.id!r}): a shape the setup did not cover"
                 )
-            rows.append(_row(trial, params, revision, repeat, prompt, seed, res.as_columns(), out[0], env))
+            measured = {**res.as_columns(), "gpu_busy_fraction": env.meter.busy_fraction(res)}
+            rows.append(_row(trial, params, revision, repeat, prompt, seed, measured, out[0], env))
             kept.append((prompt, out[0]))
     except Exception as e:  # a failed trial is data: the rest of its windows become rows with the error
         infeasible = isinstance(e, InfeasibleError) or env.device.is_out_of_memory(e)
