@@ -30,6 +30,8 @@ import pandas as pd
 from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
+from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
+from t2a_ray.analysis.runtime import read_setup, runtime_tables
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import (
     MEASUREMENT_COLUMNS,
@@ -209,6 +211,7 @@ def analyze_run(
         source=f"run {run.name}",
         quality_table=quality,
         notes=notes,
+        tables=runtime_tables(rows, read_setup(run)),
     )
 
 
@@ -223,6 +226,7 @@ FIT_TITLES = {
         " (coefficient of variation per configuration; window duration beside energy)",
     ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
+    **RUNTIME_TITLES,
 }
 
 
@@ -259,7 +263,9 @@ def _analyze(
     source: str,
     quality_table: pd.DataFrame | None = None,
     notes: list[str] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Analysis:
+    """`tables`: more tables for the report (keys of FIT_TITLES), shown with the fits."""
     notes = list(notes or [])
     input_cols = list(table.columns)
 
@@ -325,6 +331,7 @@ def _analyze(
         e_rows, energy_col, [c for c in axes if c in e_groups or c not in group_cols], e_groups
     )
     notes += fit_notes
+    fits.update(tables or {})
 
     # 5. Carbon.
     intensity = DEFAULT_INTENSITY_G_PER_KWH if intensity is None else float(intensity)

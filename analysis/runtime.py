@@ -171,3 +171,51 @@ def launch_boundness(results: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
+
+
+# Each table's heading in the report: title, and the detail the printed tables add.
+TITLES = {
+    "runtime_setup": (
+        "Compile and capture cost",
+        " (setup generations that compiled, outside the windows; overhead: beyond one steady generation)",
+    ),
+    "break_even": (
+        "Break-even of compiled runtimes",
+        " (waveforms after which the compile overhead is paid back; 95 % CI from the saving's)",
+    ),
+    "equivalence": (
+        "Output against the eager run",
+        f" (same configuration and seed; changes_audio below {EQUIVALENT_MIN_SNR_DB:g} dB SNR)",
+    ),
+    "launch_boundness": (
+        "Launch-bound or compute-bound",
+        f" (share of the window the GPU ran kernels, NVML; launch-bound below {LAUNCH_BOUND_BELOW_BUSY:g})",
+    ),
+}
+
+
+def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The report's runtime tables that this run has data for, keyed as in `TITLES`; each shows the
+    model and the configuration columns that vary in the run."""
+    keep = [c for c in config_columns(results) if c == "model" or results[c].nunique(dropna=False) > 1]
+    tables: dict[str, pd.DataFrame] = {}
+    if setup is not None and not setup.empty:
+        costs = setup_costs(setup, results)
+        shape = [c for c in ["model", *SETUP_AXES] if c in keep or c == "model"]
+        tables["runtime_setup"] = costs[
+            [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
+        ]
+        even = break_even(results, costs)
+        if not even.empty:
+            tables["break_even"] = even[
+                [*keep, *(c for c in even.columns if c not in config_columns(results))]
+            ]
+    if "output_snr_db" in results and results["output_snr_db"].notna().any():
+        eq = equivalence(results)
+        tables["equivalence"] = eq[[*keep, "output_rel_l2_error", "output_snr_db", "changes_audio"]]
+    if "gpu_busy_fraction" in results and results["gpu_busy_fraction"].notna().any():
+        bound = launch_boundness(results)
+        tables["launch_boundness"] = bound[
+            [*keep, *(c for c in bound.columns if c not in config_columns(results))]
+        ]
+    return tables

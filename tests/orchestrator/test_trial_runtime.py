@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.adapters import adapter_class
+from t2a_ray.analysis.report import analyze_run
 from t2a_ray.analysis.runtime import break_even, read_setup, setup_costs
 from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter
@@ -68,6 +69,12 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
     assert len(costs) == 1 and costs["overhead_j"].notna().all()
     even = break_even(table, costs)
     assert sorted(even["steps"]) == [2, 3] and even["overhead_j"].nunique() == 1
+    # ...and the run's report shows them (no GPU here: no busy fraction, so no launch-bound read-out)
+    report = analyze_run(env.run.root)
+    assert {"runtime_setup", "break_even", "equivalence"} <= set(report.fits)
+    assert "launch_boundness" not in report.fits
+    assert "Break-even of compiled runtimes" in report.text()
+    assert "Compile and capture cost" in report.report_path.read_text()
 
 
 @pytest.mark.parametrize(
