@@ -6,26 +6,27 @@ This room reads tables. It never imports Ray, and torch/transformers only inside
 Entry points (the CLI calls these):
 
 * `analyze_run(run_dir)` and `analyze_table(df, energy_col, qualities, group_cols, out_dir)` → `Analysis`
-  with `.text()` (tables to print) and `.report_path`;
-* `load_table(path)` for .csv/.parquet (ValueError on anything else);
+  with `.text()` (tables to print) and `.report_path` (`pipeline` builds it, `render` renders it,
+  `report.write_report` writes it);
+* `inputs.read_tables(patterns)` for the field's tables (several files, CodeCarbon, `--extract`, `--join`);
+* `load_table(path)` for .csv/.parquet (AnalysisError, a ValueError, on anything else);
 * `quality.score_configuration(...)` + `write_quality_table(rows, path)` for the orchestrator.
 """
 
 from t2a_ray.analysis.fronts import Front, compute_fronts, hypervolume, knee_index, pareto_mask
-from t2a_ray.analysis.report import (
-    DEFAULT_INTENSITY_G_PER_KWH,
-    Analysis,
-    analyze_run,
-    analyze_table,
-    parse_quality,
-    read_run_results,
+from t2a_ray.analysis.report import Analysis, analyze_run, analyze_table, parse_quality, read_run_results
+from t2a_ray.analysis.tables import (
+    QUALITY_COLUMNS,
+    AnalysisError,
+    load_table,
+    read_quality_table,
+    write_quality_table,
 )
-from t2a_ray.analysis.tables import QUALITY_COLUMNS, load_table, read_quality_table, write_quality_table
 
 __all__ = [
-    "DEFAULT_INTENSITY_G_PER_KWH",
     "QUALITY_COLUMNS",
     "Analysis",
+    "AnalysisError",
     "Front",
     "analyze_run",
     "analyze_table",

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from t2a_ray.analysis.values import fmt, sort_key
+
 SENSES = ("max", "min")
 _BLOCK = 2048  # rows of the pairwise comparison done at once (bounds memory to ~4 M booleans)
 
@@ -187,13 +189,7 @@ def front_label(metric: str, sense: str, group: Sequence[tuple[str, object]] = (
     base = f"{metric}:{sense}"
     if not group:
         return base
-    return base + " | " + ", ".join(f"{k}={_fmt(v)}" for k, v in group)
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return "NA" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return base + " | " + ", ".join(f"{k}={fmt(v, na='NA')}" for k, v in group)
 
 
 def compute_fronts(
@@ -278,7 +274,7 @@ def fronts_summary(
 
 def describe(row: pd.Series, label_cols: Sequence[str]) -> str:
     """A configuration in words: ``model=tango steps=50``."""
-    return " ".join(f"{c}={_fmt(row[c])}" for c in label_cols if c in row.index)
+    return " ".join(f"{c}={fmt(row[c], na='NA')}" for c in label_cols if c in row.index)
 
 
 def _col(df: pd.DataFrame, name: str | None) -> np.ndarray | None:
@@ -291,12 +287,4 @@ def _sorted_groups(df: pd.DataFrame, cols: list[str]) -> list[tuple[tuple, pd.Da
     groups = [
         ((k if isinstance(k, tuple) else (k,)), sub) for k, sub in df.groupby(cols, dropna=False, sort=False)
     ]
-    return sorted(groups, key=lambda g: tuple(_sort_key(v) for v in g[0]))
-
-
-def _sort_key(v: object) -> tuple:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return (2, "")
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return (0, float(v), "")
-    return (1, str(v))
+    return sorted(groups, key=lambda g: tuple(sort_key(v) for v in g[0]))

@@ -1,20 +1,21 @@
 """The report's PNG plots, drawn with matplotlib's object API and the Agg canvas.
 
 No pyplot: importing this module never changes the process-wide backend (a notebook keeps its own), and
-figures are freed with their objects. Each function writes one PNG atomically and returns its path.
+figures are freed with their objects. Each function returns one PNG's bytes; the report writes them.
+`energy_label` is the energy axis's words (with its unit, and "CPU estimate" where it is one).
 """
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis.fronts import Front
-from t2a_ray.analysis.tables import atomic_write
+from t2a_ray.analysis.values import fmt
 from t2a_ray.schema import PHASES
 
 DPI = 110
@@ -37,13 +38,18 @@ def axis_label(col: str, sense: str | None = None) -> str:
     """A readable axis label with the unit read from the column name's suffix (``_j`` → J)."""
     if col in _NICE:
         return _NICE[col]
-    unit = next((u for suffix, u in _UNITS if col.lower().endswith(suffix)), None)
+    unit = unit_of(col)
     text = col.replace("_", " ")
     if unit:
         text = f"{text} ({unit})"
     if sense is not None:
         text += f" ({'higher' if sense == 'max' else 'lower'} is better)"
     return text
+
+
+def unit_of(col: str) -> str | None:
+    """The unit a column's name ends with (``energy_per_audio_s_j`` → J), or None."""
+    return next((u for suffix, u in _UNITS if col.lower().endswith(suffix)), None)
 
 
 def model_colors(models: Sequence[object]) -> dict[object, tuple]:
@@ -64,13 +70,11 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+def _png(fig) -> bytes:
     # Pin the metadata so that re-running the analysis rewrites byte-identical files.
-    atomic_write(
-        path,
-        lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None}),
-    )
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
 
 
 def _log_if_wide(ax, values: np.ndarray, axis: str = "x", ratio: float = 30.0) -> None:
@@ -94,10 +98,10 @@ def plot_energy_vs_axis(
     energy_col: str,
     ci_col: str | None,
     series_cols: Sequence[str],
-    path: Path,
+    energy_label: str,
     fits: pd.DataFrame | None = None,
     title: str = "",
-) -> Path:
+) -> bytes:
     """Mean energy (±95 % CI over repeats) against a parameter, one line per series (model + fixed axes).
 
     With `fits` (rows keyed by the same series columns, with slope_j_per_step and intercept_j) the fitted
@@ -118,7 +122,7 @@ def plot_energy_vs_axis(
     for i, (key, sub) in enumerate(series):
         sub = sub.sort_values(axis)
         label = ", ".join(
-            str(key[j]) if series_cols[j] == "model" else f"{series_cols[j]}={_short(key[j])}" for j in shown
+            str(key[j]) if series_cols[j] == "model" else f"{series_cols[j]}={fmt(key[j])}" for j in shown
         )
         model = str(dict(zip(series_cols, key, strict=True)).get("model", ""))
         color = colors.get(model)
@@ -152,18 +156,16 @@ def plot_energy_vs_axis(
                     alpha=0.7,
                 )
     ax.set_xlabel(axis_label(axis))
-    ax.set_ylabel(axis_label(energy_col))
+    ax.set_ylabel(energy_label)
     _log_if_wide(ax, configs[energy_col].to_numpy(dtype=np.float64), "y")
     if axis == "batch_size":
         ax.set_xscale("log", base=2)
         ticks = sorted(configs[axis].dropna().unique())
-        ax.set_xticks(ticks, [_short(t) for t in ticks])
+        ax.set_xticks(ticks, [fmt(t) for t in ticks])
     ax.grid(True, alpha=0.3)
-    ax.set_title(
-        title or f"{axis_label(energy_col)} vs {axis_label(axis).lower()} (mean ± 95 % CI)", fontsize=10
-    )
+    ax.set_title(title or f"{energy_label} vs {axis_label(axis).lower()} (mean ± 95 % CI)", fontsize=10)
     _legend(ax, len(series), title=None)
-    return _save(fig, path)
+    return _png(fig)
 
 
 def plot_fronts(
@@ -173,8 +175,8 @@ def plot_fronts(
     energy_ci_col: str | None,
     quality_ci_col: str | None,
     label_cols: Sequence[str],
-    path: Path,
-) -> Path:
+    energy_label: str,
+) -> bytes:
     """Energy–quality scatter, one panel per group: front members outlined in black, the plain Pareto
     front of the means as a staircase, the knee as a star. All `fronts` share one metric.
 
@@ -251,9 +253,9 @@ def plot_fronts(
             k = sub.loc[front.knee]
             ax.plot([float(k[energy_col])], [float(k[metric])], "*", ms=16, mfc="gold", mec="black", zorder=5)
         _log_if_wide(ax, e, "x")
-        ax.set_xlabel(axis_label(energy_col) + " — lower is better")
+        ax.set_xlabel(energy_label + " — lower is better")
         ax.set_ylabel(axis_label(metric, sense))
-        group = ", ".join(f"{k}={_short(v)}" for k, v in front.group)
+        group = ", ".join(f"{k}={fmt(v)}" for k, v in front.group)
         rule = "CI-aware (95 %)" if front.dominance == "ci95" else "plain"
         ax.set_title(
             (group + ": " if group else "")
@@ -281,7 +283,7 @@ def plot_fronts(
     bars = " (bars: 95 % CI)" if any(f.dominance == "ci95" for f in fronts) else ""
     fig.suptitle(f"Energy vs {axis_label(metric, sense).split(' (')[0]}: Pareto fronts{bars}", fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return _png(fig)
 
 
 _COMPACT = {"steps": "N st = steps", "batch_size": "bN = batch size", "duration_s": "N s = duration"}
@@ -293,16 +295,16 @@ def _compact(row: pd.Series, cols: Sequence[str]) -> str:
     for c in cols:
         if pd.isna(row[c]):
             continue  # a parameter this model does not have
-        v = _short(row[c])
+        v = fmt(row[c])
         out.append({"steps": f"{v} st", "batch_size": f"b{v}", "duration_s": f"{v} s"}.get(c, f"{c}={v}"))
     return " ".join(out)
 
 
-def plot_phases(shares: pd.DataFrame, by: Sequence[str], path: Path) -> Path:
+def plot_phases(shares: pd.DataFrame, by: Sequence[str]) -> bytes:
     """Stacked horizontal bars: each phase's share of the measured phase energy, per model."""
     fig = _figure(7.5, 0.9 + 0.42 * max(len(shares), 2))
     ax = fig.add_subplot(1, 1, 1)
-    labels = [" ".join(_short(r[c]) for c in by) for _, r in shares.iterrows()]
+    labels = [" ".join(fmt(r[c]) for c in by) for _, r in shares.iterrows()]
     left = np.zeros(len(shares))
     from matplotlib import colormaps
 
@@ -324,18 +326,10 @@ def plot_phases(shares: pd.DataFrame, by: Sequence[str], path: Path) -> Path:
     ax.set_xlabel("Share of the energy of the measured phases (%)")
     ax.set_title("Where the energy goes: phase shares per " + " / ".join(by), fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title="phase")
-    return _save(fig, path)
+    return _png(fig)
 
 
 def _err(df: pd.DataFrame, col: str | None):
     if not col or col not in df:
         return None
     return df[col].astype(float).fillna(0.0).to_numpy()
-
-
-def _short(v: object) -> str:
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.3g}"
-    return str(v)

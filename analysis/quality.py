@@ -40,8 +40,9 @@ import numpy as np
 
 from t2a_ray.analysis.audio import as_batch, audio_suffixes, read_audio, resample, to_mono
 from t2a_ray.analysis.stats import ci95_halfwidth
-from t2a_ray.analysis.tables import atomic_save_npy, iter_files
+from t2a_ray.analysis.tables import iter_files
 from t2a_ray.errors import T2ARayError
+from t2a_ray.runfolder import atomic_write
 
 CLAP_SAMPLE_RATE_HZ = 48_000
 # Closest transformers ports of the paper's checkpoints (see the module docstring).
@@ -544,7 +545,7 @@ def load_reference(
             for (i, _), e in zip(part, emb, strict=True):
                 rows[i] = e
                 if cache is not None:
-                    atomic_save_npy(cache / f"{digests[i]}.npy", e)
+                    atomic_write(cache / f"{digests[i]}.npy", lambda f, e=e: np.save(f, e))
     embeddings = np.stack([rows[i] for i in range(len(files))])
     return ReferenceSet(root, files, embeddings, embedder.cache_key, cached=cached)
 

@@ -24,11 +24,10 @@ import pandas as pd
 from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import AFTER_AXES, IDENTITY, SETUP_AXES
+from t2a_ray.schema import COLUMN_ROLES, CONFIG, SETUP_AXES
 
 # A window whose GPU ran kernels less than this share of the time waited on the host between them.
 LAUNCH_BOUND_BELOW_BUSY = 0.9
-_NOT_AXES = {name for name, _, _ in IDENTITY + AFTER_AXES}
 _RUNTIME = list(EAGER)
 
 
@@ -39,8 +38,8 @@ def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
 
 
 def config_columns(results: pd.DataFrame) -> list[str]:
-    """What identifies a configuration: model, weights, dtype and every grid axis."""
-    return ["model", "weights", "dtype", *(c for c in results.columns if c not in _NOT_AXES)]
+    """What identifies a configuration: model, weights, dtype and every grid axis (the schema's role)."""
+    return [c for c in results.columns if COLUMN_ROLES.get(c, CONFIG) == CONFIG]
 
 
 def _ok(results: pd.DataFrame) -> pd.DataFrame:

@@ -1,63 +1,24 @@
-"""Reading results tables, the quality table's schema, and atomic writes.
+"""Reading results tables, and the quality table's schema.
 
-Everything the analysis writes goes through `atomic_write`: a temp file in the target's own folder, then
-`os.replace`, so a reader (or a second `t2a-ray analyze`) never sees half a file, and a crash leaves the
-previous version in place.
+Files are written through `t2a_ray.runfolder.atomic_write` (temp file, fsync, rename): a reader never
+sees half a file, and a crash leaves the previous version in place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-# Columns of results.parquet (PRODUCT.md) that are measurements or bookkeeping, never part of what
-# identifies a configuration. Used to guess the configuration of a table that has no `trial_id`.
-MEASUREMENT_COLUMNS = frozenset(
-    {
-        "run",
-        "trial_id",
-        "repeat",
-        "prompt_id",
-        "node",
-        "gpu_index",
-        "gpu_name",
-        "gpu_uuid",
-        "gpu_energy_j",
-        "gpu_energy_net_j",
-        "idle_power_w",
-        "cpu_energy_j",
-        "dram_energy_j",
-        "energy_method",
-        "window_s",
-        "generations_in_window",
-        "latency_s",
-        "energy_per_waveform_j",
-        "energy_per_audio_s_j",
-        "avg_power_w",
-        "gpu_busy_fraction",
-        "peak_memory_bytes",
-        "temperature_start_c",
-        "temperature_end_c",
-        "carbon_g",
-        "text_encoder_energy_j",
-        "denoise_energy_j",
-        "decode_energy_j",
-        "vocoder_energy_j",
-        "output_rel_l2_error",
-        "output_snr_db",
-        "status",
-        "error",
-    }
-)
-# Columns that, when present, count repeats of one configuration rather than different configurations.
-REPEAT_COLUMNS = ("repeat", "prompt_id", "seed")
+from t2a_ray.runfolder import atomic_write
+
+
+class AnalysisError(ValueError):
+    """Input the analysis cannot use (a table, a column, an option, the report folder): one line, exit 2."""
+
 
 # quality.parquet: one row per configuration (trial_id). Written by the orchestrator through
 # `write_quality_table`, after the energy windows (scoring is never inside a measured window).
@@ -85,28 +46,28 @@ QUALITY_COLUMNS: dict[str, str] = {
 def load_table(path: str | os.PathLike, required: Sequence[str] = ()) -> pd.DataFrame:
     """Read a results table from a .csv or .parquet file.
 
-    Raises ValueError (the CLI's exit 2) for a missing file, another suffix, an empty table, or missing
+    Raises AnalysisError (the CLI's exit 2) for a missing file, another suffix, an empty table, or missing
     `required` columns — naming what is there, so a typo in `--energy` is easy to see.
     """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise ValueError(f"{p}: unsupported table suffix {p.suffix or '(none)'!r}; use .csv or .parquet")
+        raise AnalysisError(f"{p}: unsupported table suffix {p.suffix or '(none)'!r}; use .csv or .parquet")
     if not p.is_file():
-        raise ValueError(f"{p}: no such file")
+        raise AnalysisError(f"{p}: no such file")
     df = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
     if df.empty:
-        raise ValueError(f"{p}: the table has no rows")
+        raise AnalysisError(f"{p}: the table has no rows")
     check_columns(df, required, source=str(p))
     return df
 
 
 def check_columns(df: pd.DataFrame, required: Iterable[str], source: str = "table") -> None:
-    """Raise ValueError naming every column of `required` that `df` lacks, and the columns it has."""
+    """Raise AnalysisError naming every column of `required` that `df` lacks, and the columns it has."""
     missing = [c for c in required if c not in df.columns]
     if missing:
         have = ", ".join(map(str, df.columns))
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} (columns: {have})")
+        raise AnalysisError(f"{source}: missing column(s) {', '.join(missing)} (columns: {have})")
 
 
 def write_quality_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> pd.DataFrame:
@@ -133,7 +94,7 @@ def write_quality_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLi
             df[col] = _as_dtype(df[col], dtype)
     extra = [c for c in df.columns if c not in QUALITY_COLUMNS]
     df = df[list(QUALITY_COLUMNS) + extra].reset_index(drop=True)
-    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(Path(path), lambda f: df.to_parquet(f, index=False))
     return df
 
 
@@ -153,45 +114,6 @@ def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
         return pd.to_numeric(series, errors="raise").astype(dtype)
     except (TypeError, ValueError) as e:
         raise ValueError(f"quality column {series.name!r}: expected {dtype} values ({e})") from None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
-    """Call `write(tmp_path)` for a temp file beside `path`, then rename it onto `path`.
-
-    The temp file lives in the same folder so that `os.replace` is a rename within one file system.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name rather than mkstemp: mkstemp makes the file 0600, and the report must stay readable by
-    # whoever could read the folder (the writer creates it under the process umask).
-    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return target
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    def _write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-
-    return atomic_write(path, _write)
 
 
 def iter_files(folder: Path, suffixes: Iterable[str]) -> Iterator[Path]:

@@ -23,9 +23,9 @@ from t2a_ray.config import Prompt, Sweep, Trial
 from t2a_ray.errors import InfeasibleError
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import SETUP_AXES, SETUP_SCHEMA, results_schema, rows_to_table, write_table
+from t2a_ray.units import carbon_g
 
 log = logging.getLogger(__name__)
-J_PER_KWH = 3.6e6
 
 
 class Meter(Protocol):
@@ -280,7 +280,7 @@ def _row(
         "energy_per_waveform_j": None if energy is None else energy / waveforms,
         "energy_per_audio_s_j": None if energy is None else energy / (waveforms * audio_s),
         "peak_memory_bytes": env.device.peak_memory_bytes(),
-        "carbon_g": None if energy is None or intensity is None else energy / J_PER_KWH * intensity,
+        "carbon_g": None if energy is None or intensity is None else carbon_g(energy, intensity),
         "status": "ok",
         "error": None,
     }

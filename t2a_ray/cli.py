@@ -17,13 +17,14 @@ import click
 
 from t2a_ray import __version__
 from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.units import JOULES_PER
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 # Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
 LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
 
 
-def _fail_usage(error: ConfigError) -> None:
+def _fail_usage(error: ConfigError | ValueError) -> None:
     click.echo(f"error: {error}", err=True)
     sys.exit(EXIT_USAGE)
 
@@ -217,14 +218,21 @@ def status(run_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--results",
-    "results_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Any results table (.csv or .parquet) instead of a run folder.",
+    "results",
+    multiple=True,
+    help="Results tables (.csv or .parquet; globs; repeatable), concatenated, instead of a run folder. "
+    "CodeCarbon's emissions.csv is recognised by its header (energies in kWh).",
 )
 @click.option("--energy", "energy_col", default=None, help="Energy column to minimise (with --results).")
+@click.option(
+    "--energy-unit",
+    type=click.Choice(list(JOULES_PER)),
+    default=None,
+    help="Unit of --energy; default: its _j/_wh/_kwh suffix, else the recognised format's. Converted to J.",
+)
 @click.option(
     "--quality", "qualities", multiple=True, help="COL:max or COL:min, repeatable (with --results)."
 )
@@ -232,74 +240,128 @@ def status(run_dir: Path) -> None:
     "--group", "group_cols", default="", help="Comma-separated columns: one front per group (with --results)."
 )
 @click.option(
+    "--config-cols",
+    default=None,
+    help="Comma-separated columns that identify a configuration (default: inferred, and said).",
+)
+@click.option(
+    "--extract",
+    "extracts",
+    multiple=True,
+    help="COL=REGEX with named groups: parse configuration columns out of a text column (repeatable).",
+)
+@click.option(
+    "--join", "joins", multiple=True, help="Another table whose columns to bring in, e.g. quality scores."
+)
+@click.option("--on", "join_on", multiple=True, help="Comma-separated key columns of each --join.")
+@click.option(
+    "--carbon-intensity",
+    type=click.FloatRange(0.0, 10_000.0),
+    default=None,
+    help="g CO2e per kWh for the carbon figures (default: the sweep's, or CodeCarbon's own per row).",
+)
+@click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Report folder (default: RUN_DIR/report, or ./t2a-report for --results).",
 )
 def analyze(
     run_dir: Path | None,
-    results_path: Path | None,
+    results: tuple[str, ...],
     energy_col: str | None,
+    energy_unit: str | None,
     qualities: tuple[str, ...],
     group_cols: str,
+    config_cols: str | None,
+    extracts: tuple[str, ...],
+    joins: tuple[str, ...],
+    join_on: tuple[str, ...],
+    carbon_intensity: float | None,
     out_dir: Path | None,
 ) -> None:
-    """Pareto fronts, fits and the report, for a run folder or any results table."""
-    if (run_dir is None) == (results_path is None):
+    """Pareto fronts, fits and the report, for a run folder or any results tables."""
+    if run_dir is not None and run_dir.is_file():
+        _fail_usage(ConfigError("RUN_DIR", str(run_dir), f"is a file; for a table use --results {run_dir}"))
+    if (run_dir is None) == (not results):
         _fail_usage(
             ConfigError(
                 "RUN_DIR/--results", None, "give a run folder or --results TABLE, not both, not neither"
             )
         )
     if run_dir is not None:
-        _analyze_run(run_dir, out_dir)
+        _analyze_run(run_dir, out_dir, carbon_intensity)
         return
-    parsed = []
+    from t2a_ray.analysis import AnalysisError, analyze_table
+    from t2a_ray.analysis import inputs as _inputs
+
     try:
         if not energy_col:
             raise ConfigError("--energy", None, "name the energy column to minimise")
-        if not qualities:
-            raise ConfigError("--quality", None, "give at least one COL:max or COL:min")
+        if len(join_on) not in (len(joins), 1) or (join_on and not joins):
+            raise ConfigError("--on", list(join_on), "give one --on for every --join (or one for all)")
         for q in qualities:
             col, _, direction = q.rpartition(":")
             if not col or direction not in ("max", "min"):
                 raise ConfigError("--quality", q, "must be COL:max or COL:min")
-            parsed.append((col, direction))
-        from t2a_ray.analysis import analyze_table, load_table
-
-        try:
-            df = load_table(results_path)
-        except (ValueError, OSError) as e:
-            raise ConfigError("--results", str(results_path), str(e)) from None
-        groups = [g for g in group_cols.split(",") if g]
-        for col in [energy_col, *(c for c, _ in parsed), *groups]:
+        parsed = [tuple(q.rsplit(":", 1)) for q in qualities]
+        table = _inputs.read_tables(results)
+        for spec in extracts:
+            _inputs.extract(table, *_inputs.parse_extract(spec))
+        for i, path in enumerate(joins):
+            _inputs.join(table, path, _columns(join_on[i] if len(join_on) > 1 else join_on[0]))
+        groups, keys = _columns(group_cols), None if config_cols is None else _columns(config_cols)
+        df = table.frame
+        for col in [energy_col, *(c for c, _ in parsed), *groups, *(keys or [])]:
             if col not in df.columns:
                 raise ConfigError(
-                    "--energy/--quality/--group",
+                    "--energy/--quality/--group/--config-cols",
                     col,
-                    f"no such column in {results_path.name} (has: {', '.join(map(str, df.columns))})",
+                    f"no such column in the results (has: {', '.join(map(str, df.columns))})",
                 )
+        df, energy_j, notes = _inputs.energy_in_joules(df, energy_col, energy_unit, table.units)
+        analysis = analyze_table(
+            df,
+            energy_j,
+            parsed,
+            groups,
+            out_dir or Path("t2a-report"),
+            config_cols=keys,
+            not_keys=table.not_keys | {energy_col},
+            intensity_g_per_kwh=carbon_intensity,
+            title=", ".join(str(p.name) for p in table.sources[:3])
+            + (f" and {len(table.sources) - 3} more" if len(table.sources) > 3 else ""),
+            notes=table.notes + notes,
+        )
     except ConfigError as e:
         _fail_usage(e)
-    click.echo(analyze_table(df, energy_col, parsed, groups, out_dir or Path("t2a-report")).text())
+    except AnalysisError as e:
+        _fail_usage(e)
+    click.echo(analysis.text())
 
 
-def _analyze_run(run_dir: Path, out_dir: Path | None = None) -> None:
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _analyze_run(run_dir: Path, out_dir: Path | None = None, intensity: float | None = None) -> None:
     from t2a_ray.runfolder import RunFolder
 
     run = RunFolder(run_dir)
     if not run.exists():
         _fail_usage(ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)"))
-    from t2a_ray.analysis import analyze_run
+    from t2a_ray.analysis import AnalysisError, analyze_run
     from t2a_ray.schema import merge_results
 
     table, _ = merge_results(run)
     if table is None:
         click.echo(f"error: {run.root} has no finished trials yet", err=True)
         sys.exit(EXIT_FAILURE)
-    click.echo(analyze_run(run.root, out_dir=out_dir).text())
+    try:
+        click.echo(analyze_run(run.root, out_dir=out_dir, intensity_g_per_kwh=intensity).text())
+    except AnalysisError as e:
+        _fail_usage(e)
 
 
 @main.command()

@@ -217,9 +217,10 @@ def safe_name(text: str) -> str:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write `path` through a temp file in the same folder: fsync, rename, fsync the folder.
 
-    On any error the temp file is removed and `path` is untouched.
+    The folder is created if missing. On any error the temp file is removed and `path` is untouched.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:

@@ -35,60 +35,91 @@ def trial_status(row_statuses: Iterable[str]) -> str:
     return "ok" if seen == {"ok"} else ("infeasible" if "infeasible" in seen else "failed")
 
 
-# (name, type, description with unit). Grid-axis columns are inserted after `dtype`.
+# What a column is to the analysis. `config`: part of what identifies a configuration (the grid axes
+# too); `repeat`: tells repeats of one configuration apart; `record`: where and how a row was made;
+# `measurement`: a measured value. Only `config` columns may ever become a configuration's key.
+CONFIG, REPEAT, RECORD, MEASUREMENT = "config", "repeat", "record", "measurement"
+
+# (name, type, role, description with unit). Grid-axis columns (role `config`) are inserted after `dtype`.
 IDENTITY = [
-    ("run", pa.string(), "run name"),
-    ("trial_id", pa.string(), "stable hash of the configuration"),
-    ("repeat", pa.int32(), "repeat index, 0-based"),
-    ("prompt_id", pa.string(), "prompt id"),
-    ("model", pa.string(), "adapter id"),
-    ("model_revision", pa.string(), "what was loaded: hub revision, folder, or weight mode"),
-    ("weights", pa.string(), "pretrained | random | tiny"),
-    ("dtype", pa.string(), "float16 | bfloat16 | float32"),
+    ("run", pa.string(), RECORD, "run name"),
+    ("trial_id", pa.string(), RECORD, "stable hash of the configuration"),
+    ("repeat", pa.int32(), REPEAT, "repeat index, 0-based"),
+    ("prompt_id", pa.string(), REPEAT, "prompt id"),
+    ("model", pa.string(), CONFIG, "adapter id"),
+    ("model_revision", pa.string(), CONFIG, "what was loaded: hub revision, folder, or weight mode"),
+    ("weights", pa.string(), CONFIG, "pretrained | random | tiny"),
+    ("dtype", pa.string(), CONFIG, "float16 | bfloat16 | float32"),
 ]
 AFTER_AXES = [
-    ("seed", pa.int64(), "generator seed of the window's first generation"),
-    ("prompt_truncated", pa.bool_(), "the text encoder cut the prompt short"),
-    ("node", pa.string(), "host name"),
-    ("gpu_index", pa.int32(), "physical GPU index on the node (null on CPU)"),
-    ("gpu_name", pa.string(), "GPU model"),
-    ("gpu_uuid", pa.string(), "GPU UUID"),
-    ("gpu_energy_j", pa.float64(), "GPU energy of the window, J"),
-    ("gpu_energy_net_j", pa.float64(), "GPU energy minus idle power × window, J"),
-    ("idle_power_w", pa.float64(), "the GPU's idle power measured before the sweep, W"),
-    ("cpu_energy_j", pa.float64(), "CPU package energy of the window, J"),
-    ("dram_energy_j", pa.float64(), "DRAM energy of the window, J"),
-    ("energy_method", pa.string(), "how each energy figure was obtained"),
-    ("window_s", pa.float64(), "metered window length, s"),
-    ("generations_in_window", pa.int32(), "generations repeated inside the window"),
-    ("latency_s", pa.float64(), "one generation (one call), s"),
-    ("energy_per_waveform_j", pa.float64(), "energy of the device the model ran on, per waveform, J"),
-    ("energy_per_audio_s_j", pa.float64(), "energy per second of generated audio, J/s"),
-    ("avg_power_w", pa.float64(), "mean power over the window, W"),
-    ("gpu_busy_fraction", pa.float64(), "share of the window in which the GPU ran a kernel (NVML), 0–1"),
-    ("peak_memory_bytes", pa.int64(), "peak GPU memory during the window, bytes"),
-    ("temperature_start_c", pa.float64(), "GPU temperature at window start, °C"),
-    ("temperature_end_c", pa.float64(), "GPU temperature at window end, °C"),
-    ("carbon_g", pa.float64(), "energy × carbon intensity, g CO2e"),
+    ("seed", pa.int64(), REPEAT, "generator seed of the window's first generation"),
+    ("prompt_truncated", pa.bool_(), MEASUREMENT, "the text encoder cut the prompt short"),
+    ("node", pa.string(), RECORD, "host name"),
+    ("gpu_index", pa.int32(), RECORD, "physical GPU index on the node (null on CPU)"),
+    ("gpu_name", pa.string(), RECORD, "GPU model"),
+    ("gpu_uuid", pa.string(), RECORD, "GPU UUID"),
+    ("gpu_energy_j", pa.float64(), MEASUREMENT, "GPU energy of the window, J"),
+    ("gpu_energy_net_j", pa.float64(), MEASUREMENT, "GPU energy minus idle power × window, J"),
+    ("idle_power_w", pa.float64(), MEASUREMENT, "the GPU's idle power measured before the sweep, W"),
+    ("cpu_energy_j", pa.float64(), MEASUREMENT, "CPU package energy of the window, J"),
+    ("dram_energy_j", pa.float64(), MEASUREMENT, "DRAM energy of the window, J"),
+    ("energy_method", pa.string(), RECORD, "how each energy figure was obtained"),
+    ("window_s", pa.float64(), MEASUREMENT, "metered window length, s"),
+    ("generations_in_window", pa.int32(), MEASUREMENT, "generations repeated inside the window"),
+    ("latency_s", pa.float64(), MEASUREMENT, "one generation (one call), s"),
+    (
+        "energy_per_waveform_j",
+        pa.float64(),
+        MEASUREMENT,
+        "energy of the device the model ran on, per waveform, J",
+    ),
+    ("energy_per_audio_s_j", pa.float64(), MEASUREMENT, "energy per second of generated audio, J/s"),
+    ("avg_power_w", pa.float64(), MEASUREMENT, "mean power over the window, W"),
+    (
+        "gpu_busy_fraction",
+        pa.float64(),
+        MEASUREMENT,
+        "share of the window in which the GPU ran a kernel (NVML), 0–1",
+    ),
+    ("peak_memory_bytes", pa.int64(), MEASUREMENT, "peak GPU memory during the window, bytes"),
+    ("temperature_start_c", pa.float64(), MEASUREMENT, "GPU temperature at window start, °C"),
+    ("temperature_end_c", pa.float64(), MEASUREMENT, "GPU temperature at window end, °C"),
+    ("carbon_g", pa.float64(), MEASUREMENT, "energy × carbon intensity, g CO2e"),
     *(
-        (column, pa.float64(), f"energy of the {phase} phase, J")
+        (column, pa.float64(), MEASUREMENT, f"energy of the {phase} phase, J")
         for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True)
     ),
-    ("output_rel_l2_error", pa.float64(), "‖waveform − eager waveform‖ / ‖eager waveform‖, same seed"),
-    ("output_snr_db", pa.float64(), "eager waveform's power over the difference's, dB (inf: identical)"),
-    ("status", pa.string(), "ok | infeasible | failed"),
-    ("error", pa.string(), "the error, when status is not ok"),
+    (
+        "output_rel_l2_error",
+        pa.float64(),
+        MEASUREMENT,
+        "‖waveform − eager waveform‖ / ‖eager waveform‖, same seed",
+    ),
+    (
+        "output_snr_db",
+        pa.float64(),
+        MEASUREMENT,
+        "eager waveform's power over the difference's, dB (inf: identical)",
+    ),
+    ("status", pa.string(), RECORD, "ok | infeasible | failed"),
+    ("error", pa.string(), RECORD, "the error, when status is not ok"),
 ]
+#: The role of every fixed column (grid axes, whatever their names, are `config`).
+COLUMN_ROLES = {name: role for name, _, role, _ in IDENTITY + AFTER_AXES}
+#: Columns that tell repeats of one configuration apart.
+REPEAT_COLUMNS = tuple(n for n, role in COLUMN_ROLES.items() if role == REPEAT)
+#: Measurements and bookkeeping: never part of what identifies a configuration.
+MEASUREMENT_COLUMNS = frozenset(n for n, role in COLUMN_ROLES.items() if role != CONFIG)
 _ARROW_OF = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
 
 def results_schema(axes: Mapping[str, type]) -> pa.Schema:
     """The schema for a run whose grid axes (every parameter of its models) have these types."""
-    axis_fields = [(name, _ARROW_OF[kind], "grid axis") for name, kind in sorted(axes.items())]
+    axis_fields = [(name, _ARROW_OF[kind], CONFIG, "grid axis") for name, kind in sorted(axes.items())]
     return pa.schema(
         [
-            pa.field(n, t, nullable=True, metadata={"description": d})
-            for n, t, d in IDENTITY + axis_fields + AFTER_AXES
+            pa.field(n, t, nullable=True, metadata={"description": d, "role": role})
+            for n, t, role, d in IDENTITY + axis_fields + AFTER_AXES
         ]
     )
 

@@ -11,6 +11,8 @@ import pytest
 from scipy import stats
 
 from t2a_ray.analysis import analyze_run, analyze_table, load_table, write_quality_table
+from t2a_ray.cli import demo_config
+from t2a_ray.config import load_sweep
 
 MODELS = {  # model: (intercept J, J/step, CLAP ceiling, FAD floor)
     "audioldm": (40.0, 2.0, 0.45, 3.0),
@@ -143,7 +145,8 @@ def run_dir(tmp_path_factory):
     rows, quality = paper_run()
     rows.to_parquet(run / "results.parquet", index=False)
     write_quality_table(quality, run / "quality.parquet")
-    (run / "sweep.yaml").write_text("name: paper\ncarbon: {intensity_g_per_kwh: 300}\n")
+    sweep = load_sweep(demo_config(), overrides=("carbon.intensity_g_per_kwh=300",))
+    (run / "sweep.yaml").write_text(sweep.to_yaml())
     return run
 
 
@@ -220,8 +223,9 @@ def test_run_text_and_tables(run_analysis):
     assert set(batch.batch_size) == {1, 2, 5, 10}
     assert (batch.groupby("model").vs_smallest_batch.min() < 0.7).all()
     assert run_analysis.carbon["intensity_g_per_kwh"] == 300.0
+    # Carbon of the energy in use: energy_per_waveform_j is divided from the window's GPU energy.
     rows = pd.read_parquet(run_analysis.out_dir.parent / "results.parquet")
-    joules = rows[["gpu_energy_j", "cpu_energy_j", "dram_energy_j"]].sum().sum()
+    joules = rows.loc[rows.status == "ok", "gpu_energy_j"].sum()
     assert run_analysis.carbon["total_g"] == pytest.approx(joules / 3.6e6 * 300)
     assert all(f.dominance == "ci95" for f in run_analysis.fronts)
 
@@ -301,7 +305,9 @@ def test_minimal_csv_plain_dominance_and_skipped_plots(tmp_path):
     names = {p.name for p in (tmp_path / "r").iterdir()}
     assert {"plot_energy_vs_steps.png", "plot_front_clap.png", "plot_front_fad.png"} <= names
     assert "plot_phases.png" not in names and "plot_energy_vs_batch.png" not in names
-    assert a.carbon["intensity_g_per_kwh"] == 475.0
+    # No intensity known (no sweep, no --carbon-intensity): no carbon figure, and a note says why.
+    assert a.carbon is None and "Carbon:" not in a.text().split("Notes")[0]
+    assert "no intensity known" in a.text()
 
 
 def test_input_errors(tmp_path):
@@ -336,3 +342,17 @@ def test_analysis_never_imports_torch_or_ray(tmp_path):
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_carbon_follows_the_energy_column_and_survives_an_unreadable_sweep(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows, _ = paper_run(seed=3)
+    rows.to_parquet(run / "results.parquet", index=False)
+    ok = rows[rows.status == "ok"]
+    a = analyze_run(run, energy_col="cpu_energy_j", intensity_g_per_kwh=200.0)
+    assert a.carbon["total_g"] == pytest.approx(ok.cpu_energy_j.sum() / 3.6e6 * 200)
+    assert "the sum of cpu_energy_j at 200 g CO2e/kWh" in a.text()
+    (run / "sweep.yaml").write_text("name: moved\nmodels: [nowhere]\n")
+    b = analyze_run(run)
+    assert b.carbon is None and any(n.startswith("Carbon intensity not read") for n in b.notes)
