@@ -24,6 +24,7 @@ from t2a_ray.analysis.pipeline import (
 from t2a_ray.analysis.render import render_html
 from t2a_ray.analysis.runtime import read_setup, runtime_tables
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
+from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.runfolder import RunFolder, atomic_write, atomic_write_text
 from t2a_ray.schema import REPEAT_COLUMNS
 
@@ -128,6 +129,9 @@ def analyze_run(
     quals = [(q, s) for q, s in RUN_QUALITIES if quality is not None and quality[q].notna().any()]
     if quality is not None and not quals:
         notes.append("quality.parquet has no CLAP or FAD values: no Pareto fronts.")
+    throttled = throttle_note(rows)
+    if throttled:
+        notes.append(throttled)
     if group_cols is None:
         have = set(rows.columns) | (set(quality.columns) if quality is not None else set())
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]

@@ -46,6 +46,7 @@ from typing import Any
 from t2a_ray.metering import Meter, open_meter
 from t2a_ray.metering.calibration import fit_counter_lag_s, fit_power_delay_s
 from t2a_ray.metering.clock import Clock
+from t2a_ray.metering.doctor import cv
 from t2a_ray.metering.fakes import FakeGPU
 from t2a_ray.metering.timeline import CounterTimeline, PowerTrace, counter_updates, update_period_s
 
@@ -54,14 +55,6 @@ PROMPT = "Water running out of a faucet, some hitting a sink bottom, and some wa
 
 def log(*parts: Any) -> None:
     print(f"[{time.strftime('%H:%M:%S')}]", *parts, flush=True)
-
-
-def cv(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None]
-    if len(xs) < 2:
-        return None
-    m = statistics.mean(xs)
-    return statistics.stdev(xs) / m if m else None
 
 
 def residual_cv(energy: list[float], duration: list[float]) -> float | None:

@@ -7,6 +7,9 @@ They subclass the real base classes (`Clock`, `GPU`) and behave like the hardwar
 * `FakeGPU` — power follows what the "work" sets; the energy counter ticks every `tick_s`, publishes
   the energy drawn up to `lag_s` before the tick, counts in whole mJ, wraps at `counter_range_mj`, and
   can be told to fail (as a translated NVML error).
+* `FrozenCounterGPU`, `PartTimeCounterGPU` — counters that a user's card may have and `doctor` must
+  catch: one that never moves (seen in VMs), one that counts only 25 ms of every 100 ms and scales it
+  up, as NVML's power readings do on A100/H100 (Yang et al., "Part-time Power Measurements", SC'24).
 * `ReplayGPU` — plays back a trace recorded from a real GPU (`tests/fixtures/nvml_trace_h100.csv`).
 * `FakeNVML` — a stand-in for the `pynvml` module over FakeGPUs, to test `NVMLGPU` and the
   CUDA_VISIBLE_DEVICES → real-index mapping, including NVML's error codes.
@@ -126,6 +129,8 @@ class FakeGPU(GPU):
         self._failures_left = 0
         self._failure_message = ""
         self.reads = 0
+        #: What `clocks_event_reasons` answers (NVML's bit mask): set it to make the card "throttle".
+        self.reasons_mask = 0
         # piecewise-constant power: segment i starts at _seg_t[i] with _seg_w[i] watts
         self._origin_s = clock.now_s()
         self._seg_t = [self._origin_s]
@@ -224,6 +229,35 @@ class FakeGPU(GPU):
 
     def temperature_c(self) -> float | None:
         return self.temperature
+
+    def clocks_event_reasons(self) -> int | None:
+        return self.reasons_mask
+
+
+class FrozenCounterGPU(FakeGPU):
+    """A counter that answers but never moves (reported in VMs): every read gives the first value."""
+
+    def _published_mj(self) -> int:
+        return self.counter_start_mj
+
+
+class PartTimeCounterGPU(FakeGPU):
+    """A counter that integrates only the last `covered_s` of each tick and scales it to the whole tick:
+    right on a steady load, blind to work that falls in the uncovered part of each tick."""
+
+    def __init__(self, clock: Clock, *, covered_s: float = 0.025, **kwargs: Any):
+        super().__init__(clock, **kwargs)
+        self.covered_s = covered_s
+        self._counted_to_s = self.last_tick_s(self._origin_s)  # ticks counted so far, and their energy
+        self._counted_j = 0.0
+
+    def _published_mj(self) -> int:
+        last = self.last_tick_s() - self.lag_s
+        while self._counted_to_s + self.tick_s <= last + 1e-9:
+            self._counted_to_s += self.tick_s
+            covered_j = self.true_energy_j(self._counted_to_s, self._counted_to_s - self.covered_s)
+            self._counted_j += covered_j * self.tick_s / self.covered_s
+        return (self.counter_start_mj + int(self._counted_j * 1000)) % self.energy_counter_range_mj
 
 
 class ReplayGPU(GPU):
@@ -366,6 +400,10 @@ class FakeNVML:
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         self._maybe_fail("nvmlDeviceGetTemperature")
         return int(self._gpu(handle).temperature_c() or 0)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: int) -> int:
+        self._maybe_fail("nvmlDeviceGetCurrentClocksEventReasons")
+        return self._gpu(handle).reasons_mask
 
     def nvmlDeviceGetFieldValues(self, handle: int, field_ids: Sequence[int]) -> list[Any]:
         self._maybe_fail("nvmlDeviceGetFieldValues")

@@ -24,6 +24,32 @@ NVML_FI_DEV_POWER_INSTANT = 186  # mW, instantaneous (nvmlDeviceGetPowerUsage is
 NVML_GPU_UTILIZATION_SAMPLES = 1  # nvmlSamplingType_t: GPU utilisation
 _FIELD_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
+#: NVML's clocks-event (formerly "throttle") reason bits (nvml.h, nvmlClocksEventReason*), by our names.
+CLOCKS_EVENT_REASONS = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+#: Reasons that are settings or idleness, not the card slowing work down: a window is not "throttled" by them.
+NOT_THROTTLING = frozenset({"gpu_idle", "applications_clocks_setting", "display_clock_setting"})
+
+
+def reason_names(mask: int) -> tuple[str, ...]:
+    """The names of the reason bits set in `mask`, in bit order; an unknown bit is named by its value."""
+    names = [CLOCKS_EVENT_REASONS.get(bit, hex(bit)) for bit in (1 << i for i in range(64)) if mask & bit]
+    return tuple(names)
+
+
+def throttling(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The reasons among `names` that slow the card's clocks (power, thermal, hardware slowdown)."""
+    return tuple(n for n in names if n not in NOT_THROTTLING)
+
 
 class GPU(abc.ABC):
     """One GPU as the meter needs it. Readings raise `MeteringError` when the device cannot answer.
@@ -96,6 +122,11 @@ class GPU(abc.ABC):
         return energy, power
 
     def temperature_c(self) -> float | None:
+        return None
+
+    def clocks_event_reasons(self) -> int | None:
+        """Why the clocks are below their maximum now, as NVML's bit mask (`reason_names` names the
+        bits); None where the device cannot say. A cheap read (no energy counter behind it)."""
         return None
 
     def supports_utilization(self) -> bool:
@@ -229,6 +260,19 @@ class NVMLGPU(GPU):
             return float(self._call("nvmlDeviceGetTemperature", self._handle, 0))  # NVML_TEMPERATURE_GPU
         except MeteringError:
             return None
+
+    def clocks_event_reasons(self) -> int | None:
+        # Drivers before 535 (and pynvml before 12.535) name it "throttle reasons".
+        for fn_name in (
+            "nvmlDeviceGetCurrentClocksEventReasons",
+            "nvmlDeviceGetCurrentClocksThrottleReasons",
+        ):
+            if hasattr(self._nvml, fn_name):
+                try:
+                    return int(self._call(fn_name, self._handle))
+                except MeteringError:
+                    return None
+        return None
 
     def supports_utilization(self) -> bool:
         return True  # every NVML GPU keeps them; a read that fails says so (MeteringError)
@@ -371,3 +415,20 @@ def find_visible_gpu(
     if cuda_ordinal < count:
         return cuda_ordinal, "no CUDA_VISIBLE_DEVICES: CUDA ordinal = NVML index (PCI order assumed)"
     return None, f"CUDA device {cuda_ordinal} does not exist (NVML sees {count} GPU(s))"
+
+
+def open_visible_gpu(
+    nvml: Any = None,
+    cuda_ordinal: int = 0,
+    cuda_uuid: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[NVMLGPU | None, str]:
+    """The GPU this process sees as CUDA device `cuda_ordinal`, opened (`find_visible_gpu` says how it is
+    found), or None and why not. Raises `MeteringError` where NVML itself cannot start."""
+    nvml = nvml if nvml is not None else import_pynvml()
+    nvml_call(nvml, "nvmlInit")
+    try:
+        index, how = find_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
+    finally:
+        nvml_call(nvml, "nvmlShutdown")
+    return (None if index is None else NVMLGPU(index, nvml)), how

@@ -28,12 +28,17 @@ How a window is measured (and why):
 
 * gpu: ``nvml-counter-interp`` (measured: the energy counter, placed between ticks by interpolation),
   ``nvml-power-integral`` (measured: power samples integrated over time; the counter is missing or
-  failed), ``none`` (no GPU).
+  failed, or the meter was told to use power, `gpu_energy="power-integral"`), ``none`` (no GPU).
 * cpu: ``rapl`` (measured), ``estimate:cpu-time`` (estimated: process CPU time × watts per core; see
   `cpu.py`), ``none``.
 * dram: ``rapl`` or ``none``.
 * phases: the device the phase energies come from — ``gpu``, or without a GPU the CPU source's label
   (``rapl`` or ``estimate:cpu-time``) — or ``none`` when no phase was marked.
+
+Throttling: while a window is open, every sample also reads the card's clocks-event reasons (a cheap
+read, not the energy counter), and the window reads them at its open and close; `throttle_reasons`
+names every reason seen, `throttled` says whether one of them slows the clocks (`gpu.throttling`).
+Energy depends on the card's temperature and clocks: a throttled window is flagged, not dropped.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from t2a_ray.errors import MeteringError
 from t2a_ray.metering.busy import window_busy_fraction
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.cpu import CpuReading, CpuSource
-from t2a_ray.metering.gpu import GPU
+from t2a_ray.metering.gpu import GPU, reason_names, throttling
 from t2a_ray.metering.tickgrid import TickGrid
 from t2a_ray.metering.timeline import (
     INTERPOLATIONS,
@@ -61,7 +66,7 @@ from t2a_ray.metering.timeline import (
     counter_updates,
     update_period_s,
 )
-from t2a_ray.schema import PHASE_COLUMNS, PHASES
+from t2a_ray.schema import GPU_ENERGY_SOURCES, PHASE_COLUMNS, PHASES
 
 #: The result columns a window fills, in order (PRODUCT.md, "Results columns").
 RESULT_COLUMNS = (
@@ -76,6 +81,8 @@ RESULT_COLUMNS = (
     "avg_power_w",
     "temperature_start_c",
     "temperature_end_c",
+    "throttle_reasons",
+    "throttled",
     *PHASE_COLUMNS,
 )
 
@@ -107,6 +114,15 @@ class WindowResult:
     start_s: float = 0.0
     end_s: float = 0.0
     warmup: bool = False
+    #: Every clocks-event reason seen during the window, comma-separated ("" none; None: not readable).
+    throttle_reasons: str | None = None
+
+    @property
+    def throttled(self) -> bool | None:
+        """Whether a reason that slows the clocks (power cap, thermal, hardware slowdown) was seen."""
+        if self.throttle_reasons is None:
+            return None
+        return bool(throttling([n for n in self.throttle_reasons.split(",") if n]))
 
     @property
     def gpu_energy_net_j(self) -> float | None:
@@ -135,6 +151,8 @@ class WindowResult:
             "avg_power_w": self.avg_power_w,
             "temperature_start_c": self.temperature_start_c,
             "temperature_end_c": self.temperature_end_c,
+            "throttle_reasons": self.throttle_reasons,
+            "throttled": self.throttled,
         }
         for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True):
             columns[column] = self.phase_energy_j.get(phase)
@@ -156,6 +174,7 @@ class Window:
         self._marks: list[tuple[float, str, CpuReading | None]] = []
         self._cpu_start: CpuReading | None = None
         self._temperature_start_c: float | None = None
+        self._reasons_mask: int | None = None  # OR of the reasons read at open and close
         self._closed = False
 
     def __call__(self, phase: str) -> None:
@@ -198,6 +217,10 @@ class Meter:
     `counter_lag_s`: how late the counter publishes the energy it counts (None: the GPU's hint).
     `power_delay_s`: how late power samples trail the work (None: the GPU's hint).
     `interpolation`: "step" (default) or "linear" — how energy is placed within a tick (`timeline.py`).
+    `gpu_energy`: "counter" (default) or "power-integral": integrate power samples even where the
+    counter works (for a card whose counter `doctor` found absent or frozen).
+    `cooldown_c`: before each window, wait (sampling, up to `cooldown_max_s`) until the GPU is at or
+    below this temperature, so that windows start from a comparable card.
     """
 
     def __init__(
@@ -216,6 +239,9 @@ class Meter:
         history_s: float = 120.0,
         node: str | None = None,
         notes: Mapping[str, Any] | None = None,
+        gpu_energy: str = "counter",
+        cooldown_c: float | None = None,
+        cooldown_max_s: float = 300.0,
     ):
         for name, value in (
             ("sample_interval_s", sample_interval_s),
@@ -228,7 +254,11 @@ class Meter:
                 )
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation = {interpolation!r}: must be one of {INTERPOLATIONS}")
+        if gpu_energy not in GPU_ENERGY_SOURCES:
+            raise ValueError(f"gpu_energy = {gpu_energy!r}: must be one of {GPU_ENERGY_SOURCES}")
         self.gpu = gpu
+        self.cooldown_c = cooldown_c
+        self.cooldown_max_s = float(cooldown_max_s)
         self.cpu = cpu
         self.sync: Callable[[], Any] = sync or _no_sync
         self.sample_interval_s = float(sample_interval_s)
@@ -251,12 +281,13 @@ class Meter:
         self.sampler_errors = 0
         self._last_error: MeteringError | None = None
 
-        self._has_counter = bool(gpu and gpu.supports_energy_counter())
+        self._has_counter = bool(gpu and gpu.supports_energy_counter() and gpu_energy == "counter")
         self._has_power = bool(gpu and gpu.supports_power())
         self._lock = threading.RLock()
         self._times_s: list[float] = []
         self._energy_mj: list[float | None] = []
         self._power_mw: list[float | None] = []
+        self._reasons: list[int | None] = []  # clocks-event reasons, read only while a window is open
         self._raw_last_mj: int | None = None
         # A bracket this narrow locates a tick: the reads around it were a dense sampler's (plus slack
         # for a read's own ~2.4 ms and a late wake-up).
@@ -327,6 +358,7 @@ class Meter:
                 self._last_error = e
                 return
             t1 = self.clock.now_s()
+            reasons = self._read_reasons() if self._open_starts else None
             energy_mj: float | None = None
             if raw_mj is not None:
                 if self._raw_last_mj is not None and raw_mj < self._raw_last_mj:
@@ -341,6 +373,7 @@ class Meter:
             self._times_s.append(t_s)
             self._energy_mj.append(energy_mj)
             self._power_mw.append(None if power_mw is None else float(power_mw))
+            self._reasons.append(reasons)
             self._samples_since_trim += 1
             if self._samples_since_trim >= 1000:
                 self._trim(t1)
@@ -356,7 +389,7 @@ class Meter:
             keep_from = min(keep_from, min(self._open_starts) - 2.0)
         cut = bisect.bisect_left(self._times_s, keep_from)
         if cut > 0:
-            del self._times_s[:cut], self._energy_mj[:cut], self._power_mw[:cut]
+            del self._times_s[:cut], self._energy_mj[:cut], self._power_mw[:cut], self._reasons[:cut]
 
     def samples(self, since_s: float = -math.inf) -> dict[str, list]:
         """A copy of the recorded samples (for diagnostics, benchmarks and replay fixtures)."""
@@ -366,6 +399,7 @@ class Meter:
                 "t_s": self._times_s[i:],
                 "energy_mj": self._energy_mj[i:],
                 "power_mw": self._power_mw[i:],
+                "reasons": self._reasons[i:],
             }
 
     def _updates_since(self, t_s: float) -> list:
@@ -455,7 +489,9 @@ class Meter:
     def _open_window(self, w: Window) -> None:
         if self.gpu is not None and not self.running:
             self.start()
+        self._cool_down()
         self.sync()
+        w._reasons_mask = self._read_reasons()
         w._temperature_start_c = self._temperature_c()
         w.start_s = self.clock.now_s()  # after the sync: nothing queued before the window runs inside it
         w._cpu_start = self._read_cpu()
@@ -470,6 +506,7 @@ class Meter:
             end_s = self.clock.now_s()
             cpu_end = self._read_cpu()
             temperature_end_c = self._temperature_c()
+            w._reasons_mask = _or(w._reasons_mask, self._read_reasons())
             w.result = self._result(w, end_s, cpu_end, temperature_end_c)
         finally:
             w._closed = True
@@ -483,6 +520,34 @@ class Meter:
             return self.gpu.temperature_c()
         except MeteringError:
             return None
+
+    def _read_reasons(self) -> int | None:
+        if self.gpu is None:
+            return None
+        try:
+            return self.gpu.clocks_event_reasons()
+        except MeteringError:
+            return None
+
+    def _window_reasons(self, w: Window, end_s: float) -> str | None:
+        """The names of every reason read during the window (`_or` of its samples' masks and its own)."""
+        mask = w._reasons_mask
+        s = self.samples(w.start_s)
+        for t, reasons in zip(s["t_s"], s["reasons"], strict=True):
+            if t <= end_s:
+                mask = _or(mask, reasons)
+        return None if mask is None else ",".join(reason_names(mask))
+
+    def _cool_down(self) -> None:
+        """Wait until the GPU is at or below `cooldown_c` (at most `cooldown_max_s`), outside any window."""
+        if self.cooldown_c is None or self.gpu is None:
+            return
+        deadline = self.clock.now_s() + self.cooldown_max_s
+        while self.clock.now_s() < deadline:
+            temperature = self._temperature_c()
+            if temperature is None or temperature <= self.cooldown_c:
+                return
+            self.clock.sleep(0.5)
 
     # the arithmetic of a window -----------------------------------------------------------------------------
     def _result(
@@ -537,6 +602,7 @@ class Meter:
             gpu_power_integral_j=power_integral_j,
             start_s=w.start_s,
             end_s=end_s,
+            throttle_reasons=self._window_reasons(w, end_s),
         )
 
     def _gpu_cumulative_j(self, times: list[float]) -> tuple[str, list[float], float | None]:
@@ -641,6 +707,11 @@ class Meter:
         return info
 
 
+def _or(a: int | None, b: int | None) -> int | None:
+    """Bitwise or of two reason masks, None only where neither was read."""
+    return b if a is None else (a if b is None else a | b)
+
+
 def open_meter(
     sample_interval_s: float = 0.005,
     *,
@@ -657,6 +728,9 @@ def open_meter(
     interpolation: str = "step",
     nvml: Any = None,
     env: Mapping[str, str] | None = None,
+    gpu_energy: str = "counter",
+    cooldown_c: float | None = None,
+    cooldown_max_s: float = 300.0,
 ) -> Meter:
     """A meter for this process's GPU (CUDA device `cuda_ordinal`, as CUDA_VISIBLE_DEVICES shows it)
     and this machine's CPU — or no GPU when none is visible (`require_gpu=True` raises instead).
@@ -666,26 +740,20 @@ def open_meter(
     is already imported; otherwise the CUDA driver is asked through ctypes. `use_gpu=False` measures the
     CPU alone (a `--gpus 0` run). CPU: `cpu="auto"` is RAPL if readable, else the labelled estimate.
 
-    The sampler is not started until the first window (or `start()`); call `close()` when done.
+    `gpu_energy`, `cooldown_c`, `cooldown_max_s`: as `Meter`'s. The sampler is not started until the
+    first window (or `start()`); call `close()` when done.
     """
     from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
-    from t2a_ray.metering.gpu import NVMLGPU, find_visible_gpu, import_pynvml, nvml_call
+    from t2a_ray.metering.gpu import open_visible_gpu
 
     notes: dict[str, Any] = {}
     gpu: GPU | None = None
     env = os.environ if env is None else env
     if use_gpu:
         try:
-            nvml = nvml if nvml is not None else import_pynvml()
-            nvml_call(nvml, "nvmlInit")
-            try:
-                index, how = find_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
-            finally:
-                nvml_call(nvml, "nvmlShutdown")
-            if index is not None:
-                gpu = NVMLGPU(index, nvml)
+            gpu, how = open_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
         except MeteringError as e:
-            index, how = None, str(e)
+            how = str(e)
             if require_gpu:
                 raise MeteringError(
                     f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU"
@@ -706,4 +774,7 @@ def open_meter(
         counter_lag_s=counter_lag_s,
         interpolation=interpolation,
         notes=notes,
+        gpu_energy=gpu_energy,
+        cooldown_c=cooldown_c,
+        cooldown_max_s=cooldown_max_s,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -43,6 +45,28 @@ class TorchDevice:
             import torch
 
             torch.cuda.synchronize()
+
+    def busy_burst(self, warm_up_s: float = 1.0) -> Callable[[float], None]:
+        """doctor's injected load: `burst(seconds)` runs fp16 4096² matmuls for about `seconds` and
+        waits for them. The time of one matmul is measured after `warm_up_s` of them (clocks ramp up)."""
+        import torch
+
+        a = torch.randn(4096, 4096, device=self.name, dtype=torch.float16)
+        b = torch.randn(4096, 4096, device=self.name, dtype=torch.float16)
+        out = torch.empty_like(a)
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                torch.matmul(a, b, out=out)
+            self.sync()
+
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < warm_up_s:
+            run(20)
+        t0 = time.perf_counter()
+        run(100)
+        each_s = (time.perf_counter() - t0) / 100
+        return lambda seconds: run(max(1, round(seconds / each_s)))
 
     def reset_peak_memory(self) -> None:
         if self.is_cuda:

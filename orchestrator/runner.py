@@ -234,6 +234,8 @@ def _run_on_ray(
     for p in gather(prepared):
         if isinstance(p, Exception):  # its trials were not run (no rows): a resume runs them
             pool.call_all("shutdown", timeout_s=30)
+            if isinstance(getattr(p, "cause", None), ConfigError):  # a GPU the sweep cannot meter: exit 2
+                raise p.cause from None
             raise T2ARayError(
                 f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left"
             )

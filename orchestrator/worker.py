@@ -11,9 +11,11 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from t2a_ray.config import Prompt, Trial, load_sweep
+from t2a_ray.errors import ConfigError
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
@@ -23,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, run_root: str, worker_index: int):
+    """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU)."""
+
+    def __init__(self, run_root: str, worker_index: int, open_meter: Callable[..., Any] | None = None):
         # 1. The run: the frozen sweep, its trials by id
         self.index = worker_index
         self.run = RunFolder(run_root)
@@ -32,14 +36,19 @@ class Worker:
         self.sweep = load_sweep(self.run.sweep_yaml)
         self.trials = {t.trial_id: t for t in self.sweep.trials()}
         # 2. The device and its meter (the meter samples in a background thread from here on)
-        from t2a_ray.metering import open_meter
+        if open_meter is None:
+            from t2a_ray.metering import open_meter
 
         self.device = TorchDevice.detect()
+        metering = self.sweep.metering
         self.meter = open_meter(
-            sample_interval_s=self.sweep.metering.sample_interval_s,
+            sample_interval_s=metering.sample_interval_s,
             use_gpu=self.device.is_cuda,
             cuda_uuid=self.device.uuid(),
             sync=self.device.sync,
+            gpu_energy=metering.gpu,
+            cooldown_c=metering.cooldown_c,
+            cooldown_max_s=metering.cooldown_max_s,
         )
         self.meter.start()
         prov = self.meter.provenance()
@@ -70,9 +79,12 @@ class Worker:
 
         The CUDA context is opened first: an H100 idles at ~73 W without one and ~121 W with one, and
         the baseline to subtract is what the GPU draws while this process holds it doing nothing.
+        Then doctor's quick checks 1 and 6 (`check_gpu`): a counter that is absent or frozen refuses
+        the GPU unless the sweep meters with power (`metering.gpu: power-integral`).
         """
         if self._prepared is None:
             self.device.open_context()
+            checks = self.check_gpu()
             if self.sweep.metering.idle_baseline_s > 0:
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
             self._prepared = {
@@ -81,8 +93,27 @@ class Worker:
                 "device": self.device.name,
                 **self.meter.provenance(),
                 "idle_power_w": self.meter.idle_power_w,
+                "doctor": [c.as_dict() for c in checks],
             }
         return self._prepared
+
+    def check_gpu(self) -> list[Any]:
+        """doctor's checks 1 (counter present and advancing, 1 s) and 6 (idle state) on this GPU."""
+        from t2a_ray.metering import doctor
+
+        gpu, clock = self.meter.gpu, self.meter.clock
+        if gpu is None:
+            return []
+        counter = doctor.check_counter(gpu, clock, 1.0)
+        state = doctor.check_state(gpu, clock, 0.5)
+        if counter.status == doctor.FAIL and self.sweep.metering.gpu == "counter":
+            raise ConfigError(
+                "metering.gpu",
+                self.sweep.metering.gpu,
+                f"GPU {gpu.index} ({gpu.name()}) on {self.place['node']}: {counter.figure}; "
+                "add `metering: {gpu: power-integral}` to the sweep to meter it with power samples",
+            )
+        return [counter, state]
 
     def run_trial(self, trial_id: str) -> dict[str, Any]:
         self.prepare()

@@ -1,4 +1,4 @@
-"""The command line: launch | resume | status | analyze | models.
+"""The command line: launch | resume | status | analyze | models | doctor.
 
 Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 failure.
 Heavy modules (Ray, torch) are imported inside the commands that need them.
@@ -416,6 +416,41 @@ def _card_doc(card) -> dict:
             for p in card.params
         ],
     }
+
+
+@main.command()
+@click.option("--gpus", type=int, default=None, help="GPUs to check. Default: every visible GPU.")
+@click.option("--address", default=None, help="Check every GPU of a Ray cluster: 'auto' or HOST:PORT.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("t2a-doctor"),
+    show_default=True,
+    help="Folder for the record: doctor.md and doctor.json.",
+)
+@click.option("--quick", is_flag=True, help="Shorter measurements: ~20 s per GPU instead of ~3 min.")
+def doctor(gpus: int | None, address: str | None, out_dir: Path, quick: bool) -> None:
+    """Check on every GPU that the meter can be trusted there (exit 1 if a check fails)."""
+    given = {"--gpus": gpus, "--address": address, "--out": out_dir}
+    command = " ".join(["t2a-ray doctor", *(f"{k} {v}" for k, v in given.items() if v is not None)])
+    command += " --quick" if quick else ""
+    try:
+        gpus = _check_gpus(gpus, address)
+    except ConfigError as e:
+        _fail_usage(e)
+    from t2a_ray.orchestrator.doctor import run_doctor
+
+    try:
+        record = run_doctor(gpus, address, quick, out_dir, command)
+    except ConfigError as e:
+        _fail_usage(e)
+    except T2ARayError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(record.markdown())
+    click.echo(f"record: {out_dir / 'doctor.md'}, {out_dir / 'doctor.json'}", err=True)
+    sys.exit(record.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

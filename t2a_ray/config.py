@@ -29,6 +29,7 @@ from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
 from t2a_ray.adapters.runtime import identity_params
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
+from t2a_ray.schema import GPU_ENERGY_SOURCES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PROMPT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -67,6 +68,9 @@ class MeteringConfig:
     min_waveforms_per_window: int = 1
     idle_baseline_s: float = 10.0  # idle power measured for this long on each GPU before the sweep
     sample_interval_s: float = 0.005
+    gpu: str = "counter"  # GPU_ENERGY_SOURCES: "power-integral" meters a card whose counter is absent/frozen
+    cooldown_c: float | None = None  # before each window, wait until the GPU is this cool (°C)...
+    cooldown_max_s: float = 300.0  # ...for at most this long
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class Sweep:
             "repeats": self.repeats,
             "warmup": self.warmup,
             "seed": self.seed,
-            "metering": asdict(self.metering),
+            "metering": {k: v for k, v in asdict(self.metering).items() if v is not None},  # None: unset
             "quality": {
                 "clap": self.quality.clap,
                 "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None,
@@ -317,7 +321,10 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
             "min_waveforms_per_window": (int, 1, 10_000),
             "idle_baseline_s": (float, 0.0, 3600.0),
             "sample_interval_s": (float, 0.001, 1.0),
+            "cooldown_c": (float, 0.0, 150.0),
+            "cooldown_max_s": (float, 0.0, 3600.0),
         },
+        choices={"gpu": GPU_ENERGY_SOURCES},
     )
     quality = _quality(doc.get("quality"), base_dir)
     carbon = doc.get("carbon")
@@ -558,20 +565,35 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
     return QualityConfig(clap=clap, fad_reference=reference)
 
 
-def _section(doc: Mapping, key: str, cls: type, fields: dict[str, tuple[type, float, float]]):
+def _section(
+    doc: Mapping,
+    key: str,
+    cls: type,
+    fields: dict[str, tuple[type, float, float]],
+    choices: Mapping[str, tuple[str, ...]] | None = None,
+):
+    """A mapping of numbers (`fields`: kind, low, high) and choices (`choices`: allowed strings)."""
+    choices = choices or {}
     value = doc.get(key)
     value = {} if value is None else value
     if not isinstance(value, Mapping):
-        raise ConfigError(key, value, f"must be a mapping with keys {', '.join(fields)}")
-    _reject_unknown(value, tuple(fields), f"{key}.")
-    kwargs = {k: _number(f"{key}.{k}", v, *fields[k]) for k, v in value.items()}
+        raise ConfigError(key, value, f"must be a mapping with keys {', '.join([*fields, *choices])}")
+    _reject_unknown(value, (*fields, *choices), f"{key}.")
+    kwargs = {
+        k: _choice(value, k, choices[k], "", prefix=f"{key}.")
+        if k in choices
+        else _number(f"{key}.{k}", v, *fields[k])
+        for k, v in value.items()
+    }
     return cls(**kwargs)
 
 
-def _choice(doc: Mapping, key: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(doc: Mapping, key: str, allowed: tuple[str, ...], default: str, prefix: str = "") -> str:
     value = doc.get(key, default)
     if value not in allowed:
-        raise ConfigError(key, value, f"must be one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
+        raise ConfigError(
+            f"{prefix}{key}", value, f"must be one of {', '.join(allowed)}{did_you_mean(value, allowed)}"
+        )
     return value
 
 

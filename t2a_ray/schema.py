@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 PHASES = ("text_encoder", "denoise", "decode", "vocoder")
 PHASE_COLUMNS = tuple(f"{p}_energy_j" for p in PHASES)
 
+# How the meter may obtain GPU energy (the sweep's `metering.gpu`): the energy counter (falling back to
+# power samples where it fails), or power samples only, for a card whose counter is absent or frozen.
+GPU_ENERGY_SOURCES = ("counter", "power-integral")
+
 
 def trial_status(row_statuses: Iterable[str]) -> str:
     """A trial's outcome from its rows': ok only if every window was; infeasible beats failed."""
@@ -84,6 +88,13 @@ AFTER_AXES = [
     ("peak_memory_bytes", pa.int64(), MEASUREMENT, "peak GPU memory during the window, bytes"),
     ("temperature_start_c", pa.float64(), MEASUREMENT, "GPU temperature at window start, °C"),
     ("temperature_end_c", pa.float64(), MEASUREMENT, "GPU temperature at window end, °C"),
+    (
+        "throttle_reasons",
+        pa.string(),
+        MEASUREMENT,
+        "GPU clocks-event reasons seen during the window, comma-separated",
+    ),
+    ("throttled", pa.bool_(), MEASUREMENT, "a power, thermal or hardware slowdown was among them"),
     ("carbon_g", pa.float64(), MEASUREMENT, "energy × carbon intensity, g CO2e"),
     *(
         (column, pa.float64(), MEASUREMENT, f"energy of the {phase} phase, J")

@@ -93,6 +93,8 @@ def test_prompt_txt_file(tmp_path):
         ({"repeats": "five"}, "repeats", "must be an integer"),
         ({"weights": "rand"}, "weights", "did you mean 'random'"),
         ({"metering": {"min_window_s": -1}}, "metering.min_window_s", "from 0"),
+        ({"metering": {"gpu": "power_integral"}}, "metering.gpu", "did you mean 'power-integral'"),
+        ({"metering": {"cooldown_c": "cool"}}, "metering.cooldown_c", "must be a number from 0 to 150"),
         ({"models": [{"id": "noop", "options": {"nope": 1}}]}, "models[0].options.nope", "takes options"),
     ],
 )
@@ -236,3 +238,22 @@ def test_min_waveforms_per_window_survives_the_frozen_yaml(tmp_path):
     frozen = tmp_path / "sweep.yaml"
     frozen.write_text(sweep.to_yaml())
     assert load_sweep(frozen).metering.min_waveforms_per_window == 7
+
+
+# --------------------------------------------------------------------------------------------------
+# metering.gpu, metering.cooldown_c
+
+
+def test_metering_gpu_and_cooldown_parse_and_survive_the_frozen_yaml(tmp_path):
+    plain = parse(BASE, tmp_path)
+    assert plain.metering.gpu == "counter" and plain.metering.cooldown_c is None
+    sweep = parse(
+        {**BASE, "metering": {"gpu": "power-integral", "cooldown_c": 60, "cooldown_max_s": 90}}, tmp_path
+    )
+    assert (sweep.metering.gpu, sweep.metering.cooldown_c, sweep.metering.cooldown_max_s) == (
+        "power-integral",
+        60.0,
+        90.0,
+    )
+    again = parse(yaml.safe_load(sweep.to_yaml()), tmp_path)
+    assert again.metering == sweep.metering

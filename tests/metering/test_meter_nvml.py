@@ -10,6 +10,7 @@ import pytest
 from t2a_ray.errors import MeteringError
 from t2a_ray.metering import NVMLGPU, find_visible_gpu, open_meter
 from t2a_ray.metering.fakes import FakeClock, FakeGPU, FakeNVML
+from t2a_ray.metering.gpu import reason_names, throttling
 
 UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)]
 
@@ -34,6 +35,18 @@ def test_nvml_gpu_reads_counter_and_instant_power_in_one_field_call():
     gpu.close()
     gpu.close()
     assert nvml.initialised == 0
+
+
+def test_clocks_event_reasons_are_read_and_named_and_a_failure_is_none():
+    nvml = fleet()
+    gpu = NVMLGPU(1, nvml)
+    nvml.gpus[1].reasons_mask = 0x1 | 0x40
+    assert gpu.clocks_event_reasons() == 0x41
+    assert reason_names(0x41) == ("gpu_idle", "hw_thermal_slowdown")
+    assert throttling(reason_names(0x41)) == ("hw_thermal_slowdown",)
+    assert reason_names(0x1000) == ("0x1000",)  # a bit a newer driver adds keeps its value
+    nvml.fail("nvmlDeviceGetCurrentClocksEventReasons", 3)
+    assert gpu.clocks_event_reasons() is None
 
 
 def test_without_the_field_api_it_reads_separately_and_says_the_power_is_a_1s_average():

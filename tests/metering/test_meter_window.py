@@ -11,7 +11,7 @@ import pytest
 
 from t2a_ray.errors import MeteringError
 from t2a_ray.metering import RESULT_COLUMNS, Clock, CpuTimeEstimate, Meter
-from t2a_ray.metering.fakes import FakeClock, FakeGPU
+from t2a_ray.metering.fakes import FakeClock, FakeGPU, ReplayGPU
 
 
 def rig(lag_s=0.0, interpolation="step", jitter_s=0.002, seed=0, **gpu_kw):
@@ -343,3 +343,60 @@ def test_the_real_sampler_thread_on_real_time():
         time.sleep(0.01)
     assert not meter.running
     assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=0.03)
+
+
+def test_a_window_names_the_throttle_reasons_seen_during_it():
+    clock, gpu, meter = rig()
+    with meter.window() as w:
+        gpu.busy(0.5, 650.0)
+    assert w.result.throttle_reasons == "" and w.result.throttled is False
+    with meter.window() as w:
+        gpu.busy(0.3, 650.0)
+        gpu.reasons_mask = 0x40  # a thermal slowdown, seen by the sampler mid-window only
+        gpu.busy(0.3, 650.0)
+        gpu.reasons_mask = 0x1
+        gpu.busy(0.3, 650.0)
+    cols = w.result.as_columns()
+    assert cols["throttle_reasons"] == "gpu_idle,hw_thermal_slowdown" and cols["throttled"] is True
+    gpu.reasons_mask = 0x1  # idle is not throttling
+    with meter.window() as w:
+        gpu.busy(0.3, 650.0)
+    assert w.result.throttle_reasons == "gpu_idle" and w.result.throttled is False
+
+
+def test_a_gpu_that_cannot_tell_its_reasons_leaves_the_columns_null():
+    clock = FakeClock()
+    gpu = ReplayGPU(clock, [0.0, 0.1, 0.2, 0.3, 10.0], [0, 7, 14, 21, 700], [70_000] * 5)
+    meter = Meter(gpu, None, clock=clock)
+    with meter.window() as w:
+        clock.sleep(1.0)
+    assert w.result.throttle_reasons is None and w.result.throttled is None
+
+
+def test_power_integral_mode_meters_with_power_although_the_counter_works():
+    clock = FakeClock()
+    gpu = FakeGPU(clock)
+    meter = Meter(gpu, None, clock=clock, gpu_energy="power-integral")
+    with meter.window() as w:
+        gpu.busy(1.0, 600.0)
+    assert w.result.energy_method.startswith("gpu:nvml-power-integral;")
+    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=0.05)
+    with pytest.raises(ValueError, match="gpu_energy = 'power'"):
+        Meter(gpu, None, clock=clock, gpu_energy="power")
+
+
+def test_cooldown_waits_outside_the_window_until_the_card_is_cool_or_the_limit():
+    clock = FakeClock()
+    gpu = FakeGPU(clock, temperature_c=90.0)
+    meter = Meter(gpu, None, clock=clock, cooldown_c=80.0, cooldown_max_s=5.0)
+    meter.start()
+    t0 = clock.now_s()
+    with meter.window() as w:
+        gpu.busy(0.5, 600.0)
+    assert w.result.start_s - t0 >= 5.0  # it waited, and the wait is not in the window
+    assert w.result.window_s == pytest.approx(0.5, abs=0.01)
+    gpu.temperature = 70.0
+    t0 = clock.now_s()
+    with meter.window() as w:
+        gpu.busy(0.5, 600.0)
+    assert w.result.start_s - t0 < 0.1

@@ -66,6 +66,8 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     assert loads and max(loads) == 1
     assert {s["cuda_visible_devices"] for s in stats} == {"0", "1"}  # one logical GPU each
     assert all(r["status"] == "ok" and r["window_s"] > 0 for r in table)
+    # the throttle columns are there, null where no GPU could say (logical GPUs)
+    assert all(r["throttle_reasons"] is None and r["throttled"] is None for r in table)
 
 
 def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):

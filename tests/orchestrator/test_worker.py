@@ -1,14 +1,21 @@
-"""The worker's preparation (idle baseline) and the gate that keeps trials from an unprepared worker."""
+"""The worker's preparation (idle baseline, quick doctor checks), the gate that keeps trials from an
+unprepared worker, power-integral metering and the throttle columns — fake GPUs (subclasses of the real
+GPU interface) behind the worker's meter where a GPU is needed."""
 
 from __future__ import annotations
 
 import pytest
 
+from t2a_ray.analysis import analyze_run
 from t2a_ray.config import load_sweep, parse_sweep
+from t2a_ray.errors import ConfigError
+from t2a_ray.metering import Clock, Meter
+from t2a_ray.metering.fakes import FakeGPU, FrozenCounterGPU
 from t2a_ray.orchestrator.router import Router
 from t2a_ray.orchestrator.runner import WorkerNotReady, tune_trial
 from t2a_ray.orchestrator.worker import Worker
 from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import merge_results
 
 DOC = {
     "name": "w",
@@ -72,3 +79,89 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
         )
     finally:
         ray.shutdown()
+
+
+def make_run(tmp_path, **metering) -> RunFolder:
+    run = RunFolder(tmp_path / "run")
+    doc = {**DOC, "metering": {**DOC["metering"], **metering}}
+    run.create(parse_sweep(doc, base_dir=tmp_path).to_yaml())
+    return run
+
+
+def fake_meter_opener(gpu_cls, made: dict):
+    """An `open_meter` for the worker: the options it passes, over a fake GPU on real time."""
+
+    def open_meter(**options):
+        clock = Clock()
+        made["gpu"] = gpu = gpu_cls(clock, name=gpu_cls.__name__)
+        keep = ("sample_interval_s", "sync", "gpu_energy", "cooldown_c", "cooldown_max_s")
+        return Meter(gpu, None, clock=clock, **{k: options[k] for k in keep})
+
+    return open_meter
+
+
+def test_a_frozen_counter_refuses_the_gpu_in_one_line(tmp_path):
+    run = make_run(tmp_path)
+    worker = Worker(str(run.root), 0, open_meter=fake_meter_opener(FrozenCounterGPU, {}))
+    try:
+        with pytest.raises(ConfigError) as info:
+            worker.prepare()
+    finally:
+        worker.shutdown()
+    assert info.value.key_path == "metering.gpu"
+    message = str(info.value)
+    assert "\n" not in message and "frozen" in message and "metering: {gpu: power-integral}" in message
+
+
+def test_power_integral_meters_a_frozen_counter_and_every_row_says_so(tmp_path):
+    run = make_run(tmp_path, gpu="power-integral")
+    worker = Worker(str(run.root), 0, open_meter=fake_meter_opener(FrozenCounterGPU, {}))
+    try:
+        prepared = worker.prepare()
+        for trial_id in worker.trials:
+            assert worker.run_trial(trial_id)["status"] == "ok"
+    finally:
+        worker.shutdown()
+    assert [c["status"] for c in prepared["doctor"]] == ["fail", "pass"]
+    table, _ = merge_results(run)
+    methods = table.column("energy_method").to_pylist()
+    assert len(methods) == 2 and all(m.startswith("gpu:nvml-power-integral;") for m in methods)
+    assert all(e is not None and e > 0 for e in table.column("gpu_energy_j").to_pylist())
+
+
+def test_throttled_windows_carry_the_columns_and_the_report_flags_them(tmp_path):
+    run = make_run(tmp_path)
+    made: dict = {}
+    worker = Worker(str(run.root), 0, open_meter=fake_meter_opener(FakeGPU, made))
+    try:
+        assert [c["status"] for c in worker.prepare()["doctor"]] == ["pass", "pass"]
+        made["gpu"].reasons_mask = 0x20  # software thermal slowdown from here on
+        for trial_id in worker.trials:
+            worker.run_trial(trial_id)
+    finally:
+        worker.shutdown()
+    table, _ = merge_results(run)
+    assert table.column("throttle_reasons").to_pylist() == ["sw_thermal_slowdown"] * 2
+    assert table.column("throttled").to_pylist() == [True, True]
+    text = analyze_run(run.root).text()
+    assert "Throttled windows: 2 of 2 (sw_thermal_slowdown)" in text
+    html = (run.root / "report" / "index.html").read_text()
+    assert "Throttled windows: 2 of 2" in html
+
+
+def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error():
+    """What the runner relies on to exit 2: Ray hands the worker's ConfigError back as the cause."""
+    ray = pytest.importorskip("ray")
+    from t2a_ray.orchestrator.pool import gather
+
+    class Refuses:  # defined here so that Ray ships it by value to the actor
+        def prepare(self):
+            raise ConfigError("metering.gpu", "counter", "GPU 0: energy counter frozen")
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        [error] = gather([ray.remote(Refuses).remote().prepare.remote()])
+    finally:
+        ray.shutdown()
+    assert isinstance(error.cause, ConfigError) and error.cause.key_path == "metering.gpu"
+    assert str(error.cause) == "metering.gpu = 'counter': GPU 0: energy counter frozen"

@@ -1,0 +1,110 @@
+"""doctor's checks on the three fakes: a normal counter passes, a part-time one fails coverage, a frozen
+one fails the counter check — each a FakeGPU subclass on a FakeClock, its power following the injected
+square wave."""
+
+from __future__ import annotations
+
+import pytest
+
+from t2a_ray.metering import Clock, doctor
+from t2a_ray.metering.fakes import FakeClock, FakeGPU, FrozenCounterGPU, PartTimeCounterGPU
+
+
+def checks_of(cls, profile=doctor.QUICK, **kw):
+    clock = FakeClock(sample_jitter_s=0.001, seed=3)
+    gpu = cls(clock, tick_phase_s=0.037, **kw)
+    checks = doctor.run_gpu_checks(gpu, clock, lambda s: gpu.busy(s, 600.0), profile)
+    assert [c.number for c in checks] == [1, 2, 3, 4, 5, 6]
+    return {c.number: c for c in checks}
+
+
+def test_a_normal_counter_passes_every_check():
+    checks = checks_of(FakeGPU)
+    assert doctor.worst(list(checks.values())) == doctor.PASS, [c.figure for c in checks.values()]
+    assert checks[1].data["period_s"] == pytest.approx(0.1, abs=0.002)
+    # 25 ms at 600 W over a 70 W idle: the busy energy of one period, the same at every offset
+    busy = [x for v in checks[2].data["busy_j_per_period"].values() for x in v]
+    assert min(busy) == pytest.approx(0.025 * 530, rel=0.01) and max(busy) == pytest.approx(
+        0.025 * 530, rel=0.01
+    )
+    assert checks[5].data["meter_cv"] < 0.005
+    assert checks[6].data["idle_power_w"] == pytest.approx(70.0, rel=0.01)
+
+
+def test_a_counter_that_sees_25_ms_of_each_100_ms_fails_coverage_only():
+    checks = checks_of(PartTimeCounterGPU, covered_s=0.025)
+    assert checks[2].status == doctor.FAIL
+    assert checks[2].data["anova_p"] < doctor.COVERAGE_P
+    assert checks[2].data["range_of_means"] > 2.0  # from ~0 to ~4× the true busy energy
+    assert "misses part of the work" in checks[2].fix
+    # on a steady load it agrees with power: why the square wave is needed
+    assert checks[1].status == checks[3].status == doctor.PASS
+
+
+def test_a_frozen_counter_fails_the_counter_check_with_the_fix():
+    checks = checks_of(FrozenCounterGPU)
+    assert checks[1].status == doctor.FAIL and checks[1].figure.startswith("energy counter frozen")
+    assert "metering: {gpu: power-integral}" in checks[1].fix
+    assert checks[2].status == doctor.FAIL
+    # the meter falls back to integrated power, and says so
+    assert checks[5].data["windows"][0]["method"].startswith("gpu:nvml-power-integral")
+
+
+def test_a_missing_counter_fails_the_counter_check():
+    clock = FakeClock()
+    check = doctor.check_counter(FakeGPU(clock, has_counter=False), clock, 1.0)
+    assert check.status == doctor.FAIL and "power-integral" in check.fix
+
+
+def test_a_throttling_card_warns_with_the_reason():
+    clock = FakeClock()
+    gpu = FakeGPU(clock)
+    gpu.reasons_mask = 0x1 | 0x4  # idle (not throttling) and the software power cap
+    check = doctor.check_state(gpu, clock, 0.5)
+    assert check.status == doctor.WARN
+    assert check.data["reasons"] == ("gpu_idle", "sw_power_cap")
+    assert "sw_power_cap" in check.fix and "gpu_idle" not in check.fix
+    gpu.reasons_mask = 0x1
+    assert doctor.check_state(gpu, clock, 0.5).status == doctor.PASS
+
+
+def test_anova_separates_offset_means_from_the_spread_of_repeats():
+    apart = [[1.0, 1.1], [4.0, 4.1], [0.0, 0.1]]
+    together = [[1.0, 1.3], [1.2, 0.9], [1.1, 1.0]]
+    assert doctor._anova_p(apart) < 1e-3
+    assert doctor._anova_p(together) > 0.5
+    assert doctor._anova_p([[2.0, 2.0], [2.0, 2.0]]) == 1.0  # no spread at all: nothing depends
+    assert doctor._anova_p([[2.0, 2.0], [3.0, 3.0]]) == 0.0
+
+
+def test_rapl_absent_is_a_warning_that_names_the_estimate(tmp_path):
+    check = doctor.check_rapl(str(tmp_path / "no-powercap"))
+    assert check.status == doctor.WARN and "estimate:cpu-time" in check.fix
+
+
+def test_the_table_has_a_row_per_gpu_and_check():
+    checks = doctor.no_gpu_checks("NVML not found") + [doctor.check_rapl("/nonexistent")]
+    text = doctor.table_markdown({"host": checks})
+    assert text.count("\n| host |") == 7
+    assert "no GPU (NVML not found)" in text and "| WARN |" in text
+
+
+def test_the_square_wave_runs_on_real_time_with_the_sampler_on_its_own_thread():
+    clock = Clock()  # as on the GPU: the recording samples on a thread while the caller sleeps and works
+    gpu = FakeGPU(clock, tick_phase_s=0.037)
+    assert doctor.check_counter(gpu, clock, 0.5).status == doctor.PASS
+    check = doctor.check_coverage(gpu, clock, lambda s: gpu.busy(s, 600.0), offsets=8, repeats=2, periods=1)
+    assert check.data["blocks_without_ticks"] == 0
+    assert [len(v) for v in check.data["busy_j_per_period"].values()] == [2] * 8
+    assert check.data["period_s"] == pytest.approx(0.1, abs=0.001)
+
+
+@pytest.mark.parametrize("cls, status", [(FakeGPU, doctor.PASS), (PartTimeCounterGPU, doctor.FAIL)])
+def test_coverage_keeps_to_a_counter_whose_period_is_not_the_nominal_100_ms(cls, status):
+    # 1.3 % short: a grid from the nominal period would drift a whole tick in under 8 s
+    clock = FakeClock(sample_jitter_s=0.002, seed=5)
+    gpu = cls(clock, tick_s=0.0987, tick_phase_s=0.03)
+    check = doctor.check_coverage(gpu, clock, lambda s: gpu.busy(s, 600.0), offsets=8, repeats=4, periods=5)
+    assert check.status == status
+    assert check.data["period_s"] == pytest.approx(0.0987, abs=1e-4)
+    assert check.data["blocks_without_ticks"] == 0
