@@ -137,14 +137,14 @@ def _paid_after(overhead_j: float, saving_j: float) -> float:
 
 def equivalence(results: pd.DataFrame) -> pd.DataFrame:
     """Per configuration compared with its eager run: relative L2 error, SNR (dB), `changes_audio`
-    when the SNR is below `EQUIVALENT_MIN_SNR_DB`."""
+    when the SNR is below its dtype's `EQUIVALENT_MIN_SNR_DB`."""
     ok = _ok(results)
     if "output_snr_db" not in ok:
         return pd.DataFrame()
     compared = ok[ok["output_snr_db"].notna()]
     cols = config_columns(ok)
     out = compared.groupby(cols, dropna=False)[["output_rel_l2_error", "output_snr_db"]].min().reset_index()
-    out["changes_audio"] = out["output_snr_db"] < EQUIVALENT_MIN_SNR_DB
+    out["changes_audio"] = out["output_snr_db"] < out["dtype"].map(EQUIVALENT_MIN_SNR_DB)
     return out
 
 
@@ -184,7 +184,9 @@ TITLES = {
     ),
     "equivalence": (
         "Output against the eager run",
-        f" (same configuration and seed; changes_audio below {EQUIVALENT_MIN_SNR_DB:g} dB SNR)",
+        " (same configuration and seed; changes_audio below "
+        + ", ".join(f"{db:g} dB SNR in {dtype}" for dtype, db in EQUIVALENT_MIN_SNR_DB.items())
+        + ")",
     ),
     "launch_boundness": (
         "Launch-bound or compute-bound",

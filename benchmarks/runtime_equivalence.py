@@ -102,5 +102,12 @@ def main() -> None:
         args.out.write_text(json.dumps(record, indent=1) + "\n")
 
 
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 if __name__ == "__main__":
     main()
