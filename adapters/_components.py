@@ -21,78 +21,17 @@ Full-size figures, with their sources:
 
 from __future__ import annotations
 
+# CLAP lives in its own module (the quality scorer uses it too); the pipelines take it from here.
+from t2a_ray.adapters.clap import (  # noqa: F401 — re-exported for the adapters
+    TINY_TEXT_TOKENS,
+    TINY_VOCAB,
+    clap_feature_extractor,
+    clap_model,
+    clap_text_model,
+)
+
 # Tiny sizes: small enough that a 1 s generation of 10 steps takes well under a second on a laptop CPU.
 TINY_MELS = 16  # mel bins of the tiny mel VAEs / vocoders (must be divisible by the tiny VAE's factor 2)
-TINY_TEXT_TOKENS = 32  # model_max_length of the tiny tokenizers
-TINY_VOCAB = 1000  # embedding rows of the tiny text models (the local tokenizers use fewer ids)
-
-
-def clap_text_config(size: str):
-    from transformers import ClapTextConfig
-
-    if size == "full":
-        return ClapTextConfig()  # laion/clap-htsat-unfused: RoBERTa-base, projection 512
-    return ClapTextConfig(
-        vocab_size=TINY_VOCAB,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=TINY_TEXT_TOKENS + 8,
-        projection_dim=16,
-    )
-
-
-def clap_text_model(size: str):
-    """CLAP's text branch with its projection (AudioLDM's text encoder)."""
-    from transformers import ClapTextModelWithProjection
-
-    return ClapTextModelWithProjection(clap_text_config(size))
-
-
-def clap_model(size: str, audio: str = "htsat-tiny"):
-    """CLAP with both branches (AudioLDM 2 and MusicLDM keep the audio branch to rank their outputs)."""
-    from transformers import ClapAudioConfig, ClapConfig, ClapModel
-
-    if size == "full":
-        audio_config = ClapAudioConfig()
-        if audio == "htsat-base":
-            audio_config = ClapAudioConfig(
-                patch_embeds_hidden_size=128, hidden_size=1024, depths=[2, 2, 12, 2]
-            )
-        config = ClapConfig(
-            text_config=clap_text_config(size).to_dict(),
-            audio_config=audio_config.to_dict(),
-            projection_dim=512,
-        )
-    else:
-        audio_config = ClapAudioConfig(
-            spec_size=64,
-            window_size=4,
-            num_mel_bins=64,
-            intermediate_size=16,
-            depths=[1, 1],
-            num_attention_heads=[1, 1],
-            patch_embeds_hidden_size=8,
-            hidden_size=16,
-            projection_dim=16,
-            patch_size=2,
-            patch_stride=2,
-            patch_embed_input_channels=4,
-        )
-        config = ClapConfig(
-            text_config=clap_text_config(size).to_dict(),
-            audio_config=audio_config.to_dict(),
-            projection_dim=16,
-        )
-    return ClapModel(config)
-
-
-def clap_feature_extractor():
-    """CLAP's audio feature extractor (pure configuration; used only to rank waveforms)."""
-    from transformers import ClapFeatureExtractor
-
-    return ClapFeatureExtractor()
 
 
 T5_FULL = {

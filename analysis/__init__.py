@@ -1,7 +1,7 @@
 """Analysis: quality scores, Pareto fronts, scaling fits and the report.
 
-This room reads tables. It never imports Ray, and torch/transformers only inside the CLAP code
-(`quality.load_clap` and what it returns), so `t2a-ray analyze` on a CSV starts fast.
+This room reads tables and computes on arrays. It never imports Ray, torch or transformers (the CLAP model
+lives in `t2a_ray.adapters.clap`), so `t2a-ray analyze` on a CSV starts fast.
 
 Entry points (the CLI calls these):
 
@@ -10,7 +10,8 @@ Entry points (the CLI calls these):
   `report.write_report` writes it);
 * `inputs.read_tables(patterns)` for the field's tables (several files, CodeCarbon, `--extract`, `--join`);
 * `load_table(path)` for .csv/.parquet (AnalysisError, a ValueError, on anything else);
-* `quality.score_configuration(...)` + `write_quality_table(rows, path)` for the orchestrator.
+* `quality`: FAD, FAD∞ and the CLAP score on embeddings, for the worker's scorer;
+  `read_quality_table(path)` / `write_quality_table(rows, path)` through the quality schema.
 """
 
 from t2a_ray.analysis.fronts import Front, compute_fronts, hypervolume, knee_index, pareto_mask

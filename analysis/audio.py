@@ -7,6 +7,7 @@ saved as float. Other formats (.flac, .ogg, …) are read through `soundfile` wh
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import wave
@@ -14,6 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from t2a_ray.runfolder import atomic_write
 
 WAV_SUFFIXES = (".wav", ".wave")
 SOUNDFILE_SUFFIXES = (".flac", ".ogg", ".oga", ".aiff", ".aif")
@@ -94,16 +97,21 @@ def _decode(body: bytes, code: int, channels: int, rate: int, bits: int, path) -
 
 
 def write_wav(path: str | os.PathLike, waveform: np.ndarray, sample_rate_hz: int) -> Path:
-    """Write (channels, samples) or (samples,) float audio in [-1, 1] as 16-bit PCM WAV (stdlib `wave`)."""
+    """Write (channels, samples) or (samples,) float audio in [-1, 1] as 16-bit PCM WAV (stdlib `wave`),
+    atomically: values beyond ±1 are clipped, the rest rounded to the nearest of ±32767 steps."""
     x = np.asarray(waveform, dtype=np.float64)
     x = x[None, :] if x.ndim == 1 else x
     pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+
+    def write(f) -> None:
+        with wave.open(f, "wb") as w:
+            w.setnchannels(pcm.shape[0])
+            w.setsampwidth(2)
+            w.setframerate(int(sample_rate_hz))
+            w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+
     p = Path(path)
-    with wave.open(str(p), "wb") as w:
-        w.setnchannels(pcm.shape[0])
-        w.setsampwidth(2)
-        w.setframerate(int(sample_rate_hz))
-        w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+    atomic_write(p, write)
     return p
 
 
@@ -124,16 +132,28 @@ def to_mono(waveforms: np.ndarray) -> np.ndarray:
     return as_batch(waveforms).mean(axis=1)
 
 
+# fadtk resamples to the embedding model's rate with torchaudio's Kaiser-windowed sinc, set so:
+KAISER_ZERO_CROSSINGS = 64  # torchaudio's lowpass_filter_width
+KAISER_ROLLOFF = 0.9475937167399596  # cutoff, as a fraction of the lower rate's Nyquist frequency
+KAISER_BETA = 14.769656459379492
+
+
 def resample(x: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Resample along the last axis by a polyphase filter (exact rational ratio, e.g. 16 k → 48 k is ×3)."""
+    """Resample along the last axis: scipy's polyphase filter (exact rational ratio, e.g. 16 k → 48 k
+    is ×3) with a low-pass designed as torchaudio's ``sinc_interp_kaiser`` with fadtk's parameters (the
+    constants above), so the result equals torchaudio's to about 1e-4 of the signal's RMS
+    (`tests/parity/test_fadtk_parity.py`)."""
     if from_hz <= 0 or to_hz <= 0:
         raise ValueError(f"sample rates must be positive; got {from_hz} Hz → {to_hz} Hz")
     if from_hz == to_hz:
         return np.asarray(x, dtype=np.float32)
-    from scipy.signal import resample_poly
+    from scipy.signal import firwin, resample_poly
 
     ratio = Fraction(int(to_hz), int(from_hz))
-    return resample_poly(x, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+    up, down = ratio.numerator, ratio.denominator
+    half = math.ceil(KAISER_ZERO_CROSSINGS * max(up, down) / KAISER_ROLLOFF)  # taps either side
+    taps = firwin(2 * half + 1, KAISER_ROLLOFF / max(up, down), window=("kaiser", KAISER_BETA))
+    return resample_poly(np.asarray(x, np.float64), up, down, axis=-1, window=taps).astype(np.float32)
 
 
 def _soundfile():

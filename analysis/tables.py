@@ -12,35 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from t2a_ray.runfolder import atomic_write
+from t2a_ray.schema import quality_schema
 
 
 class AnalysisError(ValueError):
     """Input the analysis cannot use (a table, a column, an option, the report folder): one line, exit 2."""
 
 
-# quality.parquet: one row per configuration (trial_id). Written by the orchestrator through
-# `write_quality_table`, after the energy windows (scoring is never inside a measured window).
-QUALITY_COLUMNS: dict[str, str] = {
-    "trial_id": "string",  # the configuration, as in results.parquet
-    "n_generations": "Int64",  # waveforms scored for this configuration
-    "clap_mean": "Float64",  # mean CLAP score (cosine, −1…1) over the generations
-    "clap_std": "Float64",  # sample standard deviation of the per-generation scores
-    "clap_ci95": "Float64",  # t-based 95 % CI half-width of clap_mean
-    "clap_model": "string",  # checkpoint / weight mode that scored CLAP
-    "fad": "Float64",  # FAD of all generations against the reference set
-    "fad_inf": "Float64",  # FAD∞: intercept of FAD vs 1/N, extrapolated to N → ∞
-    "fad_inf_slope": "Float64",  # slope of that fit (FAD units × N)
-    "fad_inf_r2": "Float64",  # R² of that fit
-    "fad_n_generated": "Int64",  # embeddings on the generated side
-    "fad_n_reference": "Int64",  # embeddings on the reference side
-    "fad_reference": "string",  # the reference folder
-    "fad_model": "string",  # embedding model of FAD
-    "scoring_s": "Float64",  # wall time of scoring this configuration (s)
-    "scoring_energy_j": "Float64",  # energy of scoring, metered by the caller (J); null if unmetered
-    "scoring_energy_method": "string",  # how scoring_energy_j was obtained (e.g. nvml-counter)
-}
+# quality.parquet's columns and types: `t2a_ray.schema.QUALITY`, in pandas' nullable dtypes.
+_PANDAS_DTYPES = {pa.float64(): "Float64", pa.int64(): "Int64", pa.string(): "string"}
+QUALITY_DTYPES: dict[str, str] = {f.name: _PANDAS_DTYPES.get(f.type, "object") for f in quality_schema()}
+QUALITY_COLUMNS = tuple(QUALITY_DTYPES)
 
 
 def load_table(path: str | os.PathLike, required: Sequence[str] = ()) -> pd.DataFrame:
@@ -73,7 +58,7 @@ def check_columns(df: pd.DataFrame, required: Iterable[str], source: str = "tabl
 def write_quality_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> pd.DataFrame:
     """Write quality.parquet atomically: one row per configuration, the columns of `QUALITY_COLUMNS`.
 
-    `rows` are mappings (e.g. from `quality.score_configuration`); absent known columns are null, extra
+    `rows` are mappings (e.g. quality shards' rows); absent known columns are null, extra
     columns (e.g. `prompt_set`) are kept after the known ones. `trial_id` must be present and unique.
     Returns the table written.
     """
@@ -87,7 +72,7 @@ def write_quality_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLi
     dup = df["trial_id"][df["trial_id"].duplicated()].unique().tolist()
     if dup:
         raise ValueError(f"quality rows: trial_id repeated: {', '.join(map(str, dup[:5]))}")
-    for col, dtype in QUALITY_COLUMNS.items():
+    for col, dtype in QUALITY_DTYPES.items():
         if col not in df.columns:
             df[col] = pd.Series([None] * len(df), dtype=dtype)
         else:
@@ -99,15 +84,17 @@ def write_quality_table(rows: Iterable[Mapping[str, Any]], path: str | os.PathLi
 
 
 def read_quality_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read quality.parquet; the known columns get their dtypes, absent ones are added as null."""
+    """Read quality.parquet; the schema's columns get their dtypes, absent ones are added as null."""
     df = pd.read_parquet(path)
     check_columns(df, ["trial_id"], source=str(path))
-    for col, dtype in QUALITY_COLUMNS.items():
+    for col, dtype in QUALITY_DTYPES.items():
         df[col] = _as_dtype(df[col], dtype) if col in df.columns else pd.Series([None] * len(df), dtype=dtype)
     return df
 
 
 def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
+    if dtype == "object":  # lists (fad_inf_sizes) stay as they are
+        return series
     if dtype == "string":
         return series.astype("string")
     try:

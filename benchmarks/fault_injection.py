@@ -55,7 +55,7 @@ def new_run(root: Path, name: str, text: str) -> RunFolder:
     config = root / f"{name}.yaml"
     config.write_text(text)
     run = RunFolder(root / "runs" / name)
-    run.create(load_sweep(config, name=name).with_dtype("float32").to_yaml())
+    run.create(load_sweep(config, name=name, device="cpu").to_yaml())
     return run
 
 
@@ -124,7 +124,16 @@ def node_removed(root: Path) -> dict:
         run = new_run(root, "node", sweep_text(12, 0.03))
         t = threading.Thread(target=lambda: (_wait_for(run, 2), cluster.remove_node(leaving)))
         t.start()
-        out = run_sweep(run, LaunchOptions(gpus=2, address=cluster.address, progress=False, restart_wait_s=5))
+        out = run_sweep(
+            run,
+            LaunchOptions(
+                gpus=2,
+                address=cluster.address,
+                progress=False,
+                worker_lost_after_s=5,
+                worker_restart_wait_s=5,
+            ),
+        )
         t.join()
     finally:
         cluster.shutdown()

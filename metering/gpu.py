@@ -352,6 +352,40 @@ def cuda_device_uuid(ordinal: int = 0) -> str | None:
     return f"GPU-{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def visible_cuda_devices(value: str | None) -> list[str] | None:
+    """The devices CUDA_VISIBLE_DEVICES names, read as CUDA reads it: None when it is unset (every GPU
+    is visible), else its entries up to the first one CUDA cannot use — an empty or negative entry
+    ("0,,1" and "0,-1,1" show GPU 0 only); "", "-1" and "NoDevFiles" hide every GPU.
+
+    The one reading of the variable: the CLI counts GPUs with it, `find_visible_gpu` maps ordinals.
+    """
+    if value is None:
+        return None
+    entries = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry or entry.startswith("-") or entry == "NoDevFiles":
+            break
+        entries.append(entry)
+    return entries
+
+
+def visible_gpu_count(nvml: Any = None, env: Mapping[str, str] | None = None) -> int:
+    """GPUs this process may use: those NVML sees (0 without a driver or pynvml), no more than
+    CUDA_VISIBLE_DEVICES names where it is set (Ray and CUDA read it the same way)."""
+    env = os.environ if env is None else env
+    try:
+        nvml = import_pynvml() if nvml is None else nvml
+        nvml.nvmlInit()
+        try:
+            count = int(nvml.nvmlDeviceGetCount())
+        finally:
+            nvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 — no driver, no library: no GPUs
+        return 0
+    named = visible_cuda_devices(env.get("CUDA_VISIBLE_DEVICES"))
+    return count if named is None else min(count, len(named))
+
+
 def find_visible_gpu(
     nvml: Any,
     cuda_ordinal: int = 0,
@@ -379,15 +413,9 @@ def find_visible_gpu(
     ]
 
     visible = env.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        entries = [e.strip() for e in visible.split(",") if e.strip()]
-        # CUDA stops at the first invalid entry; "-1", "" and "NoDevFiles" hide every device.
-        valid = []
-        for entry in entries:
-            if entry.lstrip("-").isdigit() and int(entry) < 0:
-                break
-            valid.append(entry)
-        if not valid or visible.strip() in ("", "NoDevFiles"):
+    valid = visible_cuda_devices(visible)
+    if valid is not None:
+        if not valid:
             return None, f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
         if cuda_ordinal >= len(valid):
             return None, f"CUDA device {cuda_ordinal} is not visible (CUDA_VISIBLE_DEVICES={visible!r})"
@@ -400,7 +428,7 @@ def find_visible_gpu(
             return uuids.index(wanted), f"uuid match ({cuda_uuid})"
         return None, f"CUDA device {cuda_ordinal} ({cuda_uuid}) is not an NVML GPU (a MIG instance?)"
 
-    if visible is not None:
+    if valid is not None:
         entry = valid[cuda_ordinal]
         if entry.isdigit():
             index = int(entry)

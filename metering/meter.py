@@ -44,7 +44,6 @@ Energy depends on the card's temperature and clocks: a throttled window is flagg
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 import os
 import socket
@@ -68,7 +67,7 @@ from t2a_ray.metering.timeline import (
 )
 from t2a_ray.schema import GPU_ENERGY_SOURCES, PHASE_COLUMNS, PHASES
 
-#: The result columns a window fills, in order (PRODUCT.md, "Results columns").
+#: The result columns a window fills, in order (the README's results columns).
 RESULT_COLUMNS = (
     "gpu_energy_j",
     "gpu_energy_net_j",
@@ -456,18 +455,6 @@ class Meter:
     def busy_fraction(self, result: WindowResult) -> float | None:
         """Share of `result`'s window in which the GPU ran a kernel, read after it (`busy.py`)."""
         return window_busy_fraction(self.gpu, self.clock, result.start_s, result.end_s)
-
-    def warm_up(self, fn: Callable[[Window], Any], generations: int = 1) -> list[WindowResult]:
-        """Run `generations` warm-up generations, each in its own window, marked `warmup=True`.
-
-        The first generation of a trial pays for kernel selection, allocator growth and clock ramp-up;
-        the caller keeps these results apart from (and out of) the trial's figures.
-        """
-        results = []
-        for _ in range(generations):
-            r = self.measure(fn)
-            results.append(dataclasses.replace(r, warmup=True))
-        return results
 
     def measure_idle(self, seconds: float) -> float | None:
         """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.

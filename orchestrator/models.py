@@ -28,6 +28,9 @@ class ModelCache:
         self.loads: Counter[str] = Counter()
         self.load_s: dict[str, float] = {}
 
+    def has(self, model: ModelSpec, weights: str, dtype: str) -> bool:
+        return self.key(model, weights, dtype) in self._resident
+
     def get(self, model: ModelSpec, weights: str, dtype: str) -> Adapter:
         key = self.key(model, weights, dtype)
         if key in self._resident:

@@ -45,6 +45,11 @@ class ProgressLine(Callback):
             print(file=sys.stderr)
 
 
+def plural(n: int, noun: str) -> str:
+    """ "1 trial", "2 trials"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_energy(joules: float | None) -> str:
     if joules is None:
         return "n/a"

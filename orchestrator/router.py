@@ -15,6 +15,10 @@ class NoWorkersLeft(RuntimeError):
     """Every worker has died and none came back."""
 
 
+class SweepStopped(RuntimeError):
+    """The driver is stopping the sweep (Ctrl-C): no trial starts, none writes a `failed` row."""
+
+
 @dataclass
 class WorkerState:
     queued: int = 0
@@ -25,8 +29,17 @@ class WorkerState:
 class Router:
     def __init__(self, n_workers: int):
         self.workers = [WorkerState() for _ in range(n_workers)]
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def is_stopped(self) -> bool:
+        return self.stopped
 
     def assign(self, model_key: str) -> int:
+        if self.stopped:
+            raise SweepStopped("the sweep is stopping")
         alive = [(i, w) for i, w in enumerate(self.workers) if w.alive]
         if not alive:
             raise NoWorkersLeft("every worker process has died")

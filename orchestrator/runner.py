@@ -3,6 +3,27 @@
 The shards in `trials/` are the truth about what is done. Tune gets one trial per pending
 configuration and routes it to a worker; its own experiment state is kept (in `tune/attempt-N`) for
 inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
+
+Who owns what when something fails (one owner each; Tune itself retries nothing):
+
+    what fails                      owner                               then
+    ------------------------------  ----------------------------------  -------------------------------
+    a generation raises (OOM, bug)  `trial.run_trial`, in the worker    `infeasible` / `failed` rows
+    a worker process dies           Ray restarts the actor (`pool`:     after `max_trial_retries` more
+      mid-trial                     no task retries); `tune_trial`      deaths, `failed` rows
+                                    retries the trial
+    a worker's node leaves          `await_trial`'s heartbeat           the trial is retried on another
+                                    (`worker_lost_after_s`); the        worker
+                                    router marks the worker dead
+    a worker cannot prepare         `tune_trial` fails the Tune trial,  the sweep ends with an error; a
+      (CUDA, idle baseline)         with no rows                        resume runs the trial
+    the run folder cannot be        `StorageError`                      the sweep stops; a resume
+      written                                                           continues it
+    a Tune trial's own process      Tune                                a warning; a resume runs it
+      dies
+    Ctrl-C                          `Interrupted`, in the driver        no new trial; trials in flight
+                                                                        are killed, write nothing, and
+                                                                        rerun on resume
 """
 
 from __future__ import annotations
@@ -11,37 +32,87 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ray.tune import Callback
+
 from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.orchestrator import reaper
 from t2a_ray.orchestrator.models import ModelCache
-from t2a_ray.orchestrator.progress import ProgressLine
+from t2a_ray.orchestrator.progress import ProgressLine, plural
+from t2a_ray.orchestrator.router import SweepStopped
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import merge_results, read_shards, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
-HEARTBEAT_S = 5.0  # how long a trial waits for a dead worker's replacement before giving up on it
+HEARTBEAT_INTERVAL_S = 5.0  # how often a trial waiting on its worker checks that the worker still answers
+ACTIVITY_POLL_S = 0.5  # how often the driver asks the workers what they are doing (progress lines)
 
 
 class StorageError(T2ARayError):
     """The run folder cannot be written (disk full, permissions): the sweep stops, resume continues it."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C: raised in the driver's main thread by `stop_on_sigint`, through Tune, up to the CLI.
+
+    A KeyboardInterrupt, not an Exception: no `except Exception` of Tune's stops it, and Ray's
+    blocking calls, which check for signals themselves, turn it into a KeyboardInterrupt of their
+    own rather than losing it — so a caller catches KeyboardInterrupt.
+    """
+
+
+@contextlib.contextmanager
+def stop_on_sigint(at_once: Callable[[], None]) -> Iterator[list[int]]:
+    """Within: the first SIGINT raises `Interrupted` (the sweep unwinds: Ray stops, in-flight trials
+    are killed); a second calls `at_once`, which must end the process. Yields the signals received,
+    so that a caller can tell an interrupted sweep even if something swallowed the exception.
+    Tune's own handler (a last checkpoint, then its restore advice) is kept out."""
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    signalled = _SIGNALLED
+    signalled.clear()
+
+    def handler(signum: int, frame: Any) -> None:
+        if signalled:
+            at_once()
+        signalled.append(signum)
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield signalled
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+_SIGNALLED: list[int] = []  # the SIGINTs `stop_on_sigint` has received in this process
+
+
+class _RaiseIfSignalled(Callback):
+    """Raises `Interrupted` at Tune's next step if a Ctrl-C came but its exception was lost (e.g.
+    in a library's own signal check): the sweep then stops all the same."""
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if _SIGNALLED:
+            raise Interrupted()
+
+
 @dataclass(frozen=True)
 class LaunchOptions:
-    gpus: (
-        int | None
-    )  # workers on GPUs (0: one worker on the CPU; None with `address`: every GPU of the cluster)
+    # workers on GPUs (0: one worker on the CPU; None with `address`: every GPU of the cluster)
+    gpus: int | None
     address: str | None = None  # join an existing cluster ("auto" or HOST:PORT)
     progress: bool = True
-    restart_wait_s: float = 60.0  # how long a trial waits for a dead worker's replacement
+    worker_restart_wait_s: float = 60.0  # how long a trial waits for Ray to replace a dead worker
+    worker_lost_after_s: float = 60.0  # a busy worker silent this long to a heartbeat is lost
 
 
 @dataclass
@@ -75,7 +146,8 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     pending = [t for t in trials if t.trial_id not in done]
     _say(
         opts,
-        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done, {len(pending)} to run)",
+        f"{sweep.name}: {plural(len(trials), 'trial')}"
+        f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
     )
     stats: list[dict[str, Any]] = []
     # 2. Ray, the workers, Tune
@@ -99,9 +171,10 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         for row_statuses in by_trial.values():
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
+    ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
     return SweepOutcome(
         len(trials),
-        len(pending),
+        ran,
         len(trials) - len(pending),
         statuses,
         [str(p) for p in bad + bad_now],
@@ -117,6 +190,10 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a measurement tool
+    # Ray turns token authentication on for a local cluster and says how to turn it off: keep it on,
+    # without the advice.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    t0 = time.perf_counter()
     common = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -124,6 +201,7 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         "configure_logging": False,
     }
     if opts.address:
+        _say(opts, f"joining the Ray cluster at {opts.address}")
         ray.init(address=opts.address, **common)
         cluster_gpus = int(ray.cluster_resources().get("GPU", 0))
         n_workers = 1 if opts.gpus == 0 else min(cluster_gpus, opts.gpus or cluster_gpus)  # None: all of them
@@ -136,7 +214,11 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         n_workers = opts.gpus or 1
         # Logical CPUs: enough for the workers and the Tune trials that feed them, whatever the cores.
         cpus = max(os.cpu_count() or 1, n_workers + 2)
-        _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
+        _say(opts, "starting a local Ray on 127.0.0.1")
+        reaper.start()  # its processes go with this one, even after a kill -9
+        with reaper.marking():
+            _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
+    _say(opts, f"Ray is up ({time.perf_counter() - t0:.1f} s); starting {plural(n_workers, 'worker')}")
     try:
         yield n_workers
     finally:
@@ -158,7 +240,9 @@ def _init_on_loopback(**kwargs: Any) -> None:
     saved = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(_node_ip_address="127.0.0.1", **kwargs)
+        # "local": always a new Ray, never one found running on this machine (Ray's default joins the
+        # last one started here, e.g. by `ray start` or another sweep).
+        ray.init(address="local", _node_ip_address="127.0.0.1", **kwargs)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
     node_ip = ray._private.worker.global_worker.node.node_ip_address
@@ -172,18 +256,42 @@ def _init_on_loopback(**kwargs: Any) -> None:
 def _run_on_ray(
     run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
 ) -> list[dict[str, Any]]:
-    from ray import tune
-
-    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
+    from t2a_ray.orchestrator.pool import Pool
 
     attempt = _next_attempt(run)
     pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
+    quiet = threading.Event()  # set: no more worker activity lines
+    if opts.progress:
+        threading.Thread(target=_say_activities, args=(pool.workers, quiet), daemon=True).start()
+    try:
+        return _tune(run, sweep, pending, n_workers, opts, pool, attempt)
+    except KeyboardInterrupt:  # Ctrl-C (see `Interrupted`)
+        _stop_now(pool)
+        raise
+    finally:
+        quiet.set()
+
+
+def _tune(
+    run: RunFolder,
+    sweep: Sweep,
+    pending: list[Trial],
+    n_workers: int,
+    opts: LaunchOptions,
+    pool: Any,
+    attempt: int,
+) -> list[dict[str, Any]]:
+    from ray import tune
+
+    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, gather
+    from t2a_ray.orchestrator.search import tune_plan
+
     # Every node must be able to write the run folder: each worker checks from where it runs, as it starts.
     for r in pool.call_all("ping"):
         if isinstance(r, Exception):
             raise T2ARayError(f"a worker could not start: {_root_cause(r)}")
-    # Each worker measures its GPU's idle power while Tune starts its trial processes (~3 s that would
-    # otherwise come on top); a trial is sent to a worker only once that worker is prepared.
+    # Each worker measures its GPU's idle power while Tune starts its trial processes (time that
+    # would otherwise come on top); a trial is sent to a worker only once that worker is prepared.
     prepared = [w.prepare.remote() for w in pool.workers]
     recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
     recorder.start()
@@ -198,19 +306,24 @@ def _run_on_ray(
             run_root=str(run.root),
             model_keys=model_keys,
             retries=sweep.max_trial_retries,
-            restart_wait_s=opts.restart_wait_s,
+            restart_wait_s=opts.worker_restart_wait_s,
+            lost_after_s=opts.worker_lost_after_s,
         ),
         # Tune's trial functions only wait on workers; keep them on the head node, so that a worker
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
     progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
+    # The sweep's `search` key decides which pending trials Tune runs: all of them, or a search's.
+    plan = tune_plan(run, sweep, pending)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial_id": tune.grid_search([t.trial_id for t in pending])},
+        param_space=plan.param_space,
         tune_config=tune.TuneConfig(
+            **plan.tune_config,
             # More trials in flight than workers: the next trial is queued on a worker before the
-            # current one ends, so a GPU never waits for Tune's ~1 s of bookkeeping per trial.
+            # current one ends, so a GPU never waits for Tune's bookkeeping between trials
+            # (benchmarks/results/orchestrator_overhead_audioldm_random_h100.md).
             max_concurrent_trials=2 * n_workers,
             reuse_actors=True,
             trial_dirname_creator=lambda trial: f"trial-{trial.config['trial_id']}",
@@ -219,12 +332,12 @@ def _run_on_ray(
             name=f"attempt-{attempt}",
             storage_path=str(run.tune_dir),
             verbose=0,
-            callbacks=[progress],
-            failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=[progress, _RaiseIfSignalled()],
         ),
     )
     # Trials turn their own failures into rows. What reaches Tune is a run folder that cannot be
-    # written (Tune's own state lives there too), or bookkeeping that died twice.
+    # written (Tune's own state lives there too), a worker that could not prepare, or a trial
+    # whose own process died.
     try:
         errors = tuner.fit().errors
     except Exception as e:  # noqa: BLE001 — judged below
@@ -247,7 +360,8 @@ def _run_on_ray(
             )
         _say(
             opts,
-            f"warning: {len(errors)} trial(s) did not finish ({_root_cause(errors[0])}); `t2a-ray resume {run.root}` runs them",
+            f"warning: {plural(len(errors), 'trial')} did not finish ({_root_cause(errors[0])});"
+            f" `t2a-ray resume {run.root}` runs them",
         )
     stats = [
         s if not isinstance(s, Exception) else {"error": _root_cause(s)}
@@ -260,6 +374,41 @@ def _run_on_ray(
     return stats
 
 
+def _stop_now(pool: Any) -> None:
+    """Ctrl-C: no trial starts or writes a `failed` row from now on, and the trials in flight die with
+    their workers (a shard is written whole or not at all), so a resume reruns exactly them."""
+    import ray
+
+    with contextlib.suppress(Exception):
+        ray.get(pool.router.stop.remote(), timeout=1)
+    for worker in pool.workers:
+        with contextlib.suppress(Exception):
+            ray.kill(worker, no_restart=True)
+
+
+def _say_activities(workers: list[Any], stop: threading.Event) -> None:
+    """Say what each worker begins doing (its idle baseline, loading a model), as it begins."""
+    import ray
+
+    said = [0] * len(workers)
+    while not stop.wait(ACTIVITY_POLL_S):
+        try:
+            refs = [
+                w.activities_since.options(concurrency_group="control").remote(said[i])
+                for i, w in enumerate(workers)
+            ]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=ACTIVITY_POLL_S)
+        except Exception:  # noqa: BLE001 — Ray is going down: nothing more to say
+            return
+        for i, ref in enumerate(refs):
+            try:
+                said[i], new = ray.get(ref) if ref in ready else (said[i], [])
+            except Exception:  # noqa: BLE001 — a worker that died says nothing
+                continue
+            for activity in new if not stop.is_set() else []:
+                print(f"worker {i}: {activity}", file=sys.stderr, flush=True)
+
+
 def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: LaunchOptions) -> None:
     """Once every worker is prepared: write each GPU's provenance and idle power, and say where they are."""
     from t2a_ray.orchestrator.pool import gather
@@ -268,7 +417,7 @@ def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: Lau
     atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(ready, indent=2, default=str))
     _say(
         opts,
-        f"{len(ready)} worker(s): "
+        f"{plural(len(ready), 'worker')} ready: "
         + ", ".join(f"{p.get('gpu_name') or p['device']}@{p.get('node')}" for p in ready),
     )
 
@@ -287,13 +436,15 @@ def tune_trial(
     model_keys: dict[str, str],
     retries: int,
     restart_wait_s: float,
+    lost_after_s: float,
 ) -> None:
     """One Tune trial: ask the router for a worker, wait until it is prepared, run the trial there,
     report its summary.
 
-    A worker whose process dies mid-trial is replaced by Ray; the trial is retried up to `retries`
-    times, then written as `failed` rows with the error — a crashed trial is data, not a crash. A
-    worker that could not prepare fails the trial in Tune without rows, so that a resume runs it.
+    A worker whose process dies mid-trial is replaced by Ray (within `restart_wait_s`); the trial is
+    retried up to `retries` times, then written as `failed` rows with the error — a crashed trial is
+    data, not a crash. A worker that could not prepare fails the trial in Tune without rows, so that a
+    resume runs it; so does a sweep being stopped (Ctrl-C), whose trials must rerun, not fail.
     """
     import ray
     from ray import tune
@@ -314,7 +465,7 @@ def tune_trial(
         except ray.exceptions.RayActorError:
             pass  # its replacement prepares itself before its first trial
         try:
-            summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), restart_wait_s)
+            summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), lost_after_s)
             router.release.remote(index)
             tune.report(summary)
             return
@@ -336,7 +487,19 @@ def tune_trial(
                 raise StorageError(f"cannot write the run folder: {cause}") from None
             error = _root_cause(e)
             break
+    if _stopping(router):
+        raise SweepStopped(f"trial {trial_id} was stopped with the sweep")
     tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+
+
+def _stopping(router: Any) -> bool:
+    """Whether the driver is stopping the sweep (a router that cannot answer: it is)."""
+    import ray
+
+    try:
+        return bool(ray.get(router.is_stopped.remote(), timeout=10))
+    except Exception:  # noqa: BLE001
+        return True
 
 
 class WorkerLost(RuntimeError):
@@ -353,7 +516,7 @@ def await_trial(worker: Any, ref: Any, lost_after_s: float) -> dict[str, Any]:
     import ray
 
     while True:
-        ready, _ = ray.wait([ref], timeout=HEARTBEAT_S)
+        ready, _ = ray.wait([ref], timeout=HEARTBEAT_INTERVAL_S)
         if ready:
             return ray.get(ref)
         try:
@@ -384,7 +547,7 @@ def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, A
     from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
 
     sweep = load_sweep(run.sweep_yaml)
-    trial = next(t for t in sweep.trials() if t.trial_id == trial_id)
+    trial = sweep.trial(trial_id)
     rows = [
         failure_row(trial, sweep.name, r, p, "failed", error, {})
         for r in range(sweep.repeats)

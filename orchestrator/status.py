@@ -25,6 +25,7 @@ class RunStatus:
     unreadable: int
     energy_j: float | None
     eta_s: float | None
+    driver: str | None = None  # "PID HOST" of the driver running the sweep now; None: none runs
 
     def text(self) -> str:
         eta = (
@@ -37,6 +38,12 @@ class RunStatus:
             f"trials    {self.total}: {self.ok} ok, {self.infeasible} infeasible, {self.failed} failed, {self.pending} pending",
             f"energy    {format_energy(self.energy_j)} so far (GPU where metered, else CPU estimate)",
             f"ETA       {eta}",
+            "driver    "
+            + (
+                "none running" + (" (`t2a-ray resume` continues the sweep)" if self.pending else "")
+                if self.driver is None
+                else f"running now ({self.driver or 'pid unknown'})"
+            ),
         ]
         if self.unreadable:
             lines.append(
@@ -82,6 +89,7 @@ def run_status(run: RunFolder) -> RunStatus:
         unreadable,
         sum(energy) if energy else None,
         eta,
+        run.running_driver(),
     )
 
 

@@ -28,13 +28,12 @@ class Worker:
     """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU)."""
 
     def __init__(self, run_root: str, worker_index: int, open_meter: Callable[..., Any] | None = None):
-        # 1. The run: the frozen sweep, its trials by id
+        # 1. The run: the frozen sweep (its trials expanded once, found by id)
         self.index = worker_index
         self.run = RunFolder(run_root)
         self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
         self._lock_fd = self.run.hold_worker_lock()
         self.sweep = load_sweep(self.run.sweep_yaml)
-        self.trials = {t.trial_id: t for t in self.sweep.trials()}
         # 2. The device and its meter (the meter samples in a background thread from here on)
         if open_meter is None:
             from t2a_ray.metering import open_meter
@@ -62,6 +61,7 @@ class Worker:
         self.models = ModelCache(self.device.name, self.device.free_memory, self.device.is_out_of_memory)
         self._scorer = None
         self._prepared: dict[str, Any] | None = None
+        self.activities: list[str] = []  # what it began doing, in order, for the driver's progress lines
         # Bookkeeping for the overhead figures: time inside trials, and the gaps between them
         self.created_at = time.time()
         self.busy_s = 0.0
@@ -77,8 +77,9 @@ class Worker:
         provenance. A process that Ray restarted after a crash measures its own baseline on its first
         trial, so its rows keep their net energy.
 
-        The CUDA context is opened first: an H100 idles at ~73 W without one and ~121 W with one, and
-        the baseline to subtract is what the GPU draws while this process holds it doing nothing.
+        The CUDA context is opened first: a GPU idles markedly higher with one open (measured in
+        benchmarks/results/meter_precision_h100.md, "Idle"), and the baseline to subtract is what the
+        GPU draws while this process holds it doing nothing.
         Then doctor's quick checks 1 and 6 (`check_gpu`): a counter that is absent or frozen refuses
         the GPU unless the sweep meters with power (`metering.gpu: power-integral`).
         """
@@ -86,6 +87,9 @@ class Worker:
             self.device.open_context()
             checks = self.check_gpu()
             if self.sweep.metering.idle_baseline_s > 0:
+                self.activities.append(
+                    f"measuring the idle baseline ({self.sweep.metering.idle_baseline_s:g} s)"
+                )
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
             self._prepared = {
                 "worker": self.index,
@@ -120,11 +124,11 @@ class Worker:
         start = time.perf_counter()
         if self._last_end is not None:
             self.gaps_s.append(start - self._last_end)
-        trial = self.trials[trial_id]
+        trial = self.sweep.trial(trial_id)
         env = TrialEnv(
             run=self.run,
             sweep=self.sweep,
-            get_model=lambda t: self.models.get(t.model, t.weights, t.dtype),
+            get_model=self._model,
             meter=self.meter,
             device=self.device,
             place=self.place,
@@ -140,6 +144,16 @@ class Worker:
             "worker": self.index,
             "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype),
         }
+
+    def activities_since(self, n: int) -> tuple[int, list[str]]:
+        """How many activities it has begun, and those after the first `n` (all of them when it has
+        fewer: a process Ray restarted begins a new list). Answered beside a running trial."""
+        return len(self.activities), self.activities[n:] if n <= len(self.activities) else self.activities
+
+    def _model(self, trial: Trial):
+        if not self.models.has(trial.model, trial.weights, trial.dtype):
+            self.activities.append(f"loading {trial.model.id} ({trial.weights} weights, {trial.dtype})")
+        return self.models.get(trial.model, trial.weights, trial.dtype)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -171,7 +185,7 @@ class Worker:
         return self._scorer
 
     def _write_audio(self, trial: Trial, repeat: int, prompt: Prompt, gen) -> None:
-        from t2a_ray.orchestrator.audio import write_wav
+        from t2a_ray.analysis.audio import write_wav
 
         for i, wave in enumerate(gen.waveforms):
             path = self.run.audio_file(trial.trial_id, repeat, prompt.id, i)

@@ -1,4 +1,4 @@
-"""The command line: launch | resume | status | analyze | models | doctor.
+"""The command line: launch | resume | status | analyze | search-bench | models | doctor.
 
 Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 failure.
 Heavy modules (Ray, torch) are imported inside the commands that need them.
@@ -6,10 +6,10 @@ Heavy modules (Ray, torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from t2a_ray import __version__
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.units import JOULES_PER
 
-EXIT_FAILURE, EXIT_USAGE = 1, 2
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
 # Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
 LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
 
@@ -44,28 +44,6 @@ def demo_config() -> Path:
     return Path(str(resources.files("t2a_ray") / "demo" / "demo.yaml"))
 
 
-def _visible_gpus() -> int:
-    """GPUs this process may use: those NVML sees (0 without a driver), no more than CUDA_VISIBLE_DEVICES
-    names where it is set (Ray and CUDA read it the same way)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            count = int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 — no driver, no library: no GPUs
-        return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:  # CUDA stops at the first entry it cannot use: "" and "-1" hide every GPU
-        named = itertools.takewhile(
-            lambda e: e and not e.startswith("-"), (e.strip() for e in visible.split(","))
-        )
-        count = min(count, len(list(named)))
-    return count
-
-
 def _check_gpus(gpus: int | None, address: str | None) -> int | None:
     """Resolve --gpus (default: every visible GPU, or the CPU when there is none)."""
     if gpus is not None and gpus < 0:
@@ -74,7 +52,9 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
         return gpus  # None: every GPU of the cluster, counted once joined
     if os.environ.get(LOGICAL_GPUS_ENV) == "1":
         return gpus or 0
-    visible = _visible_gpus()
+    from t2a_ray.metering.gpu import visible_gpu_count
+
+    visible = visible_gpu_count()
     if gpus is None:
         return visible
     if gpus > visible:
@@ -135,10 +115,9 @@ def launch(
 
     demo = config_path is None
     try:
-        sweep = load_sweep(demo_config() if demo else config_path, name=name, overrides=overrides)
         gpus = 0 if demo and gpus is None else _check_gpus(gpus, address)
-        if sweep.dtype == "auto":
-            sweep = sweep.with_dtype("float32" if gpus == 0 else "float16")
+        device = "cpu" if gpus == 0 else "cuda"
+        sweep = load_sweep(demo_config() if demo else config_path, name, overrides, device)
         run = RunFolder(out_dir / sweep.name)
         if run.exists():
             raise ConfigError(
@@ -146,11 +125,20 @@ def launch(
                 sweep.name,
                 f"a run already exists at {run.root}; resume it with `t2a-ray resume {run.root}` or choose another --name",
             )
-        n_trials = len(sweep.trials())
+        _check_out(out_dir)
     except ConfigError as e:
         _fail_usage(e)
+    from t2a_ray.orchestrator.progress import plural
+
+    search = sweep.search
+    plan = (
+        ""
+        if search.strategy == "grid"
+        else f" (search {search.strategy}, budget {search.budget_kind}={search.budget:g})"
+    )
     click.echo(
-        f"sweep {sweep.name}: {n_trials} trials × {sweep.repeats} repeats × {len(sweep.prompts)} prompts → {run.root}",
+        f"sweep {sweep.name}: {plural(len(sweep.trials()), 'trial')}{plan} × {plural(sweep.repeats, 'repeat')}"
+        f" × {plural(len(sweep.prompts), 'prompt')} → {run.root}",
         err=True,
     )
     run.create(sweep.to_yaml())
@@ -180,19 +168,57 @@ def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bo
     _run(run, gpus, address, not no_progress, analyze=True)
 
 
+def _check_out(out_dir: Path) -> None:
+    """--out must be a folder this process can create and write, before anything starts."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError("--out", str(out_dir), f"cannot be created ({e.strerror or e})") from None
+    try:
+        probe = tempfile.NamedTemporaryFile(dir=out_dir, prefix=".t2a-ray-probe-")
+    except OSError as e:
+        raise ConfigError("--out", str(out_dir), f"cannot be written ({e.strerror or e})") from None
+    probe.close()
+
+
 def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
-    from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
+    from t2a_ray.config import load_sweep
+    from t2a_ray.orchestrator import reaper
+    from t2a_ray.orchestrator.progress import plural
+    from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep, stop_on_sigint
+
+    def interrupted(at_once: bool = False) -> None:
+        if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
+            reaper.kill_descendants()
+        sweep = load_sweep(run.sweep_yaml)
+        done = len(run.finished_trial_ids() & {t.trial_id for t in sweep.trials()})
+        click.echo(
+            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run"
+            f" — continue with `t2a-ray resume {run.root}`",
+            err=True,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Ray is down and every shard is whole: skip the interpreter's exit, which waits on the
+        # threads Tune and Ray leave behind (seconds), and everything a second Ctrl-C interrupts.
+        os._exit(EXIT_INTERRUPTED)
 
     try:
-        outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+        with stop_on_sigint(at_once=lambda: interrupted(at_once=True)) as signalled:
+            outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+    except KeyboardInterrupt:  # the first Ctrl-C, raised through Ray and Tune
+        interrupted()
     except ConfigError as e:
         _fail_usage(e)
     except T2ARayError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FAILURE)
+    if signalled:  # a Ctrl-C that came too late to stop anything still skips the analysis
+        interrupted()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
     click.echo(
-        f"{outcome.total} trials: ran {outcome.ran}, skipped {outcome.skipped} already done; outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done;"
+        f" outcomes: {statuses} ({outcome.wall_s:.1f} s)",
         err=True,
     )
     for path in outcome.quarantined:
@@ -339,6 +365,106 @@ def analyze(
     except AnalysisError as e:
         _fail_usage(e)
     click.echo(analysis.text())
+
+
+@main.command("search-bench")
+@click.option(
+    "--results",
+    "results_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A finished results table (.csv or .parquet): the oracle.",
+)
+@click.option("--energy", "energy_col", required=True, help="Energy column to minimise (see --energy-unit).")
+@click.option(
+    "--energy-unit",
+    type=click.Choice(list(JOULES_PER)),
+    default=None,
+    help="Unit of --energy; default: its _j/_wh/_kwh suffix, else joules. Converted to J.",
+)
+@click.option("--quality", "qualities", multiple=True, required=True, help="COL:max or COL:min, repeatable.")
+@click.option(
+    "--config-cols",
+    required=True,
+    help="Comma-separated columns that make a configuration (e.g. model,steps).",
+)
+@click.option(
+    "--budget", type=float, default=0.3, show_default=True, help="Energy budget, a fraction of the grid's."
+)
+@click.option("--seeds", type=int, default=20, show_default=True, help="Runs per strategy (seeds 0…N−1).")
+@click.option(
+    "--strategies",
+    default="pareto,random,cheapest",
+    show_default=True,
+    help="Comma-separated strategies to compare.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("t2a-search-bench"),
+    show_default=True,
+    help="Folder for search-bench.csv and search-bench.png.",
+)
+def search_bench(
+    results_path: Path,
+    energy_col: str,
+    energy_unit: str,
+    qualities: tuple[str, ...],
+    config_cols: str,
+    budget: float,
+    seeds: int,
+    strategies: str,
+    out_dir: Path,
+) -> None:
+    """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
+    from t2a_ray.analysis import load_table, parse_quality
+    from t2a_ray.analysis.inputs import energy_in_joules
+    from t2a_ray.analysis.search import STRATEGIES, Budget
+    from t2a_ray.analysis.search_replay import Oracle, bench, plot_curves, summary
+    from t2a_ray.runfolder import atomic_write_text
+
+    try:
+        parsed = []
+        for q in qualities:
+            try:
+                parsed.append(parse_quality(q))
+            except ValueError:
+                raise ConfigError("--quality", q, "must be COL:max or COL:min") from None
+        cols = [c for c in config_cols.split(",") if c]
+        names = [s for s in strategies.split(",") if s]
+        for name in names:
+            if name not in STRATEGIES:
+                raise ConfigError("--strategies", name, f"must be among {', '.join(STRATEGIES)}")
+        if not 0 < budget <= 1:
+            raise ConfigError(
+                "--budget", budget, "must be a fraction of the grid's energy, above 0 and at most 1"
+            )
+        if seeds < 1:
+            raise ConfigError("--seeds", seeds, "must be at least 1")
+        if not cols:
+            raise ConfigError("--config-cols", config_cols, "name at least one column")
+        try:
+            df = load_table(results_path, required=[energy_col, *(c for c, _ in parsed), *cols])
+        except (ValueError, OSError) as e:
+            raise ConfigError("--results", str(results_path), str(e)) from None
+        try:
+            df, energy_col, _ = energy_in_joules(df, energy_col, energy_unit, {})
+        except ValueError as e:
+            raise ConfigError("--energy", energy_col, str(e)) from None
+        try:
+            oracle = Oracle.from_table(df, energy_col, parsed, cols)
+        except ValueError as e:
+            raise ConfigError("--results", str(results_path), str(e)) from None
+    except ConfigError as e:
+        _fail_usage(e)
+    results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "search-bench.csv", results.to_csv(index=False))
+    title = f"{results_path.name}: {len(oracle.space)} configurations, budget {budget:g} of the energy"
+    plot_curves(curves, out_dir / "search-bench.png", title)
+    click.echo(summary(results, curves).to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"→ {out_dir / 'search-bench.csv'}, {out_dir / 'search-bench.png'}")
 
 
 def _columns(text: str) -> list[str]:

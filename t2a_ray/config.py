@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -73,10 +74,41 @@ class MeteringConfig:
     cooldown_max_s: float = 300.0  # ...for at most this long
 
 
+CLAP_PROTOCOLS = ("stable-audio-metrics",)  # how CLAP scores are computed (README: energy and quality)
+FAD_EMBEDDINGS = ("fadtk",)  # how FAD embedding rows are made
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     clap: bool | str = False  # True: the default CLAP checkpoint; a string: a hub id or folder
+    clap_protocol: str = CLAP_PROTOCOLS[0]
     fad_reference: str | None = None  # folder of reference audio (absolute once loaded)
+    fad_embedding: str = FAD_EMBEDDINGS[0]
+
+    @property
+    def clap_checkpoint(self) -> str | None:
+        return self.clap if isinstance(self.clap, str) else None
+
+    def to_doc(self) -> dict[str, Any]:
+        """The `quality` section as `_quality` reads it back."""
+        clap = {"protocol": self.clap_protocol, "checkpoint": self.clap_checkpoint} if self.clap else False
+        fad = {"reference": self.fad_reference, "embedding": self.fad_embedding}
+        return {"clap": clap, "fad": fad if self.fad_reference else None}
+
+
+SEARCH_STRATEGIES = ("grid", "pareto")
+BUDGET_KINDS = ("energy_fraction", "trials", "energy_j")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """`grid` runs every trial; `pareto` runs the trials an adaptive search chooses, within `budget`
+    (kind in BUDGET_KINDS, value): see `t2a_ray.analysis.search`."""
+
+    strategy: str = "grid"
+    budget_kind: str = "energy_fraction"
+    budget: float = 0.3
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +116,7 @@ class Sweep:
     name: str
     models: tuple[ModelSpec, ...]
     weights: str
-    dtype: str  # float16 | bfloat16 | float32 | auto (resolved at launch)
+    dtype: str  # float16 | bfloat16 | float32 (`auto` is resolved when the file is loaded)
     grid: Mapping[str, tuple[Any, ...]]  # axis -> values (scalars become 1-tuples)
     prompts: tuple[Prompt, ...]
     negative_prompt: str | None = None
@@ -96,16 +128,23 @@ class Sweep:
     carbon_intensity_g_per_kwh: float | None = None
     save_audio: bool = False
     max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
+    search: SearchConfig = SearchConfig()
 
-    def trials(self) -> list[Trial]:
-        return expand(self)
+    def trials(self) -> tuple[Trial, ...]:
+        """Every configuration of the grid, expanded once (on first use) and kept."""
+        return self._trials_by_id[1]
+
+    def trial(self, trial_id: str) -> Trial:
+        return self._trials_by_id[0][trial_id]
+
+    @functools.cached_property  # writes the instance's __dict__, which a frozen dataclass allows
+    def _trials_by_id(self) -> tuple[dict[str, Trial], tuple[Trial, ...]]:
+        trials = tuple(expand(self))
+        return {t.trial_id: t for t in trials}, trials
 
     def axes(self) -> dict[str, type]:
         """Every parameter of the sweep's models, with its type: the grid-axis columns of the results."""
         return {spec.name: spec.kind for m in self.models for spec in get_card(m.id).params}
-
-    def with_dtype(self, dtype: str) -> Sweep:
-        return replace(self, dtype=dtype)
 
     def to_yaml(self) -> str:
         """The resolved sweep, self-contained (prompts inlined): what `sweep.yaml` freezes."""
@@ -121,14 +160,17 @@ class Sweep:
             "warmup": self.warmup,
             "seed": self.seed,
             "metering": {k: v for k, v in asdict(self.metering).items() if v is not None},  # None: unset
-            "quality": {
-                "clap": self.quality.clap,
-                "fad": {"reference": self.quality.fad_reference} if self.quality.fad_reference else None,
-            },
+            "quality": self.quality.to_doc(),
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
         }
+        if self.search != SearchConfig():  # a grid sweep's frozen file stays as it always was
+            doc["search"] = {
+                "strategy": self.search.strategy,
+                "budget": {self.search.budget_kind: self.search.budget},
+                "seed": self.search.seed,
+            }
         return yaml.dump(doc, Dumper=_FrozenDumper, sort_keys=False, allow_unicode=True, width=120)
 
 
@@ -191,14 +233,18 @@ TOP_KEYS = (
     "carbon",
     "save_audio",
     "max_trial_retries",
+    "search",
 )
 
 
-def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, ...] = ()) -> Sweep:
+def load_sweep(
+    path: str | Path, name: str | None = None, overrides: tuple[str, ...] = (), device: str | None = None
+) -> Sweep:
     """Read and validate a sweep file. Relative paths inside it are relative to its folder.
 
     `overrides` ("KEY.PATH=VALUE", the value in YAML) change the file's values before validation,
     e.g. `weights=random` or `grid.steps=[10,25]`: the paper's configs run as is on random weights.
+    `device` ("cpu" or "cuda": where the sweep will run) resolves `dtype: auto`; see `parse_sweep`.
     """
     path = Path(path)
     source = str(path)
@@ -244,7 +290,9 @@ def load_sweep(path: str | Path, name: str | None = None, overrides: tuple[str, 
         raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
     try:
         doc = apply_overrides(doc, overrides)
-        return parse_sweep(doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name)
+        return parse_sweep(
+            doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name, device=device
+        )
     except ConfigError as e:
         if e.source is None:
             raise ConfigError(e.key_path, e.value, e.allowed, source) from None
@@ -278,7 +326,19 @@ def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
     return doc
 
 
-def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str | None = None) -> Sweep:
+def parse_sweep(
+    doc: Any,
+    base_dir: Path,
+    default_name: str = "sweep",
+    name: str | None = None,
+    device: str | None = None,
+) -> Sweep:
+    """Validate a sweep document into a `Sweep` whose trials are expanded (and checked) once.
+
+    `dtype: auto` becomes float32 when `device` is "cpu" and float16 when it is "cuda"; with no
+    `device`, on whether this machine has a visible GPU. The sweep returned never says `auto`, so its
+    frozen `sweep.yaml` records the dtype that runs.
+    """
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", doc, "must be a mapping of keys (name, models, grid, prompts, …)")
     _check_shape(doc)
@@ -294,6 +354,8 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
     models = _models(doc.get("models"))
     weights = _choice(doc, "weights", WEIGHT_MODES, "pretrained")
     dtype = _choice(doc, "dtype", (*DTYPES, "auto"), "auto")
+    if dtype == "auto":
+        dtype = "float32" if _device(device) == "cpu" else "float16"
     for i, m in enumerate(models):
         card = get_card(m.id)
         if weights not in card.weight_modes:
@@ -355,9 +417,20 @@ def parse_sweep(doc: Any, base_dir: Path, default_name: str = "sweep", name: str
         carbon_intensity_g_per_kwh=intensity,
         save_audio=save_audio,
         max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
+        search=_search(doc.get("search"), quality),
     )
-    expand(sweep)  # validates every grid point against every model's card
+    sweep.trials()  # validates every grid point against every model's card
     return sweep
+
+
+def _device(device: str | None) -> str:
+    if device is None:
+        from t2a_ray.metering.gpu import visible_gpu_count
+
+        return "cuda" if visible_gpu_count() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device = {device!r}: must be 'cpu' or 'cuda'")
+    return device
 
 
 def _models(value: Any) -> tuple[ModelSpec, ...]:
@@ -543,26 +616,86 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
     if not isinstance(value, Mapping):
         raise ConfigError("quality", value, "must be a mapping like {clap: true, fad: {reference: DIR}}")
     _reject_unknown(value, ("clap", "fad"), "quality.")
-    clap = value.get("clap", False)
+
+    def one_of(key_path: str, value: Any, allowed: tuple[str, ...]) -> str:  # absent or null: the first
+        return _choice({key_path: allowed[0] if value is None else value}, key_path, allowed, allowed[0])
+
+    clap, protocol = value.get("clap", False), CLAP_PROTOCOLS[0]
+    if isinstance(clap, Mapping):  # {protocol: ..., checkpoint: ...}
+        _reject_unknown(clap, ("protocol", "checkpoint"), "quality.clap.")
+        protocol = one_of("quality.clap.protocol", clap.get("protocol"), CLAP_PROTOCOLS)
+        clap = clap.get("checkpoint") or True
     if not isinstance(clap, (bool, str)) or clap == "":
         raise ConfigError(
-            "quality.clap", clap, "must be true, false, or a CLAP checkpoint (hub id or folder)"
+            "quality.clap",
+            clap,
+            "must be true, false, a CLAP checkpoint (hub id or folder), or "
+            "{protocol: stable-audio-metrics, checkpoint: ID_OR_DIR}",
         )
     fad = value.get("fad")
-    reference = None
-    if fad is not None:
-        if not isinstance(fad, Mapping) or set(fad) != {"reference"} or not isinstance(fad["reference"], str):
-            raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO}")
-        try:
-            ref = (base_dir / fad["reference"]).resolve()
-            if not ref.is_dir():
-                raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
-        except OSError as e:
+    if fad is None:
+        return QualityConfig(clap=clap, clap_protocol=protocol)
+    if not isinstance(fad, Mapping) or not isinstance(fad.get("reference"), str):
+        raise ConfigError("quality.fad", fad, "must be null or {reference: DIR_OF_AUDIO, embedding: fadtk}")
+    _reject_unknown(fad, ("reference", "embedding"), "quality.fad.")
+    try:
+        ref = (base_dir / fad["reference"]).resolve()
+        if not ref.is_dir():
+            raise ConfigError("quality.fad.reference", fad["reference"], f"no such folder ({ref})")
+    except OSError as e:
+        raise ConfigError(
+            "quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})"
+        ) from None
+    return QualityConfig(
+        clap=clap,
+        clap_protocol=protocol,
+        fad_reference=str(ref),
+        fad_embedding=one_of("quality.fad.embedding", fad.get("embedding"), FAD_EMBEDDINGS),
+    )
+
+
+def _search(value: Any, quality: QualityConfig) -> SearchConfig:
+    if value is None:
+        return SearchConfig()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "search", value, "must be a mapping like {strategy: pareto, budget: {energy_fraction: 0.3}}"
+        )
+    _reject_unknown(value, ("strategy", "budget", "seed"), "search.")
+    strategy = value.get("strategy", "grid")
+    if strategy not in SEARCH_STRATEGIES:
+        raise ConfigError(
+            "search.strategy",
+            strategy,
+            f"must be one of {', '.join(SEARCH_STRATEGIES)}{did_you_mean(strategy, SEARCH_STRATEGIES)}",
+        )
+    seed = _number("search.seed", value.get("seed", 0), int, 0, 2**63 - 1)
+    budget = value.get("budget")
+    if strategy == "grid":
+        if budget is not None:
             raise ConfigError(
-                "quality.fad.reference", fad["reference"], f"cannot be read ({e.strerror})"
-            ) from None
-        reference = str(ref)
-    return QualityConfig(clap=clap, fad_reference=reference)
+                "search.budget", budget, "applies to strategy pareto only (grid runs every trial)"
+            )
+        return SearchConfig()  # a grid has no use for a seed: its frozen file stays as it always was
+    if budget is None:
+        budget = {"energy_fraction": SearchConfig.budget}
+    if not isinstance(budget, Mapping) or len(budget) != 1:
+        raise ConfigError(
+            "search.budget", budget, "must be one of {energy_fraction: F}, {trials: N}, {energy_j: E}"
+        )
+    _reject_unknown(budget, BUDGET_KINDS, "search.budget.")
+    ((kind, amount),) = budget.items()
+    limits = {
+        "energy_fraction": (float, 0.001, 1.0),
+        "trials": (int, 1, MAX_TRIALS),
+        "energy_j": (float, 1e-9, 1e18),
+    }
+    amount = _number(f"search.budget.{kind}", amount, *limits[kind])
+    if not quality.clap and not quality.fad_reference:
+        raise ConfigError(
+            "search.strategy", strategy, "needs a quality to search for: set quality.clap or quality.fad"
+        )
+    return SearchConfig(strategy, kind, amount, seed)
 
 
 def _section(

@@ -1,4 +1,4 @@
-"""The run folder: one object owns every path of PRODUCT.md's layout, all absolute.
+"""The run folder: one object owns every path of its layout (the README's "The run folder"), all absolute.
 
     OUT/NAME/
       sweep.yaml        the resolved sweep, frozen at launch; resume reads only this folder
@@ -141,6 +141,7 @@ class RunFolder:
     # one sweep; each worker holds `.workers.lock` shared for its lifetime, so a resume can wait until
     # the workers of a killed driver are gone — otherwise one of them could still finish a trial that
     # the resume has already started again.
+    # The driver writes "PID HOST" into its lock file, so that `status` can say who holds it.
     @contextlib.contextmanager
     def driver_lock(self) -> Iterator[None]:
         fd = os.open(self.root / ".driver.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -153,9 +154,27 @@ class RunFolder:
                     str(self.root),
                     "another t2a-ray driver is running this sweep; wait for it or stop it first",
                 ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {os.uname().nodename}".encode())
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+    def running_driver(self) -> str | None:
+        """Who runs this sweep now: the driver's "PID HOST" ("" if it did not say), or None when no
+        driver does (its lock is free: a killed driver holds nothing). Writes nothing."""
+        try:
+            fd = os.open(self.root / ".driver.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None
+            except BlockingIOError:
+                return os.read(fd, 200).decode(errors="replace").strip()
+        finally:
+            os.close(fd)
 
     def hold_worker_lock(self) -> int:
         """Taken by a worker for its lifetime (released when its process ends). Returns the fd."""

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t2a_ray.runfolder import RunFolder, atomic_write
+from t2a_ray.runfolder import QUALITY_SUFFIX, RunFolder, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,55 @@ MEASUREMENT_COLUMNS = frozenset(n for n, role in COLUMN_ROLES.items() if role !=
 _ARROW_OF = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 
 
+# quality.parquet: one row per configuration (trial_id), scored after the energy windows. Each metric
+# names the protocol that produced it; a metric that failed is null with its error beside it.
+QUALITY = [
+    ("trial_id", pa.string(), "the configuration, as in results.parquet"),
+    ("model", pa.string(), "adapter id"),
+    ("n_generations", pa.int64(), "waveforms scored for this configuration"),
+    ("clap_mean", pa.float64(), "mean CLAP score (cosine, −1…1) over the generations"),
+    ("clap_std", pa.float64(), "sample standard deviation of the per-generation CLAP scores"),
+    ("clap_ci95", pa.float64(), "t-based 95 % CI half-width of clap_mean"),
+    ("clap_model", pa.string(), "checkpoint or weight mode that scored CLAP"),
+    ("clap_protocol", pa.string(), "how CLAP was computed: stable-audio-metrics"),
+    ("clap_error", pa.string(), "why the CLAP score is null"),
+    ("fad", pa.float64(), "FAD of all generated embedding rows against the reference set"),
+    ("fad_inf", pa.float64(), "FAD∞: intercept of FAD vs 1/N (null below its minimum of rows)"),
+    ("fad_inf_slope", pa.float64(), "slope of that fit, FAD units × N"),
+    ("fad_inf_r2", pa.float64(), "R² of that fit"),
+    ("fad_inf_sizes", pa.list_(pa.int64()), "the subset sizes N of that fit"),
+    ("fad_inf_note", pa.string(), "why FAD∞ is null"),
+    ("fad_n_generated", pa.int64(), "embedding rows on the generated side"),
+    ("fad_n_reference", pa.int64(), "embedding rows on the reference side"),
+    ("fad_reference", pa.string(), "the reference folder"),
+    ("fad_model", pa.string(), "embedding model of FAD"),
+    ("fad_embedding", pa.string(), "how FAD rows were made: fadtk"),
+    ("fad_error", pa.string(), "why FAD and FAD∞ are null"),
+    ("scoring_s", pa.float64(), "wall time of scoring this configuration, s"),
+    ("scoring_energy_j", pa.float64(), "energy of scoring, metered apart, J; null if unmetered"),
+    ("scoring_energy_method", pa.string(), "how scoring_energy_j was obtained"),
+    ("scoring_error", pa.string(), "why the scorer gave no row at all"),
+]
+
+
+def quality_schema() -> pa.Schema:
+    return pa.schema([pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in QUALITY])
+
+
+def conform_quality(table: pa.Table) -> pa.Table:
+    """A quality table with exactly the schema's columns in its order: absent ones null, each cast to its
+    type (a shard written before a column existed still merges). Other columns are an error."""
+    schema = quality_schema()
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        raise ValueError(f"quality table carries columns the schema does not have: {sorted(extra)}")
+    columns = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def results_schema(axes: Mapping[str, type]) -> pa.Schema:
     """The schema for a run whose grid axes (every parameter of its models) have these types."""
     axis_fields = [(name, _ARROW_OF[kind], CONFIG, "grid axis") for name, kind in sorted(axes.items())]
@@ -175,10 +224,6 @@ def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None 
     atomic_write(Path(path), lambda f: pq.write_table(table, f))
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    return shard_metadata(pq.read_schema(path))
-
-
 def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
     """What `write_table(metadata=...)` put in a file's footer."""
     return json.loads((schema.metadata or {}).get(b"t2a_ray", b"{}"))
@@ -214,12 +259,12 @@ def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
         ]
     )
     write_table(table, run.results)
+    finished = run.finished_trial_ids()  # listed once: the merge is linear in the number of trials
     quality = [
         p
-        for p in sorted(run.trials_dir.glob("*.quality.parquet"))
-        if p.name[: -len(".quality.parquet")] in run.finished_trial_ids()
+        for p in sorted(run.trials_dir.glob(f"*{QUALITY_SUFFIX}"))
+        if p.name[: -len(QUALITY_SUFFIX)] in finished
     ]
     if quality:
-        qt = pa.concat_tables([pq.read_table(p) for p in quality], promote_options="default")
-        write_table(qt, run.quality)
+        write_table(pa.concat_tables([conform_quality(pq.read_table(p)) for p in quality]), run.quality)
     return table, bad

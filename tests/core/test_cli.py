@@ -9,7 +9,8 @@ import types
 import pytest
 from click.testing import CliRunner
 
-from t2a_ray.cli import _visible_gpus, main
+from t2a_ray.cli import main
+from t2a_ray.metering.gpu import find_visible_gpu, visible_gpu_count
 
 GOOD = """
 name: good
@@ -84,6 +85,72 @@ def test_too_many_gpus_names_the_fix(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "--gpus = 64" in result.output and "GPU(s) visible" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody can write, root included: a read-only tmpfs where mounting is allowed, else a
+    folder without write permission (which binds everyone but root)."""
+    import os
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = (
+        shutil.which("mount")
+        and not subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+    )
+    if not mounted:
+        if os.geteuid() == 0:
+            pytest.skip("cannot make a folder read-only for root here (mount refused)")
+        folder.chmod(0o555)
+    yield folder
+    if mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    else:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("where", ["inside", "below"])
+def test_launch_out_that_cannot_be_written_is_one_line_before_anything_starts(
+    tmp_path, read_only_folder, where
+):
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    out = read_only_folder if where == "inside" else read_only_folder / "runs" / "deeper"
+    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(out), "--gpus", "0"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    reason = "cannot be written" if where == "inside" else "cannot be created"
+    assert line.startswith(f"error: --out = '{out}': {reason} (") and "Read-only file system" in line
+    assert list(read_only_folder.iterdir()) == []
+
+
+def test_launch_out_below_a_file_names_the_path_and_why(tmp_path):
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "runs"
+    result = CliRunner().invoke(main, ["launch", "--config", str(config), "--out", str(out), "--gpus", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"error: --out = '{out}': cannot be created (Not a directory)"
+
+
+def test_status_says_no_driver_runs_a_sweep_left_behind(tmp_path):
+    from t2a_ray.config import load_sweep
+    from t2a_ray.runfolder import RunFolder
+
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    run = RunFolder(tmp_path / "runs" / "good")
+    run.create(load_sweep(config, device="cpu").to_yaml())
+    result = invoke("status", str(run.root))
+    assert result.exit_code == 0
+    assert "trials    2: 0 ok, 0 infeasible, 0 failed, 2 pending" in result.output
+    assert "driver    none running (`t2a-ray resume` continues the sweep)" in result.output
 
 
 def test_status_resume_analyze_refuse_a_folder_that_is_not_a_run(tmp_path):
@@ -163,7 +230,7 @@ def test_launch_help_documents_set():
 
 
 # --------------------------------------------------------------------------------------------------
-# _visible_gpus: NVML's count, no more than CUDA_VISIBLE_DEVICES names
+# visible_gpu_count (the CLI's count): NVML's count, no more than CUDA_VISIBLE_DEVICES names
 
 
 def fake_pynvml(count=4, init_error=None):
@@ -212,7 +279,7 @@ def test_visible_gpus_honours_cuda_visible_devices(monkeypatch, visible, expecte
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert _visible_gpus() == expected
+    assert visible_gpu_count() == expected
     assert nvml.calls == ["init", "count", "shutdown"]
 
 
@@ -224,8 +291,26 @@ def test_visible_gpus_is_zero_without_a_driver(monkeypatch, visible):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert _visible_gpus() == 0
+    assert visible_gpu_count() == 0
     assert nvml.calls == ["init"]
+
+
+@pytest.mark.parametrize(
+    "visible", [None, "0,1", "0,,1", "0,-1,1", "", "-1", "NoDevFiles", " 2 , 3 ", "0,1,2,3,4,5"]
+)
+def test_the_cli_counts_the_gpus_the_meter_can_find(visible):
+    """One reading of CUDA_VISIBLE_DEVICES: every GPU the CLI counts is one the meter finds by ordinal,
+    and the meter finds none past that count."""
+    from t2a_ray.metering.fakes import FakeClock, FakeGPU, FakeNVML
+
+    def fleet():
+        clock = FakeClock()
+        return FakeNVML([FakeGPU(clock, index=i, uuid=f"GPU-{i}{i}{i}{i}-x") for i in range(4)])
+
+    env = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    count = visible_gpu_count(fleet(), env)
+    found = [find_visible_gpu(fleet(), o, env=env, ask_cuda_driver=False)[0] for o in range(6)]
+    assert [i is not None for i in found] == [o < count for o in range(6)]
 
 
 def test_too_many_gpus_counts_only_the_visible_ones(tmp_path, monkeypatch):

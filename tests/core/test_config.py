@@ -71,6 +71,40 @@ def test_frozen_yaml_round_trips_to_the_same_trials(tmp_path):
     assert [t.trial_id for t in again.trials()] == [t.trial_id for t in sweep.trials()]
 
 
+@pytest.mark.parametrize(("device", "dtype"), [("cpu", "float32"), ("cuda", "float16")])
+def test_dtype_auto_is_resolved_on_load_and_frozen_resolved(write_sweep, tmp_path, device, dtype):
+    sweep = load_sweep(write_sweep(yaml.safe_dump({**BASE, "dtype": "auto"})), device=device)
+    assert sweep.dtype == dtype and {t.dtype for t in sweep.trials()} == {dtype}
+    frozen = write_sweep(sweep.to_yaml(), "frozen.yaml")
+    assert yaml.safe_load(frozen.read_text())["dtype"] == dtype
+    other = "cuda" if device == "cpu" else "cpu"  # a frozen sweep runs as frozen, wherever it is read
+    assert load_sweep(frozen, device=other).trials() == sweep.trials()
+
+
+def test_dtype_auto_without_a_device_follows_the_visible_gpus(tmp_path, monkeypatch):
+    from t2a_ray.metering import gpu
+
+    for count, dtype in ((0, "float32"), (2, "float16")):
+        monkeypatch.setattr(gpu, "visible_gpu_count", lambda count=count: count)
+        assert parse(BASE, tmp_path).dtype == dtype
+
+
+def test_an_explicit_dtype_is_kept_on_any_device(tmp_path):
+    assert parse_sweep({**BASE, "dtype": "bfloat16"}, tmp_path, device="cpu").dtype == "bfloat16"
+
+
+def test_the_grid_is_expanded_once_per_sweep(tmp_path, monkeypatch):
+    from t2a_ray import config
+
+    calls = []
+    real = config.expand
+    monkeypatch.setattr(config, "expand", lambda sweep: calls.append(1) or real(sweep))
+    sweep = parse(BASE, tmp_path)
+    first = sweep.trials()
+    assert sweep.trials() is first and sweep.trial(first[2].trial_id) is first[2]
+    assert len(calls) == 1
+
+
 def test_prompt_txt_file(tmp_path):
     (tmp_path / "p.txt").write_text("first prompt\n\n  second prompt  \n")
     sweep = parse({**BASE, "prompts": {"file": "p.txt"}}, tmp_path)
@@ -96,6 +130,14 @@ def test_prompt_txt_file(tmp_path):
         ({"metering": {"gpu": "power_integral"}}, "metering.gpu", "did you mean 'power-integral'"),
         ({"metering": {"cooldown_c": "cool"}}, "metering.cooldown_c", "must be a number from 0 to 150"),
         ({"models": [{"id": "noop", "options": {"nope": 1}}]}, "models[0].options.nope", "takes options"),
+        (
+            {"quality": {"clap": {"protocol": "laion"}}},
+            "quality.clap.protocol",
+            "one of stable-audio-metrics",
+        ),
+        ({"quality": {"clap": {"protocl": "x"}}}, "quality.clap.protocl", "did you mean 'protocol'"),
+        ({"quality": {"fad": {"reference": ".", "embedding": "vggish"}}}, "quality.fad.embedding", "fadtk"),
+        ({"quality": {"fad": {"reference": ".", "hop_s": 1}}}, "quality.fad.hop_s", "unknown key"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(tmp_path, patch, key, fragment):
@@ -257,3 +299,13 @@ def test_metering_gpu_and_cooldown_parse_and_survive_the_frozen_yaml(tmp_path):
     )
     again = parse(yaml.safe_load(sweep.to_yaml()), tmp_path)
     assert again.metering == sweep.metering
+
+
+def test_quality_names_its_protocols_and_they_survive_the_frozen_yaml(tmp_path):
+    doc = {**BASE, "quality": {"clap": {"checkpoint": "ckpt/clap"}, "fad": {"reference": "."}}}
+    q = parse(doc, tmp_path).quality
+    assert (q.clap, q.clap_checkpoint, q.clap_protocol) == ("ckpt/clap", "ckpt/clap", "stable-audio-metrics")
+    assert (q.fad_reference, q.fad_embedding) == (str(tmp_path.resolve()), "fadtk")
+    frozen = parse_sweep(yaml.safe_load(parse(doc, tmp_path).to_yaml()), base_dir=tmp_path)
+    assert frozen.quality == q
+    assert parse({**BASE, "quality": {"clap": True}}, tmp_path).quality.clap_checkpoint is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +76,26 @@ def test_config_errors_survive_pickling_across_processes():
 
     error = pickle.loads(pickle.dumps(ParameterError("grid.steps", 0, "must be ≥ 1", "s.yaml")))
     assert isinstance(error, ParameterError) and str(error) == "s.yaml: grid.steps = 0: must be ≥ 1"
+
+
+def test_the_driver_lock_says_whether_a_driver_runs_the_sweep_now(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.create("name: r\n")
+    assert run.running_driver() is None  # never launched: no lock file, and none is made
+    assert not (run.root / ".driver.lock").exists()
+    code = f"from t2a_ray.runfolder import RunFolder\nwith RunFolder({str(run.root)!r}).driver_lock():\n"
+    code += "    print('locked', flush=True)\n    import time; time.sleep(60)\n"
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout.readline().strip() == "locked"
+        assert run.running_driver() == f"{driver.pid} {os.uname().nodename}"
+        with pytest.raises(ConfigError, match="another t2a-ray driver is running"):
+            with run.driver_lock():
+                pass
+    finally:
+        driver.kill()  # kill -9: the lock goes with the process
+        driver.wait()
+    assert run.running_driver() is None
+    with run.driver_lock():
+        assert run.running_driver() == f"{os.getpid()} {os.uname().nodename}"
+    assert run.running_driver() is None

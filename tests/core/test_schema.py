@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import merge_results, read_metadata, results_schema, rows_to_table, write_table
+from t2a_ray.schema import (
+    conform_quality,
+    merge_results,
+    quality_schema,
+    results_schema,
+    rows_to_table,
+    shard_metadata,
+    write_table,
+)
 
 AXES = {"steps": int, "guidance_scale": float, "duration_s": float, "batch_size": int}
 PRODUCT_COLUMNS = """run trial_id repeat prompt_id model model_revision weights dtype steps guidance_scale duration_s
@@ -54,4 +63,48 @@ def test_merge_sorts_rows_and_quarantines_a_corrupt_shard(tmp_path):
     assert [(r["trial_id"], r["repeat"]) for r in table.to_pylist()] == [("a", 0), ("b", 0), ("b", 1)]
     assert [p.name for p in bad] == ["c.parquet"] and not run.shard("c").exists()
     assert pq.read_table(run.results).num_rows == 3
-    assert read_metadata(run.shard("b")) == {"wall_s": 1.5}
+    footer = pq.ParquetFile(run.shard("b")).schema_arrow  # as `status` reads it
+    assert shard_metadata(footer) == {"wall_s": 1.5}
+
+
+class CountingRunFolder(RunFolder):
+    """The real run folder, counting how often the trials folder is listed for finished trials."""
+
+    listings = 0
+
+    def finished_trial_ids(self):
+        CountingRunFolder.listings += 1
+        return super().finished_trial_ids()
+
+
+def test_quality_shards_merge_typed_listing_the_folder_once(tmp_path):
+    run = CountingRunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    schema = results_schema(AXES)
+    for tid in ("a", "b", "c", "d"):
+        write_table(rows_to_table([row(tid, 0)], schema), run.shard(tid))
+        write_table(
+            rows_to_table([{"trial_id": tid, "fad_inf_sizes": [2, 3]}], quality_schema()),
+            run.quality_shard(tid),
+        )
+    # a shard written before the schema existed: inferred types, fewer columns — it still merges, typed
+    write_table(
+        pa.Table.from_pylist([{"trial_id": "a", "n_generations": 4, "clap_mean": 0.25}]),
+        run.quality_shard("a"),
+    )
+    write_table(pa.Table.from_pylist([{"trial_id": "z"}]), run.quality_shard("z"))  # its trial never finished
+    CountingRunFolder.listings = 0
+    merge_results(run)
+    assert CountingRunFolder.listings == 2  # results shards once, quality shards once: not once per file
+    merged = pq.read_table(run.quality)
+    assert merged.schema.equals(quality_schema(), check_metadata=False)
+    assert merged.column("trial_id").to_pylist() == ["a", "b", "c", "d"]
+    assert merged.column("clap_mean").to_pylist() == [0.25, None, None, None]
+    assert merged.column("fad_inf_sizes").to_pylist() == [None, [2, 3], [2, 3], [2, 3]]
+
+
+def test_quality_rows_with_unknown_columns_are_refused():
+    with pytest.raises(ValueError, match="clap_score"):
+        rows_to_table([{"trial_id": "a", "clap_score": 0.3}], quality_schema())
+    with pytest.raises(ValueError, match="clap_score"):
+        conform_quality(pa.Table.from_pylist([{"trial_id": "a", "clap_score": 0.3}]))

@@ -190,13 +190,6 @@ def test_min_generations_below_one_is_refused_before_any_work(n):
     assert calls == []
 
 
-def test_warm_up_results_are_marked():
-    clock, gpu, meter = rig()
-    warm = meter.warm_up(lambda phases: gpu.busy(0.3, 400.0), generations=2)
-    assert [r.warmup for r in warm] == [True, True]
-    assert meter.measure(lambda phases: gpu.busy(0.3, 400.0)).warmup is False
-
-
 def test_idle_baseline_gives_net_energy():
     clock, gpu, meter = rig()
     with meter.window() as w:

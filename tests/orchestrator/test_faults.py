@@ -49,7 +49,14 @@ def test_a_node_that_leaves_mid_sweep_loses_nothing(tmp_path):
         killer = threading.Thread(target=remove_when_started)
         killer.start()
         outcome = run_sweep(
-            run, LaunchOptions(gpus=2, address=cluster.address, progress=False, restart_wait_s=5)
+            run,
+            LaunchOptions(
+                gpus=2,
+                address=cluster.address,
+                progress=False,
+                worker_lost_after_s=5,
+                worker_restart_wait_s=5,
+            ),
         )
         killer.join()
         assert outcome.statuses == {"ok": 12}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2a_ray.orchestrator.router import NoWorkersLeft, Router
+from t2a_ray.orchestrator.router import NoWorkersLeft, Router, SweepStopped
 
 
 def test_each_model_stays_on_the_worker_that_loaded_it_when_queues_are_even():
@@ -39,3 +39,12 @@ def test_a_restarted_worker_has_no_models():
     r.assign("A")
     r.restarted(0)
     assert r.workers[0].models == set()
+
+
+def test_a_stopped_router_assigns_no_more_trials():
+    router = Router(2)
+    assert router.assign("m") == 0 and not router.is_stopped()
+    router.stop()
+    assert router.is_stopped()
+    with pytest.raises(SweepStopped):
+        router.assign("m")

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.config import load_sweep
+from t2a_ray.orchestrator.reaper import descendants, start_time
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import RunFolder
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 def make_run(tmp_path: Path, body: str, name: str = "r") -> RunFolder:
     config = tmp_path / f"{name}.yaml"
     config.write_text(textwrap.dedent(body))
-    sweep = load_sweep(config, name=name).with_dtype("float32")
+    sweep = load_sweep(config, name=name, device="cpu")
     run = RunFolder(tmp_path / "runs" / name)
     run.create(sweep.to_yaml())
     return run
@@ -34,6 +35,14 @@ def make_run(tmp_path: Path, body: str, name: str = "r") -> RunFolder:
 
 def rows(run: RunFolder) -> list[dict]:
     return pq.read_table(run.results).to_pylist()
+
+
+def alive_after(processes: set[tuple[int, str]], seconds: float) -> list[int]:
+    """The pids of `processes` (pid, start time) still alive after waiting up to `seconds` for them."""
+    deadline = time.monotonic() + seconds
+    while (alive := [p for p, start in processes if start_time(p) == start]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
 
 
 def worker_stats(run: RunFolder) -> list[dict]:
@@ -190,8 +199,10 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
     while len(run.finished_trial_ids()) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    ray_processes = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: Ray's own processes must notice and go
     proc.wait()
+    assert alive_after(ray_processes, 5) == []  # its reaper takes them (Ray's agents would stay a minute)
     interrupted = len(run.finished_trial_ids())
     assert 3 <= interrupted < 10
     result = subprocess.run(

@@ -11,6 +11,7 @@ from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import quality_schema, shard_metadata
 
 DOC = {
     "name": "t",
@@ -29,7 +30,8 @@ class BrokenScorer:
 
 class CountingScorer:
     def score(self, trial_id, texts, waveforms, sample_rate_hz):
-        return {"trial_id": trial_id, "n_generations": len(waveforms), "texts": len(texts)}
+        assert len(texts) == len(waveforms)  # one prompt per waveform
+        return {"trial_id": trial_id, "n_generations": len(waveforms), "clap_protocol": "counting"}
 
 
 @pytest.fixture
@@ -52,7 +54,9 @@ def test_quality_is_scored_apart_and_a_failing_scorer_keeps_the_energy_rows(env,
     rows = pq.read_table(trial_env.run.shard(trial.trial_id)).to_pylist()
     assert [r["status"] for r in rows] == ["ok"] * 4
     assert all(r["cpu_energy_j"] is not None and r["gpu_energy_j"] is None for r in rows)  # null, never zero
-    quality = pq.read_table(trial_env.run.quality_shard(trial.trial_id)).to_pylist()[0]
+    shard = pq.read_table(trial_env.run.quality_shard(trial.trial_id))
+    assert shard.schema.equals(quality_schema(), check_metadata=False)  # typed, never inferred
+    quality = shard.to_pylist()[0]
     if isinstance(scorer, BrokenScorer):
         assert "no CLAP weights" in quality["scoring_error"]
     else:
@@ -115,3 +119,20 @@ def test_without_min_waveforms_per_window_each_window_is_one_generation(env):
     rows = pq.read_table(trial_env.run.shard(sweep.trials()[0].trial_id)).to_pylist()
     assert outcome.status == "ok"
     assert [r["generations_in_window"] for r in rows] == [1, 1, 1, 1]
+
+
+def test_warm_up_generations_are_measured_apart_and_kept_out_of_the_trials_figures(tmp_path):
+    sweep = parse_sweep({**DOC, "warmup": 2}, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = CountingAdapter(adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny"))
+    with open_meter(use_gpu=False) as meter:
+        trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        outcome = run_trial(sweep.trials()[0], trial_env)
+    assert len(adapter.batches) == 2 + 4  # two warm-up generations, then one per (repeat, prompt)
+    assert len(outcome.warmup_energy_j) == 2 and all(j > 0 for j in outcome.warmup_energy_j)
+    rows = pq.read_table(run.shard(outcome.trial_id)).to_pylist()
+    assert len(rows) == 4  # no row for a warm-up
+    assert outcome.energy_j == pytest.approx(sum(r["cpu_energy_j"] for r in rows), rel=1e-12)
+    meta = shard_metadata(pq.ParquetFile(run.shard(outcome.trial_id)).schema_arrow)
+    assert meta["warmup_energy_j"] == outcome.warmup_energy_j

@@ -41,7 +41,7 @@ def test_a_worker_measures_its_idle_baseline_once_before_its_first_trial(run):
     worker.meter.measure_idle = lambda s: calls.append(s) or measure_idle(s)
     try:
         # A process Ray restarted after a crash gets trials without a `prepare` call from the driver.
-        for trial_id in worker.trials:
+        for trial_id in (t.trial_id for t in worker.sweep.trials()):
             assert worker.run_trial(trial_id)["status"] == "ok"
         assert worker.prepare()["pid"] == worker.ping()
     finally:
@@ -71,6 +71,7 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
                 model_keys={trial_id: "noop"},
                 retries=1,
                 restart_wait_s=1.0,
+                lost_after_s=1.0,
             )
         assert run.finished_trial_ids() == set()  # no rows: a resume runs the trial
         assert (

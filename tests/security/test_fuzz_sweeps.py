@@ -1,4 +1,4 @@
-"""Bad input, fuzzed (issue 7, part 2): invalid sweep and prompt files through the real CLI.
+"""Bad input, fuzzed: invalid sweep and prompt files through the real CLI.
 
 Every generated input goes through `t2a-ray launch --config F --out DIR --gpus 0` (click's CliRunner,
 in-process) and must be refused the same way: exit code 2, exactly one line `error: …` naming where

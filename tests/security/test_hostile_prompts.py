@@ -211,7 +211,7 @@ def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, 
         + yaml.safe_dump({"prompts": {"text": HOSTILE}, "negative_prompt": HOSTILE[4]}, allow_unicode=True),
         encoding="utf-8",
     )
-    sweep = load_sweep(config).with_dtype("float32")
+    sweep = load_sweep(config, device="cpu")
     run = RunFolder(tmp_path / "runs" / "hostile")
     run.create(sweep.to_yaml())
     cwd = tmp_path / "cwd"

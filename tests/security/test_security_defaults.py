@@ -1,4 +1,4 @@
-"""Security defaults (issue 7, part 3): a local Ray listens on loopback only with no dashboard, the
+"""Security defaults: a local Ray listens on loopback only with no dashboard and keeps token auth on, the
 result store never unpickles, and no code path turns on remote code or prefers pickled weights.
 
 What a local Ray (2.60, `ray_session` without --address) opens, all found here on 127.0.0.1:
@@ -132,6 +132,10 @@ def test_a_local_ray_listens_on_loopback_only_and_has_no_dashboard():
         assert node.gcs_address.startswith("127.0.0.1:")
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         ray.get(ray.remote(lambda: None).remote())  # a worker process is up too
+        # token authentication stays on (only Ray's notice about turning it off is silenced)
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        token_auth = is_token_auth_enabled()
         listeners = ray_listeners()
         names = {name for _, name, _, _ in listeners}
         commands = [command_line(pid) for pid in descendants(os.getpid())]
@@ -144,6 +148,7 @@ def test_a_local_ray_listens_on_loopback_only_and_has_no_dashboard():
     dashboards = [c for c in commands if "dashboard/dashboard.py" in c or "dashboard/agent.py" in c]
     assert all("--minimal" in c for c in dashboards), dashboards
     assert ray_constants.ENABLE_RAY_CLUSTER  # the switch is back: joining a cluster still works
+    assert token_auth
 
 
 # --------------------------------------------------------------------------------------------------

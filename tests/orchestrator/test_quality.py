@@ -1,4 +1,5 @@
-"""CLAP score and FAD∞ end to end on tiny, locally built CLAP models; audio files; quality.parquet."""
+"""The worker's quality scorer end to end on tiny, locally built CLAP models: CLAP score under the
+stable-audio-metrics protocol, FAD / FAD∞ on fadtk's windows, the reference cache, quality.parquet."""
 
 import struct
 
@@ -6,16 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from t2a_ray.adapters.clap import QualityError, load_clap
 from t2a_ray.analysis.audio import read_audio, read_wav, resample, write_wav
-from t2a_ray.analysis.quality import (
+from t2a_ray.analysis.tables import QUALITY_COLUMNS, read_quality_table, write_quality_table
+from t2a_ray.orchestrator.quality import (
     AudioEmbedder,
-    ClapAudioEmbedder,
+    FadtkEmbedder,
     clap_scores,
-    load_clap,
     load_reference,
     score_configuration,
 )
-from t2a_ray.analysis.tables import QUALITY_COLUMNS, read_quality_table, write_quality_table
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def clap():
 
 @pytest.fixture(scope="module")
 def fad_embedder():
-    return ClapAudioEmbedder(load_clap("tiny", fusion=False, seed=1))
+    return FadtkEmbedder(load_clap("tiny", fusion=False, seed=1))
 
 
 def _noise(n, seconds, rate, seed, channels=1, scale=0.1):
@@ -36,21 +37,22 @@ def _noise(n, seconds, rate, seed, channels=1, scale=0.1):
 def test_clap_score_end_to_end(clap):
     texts = ["a dog barks", "rain on a tin roof", "a car engine idles"]
     wav = _noise(3, 2.0, 16_000, seed=0, channels=2)
-    scores = clap_scores(texts, wav, 16_000, clap)
+    scores = clap_scores(clap, texts, wav, 16_000)
     assert scores.shape == (3,) and scores.dtype == np.float64
     assert np.all(np.abs(scores) <= 1.0 + 1e-9)
     # One clip's score does not depend on the batch it came in, nor on the order.
-    alone = clap.score(texts[1:2], wav[1:2], 16_000)
+    alone = clap_scores(clap, texts[1:2], wav[1:2], 16_000)
     assert alone[0] == pytest.approx(scores[1], abs=1e-5)
-    flipped = clap.score(texts[::-1], wav[::-1], 16_000)
+    flipped = clap_scores(clap, texts[::-1], wav[::-1], 16_000)
     np.testing.assert_allclose(flipped[::-1], scores, atol=1e-5)
     # Resampled to 48 kHz: the same audio given at 48 kHz scores (nearly) the same.
     up = resample(wav, 16_000, 48_000)
-    np.testing.assert_allclose(clap.score(texts, up, 48_000), scores, atol=2e-3)
+    np.testing.assert_allclose(clap_scores(clap, texts, up, 48_000), scores, atol=2e-3)
 
 
 def test_clap_embeddings_are_unit_norm_and_long_clips_work(clap):
-    emb = clap.embed_audio(_noise(2, 12.5, 44_100, seed=1), 44_100)  # longer than CLAP's 10 s
+    clips = [c for c in _noise(2, 12.5, 48_000, seed=1)[:, 0]]  # longer than CLAP's 10 s
+    emb = clap.embed_audio(clips)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
     text = clap.embed_text(["é and ü — non-ASCII captions tokenize too"])
     assert text.shape == (1, emb.shape[1])
@@ -58,9 +60,9 @@ def test_clap_embeddings_are_unit_norm_and_long_clips_work(clap):
 
 def test_clap_score_checks_inputs(clap):
     with pytest.raises(ValueError, match="2 texts for 3 waveforms"):
-        clap.score(["a", "b"], _noise(3, 1.0, 16_000, seed=2), 16_000)
+        clap_scores(clap, ["a", "b"], _noise(3, 1.0, 16_000, seed=2), 16_000)
     with pytest.raises(ValueError, match="shaped"):
-        clap.score(["a"], np.zeros((1, 1, 1, 10), np.float32), 16_000)
+        clap_scores(clap, ["a"], np.zeros((1, 1, 1, 10), np.float32), 16_000)
     with pytest.raises(ValueError, match="weights"):
         load_clap("huge")
     with pytest.raises(ValueError, match="only weights='pretrained'"):
@@ -76,7 +78,8 @@ def test_fad_inf_end_to_end_with_cached_reference(tmp_path, fad_embedder):
     cache = tmp_path / "cache"
 
     ref = load_reference(ref_dir, fad_embedder, cache_dir=cache)
-    assert len(ref.files) == 6 and ref.cached == 0 and ref.embeddings.shape[0] == 6
+    # fadtk's windows start every second inside the clip: a 1.5-s clip gives 2 rows
+    assert len(ref.files) == 6 and ref.cached == 0 and ref.embeddings.shape[0] == 12
     again = load_reference(ref_dir, fad_embedder, cache_dir=cache)
     assert again.cached == 6
     np.testing.assert_array_equal(again.embeddings, ref.embeddings)
@@ -84,17 +87,19 @@ def test_fad_inf_end_to_end_with_cached_reference(tmp_path, fad_embedder):
     write_wav(ref_dir / "clip0.wav", _noise(1, 1.5, 16_000, seed=99)[0], 16_000)
     assert load_reference(ref_dir, fad_embedder, cache_dir=cache).cached == 5
 
-    generated = _noise(8, 1.0, 44_100, seed=4, channels=2)
+    generated = _noise(8, 2.5, 44_100, seed=4, channels=2)  # 3 windows each: 24 rows
+    row = score_configuration("t1", None, generated, 44_100, fad_embedder=fad_embedder, reference=ref)
+    assert row["fad"] >= 0 and row["fad_n_generated"] == 24 and row["fad_n_reference"] == 12
+    assert row["fad_embedding"] == "fadtk" and row["fad_inf"] is None  # far below fadtk's 2 × 500 rows
+    assert "needs ≥ 1000 embedding rows" in row["fad_inf_note"] and "got 24" in row["fad_inf_note"]
     row = score_configuration(
-        "t1", ["a sound"] * 8, generated, 44_100, clap=None, fad_embedder=fad_embedder, reference=ref
+        "t1", None, generated, 44_100, fad_embedder=fad_embedder, reference=ref, fad_inf_min_n=12
     )
-    assert row["fad"] >= 0 and np.isfinite(row["fad_inf"]) and np.isfinite(row["fad_inf_slope"])
-    assert row["fad_n_generated"] == 8 and row["fad_n_reference"] == 6
+    assert np.isfinite(row["fad_inf"]) and np.isfinite(row["fad_inf_slope"]) and row["fad_inf_note"] is None
+    assert row["fad_inf_sizes"] == [int(n) for n in np.linspace(12, 24, 25)] and row["fad_inf_r2"] <= 1
 
 
 def test_reference_errors(tmp_path, fad_embedder):
-    from t2a_ray.analysis.quality import QualityError
-
     with pytest.raises(QualityError, match="not a folder"):
         load_reference(tmp_path / "missing", fad_embedder)
     (tmp_path / "one").mkdir()
@@ -127,7 +132,7 @@ class _MeanEmbedder(AudioEmbedder):
 
     def embed(self, waveforms, sample_rate_hz):
         x = np.asarray(waveforms, np.float64)
-        return np.stack([x.mean(axis=(1, 2)), x.std(axis=(1, 2))], axis=1)
+        return [np.array([[clip.mean(), clip.std()]]) for clip in x]
 
 
 def test_another_embedder_behind_the_interface(tmp_path):
@@ -188,3 +193,56 @@ def test_wav_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not a wav file")
     with pytest.raises(ValueError, match="not a RIFF"):
         read_wav(tmp_path / "bad.wav")
+
+
+class _NanEmbedder(_MeanEmbedder):
+    """An embedder that goes wrong on some clips once `poison` is set (as a float16 overflow would)."""
+
+    poison = False
+
+    def embed(self, waveforms, sample_rate_hz):
+        rows = super().embed(waveforms, sample_rate_hz)
+        return [r * np.nan if self.poison and i in (1, 3) else r for i, r in enumerate(rows)]
+
+
+def test_a_failing_metric_never_costs_the_other(tmp_path, clap):
+    for i, clip in enumerate(_noise(4, 0.5, 8_000, seed=8)):
+        write_wav(tmp_path / f"{i}.wav", clip, 8_000)
+    wav = _noise(5, 0.5, 8_000, seed=9)
+    embedder = _NanEmbedder()
+    ref = load_reference(tmp_path, embedder)
+    embedder.poison = True
+    row = score_configuration("x", ["a"] * 5, wav, 8_000, clap=clap, fad_embedder=embedder, reference=ref)
+    assert -1 <= row["clap_mean"] <= 1 and row["clap_protocol"] == "stable-audio-metrics"
+    assert row.get("fad") is None and row.get("fad_inf") is None
+    assert row["fad_error"] == "ValueError: FAD generated embeddings: 2 row(s) hold NaN or inf (rows 1, 3)"
+    with pytest.raises(
+        ValueError, match=r"FAD reference .* embeddings: 2 row\(s\) hold NaN or inf \(rows 1, 3\)"
+    ):
+        load_reference(tmp_path, embedder)
+    embedder.poison = False
+    row = score_configuration("x", None, wav, 8_000, clap=clap, fad_embedder=embedder, reference=ref)
+    assert "needs the texts" in row["clap_error"] and row.get("clap_mean") is None
+    assert row["fad"] > 0 and "fad_error" not in row
+
+
+def test_short_clips_never_go_through_the_fusion_branch(clap):
+    import torch
+
+    # stable-audio-metrics' LAION-CLAP in eval mode fuses only clips longer than 10 s; transformers'
+    # feature extractor marks a lone short clip "longer" at random — the difference this guards.
+    clip = _noise(1, 3.0, 48_000, seed=10)[0, 0]
+    features = clap.feature_extractor([clip.astype(np.float64)], sampling_rate=48_000, return_tensors="pt")
+    assert bool(features["is_longer"].item())
+    with torch.inference_mode():
+        as_if = {
+            longer: clap.model.get_audio_features(
+                input_features=features["input_features"], is_longer=torch.tensor([[longer]])
+            )
+            .pooler_output.double()[0]
+            .numpy()
+            for longer in (False, True)
+        }
+    ours = clap.embed_audio([clip])[0]
+    np.testing.assert_allclose(ours, as_if[False], atol=1e-6)
+    assert not np.allclose(ours, as_if[True], atol=1e-3)

@@ -1,0 +1,198 @@
+"""Adaptive search: the ask/tell interface, its budgets, and `search-bench` on tables whose front is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from t2a_ray.analysis.fronts import pareto_mask
+from t2a_ray.analysis.inputs import energy_in_joules
+from t2a_ray.analysis.search import (
+    Budget,
+    CheapestFirst,
+    Measurement,
+    ParetoSearch,
+    RandomSearch,
+    SearchSpace,
+)
+from t2a_ray.analysis.search_replay import BENCH_COLUMNS, Oracle, replay
+from t2a_ray.cli import main
+
+STEPS = [5, 10, 20, 40, 80]
+# energy proportional to steps (per model), quality rising and saturating with steps: the front is known
+PER_STEP_J = {"a": 1.0, "b": 3.0, "c": 0.5}
+CEILING = {"a": 0.6, "b": 0.9, "c": 0.3}
+
+
+def synthetic(repeats: int = 1, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model in PER_STEP_J:
+        for steps in STEPS:
+            for r in range(repeats):
+                rows.append(
+                    {
+                        "model": model,
+                        "steps": steps,
+                        "repeat": r,
+                        "energy_j": PER_STEP_J[model] * steps * (1 + noise * rng.standard_normal()),
+                        "clap": CEILING[model] * (1 - np.exp(-steps / 15)) + noise * rng.standard_normal(),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def space() -> SearchSpace:
+    return SearchSpace(pd.DataFrame([{"model": m, "steps": s} for m in PER_STEP_J for s in STEPS]))
+
+
+def measure(sp: SearchSpace, config: int) -> Measurement:
+    row = sp.configs.iloc[config]
+    e = PER_STEP_J[row["model"]] * row["steps"]
+    q = CEILING[row["model"]] * (1 - np.exp(-row["steps"] / 15))
+    return Measurement(units=1, cost_j=e, energy=(e,), quality={"clap": (q,)})
+
+
+def run_out(strategy) -> list[int]:
+    asked = []
+    while (ask := strategy.ask()) is not None:
+        asked.append(ask.config)
+        strategy.tell(ask.config, measure(strategy.space, ask.config))
+    return asked
+
+
+def test_the_space_splits_numeric_axes_from_groups():
+    sp = space()
+    assert sp.axes == ["steps"] and sp.group_cols == ["model"]
+    assert len(set(sp.groups)) == 3
+    assert sp.coords.min() == 0 and sp.coords.max() == 1
+
+
+def test_ask_waits_for_the_first_answer_then_never_repeats_a_configuration_in_flight():
+    s = ParetoSearch(space(), [("clap", "max")], Budget("trials", 100))
+    first = s.ask()
+    assert s.space.configs.iloc[first.config]["steps"] == 5  # the cheap end first
+    assert s.ask() is None and not s.finished  # nothing measured yet: the cost model needs a point
+    s.tell(first.config, measure(s.space, first.config))
+    second, third = s.ask(), s.ask()
+    assert len({first.config, second.config, third.config}) == 3
+    assert {s.space.configs.iloc[a.config]["steps"] for a in (second, third)} == {5}  # each group's cheapest
+    assert set(s.pending) == {second.config, third.config}
+
+
+def test_a_trials_budget_stops_after_that_many_asks():
+    s = ParetoSearch(space(), [("clap", "max")], Budget("trials", 4))
+    assert len(run_out(s)) == 4 and s.finished
+
+
+@pytest.mark.parametrize("strategy", [ParetoSearch, RandomSearch, CheapestFirst])
+def test_an_energy_budget_stops_where_the_next_configuration_would_exceed_it(strategy):
+    budget_j = 200.0
+    s = strategy(space(), [("clap", "max")], Budget("energy_j", budget_j), seed=3)
+    run_out(s)
+    assert 0 < s.spent_j <= budget_j  # energy ∝ steps is what the cost model assumes: predictions are exact
+    left = [c for c in range(len(s.space)) if s.units[c] == 0]
+    assert all(s.spent_j + measure(s.space, c).cost_j > budget_j for c in left)
+
+
+def test_an_energy_fraction_budget_is_of_the_whole_grids_predicted_energy():
+    s = ParetoSearch(space(), [("clap", "max")], Budget("energy_fraction", 0.3))
+    run_out(s)
+    total = sum(measure(s.space, c).cost_j for c in range(len(s.space)))
+    assert s.grid_cost_j() == pytest.approx(total, rel=0.01)  # measured + predicted (ridge: not exact)
+    assert 0.2 * total < s.spent_j <= 0.3 * total
+
+
+def test_the_search_finds_the_known_front_for_a_fraction_of_the_energy():
+    oracle = Oracle.from_table(synthetic(), "energy_j", [("clap", "max")], ["model", "steps"])
+    s = ParetoSearch(oracle.space, oracle.qualities, Budget("energy_fraction", 0.4))
+    curve = replay(oracle, s, seed=0)
+    assert curve[-1][0] <= 0.4
+    assert oracle.hypervolume_fraction(s) >= 0.95
+    # the known front's cheap end and its best point within the budget (b at 40 steps) were measured;
+    # b at 80 steps (a third of the grid's energy) does not fit the budget
+    on_front = set(np.flatnonzero(pareto_mask(oracle.true_energy, oracle.true_quality["clap"])))
+    configs = oracle.space.configs
+    want = {
+        i for i in on_front if (configs.iloc[i]["steps"], configs.iloc[i]["model"]) in {(5, "c"), (40, "b")}
+    }
+    assert len(want) == 2 and want <= set(s.measured())
+
+
+def test_a_whole_grid_budget_recovers_the_whole_hypervolume():
+    oracle = Oracle.from_table(synthetic(), "energy_j", [("clap", "max")], ["model", "steps"])
+    for cls in (ParetoSearch, RandomSearch, CheapestFirst):
+        s = cls(oracle.space, oracle.qualities, Budget("energy_fraction", 1.0))
+        curve = replay(oracle, s, seed=1)
+        assert curve[-1] == pytest.approx((1.0, 1.0))
+
+
+def test_the_oracle_draws_each_row_at_most_once():
+    oracle = Oracle.from_table(
+        synthetic(repeats=3, noise=0.05), "energy_j", [("clap", "max")], ["model", "steps"]
+    )
+    drawn = [[] for _ in range(len(oracle.space))]
+    rng = np.random.default_rng(0)
+    m = [oracle.measure(0, 2, drawn, rng), oracle.measure(0, 2, drawn, rng)]
+    assert (m[0].units, m[1].units) == (2, 1) and sorted(drawn[0]) == [0, 1, 2]
+    assert sum(x.cost_j for x in m) == pytest.approx(oracle.energy[0].sum())
+
+
+def test_energy_units_are_converted_once_to_joules():
+    df, col, _ = energy_in_joules(pd.DataFrame({"e_wh": [1.0, 2.0]}), "e_wh", None, {})
+    assert (col, df[col].tolist()) == ("e_j", [3600.0, 7200.0])
+    df, col, _ = energy_in_joules(pd.DataFrame({"e": [1.0]}), "e", "kwh", {})
+    assert df[col].tolist() == [3.6e6]
+    with pytest.raises(ValueError, match="must be one of j, wh, kwh"):
+        energy_in_joules(pd.DataFrame({"e": [1.0]}), "e", "cal", {})
+
+
+def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_path):
+    table = tmp_path / "t.csv"
+    synthetic(repeats=3, noise=0.02).to_csv(table, index=False)
+    out = tmp_path / "bench"
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--quality", "clap:max"]
+    args += ["--config-cols", "model,steps", "--budget", "0.3", "--seeds", "5", "--out", str(out)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out / "search-bench.csv")
+    assert list(df.columns) == list(BENCH_COLUMNS)
+    assert len(df) == 3 * 5 and set(df.strategy) == {"pareto", "random", "cheapest"}
+    assert (out / "search-bench.png").stat().st_size > 0
+    med = df.groupby("strategy").median(numeric_only=True)
+    assert med.loc["pareto", "energy_fraction"] <= 0.3
+    assert med.loc["pareto", "hypervolume_fraction"] >= 0.95
+    assert med.loc["pareto", "hypervolume_fraction"] > med.loc["random", "hypervolume_fraction"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--quality", "clap:up"], "--quality = 'clap:up': must be COL:max or COL:min"),
+        (["--quality", "clip:max"], "clip"),
+        (["--quality", "clap:max", "--strategies", "pareto,grid"], "--strategies = 'grid'"),
+        (["--quality", "clap:max", "--budget", "1.5"], "--budget = 1.5"),
+    ],
+)
+def test_search_bench_refuses_bad_input_in_one_line_with_exit_2(tmp_path, extra, message):
+    table = tmp_path / "t.csv"
+    synthetic().to_csv(table, index=False)
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--config-cols", "model,steps"]
+    result = CliRunner().invoke(main, [*args, *extra, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert message in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_optuna_tpe_asks_grid_points_and_keeps_the_budget():
+    pytest.importorskip("optuna")
+    from t2a_ray.analysis.search import OptunaTPE
+
+    s = OptunaTPE(space(), [("clap", "max")], Budget("trials", 6), seed=0)
+    asked = run_out(s)
+    assert len(asked) == 6 == len(set(asked))  # six distinct grid points, none twice
+    oracle = Oracle.from_table(synthetic(), "energy_j", [("clap", "max")], ["model", "steps"])
+    whole = OptunaTPE(oracle.space, oracle.qualities, Budget("energy_fraction", 1.0), seed=1)
+    assert replay(oracle, whole, seed=1)[-1] == pytest.approx((1.0, 1.0))

@@ -1,0 +1,70 @@
+"""A `strategy: pareto` sweep through `launch` on the CPU: it stops at its budget and resumes after kill -9."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from t2a_ray.runfolder import RunFolder
+
+pytestmark = pytest.mark.slow
+
+SEARCH = """
+name: s
+models: [noop]
+weights: tiny
+grid: {steps: [1, 2, 4, 8, 16, 32], step_time_s: 0.02}
+prompts: {text: ["a"]}
+repeats: 2
+warmup: 0
+metering: {idle_baseline_s: 0}
+quality: {clap: true}
+search: {strategy: pareto, budget: {trials: 3}}
+"""
+
+
+def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path):
+    config = tmp_path / "s.yaml"
+    config.write_text(textwrap.dedent(SEARCH))
+    env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
+    run = RunFolder(tmp_path / "runs" / "s")
+    launch = [sys.executable, "-m", "t2a_ray.cli", "launch", "--config", str(config)]
+    launch += ["--out", str(tmp_path / "runs"), "--gpus", "1", "--no-progress"]
+    proc = subprocess.Popen(
+        launch, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not run.finished_trial_ids() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only, mid-search
+    proc.wait()
+    before = run.finished_trial_ids()
+    assert 1 <= len(before) < 3
+    result = subprocess.run(
+        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "1", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = run.finished_trial_ids()
+    assert before <= after and len(after) == 3  # the budget: 3 trials in all, none lost
+    table = pq.read_table(run.results).to_pylist()
+    keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)
+    assert len(keys) == 3 * 2 and set(keys.values()) == {1}  # nothing ran twice
+    ran, skipped = map(int, re.search(r"6 trials: ran (\d+), skipped (\d+)", result.stderr).groups())
+    assert ran + skipped == 3 and skipped >= len(before)  # workers may finish the trial in hand
+    # the search began where every group's front begins: the cheapest configuration
+    steps = {r["trial_id"]: r["steps"] for r in table}
+    assert 1 in steps.values()
