@@ -96,7 +96,8 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = "en
     overhead = costs.groupby(shape_cols, dropna=False)["overhead_j"].mean()
     eager = _where(ok, EAGER)
     out = []
-    for key, rows in ok[ok["compile"] != EAGER["compile"]].groupby(cols, dropna=False):
+    compiled = ok[ok["compile"].notna() & (ok["compile"] != EAGER["compile"])]
+    for key, rows in compiled.groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
         twin = _where(eager, {c: config[c] for c in others})
         shape = tuple(config[c] for c in shape_cols)
@@ -202,7 +203,7 @@ def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[st
     tables: dict[str, pd.DataFrame] = {}
     if setup is not None and not setup.empty:
         costs = setup_costs(setup, results)
-        shape = [c for c in ["model", *SETUP_AXES] if c in keep or c == "model"]
+        shape = ["model", *(c for c in SETUP_AXES if c in keep)]
         tables["runtime_setup"] = costs[
             [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
         ]
