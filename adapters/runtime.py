@@ -48,12 +48,11 @@ RUNTIME_PARAMS = (COMPILE, ATTENTION)
 EAGER: Mapping[str, str] = {spec.name: spec.default for spec in RUNTIME_PARAMS}
 
 # A runtime whose waveform differs from the eager run's (same dtype, configuration and seed) by more
-# than this, in dB of SNR, is flagged as changing the audio. Reordered sums alone — another attention
-# kernel, fused kernels — move a bfloat16 waveform to 30–54 dB SNR on the tiny models, and bfloat16 itself
-# (against float32) to 8–48 dB (benchmarks/results/runtime_equivalence_cpu.json); the bfloat16 threshold
-# sits 10 dB below the lowest reordering. float16 keeps 3 more mantissa bits (18 dB less noise) and
-# float32 16 more; their thresholds keep a wider margin. A change of the computation itself (a dropped
-# term, another sampler path) lands near 0 dB.
+# than this, in dB of SNR, is flagged as changing the audio. Each threshold sits below what reordered
+# sums alone (another attention kernel, fused kernels) do to a waveform in that dtype, with a margin,
+# and far above a changed computation (a dropped term, another sampler path). The reorderings, and half
+# precision against float32, are measured in benchmarks/results/runtime_equivalence_cpu.json (bfloat16,
+# CPU); float16 keeps 3 more mantissa bits than bfloat16 and float32 16 more, so their noise is lower.
 EQUIVALENT_MIN_SNR_DB = {"bfloat16": 20.0, "float16": 30.0, "float32": 60.0}
 
 
