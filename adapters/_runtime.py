@@ -1,7 +1,7 @@
 """The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
 
 A variant is the model's denoiser wrapped by ``torch.compile`` for one (compile mode, attention
-backend). It shares the eager module's weights (no second copy), is built on first use and kept as long
+backend, entered inside the compiled region: `_WithAttention`). It shares the eager module's weights (no second copy), is built on first use and kept as long
 as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
 the denoiser's place (the pipeline reaches the wrapped module's attributes through ``OptimizedModule``,
 the way diffusers documents compiling a UNet); it stays there until another runtime is asked for, so
@@ -14,7 +14,8 @@ compiled (`runtime.compiled_graphs`).
 
 No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hitting dynamo's
 recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
-that inductor skips under ``reduce-overhead``/``max-autotune`` (it only logs it) is an error. These,
+that inductor skips under ``reduce-overhead``/``max-autotune`` (it only logs it) is an error, for that
+denoiser class from then on; off CUDA those modes are infeasible before anything is compiled. These,
 any other compile failure and an attention backend with no kernel for a call become `InfeasibleError`:
 the knob cannot run this configuration, which is a result, not a crash.
 """
@@ -35,6 +36,11 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes th
 # share a denoiser class, each with its shapes and runtimes. Beyond it, an error (never eager).
 RECOMPILE_LIMIT = 64
 
+
+# (denoiser class, mode, attention) whose CUDA graph capture inductor skipped in this process. Inductor
+# logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance of the
+# class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
+_SKIPPED_CUDA_GRAPHS: set[tuple[str, str, str]] = set()
 
 # What SDPA raises when the chosen backend cannot run a call (on the GPU, and on the CPU for `efficient`)
 _NO_SDPA_KERNEL = ("No available kernel", "No viable backend")
@@ -71,20 +77,29 @@ class Variants:
         mode = runtime["compile"]
         if mode == "none":
             return self.eager
-        key = (mode, runtime["attention"])
-        if key not in self.compiled:
+        attention = runtime["attention"]
+        if (mode, attention) not in self.compiled:
             from torch import _inductor
 
-            self.compiled[key] = torch.compile(
-                self.eager, fullgraph=True, dynamic=False, options=_inductor.list_mode_options(mode)
+            backends = None if attention == "default" else _backends()[attention]
+            self.compiled[mode, attention] = torch.compile(
+                _WithAttention(self.eager, backends),
+                fullgraph=True,
+                dynamic=False,
+                options=_inductor.list_mode_options(mode),
             )
-        return self.compiled[key]
+        return self.compiled[mode, attention]
 
     @contextlib.contextmanager
     def use(self, params: Mapping[str, Any]) -> Iterator[None]:
         """Run the body (one generation) under the runtime that `params` ask for."""
         runtime = runtime_of(params)
         mode, attention = runtime["compile"], runtime["attention"]
+        graphs_key = (type(self.eager).__qualname__, mode, attention)
+        if mode in CUDA_GRAPH_MODES and self.device.type != "cuda":
+            raise InfeasibleError(f"compile={mode}: no CUDA graphs on the {self.device.type}")
+        if graphs_key in _SKIPPED_CUDA_GRAPHS:  # its graphs may be reused, and the skip is not logged again
+            raise InfeasibleError(f"compile={mode}: inductor skipped CUDA graph capture for this denoiser")
         if runtime != self.active:
             parent, name = self.slot
             setattr(parent, name, self.module(runtime))
@@ -110,11 +125,40 @@ class Variants:
                 raise InfeasibleError(f"attention={attention} has no kernel here: {_first_line(e)}") from e
             raise
         if mode in CUDA_GRAPH_MODES and _cudagraph_skips() > skips:
-            where = "there are no CUDA graphs on the CPU" if self.device.type != "cuda" else "see the log"
+            _SKIPPED_CUDA_GRAPHS.add(graphs_key)
             raise InfeasibleError(
-                f"compile={mode}: inductor skipped CUDA graph capture ({where}; TORCH_LOGS=cudagraphs "
-                "names the cause), so the denoiser would run without the graphs this mode is for"
+                f"compile={mode}: inductor skipped CUDA graph capture (TORCH_LOGS=cudagraphs names the "
+                "cause), so the denoiser would run without the graphs this mode is for"
             )
+
+
+class _WithAttention(torch.nn.Module):
+    """The denoiser with its SDPA backend chosen inside the compiled region.
+
+    Dynamo does not guard on the SDPA backend in force when a graph is called: a graph traced under one
+    backend would be reused under another. Entering ``sdpa_kernel`` inside the traced forward bakes the
+    backend into the graph, and its value (an attribute read in forward) into the guards. Attributes the
+    pipeline reads (``config``, ``dtype``) are the wrapped module's.
+    """
+
+    def __init__(self, inner: torch.nn.Module, backends: list[Any] | None):
+        super().__init__()
+        self.inner = inner
+        self.backends = backends
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.backends is None:
+            return self.inner(*args, **kwargs)
+        from torch.nn.attention import sdpa_kernel
+
+        with sdpa_kernel(self.backends):
+            return self.inner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.inner, name)
 
 
 def _slot(model: Any, module: torch.nn.Module) -> tuple[Any, str]:

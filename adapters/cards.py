@@ -1,7 +1,7 @@
 """The catalog: one ModelCard per model, pure data (no torch), and where each is implemented.
 
 Figures come from the public model configs and conversion scripts named in each card's notes; the
-full-size parameter counts are checked against the published ones in tests/adapters/test_fullsize_meta.py.
+full-size parameter counts are checked against the published ones in tests/adapters/test_adapters_fullsize.py.
 """
 
 from __future__ import annotations

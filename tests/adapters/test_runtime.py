@@ -89,11 +89,31 @@ def test_compile_default_compiles_the_denoiser_once_per_shape_on_the_cpu(adapter
     assert rel < 1e-4 and np.array_equal(again.waveforms, compiled)
     back = adapter.generate(PROMPT, {**PARAMS, **EAGER}, seed=3).waveforms
     assert adapter.model.denoiser is eager_module and np.array_equal(back, eager)
+    # another attention backend is another graph: dynamo does not guard on the backend in force
+    graphs = compiled_graphs()
+    adapter.generate(PROMPT, {**PARAMS, "compile": "default", "attention": "math"}, seed=3)
+    assert compiled_graphs() > graphs
 
 
 def test_cuda_graphs_on_the_cpu_are_infeasible_not_eager(adapter):
-    with pytest.raises(InfeasibleError, match="skipped CUDA graph capture.*no CUDA graphs on the CPU"):
+    with pytest.raises(InfeasibleError, match="compile=reduce-overhead: no CUDA graphs on the cpu"):
         adapter.generate(PROMPT, {**PARAMS, "compile": "reduce-overhead"}, seed=0)
+
+
+def test_a_skipped_capture_is_infeasible_then_and_for_every_later_instance(adapter):
+    """The check behind CUDA graphs on a GPU: inductor's own skip (here of CPU tensors, the device label
+    says cuda so that the check before compiling lets it through), then its memory of that skip."""
+    from t2a_ray.adapters._runtime import Variants
+
+    runtime = {**PARAMS, "compile": "reduce-overhead", "attention": "math"}
+    adapter.generate(PROMPT, PARAMS, seed=0)  # the eager denoiser back in its place
+    for _ in range(2):  # the second variant reuses the compiled graph: inductor logs nothing again
+        variants = Variants(adapter.model, adapter.model.denoiser, torch.device("cuda"))
+        with pytest.raises(InfeasibleError, match="compile=reduce-overhead: inductor skipped CUDA graph"):
+            with torch.inference_mode(), variants.use(runtime):
+                adapter._run(PROMPT, {**PARAMS, "guidance_scale": 3.0}, torch.Generator(), None, 16000, None)
+        parent, name = variants.slot
+        setattr(parent, name, variants.eager)
 
 
 def test_attention_backends_run_or_are_infeasible(adapter):

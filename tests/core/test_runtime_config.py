@@ -32,4 +32,4 @@ def test_runtime_sweep_launches_and_a_knob_that_cannot_run_is_recorded_infeasibl
     status = {r["compile"]: (r["status"], r["error"]) for r in rows}
     assert status["none"] == ("ok", None)
     assert status["reduce-overhead"][0] == "infeasible"
-    assert "no CUDA graphs on the CPU" in status["reduce-overhead"][1]
+    assert "no CUDA graphs on the cpu" in status["reduce-overhead"][1]

@@ -21,7 +21,8 @@ DOC = {
     "models": ["make-an-audio-2"],
     "weights": "tiny",
     "dtype": "float32",
-    "grid": {"steps": [2, 3], "duration_s": 1.0, "compile": ["none", "default"]},
+    # 1.5 s: a shape no other test compiles (dynamo shares a graph between instances of one model)
+    "grid": {"steps": [2, 3], "duration_s": 1.5, "compile": ["none", "default"]},
     "prompts": {"text": ["a dog barks"]},
     "repeats": 2,
     "warmup": 1,
@@ -80,7 +81,7 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
 @pytest.mark.parametrize(
     ("runtime", "reason"),
     [
-        ({"compile": "reduce-overhead"}, "skipped CUDA graph capture"),
+        ({"compile": "reduce-overhead"}, "no CUDA graphs on the cpu"),
         ({"attention": "efficient"}, "attention=efficient has no kernel"),
     ],
 )
