@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from t2a_ray.adapters import _text
+from t2a_ray.adapters._runtime import Variants
 from t2a_ray.adapters.base import DTYPES, PHASES, Adapter, Generation, PhaseMarker, no_phases
+from t2a_ray.adapters.runtime import is_eager
 from t2a_ray.errors import ConfigError, InfeasibleError, ParameterError
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -235,6 +237,7 @@ class TorchAdapter(Adapter):
         self.torch_device = torch.device(device)
         self.torch_dtype = torch_dtype(dtype)
         self.sample_rate_hz = self.card.sample_rate_hz
+        self._variants: Variants | None = None  # compiled denoisers, made when a runtime first asks
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -307,7 +310,7 @@ class TorchAdapter(Adapter):
         return _modules_of(self.model)
 
     def unload(self) -> None:
-        self.model = None
+        self.model = self._variants = None
         gc.collect()
         if self.torch_device.type == "cuda":
             torch.cuda.empty_cache()
@@ -341,12 +344,25 @@ class TorchAdapter(Adapter):
         with (
             oom_as_infeasible(what),
             torch.inference_mode(),
+            self._runtime(params),
             PhaseHooks(phases, self._phase_modules()) as hooks,
         ):
             audio = self._run(prompts, params, generator, negative_prompt, n_samples, hooks)
         # 4. Float32 (N, C, S), N = prompts × batch_size
         waveforms = fit_length(audio, n_samples, self.card.channels)
         return Generation(waveforms, self.sample_rate_hz, _text.count_truncated(self._tokenizers(), prompts))
+
+    def _runtime(self, params: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
+        """The runtime axes (compile mode, attention backend) around one generation; nothing is
+        touched for the eager runtime until another one has been asked for."""
+        if self._variants is None:
+            if is_eager(params):
+                return contextlib.nullcontext()
+            denoiser = self._phase_modules().get("denoise")
+            if not denoiser:
+                raise InfeasibleError(f"{self.card.id} names no denoiser module: nothing to compile")
+            self._variants = Variants(self.model, denoiser[0], self.torch_device)
+        return self._variants.use(params)
 
     def _phase_modules(self) -> dict[str, list[torch.nn.Module]]:
         found: dict[str, list[torch.nn.Module]] = {}

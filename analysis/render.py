@@ -12,6 +12,7 @@ import pandas as pd
 from t2a_ray.analysis.fronts import Front
 from t2a_ray.analysis.pipeline import Analysis
 from t2a_ray.analysis.plots import unit_of
+from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.values import count, fmt
 
 # Each fit's heading: the HTML shows the title, the printed tables add the detail.
@@ -25,6 +26,7 @@ FIT_TITLES = {
         " (coefficient of variation per configuration; window duration beside energy)",
     ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
+    **RUNTIME_TITLES,
 }
 
 

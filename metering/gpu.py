@@ -21,6 +21,7 @@ from t2a_ray.errors import MeteringError
 # NVML's field ids (nvml.h); the field API returns a value and its own status per field.
 NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION = 83  # mJ since the driver was loaded
 NVML_FI_DEV_POWER_INSTANT = 186  # mW, instantaneous (nvmlDeviceGetPowerUsage is a 1 s average on Hopper)
+NVML_GPU_UTILIZATION_SAMPLES = 1  # nvmlSamplingType_t: GPU utilisation
 _FIELD_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
 #: NVML's clocks-event (formerly "throttle") reason bits (nvml.h, nvmlClocksEventReason*), by our names.
@@ -127,6 +128,14 @@ class GPU(abc.ABC):
         """Why the clocks are below their maximum now, as NVML's bit mask (`reason_names` names the
         bits); None where the device cannot say. A cheap read (no energy counter behind it)."""
         return None
+
+    def supports_utilization(self) -> bool:
+        """Whether `utilization_samples` works."""
+        return False
+
+    def utilization_samples(self, since_epoch_s: float) -> list[tuple[float, float]]:
+        """(host wall-clock time s, % of the sample period a kernel ran) since a time, oldest first."""
+        raise MeteringError(f"{type(self).__name__} keeps no utilisation samples")
 
     def close(self) -> None:  # noqa: B027 — most devices hold nothing to release
         """Release the driver handle (idempotent)."""
@@ -265,6 +274,14 @@ class NVMLGPU(GPU):
                 except MeteringError:
                     return None
         return None
+
+    def supports_utilization(self) -> bool:
+        return True  # every NVML GPU keeps them; a read that fails says so (MeteringError)
+
+    def utilization_samples(self, since_epoch_s: float) -> list[tuple[float, float]]:
+        since_us = max(0, int(since_epoch_s * 1e6))
+        _, samples = self._call("nvmlDeviceGetSamples", self._handle, NVML_GPU_UTILIZATION_SAMPLES, since_us)
+        return [(s.timeStamp * 1e-6, float(s.sampleValue.uiVal)) for s in samples]
 
     def close(self) -> None:
         if not self._closed:

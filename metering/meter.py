@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.errors import MeteringError
+from t2a_ray.metering.busy import window_busy_fraction
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.cpu import CpuReading, CpuSource
 from t2a_ray.metering.gpu import GPU, reason_names, throttling
@@ -451,6 +452,10 @@ class Meter:
             w.generations_in_window = n
         assert w.result is not None
         return w.result
+
+    def busy_fraction(self, result: WindowResult) -> float | None:
+        """Share of `result`'s window in which the GPU ran a kernel, read after it (`busy.py`)."""
+        return window_busy_fraction(self.gpu, self.clock, result.start_s, result.end_s)
 
     def measure_idle(self, seconds: float) -> float | None:
         """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.

@@ -168,6 +168,8 @@ def test_check_fills_defaults_and_names_unknown_parameters():
         "duration_s": 10.0,
         "batch_size": 1,
         "scheduler": "ddpm",
+        "compile": "none",
+        "attention": "default",
     }
     assert card.check({"scheduler": "default"})["scheduler"] == "ddpm"
     with pytest.raises(ParameterError, match=r"grid.scheduler = 'heun': must be one of 'ddim', 'ddpm'"):
