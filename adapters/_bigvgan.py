@@ -3,7 +3,8 @@
 Faithful to NVIDIA/BigVGAN ``models.py`` (``BigVGAN``, ``AMPBlock1``), ``activations.py`` (``SnakeBeta``) and
 ``alias_free_torch`` (``Activation1d``: ×2 upsampling, activation, ×2 downsampling with Kaiser-windowed sinc
 filters of 12 taps), which Make-An-Audio ships as ``vocoder/bigvgan``. Weight norm is folded in, as
-``VocoderBigVGAN`` does after loading (``remove_weight_norm``), so the convolutions are plain.
+``VocoderBigVGAN`` does after loading (``remove_weight_norm``), so the convolutions are plain; untrained
+weights are drawn so the output is audible noise (``_components.init_audible``).
 Configuration: Make-An-Audio ``configs/text_to_audio/bigvgan_args.yaml`` (80 mels, upsample [4,4,2,2,2,2]
 with kernels [8,8,4,4,4,4], 1536 initial channels, resblock kernels [3,7,11] with dilations [1,3,5],
 snake-beta with log-scale parameters): hop 256 at 16 kHz.
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from t2a_ray.adapters._components import init_audible
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class BigVGANConfig:
         return math.prod(self.upsample_rates)
 
 
-# Same hop (256) in four ×4 stages, 16 channels: ~0.1 s for 4 × 1 s of audio on a laptop CPU.
+# Same hop (256) in four ×4 stages, 16 channels (test_adapters_tiny.py bounds the tiny models' time).
 TINY_BIGVGAN = BigVGANConfig(
     num_mels=16,
     upsample_rates=(4, 4, 4, 4),
@@ -178,6 +181,13 @@ class BigVGAN(nn.Module):
         last = ch // 2 ** len(config.upsample_rates)
         self.activation_post = Activation1d(last)
         self.conv_post = nn.Conv1d(last, 1, 7, 1, padding=3)
+        init_audible(
+            self,
+            gain=1.0,  # snake-beta is x plus a bounded term: about the identity's gain
+            residual_ends=[conv for block in self.resblocks for conv in block.convs2],
+            in_series=len(config.upsample_rates) * len(config.resblock_dilation_sizes[0]),
+            last=self.conv_post,
+        )
 
     def forward(self, mel):
         x = self.conv_pre(mel)

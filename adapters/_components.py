@@ -21,6 +21,8 @@ Full-size figures, with their sources:
 
 from __future__ import annotations
 
+import math
+
 # CLAP lives in its own module (the quality scorer uses it too); the pipelines take it from here.
 from t2a_ray.adapters.clap import (  # noqa: F401 — re-exported for the adapters
     TINY_TEXT_TOKENS,
@@ -30,7 +32,7 @@ from t2a_ray.adapters.clap import (  # noqa: F401 — re-exported for the adapte
     clap_text_model,
 )
 
-# Tiny sizes: small enough that a 1 s generation of 10 steps takes well under a second on a laptop CPU.
+# Tiny sizes: small enough for tests and the demo on a CPU (test_adapters_tiny.py bounds their time).
 TINY_MELS = 16  # mel bins of the tiny mel VAEs / vocoders (must be divisible by the tiny VAE's factor 2)
 
 
@@ -153,7 +155,60 @@ def hifigan_16k(size: str):
             resblock_dilation_sizes=[[1]],
             normalize_before=False,
         )
-    return SpeechT5HifiGan(config)
+    vocoder = SpeechT5HifiGan(config)
+    slope = config.leaky_relu_slope
+    init_audible(
+        vocoder,
+        gain=math.sqrt(2.0 / (1.0 + slope**2)),  # Kaiming's, for the leaky ReLU before each convolution
+        residual_ends=[conv for block in vocoder.resblocks for conv in block.convs2],
+        in_series=len(config.upsample_rates) * len(config.resblock_dilation_sizes[0]),
+        last=vocoder.conv_post,
+    )
+    return vocoder
+
+
+# Scale of an untrained vocoder's last layer: its output noise has an RMS of this order for a mel of
+# unit amplitude, well below the clipping of its final tanh.
+UNTRAINED_VOCODER_RMS = 0.1
+
+
+def init_audible(vocoder, *, gain: float, residual_ends, in_series: int, last) -> None:
+    """Give an untrained vocoder (HiFi-GAN, BigVGAN) random weights that keep the signal's scale.
+
+    Why: HiFi-GAN initialises its convolutions with N(0, 0.01) whatever their size (transformers'
+    ``SpeechT5HifiGan`` keeps it as ``initializer_range``); trained weights are what make it audible.
+    Untrained, each layer scales the signal by about 0.01·√fan-in, so the layers in a row shrink it by
+    orders of magnitude: tiny models wrote WAVs of exact zeros, and every configuration scored the same.
+    BigVGAN with PyTorch's default initialisation (gain 1/√3 per layer) shrank its noise below the
+    constant offset its snake activations add: a nearly constant output.
+
+    How: every 1-D convolution of `vocoder` draws its weights from N(0, gain² / fan-in) — fan-in the
+    inputs one output sums (in_channels × kernel / stride for the transposed convolutions that
+    upsample), `gain` the activation's Kaiming gain — so each layer keeps the signal's variance; the
+    convolutions in `residual_ends` (the last of each residual branch) are scaled by 1/√`in_series`
+    (the branches one signal passes through), as GPT-2 scales its residual projections, so the
+    residual sums do not grow into a saturated tanh; the `last` convolution is scaled by
+    UNTRAINED_VOCODER_RMS. Biases are zero. Pretrained weights replace all of this.
+    """
+    import torch
+
+    residual_ends = {id(conv) for conv in residual_ends}
+    for conv in vocoder.modules():
+        if isinstance(conv, torch.nn.ConvTranspose1d):
+            fan_in = conv.in_channels * conv.kernel_size[0] / conv.stride[0]
+        elif isinstance(conv, torch.nn.Conv1d):
+            fan_in = conv.in_channels // conv.groups * conv.kernel_size[0]
+        else:
+            continue
+        std = gain / math.sqrt(fan_in)
+        if id(conv) in residual_ends:
+            std /= math.sqrt(in_series)
+        if conv is last:
+            std *= UNTRAINED_VOCODER_RMS
+        with torch.no_grad():
+            conv.weight.normal_(0.0, std)
+            if conv.bias is not None:
+                conv.bias.zero_()
 
 
 def ldm_ddim_scheduler(beta_start: float, beta_end: float, prediction_type: str = "epsilon"):

@@ -17,6 +17,7 @@ pipeline: Tango, Make-An-Audio 1/2); both are :class:`TorchAdapter`. What they s
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import gc
 import math
@@ -28,7 +29,9 @@ import numpy as np
 import torch
 
 from t2a_ray.adapters import _text
-from t2a_ray.adapters.base import DTYPES, PHASES, WEIGHT_MODES, Adapter, Generation, PhaseMarker, no_phases
+from t2a_ray.adapters._runtime import Variants
+from t2a_ray.adapters.base import DTYPES, PHASES, Adapter, Generation, PhaseMarker, no_phases
+from t2a_ray.adapters.runtime import is_eager
 from t2a_ray.errors import ConfigError, InfeasibleError, ParameterError
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -219,8 +222,9 @@ def local_folder(repo: str, revision: str | None, download=None) -> tuple[Path, 
 class TorchAdapter(Adapter):
     """A model made of torch modules, in one of the three weight modes.
 
-    Subclasses implement ``_build(size, options)`` (random/tiny), ``_load_pretrained(...)``, ``_run(...)``
-    and, for phase marks, ``_phase_modules()``; and list their tokenizers in ``_tokenizers()``.
+    Abstract hooks: ``_build`` (random/tiny), ``_load_pretrained``, ``_use_scheduler``, ``_run``.
+    Optional: ``phase_modules`` (or ``_phase_modules``) for phase marks, ``_tokenizers`` to count
+    truncated prompts, ``_finish`` after building or loading.
     """
 
     #: modules (attribute paths on ``self.model``) whose first forward call starts each phase
@@ -233,6 +237,7 @@ class TorchAdapter(Adapter):
         self.torch_device = torch.device(device)
         self.torch_dtype = torch_dtype(dtype)
         self.sample_rate_hz = self.card.sample_rate_hz
+        self._variants: Variants | None = None  # compiled denoisers, made when a runtime first asks
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -283,9 +288,9 @@ class TorchAdapter(Adapter):
             )
 
     @classmethod
+    @abc.abstractmethod
     def _build(cls, size: str, options: Mapping[str, Any]) -> Any:
         """Build the model from its full-size or tiny config (called inside ``building``)."""
-        raise NotImplementedError
 
     @classmethod
     def _finish(cls, model: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -295,16 +300,17 @@ class TorchAdapter(Adapter):
         return model
 
     @classmethod
+    @abc.abstractmethod
     def _load_pretrained(
         cls, repo: str | None, revision: str | None, device, dtype, options
     ) -> tuple[Any, str]:
-        raise NotImplementedError
+        """Load published weights from a hub id or a local folder → (model, what was loaded)."""
 
     def modules(self) -> list[torch.nn.Module]:
         return _modules_of(self.model)
 
     def unload(self) -> None:
-        self.model = None
+        self.model = self._variants = None
         gc.collect()
         if self.torch_device.type == "cuda":
             torch.cuda.empty_cache()
@@ -338,6 +344,7 @@ class TorchAdapter(Adapter):
         with (
             oom_as_infeasible(what),
             torch.inference_mode(),
+            self._runtime(params),
             PhaseHooks(phases, self._phase_modules()) as hooks,
         ):
             audio = self._run(prompts, params, generator, negative_prompt, n_samples, hooks)
@@ -345,21 +352,38 @@ class TorchAdapter(Adapter):
         waveforms = fit_length(audio, n_samples, self.card.channels)
         return Generation(waveforms, self.sample_rate_hz, _text.count_truncated(self._tokenizers(), prompts))
 
+    def _runtime(self, params: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
+        """The runtime axes (compile mode, attention backend) around one generation; nothing is
+        touched for the eager runtime until another one has been asked for."""
+        if self._variants is None:
+            if is_eager(params):
+                return contextlib.nullcontext()
+            denoiser = self._phase_modules().get("denoise")
+            if not denoiser:
+                raise InfeasibleError(f"{self.card.id} names no denoiser module: nothing to compile")
+            self._variants = Variants(self.model, denoiser[0], self.torch_device)
+        return self._variants.use(params)
+
     def _phase_modules(self) -> dict[str, list[torch.nn.Module]]:
         found: dict[str, list[torch.nn.Module]] = {}
         for phase, paths in self.phase_modules.items():
             found[phase] = [m for m in (resolve_module(self.model, p) for p in paths) if m is not None]
         return found
 
+    @abc.abstractmethod
     def _use_scheduler(self, name: str) -> None:
-        raise NotImplementedError
+        """Sample with scheduler `name` (a card's `scheduler` choice) from now on."""
 
     def _tokenizers(self) -> list[Any]:
-        return []
+        """The tokenizers whose `model_max_length` cuts prompts short: ``self.model``'s `tokenizer` and
+        `tokenizer_2`, where it has them."""
+        return [
+            t for t in (getattr(self.model, n, None) for n in ("tokenizer", "tokenizer_2")) if t is not None
+        ]
 
+    @abc.abstractmethod
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks) -> Any:
         """Generate ``len(prompts) × batch_size`` waveforms of at least `n_samples` samples."""
-        raise NotImplementedError
 
 
 def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
@@ -387,7 +411,10 @@ def _modules_of(model: Any) -> list[torch.nn.Module]:
 
 
 class PipelineAdapter(TorchAdapter):
-    """A model driven by a diffusers pipeline (``pipeline_class``), which owns the denoising loop."""
+    """A model driven by a diffusers pipeline (``pipeline_class``), which owns the denoising loop.
+
+    Abstract hooks: ``_components`` (the pipeline's parts, full-size or tiny) and ``_run``.
+    """
 
     pipeline_class: ClassVar[str]  # name in the `diffusers` namespace
 
@@ -404,8 +431,9 @@ class PipelineAdapter(TorchAdapter):
         return pipe
 
     @classmethod
+    @abc.abstractmethod
     def _components(cls, size: str, options: Mapping[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The pipeline's constructor arguments (called inside ``building``)."""
 
     @classmethod
     def _finish(cls, model, device, dtype):
@@ -441,11 +469,6 @@ class PipelineAdapter(TorchAdapter):
         ):
             self.model.scheduler = scheduler
 
-    def _tokenizers(self):
-        return [
-            t for t in (getattr(self.model, n, None) for n in ("tokenizer", "tokenizer_2")) if t is not None
-        ]
-
     @staticmethod
     def _negative(prompts: list[str], negative_prompt: str | None) -> list[str] | None:
         return None if negative_prompt is None else [negative_prompt] * len(prompts)
@@ -457,6 +480,8 @@ class MelPipelineAdapter(PipelineAdapter):
     AudioLDM 2 and MusicLDM re-rank a batch with CLAP after the vocoder where librosa is installed; that
     is post-processing whose presence would depend on the environment, so it is off unless the option
     ``rank_waveforms`` is true (its work then counts in the `vocoder` phase).
+
+    Abstract hook: ``_components`` (``_run`` is here). Optional: ``_call_kwargs``, more pipeline arguments.
     """
 
     phase_modules = {
@@ -516,7 +541,6 @@ __all__ = [
     "PipelineAdapter",
     "TorchAdapter",
     "PhaseHooks",
-    "WEIGHT_MODES",
     "building",
     "count_parameters",
     "fit_length",

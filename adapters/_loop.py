@@ -10,6 +10,7 @@ diffusers provides (AudioLDM, AudioLDM 2, MusicLDM, Stable Audio) are never loop
 
 from __future__ import annotations
 
+import abc
 import inspect
 from typing import Any
 
@@ -20,17 +21,22 @@ from t2a_ray.adapters._diffusers import TorchAdapter, make_scheduler
 
 class LoopAdapter(TorchAdapter):
     """A model whose generation loop is ``_run`` below. ``self.model`` holds its parts, among them
-    ``scheduler`` and ``scheduler_config`` (the model's own noise schedule)."""
+    ``scheduler`` and ``scheduler_config`` (the model's own noise schedule).
+
+    Abstract hooks: ``_encode``, ``_latent_shape``, ``_denoise``, ``_decode``, ``_vocode`` (the
+    model's parts of the loop), with ``_build`` and ``_load_pretrained`` (``TorchAdapter``).
+    Optional: ``_repeat`` and ``_concat`` where the conditioning is not one tensor.
+    """
 
     def _use_scheduler(self, name: str) -> None:
         self.model.scheduler = make_scheduler(name, self.model.scheduler_config)
 
     # -- what each model supplies -----------------------------------------------------------------
 
+    @abc.abstractmethod
     def _encode(self, texts: list[str], like: Any = None) -> Any:
         """Text conditioning for `texts`. `like` is the prompts' conditioning when encoding the
         unconditional side (to pad it to the same length)."""
-        raise NotImplementedError
 
     def _repeat(self, cond: Any, n: int) -> Any:
         """Each prompt's conditioning repeated `n` times (batch_size waveforms per prompt)."""
@@ -39,19 +45,21 @@ class LoopAdapter(TorchAdapter):
     def _concat(self, uncond: Any, cond: Any) -> Any:
         return torch.cat([uncond, cond])
 
+    @abc.abstractmethod
     def _latent_shape(self, n_samples: int, batch: int) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The initial noise's shape for `batch` waveforms of at least `n_samples` samples."""
 
+    @abc.abstractmethod
     def _denoise(self, latents: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
-        raise NotImplementedError
+        """The denoiser's prediction at timestep `t`."""
 
+    @abc.abstractmethod
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents → the vocoder's input."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
         """Mel spectrogram → waveforms (batch, samples)."""
-        raise NotImplementedError
 
     # -- the loop ---------------------------------------------------------------------------------
 

@@ -1,14 +1,16 @@
 """What Make-An-Audio 1 and 2 share: the CLAP text encoder, the sampler and the `pretrained` path.
 
-Neither model has pip-installable code. In `random`/`tiny` the adapters are re-implementations on
-diffusers/torch blocks (sources in each module). In `pretrained` the published checkpoints are loaded and
-run **through the original project's own code**, from a local checkout the user gives as `repo`
-(``ldm.util.instantiate_from_config``, ``ldm.models.diffusion.ddim.DDIMSampler``, ``VocoderBigVGAN``), as
-its ``gen_wav.py`` does; t2a-ray only marks the phases and returns the waveforms.
+Neither model has pip-installable code, so each is two adapters. In `random`/`tiny`,
+:class:`MakeAnAudioBase`: re-implementations on diffusers/torch blocks (sources in each module). In
+`pretrained`, :class:`OriginalCodeAdapter`: the published checkpoints loaded and run **through the original
+project's own code**, from a local checkout the user gives as `repo` (``ldm.util.instantiate_from_config``,
+``ldm.models.diffusion.ddim.DDIMSampler``, ``VocoderBigVGAN``), as its ``gen_wav.py`` does; t2a-ray only
+marks the phases and returns the waveforms. ``MakeAnAudioBase.load`` chooses between them.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import math
 import os
@@ -23,7 +25,7 @@ from torch import nn
 
 from t2a_ray.adapters import _components as C
 from t2a_ray.adapters import _text
-from t2a_ray.adapters._diffusers import plain, resolve_module
+from t2a_ray.adapters._diffusers import TorchAdapter, plain
 from t2a_ray.adapters._loop import LoopAdapter
 from t2a_ray.errors import ConfigError, ParameterError
 
@@ -88,31 +90,69 @@ def parts(**kw) -> SimpleNamespace:
 
 
 class MakeAnAudioBase(LoopAdapter):
-    """The shared adapter: `random`/`tiny` run the shared loop over the re-implementation; `pretrained`
-    runs the original code (``self.model.original`` is then True)."""
+    """Make-An-Audio 1 or 2 in `random`/`tiny`: the re-implementation, run by the shared loop.
 
-    checkout_name: ClassVar[str]  # e.g. "github.com/Text-to-Audio/Make-An-Audio"
-    vocoder_module: ClassVar[str]  # where the original code keeps VocoderBigVGAN
-    default_ckpt: ClassVar[str]
-    default_config: ClassVar[str]
+    `load` gives `pretrained` to ``original_code``, the class that runs the original project's code.
+    Abstract hooks: those of ``LoopAdapter``.
+    """
+
+    original_code: ClassVar[type[OriginalCodeAdapter]]
     phase_modules = {
         "denoise": ("denoiser",),
         "decode": ("vae.post_quant_conv", "vae.decoder"),
         "vocoder": ("vocoder",),
     }
 
-    def _tokenizers(self):
-        if getattr(self.model, "original", False):
-            names, holder = ("tokenizer", "clap_tokenizer", "t5_tokenizer"), self.model.ldm.cond_stage_model
-        else:
-            names, holder = ("tokenizer", "tokenizer_2"), self.model
-        return [t for t in (getattr(holder, n, None) for n in names) if t is not None]
+    @classmethod
+    def load(cls, *, device, dtype, weights, repo=None, revision=None, options=None):
+        chosen = cls.original_code if weights == "pretrained" else super()
+        return chosen.load(
+            device=device, dtype=dtype, weights=weights, repo=repo, revision=revision, options=options
+        )
+
+    @classmethod
+    def _load_pretrained(cls, repo, revision, device, dtype, options):
+        """Only reached by calling it directly: `load` gives `pretrained` to ``original_code``."""
+        return cls.original_code._load_pretrained(repo, revision, device, dtype, options)
 
     def _frames(self, n_samples: int, multiple: int) -> int:
         hop = self.model.hop_length
         return math.ceil(math.ceil(n_samples / hop) / multiple) * multiple
 
-    # -- pretrained: the original project's code ---------------------------------------------------
+
+class OriginalCodeAdapter(TorchAdapter):
+    """Make-An-Audio 1 or 2 in `pretrained`: the published checkpoint run by the original project's code.
+
+    Abstract hooks: ``_original_shape`` (the latent shape ``gen_wav.py`` asks the sampler for).
+    Optional: ``_original_condition`` (what ``get_learned_conditioning`` takes), ``_original_spec``
+    (a decoded mel as the vocoder takes it).
+
+    Trust: this runs Python code from the checkout the user names (as its ``gen_wav.py`` would) and
+    unpickles its diffusion checkpoint, a PyTorch Lightning ``.ckpt``, the only format these projects
+    publish: ``torch.load(weights_only=False)``, t2a-ray's one unpickling of weights. Both come only
+    from local paths the user gives (`repo`, or the `ckpt`/`config`/`vocoder` options); nothing is
+    downloaded. The working directory and ``sys.path`` are changed only while loading and restored.
+    """
+
+    checkout_name: ClassVar[str]  # e.g. "github.com/Text-to-Audio/Make-An-Audio"
+    vocoder_module: ClassVar[str]  # where the original code keeps VocoderBigVGAN
+    default_ckpt: ClassVar[str]
+    default_config: ClassVar[str]
+    # decode_first_stage calls first_stage_model.decode (a method): hook the modules it runs first
+    phase_modules = {
+        "denoise": ("ldm.model",),
+        "decode": ("ldm.first_stage_model.post_quant_conv", "ldm.first_stage_model.decoder"),
+        "vocoder": ("vocoder.generator",),
+    }
+
+    @classmethod
+    def _build(cls, size, options):
+        raise ConfigError(
+            "weights",
+            "random" if size == "full" else size,
+            f"{cls.card.id}'s original code runs its published weights (pretrained) only; random and tiny "
+            f"are the re-implementation: load them with adapter_class({cls.card.id!r})",
+        )
 
     @classmethod
     def _load_pretrained(cls, repo, revision, device, dtype, options):
@@ -120,9 +160,9 @@ class MakeAnAudioBase(LoopAdapter):
             raise ConfigError(
                 "repo",
                 repo,
-                f"{cls.card.id}'s published weights run through its original code, which is not on PyPI: give the "
-                f"path of a local checkout of {cls.checkout_name} (with `pip install -r requirements.txt` done and "
-                f"the checkpoints in useful_ckpts/), or use weights: random",
+                f"{cls.card.id}'s published weights run through its original code, which is not on PyPI: give "
+                f"the path of a local checkout of {cls.checkout_name} (with `pip install -r requirements.txt` "
+                f"done and the checkpoints in useful_ckpts/), or use weights: random",
             )
         if dtype != torch.float32:
             raise ConfigError(
@@ -143,14 +183,13 @@ class MakeAnAudioBase(LoopAdapter):
                 VocoderBigVGAN = __import__(cls.vocoder_module, fromlist=["VocoderBigVGAN"]).VocoderBigVGAN
             except ImportError as e:
                 raise ImportError(
-                    f"cannot import {cls.card.id}'s original code from {checkout} ({e}); install its requirements: "
-                    f"pip install -r {checkout / 'requirements.txt'}"
+                    f"cannot import {cls.card.id}'s original code from {checkout} ({e}); install its "
+                    f"requirements: pip install -r {checkout / 'requirements.txt'}"
                 ) from e
             config = OmegaConf.load(config_path)
             ldm = instantiate_from_config(config.model)
-            state = torch.load(
-                ckpt, map_location="cpu", weights_only=False
-            )  # a Lightning checkpoint: a trusted local file
+            # A Lightning checkpoint from the user's own folder (see the class docstring).
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
             ldm.load_state_dict(state["state_dict"], strict=False)
             ldm = ldm.to(device).eval()
             ldm.cond_stage_model.to(device)
@@ -161,43 +200,28 @@ class MakeAnAudioBase(LoopAdapter):
         ):
             if tok is not None:  # the original passes max_length=77 at each call; say so to count truncations
                 tok.model_max_length = TEXT_TOKENS
-        model = SimpleNamespace(original=True, ldm=ldm, sampler=DDIMSampler(ldm), vocoder=vocoder)
+        model = SimpleNamespace(ldm=ldm, sampler=DDIMSampler(ldm), vocoder=vocoder)
         return model, f"{checkout}:{ckpt.name}"
 
+    def modules(self):
+        return [
+            m
+            for m in (self.model.ldm, getattr(self.model.vocoder, "generator", None))
+            if isinstance(m, nn.Module)
+        ]
+
+    def _tokenizers(self):
+        holder = self.model.ldm.cond_stage_model
+        names = ("tokenizer", "clap_tokenizer", "t5_tokenizer")
+        return [t for t in (getattr(holder, n, None) for n in names) if t is not None]
+
     def _use_scheduler(self, name):
-        if not getattr(self.model, "original", False):
-            return super()._use_scheduler(name)
         if name != "ddim":
             raise ParameterError(
                 "grid.scheduler", name, f"pretrained {self.card.id} samples with its own DDIM only"
             )
 
-    def _phase_modules(self):
-        if not getattr(self.model, "original", False):
-            return super()._phase_modules()
-        # decode_first_stage calls first_stage_model.decode (a method): hook the modules it runs first
-        paths = {
-            "denoise": ("ldm.model",),
-            "decode": ("ldm.first_stage_model.post_quant_conv", "ldm.first_stage_model.decoder"),
-            "vocoder": ("vocoder.generator",),
-        }
-        return {
-            phase: [m for m in (resolve_module(self.model, p) for p in ps) if m is not None]
-            for phase, ps in paths.items()
-        }
-
-    def modules(self):
-        if getattr(self.model, "original", False):
-            return [
-                m
-                for m in (self.model.ldm, getattr(self.model.vocoder, "generator", None))
-                if isinstance(m, nn.Module)
-            ]
-        return super().modules()
-
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks):
-        if not getattr(self.model, "original", False):
-            return super()._run(prompts, params, generator, negative_prompt, n_samples, hooks)
         # As gen_wav.py: learned conditioning, DDIMSampler.sample from seeded noise, decode_first_stage, vocode.
         ldm, n = self.model.ldm, len(prompts) * params["batch_size"]
         texts = [p for p in prompts for _ in range(params["batch_size"])]
@@ -226,11 +250,12 @@ class MakeAnAudioBase(LoopAdapter):
         length = min(w.shape[-1] for w in waves)
         return torch.stack([w[..., :length] for w in waves])
 
+    @abc.abstractmethod
+    def _original_shape(self, n_samples: int) -> list[int]:
+        """The latent shape (without the batch) for at least `n_samples` samples, as gen_wav.py asks."""
+
     def _original_condition(self, texts: list[str], empty: bool = False) -> Any:
         return texts
-
-    def _original_shape(self, n_samples: int) -> list[int]:
-        raise NotImplementedError
 
     def _original_spec(self, mel: torch.Tensor) -> torch.Tensor:
         return mel
@@ -238,8 +263,21 @@ class MakeAnAudioBase(LoopAdapter):
 
 @contextlib.contextmanager
 def _original_code(checkout: Path) -> Iterator[None]:
-    """Import from, and run inside, the user's checkout (its configs name files relative to it)."""
-    previous_cwd = os.getcwd()
+    """Import from, and run inside, the user's checkout (its configs name files relative to it); then
+    put the working directory and ``sys.path`` back as they were, whatever the checkout's code did.
+
+    Both projects call their package ``ldm``: modules another checkout imported under a name this one
+    provides are forgotten first, so each model runs its own project's code (a model already loaded
+    keeps the modules it was built from).
+    """
+    provided = {p.stem for p in checkout.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if name.partition(".")[0] in provided and not (
+            file and Path(file).resolve().is_relative_to(checkout)
+        ):
+            del sys.modules[name]
+    previous_cwd, previous_path = os.getcwd(), list(sys.path)
     sys.path.insert(0, str(checkout))
     try:
         os.chdir(checkout)
@@ -247,8 +285,7 @@ def _original_code(checkout: Path) -> Iterator[None]:
             yield
     finally:
         os.chdir(previous_cwd)
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(checkout))
+        sys.path[:] = previous_path
 
 
 def bert_tokenizer(size: str):

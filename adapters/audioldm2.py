@@ -71,8 +71,8 @@ class AudioLDM2Adapter(MelPipelineAdapter):
     @classmethod
     def _pretrained_overrides(cls, folder, dtype):
         """The published repos name `GPT2Model` as the language model; the pipeline needs GenerationMixin
-        helpers that transformers ≥ 4.50 keeps off it (diffusers issue #12630), so load the same weights
-        into GPT2LMHeadModel (its head is tied to the embedding: no new parameters)."""
+        helpers that transformers ≥ 4.50 keeps off it, so load the same weights into GPT2LMHeadModel
+        (its head is tied to the embedding: no new parameters)."""
         index = json.loads((folder / "model_index.json").read_text())
         if index.get("language_model", [None, None])[1] != "GPT2Model":
             return {}

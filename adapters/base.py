@@ -158,9 +158,22 @@ class Generation:
 
 
 class Adapter(abc.ABC):
-    """A resident model. Subclasses set `card` and implement `load` and `generate`."""
+    """A resident model. Subclasses set `card` and implement `load` and `generate`.
+
+    Abstract hooks: ``load``, ``generate``. Optional: ``unload``. A class that sets `card` is a model
+    one can load: defining it with a hook left abstract is a TypeError at once (see __init_subclass__).
+    """
 
     card: ClassVar[ModelCard]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check a model's hooks when its class is defined, not at its first generation: abc alone
+        checks at instantiation, which `load` reaches only after building or loading the weights."""
+        super().__init_subclass__(**kwargs)
+        if "card" in vars(cls):
+            missing = [n for n in dir(cls) if getattr(getattr(cls, n, None), "__isabstractmethod__", False)]
+            if missing:
+                raise TypeError(f"{cls.__name__} ({cls.card.id}) leaves abstract: {', '.join(missing)}")
 
     def __init__(self, device: str, dtype: str, weights: str):
         self.device, self.dtype, self.weights = device, dtype, weights

@@ -1,12 +1,13 @@
 """The catalog: one ModelCard per model, pure data (no torch), and where each is implemented.
 
 Figures come from the public model configs and conversion scripts named in each card's notes; the
-full-size parameter counts are checked against the published ones in tests/adapters/test_fullsize_meta.py.
+full-size parameter counts are checked against the published ones in tests/adapters/test_adapters_fullsize.py.
 """
 
 from __future__ import annotations
 
 from t2a_ray.adapters.base import ModelCard, ParamSpec
+from t2a_ray.adapters.runtime import RUNTIME_PARAMS
 
 
 def steps(default: int) -> ParamSpec:
@@ -94,7 +95,7 @@ AUDIOLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(200), guidance(2.5), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim")),
+    params=(steps(200), guidance(2.5), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
     text_max_tokens=512,
     notes=(
         "UNet 128×[1,2,3,5], 2 res-blocks, self-attention at the 3 lower resolutions, text as a 512-d CLAP "
@@ -116,7 +117,14 @@ def _audioldm2(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
         revision=None,
         sample_rate_hz=16_000,
         channels=1,
-        params=(steps(200), guidance(3.5), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim")),
+        params=(
+            steps(200),
+            guidance(3.5),
+            duration(10.0, 0.1, 30.0),
+            BATCH,
+            scheduler("ddim"),
+            *RUNTIME_PARAMS,
+        ),
         text_max_tokens=128,
         notes=(
             "CLAP (HTSAT-tiny + RoBERTa) and FLAN-T5-large encode the text; a projection and GPT-2 base generate "
@@ -159,7 +167,7 @@ STABLE_AUDIO_OPEN = ModelCard(
     revision=None,
     sample_rate_hz=44_100,
     channels=2,
-    params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH),
+    params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *RUNTIME_PARAMS),
     text_max_tokens=128,
     notes=(
         "DiT 24 layers, 24 heads × 64, 12 KV heads, cross-attention 768, global conditioning 1536, 64 latent "
@@ -182,7 +190,14 @@ def _tango(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
         revision=None,
         sample_rate_hz=16_000,
         channels=1,
-        params=(steps(100), guidance(3.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddpm")),
+        params=(
+            steps(100),
+            guidance(3.0),
+            duration(10.0, 0.1, 30.0),
+            BATCH,
+            scheduler("ddpm"),
+            *RUNTIME_PARAMS,
+        ),
         text_max_tokens=512,
         notes=(
             "FLAN-T5-large encoder (frozen) → UNet2DConditionModel (320, 640, 1280, 1280), 2 layers/block, heads "
@@ -222,7 +237,7 @@ MUSICLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(200), guidance(2.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim")),
+    params=(steps(200), guidance(2.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
     text_max_tokens=512,
     notes=(
         "AudioLDM-S's UNet (128×[1,2,3,5], FiLM 512), VAE and HiFi-GAN with a full CLAP model whose audio branch "
@@ -246,7 +261,7 @@ MAKE_AN_AUDIO = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim")),
+    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation on diffusers blocks — UNet 320×[1,2], attention at both levels, 2 "
@@ -273,7 +288,7 @@ MAKE_AN_AUDIO_2 = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 27.0), BATCH, scheduler("ddim")),
+    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 27.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation — ConcatDiT2MLP hidden 576, depth 4, 8 heads, context 1024, 20 "

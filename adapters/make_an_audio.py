@@ -17,7 +17,14 @@ Source of every figure: ``configs/text_to_audio/txt2audio_args.yaml`` (UNet, VAE
 from __future__ import annotations
 
 from t2a_ray.adapters import _bigvgan
-from t2a_ray.adapters._maa import ClapTextEncoder, MakeAnAudioBase, bert_tokenizer, ldm_scheduler, parts
+from t2a_ray.adapters._maa import (
+    ClapTextEncoder,
+    MakeAnAudioBase,
+    OriginalCodeAdapter,
+    bert_tokenizer,
+    ldm_scheduler,
+    parts,
+)
 from t2a_ray.adapters.cards import MAKE_AN_AUDIO
 
 
@@ -70,12 +77,26 @@ def vae(size: str):
     )
 
 
-class MakeAnAudioAdapter(MakeAnAudioBase):
+class MakeAnAudioOriginal(OriginalCodeAdapter):
+    """`pretrained`: the published checkpoint through the original code (``_maa.OriginalCodeAdapter``)."""
+
     card = MAKE_AN_AUDIO
     checkout_name = "github.com/Text-to-Audio/Make-An-Audio"
     vocoder_module = "vocoder.bigvgan.models"
     default_ckpt = "maa1_full.ckpt"
     default_config = "configs/text_to_audio/txt2audio_args.yaml"
+
+    def _original_shape(self, n_samples):
+        """gen_wav.py: (embed_dim, 10, latent_width), latent width a multiple of 4 (8 mel frames each)."""
+        width = -(-n_samples // (256 * 8 * 4)) * 4
+        return [self.model.ldm.first_stage_model.embed_dim, 10, width]
+
+
+class MakeAnAudioAdapter(MakeAnAudioBase):
+    """`random`/`tiny`: the re-implementation; `pretrained` is :class:`MakeAnAudioOriginal`."""
+
+    card = MAKE_AN_AUDIO
+    original_code = MakeAnAudioOriginal
 
     @classmethod
     def _build(cls, size, options):
@@ -115,10 +136,3 @@ class MakeAnAudioAdapter(MakeAnAudioBase):
 
     def _vocode(self, mel):
         return self.model.vocoder(mel)
-
-    # -- pretrained (original code) -----------------------------------------------------------------
-
-    def _original_shape(self, n_samples):
-        """gen_wav.py: (embed_dim, 10, latent_width), latent width a multiple of 4 (8 mel frames each)."""
-        width = -(-n_samples // (256 * 8 * 4)) * 4
-        return [self.model.ldm.first_stage_model.embed_dim, 10, width]

@@ -31,6 +31,7 @@ from t2a_ray.adapters._maa import (
     TEXT_TOKENS,
     ClapTextEncoder,
     MakeAnAudioBase,
+    OriginalCodeAdapter,
     bert_tokenizer,
     ldm_scheduler,
     parts,
@@ -379,12 +380,32 @@ def struct_caption(caption: str) -> str:
     return f"<{caption}& all>" if caption else ""
 
 
-class MakeAnAudio2Adapter(MakeAnAudioBase):
+class MakeAnAudio2Original(OriginalCodeAdapter):
+    """`pretrained`: the published checkpoint through the original code (``_maa.OriginalCodeAdapter``)."""
+
     card = MAKE_AN_AUDIO_2
     checkout_name = "github.com/bytedance/Make-An-Audio-2"
     vocoder_module = "bigvgan.models"
     default_ckpt = "maa2.ckpt"
     default_config = "configs/text2audio-ConcatDiT-ae1dnat_Skl20d2_struct2MLPanylen.yaml"
+
+    def _original_condition(self, texts, empty=False):
+        return {"ori_caption": texts, "struct_caption": ["" if empty else struct_caption(t) for t in texts]}
+
+    def _original_shape(self, n_samples):
+        """gen_wav.py: (embed_dim, latent_width), an even width of 2-mel-frame latents."""
+        width = -(-n_samples // (256 * 2 * 2)) * 2
+        return [self.model.ldm.first_stage_model.embed_dim, width]
+
+    def _original_spec(self, mel):
+        return mel.unsqueeze(0)
+
+
+class MakeAnAudio2Adapter(MakeAnAudioBase):
+    """`random`/`tiny`: the re-implementation; `pretrained` is :class:`MakeAnAudio2Original`."""
+
+    card = MAKE_AN_AUDIO_2
+    original_code = MakeAnAudio2Original
 
     @classmethod
     def _build(cls, size, options):
@@ -462,16 +483,3 @@ class MakeAnAudio2Adapter(MakeAnAudioBase):
 
     def _vocode(self, mel):
         return self.model.vocoder(mel)
-
-    # -- pretrained (original code) -----------------------------------------------------------------
-
-    def _original_condition(self, texts, empty=False):
-        return {"ori_caption": texts, "struct_caption": ["" if empty else struct_caption(t) for t in texts]}
-
-    def _original_shape(self, n_samples):
-        """gen_wav.py: (embed_dim, latent_width), an even width of 2-mel-frame latents."""
-        width = -(-n_samples // (256 * 2 * 2)) * 2
-        return [self.model.ldm.first_stage_model.embed_dim, width]
-
-    def _original_spec(self, mel):
-        return mel.unsqueeze(0)

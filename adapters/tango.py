@@ -189,9 +189,6 @@ class TangoAdapter(LoopAdapter):
 
     # -- generation (the loop is _loop.LoopAdapter._run; these are Tango's parts of it) ----------
 
-    def _tokenizers(self):
-        return [self.model.tokenizer]
-
     def _encode(self, texts, like=None):
         """FLAN-T5 states and mask (AudioDiffusion.encode_text; the unconditional side is padded to the
         prompts' length, as in encode_text_classifier_free)."""

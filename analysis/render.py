@@ -12,6 +12,7 @@ import pandas as pd
 from t2a_ray.analysis.fronts import Front
 from t2a_ray.analysis.pipeline import Analysis
 from t2a_ray.analysis.plots import unit_of
+from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.values import count, fmt
 
 # Each fit's heading: the HTML shows the title, the printed tables add the detail.
@@ -25,6 +26,7 @@ FIT_TITLES = {
         " (coefficient of variation per configuration; window duration beside energy)",
     ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
+    **RUNTIME_TITLES,
     "gpu_effect": (
         "GPU effect",
         " (each GPU's energy over the GPU-balanced mean of the configurations it shares with other GPUs,"
@@ -42,7 +44,7 @@ def render_text(a: Analysis) -> str:
     """The headline, fronts, fits and notes as plain-text tables."""
     lines = [f"t2a-ray analysis of {a.source}", _used_line(a)]
     if a.carbon is not None:
-        lines.append(f"Carbon: {a.carbon['total_g']:.4g} g CO2e ({a.carbon['method']})")
+        lines.append(f"Carbon: {a.carbon['total_g']:.4g} g CO2e{_estimate(a)} ({a.carbon['method']})")
     lines.append("")
     if a.fronts:
         lines += [
@@ -93,7 +95,7 @@ def render_html(a: Analysis) -> str:
     carbon = ""
     if a.carbon is not None:
         carbon = (
-            f"<br>Carbon: {a.carbon['total_g']:.4g} g CO2e ({e(str(a.carbon['method']))}); "
+            f"<br>Carbon: {a.carbon['total_g']:.4g} g CO2e{e(_estimate(a))} ({e(str(a.carbon['method']))}); "
             "carbon_g in the configurations table is that of the mean energy."
         )
     parts = [

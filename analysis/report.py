@@ -23,6 +23,7 @@ from t2a_ray.analysis.pipeline import (
     parse_quality,
 )
 from t2a_ray.analysis.render import render_html
+from t2a_ray.analysis.runtime import read_setup, runtime_tables
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.runfolder import RunFolder, atomic_write, atomic_write_text
@@ -158,6 +159,7 @@ def analyze_run(
         quality_table=quality,
         notes=notes,
     )
+    analysis.fits.update(runtime_tables(rows, read_setup(run.root)))  # compiled runtimes' costs
     workers = worker_table(run.latest_log("gpus"), run.latest_log("workers"), run.latest_log("plan"))
     if not workers.empty:
         analysis.fits["workers"] = workers

@@ -342,7 +342,7 @@ def characterise(env: Any, out: Path, seconds_idle: float, steps: int) -> dict[s
     # the replay fixture: relative times/energies, ≥ 2 ms apart (< 300 KB)
     t_base, e_base = t[0], next(x for x in e if x is not None)
     lines = [
-        "# NVML trace recorded by benchmarks/meter_precision.py (issue 3) on the GPU named below.",
+        "# NVML trace recorded by benchmarks/meter_precision.py on the GPU named below.",
         f"# gpu: {env.gpu.name()}; driver {env.gpu.driver_version()}; recorded {time.strftime('%Y-%m-%d')}",
         "# busy_s: " + ";".join(f"{a - t_base:.6f},{b - t_base:.6f}" for a, b in busy),
         "t_s,energy_mj,power_instant_mw,power_average_mw",

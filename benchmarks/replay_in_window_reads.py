@@ -1,4 +1,4 @@
-"""How few counter reads can a window have? A replay of the recorded H100 trace (issue 3).
+"""How few counter reads can a window have? A replay of the recorded H100 trace.
 
 Each counter read costs the H100's driver ~2.4 ms and slows launch-bound work whichever process reads
 (`results/meter_precision_h100.md`), so the meter should read as seldom as precision allows inside a

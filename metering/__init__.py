@@ -1,4 +1,4 @@
-"""GPU, CPU and DRAM energy of windows of work, with named phases (issue 3).
+"""GPU, CPU and DRAM energy of windows of work, with named phases.
 
     from t2a_ray.metering import open_meter
     meter = open_meter(sample_interval_s=0.005)      # this process's GPU, or none

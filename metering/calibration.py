@@ -1,6 +1,6 @@
 """How late do the counter and the power sensor report? Fitted from a recording of known busy intervals.
 
-Used by the benchmark on the GPU (issue 3: "find out whether the counter lags the work it counts") and
+Used by the benchmark on the GPU (to find out whether the counter lags the work it counts) and
 by the replay test on the recorded H100 trace. The model is deliberately plain: the GPU draws one power
 while idle and another while busy, and a sensor that lags by L reports at time t what was drawn at t − L.
 The lag that best explains the readings (least squares over a grid of candidate lags) is the estimate.

@@ -27,7 +27,12 @@ from typing import Any
 
 from t2a_ray.errors import MeteringError
 from t2a_ray.metering.clock import Clock
-from t2a_ray.metering.gpu import GPU, NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION
+from t2a_ray.metering.gpu import (
+    GPU,
+    NVML_FI_DEV_POWER_INSTANT,
+    NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION,
+    NVML_GPU_UTILIZATION_SAMPLES,
+)
 
 
 @dataclass
@@ -320,6 +325,7 @@ class FakeNVML:
         2: "Invalid Argument",
         3: "Not Supported",
         4: "Insufficient Permissions",
+        6: "Not Found",
         15: "GPU is lost",
         999: "Unknown Error",
     }
@@ -337,6 +343,8 @@ class FakeNVML:
         self.driver, self.version = driver, version
         self.initialised = 0
         self._failing: dict[str, int] = {}
+        #: Per GPU index, NVML's utilisation samples: (host wall-clock time s, % of the period busy)
+        self.utilization: dict[int, list[tuple[float, float]]] = {}
 
     def fail(self, function_name: str, code: int = 15) -> None:
         self._failing[function_name] = code
@@ -420,6 +428,20 @@ class FakeNVML:
                 SimpleNamespace(fieldId=field_id, nvmlReturn=status, valueType=value_type, value=value)
             )
         return out
+
+    def nvmlDeviceGetSamples(self, handle: int, sampling_type: int, since_us: int) -> tuple[int, list[Any]]:
+        """The utilisation samples newer than `since_us` (NVML: "Not Found" when there are none)."""
+        self._maybe_fail("nvmlDeviceGetSamples")
+        if sampling_type != NVML_GPU_UTILIZATION_SAMPLES:
+            raise self.NVMLError(2)
+        samples = [
+            SimpleNamespace(timeStamp=round(t * 1e6), sampleValue=SimpleNamespace(uiVal=int(percent)))
+            for t, percent in self.utilization.get(handle, [])
+            if t * 1e6 > since_us
+        ]
+        if not samples:
+            raise self.NVMLError(6)
+        return 1, samples  # NVML_VALUE_TYPE_UNSIGNED_INT
 
     def _read(self, read: Callable[[], int]) -> int:
         try:

@@ -21,6 +21,7 @@ from t2a_ray.errors import MeteringError
 # NVML's field ids (nvml.h); the field API returns a value and its own status per field.
 NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION = 83  # mJ since the driver was loaded
 NVML_FI_DEV_POWER_INSTANT = 186  # mW, instantaneous (nvmlDeviceGetPowerUsage is a 1 s average on Hopper)
+NVML_GPU_UTILIZATION_SAMPLES = 1  # nvmlSamplingType_t: GPU utilisation
 _FIELD_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
 #: NVML's clocks-event (formerly "throttle") reason bits (nvml.h, nvmlClocksEventReason*), by our names.
@@ -128,6 +129,14 @@ class GPU(abc.ABC):
         bits); None where the device cannot say. A cheap read (no energy counter behind it)."""
         return None
 
+    def supports_utilization(self) -> bool:
+        """Whether `utilization_samples` works."""
+        return False
+
+    def utilization_samples(self, since_epoch_s: float) -> list[tuple[float, float]]:
+        """(host wall-clock time s, % of the sample period a kernel ran) since a time, oldest first."""
+        raise MeteringError(f"{type(self).__name__} keeps no utilisation samples")
+
     def close(self) -> None:  # noqa: B027 — most devices hold nothing to release
         """Release the driver handle (idempotent)."""
 
@@ -216,13 +225,14 @@ class NVMLGPU(GPU):
         return "instant" if NVML_FI_DEV_POWER_INSTANT in self._fields else "average-1s"
 
     def counter_lag_hint_s(self) -> float:
-        # H100 80GB HBM3, driver 580 (benchmarks/results/meter_precision_h100.md): fits of 4 and 8 ms,
-        # within one read's duration (~4 ms) — the counter is current. Other GPUs: not measured.
+        # H100 80GB HBM3, driver 580: the fitted lag is within one read's duration, i.e. the counter is
+        # current (benchmarks/results/meter_precision_h100.md). Other GPUs: not measured.
         return 0.005 if "H100" in self.name() else 0.0
 
     def power_delay_hint_s(self) -> float:
-        # The H100's "instantaneous" field changes every ~100 ms and trails the work by 0.08–0.1 s
-        # (measured); the 1 s average is centred half a second back.
+        # The H100's "instantaneous" field changes once per counter tick and trails the work by about
+        # one tick (benchmarks/results/meter_precision_h100.md); the 1 s average is centred half a
+        # second back.
         return 0.1 if self.power_kind() == "instant" else 0.5
 
     # readings -----------------------------------------------------------------------------------------------
@@ -264,6 +274,14 @@ class NVMLGPU(GPU):
                 except MeteringError:
                     return None
         return None
+
+    def supports_utilization(self) -> bool:
+        return True  # every NVML GPU keeps them; a read that fails says so (MeteringError)
+
+    def utilization_samples(self, since_epoch_s: float) -> list[tuple[float, float]]:
+        since_us = max(0, int(since_epoch_s * 1e6))
+        _, samples = self._call("nvmlDeviceGetSamples", self._handle, NVML_GPU_UTILIZATION_SAMPLES, since_us)
+        return [(s.timeStamp * 1e-6, float(s.sampleValue.uiVal)) for s in samples]
 
     def close(self) -> None:
         if not self._closed:

@@ -5,9 +5,10 @@ How a window is measured (and why):
 1. A background sampler reads the GPU's energy counter (and power) and keeps (time, counter, power)
    samples: every `sample_interval_s` (5 ms) outside windows, once per counter tick inside them. The
    counter ticks only every ~100 ms; the samples locate each tick in time. Inside a window they are
-   sparse because on the H100 one counter read costs ~2.4 ms of busy driver time, which launch-bound
-   work feels whichever process reads (0.013 % per read per second on a loop of tiny kernels, the same
-   from another process: measured; ~0.19 % at one read per tick). One read per tick is the fewest
+   sparse because one counter read costs milliseconds of busy driver time, which launch-bound work
+   feels whichever process reads (measured per read per second, and the same from another process:
+   benchmarks/results/meter_precision_h100.md; `t2a-ray doctor` measures it on any card). One read
+   per tick is the fewest
    that keeps every tick: the ticks are on a steady grid, which `tickgrid.TickGrid` learns from the
    sharp updates seen outside windows, and the sampler reads midway between two ticks, so each read
    sees exactly one new one; the sharp ticks around the window carry over to those inside it
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.errors import MeteringError
+from t2a_ray.metering.busy import window_busy_fraction
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.cpu import CpuReading, CpuSource
 from t2a_ray.metering.gpu import GPU, reason_names, throttling
@@ -207,8 +209,8 @@ class Meter:
 
     Sampling: every `sample_interval_s` outside windows and while a window closes (where tick times must
     be sharp); inside windows once per counter tick, midway between ticks, where the tick grid is known
-    (`tickgrid.py`), else every `window_sample_interval_s` (either sees every ~0.1 s tick; on the H100
-    one counter read takes ~2.4 ms of driver time, which a launch-bound generation would feel).
+    (`tickgrid.py`), else every `window_sample_interval_s` (either sees every tick; a counter read costs
+    milliseconds of driver time, which a launch-bound generation would feel).
 
     `read_per_tick`: False reads every `window_sample_interval_s` inside windows even where the tick grid
     is known (twice the reads; for comparison, and for a counter that is not on a grid).
@@ -288,7 +290,7 @@ class Meter:
         self._reasons: list[int | None] = []  # clocks-event reasons, read only while a window is open
         self._raw_last_mj: int | None = None
         # A bracket this narrow locates a tick: the reads around it were a dense sampler's (plus slack
-        # for a read's own ~2.4 ms and a late wake-up).
+        # for a read's own milliseconds and a late wake-up).
         self._tick_grid = TickGrid(sharp_s=3 * self.sample_interval_s)
         self._last_energy: tuple[float, float] | None = None  # (time, counter) of the last good read
         self._wrap_offset_mj = 0
@@ -450,6 +452,10 @@ class Meter:
             w.generations_in_window = n
         assert w.result is not None
         return w.result
+
+    def busy_fraction(self, result: WindowResult) -> float | None:
+        """Share of `result`'s window in which the GPU ran a kernel, read after it (`busy.py`)."""
+        return window_busy_fraction(self.gpu, self.clock, result.start_s, result.end_s)
 
     def measure_idle(self, seconds: float) -> float | None:
         """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.

@@ -39,8 +39,8 @@ from itertools import pairwise
 
 INTERPOLATIONS = ("step", "linear")
 
-#: How far a tick may stray from a perfect grid (the H100's residuals over 200 s: −4…+10 ms, mostly the
-#: width of the brackets that locate them).
+#: How far a tick may stray from a perfect grid (the H100's residuals are mostly the width of the
+#: brackets that locate them: benchmarks/results/meter_precision_h100.md).
 TICK_JITTER_S = 0.002
 
 
@@ -80,7 +80,7 @@ def refine_update_times(
 ) -> list[CounterUpdate]:
     """Narrow each update's bracket with its neighbours', using the counter's regular period.
 
-    Inside a window the sampler reads sparsely (a read costs ~2.4 ms of driver time on the H100), so an
+    Inside a window the sampler reads sparsely (a read costs milliseconds of driver time), so an
     update seen there is bracketed only to the time between two reads (a tick, at one read per tick);
     the updates around it, seen while the meter waits at a boundary, are bracketed to ~5 ms. Ticks come every T (= the median gap) give or take `jitter_s`,
     so update k lies within [lo_j + (k−j)·T − jitter, hi_j + (k−j)·T + jitter] of a neighbour j one

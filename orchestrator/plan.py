@@ -6,7 +6,7 @@
    Unit ids depend on the frozen sweep alone, never on the GPU count, so a resume on another number of
    GPUs finds exactly the units that are done.
 2. **Cost.** A generation costs `a + b·x` seconds, with x = steps × batch × duration_s, per model key
-   (model, weights, dtype). Before a model has been measured its prior is a coarse constant per step,
+   (model, weights, dtype) and runtime (compile, attention). Before a model has been measured its prior is a coarse constant per step,
    or exact where the card declares a host time per step (`step_time_s`, the calibration adapter).
    Finished units (and earlier shards of the same run) refit it: a least-squares line once two work sizes are
    known, a scale of the prior before that. A unit costs its warm-up (where its shape is new on the
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.adapters import get_card
+from t2a_ray.adapters.runtime import RUNTIME_PARAMS
 
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
@@ -68,6 +69,11 @@ class Unit:
     min_generations: int
     repeats: tuple[int, ...]
     prior_load_s: float = PRIOR_LOAD_S
+    cost_key: str = ""  # model key and runtime (compile, attention): what one cost fit covers
+
+    def __post_init__(self) -> None:
+        if not self.cost_key:
+            object.__setattr__(self, "cost_key", self.model_key)
 
 
 def shape_of(params: Mapping[str, Any]) -> str:
@@ -125,6 +131,9 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
                     min_gens,
                     block,
                     prior_load,
+                    "|".join(
+                        [model_key(t), *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]
+                    ),
                 )
             )
     return units
@@ -181,7 +190,7 @@ class CostModel:
         return self._load_s.get(model_key, self._load_prior.get(model_key, PRIOR_LOAD_S))
 
     def generation_s(self, unit: Unit) -> float:
-        kind, c0, c1 = self.fit(unit.model_key)
+        kind, c0, c1 = self.fit(unit.cost_key)
         if kind == "line":
             return max(c0 + c1 * unit.x, 1e-6)
         return max(c1 * unit.prior_generation_s, 1e-6)
@@ -448,7 +457,7 @@ class Dispatcher:
         if unit_id in self.units and measured:
             u = self.units[unit_id]
             if measured.get("generation_s"):
-                self.cost.observe(u.model_key, u.x, u.prior_generation_s, measured["generation_s"])
+                self.cost.observe(u.cost_key, u.x, u.prior_generation_s, measured["generation_s"])
             if measured.get("load_s"):
                 self.cost.observe_load(u.model_key, measured["load_s"])
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from t2a_ray.units import J_PER_KWH
+
 
 class ProgressLine(Callback):
     # Tune pickles its callbacks with the experiment state: hold no stream, look it up when printing.
@@ -53,8 +55,8 @@ def plural(n: int, noun: str) -> str:
 def format_energy(joules: float | None) -> str:
     if joules is None:
         return "n/a"
-    if joules >= 3.6e6:
-        return f"{joules / 3.6e6:.2f} kWh"
+    if joules >= J_PER_KWH:
+        return f"{joules / J_PER_KWH:.2f} kWh"
     if joules >= 1e3:
         return f"{joules / 1e3:.1f} kJ"
     return f"{joules:.1f} J"

@@ -54,7 +54,7 @@ def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str,
 def _prime(cost: CostModel, run: RunFolder, finished: list[Unit]) -> None:
     per_model: dict[str, int] = defaultdict(int)
     for u in finished:
-        if per_model[u.model_key] >= PRIOR_SHARDS_PER_MODEL:
+        if per_model[u.cost_key] >= PRIOR_SHARDS_PER_MODEL:
             continue
         try:
             generation_s = read_metadata(run.shard(u.unit_id)).get("generation_s")
@@ -62,8 +62,8 @@ def _prime(cost: CostModel, run: RunFolder, finished: list[Unit]) -> None:
             log.debug("no prior from %s: %s", u.unit_id, e)
             continue
         if generation_s:
-            cost.observe(u.model_key, u.x, u.prior_generation_s, generation_s)
-            per_model[u.model_key] += 1
+            cost.observe(u.cost_key, u.x, u.prior_generation_s, generation_s)
+            per_model[u.cost_key] += 1
     for path in sorted(run.logs_dir.glob("workers-attempt-*.json")):
         try:
             stats = json.loads(path.read_text())

@@ -20,11 +20,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from t2a_ray.adapters import Adapter
-from t2a_ray.adapters.base import Generation, PhaseMarker
+from t2a_ray.adapters.base import Generation, PhaseMarker, no_phases
+from t2a_ray.adapters.runtime import compiled_graphs, eager_params, is_eager, output_equivalence
 from t2a_ray.config import Prompt, Sweep, Trial
 from t2a_ray.errors import InfeasibleError
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import quality_schema, results_schema, rows_to_table, write_table
+from t2a_ray.schema import (
+    SETUP_AXES,
+    SETUP_SCHEMA,
+    quality_schema,
+    results_schema,
+    rows_to_table,
+    write_table,
+)
 from t2a_ray.units import carbon_g
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,8 @@ class Meter(Protocol):
     def measure(
         self, fn: Callable[[PhaseMarker], None], min_window_s: float = 0.0, *, min_generations: int = 1
     ) -> Any: ...
+
+    def busy_fraction(self, result: Any) -> float | None: ...
 
 
 class Scorer(Protocol):
@@ -93,6 +103,7 @@ def run_trial(
     params = trial.params  # 1. the inputs: complete and checked when the sweep was expanded
     rows: list[dict[str, Any]] = []
     warmup_j: list[float | None] = []
+    setup: list[dict[str, Any]] = []
     kept: list[tuple[Prompt, Generation]] = []
     status, error = "ok", None
     repeats = range(sweep.repeats) if repeats is None else repeats
@@ -108,21 +119,36 @@ def run_trial(
 
             return once
 
-        # 3. warm-up (new shape on this worker): measured apart, excluded from the trial's figures
+        # 3. setup of a runtime other than eager: each prompt's shapes compiled (or found compiled) and
+        #    captured outside the windows, its time and energy metered apart (the setup table)
+        if not is_eager(params):
+            for prompt in sweep.prompts:
+                graphs = compiled_graphs()
+                res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
+                setup.append(_setup_row(trial, prompt, compiled_graphs() - graphs, res.as_columns(), env))
+
+        # 4. warm-up (new shape on this worker): measured apart, excluded from the trial's figures
         for w in range(sweep.warmup if env.needs_warmup(trial) else 0):
             prompt = sweep.prompts[w % len(sweep.prompts)]
             res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
             warmup_j.append(_device_energy_j(res.as_columns()))
 
-        # 4. the metered windows: one per (repeat, prompt)
+        # 5. the metered windows: one per (repeat, prompt)
         for repeat, prompt in windows:
             seed = window_seed(sweep.seed, repeat, prompt.id)
             out: list[Generation] = []
             env.device.reset_peak_memory()
+            graphs = compiled_graphs()
             res = env.meter.measure(
                 generate(prompt, seed, out), sweep.metering.min_window_s, min_generations=min_generations
             )
-            rows.append(_row(trial, params, revision, repeat, prompt, seed, res.as_columns(), out[0], env))
+            if compiled_graphs() != graphs:  # compile time would be inside the window's energy
+                raise RuntimeError(
+                    f"torch.compile compiled {compiled_graphs() - graphs} graph(s) inside window "
+                    f"(repeat {repeat}, prompt {prompt.id!r}): a shape the setup did not cover"
+                )
+            measured = {**res.as_columns(), "gpu_busy_fraction": env.meter.busy_fraction(res)}
+            rows.append(_row(trial, params, revision, repeat, prompt, seed, measured, out[0], env))
             kept.append((prompt, out[0]))
     except Exception as e:  # a failed trial is data: the rest of its windows become rows with the error
         infeasible = isinstance(e, InfeasibleError) or env.device.is_out_of_memory(e)
@@ -134,7 +160,19 @@ def run_trial(
         done = len(rows)
         rows += [failure_row(trial, sweep.name, r, p, status, error, env.place) for r, p in windows[done:]]
 
-    # 5. quality and audio, outside the windows (scoring is metered apart)
+    # 6. output equivalence, outside the windows: the first window's waveform against the eager run
+    if kept and status == "ok" and not is_eager(params):
+        prompt, seed = kept[0][0], rows[0]["seed"]
+        try:
+            ref = adapter.generate(
+                [prompt.text], eager_params(params), seed, no_phases, sweep.negative_prompt
+            )
+            rel_l2, snr_db = output_equivalence(kept[0][1].waveforms, ref.waveforms)
+            rows[0].update(output_rel_l2_error=rel_l2, output_snr_db=snr_db)
+        except Exception:  # noqa: BLE001 — the windows stand; their equivalence stays null, logged
+            log.error("eager reference of trial %s failed:\n%s", trial.trial_id, traceback.format_exc())
+
+    # 7. quality and audio, outside the windows (scoring is metered apart)
     quality = None
     if kept and env.scorer is not None:
         texts = [p.text for p, g in kept for _ in range(len(g.waveforms))]
@@ -164,7 +202,7 @@ def run_trial(
         for (prompt, gen), (repeat, _) in zip(kept, windows, strict=False):
             env.write_audio(trial, repeat, prompt, gen)
 
-    # 6. the shard: quality first, then the trial's rows (the trial counts as done once this exists)
+    # 8. the shard: setup and quality first, then the trial's rows (done once the last exists)
     outcome = TrialOutcome(
         trial_id=trial.trial_id,
         status=status,
@@ -177,6 +215,9 @@ def run_trial(
         unit_id=unit_id,
         generation_s=_mean_or_none(r["latency_s"] for r in rows if r["status"] == "ok"),
     )
+    if setup:
+        env.run.setup_dir.mkdir(parents=True, exist_ok=True)
+        write_table(rows_to_table(setup, SETUP_SCHEMA), env.run.setup_shard(trial.trial_id))
     if quality is not None:
         write_quality_shard(env.run, trial.trial_id, quality)
     write_shard(env.run, env.sweep, unit_id, rows, outcome)
@@ -266,6 +307,25 @@ def _row(
         "carbon_g": None if energy is None or intensity is None else carbon_g(energy, intensity),
         "status": "ok",
         "error": None,
+    }
+
+
+def _setup_row(
+    trial: Trial, prompt: Prompt, graphs: int, measured: Mapping[str, Any], env: TrialEnv
+) -> dict[str, Any]:
+    """One setup generation: the first call of a runtime at this trial's shapes and prompt."""
+    return {
+        "trial_id": trial.trial_id,
+        "model": trial.model.id,
+        "weights": trial.weights,
+        "dtype": trial.dtype,
+        **{k: trial.params.get(k) for k in SETUP_AXES},
+        "prompt_id": prompt.id,
+        **{k: env.place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
+        "graphs_compiled": graphs,
+        "setup_s": measured["window_s"],
+        "setup_energy_j": _device_energy_j(measured),
+        "energy_method": measured["energy_method"],
     }
 
 

@@ -28,6 +28,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
+from t2a_ray.adapters.runtime import identity_params
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 from t2a_ray.schema import GPU_ENERGY_SOURCES
 
@@ -212,7 +213,7 @@ class Trial:
             "options": dict(self.model.options),
             "weights": self.weights,
             "dtype": self.dtype,
-            "params": dict(self.params),
+            "params": identity_params(self.params),
             "seed": self.seed,
         }
 

@@ -10,6 +10,7 @@
       tune/             Ray Tune's experiment folders
       audio/            generated audio, when `save_audio` is on
       logs/             the driver's log and summary
+      logs/setup/       per trial of a runtime other than eager: its compile/capture cost (setup table)
 
 Paths are absolute because Ray Tune may change a trial's working directory. Every file is written
 atomically: a temp file in the same folder, fsync, rename — a reader sees the old file or the new one,
@@ -75,6 +76,14 @@ class RunFolder:
     @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def setup_dir(self) -> Path:
+        return self.logs_dir / "setup"
+
+    def setup_shard(self, trial_id: str) -> Path:
+        """The setup table's rows of one trial (compile and capture of a runtime, outside windows)."""
+        return self.setup_dir / f"{safe_name(trial_id)}.parquet"
 
     def shard(self, trial_id: str) -> Path:
         return self.trials_dir / f"{safe_name(trial_id)}{SHARD_SUFFIX}"

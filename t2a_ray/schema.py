@@ -86,6 +86,12 @@ AFTER_AXES = [
     ),
     ("energy_per_audio_s_j", pa.float64(), MEASUREMENT, "energy per second of generated audio, J/s"),
     ("avg_power_w", pa.float64(), MEASUREMENT, "mean power over the window, W"),
+    (
+        "gpu_busy_fraction",
+        pa.float64(),
+        MEASUREMENT,
+        "share of the window in which the GPU ran a kernel (NVML), 0–1",
+    ),
     ("peak_memory_bytes", pa.int64(), MEASUREMENT, "peak GPU memory during the window, bytes"),
     ("temperature_start_c", pa.float64(), MEASUREMENT, "GPU temperature at window start, °C"),
     ("temperature_end_c", pa.float64(), MEASUREMENT, "GPU temperature at window end, °C"),
@@ -100,6 +106,18 @@ AFTER_AXES = [
     *(
         (column, pa.float64(), MEASUREMENT, f"energy of the {phase} phase, J")
         for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True)
+    ),
+    (
+        "output_rel_l2_error",
+        pa.float64(),
+        MEASUREMENT,
+        "‖waveform − eager waveform‖ / ‖eager waveform‖, same seed",
+    ),
+    (
+        "output_snr_db",
+        pa.float64(),
+        MEASUREMENT,
+        "eager waveform's power over the difference's, dB (inf: identical)",
     ),
     ("status", pa.string(), RECORD, "ok | infeasible | failed"),
     ("error", pa.string(), RECORD, "the error, when status is not ok"),
@@ -171,6 +189,29 @@ def results_schema(axes: Mapping[str, type]) -> pa.Schema:
             for n, t, role, d in IDENTITY + axis_fields + AFTER_AXES
         ]
     )
+
+
+# The setup table (logs/setup/<trial_id>.parquet): one row per setup generation — the first call of a
+# runtime other than eager at a trial's shapes, per prompt — metered apart from the windows.
+SETUP_AXES = {"compile": str, "attention": str, "steps": int, "batch_size": int, "duration_s": float}
+SETUP_SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.string()),
+        ("model", pa.string()),
+        ("weights", pa.string()),
+        ("dtype", pa.string()),
+        *((name, _ARROW_OF[kind]) for name, kind in SETUP_AXES.items()),
+        ("prompt_id", pa.string()),
+        ("node", pa.string()),
+        ("gpu_index", pa.int32()),
+        ("gpu_name", pa.string()),
+        ("gpu_uuid", pa.string()),
+        ("graphs_compiled", pa.int64()),  # graphs torch.compile compiled during it (0: shapes were known)
+        ("setup_s", pa.float64()),  # wall time of the generation, compile and capture included, s
+        ("setup_energy_j", pa.float64()),  # energy of the device the model ran on, J
+        ("energy_method", pa.string()),
+    ]
+)
 
 
 def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -9,6 +9,7 @@ t2a-ray's glue: what it imports, what it calls with which shapes, and the phases
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from t2a_ray.adapters import adapter_class
+from t2a_ray.errors import ConfigError
 
 FAKE_LDM = """
 import torch
@@ -84,6 +86,9 @@ class DDIMSampler:
 
 FAKE_UTIL = """
 import importlib
+import sys
+
+sys.path.append("added-by-the-checkout")  # research code often does this; t2a-ray must undo it
 
 
 def instantiate_from_config(config):
@@ -162,9 +167,12 @@ def _checkout(root, vocoder_package: str, two_d: bool):
 def test_pretrained_runs_the_original_code_from_a_checkout(model_id, vocoder_package, two_d, tmp_path):
     checkout = _checkout(tmp_path / "checkout", vocoder_package, two_d)
     options = {"config": str(checkout / "model.yaml"), "ckpt": str(checkout / "useful_ckpts" / "model.ckpt")}
+    cwd, path = os.getcwd(), list(sys.path)
     adapter = adapter_class(model_id).load(
         device="cpu", dtype="float32", weights="pretrained", repo=str(checkout), options=options
     )
+    assert (os.getcwd(), sys.path) == (cwd, path)  # the checkout's folder and imports were confined
+    assert type(adapter) is adapter_class(model_id).original_code
     assert adapter.revision == f"{checkout}:model.ckpt"
     marks: list[str] = []
     gen = adapter.generate(
@@ -194,4 +202,39 @@ def test_pretrained_original_code_is_float32_only(tmp_path):
     with pytest.raises(Exception, match="runs in float32 only"):
         adapter_class("make-an-audio").load(
             device="cpu", dtype="bfloat16", weights="pretrained", repo=str(checkout)
+        )
+
+
+def test_the_original_code_class_takes_published_weights_only():
+    original = adapter_class("make-an-audio").original_code
+    with pytest.raises(
+        ConfigError, match="weights = 'tiny': make-an-audio's original code runs its published"
+    ):
+        original.load(device="cpu", dtype="float32", weights="tiny")
+
+
+def test_two_checkouts_in_one_process_each_run_their_own_ldm_package(tmp_path):
+    """Make-An-Audio 1 and 2 both name their package `ldm`: the second must not get the first's."""
+    import inspect
+
+    loaded = []
+    for model_id, vocoder_package, two_d in (
+        ("make-an-audio", "vocoder/bigvgan", True),
+        ("make-an-audio-2", "bigvgan", False),
+    ):
+        checkout = _checkout(tmp_path / model_id, vocoder_package, two_d)
+        options = {
+            "config": str(checkout / "model.yaml"),
+            "ckpt": str(checkout / "useful_ckpts" / "model.ckpt"),
+        }
+        adapter = adapter_class(model_id).load(
+            device="cpu", dtype="float32", weights="pretrained", repo=str(checkout), options=options
+        )
+        loaded.append((checkout, adapter))
+    for checkout, adapter in loaded:
+        assert inspect.getfile(type(adapter.model.ldm)).startswith(str(checkout))
+        assert adapter.generate(["rain"], {"steps": 2, "duration_s": 0.5}, seed=0).waveforms.shape == (
+            1,
+            1,
+            8000,
         )

@@ -74,6 +74,26 @@ def test_two_prompts_batch_two_give_four_waveforms_of_the_card_shape(model_id, g
 
 
 @pytest.mark.parametrize("model_id", MODELS)
+def test_tiny_output_is_audible_noise_neither_silent_nor_clipped(model_id, generated):
+    """Untrained vocoders once shrank the signal to nothing: WAVs of zeros, one CLAP score for all."""
+    gen, _, _ = generated(model_id)
+    peak = float(np.abs(gen.waveforms).max())
+    assert 1e-3 <= peak <= 1.0, f"tiny {model_id}: peak {peak:.3g}"
+    assert (np.abs(gen.waveforms) >= 0.99).mean() < 0.01, f"tiny {model_id}: saturated"
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_steps_change_the_audio(model_id, loaded):
+    """A sweep over steps must compare different audio (else every configuration scores the same)."""
+    adapter = loaded(model_id)
+    few, more = (
+        adapter.generate(PROMPTS[:1], {"steps": steps, "duration_s": 0.5}, seed=0).waveforms
+        for steps in (2, 8)
+    )
+    assert np.sqrt(np.mean((few - more) ** 2)) > 1e-3 * np.sqrt(np.mean(few**2)) > 0
+
+
+@pytest.mark.parametrize("model_id", MODELS)
 def test_phases_are_marked_in_order(model_id, generated):
     _, marks, _ = generated(model_id)
     assert marks == list(get_card(model_id).phases)
@@ -148,6 +168,8 @@ def test_check_fills_defaults_and_names_unknown_parameters():
         "duration_s": 10.0,
         "batch_size": 1,
         "scheduler": "ddpm",
+        "compile": "none",
+        "attention": "default",
     }
     assert card.check({"scheduler": "default"})["scheduler"] == "ddpm"
     with pytest.raises(ParameterError, match=r"grid.scheduler = 'heun': must be one of 'ddim', 'ddpm'"):
@@ -235,3 +257,24 @@ def test_oom_inside_a_generation_is_infeasible(loaded):
             adapter.generate(PROMPTS, {"steps": 2, "duration_s": 1.0, "batch_size": 64}, seed=0)
     finally:
         handle.remove()
+
+
+# -- hooks: abstract, so a missing one fails before any generation ---------------------------------------
+
+
+def test_an_adapter_missing_a_hook_fails_at_instantiation_and_with_a_card_at_definition():
+    from t2a_ray.adapters._loop import LoopAdapter
+    from t2a_ray.adapters.tango import TangoAdapter
+
+    class NoDenoiser(LoopAdapter):  # a base for models: may leave hooks to its subclasses
+        _build = TangoAdapter._build
+        _load_pretrained = TangoAdapter._load_pretrained
+        _encode, _latent_shape = TangoAdapter._encode, TangoAdapter._latent_shape
+        _decode, _vocode = TangoAdapter._decode, TangoAdapter._vocode
+
+    with pytest.raises(TypeError, match="abstract method '?_denoise"):
+        NoDenoiser("cpu", "float32", "tiny", model=None, revision=None)
+    with pytest.raises(TypeError, match=r"NoDenoiserModel \(tango\) leaves abstract: _denoise"):
+
+        class NoDenoiserModel(NoDenoiser):
+            card = get_card("tango")

@@ -266,9 +266,12 @@ def test_cpu_estimates_are_labelled_wherever_energy_is_shown(tmp_path):
         for s in (10, 20, 40)
         for r in range(3)
     )
-    a = analyze_table(df, "energy_per_waveform_j", ["clap:max"], [], tmp_path / "r")
-    headline = a.text().splitlines()[1]
+    a = analyze_table(
+        df, "energy_per_waveform_j", ["clap:max"], [], tmp_path / "r", intensity_g_per_kwh=300.0
+    )
+    headline, carbon = a.text().splitlines()[1:3]
     assert "CPU estimate, not a measurement" in headline
+    assert carbon.startswith("Carbon:") and "CPU estimate, not a measurement" in carbon
     assert "CPU estimate" in (tmp_path / "r" / "index.html").read_text()
     assert a.energy_label == "Energy per waveform (J) — CPU estimate"  # the plots' axis and titles
     measured = df.assign(energy_method="gpu:nvml-counter-interp;cpu:rapl;dram:rapl;phases:gpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,15 @@ def test_paper_quality_loads_with_captions_and_reference_given_by_overrides(tmp_
     assert sweep.quality.fad_reference == str(reference.resolve())
     assert len(sweep.trials()) == 42
     assert sorted({t.params["steps"] for t in sweep.trials()}) == STEPS
+
+
+def test_runtime_sweep_is_the_paper_models_by_compile_batch_and_steps():
+    _, trials = load_paper("runtime", ("weights=random",), "random")
+    grid = Counter((t.params["compile"], t.params["batch_size"], t.params["steps"]) for t in trials)
+    assert set(grid) == {(c, b, s) for c in ("none", "reduce-overhead") for b in (1, 4) for s in (25, 100)}
+    assert set(grid.values()) == {7} and {t.params["attention"] for t in trials} == {"default"}
+    swept = load_sweep(
+        CONFIGS / "runtime.yaml",
+        overrides=("weights=random", "grid.attention=[default, flash, efficient, math]"),
+    )
+    assert len(swept.trials()) == 4 * len(trials)

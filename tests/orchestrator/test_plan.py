@@ -236,3 +236,22 @@ def test_a_stopped_dispatcher_assigns_no_more_units():
     assert d.is_stopped()
     with pytest.raises(SweepStopped):
         d.assign("A1")
+
+
+def test_a_compiled_runtime_has_a_cost_fit_of_its_own(write_sweep):
+    sweep = load_sweep(
+        write_sweep(
+            """
+            models: [audioldm]
+            weights: tiny
+            grid: {steps: 10, compile: [none, default]}
+            prompts: {text: [a]}
+            """
+        )
+    )
+    eager, compiled = make_units(sweep.trials(), sweep, "pack", lambda t: t.model.id)
+    assert eager.model_key == compiled.model_key  # one resident model, loaded once
+    assert eager.cost_key != compiled.cost_key and "compile=default" in compiled.cost_key
+    cost = CostModel()
+    cost.observe(compiled.cost_key, compiled.x, compiled.prior_generation_s, 5 * compiled.prior_generation_s)
+    assert cost.generation_s(eager) == pytest.approx(eager.prior_generation_s)  # untouched by the other

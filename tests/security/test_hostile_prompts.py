@@ -1,4 +1,4 @@
-"""Valid but hostile prompts (issue 7, part 2): accepted, kept verbatim, and never turned into paths.
+"""Valid but hostile prompts: accepted, kept verbatim, and never turned into paths.
 
 A prompt is data. Ten thousand characters, `../`, backslashes, shell metacharacters, emoji and
 right-to-left text are all legitimate captions: the sweep file accepts them, the frozen `sweep.yaml`
@@ -177,7 +177,7 @@ def _meter_missing() -> str | None:
     try:
         from t2a_ray.metering import open_meter  # noqa: F401
     except ImportError as e:
-        return f"a real sweep needs t2a_ray.metering.open_meter (issue 3, in progress): {e}"
+        return f"a real sweep needs t2a_ray.metering.open_meter: {e}"
     return None
 
 

@@ -1,0 +1,179 @@
+"""The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
+
+A variant is the model's denoiser wrapped by ``torch.compile`` for one (compile mode, attention
+backend, entered inside the compiled region: `_WithAttention`). It shares the eager module's weights (no second copy), is built on first use and kept as long
+as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
+the denoiser's place (the pipeline reaches the wrapped module's attributes through ``OptimizedModule``,
+the way diffusers documents compiling a UNet); it stays there until another runtime is asked for, so
+the windows of a trial swap nothing.
+
+Shapes are static (``dynamic=False``): CUDA graphs are captured per shape anyway and a sweep has few
+(batch size × duration × guidance × prompt length), each compiled on its first call. The trial makes
+that call outside its windows (its setup, metered apart) and refuses a window in which a graph was
+compiled (`runtime.compiled_graphs`).
+
+No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hitting dynamo's
+recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
+that inductor skips under ``reduce-overhead``/``max-autotune`` (it only logs it) is an error, for that
+denoiser class from then on; off CUDA those modes are infeasible before anything is compiled. These,
+any other compile failure and an attention backend with no kernel for a call become `InfeasibleError`:
+the knob cannot run this configuration, which is a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from t2a_ray.adapters.runtime import EAGER, runtime_of
+from t2a_ray.errors import InfeasibleError
+
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
+# Compiled graphs one function may hold (dynamo's default is 8): a worker can hold several models that
+# share a denoiser class, each with its shapes and runtimes. Beyond it, an error (never eager).
+RECOMPILE_LIMIT = 64
+
+
+# (denoiser class, mode, attention) whose CUDA graph capture inductor skipped in this process. Inductor
+# logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance of the
+# class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
+_SKIPPED_CUDA_GRAPHS: set[tuple[str, str, str]] = set()
+
+# What SDPA raises when the chosen backend cannot run a call (on the GPU, and on the CPU for `efficient`)
+_NO_SDPA_KERNEL = ("No available kernel", "No viable backend")
+
+
+def _backends() -> dict[str, list[Any]]:
+    from torch.nn.attention import SDPBackend
+
+    return {
+        "flash": [SDPBackend.FLASH_ATTENTION],
+        "efficient": [SDPBackend.EFFICIENT_ATTENTION],
+        "math": [SDPBackend.MATH],
+    }
+
+
+def _cudagraph_skips() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["cudagraph_skips"])
+
+
+class Variants:
+    """The runtimes of one loaded model whose eager denoiser is `denoiser`."""
+
+    def __init__(self, model: Any, denoiser: torch.nn.Module, device: torch.device):
+        self.device = device
+        self.eager = denoiser
+        self.slot = _slot(model, denoiser)
+        self.compiled: dict[tuple[str, str], torch.nn.Module] = {}
+        self.active = dict(EAGER)
+
+    def module(self, runtime: Mapping[str, str]) -> torch.nn.Module:
+        """The denoiser for `runtime`, compiled (lazily: on its first call) once and kept."""
+        mode = runtime["compile"]
+        if mode == "none":
+            return self.eager
+        attention = runtime["attention"]
+        if (mode, attention) not in self.compiled:
+            from torch import _inductor
+
+            backends = None if attention == "default" else _backends()[attention]
+            self.compiled[mode, attention] = torch.compile(
+                _WithAttention(self.eager, backends),
+                fullgraph=True,
+                dynamic=False,
+                options=_inductor.list_mode_options(mode),
+            )
+        return self.compiled[mode, attention]
+
+    @contextlib.contextmanager
+    def use(self, params: Mapping[str, Any]) -> Iterator[None]:
+        """Run the body (one generation) under the runtime that `params` ask for."""
+        runtime = runtime_of(params)
+        mode, attention = runtime["compile"], runtime["attention"]
+        graphs_key = (type(self.eager).__qualname__, mode, attention)
+        if mode in CUDA_GRAPH_MODES and self.device.type != "cuda":
+            raise InfeasibleError(f"compile={mode}: no CUDA graphs on the {self.device.type}")
+        if graphs_key in _SKIPPED_CUDA_GRAPHS:  # its graphs may be reused, and the skip is not logged again
+            raise InfeasibleError(f"compile={mode}: inductor skipped CUDA graph capture for this denoiser")
+        if runtime != self.active:
+            parent, name = self.slot
+            setattr(parent, name, self.module(runtime))
+            self.active = runtime
+        skips = _cudagraph_skips() if mode in CUDA_GRAPH_MODES else 0
+        try:
+            with contextlib.ExitStack() as stack:
+                if attention != "default":
+                    from torch.nn.attention import sdpa_kernel
+
+                    stack.enter_context(sdpa_kernel(_backends()[attention]))
+                if mode != "none":
+                    stack.enter_context(
+                        torch._dynamo.config.patch(
+                            recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True
+                        )
+                    )
+                yield
+        except torch._dynamo.exc.TorchDynamoException as e:
+            raise InfeasibleError(f"compile={mode} failed: {_first_line(e)}") from e
+        except RuntimeError as e:
+            if attention != "default" and any(m in str(e) for m in _NO_SDPA_KERNEL):
+                raise InfeasibleError(f"attention={attention} has no kernel here: {_first_line(e)}") from e
+            raise
+        if mode in CUDA_GRAPH_MODES and _cudagraph_skips() > skips:
+            _SKIPPED_CUDA_GRAPHS.add(graphs_key)
+            raise InfeasibleError(
+                f"compile={mode}: inductor skipped CUDA graph capture (TORCH_LOGS=cudagraphs names the "
+                "cause), so the denoiser would run without the graphs this mode is for"
+            )
+
+
+class _WithAttention(torch.nn.Module):
+    """The denoiser with its SDPA backend chosen inside the compiled region.
+
+    Dynamo does not guard on the SDPA backend in force when a graph is called: a graph traced under one
+    backend would be reused under another. Entering ``sdpa_kernel`` inside the traced forward bakes the
+    backend into the graph, and its value (an attribute read in forward) into the guards. Attributes the
+    pipeline reads (``config``, ``dtype``) are the wrapped module's.
+    """
+
+    def __init__(self, inner: torch.nn.Module, backends: list[Any] | None):
+        super().__init__()
+        self.inner = inner
+        self.backends = backends
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.backends is None:
+            return self.inner(*args, **kwargs)
+        from torch.nn.attention import sdpa_kernel
+
+        with sdpa_kernel(self.backends):
+            return self.inner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.inner, name)
+
+
+def _slot(model: Any, module: torch.nn.Module) -> tuple[Any, str]:
+    """(parent, attribute) holding `module`: a top-level part of the model or a child of one."""
+    from t2a_ray.adapters._diffusers import named_modules_of
+
+    for name, part in named_modules_of(model).items():
+        if part is module:
+            return model, name
+        for child_name, child in part.named_children():
+            if child is module:
+                return part, child_name
+    raise RuntimeError(f"the denoiser {type(module).__name__} is not a part of the model, nor a child of one")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,32 @@
+"""The built-in demo (`t2a-ray launch` without --config) must show a trade-off, not a front of everything.
+
+Its tiny models once made silence: every configuration got the same CLAP score and all were on the
+front. This runs the demo as a user does and reads the report it writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_scores_configurations_differently_and_its_front_leaves_some_out(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "t2a_ray.cli", "launch", "--out", str(tmp_path), "--name", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = tmp_path / "demo" / "report"
+    with open(report / "configs.csv", newline="") as f:
+        configs = list(csv.DictReader(f))
+    with open(report / "fronts.csv", newline="") as f:
+        on_front = {row["trial_id"] for row in csv.DictReader(f)}
+    assert len({row["clap_mean"] for row in configs}) == len(configs) > 1
+    assert 0 < len(on_front) < len(configs)

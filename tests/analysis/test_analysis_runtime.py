@@ -1,0 +1,89 @@
+"""Break-even, equivalence and launch-boundness read from results and setup tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from t2a_ray.adapters.runtime import EQUIVALENT_MIN_SNR_DB
+from t2a_ray.analysis.runtime import break_even, difference_ci, equivalence, launch_boundness, setup_costs
+
+
+def _rows(trial, compile_, energies, busy=None, snr=None, batch=1):
+    return [
+        {
+            "trial_id": trial,
+            "model": "m",
+            "weights": "random",
+            "dtype": "float16",
+            "steps": 100,
+            "batch_size": batch,
+            "duration_s": 10.0,
+            "scheduler": None,  # an axis this model does not have: null on both sides of the match
+            "compile": compile_,
+            "attention": "default",
+            "gpu_energy_j": e * batch,
+            "cpu_energy_j": 1.0,
+            "generations_in_window": 1,
+            "latency_s": e / 100,
+            "energy_per_waveform_j": e,
+            "avg_power_w": 200.0,
+            "idle_power_w": 100.0,
+            "gpu_busy_fraction": busy,
+            "output_snr_db": snr if i == 0 else None,
+            "output_rel_l2_error": None if snr is None or i else 10 ** (-snr / 20),
+            "status": "ok",
+        }
+        for i, e in enumerate(energies)
+    ]
+
+
+EAGER = _rows("e", "none", [10.0, 11.0, 9.0], busy=0.6)
+COMPILED = _rows("c", "reduce-overhead", [4.0, 5.0, 3.0], busy=0.97, snr=20.0)
+SETUP = pd.DataFrame(
+    [
+        {"trial_id": "c", "model": "m", "weights": "random", "dtype": "float16", "compile": "reduce-overhead"}
+        | {"attention": "default", "steps": 100, "batch_size": 1, "duration_s": 10.0, "prompt_id": "p0"}
+        | {"graphs_compiled": 3, "setup_s": 30.0, "setup_energy_j": 64.0},
+        {"trial_id": "c", "model": "m", "weights": "random", "dtype": "float16", "compile": "reduce-overhead"}
+        | {"attention": "default", "steps": 100, "batch_size": 1, "duration_s": 10.0, "prompt_id": "p1"}
+        | {"graphs_compiled": 0, "setup_s": 0.05, "setup_energy_j": 4.0},
+    ]
+)
+
+
+def test_break_even_is_overhead_over_saving_with_the_savings_ci():
+    results = pd.DataFrame(EAGER + COMPILED)
+    costs = setup_costs(SETUP, results)
+    assert len(costs) == 1  # the generation that found its shape compiled is no compile cost
+    assert costs["overhead_j"].iloc[0] == pytest.approx(64.0 - 4.0)  # minus one steady generation
+    (row,) = break_even(results, costs).to_dict("records")
+    saving, half = difference_ci([10.0, 11.0, 9.0], [4.0, 5.0, 3.0])
+    assert row["saving_per_waveform_j"] == pytest.approx(6.0) == pytest.approx(saving)
+    assert row["break_even_waveforms"] == pytest.approx(60.0 / 6.0)
+    assert row["break_even_waveforms_low"] == pytest.approx(60.0 / (6.0 + half))
+    assert row["break_even_waveforms_high"] == pytest.approx(60.0 / (6.0 - half))
+
+
+def test_a_knob_that_saves_nothing_never_breaks_even():
+    worse = _rows("c", "reduce-overhead", [12.0, 13.0, 11.0])
+    results = pd.DataFrame(EAGER + worse)
+    (row,) = break_even(results, setup_costs(SETUP, results)).to_dict("records")
+    assert row["saving_per_waveform_j"] < 0 and row["break_even_waveforms"] == math.inf
+
+
+def test_equivalence_flags_a_knob_below_the_threshold_and_reads_out_launch_boundness():
+    results = pd.DataFrame(EAGER + COMPILED)
+    (eq,) = equivalence(results).to_dict("records")
+    assert eq["compile"] == "reduce-overhead" and eq["output_snr_db"] == 20.0
+    assert eq["changes_audio"] and 20.0 < EQUIVALENT_MIN_SNR_DB["float16"]  # flagged: below float16's
+    bound = launch_boundness(results).set_index("compile")
+    assert (
+        bound.loc["none", "bound"] == "launch-bound"
+        and bound.loc["reduce-overhead", "bound"] == "compute-bound"
+    )
+    assert bound.loc["none", "power_over_idle"] == pytest.approx(2.0)
+    no_busy = launch_boundness(pd.DataFrame(_rows("e", "none", [10.0, 11.0])))
+    assert no_busy["bound"].isna().all()  # without a busy figure, no read-out (never a guess)
