@@ -28,6 +28,7 @@ import pandas as pd
 from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
+from t2a_ray.analysis.gpu_effect import GPU_COL, balanced_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.inputs import INTENSITY_COL, numeric_column
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import AnalysisError
@@ -319,7 +320,11 @@ def _aggregate(
     for cfg, sub in rows.groupby("_config", sort=True):
         first = sub.iloc[0]
         rec: dict[str, object] = {c: first[c] for c in display_cols if c in sub.columns}
-        mean, ci, n = mean_ci(sub[energy_col])
+        # Each GPU weighted equally (the plain mean where one GPU measured it): `gpu_effect.py`
+        if GPU_COL in sub.columns and sub[GPU_COL].notna().all():
+            mean, ci, n = balanced_mean_ci(sub[energy_col], sub[GPU_COL])
+        else:
+            mean, ci, n = mean_ci(sub[energy_col])
         rec |= {"n": n, energy_col: mean, f"{energy_col}_ci95": ci}
         for q in qualities:
             m, c, _ = mean_ci(sub[q])
@@ -434,6 +439,11 @@ def _all_fits(rows, energy_col, axes, group_cols) -> tuple[dict[str, pd.DataFram
     gpus = _fits.per_gpu(rows)
     if not gpus.empty:
         fits["gpus"] = gpus
+    if "trial_id" in rows.columns:
+        effect = gpu_effect(rows, energy_col)
+        if not effect.empty:
+            fits["gpu_effect"] = effect
+            notes += [f"Warning: {w}." for w in gpu_warnings(effect)]
     return fits, notes
 
 

@@ -27,6 +27,16 @@ FIT_TITLES = {
     ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
     **RUNTIME_TITLES,
+    "gpu_effect": (
+        "GPU effect",
+        " (each GPU's energy over the GPU-balanced mean of the configurations it shares with other GPUs,"
+        " with its 95 % CI; configuration means above weigh each GPU equally)",
+    ),
+    "workers": (
+        "Workers",
+        " (from logs/: host, reference workload per call, loads, warm-ups, busy time, idle gaps, the"
+        " plan's prediction)",
+    ),
 }
 
 
@@ -58,6 +68,8 @@ def render_text(a: Analysis) -> str:
         lines.append(f"Fronts: {a.fronts_csv_path}")
     if "energy_vs_steps" in a.fits:
         lines.append(f"Fits: {a.fits_csv_path}")
+    if "gpu_effect" in a.fits:
+        lines.append(f"GPU effect: {a.out_dir / 'gpu_effect.csv'}")
     return "\n".join(lines)
 
 
@@ -78,6 +90,8 @@ def render_html(a: Analysis) -> str:
         files.insert(0, f"<a href='{a.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front)")
     if "energy_vs_steps" in a.fits:
         files.append(f"<a href='{a.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
+    if "gpu_effect" in a.fits:
+        files.append("<a href='gpu_effect.csv'>gpu_effect.csv</a> (each GPU's energy ratio, 95 % CI)")
     carbon = ""
     if a.carbon is not None:
         carbon = (

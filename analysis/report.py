@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from t2a_ray.analysis.gpu_effect import worker_table
 from t2a_ray.analysis.pipeline import (
     Analysis,
     build,
@@ -159,6 +160,9 @@ def analyze_run(
         notes=notes,
     )
     analysis.fits.update(runtime_tables(rows, read_setup(run.root)))  # compiled runtimes' costs
+    workers = worker_table(run.latest_log("gpus"), run.latest_log("workers"), run.latest_log("plan"))
+    if not workers.empty:
+        analysis.fits["workers"] = workers
     write_report(analysis)
     return analysis
 
@@ -209,6 +213,11 @@ def _write(a: Analysis) -> None:
         _write_csv(a.fits_csv_path, steps[keys + list(FITS_CSV_COLUMNS)])
     else:
         a.fits_csv_path.unlink(missing_ok=True)
+    effect = a.fits.get("gpu_effect")
+    if effect is not None:
+        _write_csv(a.out_dir / "gpu_effect.csv", effect)
+    else:
+        (a.out_dir / "gpu_effect.csv").unlink(missing_ok=True)
     atomic_write_text(a.report_path, render_html(a))
 
 

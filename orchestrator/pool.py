@@ -1,4 +1,5 @@
-"""Ray actors: the workers (one per GPU, spread over the cluster's nodes) and the router."""
+"""Ray actors: the workers (one per GPU, spread over the cluster's nodes) and the router, which
+follows the run's plan (`plan.Dispatcher`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import ray
 
-from t2a_ray.orchestrator.router import Router
+from t2a_ray.orchestrator.plan import Dispatcher
+from t2a_ray.orchestrator.schedule import RunPlan
 from t2a_ray.orchestrator.worker import Worker
 
 # A worker whose process died is restarted by Ray (its models are gone); the trial is retried a
@@ -23,7 +25,7 @@ class Pool:
     router: Any
 
     @classmethod
-    def start(cls, run_root: str, n_workers: int, use_gpus: bool) -> Pool:
+    def start(cls, run_root: str, n_workers: int, use_gpus: bool, run_plan: RunPlan) -> Pool:
         resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
         # Trials run one at a time (the default group); heartbeats answer beside them ("control").
         worker_cls = ray.remote(concurrency_groups={"control": 1})(Worker)
@@ -39,7 +41,9 @@ class Pool:
         ]
         # The router is state every trial needs: keep it on the head node, which outlives the others.
         router = (
-            ray.remote(Router).options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}).remote(n_workers)
+            ray.remote(Dispatcher)
+            .options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001})
+            .remote(run_plan.pending, run_plan.plan, run_plan.cost, run_plan.placement)
         )
         return cls(workers, router)
 

@@ -1,7 +1,10 @@
 """Run (or resume) a sweep: Ray up, workers prepared, Ray Tune over the pending trials, shards merged.
 
-The shards in `trials/` are the truth about what is done. Tune gets one trial per pending
-configuration and routes it to a worker; its own experiment state is kept (in `tune/attempt-N`) for
+The shards in `trials/` are the truth about what is done. The work is planned in units (`plan.py`:
+a configuration, or one repeat of it with `placement: spread`); Tune gets one trial per chunk of
+consecutive units of the plan (one unit where units are long, a few seconds of work per worker where
+they are short, so that Tune's own cost per trial does not dominate a sweep of 10,000 tiny trials),
+and the router sends each unit to a worker. Tune's experiment state is kept (in `tune/attempt-N`) for
 inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
 
 Who owns what when something fails (one owner each; Tune itself retries nothing):
@@ -37,7 +40,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ray.tune import Callback
@@ -45,11 +48,16 @@ from ray.tune import Callback
 from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator import reaper
-from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.plan import (
+    SweepStopped,
+    chunk_units,
+    parse_unit_id,
+    resolve_placement,
+    trial_done,
+)
 from t2a_ray.orchestrator.progress import ProgressLine, plural
-from t2a_ray.orchestrator.router import SweepStopped
 from t2a_ray.runfolder import RunFolder, atomic_write_text
-from t2a_ray.schema import merge_results, read_shards, trial_status
+from t2a_ray.schema import check_shards, merge_results, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
@@ -124,6 +132,7 @@ class SweepOutcome:
     quarantined: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     worker_stats: list[dict[str, Any]] = field(default_factory=list)
+    merge_s: float | None = None  # the driver's merge of the shards into results.parquet
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
@@ -141,9 +150,9 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
-    _, bad = read_shards(run)
+    checked, bad = check_shards(run)  # footers only: a finished run of 10,000 shards resumes in seconds
     done = run.finished_trial_ids()
-    pending = [t for t in trials if t.trial_id not in done]
+    pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
     _say(
         opts,
         f"{sweep.name}: {plural(len(trials), 'trial')}"
@@ -156,7 +165,9 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             stats = _run_on_ray(run, sweep, pending, n_workers, opts)
     # 3. The driver merges the shards
     try:
-        table, bad_now = merge_results(run)
+        t_merge = time.perf_counter()
+        table, bad_now = merge_results(run, known=checked)
+        merge_s = time.perf_counter() - t_merge
     except OSError as e:
         raise StorageError(
             f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`"
@@ -180,6 +191,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         [str(p) for p in bad + bad_now],
         time.perf_counter() - t0,
         stats,
+        merge_s,
     )
 
 
@@ -257,14 +269,27 @@ def _run_on_ray(
     run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
 ) -> list[dict[str, Any]]:
     from t2a_ray.orchestrator.pool import Pool
+    from t2a_ray.orchestrator.schedule import plan_run
 
     attempt = _next_attempt(run)
-    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0)
+    # The placement is resolved once, at the first launch, and frozen: unit ids depend on it.
+    placement = resolve_placement(sweep.placement, n_workers)
+    how = f"auto with {n_workers} worker(s)" if sweep.placement == "auto" else "as the sweep file says"
+    if placement != sweep.placement:
+        sweep = replace(sweep, placement=placement)
+        atomic_write_text(run.sweep_yaml, sweep.to_yaml())
+    run_plan = plan_run(run, sweep, n_workers, placement, run.finished_trial_ids())
+    _say(
+        opts,
+        f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
+        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s (logs/plan-attempt-{attempt}.json)",
+    )
+    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan)
     quiet = threading.Event()  # set: no more worker activity lines
     if opts.progress:
         threading.Thread(target=_say_activities, args=(pool.workers, quiet), daemon=True).start()
     try:
-        return _tune(run, sweep, pending, n_workers, opts, pool, attempt)
+        return _tune(run, sweep, pending, n_workers, opts, pool, attempt, run_plan)
     except KeyboardInterrupt:  # Ctrl-C (see `Interrupted`)
         _stop_now(pool)
         raise
@@ -280,12 +305,17 @@ def _tune(
     opts: LaunchOptions,
     pool: Any,
     attempt: int,
+    run_plan: Any,  # schedule.RunPlan
 ) -> list[dict[str, Any]]:
     from ray import tune
 
     from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, gather
+    from t2a_ray.orchestrator.schedule import write_plan
     from t2a_ray.orchestrator.search import tune_plan
 
+    order = run_plan.plan.submission_order(run_plan.cost)
+    chunks = chunk_units(order, {u.unit_id: u for u in run_plan.pending}, run_plan.cost, n_workers)
+    write_plan(run, attempt, run_plan, {"tune_trials": len(chunks)})
     # Every node must be able to write the run folder: each worker checks from where it runs, as it starts.
     for r in pool.call_all("ping"):
         if isinstance(r, Exception):
@@ -296,7 +326,6 @@ def _tune(
     recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
     recorder.start()
 
-    model_keys = {t.trial_id: ModelCache.key(t.model, t.weights, t.dtype) for t in pending}
     trainable = tune.with_resources(
         tune.with_parameters(
             tune_trial,
@@ -304,7 +333,7 @@ def _tune(
             prepared=prepared,
             router=pool.router,
             run_root=str(run.root),
-            model_keys=model_keys,
+            chunks=chunks,
             retries=sweep.max_trial_retries,
             restart_wait_s=opts.worker_restart_wait_s,
             lost_after_s=opts.worker_lost_after_s,
@@ -313,20 +342,30 @@ def _tune(
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
-    progress = ProgressLine(total=len(pending), workers=n_workers, enabled=opts.progress)
-    # The sweep's `search` key decides which pending trials Tune runs: all of them, or a search's.
-    plan = tune_plan(run, sweep, pending)
+    # The sweep's `search` key decides which pending trials Tune runs: every pending unit, in the
+    # plan's order and in chunks (grid), or the trials a search asks for, one unit each.
+    if sweep.search.strategy == "grid":
+        param_space, search_config = {"chunk": tune.grid_search(list(range(len(chunks))))}, {}
+        total = len(run_plan.pending)
+    else:
+        search = tune_plan(run, sweep, pending)
+        param_space, search_config, total = search.param_space, search.tune_config, len(pending)
+    progress = ProgressLine(total=total, workers=n_workers, enabled=opts.progress)
     tuner = tune.Tuner(
         trainable,
-        param_space=plan.param_space,
+        param_space=param_space,
         tune_config=tune.TuneConfig(
-            **plan.tune_config,
+            **search_config,
             # More trials in flight than workers: the next trial is queued on a worker before the
             # current one ends, so a GPU never waits for Tune's bookkeeping between trials
             # (benchmarks/results/orchestrator_overhead_audioldm_random_h100.md).
             max_concurrent_trials=2 * n_workers,
             reuse_actors=True,
-            trial_dirname_creator=lambda trial: f"trial-{trial.config['trial_id']}",
+            trial_dirname_creator=lambda trial: (
+                f"chunk-{trial.config['chunk']}"
+                if "chunk" in trial.config
+                else f"trial-{trial.config['trial_id']}"
+            ),
         ),
         run_config=tune.RunConfig(
             name=f"attempt-{attempt}",
@@ -364,9 +403,12 @@ def _tune(
             f" `t2a-ray resume {run.root}` runs them",
         )
     stats = [
-        s if not isinstance(s, Exception) else {"error": _root_cause(s)}
-        for s in pool.call_all("stats", timeout_s=30)
+        s if not isinstance(s, Exception) else {"worker": i, "error": _root_cause(s)}
+        for i, s in enumerate(pool.call_all("stats", timeout_s=30))
     ]
+    dispatch = gather([pool.router.summary.remote()])[0]
+    if not isinstance(dispatch, Exception):
+        write_plan(run, attempt, run_plan, {"tune_trials": len(chunks), "dispatch": dispatch})
     atomic_write_text(
         run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str)
     )
@@ -433,63 +475,112 @@ def tune_trial(
     prepared: list[Any],
     router: Any,
     run_root: str,
-    model_keys: dict[str, str],
+    chunks: list[list[str]],
     retries: int,
     restart_wait_s: float,
     lost_after_s: float,
 ) -> None:
-    """One Tune trial: ask the router for a worker, wait until it is prepared, run the trial there,
-    report its summary.
+    """One Tune trial: a chunk of units (`config["chunk"]`), or a trial a search asked for (one unit).
+    Each unit goes to the worker the router names (a chunk's units are sent at once, so a chunk feeds
+    every worker it uses), and is reported to Tune as it ends.
 
-    A worker whose process dies mid-trial is replaced by Ray (within `restart_wait_s`); the trial is
+    A worker whose process dies mid-unit is replaced by Ray (within `restart_wait_s`); the unit is
     retried up to `retries` times, then written as `failed` rows with the error — a crashed trial is
-    data, not a crash. A worker that could not prepare fails the trial in Tune without rows, so that a
-    resume runs it; so does a sweep being stopped (Ctrl-C), whose trials must rerun, not fail.
+    data, not a crash. A worker that could not prepare fails the Tune trial without rows, once the
+    chunk's units already sent have ended, so that a resume (or Tune's retry, which skips finished
+    units) runs the rest; so does a sweep being stopped (Ctrl-C), whose units must rerun, not fail.
     """
-    import ray
     from ray import tune
 
-    trial_id = config["trial_id"]
-    error = "not run"
+    run = RunFolder(run_root)
+    units = chunks[config["chunk"]] if "chunk" in config else [config["trial_id"]]
+    todo = [uid for uid in units if not run.shard(uid).exists()]  # a retried chunk
+    started: list[tuple[str, Any]] = []
+    not_ready: WorkerNotReady | None = None
+    for uid, index in zip(todo, _assign(router, todo), strict=True):
+        if not_ready is not None:  # never sent: give its place in the worker's queue back
+            if not isinstance(index, Exception):
+                router.release.remote(index, uid)
+            continue
+        try:
+            started.append((uid, _submit(uid, index, workers, prepared, router)))
+        except WorkerNotReady as e:
+            not_ready = e
+    for uid, first in started:
+        summary = _finish_unit(
+            uid, first, workers, prepared, router, run, retries, restart_wait_s, lost_after_s
+        )
+        tune.report(summary)
+    if not_ready is not None:
+        raise not_ready
+
+
+def _assign(router: Any, unit_ids: list[str]) -> list[int | Exception]:
+    """The router's worker for each unit (one call for the chunk), or the error for every unit."""
+    import ray
+
+    try:
+        return ray.get(router.assign_many.remote(unit_ids))
+    except Exception as e:  # noqa: BLE001 — e.g. no worker left alive: each unit records it
+        return [e] * len(unit_ids)
+
+
+def _submit(uid: str, index: int | Exception, workers, prepared, router) -> tuple[int, Any] | Exception:
+    """Send a unit to worker `index` once that worker is prepared: (index, the result's ref)."""
+    import ray
+
+    if isinstance(index, Exception):
+        return index
+    try:
+        ray.get(prepared[index])
+    except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
+        router.release.remote(index, uid)
+        raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
+    except ray.exceptions.RayActorError:
+        pass  # its replacement prepares itself before its first unit
+    return index, workers[index].run_trial.remote(uid)
+
+
+def _finish_unit(
+    uid, first, workers, prepared, router, run, retries, restart_wait_s, lost_after_s
+) -> dict[str, Any]:
+    """Wait for a sent unit; retry it where its worker died; its summary, or its `failed` rows'."""
+    import ray
+
+    error, attempt = "not run", first
     for _ in range(retries + 1):
-        try:
-            index = ray.get(router.assign.remote(model_keys[trial_id]))
-        except Exception as e:  # noqa: BLE001 — e.g. no worker left alive
-            error = _root_cause(e)
+        if attempt is None:
+            attempt = _submit(uid, _assign(router, [uid])[0], workers, prepared, router)
+        if isinstance(attempt, Exception):  # no worker to send it to
+            error = _root_cause(attempt)
             break
+        index, ref = attempt
+        attempt = None
         try:
-            ray.get(prepared[index])
-        except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
-            router.release.remote(index)
-            raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
-        except ray.exceptions.RayActorError:
-            pass  # its replacement prepares itself before its first trial
-        try:
-            summary = await_trial(workers[index], workers[index].run_trial.remote(trial_id), lost_after_s)
-            router.release.remote(index)
-            tune.report(summary)
-            return
+            summary = await_trial(workers[index], ref, lost_after_s)
+            router.release.remote(index, uid, {k: summary.get(k) for k in ("generation_s", "load_s")})
+            return summary
         except WorkerLost as e:  # its node left: Ray cannot place a replacement
-            router.release.remote(index)
+            router.release.remote(index, uid)
             router.dead.remote(index)
             error = str(e)
         except ray.exceptions.RayActorError as e:
-            router.release.remote(index)
+            router.release.remote(index, uid)
             error = f"worker process died: {_root_cause(e)}"
             if wait_for_restart(workers[index], restart_wait_s):
                 router.restarted.remote(index)
             else:  # a node that left gives no replacement
                 router.dead.remote(index)
-        except Exception as e:  # noqa: BLE001 — an error the trial itself did not turn into rows
-            router.release.remote(index)
+        except Exception as e:  # noqa: BLE001 — an error the unit itself did not turn into rows
+            router.release.remote(index, uid)
             cause = getattr(e, "cause", None) or e
             if isinstance(cause, OSError):  # the run folder cannot be written: no row can record it
                 raise StorageError(f"cannot write the run folder: {cause}") from None
             error = _root_cause(e)
             break
     if _stopping(router):
-        raise SweepStopped(f"trial {trial_id} was stopped with the sweep")
-    tune.report(write_failed_trial(RunFolder(run_root), trial_id, error))
+        raise SweepStopped(f"unit {uid} was stopped with the sweep")
+    return write_failed_trial(run, uid, error)
 
 
 def _stopping(router: Any) -> bool:
@@ -543,18 +634,16 @@ def wait_for_restart(worker: Any, timeout_s: float) -> bool:
     return False
 
 
-def write_failed_trial(run: RunFolder, trial_id: str, error: str) -> dict[str, Any]:
+def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, Any]:
+    """`failed` rows, with the error, for every window of a unit that could not run."""
     from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
 
     sweep = load_sweep(run.sweep_yaml)
+    trial_id, repeats = parse_unit_id(unit_id, sweep.repeats)
     trial = sweep.trial(trial_id)
-    rows = [
-        failure_row(trial, sweep.name, r, p, "failed", error, {})
-        for r in range(sweep.repeats)
-        for p in sweep.prompts
-    ]
-    outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error)
-    write_shard(run, sweep, trial_id, rows, outcome)
+    rows = [failure_row(trial, sweep.name, r, p, "failed", error, {}) for r in repeats for p in sweep.prompts]
+    outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error, unit_id=unit_id)
+    write_shard(run, sweep, unit_id, rows, outcome)
     return outcome.as_dict()
 
 

@@ -1,14 +1,20 @@
-"""`t2a-ray status`: what a run folder says — trials by outcome, energy so far, an ETA. No Ray needed."""
+"""`t2a-ray status`: what a run folder says — trials by outcome, energy so far, an ETA, the plan and
+each worker's loads, busy time and idle gaps. No Ray needed.
+
+A trial's shards are its units (`plan.py`): the whole trial, or one repeat each; a trial counts as
+finished once its shards cover every repeat.
+"""
 
 from __future__ import annotations
 
-import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from t2a_ray.config import load_sweep
+from t2a_ray.orchestrator.plan import parse_unit_id
 from t2a_ray.orchestrator.progress import format_duration, format_energy
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import shard_metadata, trial_status
@@ -26,6 +32,8 @@ class RunStatus:
     energy_j: float | None
     eta_s: float | None
     driver: str | None = None  # "PID HOST" of the driver running the sweep now; None: none runs
+    plan: dict[str, Any] | None = None  # the latest attempt's plan (logs/plan-attempt-N.json)
+    workers: list[dict[str, Any]] = field(default_factory=list)  # its workers' statistics
 
     def text(self) -> str:
         eta = (
@@ -45,6 +53,29 @@ class RunStatus:
                 else f"running now ({self.driver or 'pid unknown'})"
             ),
         ]
+        if self.plan:
+            lines.append(
+                f"plan      {self.plan.get('placement')} over {len(self.plan.get('workers', []))} worker(s), "
+                f"{self.plan.get('units_pending')} unit(s) predicted to take "
+                f"{format_duration(self.plan.get('makespan_s') or 0.0)}"
+                + (
+                    f"; {self.plan['dispatch']['stolen']} taken by an idle worker"
+                    if "dispatch" in self.plan
+                    else ""
+                )
+            )
+        for w in self.workers:
+            if "error" in w:
+                lines.append(f"worker {w.get('worker', '?')}  {w['error']}")
+                continue
+            gaps = w.get("gaps_s") or []
+            lines.append(
+                f"worker {w['worker']}  {w.get('gpu_name') or w.get('device') or ''}@{w.get('node')}: "
+                f"{sum((w.get('loads') or {}).values())} load(s), {w.get('warmups', 0)} warm-up(s), "
+                f"busy {format_duration(w.get('busy_s') or 0.0)}, "
+                f"in windows {format_duration(w.get('window_s') or 0.0)}, {len(gaps)} gap(s) between units "
+                f"{sum(gaps):.1f} s (longest {max(gaps, default=0.0):.1f} s)"
+            )
         if self.unreadable:
             lines.append(
                 f"warning   {self.unreadable} shard(s) cannot be read; `t2a-ray resume` moves them aside and reruns their trials"
@@ -55,9 +86,11 @@ class RunStatus:
 def run_status(run: RunFolder) -> RunStatus:
     sweep = load_sweep(run.sweep_yaml)
     ids = {t.trial_id for t in sweep.trials()}
-    counts = {"ok": 0, "infeasible": 0, "failed": 0}
-    energy, walls, unreadable, finished = [], [], 0, 0
+    covered: dict[str, set[int]] = {}
+    statuses: dict[str, list[str]] = {}
+    energy, walls_per_repeat, unreadable = [], [], 0
     for path in run.shard_paths():
+        trial_id, repeats = parse_unit_id(path.name[: -len(".parquet")], sweep.repeats)
         try:
             shard = pq.ParquetFile(path)
             table = shard.read(columns=["status", "gpu_energy_j", "cpu_energy_j"])
@@ -65,10 +98,10 @@ def run_status(run: RunFolder) -> RunStatus:
         except Exception:  # noqa: BLE001 — a damaged shard is counted, not fatal
             unreadable += 1
             continue
-        if path.name[: -len(".parquet")] not in ids:
+        if trial_id not in ids:
             continue
-        finished += 1
-        counts[trial_status(table.column("status").to_pylist())] += 1
+        covered.setdefault(trial_id, set()).update(repeats)
+        statuses.setdefault(trial_id, []).extend(table.column("status").to_pylist())
         for gpu, cpu in zip(
             table.column("gpu_energy_j").to_pylist(), table.column("cpu_energy_j").to_pylist(), strict=True
         ):
@@ -76,28 +109,27 @@ def run_status(run: RunFolder) -> RunStatus:
             if value is not None:
                 energy.append(value)
         if meta.get("wall_s"):
-            walls.append(meta["wall_s"])
-    pending = len(ids) - finished
-    eta = statistics.median(walls) * pending / _workers(run) if walls else None
+            walls_per_repeat.append(meta["wall_s"] / len(repeats))
+    counts = {"ok": 0, "infeasible": 0, "failed": 0}
+    for trial_id, repeats in covered.items():
+        if len(repeats) == sweep.repeats:
+            counts[trial_status(statuses[trial_id])] += 1
+    finished = sum(counts.values())
+    repeats_left = sweep.repeats * len(ids) - sum(len(r) for r in covered.values())
+    workers = run.latest_log("workers") or []
+    n_workers = len(run.latest_log("gpus") or []) or 1
+    eta = statistics.median(walls_per_repeat) * repeats_left / n_workers if walls_per_repeat else None
     return RunStatus(
         sweep.name,
         len(ids),
         counts["ok"],
         counts["infeasible"],
         counts["failed"],
-        pending,
+        len(ids) - finished,
         unreadable,
         sum(energy) if energy else None,
         eta,
         run.running_driver(),
+        run.latest_log("plan"),
+        workers,
     )
-
-
-def _workers(run: RunFolder) -> int:
-    files = sorted(run.logs_dir.glob("gpus-attempt-*.json"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        return 1
-    try:
-        return max(1, len(json.loads(files[-1].read_text())))
-    except (OSError, ValueError):
-        return 1

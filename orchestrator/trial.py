@@ -1,7 +1,10 @@
-"""One trial, top to bottom: a configuration's warm-up, metered windows, quality, and its shard.
+"""One unit of a trial, top to bottom: a configuration's warm-up, metered windows, quality, its shard.
 
-Only generation runs inside the energy windows. Quality scoring, audio writing and Parquet writing
-happen after the last window, so they never inflate a measurement.
+A unit is a whole trial (every repeat), or with `placement: spread` one repeat of it (`plan.py`); its
+shard is named by the unit id. The warm-up runs where the worker has not yet warmed this model at
+this shape (`TrialEnv.needs_warmup`), not once per trial. Only generation runs inside the energy
+windows. Quality scoring, audio writing and Parquet writing happen after the last window, so they
+never inflate a measurement.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import hashlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,9 +65,15 @@ class TrialEnv:
     get_model: Callable[[Trial], Adapter]
     meter: Meter
     device: Any  # orchestrator.device.TorchDevice
-    place: Mapping[str, Any]  # node, gpu_index, gpu_name, gpu_uuid
+    place: Mapping[str, Any]  # PLACE_COLUMNS: node, worker_id, host_id, gpu_index, gpu_name, gpu_uuid
     scorer: Scorer | None = None
     write_audio: Callable[[Trial, int, Prompt, Generation], None] | None = None
+    # Whether this trial's model needs warming at this trial's shape here (the worker remembers); the
+    # default warms every unit.
+    needs_warmup: Callable[[Trial], bool] = lambda trial: True
+
+
+PLACE_COLUMNS = ("node", "worker_id", "host_id", "gpu_index", "gpu_name", "gpu_uuid")
 
 
 @dataclass
@@ -77,13 +86,19 @@ class TrialOutcome:
     wall_s: float
     error: str | None = None
     warmup_energy_j: list[float | None] = field(default_factory=list)
+    unit_id: str | None = None  # the shard's name: the trial id, or one repeat of it (`plan.unit_id`)
+    generation_s: float | None = None  # mean seconds per generation in the windows (the plan's cost)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
+def run_trial(
+    trial: Trial, env: TrialEnv, repeats: Sequence[int] | None = None, unit_id: str | None = None
+) -> TrialOutcome:
+    """Run `repeats` (default: all) of `trial` and write the shard `unit_id` (default: the trial id)."""
     t_start = time.perf_counter()
+    unit_id = unit_id or trial.trial_id
     sweep = env.sweep
     params = trial.params  # 1. the inputs: complete and checked when the sweep was expanded
     rows: list[dict[str, Any]] = []
@@ -91,7 +106,8 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
     setup: list[dict[str, Any]] = []
     kept: list[tuple[Prompt, Generation]] = []
     status, error = "ok", None
-    windows = [(r, p) for r in range(sweep.repeats) for p in sweep.prompts]
+    repeats = range(sweep.repeats) if repeats is None else repeats
+    windows = [(r, p) for r in repeats for p in sweep.prompts]
     min_generations = -(-sweep.metering.min_waveforms_per_window // int(params.get("batch_size", 1)))  # ceil
     try:
         adapter = env.get_model(trial)  # 2. the resident model (loaded on first use)
@@ -111,8 +127,8 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
                 res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
                 setup.append(_setup_row(trial, prompt, compiled_graphs() - graphs, res.as_columns(), env))
 
-        # 4. warm-up: measured apart, excluded from the trial's figures
-        for w in range(sweep.warmup):
+        # 4. warm-up (new shape on this worker): measured apart, excluded from the trial's figures
+        for w in range(sweep.warmup if env.needs_warmup(trial) else 0):
             prompt = sweep.prompts[w % len(sweep.prompts)]
             res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
             warmup_j.append(_device_energy_j(res.as_columns()))
@@ -196,13 +212,15 @@ def run_trial(trial: Trial, env: TrialEnv) -> TrialOutcome:
         wall_s=time.perf_counter() - t_start,
         error=error,
         warmup_energy_j=warmup_j,
+        unit_id=unit_id,
+        generation_s=_mean_or_none(r["latency_s"] for r in rows if r["status"] == "ok"),
     )
     if setup:
         env.run.setup_dir.mkdir(parents=True, exist_ok=True)
         write_table(rows_to_table(setup, SETUP_SCHEMA), env.run.setup_shard(trial.trial_id))
     if quality is not None:
         write_quality_shard(env.run, trial.trial_id, quality)
-    write_shard(env.run, env.sweep, trial.trial_id, rows, outcome)
+    write_shard(env.run, env.sweep, unit_id, rows, outcome)
     return outcome
 
 
@@ -210,7 +228,8 @@ def write_shard(
     run: RunFolder, sweep: Sweep, trial_id: str, rows: list[dict[str, Any]], outcome: TrialOutcome
 ) -> None:
     table = rows_to_table(rows, results_schema(sweep.axes()))
-    meta = {k: outcome.as_dict()[k] for k in ("status", "wall_s", "window_s", "warmup_energy_j", "error")}
+    keys = ("status", "wall_s", "window_s", "warmup_energy_j", "generation_s", "error")
+    meta = {k: outcome.as_dict()[k] for k in keys}
     write_table(table, run.shard(trial_id), metadata=meta)
 
 
@@ -231,7 +250,7 @@ def failure_row(
     return {
         **_identity(trial, run_name, repeat, prompt.id, None),
         "seed": None,
-        **{k: place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
+        **{k: place.get(k) for k in PLACE_COLUMNS},
         "status": status,
         "error": error,
     }
@@ -279,7 +298,7 @@ def _row(
         **_identity(trial, env.sweep.name, repeat, prompt.id, revision),
         "seed": seed,
         "prompt_truncated": bool(gen.prompts_truncated),
-        **{k: env.place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
+        **{k: env.place.get(k) for k in PLACE_COLUMNS},
         **measured,
         "latency_s": measured["window_s"] / generations,
         "energy_per_waveform_j": None if energy is None else energy / waveforms,
@@ -314,6 +333,11 @@ def _device_energy_j(columns: Mapping[str, Any]) -> float | None:
     """The energy of the device the model ran on: the GPU's when there is one, else the CPU's."""
     gpu = columns.get("gpu_energy_j")
     return gpu if gpu is not None else columns.get("cpu_energy_j")
+
+
+def _mean_or_none(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(sum(vals) / len(vals)) if vals else None
 
 
 def _sum_or_none(values) -> float | None:

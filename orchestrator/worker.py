@@ -18,6 +18,8 @@ from t2a_ray.config import Prompt, Trial, load_sweep
 from t2a_ray.errors import ConfigError
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.plan import parse_unit_id, shape_of
+from t2a_ray.orchestrator.provenance import host_provenance, reference_workload
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
 
@@ -51,8 +53,11 @@ class Worker:
         )
         self.meter.start()
         prov = self.meter.provenance()
+        self.host = host_provenance()
         self.place = {
             "node": prov.get("node") or socket.gethostname(),
+            "worker_id": self.index,
+            "host_id": self.host["host_id"],
             "gpu_index": prov.get("gpu_index"),
             "gpu_name": prov.get("gpu_name"),
             "gpu_uuid": prov.get("gpu_uuid"),
@@ -68,14 +73,19 @@ class Worker:
         self.window_s = 0.0
         self.gaps_s: list[float] = []
         self._last_end: float | None = None
+        # (model key, shape) → the load of the model it was warmed on (a reloaded model warms again)
+        self.warmed: dict[tuple[str, str], int] = {}
+        self.warmups = 0
+        self.first_start_unix_s: float | None = None
+        self.last_end_unix_s: float | None = None
 
     def ping(self) -> int:
         return os.getpid()
 
     def prepare(self) -> dict[str, Any]:
-        """Measure this GPU's idle power (once per process, before its first trial), return the GPU's
-        provenance. A process that Ray restarted after a crash measures its own baseline on its first
-        trial, so its rows keep their net energy.
+        """Measure this GPU's idle power and the reference workload (once per process, before its
+        first trial), return the GPU's and the host's provenance. A process that Ray restarted after
+        a crash measures its own baseline on its first trial, so its rows keep their net energy.
 
         The CUDA context is opened first: a GPU idles markedly higher with one open (measured in
         benchmarks/results/meter_precision_h100.md, "Idle"), and the baseline to subtract is what the
@@ -91,6 +101,11 @@ class Worker:
                     f"measuring the idle baseline ({self.sweep.metering.idle_baseline_s:g} s)"
                 )
                 self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
+            reference = reference_workload(self.meter, self.device.name)
+            # pyarrow imports pandas on the first shard written (about a second): here, while Ray and
+            # Tune start, rather than inside the first unit
+            import pandas  # noqa: F401
+
             self._prepared = {
                 "worker": self.index,
                 "pid": os.getpid(),
@@ -98,6 +113,8 @@ class Worker:
                 **self.meter.provenance(),
                 "idle_power_w": self.meter.idle_power_w,
                 "doctor": [c.as_dict() for c in checks],
+                **reference,
+                **self.host,
             }
         return self._prepared
 
@@ -119,12 +136,17 @@ class Worker:
             )
         return [counter, state]
 
-    def run_trial(self, trial_id: str) -> dict[str, Any]:
+    def run_trial(self, unit_id: str) -> dict[str, Any]:
+        """Run one unit (`plan.py`): a whole trial, or one repeat of it."""
         self.prepare()
         start = time.perf_counter()
+        self.first_start_unix_s = self.first_start_unix_s or time.time()
         if self._last_end is not None:
             self.gaps_s.append(start - self._last_end)
+        trial_id, repeats = parse_unit_id(unit_id, self.sweep.repeats)
         trial = self.sweep.trial(trial_id)
+        key = ModelCache.key(trial.model, trial.weights, trial.dtype)
+        loads_before = self.models.loads[key]
         env = TrialEnv(
             run=self.run,
             sweep=self.sweep,
@@ -134,16 +156,30 @@ class Worker:
             place=self.place,
             scorer=self.scorer(),
             write_audio=self._write_audio if self.sweep.save_audio else None,
+            needs_warmup=self._needs_warmup,
         )
-        outcome = run_trial(trial, env)
+        outcome = run_trial(trial, env, repeats, unit_id)
         self._last_end = time.perf_counter()
+        self.last_end_unix_s = time.time()
         self.busy_s += self._last_end - start
         self.window_s += outcome.window_s
         return {
             **outcome.as_dict(),
             "worker": self.index,
-            "model_key": ModelCache.key(trial.model, trial.weights, trial.dtype),
+            "model_key": key,
+            "load_s": self.models.load_s.get(key) if self.models.loads[key] > loads_before else None,
         }
+
+    def _needs_warmup(self, trial: Trial) -> bool:
+        """Warm a model once per shape and load on this worker (a new batch, duration or runtime, or
+        the model loaded again), not once per unit."""
+        key = ModelCache.key(trial.model, trial.weights, trial.dtype)
+        shape = (key, shape_of(trial.params))
+        if self.warmed.get(shape) == self.models.loads[key]:
+            return False
+        self.warmed[shape] = self.models.loads[key]
+        self.warmups += 1
+        return True
 
     def activities_since(self, n: int) -> tuple[int, list[str]]:
         """How many activities it has begun, and those after the first `n` (all of them when it has
@@ -167,7 +203,11 @@ class Worker:
             "busy_s": self.busy_s,
             "window_s": self.window_s,
             "gaps_s": list(self.gaps_s),
+            "warmups": self.warmups,
+            "first_start_unix_s": self.first_start_unix_s,
+            "last_end_unix_s": self.last_end_unix_s,
             "idle_power_w": self.meter.idle_power_w,
+            "host_id": self.host["host_id"],
         }
 
     def shutdown(self) -> None:

@@ -38,6 +38,9 @@ MAX_PROMPT_FILE_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
 MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
 MAX_TRIALS = 100_000
+# Where a configuration's repeats run: `spread` over different GPUs (one unit per repeat), `pack` on one
+# (one unit per configuration); `auto` is spread with two workers or more, resolved and frozen at launch.
+PLACEMENTS = ("auto", "spread", "pack")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Sweep:
     carbon_intensity_g_per_kwh: float | None = None
     save_audio: bool = False
     max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
+    placement: str = "auto"  # PLACEMENTS
     search: SearchConfig = SearchConfig()
 
     def trials(self) -> tuple[Trial, ...]:
@@ -164,6 +168,7 @@ class Sweep:
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
+            "placement": self.placement,
         }
         if self.search != SearchConfig():  # a grid sweep's frozen file stays as it always was
             doc["search"] = {
@@ -233,6 +238,7 @@ TOP_KEYS = (
     "carbon",
     "save_audio",
     "max_trial_retries",
+    "placement",
     "search",
 )
 
@@ -417,6 +423,7 @@ def parse_sweep(
         carbon_intensity_g_per_kwh=intensity,
         save_audio=save_audio,
         max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
+        placement=_choice(doc, "placement", PLACEMENTS, "auto"),
         search=_search(doc.get("search"), quality),
     )
     sweep.trials()  # validates every grid point against every model's card

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from t2a_ray.errors import ConfigError
 
@@ -89,6 +90,21 @@ class RunFolder:
 
     def quality_shard(self, trial_id: str) -> Path:
         return self.trials_dir / f"{safe_name(trial_id)}{QUALITY_SUFFIX}"
+
+    def latest_log(self, kind: str) -> Any:
+        """The newest attempt's `logs/<kind>-attempt-N.json` (gpus, workers, plan), parsed; None where
+        there is none or it cannot be read."""
+        attempts = []
+        for p in self.logs_dir.glob(f"{kind}-attempt-*.json"):
+            n = p.name[len(kind) + len("-attempt-") : -len(".json")]
+            if n.isdigit():
+                attempts.append((int(n), p))
+        if not attempts:
+            return None
+        try:
+            return json.loads(max(attempts)[1].read_text())
+        except (OSError, ValueError):
+            return None
 
     def audio_file(self, trial_id: str, repeat: int, prompt_id: str, index: int) -> Path:
         name = f"{safe_name(trial_id)}_r{repeat}_{safe_name(prompt_id)}_{index}.wav"

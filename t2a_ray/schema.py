@@ -4,11 +4,16 @@ One row per measured window. Values that cannot be had are null, never a silent 
 one column each; their types come from the adapters' parameter specs, so the schema of a run is
 `results_schema(axes)` for the parameters of its models.
 
-Shards (`trials/<trial_id>.parquet`) are plain Parquet: the store never holds pickles.
+Shards (`trials/<trial_id>.parquet`) are plain Parquet: the store never holds pickles. Every file
+written here keeps, in its footer, its row count and a SHA-256 of its content: a resume checks each
+shard from its footer alone (a file cut short has no valid footer), the merge checks the content
+against the checksum as it reads it, and a merged `results.parquet` records which shards it holds, so
+merging a finished run again reads that one file instead of every shard.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from t2a_ray.runfolder import QUALITY_SUFFIX, RunFolder, atomic_write
+from t2a_ray.runfolder import QUALITY_SUFFIX, SHARD_SUFFIX, RunFolder, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ AFTER_AXES = [
     ("seed", pa.int64(), REPEAT, "generator seed of the window's first generation"),
     ("prompt_truncated", pa.bool_(), MEASUREMENT, "the text encoder cut the prompt short"),
     ("node", pa.string(), RECORD, "host name"),
+    ("worker_id", pa.int32(), RECORD, "the worker (one per GPU) that ran the window; its statistics: logs/"),
+    ("host_id", pa.string(), RECORD, "hash of the worker's host and software; its provenance: logs/"),
     ("gpu_index", pa.int32(), RECORD, "physical GPU index on the node (null on CPU)"),
     ("gpu_name", pa.string(), RECORD, "GPU model"),
     ("gpu_uuid", pa.string(), RECORD, "GPU UUID"),
@@ -215,13 +222,78 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
     return pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
 
 
+_CONTENT_KEY = b"t2a_ray_content"  # footer key: {"rows": n, "sha256": hex} of the table's content
+
+
+class ShardError(ValueError):
+    """A shard's footer or content does not match what was written."""
+
+
+def content_checksum(table: pa.Table) -> str:
+    """SHA-256 of a table's columns and values (its Arrow IPC stream, schema metadata left out)."""
+    table = table.replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
 def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None = None) -> None:
-    """Write a Parquet file atomically; `metadata` (JSON-able) goes into the file's key-value footer."""
+    """Write a Parquet file atomically; `metadata` (JSON-able) goes into the file's key-value footer,
+    beside the row count and content checksum that `check_footer` and `read_checked` verify."""
+    extra = {_CONTENT_KEY: json.dumps({"rows": table.num_rows, "sha256": content_checksum(table)}).encode()}
     if metadata:
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), b"t2a_ray": json.dumps(metadata).encode()}
-        )
+        extra[b"t2a_ray"] = json.dumps(metadata).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     atomic_write(Path(path), lambda f: pq.write_table(table, f))
+
+
+def check_footer(path: Path) -> str | None:
+    """Read a Parquet file's footer only: its content checksum (None for a file written without one).
+    Raises `ShardError` (or Arrow's error) when the footer is missing, unreadable or miscounts rows."""
+    meta = pq.read_metadata(path)
+    content = json.loads((meta.metadata or {}).get(_CONTENT_KEY, b"null"))
+    if content is None:
+        return None
+    if content["rows"] != meta.num_rows:
+        raise ShardError(f"{path.name}: footer says {content['rows']} rows, the file has {meta.num_rows}")
+    return content["sha256"]
+
+
+def read_checked(path: Path) -> pa.Table:
+    """Read a Parquet file whole and check its content against the checksum in its footer."""
+    table = pq.read_table(path)
+    content = json.loads((table.schema.metadata or {}).get(_CONTENT_KEY, b"null"))
+    if content is not None and content_checksum(table) != content["sha256"]:
+        raise ShardError(f"{path.name}: content does not match its checksum")
+    return table
+
+
+def check_shards(
+    run: RunFolder, known: Mapping[str, str | None] | None = None, paths: list[Path] | None = None
+) -> tuple[dict[str, str | None], list[Path]]:
+    """Every finished shard's checksum, from footers alone (`known`: shards already checked, by id);
+    a shard whose footer fails is moved aside (its trial runs again). What a resume does before it
+    decides what is left to run."""
+    sums, bad = {}, []
+    known = known or {}
+    for path in run.shard_paths() if paths is None else paths:
+        shard_id = path.name[: -len(SHARD_SUFFIX)]
+        if shard_id in known:
+            sums[shard_id] = known[shard_id]
+            continue
+        try:
+            sums[shard_id] = check_footer(path)
+        except (OSError, pa.ArrowException, ShardError, ValueError, KeyError) as e:
+            log.warning(
+                "shard %s fails its footer check (%s); moved aside, its trial will run again", path, e
+            )
+            bad.append(run.quarantine(path))
+    return sums, bad
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    return shard_metadata(pq.read_schema(path))
 
 
 def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
@@ -229,14 +301,17 @@ def shard_metadata(schema: pa.Schema) -> dict[str, Any]:
     return json.loads((schema.metadata or {}).get(b"t2a_ray", b"{}"))
 
 
-def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | None, list[Path]]:
-    """Read every finished trial's shard. A shard that cannot be read is moved aside (with a warning)
-    and reported, so that its trial counts as not finished and runs again — never merged silently."""
+def read_shards(
+    run: RunFolder, quarantine: bool = True, paths: list[Path] | None = None
+) -> tuple[pa.Table | None, list[Path]]:
+    """Read every finished trial's shard (or `paths`, as listed already). A shard that cannot be read
+    is moved aside (with a warning) and reported, so that its trial counts as not finished and runs
+    again — never merged silently."""
     tables, bad = [], []
-    for path in run.shard_paths():
+    for path in run.shard_paths() if paths is None else paths:
         try:
-            tables.append(pq.read_table(path))
-        except (OSError, pa.ArrowException) as e:
+            tables.append(read_checked(path))
+        except (OSError, pa.ArrowException, ShardError) as e:
             log.warning("shard %s cannot be read (%s); moved aside, its trial will run again", path.name, e)
             bad.append(run.quarantine(path) if quarantine else path)
     if not tables:
@@ -244,10 +319,28 @@ def read_shards(run: RunFolder, quarantine: bool = True) -> tuple[pa.Table | Non
     return pa.concat_tables(tables, promote_options="default"), bad
 
 
-def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
+def merge_results(
+    run: RunFolder, known: Mapping[str, str | None] | None = None
+) -> tuple[pa.Table | None, list[Path]]:
     """Merge the shards into results.parquet (sorted for a stable file) and quality shards into
-    quality.parquet. Returns the merged table and the shards moved aside."""
-    table, bad = read_shards(run)
+    quality.parquet. Returns the merged table and the shards moved aside.
+
+    Where results.parquet already holds exactly the shards there are now (by their footers'
+    checksums), it is read back instead: merging a finished run again costs one file, not every shard.
+    `known`: the shards' checksums as `check_shards` found them earlier (their footers are not read again).
+    """
+    paths = run.shard_paths()
+    sums, bad = check_shards(run, known, paths)
+    held = json.dumps(sorted(sums.items())).encode()
+    digest = hashlib.sha256(held).hexdigest()
+    if sums and run.results.is_file():
+        try:
+            if read_metadata(run.results).get("shards_sha256") == digest:
+                return read_checked(run.results), bad
+        except (OSError, pa.ArrowException, ShardError, ValueError):
+            pass  # a damaged merge is merged again from the shards
+    table, bad_now = read_shards(run, paths=[p for p in paths if p.exists()])
+    bad += bad_now
     if table is None:
         return None, bad
     table = table.sort_by(
@@ -258,7 +351,10 @@ def merge_results(run: RunFolder) -> tuple[pa.Table | None, list[Path]]:
             ("prompt_id", "ascending"),
         ]
     )
-    write_table(table, run.results)
+    if bad_now:  # the checksum list read from the footers included shards now moved aside
+        held = json.dumps(sorted((k, v) for k, v in sums.items() if run.shard(k).exists())).encode()
+        digest = hashlib.sha256(held).hexdigest()
+    write_table(table, run.results, metadata={"shards_sha256": digest})
     finished = run.finished_trial_ids()  # listed once: the merge is linear in the number of trials
     quality = [
         p

@@ -309,3 +309,13 @@ def test_quality_names_its_protocols_and_they_survive_the_frozen_yaml(tmp_path):
     frozen = parse_sweep(yaml.safe_load(parse(doc, tmp_path).to_yaml()), base_dir=tmp_path)
     assert frozen.quality == q
     assert parse({**BASE, "quality": {"clap": True}}, tmp_path).quality.clap_checkpoint is None
+
+
+def test_placement_defaults_to_auto_survives_the_frozen_yaml_and_names_what_is_allowed(tmp_path):
+    assert parse(BASE, tmp_path).placement == "auto"
+    spread = parse({**BASE, "placement": "spread"}, tmp_path)
+    assert parse(yaml.safe_load(spread.to_yaml()), tmp_path).placement == "spread"
+    with pytest.raises(
+        ConfigError, match="placement = 'sprad': must be one of auto, spread, pack; did you mean"
+    ):
+        parse({**BASE, "placement": "sprad"}, tmp_path)

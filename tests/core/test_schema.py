@@ -8,9 +8,13 @@ import pytest
 
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import (
+    ShardError,
+    check_footer,
+    check_shards,
     conform_quality,
     merge_results,
     quality_schema,
+    read_checked,
     results_schema,
     rows_to_table,
     shard_metadata,
@@ -108,3 +112,50 @@ def test_quality_rows_with_unknown_columns_are_refused():
         rows_to_table([{"trial_id": "a", "clap_score": 0.3}], quality_schema())
     with pytest.raises(ValueError, match="clap_score"):
         conform_quality(pa.Table.from_pylist([{"trial_id": "a", "clap_score": 0.3}]))
+
+
+def test_a_shard_whose_content_does_not_match_its_footer_checksum_is_moved_aside(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    schema = results_schema(AXES)
+    write_table(rows_to_table([row("a", 0, gpu_energy_j=3.0)], schema), run.shard("a"))
+    # "b": a valid Parquet file whose footer carries the checksum of other content (a silent bit flip)
+    honest = pq.read_table(run.shard("a"))
+    forged = rows_to_table([row("b", 0, gpu_energy_j=4.0)], schema).replace_schema_metadata(
+        honest.schema.metadata
+    )
+    pq.write_table(forged, run.shard("b"))
+    assert check_footer(run.shard("b")) == check_footer(run.shard("a"))  # its footer alone looks whole
+    with pytest.raises(ShardError, match="checksum"):
+        read_checked(run.shard("b"))
+    table, bad = merge_results(run)
+    assert table.column("trial_id").to_pylist() == ["a"] and [p.name for p in bad] == ["b.parquet"]
+
+
+def test_the_footer_check_finds_a_cut_shard_and_a_miscount_without_reading_the_data(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    schema = results_schema(AXES)
+    for tid in ("a", "b", "c"):
+        write_table(rows_to_table([row(tid, 0), row(tid, 1)], schema), run.shard(tid))
+    whole = run.shard("b").read_bytes()
+    run.shard("b").write_bytes(whole[:-10])  # cut short: no footer
+    two_rows = pq.read_table(run.shard("a")).schema.metadata
+    pq.write_table(rows_to_table([row("c", 0)], schema).replace_schema_metadata(two_rows), run.shard("c"))
+    sums, bad = check_shards(run)
+    assert set(sums) == {"a"} and sorted(p.name for p in bad) == ["b.parquet", "c.parquet"]
+    assert run.finished_trial_ids() == {"a"}
+
+
+def test_merging_a_finished_run_again_reads_the_merged_file_not_the_shards(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.trials_dir.mkdir(parents=True)
+    schema = results_schema(AXES)
+    write_table(rows_to_table([row("a", 0)], schema), run.shard("a"))
+    first, _ = merge_results(run)
+    stamp = run.results.stat().st_mtime_ns
+    again, _ = merge_results(run)
+    assert again.equals(first) and run.results.stat().st_mtime_ns == stamp  # not rewritten
+    write_table(rows_to_table([row("b", 0)], schema), run.shard("b"))  # a new shard: merged again
+    third, _ = merge_results(run)
+    assert third.column("trial_id").to_pylist() == ["a", "b"]

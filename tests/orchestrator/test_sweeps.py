@@ -79,6 +79,24 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     assert all(r["throttle_reasons"] is None and r["throttled"] is None for r in table)
 
 
+def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(tmp_path):
+    run = make_run(tmp_path, TWO_MODELS)  # placement auto: spread with 2 workers
+    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    assert outcome.statuses == {"ok": 8}
+    assert load_sweep(run.sweep_yaml).placement == "spread"  # resolved once, frozen for a resume
+    by_trial: dict[str, set[tuple[int, str]]] = {}
+    for r in rows(run):
+        by_trial.setdefault(r["trial_id"], set()).add((r["worker_id"], r["host_id"]))
+    assert len(by_trial) == 8
+    assert all({w for w, _ in places} == {0, 1} for places in by_trial.values())
+    plan = json.loads((run.logs_dir / "plan-attempt-1.json").read_text())
+    assert plan["placement"] == "spread" and plan["units_pending"] == 16
+    assert plan["dispatch"]["assigned"] == 16
+    gpus = json.loads((run.logs_dir / "gpus-attempt-1.json").read_text())
+    assert all(g["host_id"] and g["reference_launch_s"] > 0 for g in gpus)
+    assert sum(s["warmups"] for s in worker_stats(run)) <= 4  # per (worker, model, shape), not per unit
+
+
 def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):
     run = make_run(
         tmp_path,
@@ -172,18 +190,20 @@ def _launch_cmd(config: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path):
+@pytest.mark.parametrize("placement", ["pack", "spread"])
+def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path, placement):
     config = tmp_path / "k.yaml"
     config.write_text(
-        textwrap.dedent("""
+        textwrap.dedent(f"""
         name: k
+        placement: {placement}
         models: [noop]
         weights: tiny
-        grid: {steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], step_time_s: 0.05}
-        prompts: {text: ["a", "b"]}
+        grid: {{steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], step_time_s: 0.05}}
+        prompts: {{text: ["a", "b"]}}
         repeats: 2
         warmup: 0
-        metering: {idle_baseline_s: 0}
+        metering: {{idle_baseline_s: 0}}
     """)
     )
     env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
@@ -204,7 +224,9 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
     proc.wait()
     assert alive_after(ray_processes, 5) == []  # its reaper takes them (Ray's agents would stay a minute)
     interrupted = len(run.finished_trial_ids())
-    assert 3 <= interrupted < 10
+    units = 10 if placement == "pack" else 20  # spread: one unit per repeat
+    assert 3 <= interrupted < units
+    written = {p: p.stat().st_mtime_ns for p in run.shard_paths()}
     result = subprocess.run(
         [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
         env=env,
@@ -214,7 +236,9 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     skipped = int(re.search(r"skipped (\d+) already done", result.stderr).group(1))
-    assert skipped >= interrupted  # workers may finish the trial in hand before they go
+    if placement == "pack":
+        assert skipped >= interrupted  # workers may finish the trial in hand before they go
+    assert all(p.stat().st_mtime_ns == t for p, t in written.items())  # no finished unit ran again
     table = rows(run)
     keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)
     assert len(keys) == 10 * 2 * 2 and set(keys.values()) == {1}

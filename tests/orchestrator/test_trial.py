@@ -136,3 +136,25 @@ def test_warm_up_generations_are_measured_apart_and_kept_out_of_the_trials_figur
     assert outcome.energy_j == pytest.approx(sum(r["cpu_energy_j"] for r in rows), rel=1e-12)
     meta = shard_metadata(pq.ParquetFile(run.shard(outcome.trial_id)).schema_arrow)
     assert meta["warmup_energy_j"] == outcome.warmup_energy_j
+
+
+def test_a_unit_runs_one_repeat_into_its_own_shard_and_warms_only_when_asked(env):
+    sweep, trial_env = env
+    trial = sweep.trials()[0]
+    warmed: set[str] = set()
+
+    def needs_warmup(t) -> bool:
+        new = t.model.key not in warmed
+        warmed.add(t.model.key)
+        return new
+
+    trial_env.needs_warmup = needs_warmup
+    trial_env.place = {"node": "here", "worker_id": 1, "host_id": "abc"}
+    first = run_trial(trial, trial_env, repeats=[1], unit_id=f"{trial.trial_id}.r1")
+    second = run_trial(trial, trial_env, repeats=[0], unit_id=f"{trial.trial_id}.r0")
+    assert len(first.warmup_energy_j) == 1 and second.warmup_energy_j == []  # warm once per shape
+    assert 3 * 0.005 <= first.generation_s < 0.2  # noop: 3 steps × 5 ms, plus the window's own cost
+    rows = pq.read_table(trial_env.run.shard(f"{trial.trial_id}.r1")).to_pylist()
+    assert [(r["trial_id"], r["repeat"]) for r in rows] == [(trial.trial_id, 1)] * 2  # one per prompt
+    assert {(r["worker_id"], r["host_id"]) for r in rows} == {(1, "abc")}
+    assert trial_env.run.finished_trial_ids() == {f"{trial.trial_id}.r0", f"{trial.trial_id}.r1"}

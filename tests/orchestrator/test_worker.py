@@ -4,6 +4,7 @@ GPU interface) behind the worker's meter where a GPU is needed."""
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.analysis import analyze_run
@@ -11,8 +12,9 @@ from t2a_ray.config import load_sweep, parse_sweep
 from t2a_ray.errors import ConfigError
 from t2a_ray.metering import Clock, Meter
 from t2a_ray.metering.fakes import FakeGPU, FrozenCounterGPU
-from t2a_ray.orchestrator.router import Router
+from t2a_ray.orchestrator.plan import Dispatcher
 from t2a_ray.orchestrator.runner import WorkerNotReady, tune_trial
+from t2a_ray.orchestrator.schedule import plan_run
 from t2a_ray.orchestrator.worker import Worker
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import merge_results
@@ -43,6 +45,7 @@ def test_a_worker_measures_its_idle_baseline_once_before_its_first_trial(run):
         # A process Ray restarted after a crash gets trials without a `prepare` call from the driver.
         for trial_id in (t.trial_id for t in worker.sweep.trials()):
             assert worker.run_trial(trial_id)["status"] == "ok"
+        assert worker.stats()["warmups"] == 1  # steps alone differ: one shape, warmed once
         assert worker.prepare()["pid"] == worker.ping()
     finally:
         worker.shutdown()
@@ -56,28 +59,28 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
         def prepare(self):
             raise RuntimeError("CUDA error: no context")
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         worker = ray.remote(UnpreparableWorker).remote(str(run.root), 0)
-        router = ray.remote(Router).remote(1)
-        trial_id = load_sweep(run.sweep_yaml).trials()[0].trial_id
+        p = plan_run(run, load_sweep(run.sweep_yaml), 1, "pack", set())
+        router = ray.remote(Dispatcher).remote(p.pending, p.plan, p.cost, p.placement)
+        unit_id = p.pending[0].unit_id
         with pytest.raises(WorkerNotReady, match="no context"):
             tune_trial(
-                {"trial_id": trial_id},
+                {"chunk": 0},
                 workers=[worker],
                 prepared=[worker.prepare.remote()],
                 router=router,
                 run_root=str(run.root),
-                model_keys={trial_id: "noop"},
+                chunks=[[unit_id]],
                 retries=1,
                 restart_wait_s=1.0,
                 lost_after_s=1.0,
             )
         assert run.finished_trial_ids() == set()  # no rows: a resume runs the trial
-        assert (
-            ray.get(router.assign.remote("noop")) == 0
-            and ray.get(router.__ray_call__.remote(lambda r: r.workers[0].queued)) == 1
-        )
+        backlog = ray.get(router.__ray_call__.remote(lambda d: d.workers[0].backlog_s))
+        assert backlog == 0  # the unit was given back
+        assert ray.get(router.assign.remote(unit_id)) == 0
     finally:
         ray.shutdown()
 
@@ -159,10 +162,25 @@ def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error
         def prepare(self):
             raise ConfigError("metering.gpu", "counter", "GPU 0: energy counter frozen")
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         [error] = gather([ray.remote(Refuses).remote().prepare.remote()])
     finally:
         ray.shutdown()
     assert isinstance(error.cause, ConfigError) and error.cause.key_path == "metering.gpu"
     assert str(error.cause) == "metering.gpu = 'counter': GPU 0: energy counter frozen"
+
+
+def test_a_worker_records_its_host_and_reference_workload_and_marks_its_rows(run):
+    worker = Worker(str(run.root), 3)
+    try:
+        prepared = worker.prepare()
+        trial_id = worker.sweep.trials()[0].trial_id
+        summary = worker.run_trial(f"{trial_id}.r0")
+    finally:
+        worker.shutdown()
+    assert prepared["host_id"] == worker.stats()["host_id"] and prepared["cpu_cores"] >= 1
+    assert prepared["reference_matmul_s"] > 0 and prepared["reference_launch_j"] > 0
+    assert summary["unit_id"] == f"{trial_id}.r0" and summary["load_s"] is not None  # loaded here
+    rows = pq.read_table(run.shard(f"{trial_id}.r0")).to_pylist()
+    assert {(r["worker_id"], r["host_id"]) for r in rows} == {(3, prepared["host_id"])}

@@ -1,0 +1,74 @@
+"""The plan of one run folder: the units left to run, a cost model primed from what the folder already
+holds (seconds per generation in finished shards' footers, load times in earlier workers' logs), and
+the plan, written to `logs/plan-attempt-N.json` for `t2a-ray status` and the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from t2a_ray.config import Sweep
+from t2a_ray.orchestrator.models import ModelCache
+from t2a_ray.orchestrator.plan import CostModel, Plan, Unit, make_plan, make_units
+from t2a_ray.runfolder import RunFolder, atomic_write_text
+from t2a_ray.schema import read_metadata
+
+log = logging.getLogger(__name__)
+PRIOR_SHARDS_PER_MODEL = 20  # finished shards whose footers prime a model's cost (bounded: 10,000 exist)
+
+
+@dataclass
+class RunPlan:
+    placement: str
+    pending: list[Unit]
+    plan: Plan
+    cost: CostModel
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"placement": self.placement, "units_pending": len(self.pending), **self.plan.summary()}
+
+
+def model_key(trial) -> str:
+    return ModelCache.key(trial.model, trial.weights, trial.dtype)
+
+
+def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done: set[str]) -> RunPlan:
+    """Units of `sweep` not in `done` (finished unit ids), planned over `n_workers`."""
+    units = make_units(sweep.trials(), sweep, placement, model_key)
+    cost = CostModel(min_window_s=sweep.metering.min_window_s, warmup=sweep.warmup)
+    cost.prior_load(units)
+    _prime(cost, run, [u for u in units if u.unit_id in done])
+    pending = [u for u in units if u.unit_id not in done]
+    plan = make_plan(pending, n_workers, cost, placement, seed=sweep.seed)
+    return RunPlan(placement, pending, plan, cost)
+
+
+def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str, Any] | None = None) -> None:
+    doc = {**run_plan.as_dict(), **(extra or {})}
+    atomic_write_text(run.logs_dir / f"plan-attempt-{attempt}.json", json.dumps(doc, indent=2, default=str))
+
+
+def _prime(cost: CostModel, run: RunFolder, finished: list[Unit]) -> None:
+    per_model: dict[str, int] = defaultdict(int)
+    for u in finished:
+        if per_model[u.cost_key] >= PRIOR_SHARDS_PER_MODEL:
+            continue
+        try:
+            generation_s = read_metadata(run.shard(u.unit_id)).get("generation_s")
+        except (OSError, ValueError) as e:  # noqa: PERF203 — a prior is a hint: skip what cannot be read
+            log.debug("no prior from %s: %s", u.unit_id, e)
+            continue
+        if generation_s:
+            cost.observe(u.cost_key, u.x, u.prior_generation_s, generation_s)
+            per_model[u.cost_key] += 1
+    for path in sorted(run.logs_dir.glob("workers-attempt-*.json")):
+        try:
+            stats = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for s in stats:
+            for key, seconds in (s.get("load_s") or {}).items():
+                cost.observe_load(key, seconds)

@@ -1,0 +1,83 @@
+"""`t2a-ray status` from a run folder alone: unit shards, the plan and the workers' statistics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from t2a_ray.adapters import adapter_class
+from t2a_ray.config import parse_sweep
+from t2a_ray.metering import open_meter
+from t2a_ray.orchestrator.device import TorchDevice
+from t2a_ray.orchestrator.status import run_status
+from t2a_ray.orchestrator.trial import TrialEnv, run_trial
+from t2a_ray.runfolder import RunFolder
+
+DOC = {
+    "name": "s",
+    "models": ["noop"],
+    "weights": "tiny",
+    "grid": {"steps": [1, 2]},
+    "prompts": {"text": ["a"]},
+    "repeats": 2,
+}
+
+
+def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_workers_are_shown(tmp_path):
+    sweep = parse_sweep(DOC, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
+    first, second = sweep.trials()
+    with open_meter(use_gpu=False) as meter:
+        env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        run_trial(first, env, [0], f"{first.trial_id}.r0")
+        run_trial(first, env, [1], f"{first.trial_id}.r1")
+        run_trial(second, env, [1], f"{second.trial_id}.r1")  # half of the second trial
+    (run.logs_dir / "plan-attempt-1.json").write_text(
+        json.dumps(
+            {
+                "placement": "spread",
+                "units_pending": 4,
+                "makespan_s": 75.0,
+                "workers": [{}, {}],
+                "dispatch": {"stolen": 1, "assigned": 4},
+            }
+        )
+    )
+    stats = [
+        {"worker": 0, "node": "n", "loads": {"k": 1}, "busy_s": 10.0, "window_s": 8.0, "gaps_s": [0.5, 2.0]},
+        {"worker": 1, "error": "RayActorError: died"},
+    ]
+    (run.logs_dir / "workers-attempt-1.json").write_text(json.dumps(stats))
+    (run.logs_dir / "gpus-attempt-1.json").write_text(json.dumps([{}, {}]))
+    status = run_status(run)
+    assert (status.total, status.ok, status.pending) == (2, 1, 1)
+    assert status.eta_s is not None and status.energy_j is not None
+    text = status.text()
+    assert "plan      spread over 2 worker(s), 4 unit(s) predicted to take 1:15; 1 taken by an idle" in text
+    assert (
+        "worker 0  @n: 1 load(s), 0 warm-up(s), busy 0:10, in windows 0:08, 2 gap(s) between units 2.5 s (longest 2.0 s)"
+        in text
+    )
+    assert "worker 1  RayActorError: died" in text
+
+
+def test_the_plan_of_a_resumed_run_is_primed_from_its_finished_shards(tmp_path):
+    from t2a_ray.orchestrator.schedule import model_key, plan_run
+
+    doc = {**DOC, "grid": {"steps": [1, 2, 3], "step_time_s": 0.01}, "placement": "spread"}
+    sweep = parse_sweep(doc, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
+    first = sweep.trials()[0]
+    with open_meter(use_gpu=False) as meter:
+        env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        measured = run_trial(first, env, [0], f"{first.trial_id}.r0").generation_s
+    plan = plan_run(run, sweep, 2, "spread", run.finished_trial_ids())
+    assert len(plan.pending) == 3 * 2 - 1  # every repeat of every configuration but the finished one
+    kind, _, scale = plan.cost.fit(model_key(first))
+    assert kind == "scale" and scale == pytest.approx(measured / (1 * 0.01))  # measured over the prior
+    assert plan.cost.load_s(model_key(first)) == 0.0  # noop's card declares its load time
