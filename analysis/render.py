@@ -13,6 +13,7 @@ from t2a_ray.analysis.fronts import Front
 from t2a_ray.analysis.pipeline import Analysis
 from t2a_ray.analysis.plots import unit_of
 from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
+from t2a_ray.analysis.search import TITLES as SEARCH_TITLES
 from t2a_ray.analysis.values import count, fmt
 
 # Each fit's heading: the HTML shows the title, the printed tables add the detail.
@@ -27,6 +28,7 @@ FIT_TITLES = {
     ),
     "gpus": ("GPUs", " (idle power measured by each worker before its first trial)"),
     **RUNTIME_TITLES,
+    **SEARCH_TITLES,
     "gpu_effect": (
         "GPU effect",
         " (each GPU's energy over the GPU-balanced mean of the configurations it shares with other GPUs,"

@@ -24,8 +24,10 @@ from t2a_ray.analysis.pipeline import (
 )
 from t2a_ray.analysis.render import render_html
 from t2a_ray.analysis.runtime import read_setup, runtime_tables
+from t2a_ray.analysis.search import predicted_table
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note
+from t2a_ray.analysis.values import count
 from t2a_ray.runfolder import RunFolder, atomic_write, atomic_write_text
 from t2a_ray.schema import REPEAT_COLUMNS
 
@@ -136,14 +138,17 @@ def analyze_run(
     if group_cols is None:
         have = set(rows.columns) | (set(quality.columns) if quality is not None else set())
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]
-    if intensity_g_per_kwh is None and run.sweep_yaml.is_file():
+    sweep = None
+    if run.sweep_yaml.is_file():
         from t2a_ray.config import load_sweep
         from t2a_ray.errors import ConfigError
 
         try:
-            intensity_g_per_kwh = load_sweep(run.sweep_yaml).carbon_intensity_g_per_kwh
+            sweep = load_sweep(run.sweep_yaml)
         except ConfigError as e:  # e.g. a copied run whose FAD reference folder stayed behind
             notes.append(f"Carbon intensity not read: {e}.")
+    if intensity_g_per_kwh is None and sweep is not None:
+        intensity_g_per_kwh = sweep.carbon_intensity_g_per_kwh
     row_groups = [c for c in group_cols if c in rows.columns]
     key_cols = list(dict.fromkeys(["trial_id"] + row_groups))
     analysis = build(
@@ -160,11 +165,28 @@ def analyze_run(
         notes=notes,
     )
     analysis.fits.update(runtime_tables(rows, read_setup(run.root)))  # compiled runtimes' costs
+    if sweep is not None and sweep.search.strategy != "grid":
+        _search_summary(analysis, sweep, rows, energy_col)
     workers = worker_table(run.latest_log("gpus"), run.latest_log("workers"), run.latest_log("plan"))
     if not workers.empty:
         analysis.fits["workers"] = workers
     write_report(analysis)
     return analysis
+
+
+def _search_summary(analysis, sweep, rows: pd.DataFrame, energy_col: str) -> None:
+    """A search run: how much of the grid it measured, and what its cost model predicts for the rest."""
+    grid = pd.DataFrame([{"trial_id": t.trial_id, "model": t.model.key, **t.params} for t in sweep.trials()])
+    measured = rows[rows["status"] == "ok"].groupby("trial_id")[energy_col].mean()
+    search = sweep.search
+    analysis.notes.append(
+        f"Search {search.strategy} (budget {search.budget_kind} {search.budget:g}): "
+        f"{count(int(grid['trial_id'].isin(measured.index).sum()), 'configuration')} of {len(grid)} measured; "
+        "the fronts are the measured configurations'."
+    )
+    unmeasured = predicted_table(grid, measured)
+    if not unmeasured.empty:
+        analysis.fits["search_predicted"] = unmeasured
 
 
 def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:

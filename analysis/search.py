@@ -573,3 +573,28 @@ class OptunaTPE(Strategy):
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (ParetoSearch, RandomSearch, CheapestFirst, OptunaTPE)
 }
+
+
+# The report's table for a search run, keyed like the other report tables: title, and the printed detail.
+TITLES = {
+    "search_predicted": (
+        "Search: configurations not measured",
+        " (energy per waveform predicted by the search's cost model from the measured configurations:"
+        " a prediction, not a measurement)",
+    ),
+}
+
+
+def predicted_table(grid: pd.DataFrame, measured_energy_j: pd.Series) -> pd.DataFrame:
+    """The grid's configurations a search left unmeasured, each with the energy per waveform its cost
+    model predicts (`predicted_energy_per_waveform_j`), and only the columns that vary over the grid.
+
+    `grid`: one row per configuration (`trial_id` and its parameters); `measured_energy_j`: the mean energy
+    per waveform of the measured configurations, by `trial_id`.
+    """
+    space = SearchSpace(grid.drop(columns="trial_id"))
+    values = grid["trial_id"].map(measured_energy_j).to_numpy(dtype=float)
+    measured = np.isfinite(values)
+    predicted = fit_log_linear(space, np.flatnonzero(measured), values[measured])
+    shown = [c for c in grid.columns if c != "trial_id" and grid[c].nunique(dropna=False) > 1]
+    return grid.loc[~measured, shown].assign(predicted_energy_per_waveform_j=predicted[~measured])

@@ -196,3 +196,22 @@ def test_optuna_tpe_asks_grid_points_and_keeps_the_budget():
     oracle = Oracle.from_table(synthetic(), "energy_j", [("clap", "max")], ["model", "steps"])
     whole = OptunaTPE(oracle.space, oracle.qualities, Budget("energy_fraction", 1.0), seed=1)
     assert replay(oracle, whole, seed=1)[-1] == pytest.approx((1.0, 1.0))
+
+
+def test_the_report_table_predicts_the_unmeasured_configurations_from_the_measured_ones():
+    from t2a_ray.analysis.search import predicted_table
+
+    grid = pd.DataFrame(
+        [
+            {"trial_id": f"{m}{s}", "model": m, "steps": s, "duration_s": 10.0}
+            for m in ("a", "b")
+            for s in (1, 2, 4, 8, 16, 32)
+        ]
+    )
+    per_step = {"a": 1.0, "b": 3.0}
+    measured = {f"{m}{s}": per_step[m] * s for m in ("a", "b") for s in (1, 4, 32)}
+    table = predicted_table(grid, pd.Series(measured))
+    assert list(table.columns) == ["model", "steps", "predicted_energy_per_waveform_j"]  # duration fixed
+    assert sorted(zip(table["model"], table["steps"])) == [(m, s) for m in "ab" for s in (2, 8, 16)]
+    truth = table["model"].map(per_step) * table["steps"]
+    assert ((table["predicted_energy_per_waveform_j"] - truth).abs() / truth).max() < 0.25

@@ -65,6 +65,9 @@ def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path):
     assert len(keys) == 3 * 2 and set(keys.values()) == {1}  # nothing ran twice
     ran, skipped = map(int, re.search(r"6 trials: ran (\d+), skipped (\d+)", result.stderr).groups())
     assert ran + skipped == 3 and skipped >= len(before)  # workers may finish the trial in hand
+    # the report says what was measured and what the search's cost model predicts for the rest
+    assert "Search pareto (budget trials 3): 3 configurations of 6 measured" in result.stdout
+    assert "Search: configurations not measured" in result.stdout
     # the search began where every group's front begins: the cheapest configuration
     steps = {r["trial_id"]: r["steps"] for r in table}
     assert 1 in steps.values()
