@@ -212,6 +212,8 @@ def test_the_report_table_predicts_the_unmeasured_configurations_from_the_measur
     measured = {f"{m}{s}": per_step[m] * s for m in ("a", "b") for s in (1, 4, 32)}
     table = predicted_table(grid, pd.Series(measured))
     assert list(table.columns) == ["model", "steps", "predicted_energy_per_waveform_j"]  # duration fixed
-    assert sorted(zip(table["model"], table["steps"], strict=True)) == [(m, s) for m in "ab" for s in (2, 8, 16)]
+    assert sorted(zip(table["model"], table["steps"], strict=True)) == [
+        (m, s) for m in "ab" for s in (2, 8, 16)
+    ]
     truth = table["model"].map(per_step) * table["steps"]
     assert ((table["predicted_energy_per_waveform_j"] - truth).abs() / truth).max() < 0.25
