@@ -1,4 +1,4 @@
-"""Issue 3, item 10: how precise is t2a-ray's meter, next to naive endpoint reads, on the H100?
+"""How precise is t2a-ray's meter, next to naive endpoint reads, on the H100?
 
 One run does everything and writes under --out (default $OUT):
 
