@@ -327,11 +327,7 @@ def analyze(
             raise ConfigError("--energy", None, "name the energy column to minimise")
         if len(join_on) not in (len(joins), 1) or (join_on and not joins):
             raise ConfigError("--on", list(join_on), "give one --on for every --join (or one for all)")
-        for q in qualities:
-            col, _, direction = q.rpartition(":")
-            if not col or direction not in ("max", "min"):
-                raise ConfigError("--quality", q, "must be COL:max or COL:min")
-        parsed = [tuple(q.rsplit(":", 1)) for q in qualities]
+        parsed = _qualities(qualities)
         table = _inputs.read_tables(results)
         for spec in extracts:
             _inputs.extract(table, *_inputs.parse_extract(spec))
@@ -418,20 +414,15 @@ def search_bench(
     out_dir: Path,
 ) -> None:
     """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
-    from t2a_ray.analysis import load_table, parse_quality
+    from t2a_ray.analysis import load_table
     from t2a_ray.analysis.inputs import energy_in_joules
     from t2a_ray.analysis.search import STRATEGIES, Budget
     from t2a_ray.analysis.search_replay import Oracle, bench, plot_curves, summary
     from t2a_ray.runfolder import atomic_write_text
 
     try:
-        parsed = []
-        for q in qualities:
-            try:
-                parsed.append(parse_quality(q))
-            except ValueError:
-                raise ConfigError("--quality", q, "must be COL:max or COL:min") from None
-        cols = [c for c in config_cols.split(",") if c]
+        parsed = _qualities(qualities)
+        cols = _columns(config_cols)
         names = [s for s in strategies.split(",") if s]
         for name in names:
             if name not in STRATEGIES:
@@ -465,6 +456,19 @@ def search_bench(
     plot_curves(curves, out_dir / "search-bench.png", title)
     click.echo(summary(results, curves).to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"→ {out_dir / 'search-bench.csv'}, {out_dir / 'search-bench.png'}")
+
+
+def _qualities(specs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """--quality COL:max|min, each parsed once (ConfigError naming the bad one)."""
+    from t2a_ray.analysis.pipeline import parse_quality
+
+    parsed = []
+    for q in specs:
+        try:
+            parsed.append(parse_quality(q))
+        except ValueError:
+            raise ConfigError("--quality", q, "must be COL:max or COL:min") from None
+    return parsed
 
 
 def _columns(text: str) -> list[str]:
