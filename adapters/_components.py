@@ -23,14 +23,9 @@ from __future__ import annotations
 
 import math
 
-# CLAP lives in its own module (the quality scorer uses it too); the pipelines take it from here.
-from t2a_ray.adapters.clap import (  # noqa: F401 — re-exported for the adapters
-    TINY_TEXT_TOKENS,
-    TINY_VOCAB,
-    clap_feature_extractor,
-    clap_model,
-    clap_text_model,
-)
+# The tiny text sizes are CLAP's (`adapters/clap.py`, which the quality scorer uses too), so that every
+# tiny tokenizer fits every tiny text encoder.
+from t2a_ray.adapters.clap import TINY_TEXT_TOKENS, TINY_VOCAB  # noqa: F401 — the adapters' tiny sizes
 
 # Tiny sizes: small enough for tests and the demo on a CPU (test_adapters_tiny.py bounds their time).
 TINY_MELS = 16  # mel bins of the tiny mel VAEs / vocoders (must be divisible by the tiny VAE's factor 2)

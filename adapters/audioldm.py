@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from t2a_ray.adapters import _components as C
-from t2a_ray.adapters import _text
+from t2a_ray.adapters import _text, clap
 from t2a_ray.adapters._diffusers import MelPipelineAdapter
 from t2a_ray.adapters.cards import AUDIOLDM
 
@@ -41,7 +41,7 @@ class AudioLDMAdapter(MelPipelineAdapter):
         full = size == "full"
         return dict(
             vae=C.audioldm_vae(size),
-            text_encoder=C.clap_text_model(size),
+            text_encoder=clap.clap_text_model(size),
             tokenizer=_text.roberta_tokenizer(512 if full else C.TINY_TEXT_TOKENS),
             unet=audioldm_unet(size),
             scheduler=C.ldm_ddim_scheduler(0.0015, 0.0195),

@@ -6,7 +6,7 @@ import json
 from typing import ClassVar
 
 from t2a_ray.adapters import _components as C
-from t2a_ray.adapters import _text
+from t2a_ray.adapters import _text, clap
 from t2a_ray.adapters._diffusers import MelPipelineAdapter
 from t2a_ray.adapters.cards import AUDIOLDM2, AUDIOLDM2_LARGE, AUDIOLDM2_MUSIC
 
@@ -47,7 +47,7 @@ class AudioLDM2Adapter(MelPipelineAdapter):
         from diffusers import AudioLDM2ProjectionModel
 
         full = size == "full"
-        text_encoder = C.clap_model(size)
+        text_encoder = clap.clap_model(size)
         language_model = C.gpt2_model(size)
         return dict(
             vae=C.audioldm_vae(size),
@@ -62,7 +62,7 @@ class AudioLDM2Adapter(MelPipelineAdapter):
             tokenizer=_text.roberta_tokenizer(512 if full else C.TINY_TEXT_TOKENS),
             # FLAN-T5 reads 128 tokens: hard-coded in the original (convert_original_audioldm2_to_diffusers.py)
             tokenizer_2=_text.t5_tokenizer(128 if full else C.TINY_TEXT_TOKENS),
-            feature_extractor=C.clap_feature_extractor(),
+            feature_extractor=clap.clap_feature_extractor(),
             unet=audioldm2_unet(size, cls.large),
             scheduler=C.ldm_ddim_scheduler(0.0015, 0.0195),
             vocoder=C.hifigan_16k(size),

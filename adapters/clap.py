@@ -1,7 +1,7 @@
 """CLAP, the one home of the model: built (full size, tiny, or pretrained), and embedding text and audio.
 
 Two users: the quality scorer (CLAP score and the FAD embedding) and the adapters whose pipelines carry a
-CLAP (AudioLDM's text encoder, AudioLDM 2's and MusicLDM's ranking model, through `_components`).
+CLAP (AudioLDM's text encoder, AudioLDM 2's and MusicLDM's ranking model).
 
 The quality protocols follow the study's tools, the reference code of the numbers we compare against:
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from t2a_ray.adapters import _components as C
-from t2a_ray.adapters import _text
+from t2a_ray.adapters import _text, clap
 from t2a_ray.adapters._diffusers import MelPipelineAdapter
 from t2a_ray.adapters.audioldm import audioldm_unet
 from t2a_ray.adapters.cards import MUSICLDM
@@ -29,25 +29,25 @@ class MusicLDMAdapter(MelPipelineAdapter):
             unet.register_to_config(sample_size=256)  # image_size 1024 / VAE factor 4
         return dict(
             vae=C.audioldm_vae(size),
-            text_encoder=C.clap_model(size, audio="htsat-base"),
+            text_encoder=clap.clap_model(size, audio="htsat-base"),
             tokenizer=_text.roberta_tokenizer(512 if full else C.TINY_TEXT_TOKENS),
-            feature_extractor=C.clap_feature_extractor(),
+            feature_extractor=clap.clap_feature_extractor(),
             unet=unet,
             scheduler=C.ldm_ddim_scheduler(0.0015, 0.0195),
             vocoder=C.hifigan_16k(size),
         )
 
 
-def _text_features_as_tensor(clap) -> None:
+def _text_features_as_tensor(model) -> None:
     """transformers 5 returns a ModelOutput from ClapModel.get_text_features (the features in
     `pooler_output`); diffusers' MusicLDMPipeline, deprecated since 0.33, still expects the tensor. Shim the
     one instance, so saved pipelines keep the plain ClapModel class."""
     import torch
 
-    original = clap.get_text_features
+    original = model.get_text_features
 
     def get_text_features(*args, **kwargs):
         out = original(*args, **kwargs)
         return out if isinstance(out, torch.Tensor) else out.pooler_output
 
-    clap.get_text_features = get_text_features
+    model.get_text_features = get_text_features
