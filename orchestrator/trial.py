@@ -217,7 +217,7 @@ def run_trial(
     )
     if setup:
         env.run.setup_dir.mkdir(parents=True, exist_ok=True)
-        write_table(rows_to_table(setup, SETUP_SCHEMA), env.run.setup_shard(trial.trial_id))
+        write_table(rows_to_table(setup, SETUP_SCHEMA), env.run.setup_shard(unit_id))
     if quality is not None:
         write_quality_shard(env.run, trial.trial_id, quality)
     write_shard(env.run, env.sweep, unit_id, rows, outcome)

@@ -81,9 +81,10 @@ class RunFolder:
     def setup_dir(self) -> Path:
         return self.logs_dir / "setup"
 
-    def setup_shard(self, trial_id: str) -> Path:
-        """The setup table's rows of one trial (compile and capture of a runtime, outside windows)."""
-        return self.setup_dir / f"{safe_name(trial_id)}.parquet"
+    def setup_shard(self, unit_id: str) -> Path:
+        """The setup table's rows of one unit of a trial (compile and capture of a runtime, outside
+        windows): under `spread` each repeat is a unit, and each keeps its own rows."""
+        return self.setup_dir / f"{safe_name(unit_id)}.parquet"
 
     def shard(self, trial_id: str) -> Path:
         return self.trials_dir / f"{safe_name(trial_id)}{SHARD_SUFFIX}"
