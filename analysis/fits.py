@@ -214,7 +214,8 @@ def per_gpu(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for uuid, sub in df[df["gpu_uuid"].notna()].groupby("gpu_uuid", sort=True):
-        idle = pd.to_numeric(sub.get("idle_power_w"), errors="coerce").dropna().unique()
+        idle_w = sub["idle_power_w"] if "idle_power_w" in sub.columns else pd.Series(dtype=float)
+        idle = pd.to_numeric(idle_w, errors="coerce").dropna().unique()
         rows.append(
             {
                 "gpu_uuid": uuid,

@@ -169,3 +169,11 @@ def test_per_gpu_lists_each_card_and_its_idle_baselines():
     assert t.loc["GPU-a", "rows"] == 3 and t.loc["GPU-a", "idle_power_w"] == "121.0, 122.2"
     assert pd.isna(t.loc["GPU-b", "idle_power_w"])
     assert per_gpu(df.drop(columns="gpu_uuid")).empty
+
+
+def test_per_gpu_of_a_table_without_idle_power_names_none():
+    from t2a_ray.analysis.fits import per_gpu
+
+    table = per_gpu(pd.DataFrame({"gpu_uuid": ["GPU-a", "GPU-a", "GPU-b"], "gpu_name": ["H200"] * 3}))
+    assert table[["gpu_uuid", "rows"]].values.tolist() == [["GPU-a", 2], ["GPU-b", 1]]
+    assert table["idle_power_w"].isna().all()
