@@ -10,6 +10,9 @@ They subclass the real base classes (`Clock`, `GPU`) and behave like the hardwar
 * `FrozenCounterGPU`, `PartTimeCounterGPU` — counters that a user's card may have and `doctor` must
   catch: one that never moves (seen in VMs), one that counts only 25 ms of every 100 ms and scales it
   up, as NVML's power readings do on A100/H100 (Yang et al., "Part-time Power Measurements", SC'24).
+* `PhaseEffectCounterGPU` — a counter that sees all work but reads a short burst a little high or low
+  by its phase within the tick (as measured on H200s, `benchmarks/results/doctor_h200.md`): `doctor`
+  must name the effect and, within its tolerance, pass.
 * `ReplayGPU` — plays back a trace recorded from a real GPU (`tests/fixtures/nvml_trace_h100.csv`).
 * `FakeNVML` — a stand-in for the `pynvml` module over FakeGPUs, to test `NVMLGPU` and the
   CUDA_VISIBLE_DEVICES → real-index mapping, including NVML's error codes.
@@ -17,6 +20,7 @@ They subclass the real base classes (`Clock`, `GPU`) and behave like the hardwar
 
 from __future__ import annotations
 
+import abc
 import bisect
 import math
 import random
@@ -241,23 +245,52 @@ class FrozenCounterGPU(FakeGPU):
         return self.counter_start_mj
 
 
-class PartTimeCounterGPU(FakeGPU):
-    """A counter that integrates only the last `covered_s` of each tick and scales it to the whole tick:
-    right on a steady load, blind to work that falls in the uncovered part of each tick."""
+class _PerTickCounterGPU(FakeGPU):
+    """A counter that publishes, at each tick, its own account of the energy drawn during that tick
+    (`_tick_j`, abstract): the fakes below count a tick's energy the way a flawed card might."""
 
-    def __init__(self, clock: Clock, *, covered_s: float = 0.025, **kwargs: Any):
+    def __init__(self, clock: Clock, **kwargs: Any):
         super().__init__(clock, **kwargs)
-        self.covered_s = covered_s
         self._counted_to_s = self.last_tick_s(self._origin_s)  # ticks counted so far, and their energy
         self._counted_j = 0.0
+
+    @abc.abstractmethod
+    def _tick_j(self, start_s: float, end_s: float) -> float:
+        """The energy (J) the counter adds for the tick from `start_s` to `end_s`."""
 
     def _published_mj(self) -> int:
         last = self.last_tick_s() - self.lag_s
         while self._counted_to_s + self.tick_s <= last + 1e-9:
+            self._counted_j += self._tick_j(self._counted_to_s, self._counted_to_s + self.tick_s)
             self._counted_to_s += self.tick_s
-            covered_j = self.true_energy_j(self._counted_to_s, self._counted_to_s - self.covered_s)
-            self._counted_j += covered_j * self.tick_s / self.covered_s
         return (self.counter_start_mj + int(self._counted_j * 1000)) % self.energy_counter_range_mj
+
+
+class PartTimeCounterGPU(_PerTickCounterGPU):
+    """A counter that integrates only the last `covered_s` of each tick and scales it to the whole tick:
+    right on a steady load, blind to work that falls in the uncovered part of each tick."""
+
+    def __init__(self, clock: Clock, *, covered_s: float = 0.025, **kwargs: Any):
+        self.covered_s = covered_s
+        super().__init__(clock, **kwargs)
+
+    def _tick_j(self, start_s: float, end_s: float) -> float:
+        return self.true_energy_j(end_s, end_s - self.covered_s) * (end_s - start_s) / self.covered_s
+
+
+class PhaseEffectCounterGPU(_PerTickCounterGPU):
+    """A counter that sees all the work but weighs it by its phase within the tick: energy drawn in a
+    tick's first half counts `1 + effect`, in its second half `1 - effect`. A steady load reads right
+    (whole ticks); a burst within one half reads `±effect` off — a small phase effect, not a blind spot."""
+
+    def __init__(self, clock: Clock, *, effect: float = 0.12, **kwargs: Any):
+        self.effect = effect
+        super().__init__(clock, **kwargs)
+
+    def _tick_j(self, start_s: float, end_s: float) -> float:
+        mid_s = 0.5 * (start_s + end_s)
+        first_j, second_j = self.true_energy_j(mid_s, start_s), self.true_energy_j(end_s, mid_s)
+        return (1 + self.effect) * first_j + (1 - self.effect) * second_j
 
 
 class ReplayGPU(GPU):

@@ -180,6 +180,8 @@ class DoctorRecord:
                     f"Coverage on {p.label}: busy J per period at offset k × {period_ms / len(per):.1f} ms "
                     f"(repeats /-separated): {offsets}",
                 ]
+                if "coverage" in coverage.data:
+                    lines[-1] += f"; {doctor.coverage_by_offset(coverage.data)}"
         return "\n".join(lines) + "\n"
 
     def as_json(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
-from t2a_ray.orchestrator.doctor import Place, checks_here, cluster_check, run_doctor
+from t2a_ray.orchestrator.doctor import DoctorRecord, Place, checks_here, cluster_check, run_doctor
 
 
 def test_one_task_per_gpu_each_on_its_own_and_a_fail_makes_exit_1(tmp_path, monkeypatch):
@@ -54,3 +54,20 @@ def test_a_gpu_that_stops_answering_is_a_failed_line_not_a_crash(tmp_path):
     place = checks_here(True, str(tmp_path), lost_rig)
     assert [(c.number, c.status) for c in place.checks] == [(1, FAIL), (7, WARN)]
     assert "checks did not finish" in place.checks[0].figure and "GPU is lost" in place.checks[0].figure
+
+
+def test_the_record_lists_each_offsets_coverage_with_its_ci(tmp_path):
+    def phase_rig():
+        from t2a_ray.metering.fakes import FakeClock, PhaseEffectCounterGPU
+
+        clock = FakeClock(sample_jitter_s=0.001)
+        gpu = PhaseEffectCounterGPU(clock, effect=0.12, tick_phase_s=0.037)
+        return gpu, clock, lambda s: gpu.busy(s, 600.0), "fake"
+
+    place = checks_here(True, str(tmp_path), phase_rig)
+    coverage = next(c for c in place.checks if c.number == 2)
+    assert coverage.status == PASS
+    record = DoctorRecord("t2a-ray doctor --quick", "host", "today", [place], 1.0)
+    line = next(x for x in record.markdown().splitlines() if x.startswith("Coverage on"))
+    lo, hi = coverage.data["coverage_ci"]["0"]
+    assert f"; coverage (95 % CI) 0: {coverage.data['coverage']['0']:.3f} ({lo:.3f}–{hi:.3f})," in line
