@@ -93,6 +93,9 @@ def test_equivalence_flags_a_knob_below_the_threshold_and_reads_out_launch_bound
         and bound.loc["reduce-overhead", "bound"] == "compute-bound"
     )
     assert bound.loc["none", "power_over_idle"] == pytest.approx(2.0)
+    second = _rows("c", "reduce-overhead", [4.0], snr=40.0)  # a second compared window, closer to eager
+    (eq,) = equivalence(pd.DataFrame(EAGER + COMPILED + second)).to_dict("records")
+    assert eq["output_snr_db"] == 20.0 and eq["output_rel_l2_error"] == pytest.approx(10 ** (-20 / 20))
     no_busy = launch_boundness(pd.DataFrame(_rows("e", "none", [10.0, 11.0])))
     assert no_busy["bound"].isna().all()  # without a busy figure, no read-out (never a guess)
 
