@@ -273,7 +273,7 @@ def build(
         )
 
     # The energy's words on every table and plot: "CPU estimate" where it is one.
-    estimate = _estimate(rows, energy_col)
+    estimate = estimate_label(rows, energy_col)
     energy_label = _plots.axis_label(energy_col) + (f" — {estimate}" if estimate else "")
 
     analysis = Analysis(
@@ -484,12 +484,12 @@ def _carbon(rows, e_rows, configs, energy_col, intensity) -> dict[str, object] |
     }
 
 
-def _estimate(rows: pd.DataFrame, energy_col: str) -> str:
+def estimate_label(rows: pd.DataFrame, energy_col: str) -> str:
     """ "CPU estimate" when every row's energy in `energy_col` is estimated, "k of n … " when some are."""
     if "energy_method" not in rows.columns:
         return ""
     flags = rows["energy_method"].map(lambda m: isinstance(m, str) and is_estimate(m, energy_col))
-    k = int(flags.sum())
+    k = int(flags.astype(bool).sum())  # an empty object column would sum to ""
     if k == 0:
         return ""
     return "CPU estimate" if k == len(rows) else f"CPU estimate in {k} of {len(rows)} rows"

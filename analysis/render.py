@@ -72,6 +72,8 @@ def render_text(a: Analysis) -> str:
         lines.append(f"Fits: {a.fits_csv_path}")
     if "gpu_effect" in a.fits:
         lines.append(f"GPU effect: {a.out_dir / 'gpu_effect.csv'}")
+    if "runtime" in a.fits:
+        lines.append(f"Runtimes: {a.out_dir / 'runtime.csv'}")
     return "\n".join(lines)
 
 
@@ -94,6 +96,8 @@ def render_html(a: Analysis) -> str:
         files.append(f"<a href='{a.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
     if "gpu_effect" in a.fits:
         files.append("<a href='gpu_effect.csv'>gpu_effect.csv</a> (each GPU's energy ratio, 95 % CI)")
+    if "runtime" in a.fits:
+        files.append("<a href='runtime.csv'>runtime.csv</a> (each runtime against eager)")
     carbon = ""
     if a.carbon is not None:
         carbon = (

@@ -2,8 +2,9 @@
 
 `analyze_table` and `analyze_run` decide what a configuration is, `pipeline.build` computes the
 `Analysis` (no I/O), `render` turns it into text and HTML, and `write_report` writes fronts.csv,
-configs.csv, fits.csv, the PNG plots and index.html — each atomically (temp file, fsync, rename) — and
-removes plots of an earlier analysis that no longer apply. Re-running rewrites every output.
+configs.csv, fits.csv, gpu_effect.csv and runtime.csv (where they apply), the PNG plots and index.html —
+each atomically (temp file, fsync, rename) — and removes plots of an earlier analysis that no longer
+apply. Re-running rewrites every output.
 """
 
 from __future__ import annotations
@@ -235,11 +236,12 @@ def _write(a: Analysis) -> None:
         _write_csv(a.fits_csv_path, steps[keys + list(FITS_CSV_COLUMNS)])
     else:
         a.fits_csv_path.unlink(missing_ok=True)
-    effect = a.fits.get("gpu_effect")
-    if effect is not None:
-        _write_csv(a.out_dir / "gpu_effect.csv", effect)
-    else:
-        (a.out_dir / "gpu_effect.csv").unlink(missing_ok=True)
+    for key in ("gpu_effect", "runtime"):  # written as shown; removed when this analysis has none
+        table = a.fits.get(key)
+        if table is not None:
+            _write_csv(a.out_dir / f"{key}.csv", table)
+        else:
+            (a.out_dir / f"{key}.csv").unlink(missing_ok=True)
     atomic_write_text(a.report_path, render_html(a))
 
 

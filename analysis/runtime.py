@@ -11,6 +11,8 @@ per setup generation: the first call of a runtime at a trial's shapes, outside t
   below `EQUIVALENT_MIN_SNR_DB`.
 * `launch_boundness`: per configuration, how busy the GPU was and its power over idle, read out as
   launch-bound or compute-bound.
+* `runtime_table`: what a reading of a runtime sweep quotes, one row per configuration of a runtime
+  other than eager (report/runtime.csv), from the four above.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
+from t2a_ray.analysis.pipeline import estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
+from t2a_ray.analysis.values import fmt, sort_key
 from t2a_ray.runfolder import RunFolder
-from t2a_ray.schema import COLUMN_ROLES, CONFIG, SETUP_AXES
+from t2a_ray.schema import COLUMN_ROLES, CONFIG, SETUP_AXES, trial_status
 
 # A window whose GPU ran kernels less than this share of the time waited on the host between them.
 LAUNCH_BOUND_BELOW_BUSY = 0.9
 _RUNTIME = list(EAGER)
+ENERGY_COL = "energy_per_waveform_j"
+# The configuration column that records what was loaded: null in the rows of a trial that never loaded.
+_LOADED = "model_revision"
+# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values.
+SHAPE_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
 
 
 def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
@@ -84,24 +93,27 @@ def difference_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return diff, t_quantile(max(1, int(dof))) * math.sqrt(va + vb)
 
 
-def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = "energy_per_waveform_j"):
+def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENERGY_COL) -> pd.DataFrame:
     """Per compiled configuration: its saving per waveform against its eager twin (95 % CI, Welch)
     and the waveforms after which the compile overhead is paid back, with the CI that the saving's
     CI gives (the overhead is one measurement per shape and worker, taken as exact; the mean over
-    workers where several compiled it). Never paid back: `break_even_waveforms` is inf."""
+    workers where several compiled it). Never paid back: `break_even_waveforms` is inf.
+
+    The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
+    compiled nothing, that of the configurations differing from it only in `steps` that did compile
+    (`overhead_from` names their steps): the denoiser's inputs do not depend on the number of steps,
+    so those reused the graphs. Null where no such setup was measured."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    shape_cols = ["model", "weights", "dtype", *SETUP_AXES]
-    overhead = costs.groupby(shape_cols, dropna=False)["overhead_j"].mean()
+    shapes = costs.groupby(SHAPE_COLUMNS, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
     eager = _where(ok, EAGER)
     out = []
     compiled = ok[ok["compile"].notna() & (ok["compile"] != EAGER["compile"])]
     for key, rows in compiled.groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
         twin = _where(eager, {c: config[c] for c in others})
-        shape = tuple(config[c] for c in shape_cols)
-        over = float(overhead.get(shape, math.nan))
+        over_j, over_s, source = _overhead(shapes, config)
         saving, half = difference_ci(twin[energy_col], rows[energy_col])
         low, high = saving - half, saving + half
         out.append(
@@ -111,13 +123,27 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = "en
                 energy_col: float(rows[energy_col].mean()),
                 "saving_per_waveform_j": saving,
                 "saving_per_waveform_j_ci95": half,
-                "overhead_j": over,
-                "break_even_waveforms": _paid_after(over, saving),
-                "break_even_waveforms_low": _paid_after(over, high),
-                "break_even_waveforms_high": _paid_after(over, low),
+                "overhead_s": over_s,
+                "overhead_j": over_j,
+                "overhead_from": source,
+                "break_even_waveforms": _paid_after(over_j, saving),
+                "break_even_waveforms_low": _paid_after(over_j, high),
+                "break_even_waveforms_high": _paid_after(over_j, low),
             }
         )
     return pd.DataFrame(out)
+
+
+def _overhead(shapes: pd.DataFrame, config: dict) -> tuple[float, float, str | None]:
+    """(overhead J, overhead s, where it was measured) of `config`'s shapes: see `break_even`."""
+    own = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS})
+    if len(own):
+        return float(own["overhead_j"].iloc[0]), float(own["overhead_s"].iloc[0]), "own"
+    reused = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS if c != "steps"})
+    if reused.empty:
+        return math.nan, math.nan, None
+    steps = ", ".join(fmt(v) for v in sorted(reused["steps"].unique(), key=sort_key))
+    return float(reused["overhead_j"].mean()), float(reused["overhead_s"].mean()), f"steps={steps}"
 
 
 def _where(df: pd.DataFrame, values: dict) -> pd.DataFrame:
@@ -137,14 +163,15 @@ def _paid_after(overhead_j: float, saving_j: float) -> float:
 
 
 def equivalence(results: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration compared with its eager run: relative L2 error, SNR (dB), `changes_audio`
-    when the SNR is below its dtype's `EQUIVALENT_MIN_SNR_DB`."""
+    """Per configuration compared with its eager run: the largest relative L2 error and lowest SNR (dB)
+    of its compared windows, `changes_audio` when that SNR is below its dtype's `EQUIVALENT_MIN_SNR_DB`."""
     ok = _ok(results)
     if "output_snr_db" not in ok:
         return pd.DataFrame()
     compared = ok[ok["output_snr_db"].notna()]
     cols = config_columns(ok)
-    out = compared.groupby(cols, dropna=False)[["output_rel_l2_error", "output_snr_db"]].min().reset_index()
+    worst = {"output_rel_l2_error": "max", "output_snr_db": "min"}
+    out = compared.groupby(cols, dropna=False).agg(worst).reset_index()
     out["changes_audio"] = out["output_snr_db"] < out["dtype"].map(EQUIVALENT_MIN_SNR_DB)
     return out
 
@@ -173,21 +200,113 @@ def launch_boundness(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+# What `runtime_table` takes from `break_even`.
+_SETUP_FIGURES = [
+    "overhead_s",
+    "overhead_j",
+    "overhead_from",
+    "break_even_waveforms",
+    "break_even_waveforms_low",
+    "break_even_waveforms_high",
+]
+
+
+def runtime_table(
+    results: pd.DataFrame, setup: pd.DataFrame | None, energy_col: str = ENERGY_COL
+) -> pd.DataFrame:
+    """One row per configuration whose runtime is not eager (report/runtime.csv), beside its eager
+    twin (the same configuration run eagerly), from the functions above:
+
+    * `status` (`schema.trial_status` of its windows) and `error`: a knob that could not run is a row;
+    * `energy_estimate`: `pipeline.estimate_label` of both configurations' windows ("" when measured);
+    * the energy per waveform of each (mean, t-based 95 % CI) and `change_pct`: their difference
+      (`difference_ci`, Welch) over the eager mean, in %, with its CI (the eager mean taken as exact);
+    * the generation time per waveform of each (`latency_s` over `batch_size`, mean, s);
+    * `output_rel_l2_error`, `output_snr_db` and `changes_audio` (`equivalence`: its worst window);
+    * `gpu_busy_fraction` and `bound` of each (`launch_boundness`);
+    * the compile overhead, where it was measured and the break-even (`break_even`; null without a
+      setup table).
+
+    Eager configurations appear only as twins; empty when no configuration ran another runtime."""
+    cols = config_columns(results)
+    runs = results[~_eager_rows(results)]
+    if runs.empty:
+        return pd.DataFrame()
+    costs = None if setup is None or setup.empty else setup_costs(setup, results)
+    even = pd.DataFrame() if costs is None else break_even(results, costs, energy_col)
+    same, bound = equivalence(results), launch_boundness(results)
+    out = []
+    for key, rows in runs.groupby(cols, dropna=False):
+        config = dict(zip(cols, key, strict=True))
+        eager = {**config, **{c: EAGER[c] for c in _RUNTIME if c in config}}
+        if pd.isna(config.get(_LOADED)):  # a trial that failed before its model loaded
+            eager.pop(_LOADED, None)
+        twin = _where(_ok(results), eager)
+        mine = _ok(rows)
+        eager_mean, eager_half, _ = mean_ci(twin[energy_col])
+        mean, half, _ = mean_ci(mine[energy_col])
+        diff, diff_half = difference_ci(mine[energy_col], twin[energy_col])
+        errors = rows["error"].dropna().astype(str).unique()
+        out.append(
+            {
+                **config,
+                "status": trial_status(rows["status"]),
+                "error": "; ".join(errors) if len(errors) else None,
+                "energy_estimate": estimate_label(pd.concat([twin, mine]), energy_col),
+                f"eager_{energy_col}": eager_mean,
+                f"eager_{energy_col}_ci95": eager_half,
+                energy_col: mean,
+                f"{energy_col}_ci95": half,
+                "change_pct": 100 * diff / eager_mean if eager_mean else math.nan,
+                "change_pct_ci95": 100 * diff_half / eager_mean if eager_mean else math.nan,
+                "eager_time_per_waveform_s": _time_per_waveform_s(twin),
+                "time_per_waveform_s": _time_per_waveform_s(mine),
+                **_pick(same, config, ["output_rel_l2_error", "output_snr_db", "changes_audio"]),
+                **_pick(bound, eager, ["gpu_busy_fraction", "bound"], prefix="eager_"),
+                **_pick(bound, config, ["gpu_busy_fraction", "bound"]),
+                **_pick(even, config, _SETUP_FIGURES),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _eager_rows(df: pd.DataFrame) -> pd.Series:
+    """Rows run eagerly: each runtime axis at its default, or null (a model without the axis)."""
+    eager = pd.Series(True, index=df.index)
+    for col, default in EAGER.items():
+        if col in df:
+            eager &= df[col].isna() | (df[col] == default)
+    return eager
+
+
+def _time_per_waveform_s(rows: pd.DataFrame) -> float:
+    """Mean generation time per waveform (s): each window's `latency_s` over its batch size."""
+    if rows.empty or "batch_size" not in rows:
+        return math.nan
+    return float((rows["latency_s"] / rows["batch_size"]).astype(float).mean())
+
+
+def _pick(table: pd.DataFrame, config: dict, columns: list[str], prefix: str = "") -> dict:
+    """`columns` of `table`'s row for `config` (matched on its configuration columns), null without one."""
+    row = _where(table, config) if not table.empty else table
+    return {prefix + c: row[c].iloc[0] if len(row) else None for c in columns}
+
+
 # Each table's heading in the report: title, and the detail the printed tables add.
 TITLES = {
+    "runtime": (
+        "Runtimes against eager",
+        " (per configuration with a runtime other than eager, beside its eager twin: J per waveform"
+        " ± 95 % CI, change ± its 95 % CI (Welch), time per waveform, SNR against the eager waveform"
+        " (changes_audio below "
+        + ", ".join(f"{db:g} dB in {dtype}" for dtype, db in EQUIVALENT_MIN_SNR_DB.items())
+        + "), GPU busy fraction, compile overhead beyond one steady generation (overhead_from: own, or"
+        " the steps whose graphs it reused) and the waveforms that pay it back, with the CI that the"
+        " saving's gives; also report/runtime.csv)",
+    ),
     "runtime_setup": (
         "Compile and capture cost",
         " (setup generations that compiled, outside the windows; overhead: beyond one steady generation)",
-    ),
-    "break_even": (
-        "Break-even of compiled runtimes",
-        " (waveforms after which the compile overhead is paid back; 95 % CI from the saving's)",
-    ),
-    "equivalence": (
-        "Output against the eager run",
-        " (same configuration and seed; changes_audio below "
-        + ", ".join(f"{db:g} dB SNR in {dtype}" for dtype, db in EQUIVALENT_MIN_SNR_DB.items())
-        + ")",
     ),
     "launch_boundness": (
         "Launch-bound or compute-bound",
@@ -198,26 +317,22 @@ TITLES = {
 
 def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     """The report's runtime tables that this run has data for, keyed as in `TITLES`; each shows the
-    model and the configuration columns that vary in the run."""
-    keep = [c for c in config_columns(results) if c == "model" or results[c].nunique(dropna=False) > 1]
+    model and the configuration columns that vary in the run (the runtime table also its runtime)."""
+    config = config_columns(results)
+    # (a null revision is a trial that failed before loading: no other configuration)
+    keep = [c for c in config if c == "model" or results[c].nunique(dropna=c == _LOADED) > 1]
     tables: dict[str, pd.DataFrame] = {}
+    table = runtime_table(results, setup)
+    if not table.empty:
+        shown = [*keep, *(c for c in _RUNTIME if c in config and c not in keep)]
+        tables["runtime"] = table[[*shown, *(c for c in table.columns if c not in config)]]
     if setup is not None and not setup.empty:
         costs = setup_costs(setup, results)
         shape = ["model", *(c for c in SETUP_AXES if c in keep)]
         tables["runtime_setup"] = costs[
             [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
         ]
-        even = break_even(results, costs)
-        if not even.empty:
-            tables["break_even"] = even[
-                [*keep, *(c for c in even.columns if c not in config_columns(results))]
-            ]
-    if "output_snr_db" in results and results["output_snr_db"].notna().any():
-        eq = equivalence(results)
-        tables["equivalence"] = eq[[*keep, "output_rel_l2_error", "output_snr_db", "changes_audio"]]
     if "gpu_busy_fraction" in results and results["gpu_busy_fraction"].notna().any():
         bound = launch_boundness(results)
-        tables["launch_boundness"] = bound[
-            [*keep, *(c for c in bound.columns if c not in config_columns(results))]
-        ]
+        tables["launch_boundness"] = bound[[*keep, *(c for c in bound.columns if c not in config)]]
     return tables

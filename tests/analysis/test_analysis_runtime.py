@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from t2a_ray.adapters.runtime import EQUIVALENT_MIN_SNR_DB
-from t2a_ray.analysis.runtime import break_even, difference_ci, equivalence, launch_boundness, setup_costs
+from t2a_ray.analysis.runtime import (
+    break_even,
+    difference_ci,
+    equivalence,
+    launch_boundness,
+    runtime_table,
+    setup_costs,
+)
 
 
 def _rows(trial, compile_, energies, busy=None, snr=None, batch=1):
@@ -35,6 +42,7 @@ def _rows(trial, compile_, energies, busy=None, snr=None, batch=1):
             "output_snr_db": snr if i == 0 else None,
             "output_rel_l2_error": None if snr is None or i else 10 ** (-snr / 20),
             "status": "ok",
+            "error": None,
         }
         for i, e in enumerate(energies)
     ]
@@ -85,5 +93,24 @@ def test_equivalence_flags_a_knob_below_the_threshold_and_reads_out_launch_bound
         and bound.loc["reduce-overhead", "bound"] == "compute-bound"
     )
     assert bound.loc["none", "power_over_idle"] == pytest.approx(2.0)
+    second = _rows("c", "reduce-overhead", [4.0], snr=40.0)  # a second compared window, closer to eager
+    (eq,) = equivalence(pd.DataFrame(EAGER + COMPILED + second)).to_dict("records")
+    assert eq["output_snr_db"] == 20.0 and eq["output_rel_l2_error"] == pytest.approx(10 ** (-20 / 20))
     no_busy = launch_boundness(pd.DataFrame(_rows("e", "none", [10.0, 11.0])))
     assert no_busy["bound"].isna().all()  # without a busy figure, no read-out (never a guess)
+
+
+def test_the_runtime_table_reads_an_attention_backend_without_a_compile_cost():
+    flash = [r | {"attention": "flash"} for r in _rows("f", "none", [8.0, 9.0, 7.0], busy=0.7, snr=40.0)]
+    results = pd.DataFrame(EAGER + COMPILED + flash)
+    table = runtime_table(results, None).set_index("attention")
+    # one row per runtime other than eager; eager is only their twin
+    assert table["compile"].to_dict() == {"default": "reduce-overhead", "flash": "none"}
+    row = table.loc["flash"]
+    diff, half = difference_ci([8.0, 9.0, 7.0], [10.0, 11.0, 9.0])
+    assert row["eager_energy_per_waveform_j"] == pytest.approx(10.0) and row["status"] == "ok"
+    assert row["change_pct"] == pytest.approx(100 * diff / 10.0) and row["change_pct"] < 0
+    assert row["change_pct_ci95"] == pytest.approx(100 * half / 10.0)
+    assert row["eager_bound"] == row["bound"] == "launch-bound" and row["energy_estimate"] == ""
+    assert row["output_snr_db"] == 40.0 and not row["changes_audio"]
+    assert row[["overhead_j", "break_even_waveforms", "overhead_from"]].isna().all()  # no setup table

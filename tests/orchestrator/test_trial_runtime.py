@@ -8,8 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.adapters import adapter_class
-from t2a_ray.analysis.report import analyze_run
+from t2a_ray.analysis.pipeline import estimate_label
+from t2a_ray.analysis.report import analyze_run, read_run_results
 from t2a_ray.analysis.runtime import break_even, read_setup, setup_costs
+from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
@@ -70,11 +72,14 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
     assert len(costs) == 1 and costs["overhead_j"].notna().all()
     even = break_even(table, costs)
     assert sorted(even["steps"]) == [2, 3] and even["overhead_j"].nunique() == 1
+    # steps=3 compiled nothing: it reused the graphs of steps=2 (same shapes), whose overhead it shows
+    assert even.set_index("steps")["overhead_from"].to_dict() == {2: "own", 3: "steps=2"}
     # ...and the run's report shows them (no GPU here: no busy fraction, so no launch-bound read-out)
     report = analyze_run(env.run.root)
-    assert {"runtime_setup", "break_even", "equivalence"} <= set(report.fits)
+    assert {"runtime_setup", "runtime"} <= set(report.fits)
+    assert {"break_even_waveforms", "output_snr_db"} <= set(report.fits["runtime"].columns)
     assert "launch_boundness" not in report.fits
-    assert "Break-even of compiled runtimes" in report.text()
+    assert "Runtimes against eager" in report.text()
     assert "Compile and capture cost" in report.report_path.read_text()
 
 
@@ -94,3 +99,48 @@ def test_a_knob_that_cannot_run_makes_its_trial_infeasible(tmp_path, adapter, ru
     assert outcome.status == "infeasible" and reason in outcome.error
     rows = pq.read_table(env.run.shard(trial.trial_id)).to_pylist()
     assert [r["status"] for r in rows] == ["infeasible"] * 2 and all(reason in r["error"] for r in rows)
+
+
+def test_the_runtime_table_sets_each_runtime_beside_its_eager_twin(tmp_path, adapter):
+    # 1.25 s: a shape of its own, so this run compiles; reduce-overhead cannot run on the CPU
+    grid = {"steps": [2, 3], "duration_s": 1.25, "compile": ["none", "default", "reduce-overhead"]}
+    with open_meter(use_gpu=False) as meter:
+        sweep, env = _env(tmp_path, {**DOC, "grid": grid}, adapter, meter)
+        for trial in sweep.trials():
+            run_trial(trial, env)
+    report = analyze_run(env.run.root, out_dir=tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "runtime.csv")
+    results = read_run_results(env.run.root)
+    # one row per configuration of a runtime other than eager; eager ones only as twins
+    assert sorted(zip(table["compile"], table["steps"], strict=True)) == [
+        ("default", 2),
+        ("default", 3),
+        ("reduce-overhead", 2),
+        ("reduce-overhead", 3),
+    ]
+    costs = setup_costs(read_setup(env.run.root), results)
+    for row in table[table["compile"] == "default"].to_dict("records"):
+        windows = results[results["steps"] == row["steps"]].groupby("compile")["energy_per_waveform_j"]
+        eager_mean, eager_half, _ = mean_ci(windows.get_group("none"))
+        mean, half, _ = mean_ci(windows.get_group("default"))
+        assert row["status"] == "ok"
+        assert row["eager_energy_per_waveform_j"] == pytest.approx(eager_mean)
+        assert row["eager_energy_per_waveform_j_ci95"] == pytest.approx(eager_half)
+        assert row["energy_per_waveform_j"] == pytest.approx(mean)
+        assert row["energy_per_waveform_j_ci95"] == pytest.approx(half)
+        assert row["change_pct"] == pytest.approx(100 * (mean - eager_mean) / eager_mean)
+        assert row["change_pct_ci95"] > 0
+        assert row["time_per_waveform_s"] > 0 and row["eager_time_per_waveform_s"] > 0
+        assert row["output_snr_db"] > 60 and not row["changes_audio"]  # float32 on the CPU
+        measured = results[results["status"] == "ok"]
+        assert row["energy_estimate"] == estimate_label(measured, "energy_per_waveform_j") == "CPU estimate"
+        # the compile overhead of the one compiled shape; steps=3 reused the graphs of steps=2
+        assert row["overhead_j"] == pytest.approx(costs["overhead_j"].item())
+        assert row["overhead_from"] == ("own" if row["steps"] == 2 else "steps=2")
+    # the knob that cannot run is listed, with its error and no figures of its own
+    infeasible = table[table["compile"] == "reduce-overhead"]
+    assert (infeasible["status"] == "infeasible").all()
+    assert infeasible["error"].str.contains("no CUDA graphs on the cpu").all()
+    assert infeasible["energy_per_waveform_j"].isna().all() and infeasible["change_pct"].isna().all()
+    assert infeasible["eager_energy_per_waveform_j"].notna().all()
+    assert "Runtimes against eager" in report.text() and "runtime.csv" in report.report_path.read_text()
