@@ -1,7 +1,8 @@
 """What a runtime setting (compile mode, attention backend) costs once and saves per waveform.
 
 Pure functions over the results table (one row per window) and the setup table (`logs/setup/`, one row
-per setup generation: the first call of a runtime at a trial's shapes, outside the windows):
+per setup generation: the first call of a runtime at a shape on a worker, per prompt, outside the
+windows; a later unit of that shape on that worker, at any step count, finds it compiled):
 
 * `setup_costs`: the generations that compiled something, with their overhead — the setup
   generation's energy and time minus one steady generation of the same trial (the mean of its windows).
@@ -29,6 +30,9 @@ from t2a_ray.schema import COLUMN_ROLES, CONFIG, SETUP_AXES
 # A window whose GPU ran kernels less than this share of the time waited on the host between them.
 LAUNCH_BOUND_BELOW_BUSY = 0.9
 _RUNTIME = list(EAGER)
+# What a compilation depends on: the setup's axes but the step count, which only repeats the compiled
+# denoiser (the worker sets a shape up once for every step count).
+SETUP_SHAPE = [c for c in SETUP_AXES if c != "steps"]
 
 
 def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
@@ -88,11 +92,13 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = "en
     """Per compiled configuration: its saving per waveform against its eager twin (95 % CI, Welch)
     and the waveforms after which the compile overhead is paid back, with the CI that the saving's
     CI gives (the overhead is one measurement per shape and worker, taken as exact; the mean over
-    workers where several compiled it). Never paid back: `break_even_waveforms` is inf."""
+    workers where several compiled it). A shape is every setup axis but the step count: the worker
+    compiles a shape once for every step count (`SETUP_SHAPE`). Never paid back:
+    `break_even_waveforms` is inf."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    shape_cols = ["model", "weights", "dtype", *SETUP_AXES]
+    shape_cols = ["model", "weights", "dtype", *SETUP_SHAPE]
     overhead = costs.groupby(shape_cols, dropna=False)["overhead_j"].mean()
     eager = _where(ok, EAGER)
     out = []
