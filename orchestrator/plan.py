@@ -115,7 +115,8 @@ def resolve_placement(placement: str, n_workers: int) -> str:
 
 
 def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
-    """The units of `trials` (config.Trial), one per repeat; `model_key(trial)` names the model."""
+    """The units of `trials` (config.Trial): one per repeat, or one per trial where it is measured as a
+    whole; `model_key(trial)` names the model."""
     # One unit per configuration where it is measured as a whole: quality is scored over its windows
     # together (FAD needs all of them), and a search asks for (and is told) whole configurations.
     whole = bool(sweep.quality.clap or sweep.quality.fad_reference) or sweep.search.strategy != "grid"
