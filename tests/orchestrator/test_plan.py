@@ -236,7 +236,7 @@ def test_a_trial_is_done_once_its_units_cover_every_repeat():
     assert parse_unit_id("t.r2", 3) == ("t", (2,)) and parse_unit_id("t", 3) == ("t", (0, 1, 2))
 
 
-def test_with_quality_scoring_a_configuration_stays_one_unit_under_spread(write_sweep):
+def test_with_quality_scoring_a_configuration_stays_one_unit(write_sweep):
     sweep = load_sweep(
         write_sweep(
             """
@@ -329,7 +329,7 @@ def simulate(units: list[Unit], cost: CostModel, placement: str, true_factor: di
     """Drive a `Dispatcher` as the runner does, on a fake clock: units sent in the plan's order as
     Tune's trials start (at most two per worker in flight), each worker running what it was sent in
     order; a unit of model m takes `true_factor[m]` × its prior, and its release reports that.
-    Returns the dispatcher and when each worker ended its last unit."""
+    Returns the dispatcher, the plan and when each worker ended its last unit."""
     plan = make_plan(units, 2, cost, placement)
     now = [0.0]
     d = Dispatcher(units, plan, cost, placement, clock=lambda: now[0])
