@@ -1,30 +1,39 @@
 """The plan: which worker runs which unit of work, and in what order, to finish the sweep soonest.
 
-1. **Units.** A unit is what one worker runs in one go. With `placement: pack` it is a whole trial (a
-   configuration, every repeat); with `spread` it is one repeat of a configuration (`<trial_id>.r<k>`),
-   so a configuration's repeats can run on different GPUs and GPU and configuration are not confounded.
+1. **Units.** A unit is what one worker runs in one go: one repeat of a configuration
+   (`<trial_id>.r<k>`), under either placement. Where a configuration is measured as a whole (quality
+   scored over all its windows, or a search asking for configurations) it is one unit, every repeat.
    Unit ids depend on the frozen sweep alone, never on the GPU count, so a resume on another number of
-   GPUs finds exactly the units that are done.
+   GPUs finds exactly the units that are done; a shard named by the trial id (a whole trial, as `pack`
+   wrote before it planned repeats) still counts for every repeat (`trial_done`).
 2. **Cost.** A generation costs `a + b·x` seconds, with x = steps × batch × duration_s, per model key
-   (model, weights, dtype) and runtime (compile, attention). Before a model has been measured its prior is a coarse constant per step,
-   or exact where the card declares a host time per step (`step_time_s`, the calibration adapter).
-   Finished units (and earlier shards of the same run) refit it: a least-squares line once two work sizes are
-   known, a scale of the prior before that. A unit costs its warm-up (where its shape is new on the
-   worker), its windows (each at least `min_window_s` and `min_generations` long) and the model's load
-   where the model is not resident.
-3. **Assignment.** Longest unit first to the worker where it would end soonest, a load counted where the
-   model is not resident (so a second load of a model happens only where it shortens the sweep); with
-   `spread`, first among the workers holding the fewest repeats of that configuration. With `pack` and
-   few units, then moves and swaps off the busiest worker while they shorten the makespan. Each worker
-   runs its units grouped by model (shuffled within a model under `spread`: randomised blocks).
+   (model, weights, dtype) and runtime (compile, attention). Before a model has been measured its prior
+   is a coarse constant per step, or exact where the card declares a host time per step (`step_time_s`,
+   the calibration adapter). Finished units (and earlier shards of the same run) refit it: a
+   least-squares line once two work sizes are known, a scale of the prior before that. A unit costs its
+   windows (each at least `min_window_s` and `min_generations` long), the model's load where the model
+   is not resident, and its setup where its shape is new on the worker: the warm-up generations, and
+   for a runtime other than eager one setup generation per prompt plus a fixed overhead (compilation
+   and capture: `PRIOR_COMPILE_S` for a compiled runtime until one has been measured, then the mean
+   measured per cost key).
+3. **Assignment.** Units are assigned in blocks: with `spread` a block is one unit, with `pack` a
+   configuration's units, so its repeats stay on one worker, run one after the other. Longest block
+   first to the worker where it would end soonest, a load and a setup counted where they would happen
+   (so a second load of a model, or a second compilation, happens only where it shortens the sweep);
+   with `spread`, first among the workers holding the fewest repeats of that configuration. With
+   `pack` and few blocks, then moves and swaps of blocks off the busiest worker while they shorten the
+   makespan. Each worker runs its units grouped by model (shuffled within a model under `spread`:
+   randomised blocks).
 4. **Online.** `Dispatcher` (the router actor) sends each unit to its planned worker unless another,
    counting what is queued on it now, would finish it sooner — an idle worker takes queued work from a
-   busy one — and refits the costs from every finished unit, so later decisions use measured costs.
-   Units reach Tune in chunks of about `CHUNK_S_PER_WORKER` seconds of predicted work per worker.
+   busy one, one repeat at a time, so the sweep's tail is balanced to about one repeat — and refits the
+   costs from every finished unit, so later decisions use measured costs. Units reach Tune in chunks of
+   about `CHUNK_S_PER_WORKER` seconds of predicted work per worker.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -34,17 +43,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.adapters import get_card
-from t2a_ray.adapters.runtime import RUNTIME_PARAMS
+from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager
 
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
 PRIOR_STEP_S = 0.002
 PRIOR_LOAD_S = 10.0  # a model's load time before one has been measured
+# A compiled runtime's setup beyond its generations (compilation and capture, per shape and worker)
+# before one has been measured: an order of magnitude, replaced by the mean measured per cost key.
+PRIOR_COMPILE_S = 60.0
 UNSTEALABLE_MARGIN = 0.05  # a worker is late once it would end a unit this much (relative) after plan
 # A Tune trial costs the driver a fraction of a second whatever it holds: short units go to Tune in
 # chunks of about this much predicted work per worker.
 CHUNK_S_PER_WORKER = 2.0
-LOCAL_SEARCH_MAX_UNITS = 60  # beyond this, LPT alone: its bound tightens as units grow, moves cost O(n³)
+LOCAL_SEARCH_MAX_BLOCKS = 60  # beyond this, LPT alone: its bound tightens as blocks grow, moves cost O(n³)
 
 
 class NoWorkersLeft(RuntimeError):
@@ -70,6 +82,8 @@ class Unit:
     repeats: tuple[int, ...]
     prior_load_s: float = PRIOR_LOAD_S
     cost_key: str = ""  # model key and runtime (compile, attention): what one cost fit covers
+    setup_generations: int = 0  # where its shape is new: a runtime's setup generations (one per prompt)
+    prior_setup_s: float = 0.0  # that setup's overhead beyond its generations, before one is measured
 
     def __post_init__(self) -> None:
         if not self.cost_key:
@@ -100,12 +114,13 @@ def resolve_placement(placement: str, n_workers: int) -> str:
     return placement
 
 
-def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> list[Unit]:
-    """The units of `trials` (config.Trial) under `placement`; `model_key(trial)` names the model."""
+def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
+    """The units of `trials` (config.Trial): one per repeat, or one per trial where it is measured as a
+    whole; `model_key(trial)` names the model."""
     # One unit per configuration where it is measured as a whole: quality is scored over its windows
     # together (FAD needs all of them), and a search asks for (and is told) whole configurations.
     whole = bool(sweep.quality.clap or sweep.quality.fad_reference) or sweep.search.strategy != "grid"
-    split = placement == "spread" and sweep.repeats > 1 and not whole
+    split = sweep.repeats > 1 and not whole
     units = []
     for t in trials:
         p = t.params
@@ -117,6 +132,7 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
         declared = "load_time_s" in get_card(t.model.id).options
         prior_load = float(t.model.options.get("load_time_s", 0.0)) if declared else PRIOR_LOAD_S
         min_gens = -(-sweep.metering.min_waveforms_per_window // batch)
+        compiled = p.get(COMPILE.name, COMPILE.default) != COMPILE.default
         blocks = [(r,) for r in range(sweep.repeats)] if split else [tuple(range(sweep.repeats))]
         for block in blocks:
             units.append(
@@ -134,6 +150,8 @@ def make_units(trials: Sequence[Any], sweep: Any, placement: str, model_key) -> 
                     "|".join(
                         [model_key(t), *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]
                     ),
+                    0 if is_eager(p) else len(sweep.prompts),
+                    PRIOR_COMPILE_S if compiled else 0.0,
                 )
             )
     return units
@@ -173,6 +191,7 @@ class CostModel:
     _load_s: dict[str, float] = field(default_factory=dict)
     _load_prior: dict[str, float] = field(default_factory=dict)
     _fit: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+    _setup: dict[str, tuple[float, int]] = field(default_factory=dict)  # Σ overhead_s, n per cost key
 
     def observe(self, model_key: str, x: float, prior_s: float, generation_s: float) -> None:
         self._obs[model_key].add(x, prior_s, generation_s)
@@ -180,6 +199,18 @@ class CostModel:
 
     def observe_load(self, model_key: str, load_s: float) -> None:
         self._load_s[model_key] = load_s
+
+    def observe_setup(self, unit: Unit, setup_s: float, generation_s: float) -> None:
+        """A unit that set its shape up on its worker: `setup_s` seconds of warm-up and setup generations
+        (of `generation_s` each, as its windows measured) and the overhead beyond them, learnt."""
+        overhead_s = max(setup_s - (self.warmup + unit.setup_generations) * generation_s, 0.0)
+        total, n = self._setup.get(unit.cost_key, (0.0, 0))
+        self._setup[unit.cost_key] = (total + overhead_s, n + 1)
+
+    def setup_overhead_s(self, unit: Unit) -> float:
+        """Seconds a shape's setup costs beyond its generations: the mean measured, else the prior."""
+        total, n = self._setup.get(unit.cost_key, (0.0, 0))
+        return total / n if n else unit.prior_setup_s
 
     def prior_load(self, units: Iterable[Unit]) -> None:
         """Load times before any is measured: what the units' cards say (`Unit.prior_load_s`)."""
@@ -210,10 +241,12 @@ class CostModel:
         return result
 
     def unit_s(self, unit: Unit, warm: bool = True) -> float:
-        """A unit's seconds on a worker where its model is resident (`warm`: its shape already warmed)."""
+        """A unit's seconds on a worker where its model is resident; unless `warm` (its shape already
+        set up there), with the shape's setup: warm-up and setup generations and the setup overhead."""
         g = self.generation_s(unit)
         per_window = max(unit.min_generations, math.ceil(self.min_window_s / g - 1e-9)) * g
-        return (0 if warm else self.warmup) * g + unit.windows * per_window
+        setup_s = 0.0 if warm else (self.warmup + unit.setup_generations) * g + self.setup_overhead_s(unit)
+        return setup_s + unit.windows * per_window
 
 
 # ---- 3. assignment
@@ -256,7 +289,7 @@ class Plan:
 
 
 def queue_s(units: Iterable[Unit], cost: CostModel, resident: Iterable[str] = ()) -> float:
-    """Seconds a worker needs for `units`: one load per model not resident, one warm-up per shape."""
+    """Seconds a worker needs for `units`: one load per model not resident, one setup per shape."""
     return list(_start_times(units, cost, resident, end=True))[-1]
 
 
@@ -282,43 +315,69 @@ def make_plan(
     resident: Sequence[Iterable[str]] | None = None,
     seed: int = 0,
 ) -> Plan:
-    """Assign `units` to `n_workers` (longest first, earliest finish, model affinity), then improve."""
+    """Assign `units` to `n_workers` in blocks (`_blocks`: longest first, earliest finish, model
+    affinity), then improve (`pack`), then order each worker's queue (`_running_order`)."""
     resident_sets = [set(r) for r in (resident or [()] * n_workers)]
-    queues: list[list[Unit]] = [[] for _ in range(n_workers)]
+    queues: list[list[Block]] = [[] for _ in range(n_workers)]
     ready = [0.0] * n_workers
     loaded = [set(r) for r in resident_sets]
     warmed: list[set[tuple[str, str]]] = [set() for _ in range(n_workers)]
     repeats_on: dict[tuple[str, int], int] = defaultdict(int)
-    for u in sorted(units, key=lambda u: (-cost.unit_s(u), u.unit_id)):
+    blocks = _blocks(units, placement)
+    for b in sorted(blocks, key=lambda b: (-_block_s(b, cost), b[0].unit_id)):
+        u = b[0]
 
-        def finish(w: int, u: Unit = u) -> tuple[float, bool, int]:
+        def finish(w: int, u: Unit = u, b: Block = b) -> tuple[float, bool, int]:
             extra = 0.0 if u.model_key in loaded[w] else cost.load_s(u.model_key)
-            return (ready[w] + extra + cost.unit_s(u, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
+            return (ready[w] + extra + _block_s(b, cost, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
 
         workers = range(n_workers)
         if placement == "spread":
             fewest = min(repeats_on[(u.trial_id, w)] for w in workers)
             workers = [w for w in workers if repeats_on[(u.trial_id, w)] == fewest]
         ends, _, w = min(finish(w) for w in workers)
-        queues[w].append(u)
+        queues[w].append(b)
         ready[w] = ends
         loaded[w].add(u.model_key)
         warmed[w].add((u.model_key, u.shape))
-        repeats_on[(u.trial_id, w)] += 1
-    if placement == "pack" and len(units) <= LOCAL_SEARCH_MAX_UNITS:
+        repeats_on[(u.trial_id, w)] += len(b)
+    if placement == "pack" and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
         _improve(queues, cost, resident_sets)
     rng = random.Random(seed)
-    queues = [_running_order(q, placement, cost, rng) for q in queues]
-    return Plan(queues, [queue_s(q, cost, r) for q, r in zip(queues, resident_sets, strict=True)])
+    ordered = [_running_order(q, placement, cost, rng) for q in queues]
+    return Plan(ordered, [queue_s(q, cost, r) for q, r in zip(ordered, resident_sets, strict=True)])
 
 
-def _improve(queues: list[list[Unit]], cost: CostModel, resident: list[set[str]]) -> None:
-    """Move units off the busiest worker, or swap one with another worker's, while the makespan drops."""
+Block = tuple[Unit, ...]  # units the plan keeps together on one worker, run one after the other
+
+
+def _blocks(units: Sequence[Unit], placement: str) -> list[Block]:
+    """`pack`: each configuration's units together (its repeats on one worker, in order, so that
+    only the dispatcher moves a single repeat, where its worker is late); `spread`: one unit each."""
+    if placement == "spread":
+        return [(u,) for u in units]
+    by_trial: dict[str, list[Unit]] = {}
+    for u in units:
+        by_trial.setdefault(u.trial_id, []).append(u)
+    return [tuple(sorted(b, key=lambda u: u.repeats)) for b in by_trial.values()]
+
+
+def _block_s(block: Block, cost: CostModel, warm: bool = True) -> float:
+    """A block's seconds on a worker where its model is resident: one setup at most (one shape)."""
+    return sum(cost.unit_s(u, warm or i > 0) for i, u in enumerate(block))
+
+
+def _flat(blocks: Iterable[Block]) -> list[Unit]:
+    return list(itertools.chain.from_iterable(blocks))
+
+
+def _improve(queues: list[list[Block]], cost: CostModel, resident: list[set[str]]) -> None:
+    """Move blocks off the busiest worker, or swap one with another worker's, while the makespan drops."""
     while True:
-        times = [queue_s(q, cost, r) for q, r in zip(queues, resident, strict=True)]
+        times = [queue_s(_flat(q), cost, r) for q, r in zip(queues, resident, strict=True)]
         worst = max(range(len(queues)), key=times.__getitem__)
         best: tuple[float, int, int, int | None] | None = None
-        for i, u in enumerate(queues[worst]):
+        for i, b in enumerate(queues[worst]):
             rest = queues[worst][:i] + queues[worst][i + 1 :]
             for w in range(len(queues)):
                 if w == worst:
@@ -326,8 +385,10 @@ def _improve(queues: list[list[Unit]], cost: CostModel, resident: list[set[str]]
                 candidates = [None, *range(len(queues[w]))]
                 for j in candidates:
                     mine = rest if j is None else [*rest, queues[w][j]]
-                    theirs = [*queues[w], u] if j is None else [*queues[w][:j], *queues[w][j + 1 :], u]
-                    new = max(queue_s(mine, cost, resident[worst]), queue_s(theirs, cost, resident[w]))
+                    theirs = [*queues[w], b] if j is None else [*queues[w][:j], *queues[w][j + 1 :], b]
+                    new = max(
+                        queue_s(_flat(mine), cost, resident[worst]), queue_s(_flat(theirs), cost, resident[w])
+                    )
                     others = max((t for k, t in enumerate(times) if k not in (w, worst)), default=0.0)
                     span = max(new, others)
                     if span < times[worst] - 1e-9 and (best is None or span < best[0]):
@@ -335,25 +396,26 @@ def _improve(queues: list[list[Unit]], cost: CostModel, resident: list[set[str]]
         if best is None:
             return
         _, i, w, j = best
-        u = queues[worst].pop(i)
+        b = queues[worst].pop(i)
         if j is not None:
             queues[worst].append(queues[w].pop(j))
-        queues[w].append(u)
+        queues[w].append(b)
 
 
-def _running_order(queue: list[Unit], placement: str, cost: CostModel, rng: random.Random) -> list[Unit]:
-    """Grouped by model (one load each); within a model longest first (pack) or shuffled (spread:
-    randomised blocks, so a configuration's position in time on a GPU is not systematic)."""
-    by_model: dict[str, list[Unit]] = {}
-    for u in queue:
-        by_model.setdefault(u.model_key, []).append(u)
+def _running_order(queue: list[Block], placement: str, cost: CostModel, rng: random.Random) -> list[Unit]:
+    """Grouped by model (one load each); within a model longest block first (pack: a configuration's
+    repeats one after the other) or shuffled (spread: randomised blocks, so a configuration's position
+    in time on a GPU is not systematic)."""
+    by_model: dict[str, list[Block]] = {}
+    for b in queue:
+        by_model.setdefault(b[0].model_key, []).append(b)
     out: list[Unit] = []
-    for units in by_model.values():
+    for blocks in by_model.values():
         if placement == "spread":
-            rng.shuffle(units)
+            rng.shuffle(blocks)
         else:
-            units.sort(key=lambda u: -cost.unit_s(u))
-        out += units
+            blocks.sort(key=lambda b: -_block_s(b, cost))
+        out += _flat(blocks)
     return out
 
 
@@ -450,7 +512,7 @@ class Dispatcher:
         return [self.assign(uid) for uid in unit_ids]
 
     def release(self, index: int, unit_id: str | None = None, measured: Mapping[str, Any] | None = None):
-        """A unit left worker `index`; `measured` ({generation_s, load_s}) refits the costs."""
+        """A unit left worker `index`; `measured` ({generation_s, load_s, setup_s}) refits the costs."""
         w = self.workers[index]
         w.backlog_s = max(0.0, w.backlog_s - self._estimate.pop(unit_id, 0.0))
         w.since_s = self.clock()  # its next unit, if one is queued, starts now
@@ -458,6 +520,8 @@ class Dispatcher:
             u = self.units[unit_id]
             if measured.get("generation_s"):
                 self.cost.observe(u.cost_key, u.x, u.prior_generation_s, measured["generation_s"])
+                if measured.get("setup_s"):
+                    self.cost.observe_setup(u, measured["setup_s"], measured["generation_s"])
             if measured.get("load_s"):
                 self.cost.observe_load(u.model_key, measured["load_s"])
 

@@ -1,11 +1,12 @@
 """Run (or resume) a sweep: Ray up, workers prepared, Ray Tune over the pending trials, shards merged.
 
 The shards in `trials/` are the truth about what is done. The work is planned in units (`plan.py`:
-a configuration, or one repeat of it with `placement: spread`); Tune gets one trial per chunk of
-consecutive units of the plan (one unit where units are long, a few seconds of work per worker where
-they are short, so that Tune's own cost per trial does not dominate a sweep of 10,000 tiny trials),
-and the router sends each unit to a worker. Tune's experiment state is kept (in `tune/attempt-N`) for
-inspection, but a resume asks the folder, not Tune, since Tune saves its state only periodically.
+one repeat of a configuration, or all of them where it is measured as a whole); Tune gets one trial
+per chunk of consecutive units of the plan (one unit where units are long, a few seconds of work per
+worker where they are short, so that Tune's own cost per trial does not dominate a sweep of 10,000
+tiny trials), and the router sends each unit to a worker. Tune's experiment state is kept (in
+`tune/attempt-N`) for inspection, but a resume asks the folder, not Tune, since Tune saves its state
+only periodically.
 
 Who owns what when something fails (one owner each; Tune itself retries nothing):
 
@@ -558,7 +559,9 @@ def _finish_unit(
         attempt = None
         try:
             summary = await_trial(workers[index], ref, lost_after_s)
-            router.release.remote(index, uid, {k: summary.get(k) for k in ("generation_s", "load_s")})
+            router.release.remote(
+                index, uid, {k: summary.get(k) for k in ("generation_s", "load_s", "setup_s")}
+            )
             return summary
         except WorkerLost as e:  # its node left: Ray cannot place a replacement
             router.release.remote(index, uid)

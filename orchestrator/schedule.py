@@ -36,12 +36,15 @@ def model_key(trial) -> str:
 
 
 def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done: set[str]) -> RunPlan:
-    """Units of `sweep` not in `done` (finished unit ids), planned over `n_workers`."""
-    units = make_units(sweep.trials(), sweep, placement, model_key)
+    """Units of `sweep` not covered by `done` (finished shards: unit ids, or trial ids of shards that
+    hold a whole trial), planned over `n_workers`."""
+    units = make_units(sweep.trials(), sweep, model_key)
     cost = CostModel(min_window_s=sweep.metering.min_window_s, warmup=sweep.warmup)
     cost.prior_load(units)
-    _prime(cost, run, [u for u in units if u.unit_id in done])
-    pending = [u for u in units if u.unit_id not in done]
+    shard_of = {u.unit_id: u.unit_id if u.unit_id in done else u.trial_id for u in units}
+    finished = [u for u in units if shard_of[u.unit_id] in done]
+    _prime(cost, run, {shard_of[u.unit_id]: u for u in finished})
+    pending = [u for u in units if shard_of[u.unit_id] not in done]
     plan = make_plan(pending, n_workers, cost, placement, seed=sweep.seed)
     return RunPlan(placement, pending, plan, cost)
 
@@ -51,18 +54,21 @@ def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str,
     atomic_write_text(run.logs_dir / f"plan-attempt-{attempt}.json", json.dumps(doc, indent=2, default=str))
 
 
-def _prime(cost: CostModel, run: RunFolder, finished: list[Unit]) -> None:
+def _prime(cost: CostModel, run: RunFolder, finished: dict[str, Unit]) -> None:
+    """Costs from finished shards (shard id → one of its units): seconds per generation and setup."""
     per_model: dict[str, int] = defaultdict(int)
-    for u in finished:
+    for shard_id, u in finished.items():
         if per_model[u.cost_key] >= PRIOR_SHARDS_PER_MODEL:
             continue
         try:
-            generation_s = read_metadata(run.shard(u.unit_id)).get("generation_s")
+            meta = read_metadata(run.shard(shard_id))
         except (OSError, ValueError) as e:  # noqa: PERF203 — a prior is a hint: skip what cannot be read
-            log.debug("no prior from %s: %s", u.unit_id, e)
+            log.debug("no prior from %s: %s", shard_id, e)
             continue
-        if generation_s:
-            cost.observe(u.cost_key, u.x, u.prior_generation_s, generation_s)
+        if meta.get("generation_s"):
+            cost.observe(u.cost_key, u.x, u.prior_generation_s, meta["generation_s"])
+            if meta.get("setup_s"):
+                cost.observe_setup(u, meta["setup_s"], meta["generation_s"])
             per_model[u.cost_key] += 1
     for path in sorted(run.logs_dir.glob("workers-attempt-*.json")):
         try:

@@ -1,10 +1,11 @@
 """One unit of a trial, top to bottom: a configuration's warm-up, metered windows, quality, its shard.
 
-A unit is a whole trial (every repeat), or with `placement: spread` one repeat of it (`plan.py`); its
-shard is named by the unit id. The warm-up runs where the worker has not yet warmed this model at
-this shape (`TrialEnv.needs_warmup`), not once per trial. Only generation runs inside the energy
-windows. Quality scoring, audio writing and Parquet writing happen after the last window, so they
-never inflate a measurement.
+A unit is one repeat of a trial, or every repeat where the trial is measured as a whole (`plan.py`);
+its shard is named by the unit id. A shape's setup — a runtime's compile-and-capture generations and
+the warm-up — runs where the worker has not yet set up this model at this shape
+(`TrialEnv.needs_warmup`), not once per unit, and counts as set up only once it succeeded
+(`TrialEnv.warmed`). Only generation runs inside the energy windows. Quality scoring, audio writing
+and Parquet writing happen after the last window, so they never inflate a measurement.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ class TrialEnv:
     place: Mapping[str, Any]  # PLACE_COLUMNS: node, worker_id, host_id, gpu_index, gpu_name, gpu_uuid
     scorer: Scorer | None = None
     write_audio: Callable[[Trial, int, Prompt, Generation], None] | None = None
-    # Whether this trial's model needs warming at this trial's shape here (the worker remembers); the
-    # default warms every unit.
+    # Whether this trial's model needs its setup and warm-up at this trial's shape here, and the call
+    # that records that they ran (the worker remembers); the defaults set up every unit.
     needs_warmup: Callable[[Trial], bool] = lambda trial: True
+    warmed: Callable[[Trial], None] = lambda trial: None
 
 
 PLACE_COLUMNS = ("node", "worker_id", "host_id", "gpu_index", "gpu_name", "gpu_uuid")
@@ -88,6 +90,7 @@ class TrialOutcome:
     warmup_energy_j: list[float | None] = field(default_factory=list)
     unit_id: str | None = None  # the shard's name: the trial id, or one repeat of it (`plan.unit_id`)
     generation_s: float | None = None  # mean seconds per generation in the windows (the plan's cost)
+    setup_s: float = 0.0  # seconds of this unit's setup and warm-up generations (0: its shape was set up)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -106,6 +109,7 @@ def run_trial(
     setup: list[dict[str, Any]] = []
     kept: list[tuple[Prompt, Generation]] = []
     status, error = "ok", None
+    setup_s = 0.0
     repeats = range(sweep.repeats) if repeats is None else repeats
     windows = [(r, p) for r in repeats for p in sweep.prompts]
     min_generations = -(-sweep.metering.min_waveforms_per_window // int(params.get("batch_size", 1)))  # ceil
@@ -119,19 +123,25 @@ def run_trial(
 
             return once
 
-        # 3. setup of a runtime other than eager: each prompt's shapes compiled (or found compiled) and
-        #    captured outside the windows, its time and energy metered apart (the setup table)
-        if not is_eager(params):
+        # 3. setup of a runtime other than eager, where the shape is new on this worker: each prompt's
+        #    shapes compiled (or found compiled) and captured outside the windows, its time and energy
+        #    metered apart (the setup table: one row per worker, model, runtime, shape and prompt)
+        new_shape = env.needs_warmup(trial)
+        t_setup = time.perf_counter()
+        if new_shape and not is_eager(params):
             for prompt in sweep.prompts:
                 graphs = compiled_graphs()
                 res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
                 setup.append(_setup_row(trial, prompt, compiled_graphs() - graphs, res.as_columns(), env))
 
         # 4. warm-up (new shape on this worker): measured apart, excluded from the trial's figures
-        for w in range(sweep.warmup if env.needs_warmup(trial) else 0):
+        for w in range(sweep.warmup if new_shape else 0):
             prompt = sweep.prompts[w % len(sweep.prompts)]
             res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
             warmup_j.append(_device_energy_j(res.as_columns()))
+        if new_shape:
+            setup_s = time.perf_counter() - t_setup  # the plan's setup cost (`plan.CostModel`)
+            env.warmed(trial)
 
         # 5. the metered windows: one per (repeat, prompt)
         for repeat, prompt in windows:
@@ -214,6 +224,7 @@ def run_trial(
         warmup_energy_j=warmup_j,
         unit_id=unit_id,
         generation_s=_mean_or_none(r["latency_s"] for r in rows if r["status"] == "ok"),
+        setup_s=setup_s,
     )
     if setup:
         env.run.setup_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +239,7 @@ def write_shard(
     run: RunFolder, sweep: Sweep, trial_id: str, rows: list[dict[str, Any]], outcome: TrialOutcome
 ) -> None:
     table = rows_to_table(rows, results_schema(sweep.axes()))
-    keys = ("status", "wall_s", "window_s", "warmup_energy_j", "generation_s", "error")
+    keys = ("status", "wall_s", "window_s", "warmup_energy_j", "generation_s", "setup_s", "error")
     meta = {k: outcome.as_dict()[k] for k in keys}
     write_table(table, run.shard(trial_id), metadata=meta)
 

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from t2a_ray.config import Prompt, Trial, load_sweep
@@ -24,6 +24,31 @@ from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
 
 log = logging.getLogger(__name__)
+
+
+class SetUpShapes:
+    """The shapes a worker has set up (a runtime's compilation and capture) and warmed: once per
+    (model, shape) and load of the model — a new batch, duration or runtime, or the model loaded again
+    — not once per unit. `loads`: the worker's count of loads per model key (`ModelCache.loads`)."""
+
+    def __init__(self, loads: Mapping[str, int]):
+        self.loads = loads
+        self.done: dict[tuple[str, str], int] = {}  # (model key, shape) → the load it was set up on
+        self.count = 0
+
+    @staticmethod
+    def _key(trial: Trial) -> tuple[str, str]:
+        return ModelCache.key(trial.model, trial.weights, trial.dtype), shape_of(trial.params)
+
+    def needed(self, trial: Trial) -> bool:
+        key = self._key(trial)
+        return self.done.get(key) != self.loads[key[0]]
+
+    def record(self, trial: Trial) -> None:
+        """The trial's shape was set up and warmed (a setup that failed is not recorded: it runs again)."""
+        key = self._key(trial)
+        self.done[key] = self.loads[key[0]]
+        self.count += 1
 
 
 class Worker:
@@ -73,9 +98,7 @@ class Worker:
         self.window_s = 0.0
         self.gaps_s: list[float] = []
         self._last_end: float | None = None
-        # (model key, shape) → the load of the model it was warmed on (a reloaded model warms again)
-        self.warmed: dict[tuple[str, str], int] = {}
-        self.warmups = 0
+        self.shapes = SetUpShapes(self.models.loads)
         self.first_start_unix_s: float | None = None
         self.last_end_unix_s: float | None = None
 
@@ -156,7 +179,8 @@ class Worker:
             place=self.place,
             scorer=self.scorer(),
             write_audio=self._write_audio if self.sweep.save_audio else None,
-            needs_warmup=self._needs_warmup,
+            needs_warmup=self.shapes.needed,
+            warmed=self.shapes.record,
         )
         outcome = run_trial(trial, env, repeats, unit_id)
         self._last_end = time.perf_counter()
@@ -169,17 +193,6 @@ class Worker:
             "model_key": key,
             "load_s": self.models.load_s.get(key) if self.models.loads[key] > loads_before else None,
         }
-
-    def _needs_warmup(self, trial: Trial) -> bool:
-        """Warm a model once per shape and load on this worker (a new batch, duration or runtime, or
-        the model loaded again), not once per unit."""
-        key = ModelCache.key(trial.model, trial.weights, trial.dtype)
-        shape = (key, shape_of(trial.params))
-        if self.warmed.get(shape) == self.models.loads[key]:
-            return False
-        self.warmed[shape] = self.models.loads[key]
-        self.warmups += 1
-        return True
 
     def activities_since(self, n: int) -> tuple[int, list[str]]:
         """How many activities it has begun, and those after the first `n` (all of them when it has
@@ -203,7 +216,7 @@ class Worker:
             "busy_s": self.busy_s,
             "window_s": self.window_s,
             "gaps_s": list(self.gaps_s),
-            "warmups": self.warmups,
+            "warmups": self.shapes.count,
             "first_start_unix_s": self.first_start_unix_s,
             "last_end_unix_s": self.last_end_unix_s,
             "idle_power_w": self.meter.idle_power_w,

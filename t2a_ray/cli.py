@@ -184,6 +184,7 @@ def _check_out(out_dir: Path) -> None:
 def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
     from t2a_ray.config import load_sweep
     from t2a_ray.orchestrator import reaper
+    from t2a_ray.orchestrator.plan import trial_done
     from t2a_ray.orchestrator.progress import plural
     from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep, stop_on_sigint
 
@@ -191,7 +192,8 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
             reaper.kill_descendants()
         sweep = load_sweep(run.sweep_yaml)
-        done = len(run.finished_trial_ids() & {t.trial_id for t in sweep.trials()})
+        finished = run.finished_trial_ids()  # unit ids: a trial is done once they cover its repeats
+        done = sum(trial_done(t.trial_id, finished, sweep.repeats) for t in sweep.trials())
         click.echo(
             f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run"
             f" — continue with `t2a-ray resume {run.root}`",

@@ -1,14 +1,17 @@
-"""The plan: cost model, assignment against the brute-force optimum, spread placement, online stealing."""
+"""The plan: cost model, assignment against the brute-force optimum, spread and pack placement, online
+stealing (a dispatcher on a fake clock), setup costs."""
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 
 import pytest
 
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import (
+    PRIOR_COMPILE_S,
     CostModel,
     Dispatcher,
     NoWorkersLeft,
@@ -138,7 +141,7 @@ def test_the_dispatcher_refits_costs_from_finished_units_and_skips_dead_workers(
         d.assign("u1")
 
 
-def test_spread_units_are_one_per_repeat_and_do_not_depend_on_the_gpu_count(write_sweep):
+def test_units_are_one_per_repeat_under_either_placement_whatever_the_gpu_count(write_sweep):
     sweep = load_sweep(
         write_sweep(
             """
@@ -151,16 +154,36 @@ def test_spread_units_are_one_per_repeat_and_do_not_depend_on_the_gpu_count(writ
     )
     key = lambda t: ModelCache.key(t.model, t.weights, t.dtype)  # noqa: E731
     trials = sweep.trials()
-    spread = make_units(trials, sweep, "spread", key)
-    assert [u.unit_id for u in spread[:3]] == [f"{trials[0].trial_id}.r{r}" for r in range(3)]
-    assert all(u.windows == 2 and len(u.repeats) == 1 for u in spread)
-    assert spread[0].prior_generation_s == pytest.approx(10 * 0.01)  # the declared host time per step
-    assert spread[0].prior_load_s == 0.0  # the card declares its load time: an option, 0 unless given
-    pack = make_units(trials, sweep, "pack", key)
-    assert [u.unit_id for u in pack] == [t.trial_id for t in trials]
-    assert pack[0].repeats == (0, 1, 2) and pack[0].windows == 6
-    order = make_plan(spread, 2, CostModel(), "spread").submission_order(CostModel())
-    assert sorted(order) == sorted(u.unit_id for u in spread)
+    units = make_units(trials, sweep, key)
+    assert [u.unit_id for u in units[:3]] == [f"{trials[0].trial_id}.r{r}" for r in range(3)]
+    assert all(u.windows == 2 and len(u.repeats) == 1 for u in units)
+    assert units[0].prior_generation_s == pytest.approx(10 * 0.01)  # the declared host time per step
+    assert units[0].prior_load_s == 0.0  # the card declares its load time: an option, 0 unless given
+    for placement in ("spread", "pack"):
+        for n_workers in (1, 2, 3):
+            order = make_plan(units, n_workers, CostModel(), placement).submission_order(CostModel())
+            assert sorted(order) == sorted(u.unit_id for u in units)
+
+
+def test_a_pack_plan_keeps_each_configurations_repeats_on_one_worker_one_after_the_other():
+    lengths = {"A": [30, 24, 18, 12], "B": [9, 7, 5], "C": [4, 3]}  # seconds per repeat
+    units = [
+        unit(f"{m}{i}.r{r}", m, s, trial=f"{m}{i}")
+        for m, seconds in lengths.items()
+        for i, s in enumerate(seconds)
+        for r in range(4)
+    ]
+    cost = cost_with_loads(A=8.0, B=3.0, C=1.0)
+    plan = make_plan(units, 2, cost, "pack")
+    for q in plan.queues:
+        trials = [u.trial_id for u in q]
+        assert trials == sorted(trials, key=trials.index)  # each configuration's repeats in a row
+    where = plan.worker_of()
+    for trial in {u.trial_id for u in units}:
+        assert len({where[f"{trial}.r{r}"] for r in range(4)}) == 1
+    # configurations as blocks: the makespan is the optimum's over whole configurations, within 10 %
+    whole = [unit(t, t[0], 4 * lengths[t[0]][int(t[1])]) for t in sorted({u.trial_id for u in units})]
+    assert plan.makespan_s <= 1.10 * brute_force_makespan(whole, 2, cost)
 
 
 # The router's rules, kept by the dispatcher that replaced it (a load costs what the cost model says).
@@ -213,7 +236,7 @@ def test_a_trial_is_done_once_its_units_cover_every_repeat():
     assert parse_unit_id("t.r2", 3) == ("t", (2,)) and parse_unit_id("t", 3) == ("t", (0, 1, 2))
 
 
-def test_with_quality_scoring_a_configuration_stays_one_unit_under_spread(write_sweep):
+def test_with_quality_scoring_a_configuration_stays_one_unit(write_sweep):
     sweep = load_sweep(
         write_sweep(
             """
@@ -225,7 +248,7 @@ def test_with_quality_scoring_a_configuration_stays_one_unit_under_spread(write_
             """
         )
     )
-    units = make_units(sweep.trials(), sweep, "spread", lambda t: t.model.id)
+    units = make_units(sweep.trials(), sweep, lambda t: t.model.id)
     assert [u.repeats for u in units] == [(0, 1, 2), (0, 1, 2)]
 
 
@@ -249,9 +272,113 @@ def test_a_compiled_runtime_has_a_cost_fit_of_its_own(write_sweep):
             """
         )
     )
-    eager, compiled = make_units(sweep.trials(), sweep, "pack", lambda t: t.model.id)
+    eager, compiled = make_units(sweep.trials(), sweep, lambda t: t.model.id)
     assert eager.model_key == compiled.model_key  # one resident model, loaded once
     assert eager.cost_key != compiled.cost_key and "compile=default" in compiled.cost_key
+    assert (eager.setup_generations, eager.prior_setup_s) == (0, 0.0)
+    assert (compiled.setup_generations, compiled.prior_setup_s) == (1, PRIOR_COMPILE_S)  # one prompt
     cost = CostModel()
     cost.observe(compiled.cost_key, compiled.x, compiled.prior_generation_s, 5 * compiled.prior_generation_s)
     assert cost.generation_s(eager) == pytest.approx(eager.prior_generation_s)  # untouched by the other
+
+
+def test_a_measured_setup_counts_for_a_shape_not_yet_set_up_and_not_for_one_that_is():
+    cost = CostModel(warmup=2)
+    u = Unit("u", "u", "A", "shape", 1, 0.5, 4, 1, (0,), cost_key="A|compile=default", setup_generations=2)
+    eager = Unit("e", "e", "A", "shape", 1, 0.5, 4, 1, (0,))
+    windows_s = 4 * 0.5
+    assert cost.unit_s(eager, warm=False) == pytest.approx(windows_s + 2 * 0.5)  # eager: its warm-ups
+    assert cost.unit_s(u, warm=False) == pytest.approx(windows_s + 4 * 0.5)  # no prior overhead given
+    # a unit that set up: 40 s, of which 2 warm-ups and 2 setup generations of 0.5 s each
+    cost.observe_setup(u, setup_s=40.0, generation_s=0.5)
+    assert cost.setup_overhead_s(u) == pytest.approx(38.0)
+    assert cost.unit_s(u, warm=False) == pytest.approx(windows_s + 4 * 0.5 + 38.0)
+    assert cost.unit_s(u, warm=True) == pytest.approx(windows_s)  # set up already: windows only
+    assert cost.unit_s(eager, warm=False) == pytest.approx(windows_s + 2 * 0.5)  # another cost key
+    cost.observe_setup(u, setup_s=22.0, generation_s=0.5)  # a second shape: the mean of the two
+    assert cost.setup_overhead_s(u) == pytest.approx(29.0)
+
+
+def _two_workers_one_late(u: Unit) -> Dispatcher:
+    """A dispatcher whose plan put two 10 s units, then `u`, on worker 0 and nothing on worker 1
+    (cold: no shape set up), at the moment the first unit ends 5 s late and `u` is sent."""
+    a, b = (Unit(n, n, "A", "shape", 10, 10.0, 1, 1, (0,), 0.0, u.cost_key) for n in "ab")
+    cost = cost_with_loads(A=0.0)
+    plan = make_plan([a, b, u], 2, cost)
+    plan.queues = [[a, b, u], []]  # as planned while worker 1 had other work
+    now = [0.0]
+    d = Dispatcher([a, b, u], plan, cost, "pack", clock=lambda: now[0])
+    assert d.assign_many(["a", "b"]) == [0, 0]
+    now[0] = 15.0
+    d.release(0, "a")  # planned to end at 10 s
+    return d
+
+
+def test_the_dispatcher_steals_an_eager_unit_but_not_a_compiled_one_for_a_slight_delay():
+    eager = Unit("u", "u", "A", "shape", 10, 10.0, 1, 1, (0,), 0.0)
+    d = _two_workers_one_late(eager)
+    assert d.assign("u") == 1 and d.stolen == 1  # the idle worker ends it at 25 s, not 35 s
+    compiled = Unit(
+        "u", "u", "A", "shape", 10, 10.0, 1, 1, (0,), 0.0, "A|compile=default", 1, PRIOR_COMPILE_S
+    )
+    d = _two_workers_one_late(compiled)
+    assert d.assign("u") == 0 and d.stolen == 0  # worker 1 would compile first: later than waiting
+
+
+def simulate(units: list[Unit], cost: CostModel, placement: str, true_factor: dict[str, float]):
+    """Drive a `Dispatcher` as the runner does, on a fake clock: units sent in the plan's order as
+    Tune's trials start (at most two per worker in flight), each worker running what it was sent in
+    order; a unit of model m takes `true_factor[m]` × its prior, and its release reports that.
+    Returns the dispatcher, the plan and when each worker ended its last unit."""
+    plan = make_plan(units, 2, cost, placement)
+    now = [0.0]
+    d = Dispatcher(units, plan, cost, placement, clock=lambda: now[0])
+    by_id = {u.unit_id: u for u in units}
+    order = deque(plan.submission_order(cost))
+    queued: list[deque[str]] = [deque(), deque()]
+    running: list[tuple[float, str] | None] = [None, None]
+    ended = [0.0, 0.0]
+    loaded: list[set[str]] = [set(), set()]
+    while order or any(running) or any(queued):
+        while order and sum(map(len, queued)) + sum(r is not None for r in running) < 4:
+            uid = order.popleft()
+            queued[d.assign(uid)].append(uid)
+        for w in (0, 1):
+            if running[w] is None and queued[w]:
+                u = by_id[queued[w].popleft()]
+                load = 0.0 if u.model_key in loaded[w] else cost.load_s(u.model_key)
+                loaded[w].add(u.model_key)
+                running[w] = (now[0] + load + true_factor[u.model_key] * u.prior_generation_s, u.unit_id)
+        w = min((w for w in (0, 1) if running[w]), key=lambda w: running[w][0])
+        now[0], uid = running[w]
+        running[w], ended[w] = None, now[0]
+        u = by_id[uid]
+        d.release(w, uid, {"generation_s": true_factor[u.model_key] * u.prior_generation_s})
+    return d, plan, ended
+
+
+def test_late_units_move_one_repeat_at_a_time_and_the_workers_end_within_one_repeat():
+    # three models, five configurations each (like steps 10 to 200), four repeats: model C's prior
+    # is half its true cost, so the plan's split of the work is wrong
+    seconds = {
+        "A": [1.0, 2.0, 4.0, 8.0, 16.0],
+        "B": [0.5, 1.0, 2.0, 4.0, 8.0],
+        "C": [0.8, 1.6, 3.2, 6.4, 12.8],
+    }
+    units = [
+        unit(f"{m}{i}.r{r}", m, s, trial=f"{m}{i}")
+        for m, lengths in seconds.items()
+        for i, s in enumerate(lengths)
+        for r in range(4)
+    ]
+    factor = {"A": 1.0, "B": 1.0, "C": 2.0}
+    longest_repeat = max(factor[u.model_key] * u.prior_generation_s for u in units)
+    d, plan, ended = simulate(units, cost_with_loads(A=1.0, B=1.0, C=1.0), "pack", factor)
+    # followed to the letter, the plan would leave one worker idle for more than a repeat
+    planned = [sum(factor[u.model_key] * u.prior_generation_s for u in q) for q in plan.queues]
+    assert abs(planned[0] - planned[1]) > 1.5 * longest_repeat
+    assert d.stolen > 0
+    assert abs(ended[0] - ended[1]) <= longest_repeat, ended
+    # what moved were single repeats: some configuration ran on both workers
+    split = {u.trial_id for u in units if len({d.assigned[f"{u.trial_id}.r{r}"] for r in range(4)}) > 1}
+    assert split

@@ -16,9 +16,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from t2a_ray.adapters import adapter_class
 from t2a_ray.config import load_sweep
+from t2a_ray.metering import open_meter
+from t2a_ray.orchestrator.device import TorchDevice
+from t2a_ray.orchestrator.plan import trial_done
 from t2a_ray.orchestrator.reaper import descendants, start_time
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
+from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
 
 pytestmark = pytest.mark.slow
@@ -95,6 +100,35 @@ def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_wo
     gpus = json.loads((run.logs_dir / "gpus-attempt-1.json").read_text())
     assert all(g["host_id"] and g["reference_launch_s"] > 0 for g in gpus)
     assert sum(s["warmups"] for s in worker_stats(run)) <= 4  # per (worker, model, shape), not per unit
+
+
+def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whole_trials(tmp_path):
+    run = make_run(tmp_path, TWO_MODELS + "placement: pack\n")
+    sweep = load_sweep(run.sweep_yaml)
+    trials = sweep.trials()
+    # a folder where two trials were written whole (one shard per trial, as pack wrote them before)
+    adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
+    with open_meter(use_gpu=False) as meter:
+        env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"worker_id": 9})
+        for t in trials[:2]:
+            assert run_trial(t, env).status == "ok"
+    whole = {t.trial_id: run.shard(t.trial_id).stat().st_mtime_ns for t in trials[:2]}
+    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    assert outcome.statuses == {"ok": 8} and (outcome.ran, outcome.skipped) == (6, 2)
+    assert {tid: run.shard(tid).stat().st_mtime_ns for tid in whole} == whole  # not run again
+    plan = json.loads((run.logs_dir / "plan-attempt-1.json").read_text())
+    assert plan["placement"] == "pack" and plan["units_pending"] == 6 * 2  # one unit per repeat
+    assert plan["dispatch"]["assigned"] == 12
+    assert run.finished_trial_ids() == set(whole) | {f"{t.trial_id}.r{r}" for t in trials[2:] for r in (0, 1)}
+    table = rows(run)
+    keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)
+    assert len(keys) == 8 * 2 * 2 and set(keys.values()) == {1}  # every window once
+    ran = [r for r in table if r["trial_id"] not in whole]
+    assert {r["worker_id"] for r in ran} == {0, 1}  # each row says which worker ran it
+    by_unit: dict[tuple[str, int], set[int]] = {}
+    for r in ran:
+        by_unit.setdefault((r["trial_id"], r["repeat"]), set()).add(r["worker_id"])
+    assert all(len(w) == 1 for w in by_unit.values())  # a repeat's windows on one worker
 
 
 def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):
@@ -223,9 +257,9 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: Ray's own processes must notice and go
     proc.wait()
     assert alive_after(ray_processes, 5) == []  # its reaper takes them (Ray's agents would stay a minute)
-    interrupted = len(run.finished_trial_ids())
-    units = 10 if placement == "pack" else 20  # spread: one unit per repeat
-    assert 3 <= interrupted < units
+    finished = run.finished_trial_ids()
+    assert 3 <= len(finished) < 20  # one unit per repeat, under either placement
+    trials_done = sum(trial_done(t.trial_id, finished, 2) for t in load_sweep(run.sweep_yaml).trials())
     written = {p: p.stat().st_mtime_ns for p in run.shard_paths()}
     result = subprocess.run(
         [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
@@ -236,8 +270,7 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     skipped = int(re.search(r"skipped (\d+) already done", result.stderr).group(1))
-    if placement == "pack":
-        assert skipped >= interrupted  # workers may finish the trial in hand before they go
+    assert skipped >= trials_done  # workers may finish the unit in hand before they go
     assert all(p.stat().st_mtime_ns == t for p, t in written.items())  # no finished unit ran again
     table = rows(run)
     keys = Counter((r["trial_id"], r["repeat"], r["prompt_id"]) for r in table)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -10,6 +12,7 @@ from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
+from t2a_ray.orchestrator.worker import SetUpShapes
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import quality_schema, shard_metadata
 
@@ -158,3 +161,21 @@ def test_a_unit_runs_one_repeat_into_its_own_shard_and_warms_only_when_asked(env
     assert [(r["trial_id"], r["repeat"]) for r in rows] == [(trial.trial_id, 1)] * 2  # one per prompt
     assert {(r["worker_id"], r["host_id"]) for r in rows} == {(1, "abc")}
     assert trial_env.run.finished_trial_ids() == {f"{trial.trial_id}.r0", f"{trial.trial_id}.r1"}
+
+
+def test_a_shape_counts_as_set_up_only_once_its_setup_succeeded(tmp_path):
+    sweep = parse_sweep({**DOC, "grid": {"steps": [2, 1]}, "warmup": 1, "repeats": 1}, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    options = {"fault": "error", "fault_when": {"steps": 2}}  # its warm-up fails at steps 2
+    adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny", options=options)
+    shapes = SetUpShapes(Counter())
+    with open_meter(use_gpu=False) as meter:
+        trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        trial_env.needs_warmup, trial_env.warmed = shapes.needed, shapes.record
+        failed, ok, again = (run_trial(t, trial_env) for t in [*sweep.trials(), sweep.trials()[1]])
+    assert failed.status == "failed" and failed.setup_s == 0.0 and failed.warmup_energy_j == []
+    # the same shape (steps alone differ) is set up by the next unit, and only by it
+    assert ok.status == "ok" and len(ok.warmup_energy_j) == 1 and ok.setup_s > 0
+    assert again.warmup_energy_j == [] and again.setup_s == 0.0
+    assert shapes.count == 1

@@ -3,6 +3,8 @@ tiny real model compiled by inductor, a real run folder."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +18,7 @@ from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
+from t2a_ray.orchestrator.worker import SetUpShapes
 from t2a_ray.runfolder import RunFolder
 
 DOC = {
@@ -40,10 +43,14 @@ def adapter():
 
 
 def _env(tmp_path, doc, adapter, meter):
+    """One worker's environment: its adapter resident (loaded once), its record of shapes set up."""
     sweep = parse_sweep(doc, base_dir=tmp_path)
     run = RunFolder(tmp_path / "run")
     run.create(sweep.to_yaml())
-    return sweep, TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+    shapes = SetUpShapes(Counter())
+    env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+    env.needs_warmup, env.warmed = shapes.needed, shapes.record
+    return sweep, env
 
 
 def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_path, adapter):
@@ -52,12 +59,20 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
         outcomes = {(t.params["steps"], t.params["compile"]): run_trial(t, env) for t in sweep.trials()}
     assert {o.status for o in outcomes.values()} == {"ok"}
     setup = read_setup(env.run.root)
-    # only the compiled trials have a setup; the first one compiled the shape, the second found it
-    assert sorted(setup["steps"]) == [2, 3] and set(setup["compile"]) == {"default"}
-    first, second = setup.sort_values("steps")["graphs_compiled"]
-    assert first >= 1 and second == 0
+    # only a compiled trial has a setup, once per shape on the worker: the first compiled unit of the
+    # shape compiled it (one row per prompt); the second, at another step count, found it compiled —
+    # no setup, no setup row, and nothing compiled in its windows (that fails a trial)
+    assert list(setup["steps"]) == [2] and list(setup["compile"]) == ["default"]
+    assert list(setup["prompt_id"]) == [p.id for p in sweep.prompts] and setup["graphs_compiled"].ge(1).all()
     assert setup["setup_energy_j"].notna().all() and setup["setup_s"].gt(0).all()
     assert all(setup["energy_method"].str.contains("cpu:"))
+    second = next(t for t in sweep.trials() if (t.params["steps"], t.params["compile"]) == (3, "default"))
+    assert not env.run.setup_shard(second.trial_id).exists()
+    # the unit's setup time, for the plan: the setup and warm-up generations, where they ran
+    assert outcomes[(2, "default")].setup_s >= setup["setup_s"].sum()
+    assert outcomes[(3, "default")].setup_s == 0.0 and outcomes[(3, "none")].setup_s == 0.0
+    assert outcomes[(2, "none")].setup_s > 0  # eager: its warm-up
+    assert [len(o.warmup_energy_j) for o in outcomes.values()] == [1, 0, 1, 0]  # in trial order
     results = {t.trial_id: pq.read_table(env.run.shard(t.trial_id)).to_pylist() for t in sweep.trials()}
     for trial in sweep.trials():
         rows = results[trial.trial_id]
@@ -71,7 +86,8 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
     costs = setup_costs(setup, table)
     assert len(costs) == 1 and costs["overhead_j"].notna().all()
     even = break_even(table, costs)
-    assert sorted(even["steps"]) == [2, 3] and even["overhead_j"].nunique() == 1
+    assert sorted(even["steps"]) == [2, 3] and even["overhead_j"].notna().all()
+    assert even["overhead_j"].nunique() == 1
     # steps=3 compiled nothing: it reused the graphs of steps=2 (same shapes), whose overhead it shows
     assert even.set_index("steps")["overhead_from"].to_dict() == {2: "own", 3: "steps=2"}
     # ...and the run's report shows them (no GPU here: no busy fraction, so no launch-bound read-out)
