@@ -208,8 +208,8 @@ class PrefetchRaises(NoopAdapter):
 
 
 def span(prepared: dict, step: str) -> tuple[float, float]:
-    start, end = prepared["prepare_steps_s"][step]
-    return start, end
+    """When a step of the prepare ran: (start, end), seconds from the prepare's start."""
+    return tuple(prepared["prepare_steps_s"][step])
 
 
 def test_prepare_prefetches_the_planned_models_in_a_thread_beside_the_idle_baseline(tmp_path):
@@ -225,7 +225,7 @@ def test_prepare_prefetches_the_planned_models_in_a_thread_beside_the_idle_basel
     )
     try:
         prepared = worker.prepare(["noop", "noop"])
-        # the planned model still loads and runs where the prefetch was a test's
+        # the worker's loads go through the same `find_adapter`
         assert worker.run_trial(worker.sweep.trials()[0].trial_id)["status"] == "ok"
     finally:
         worker.shutdown()
