@@ -266,6 +266,17 @@ class TorchAdapter(Adapter):
         return adapter
 
     @classmethod
+    def prefetch(cls) -> None:
+        """Build the tiny model on the CPU and drop it: the tiny build makes the classes the full one
+        makes, so it imports their modules (diffusers', transformers', what they import) without a
+        list to keep in sync. Not inside ``building``, which sets torch's default dtype for the whole
+        process: the tiny build runs in the default float32 (``plain`` sets that same value) and draws
+        its random weights from torch's global generator, which no measurement relies on (``building``
+        seeds its own).
+        """
+        cls._build("tiny", {})
+
+    @classmethod
     def _check_load(cls, device: str, dtype: str, weights: str, options: Mapping[str, Any]) -> None:
         if weights not in cls.card.weight_modes:
             raise ConfigError(

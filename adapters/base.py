@@ -160,8 +160,9 @@ class Generation:
 class Adapter(abc.ABC):
     """A resident model. Subclasses set `card` and implement `load` and `generate`.
 
-    Abstract hooks: ``load``, ``generate``. Optional: ``unload``. A class that sets `card` is a model
-    one can load: defining it with a hook left abstract is a TypeError at once (see __init_subclass__).
+    Abstract hooks: ``load``, ``generate``. Optional: ``prefetch``, ``unload``. A class that sets `card`
+    is a model one can load: defining it with a hook left abstract is a TypeError at once (see
+    __init_subclass__).
     """
 
     card: ClassVar[ModelCard]
@@ -212,6 +213,15 @@ class Adapter(abc.ABC):
         negative_prompt: str | None = None,
     ) -> Generation:
         """Generate `params["batch_size"]` waveforms per prompt. `params` has passed `check`."""
+
+    @classmethod  # noqa: B027 - optional hook, nothing to import by default
+    def prefetch(cls) -> None:
+        """Import the code `load` will need, touching no device and changing no process-wide state.
+
+        A worker calls it in a background thread while it measures its GPU's idle power, so that a
+        model's first load is not mostly Python imports (benchmarks/results/prefetch_cpu.md). Errors
+        are the caller's to log and ignore: `load` raises them properly.
+        """
 
     def unload(self) -> None:  # noqa: B027 - optional hook, nothing to drop by default
         """Drop references to the model so its memory can be freed."""

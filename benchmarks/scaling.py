@@ -3,9 +3,10 @@
 
 Every run is recorded as {"placement", "gpus", "wall_s", "trials", "ok", "card"} plus what explains it:
 the sweep phase (first unit start to last unit end over all workers) and the fixed costs around it
-(Ray, workers, Tune, merge), speed-ups of both over the one-GPU run, loads per (worker, model), warm-ups,
-time inside metered windows, units taken by an idle worker, and — on real GPUs, in `spread` — each GPU's
-energy ratio to the configurations' GPU-balanced means (`analysis/gpu_effect.py`).
+(Ray, workers, Tune, merge: the launch's timeline cut into segments, `breakdown_s`), speed-ups of both
+over the one-GPU run, loads per (worker, model), warm-ups, time inside metered windows, units taken
+by an idle worker, and — on real GPUs, in `spread` — each GPU's energy ratio to the configurations'
+GPU-balanced means (`analysis/gpu_effect.py`).
 
     # the 2-GPU measurement, one command (≥ 5 minutes on one GPU; `--gpus 1` and `--gpus 2` may also be
     # run as two commands with --append, e.g. where one command may last 10 minutes at most)
@@ -35,6 +36,30 @@ from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import RunFolder
 
 GPU_MODELS = ["audioldm", "make-an-audio-2", "tango"]  # three costs: small UNet, DiT, large UNet
+# The launch's wall time cut at its timeline's phases (logs/timeline-attempt-N.json): segment → the
+# phase that ends it (None: the launch's end); each segment starts where the one before it ends.
+SEGMENTS = {
+    "ray_start_s": "ray_up",
+    "workers_start_s": "workers_started",
+    "first_prepare_s": "first_worker_prepared",
+    "to_first_unit_s": "first_unit_started",
+    "sweep_phase_s": "last_unit_ended",
+    "tune_end_s": "tune_finished",
+    "workers_shutdown_s": "workers_shut_down",
+    "ray_shutdown_s": "ray_down",
+    "merge_s": "merge_done",
+    "rest_s": None,
+}
+
+
+def breakdown(phases: dict, wall_s: float) -> dict:
+    """`SEGMENTS` of a launch of `wall_s` from its timeline's `phases_s`: they sum to `wall_s`."""
+    out, before = {}, 0.0
+    for segment, phase in SEGMENTS.items():
+        end = wall_s if phase is None else phases.get(phase)
+        out[segment] = None if end is None else end - before
+        before = before if end is None else end
+    return out
 
 
 def sweep_doc(args) -> dict:
@@ -81,6 +106,7 @@ def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
         default=None,
     )
     plan = json.loads(sorted(run.logs_dir.glob("plan-attempt-*.json"))[-1].read_text())
+    timeline = json.loads(sorted(run.logs_dir.glob("timeline-attempt-*.json"))[-1].read_text())
     result = {
         "placement": placement,
         "gpus": n,
@@ -102,6 +128,9 @@ def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
         "busy_s": {s["worker"]: s.get("busy_s") for s in stats},
         "window_fraction_of_wall": sum(s.get("window_s", 0.0) for s in stats) / (wall * n),
         "gap_s_total": sum(sum(s.get("gaps_s", [])) for s in stats),
+        "timeline_s": timeline["phases_s"],
+        "breakdown_s": breakdown(timeline["phases_s"], wall),
+        "prepare_steps_s": {w["worker"]: w["prepare_steps_s"] for w in timeline["workers"]},
     }
     if args.gpu and placement == "spread":
         energy = "gpu_energy_j" if "energy_per_waveform_j" not in rows else "energy_per_waveform_j"
@@ -135,6 +164,17 @@ def reading(record: dict) -> str:
             f"{r['rows_ok']} / {r['rows']} | {r['max_loads_per_worker_model']} | {r['warmups']} | "
             f"{r['units_taken_by_an_idle_worker']} |"
         )
+    lines += [
+        "",
+        "Where the wall time goes (s, from each run's logs/timeline-attempt-1.json):",
+        "",
+        "| placement | GPUs | " + " | ".join(k.removesuffix("_s").replace("_", " ") for k in SEGMENTS) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in SEGMENTS) + " |",
+    ]
+    for r in runs:
+        parts = r.get("breakdown_s") or dict.fromkeys(SEGMENTS)  # runs recorded before the timeline: –
+        cells = ["–" if v is None else f"{v:.1f}" for v in parts.values()]
+        lines.append(f"| {r['placement']} | {r['gpus']} | " + " | ".join(cells) + " |")
     for r in runs:
         for g in r.get("gpu_effect") or []:
             lines.append(

@@ -457,18 +457,26 @@ class Meter:
         """Share of `result`'s window in which the GPU ran a kernel, read after it (`busy.py`)."""
         return window_busy_fraction(self.gpu, self.clock, result.start_s, result.end_s)
 
-    def measure_idle(self, seconds: float) -> float | None:
+    def measure_idle(self, seconds: float, during: Callable[[], Any] | None = None) -> float | None:
         """Measure the GPU's idle power over `seconds` of doing nothing; sets and returns `idle_power_w`.
 
-        None when there is no GPU power reading. Every later window reports its net energy against it.
+        `during` runs first inside the window (then the window sleeps what is left of `seconds`): work
+        that only reads the GPU (NVML queries), so that it costs no time beside the baseline; an error
+        it raises ends the window unmeasured and propagates. None when there is no GPU power reading
+        (`during` still runs). Every later window reports its net energy against it.
         """
         if not (isinstance(seconds, (int, float)) and seconds > 0):
             raise ValueError(f"seconds = {seconds!r}: must be a positive number of seconds")
         if self.gpu is None:
+            if during is not None:
+                during()
             self.idle_power_w = None
             return None
         with self.window() as w:
-            self.clock.sleep(seconds)
+            t0 = self.clock.now_s()
+            if during is not None:
+                during()
+            self.clock.sleep(max(0.0, seconds - (self.clock.now_s() - t0)))
         assert w.result is not None
         energy = w.result.gpu_energy_j
         self.idle_power_w = None if energy is None else energy / w.result.window_s

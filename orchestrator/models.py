@@ -19,9 +19,14 @@ class ModelCache:
     enough memory each (worker, model) is loaded once."""
 
     def __init__(
-        self, device: str, free_memory: Callable[[], None], is_out_of_memory: Callable[[BaseException], bool]
+        self,
+        device: str,
+        free_memory: Callable[[], None],
+        is_out_of_memory: Callable[[BaseException], bool],
+        find_adapter: Callable[[str], type[Adapter]] = adapter_class,
     ):
         self.device = device
+        self._find_adapter = find_adapter
         self._free_memory = free_memory
         self._is_oom = is_out_of_memory
         self._resident: OrderedDict[str, Adapter] = OrderedDict()
@@ -39,7 +44,7 @@ class ModelCache:
         while True:
             try:
                 t0 = time.perf_counter()
-                adapter = adapter_class(model.id).load(
+                adapter = self._find_adapter(model.id).load(
                     device=self.device,
                     dtype=dtype,
                     weights=weights,

@@ -47,9 +47,15 @@ class Pool:
         )
         return cls(workers, router)
 
-    def call_all(self, method: str, *args, timeout_s: float | None = None) -> list[Any]:
-        """Call `method` on every worker; a dead worker gives its exception instead of a result."""
-        return gather([getattr(w, method).remote(*args) for w in self.workers], timeout_s)
+    def call_all(
+        self, method: str, *args, timeout_s: float | None = None, group: str | None = None
+    ) -> list[Any]:
+        """Call `method` on every worker (in concurrency group `group`, default: the trials'); a dead
+        worker gives its exception instead of a result."""
+        calls = [getattr(w, method) for w in self.workers]
+        if group is not None:
+            calls = [c.options(concurrency_group=group) for c in calls]
+        return gather([c.remote(*args) for c in calls], timeout_s)
 
 
 def gather(refs: list[Any], timeout_s: float | None = None) -> list[Any]:

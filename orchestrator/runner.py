@@ -49,6 +49,7 @@ from ray.tune import Callback
 from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator import reaper
+from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import (
     SweepStopped,
     chunk_units,
@@ -143,6 +144,7 @@ def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
 
 def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     t0 = time.perf_counter()
+    timeline = LaunchTimeline()
     # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun).
     #    Workers of an interrupted driver may still be finishing a trial: wait for them first.
     if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S):
@@ -160,15 +162,19 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
     )
     stats: list[dict[str, Any]] = []
+    attempt = _next_attempt(run)
     # 2. Ray, the workers, Tune
     if pending:
         with ray_session(opts) as n_workers:
-            stats = _run_on_ray(run, sweep, pending, n_workers, opts)
+            timeline.mark("ray_up")
+            stats = _run_on_ray(run, sweep, pending, n_workers, opts, attempt, timeline)
+        timeline.mark("ray_down")
     # 3. The driver merges the shards
     try:
         t_merge = time.perf_counter()
         table, bad_now = merge_results(run, known=checked)
         merge_s = time.perf_counter() - t_merge
+        timeline.mark("merge_done")
     except OSError as e:
         raise StorageError(
             f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`"
@@ -184,6 +190,8 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
     ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
+    if pending:
+        timeline.write(run.logs_dir / f"timeline-attempt-{attempt}.json")
     return SweepOutcome(
         len(trials),
         ran,
@@ -267,12 +275,17 @@ def _init_on_loopback(**kwargs: Any) -> None:
 
 
 def _run_on_ray(
-    run: RunFolder, sweep: Sweep, pending: list[Trial], n_workers: int, opts: LaunchOptions
+    run: RunFolder,
+    sweep: Sweep,
+    pending: list[Trial],
+    n_workers: int,
+    opts: LaunchOptions,
+    attempt: int,
+    timeline: LaunchTimeline,
 ) -> list[dict[str, Any]]:
     from t2a_ray.orchestrator.pool import Pool
     from t2a_ray.orchestrator.schedule import plan_run
 
-    attempt = _next_attempt(run)
     # The placement is resolved once, at the first launch, and frozen: unit ids depend on it.
     placement = resolve_placement(sweep.placement, n_workers)
     how = f"auto with {n_workers} worker(s)" if sweep.placement == "auto" else "as the sweep file says"
@@ -290,7 +303,7 @@ def _run_on_ray(
     if opts.progress:
         threading.Thread(target=_say_activities, args=(pool.workers, quiet), daemon=True).start()
     try:
-        return _tune(run, sweep, pending, n_workers, opts, pool, attempt, run_plan)
+        return _tune(run, sweep, pending, n_workers, opts, pool, attempt, run_plan, timeline)
     except KeyboardInterrupt:  # Ctrl-C (see `Interrupted`)
         _stop_now(pool)
         raise
@@ -307,6 +320,7 @@ def _tune(
     pool: Any,
     attempt: int,
     run_plan: Any,  # schedule.RunPlan
+    timeline: LaunchTimeline,
 ) -> list[dict[str, Any]]:
     from ray import tune
 
@@ -317,13 +331,17 @@ def _tune(
     order = run_plan.plan.submission_order(run_plan.cost)
     chunks = chunk_units(order, {u.unit_id: u for u in run_plan.pending}, run_plan.cost, n_workers)
     write_plan(run, attempt, run_plan, {"tune_trials": len(chunks)})
-    # Every node must be able to write the run folder: each worker checks from where it runs, as it starts.
-    for r in pool.call_all("ping"):
+    # Each worker measures its GPU's idle power while Tune starts its trial processes (time that
+    # would otherwise come on top), importing the code of the models the plan gives it meanwhile;
+    # a trial is sent to a worker only once that worker is prepared. Sent first: a worker prepares as
+    # soon as its process is up, not once the slowest one is.
+    prepared = [w.prepare.remote(run_plan.models_of(i)) for i, w in enumerate(pool.workers)]
+    # Every node must be able to write the run folder: each worker checks from where it runs, as it
+    # starts (a ping answers beside the prepare, in the "control" group, once the process is up).
+    for r in pool.call_all("ping", group="control"):
         if isinstance(r, Exception):
             raise T2ARayError(f"a worker could not start: {_root_cause(r)}")
-    # Each worker measures its GPU's idle power while Tune starts its trial processes (time that
-    # would otherwise come on top); a trial is sent to a worker only once that worker is prepared.
-    prepared = [w.prepare.remote() for w in pool.workers]
+    timeline.mark("workers_started")
     recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
     recorder.start()
 
@@ -382,6 +400,7 @@ def _tune(
         errors = tuner.fit().errors
     except Exception as e:  # noqa: BLE001 — judged below
         errors = [e]
+    timeline.mark("tune_finished")
     progress.close()
     recorder.join()
     for p in gather(prepared):
@@ -414,6 +433,8 @@ def _tune(
         run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str)
     )
     pool.call_all("shutdown", timeout_s=30)
+    timeline.mark("workers_shut_down")
+    timeline.add_workers(gather(prepared), stats)
     return stats
 
 

@@ -26,6 +26,11 @@ class RunPlan:
     pending: list[Unit]
     plan: Plan
     cost: CostModel
+    model_ids: dict[str, str]  # model key → model id
+
+    def models_of(self, worker: int) -> list[str]:
+        """The ids of the models the plan has `worker` load, in its running order."""
+        return list(dict.fromkeys(self.model_ids[u.model_key] for u in self.plan.queues[worker]))
 
     def as_dict(self) -> dict[str, Any]:
         return {"placement": self.placement, "units_pending": len(self.pending), **self.plan.summary()}
@@ -38,7 +43,8 @@ def model_key(trial) -> str:
 def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done: set[str]) -> RunPlan:
     """Units of `sweep` not covered by `done` (finished shards: unit ids, or trial ids of shards that
     hold a whole trial), planned over `n_workers`."""
-    units = make_units(sweep.trials(), sweep, model_key)
+    trials = sweep.trials()
+    units = make_units(trials, sweep, model_key)
     cost = CostModel(min_window_s=sweep.metering.min_window_s, warmup=sweep.warmup)
     cost.prior_load(units)
     shard_of = {u.unit_id: u.unit_id if u.unit_id in done else u.trial_id for u in units}
@@ -46,7 +52,7 @@ def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done:
     _prime(cost, run, {shard_of[u.unit_id]: u for u in finished})
     pending = [u for u in units if shard_of[u.unit_id] not in done]
     plan = make_plan(pending, n_workers, cost, placement, seed=sweep.seed)
-    return RunPlan(placement, pending, plan, cost)
+    return RunPlan(placement, pending, plan, cost, {model_key(t): t.model.id for t in trials})
 
 
 def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str, Any] | None = None) -> None:

@@ -7,13 +7,16 @@ from the run folder itself, so a trial is sent to it as an id, and it writes the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from t2a_ray.adapters import Adapter, adapter_class
 from t2a_ray.config import Prompt, Trial, load_sweep
 from t2a_ray.errors import ConfigError
 from t2a_ray.orchestrator.device import TorchDevice
@@ -52,11 +55,19 @@ class SetUpShapes:
 
 
 class Worker:
-    """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU)."""
+    """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU);
+    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's)."""
 
-    def __init__(self, run_root: str, worker_index: int, open_meter: Callable[..., Any] | None = None):
+    def __init__(
+        self,
+        run_root: str,
+        worker_index: int,
+        open_meter: Callable[..., Any] | None = None,
+        find_adapter: Callable[[str], type[Adapter]] = adapter_class,
+    ):
         # 1. The run: the frozen sweep (its trials expanded once, found by id)
         self.index = worker_index
+        self._find_adapter = find_adapter
         self.run = RunFolder(run_root)
         self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
         self._lock_fd = self.run.hold_worker_lock()
@@ -88,7 +99,9 @@ class Worker:
             "gpu_uuid": prov.get("gpu_uuid"),
         }
         # 3. Resident models, and quality scoring if asked for
-        self.models = ModelCache(self.device.name, self.device.free_memory, self.device.is_out_of_memory)
+        self.models = ModelCache(
+            self.device.name, self.device.free_memory, self.device.is_out_of_memory, find_adapter
+        )
         self._scorer = None
         self._prepared: dict[str, Any] | None = None
         self.activities: list[str] = []  # what it began doing, in order, for the driver's progress lines
@@ -105,30 +118,48 @@ class Worker:
     def ping(self) -> int:
         return os.getpid()
 
-    def prepare(self) -> dict[str, Any]:
+    def prepare(self, models: Sequence[str] = ()) -> dict[str, Any]:
         """Measure this GPU's idle power and the reference workload (once per process, before its
-        first trial), return the GPU's and the host's provenance. A process that Ray restarted after
-        a crash measures its own baseline on its first trial, so its rows keep their net energy.
+        first trial), return the GPU's and the host's provenance, with when each step of it ran.
+        A process that Ray restarted after a crash measures its own baseline on its first trial, so its
+        rows keep their net energy.
 
-        The CUDA context is opened first: a GPU idles markedly higher with one open (measured in
-        benchmarks/results/meter_precision_h100.md, "Idle"), and the baseline to subtract is what the
-        GPU draws while this process holds it doing nothing.
-        Then doctor's quick checks 1 and 6 (`check_gpu`): a counter that is absent or frozen refuses
-        the GPU unless the sweep meters with power (`metering.gpu: power-integral`).
+        1. The CUDA context is opened first: a GPU idles markedly higher with one open (measured in
+           benchmarks/results/meter_precision_h100.md, "Idle"), and the baseline to subtract is what
+           the GPU draws while this process holds it doing nothing.
+        2. A background thread imports the code of `models` (model ids the plan gives this worker:
+           `Adapter.prefetch`) and pandas, CPU work that would otherwise open each first load.
+        3. Doctor's quick checks 1 and 6 (`check_gpu`) run inside the idle baseline's window (they read
+           only NVML): a counter that is absent or frozen refuses the GPU unless the sweep meters with
+           power (`metering.gpu: power-integral`).
+        4. The thread is joined before the reference workload, whose launch-bound loop a busy CPU
+           thread beside it would slow.
         """
         if self._prepared is None:
-            self.device.open_context()
-            checks = self.check_gpu()
-            if self.sweep.metering.idle_baseline_s > 0:
-                self.activities.append(
-                    f"measuring the idle baseline ({self.sweep.metering.idle_baseline_s:g} s)"
-                )
-                self.meter.measure_idle(self.sweep.metering.idle_baseline_s)
-            reference = reference_workload(self.meter, self.device.name)
-            # pyarrow imports pandas on the first shard written (about a second): here, while Ray and
-            # Tune start, rather than inside the first unit
-            import pandas  # noqa: F401
+            steps = StepTimes()
+            with steps("context"):
+                self.device.open_context()
+            prefetch = Prefetch(models, self._find_adapter)
+            checks: list[Any] = []
 
+            def run_checks() -> None:
+                with steps("checks"):
+                    checks.extend(self.check_gpu())
+
+            idle_s = self.sweep.metering.idle_baseline_s
+            try:
+                if idle_s > 0:
+                    self.activities.append(f"measuring the idle baseline ({idle_s:g} s)")
+                    with steps("idle_baseline"):
+                        self.meter.measure_idle(idle_s, during=run_checks)
+                else:
+                    run_checks()
+            finally:
+                with steps("prefetch_wait"):
+                    prefetch.join()
+            steps.spans["prefetch"] = [prefetch.start_unix_s - steps.t0, prefetch.end_unix_s - steps.t0]
+            with steps("reference"):
+                reference = reference_workload(self.meter, self.device.name)
             self._prepared = {
                 "worker": self.index,
                 "pid": os.getpid(),
@@ -138,6 +169,11 @@ class Worker:
                 "doctor": [c.as_dict() for c in checks],
                 **reference,
                 **self.host,
+                "prepare_started_unix_s": steps.t0,
+                "prepared_unix_s": time.time(),
+                "prepare_steps_s": steps.spans,
+                "prefetched": prefetch.model_ids,
+                "prefetch_errors": prefetch.errors,
             }
         return self._prepared
 
@@ -244,6 +280,53 @@ class Worker:
             path = self.run.audio_file(trial.trial_id, repeat, prompt.id, i)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_wav(path, wave, gen.sample_rate_hz)
+
+
+class StepTimes:
+    """When each step of a worker's preparation ran: name → [start, end], seconds from `t0` (unix s)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.time()
+        self.spans: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.spans[name] = [start - self.t0, time.time() - self.t0]
+
+
+class Prefetch:
+    """Imports the code of the models `model_ids` (`Adapter.prefetch`), then pandas, in a background
+    thread, from construction until `join`.
+
+    pandas: pyarrow imports it on the first shard written (about a second). A model whose prefetch
+    raises is logged and skipped: its `load` raises the error again where a trial records it.
+    """
+
+    def __init__(self, model_ids: Sequence[str], find_adapter: Callable[[str], type[Adapter]]):
+        self.model_ids = list(dict.fromkeys(model_ids))  # each model once
+        self.errors: list[str] = []
+        self._find_adapter = find_adapter
+        self.start_unix_s = self.end_unix_s = time.time()
+        self._thread = threading.Thread(target=self._run, name="t2a-ray-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for model_id in self.model_ids:
+            try:
+                self._find_adapter(model_id).prefetch()
+            except Exception as e:  # noqa: BLE001, PERF203 — a head start only: the load reports it
+                log.warning("prefetching %s failed (its load will say why): %s", model_id, e)
+                self.errors.append(f"{model_id}: {type(e).__name__}: {e}")
+        import pandas  # noqa: F401
+
+        self.end_unix_s = time.time()
+
+    def join(self) -> None:
+        self._thread.join()
 
 
 def _ray_node_id() -> str | None:

@@ -20,6 +20,7 @@ from t2a_ray.adapters import adapter_class
 from t2a_ray.config import load_sweep
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
+from t2a_ray.orchestrator.launch_timeline import PHASES
 from t2a_ray.orchestrator.plan import trial_done
 from t2a_ray.orchestrator.reaper import descendants, start_time
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
@@ -82,6 +83,18 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     assert all(r["status"] == "ok" and r["window_s"] > 0 for r in table)
     # the throttle columns are there, null where no GPU could say (logical GPUs)
     assert all(r["throttle_reasons"] is None and r["throttled"] is None for r in table)
+    # each worker prefetched the code of the models the plan gave it, beside its idle baseline
+    gpus = json.loads((run.logs_dir / "gpus-attempt-1.json").read_text())
+    assert [g["prefetched"] for g in gpus] == [["noop"], ["noop"]]
+    # the launch's timeline: every phase, in order, inside the launch's wall time
+    timeline = json.loads((run.logs_dir / "timeline-attempt-1.json").read_text())
+    phases = timeline["phases_s"]
+    assert list(phases) == list(PHASES)
+    assert 0 < phases["ray_up"] and list(phases.values()) == sorted(phases.values())
+    assert phases["merge_done"] <= outcome.wall_s
+    for w in timeline["workers"]:
+        assert phases["workers_started"] <= w["prepared_s"] <= w["first_unit_started_s"]
+        assert w["first_unit_started_s"] <= w["last_unit_ended_s"] <= phases["last_unit_ended"]
 
 
 def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(tmp_path):

@@ -4,9 +4,13 @@ GPU interface) behind the worker's meter where a GPU is needed."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pyarrow.parquet as pq
 import pytest
 
+from t2a_ray.adapters.noop import NoopAdapter
 from t2a_ray.analysis import analyze_run
 from t2a_ray.config import load_sweep, parse_sweep
 from t2a_ray.errors import ConfigError
@@ -40,7 +44,7 @@ def test_a_worker_measures_its_idle_baseline_once_before_its_first_trial(run):
     worker = Worker(str(run.root), 0)
     calls = []
     measure_idle = worker.meter.measure_idle
-    worker.meter.measure_idle = lambda s: calls.append(s) or measure_idle(s)
+    worker.meter.measure_idle = lambda s, during=None: calls.append(s) or measure_idle(s, during)
     try:
         # A process Ray restarted after a crash gets trials without a `prepare` call from the driver.
         for trial_id in (t.trial_id for t in worker.sweep.trials()):
@@ -184,3 +188,69 @@ def test_a_worker_records_its_host_and_reference_workload_and_marks_its_rows(run
     assert summary["unit_id"] == f"{trial_id}.r0" and summary["load_s"] is not None  # loaded here
     rows = pq.read_table(run.shard(f"{trial_id}.r0")).to_pylist()
     assert {(r["worker_id"], r["host_id"]) for r in rows} == {(3, prepared["host_id"])}
+
+
+class PrefetchRecorded(NoopAdapter):
+    """noop whose prefetch records the thread it ran in and when it ended (unix s)."""
+
+    seen: list[tuple[int, float]] = []
+
+    @classmethod
+    def prefetch(cls) -> None:
+        time.sleep(0.2)
+        cls.seen.append((threading.get_ident(), time.time()))
+
+
+class PrefetchRaises(NoopAdapter):
+    @classmethod
+    def prefetch(cls) -> None:
+        raise ImportError("no module named 'diffusers'")
+
+
+def span(prepared: dict, step: str) -> tuple[float, float]:
+    """When a step of the prepare ran: (start, end), seconds from the prepare's start."""
+    return tuple(prepared["prepare_steps_s"][step])
+
+
+def test_prepare_prefetches_the_planned_models_in_a_thread_beside_the_idle_baseline(tmp_path):
+    """The planned models' code is imported in another thread, ended before the reference workload
+    starts; the quick checks run inside the idle window, which is no longer for them."""
+    run = make_run(tmp_path, idle_baseline_s=2.0)
+    PrefetchRecorded.seen.clear()
+    worker = Worker(
+        str(run.root),
+        0,
+        open_meter=fake_meter_opener(FakeGPU, {}),
+        find_adapter=lambda model_id: PrefetchRecorded,
+    )
+    try:
+        prepared = worker.prepare(["noop", "noop"])
+        # the worker's loads go through the same `find_adapter`
+        assert worker.run_trial(worker.sweep.trials()[0].trial_id)["status"] == "ok"
+    finally:
+        worker.shutdown()
+    [(thread, ended_unix_s)] = PrefetchRecorded.seen  # once per model, however many units
+    assert thread != threading.get_ident()
+    assert prepared["prefetched"] == ["noop"] and prepared["prefetch_errors"] == []
+    reference_start, _ = span(prepared, "reference")
+    assert ended_unix_s <= prepared["prepare_started_unix_s"] + reference_start
+    idle_start, idle_end = span(prepared, "idle_baseline")
+    checks_start, checks_end = span(prepared, "checks")
+    prefetch_start, prefetch_end = span(prepared, "prefetch")
+    assert span(prepared, "context")[1] <= prefetch_start < idle_end  # the prefetch overlaps the idle window
+    assert idle_start <= checks_start < checks_end <= idle_end <= reference_start
+    assert prefetch_end <= reference_start
+    assert [c["status"] for c in prepared["doctor"]] == ["pass", "pass"]  # checks 1 and 6: 1.5 s of reads
+    assert 2.0 <= idle_end - idle_start < 2.0 + 1.0  # the checks fit in the 2 s window, not after it
+    assert prepared["idle_power_w"] == pytest.approx(70.0, rel=0.05)  # the fake GPU's idle draw
+
+
+def test_a_prefetch_that_raises_is_logged_and_the_worker_prepares_all_the_same(run, caplog):
+    worker = Worker(str(run.root), 0, find_adapter=lambda model_id: PrefetchRaises)
+    try:
+        prepared = worker.prepare(["noop"])
+        assert worker.run_trial(worker.sweep.trials()[0].trial_id)["status"] == "ok"
+    finally:
+        worker.shutdown()
+    assert prepared["prefetch_errors"] == ["noop: ImportError: no module named 'diffusers'"]
+    assert "prefetching noop failed" in caplog.text
