@@ -169,6 +169,8 @@ def equivalence(results: pd.DataFrame) -> pd.DataFrame:
     if "output_snr_db" not in ok:
         return pd.DataFrame()
     compared = ok[ok["output_snr_db"].notna()]
+    if compared.empty:  # no runtime ran beside an eager twin (or every one was infeasible)
+        return pd.DataFrame()
     cols = config_columns(ok)
     worst = {"output_rel_l2_error": "max", "output_snr_db": "min"}
     out = compared.groupby(cols, dropna=False).agg(worst).reset_index()

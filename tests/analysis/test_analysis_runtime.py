@@ -114,3 +114,17 @@ def test_the_runtime_table_reads_an_attention_backend_without_a_compile_cost():
     assert row["eager_bound"] == row["bound"] == "launch-bound" and row["energy_estimate"] == ""
     assert row["output_snr_db"] == 40.0 and not row["changes_audio"]
     assert row[["overhead_j", "break_even_waveforms", "overhead_from"]].isna().all()  # no setup table
+
+
+def test_a_runtime_whose_every_trial_was_infeasible_is_listed_with_its_error():
+    failed = [
+        r
+        | {"status": "infeasible", "error": "InfeasibleError: no CUDA graphs", "energy_per_waveform_j": None}
+        for r in _rows("c", "reduce-overhead", [4.0, 5.0])
+    ]
+    # typed as the results table is read (float SNR, string dtype), not as Python objects
+    results = pd.DataFrame(EAGER + failed).astype({"output_snr_db": float, "dtype": "string[pyarrow]"})
+    assert equivalence(results).empty  # nothing compared with eager: no table, no error
+    (row,) = runtime_table(results, None).to_dict("records")
+    assert row["status"] == "infeasible" and "no CUDA graphs" in row["error"]
+    assert row["output_snr_db"] is None and row["eager_energy_per_waveform_j"] == pytest.approx(10.0)
