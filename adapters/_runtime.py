@@ -23,6 +23,7 @@ the knob cannot run this configuration, which is a result, not a crash.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,6 +36,10 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes th
 # Compiled graphs one function may hold (dynamo's default is 8): a worker can hold several models that
 # share a denoiser class, each with its shapes and runtimes. Beyond it, an error (never eager).
 RECOMPILE_LIMIT = 64
+# Log calls in a compiled denoiser's forward, traced as no-ops rather than graph breaks (which `fullgraph`
+# makes errors): AudioLDM 2's UNet logs at info level whenever its latent is not a multiple of its
+# upsampling factor (most durations). A message changes nothing that is computed.
+IGNORED_LOG_CALLS = {logging.Logger.debug, logging.Logger.info}
 
 
 # (denoiser class, mode, attention) whose CUDA graph capture inductor skipped in this process. Inductor
@@ -114,7 +119,9 @@ class Variants:
                 if mode != "none":
                     stack.enter_context(
                         torch._dynamo.config.patch(
-                            recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True
+                            recompile_limit=RECOMPILE_LIMIT,
+                            fail_on_recompile_limit_hit=True,
+                            ignore_logging_functions=IGNORED_LOG_CALLS,
                         )
                     )
                 yield

@@ -3,6 +3,7 @@ model on the CPU with inductor, and a knob that cannot run is infeasible — nev
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -124,3 +125,29 @@ def test_attention_backends_run_or_are_infeasible(adapter):
     for backend in ("efficient", "flash"):
         with pytest.raises(InfeasibleError, match=f"attention={backend} has no kernel"):
             adapter.generate(PROMPT, {**PARAMS, "attention": backend}, seed=1)
+
+
+_log = logging.getLogger("a-denoiser")
+
+
+class _LoggingDenoiser(torch.nn.Module):
+    """Logs inside its forward (to a module's logger), as AudioLDM 2's UNet does when its latent is not
+    a multiple of its upsampling factor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _log.info("forward upsample size")
+        return x * 2
+
+
+def test_a_log_call_in_the_denoiser_does_not_make_a_compiled_runtime_infeasible():
+    from types import SimpleNamespace
+
+    from t2a_ray.adapters._runtime import Variants
+
+    model = SimpleNamespace(denoiser=_LoggingDenoiser())
+    variants = Variants(model, model.denoiser, torch.device("cpu"))
+    before = compiled_graphs()
+    with variants.use({"compile": "default", "attention": "default"}):
+        out = model.denoiser(torch.ones(3))
+    assert compiled_graphs() > before  # compiled whole (fullgraph), the log call traced as a no-op
+    assert torch.equal(out, torch.full((3,), 2.0))
