@@ -36,6 +36,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -672,8 +673,12 @@ def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, An
 
 
 def _next_attempt(run: RunFolder) -> int:
-    existing = [p.name for p in run.tune_dir.glob("attempt-*")] if run.tune_dir.is_dir() else []
-    numbers = [int(n.split("-")[1]) for n in existing if n.split("-")[1].isdigit()]
+    """One more than any attempt the folder records, in Tune's folders or in `logs/`: a run folder
+    kept without Tune's state (as results are published) keeps its logs, which a resume must not
+    overwrite."""
+    names = [p.name for p in run.tune_dir.glob("attempt-*")] if run.tune_dir.is_dir() else []
+    names += [p.name for p in run.logs_dir.glob("*-attempt-*.json")] if run.logs_dir.is_dir() else []
+    numbers = [int(m.group(1)) for n in names if (m := re.search(r"attempt-(\d+)", n))]
     return max(numbers, default=0) + 1
 
 
