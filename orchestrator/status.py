@@ -118,7 +118,9 @@ def run_status(run: RunFolder) -> RunStatus:
     repeats_left = sweep.repeats * len(ids) - sum(len(r) for r in covered.values())
     workers = run.latest_log("workers") or []
     n_workers = len(run.latest_log("gpus") or []) or 1
-    eta = statistics.median(walls_per_repeat) * repeats_left / n_workers if walls_per_repeat else None
+    # the mean, not the median: the units that loaded a model or compiled a runtime are few but long,
+    # and the units left have theirs to come too
+    eta = statistics.fmean(walls_per_repeat) * repeats_left / n_workers if walls_per_repeat else None
     return RunStatus(
         sweep.name,
         len(ids),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.adapters import adapter_class
@@ -13,6 +14,7 @@ from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.status import run_status
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import shard_metadata
 
 DOC = {
     "name": "s",
@@ -54,7 +56,10 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
     (run.logs_dir / "gpus-attempt-1.json").write_text(json.dumps([{}, {}]))
     status = run_status(run)
     assert (status.total, status.ok, status.pending) == (2, 1, 1)
-    assert status.eta_s is not None and status.energy_j is not None
+    assert status.energy_j is not None
+    # the mean time per repeat of the finished units, for the one repeat left, over the two GPUs
+    walls = [shard_metadata(pq.read_schema(p))["wall_s"] for p in run.shard_paths()]
+    assert status.eta_s == pytest.approx(sum(walls) / len(walls) * 1 / 2)
     text = status.text()
     assert "plan      spread over 2 worker(s), 4 unit(s) predicted to take 1:15; 1 taken by an idle" in text
     assert (
