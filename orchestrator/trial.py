@@ -3,8 +3,8 @@
 A unit is one repeat of a trial, or every repeat where the trial is measured as a whole (`plan.py`);
 its shard is named by the unit id. A shape's setup — a runtime's compile-and-capture generations and
 the warm-up — runs where the worker has not yet set up this model at this shape
-(`TrialEnv.needs_warmup`), not once per unit, and counts as set up only once it succeeded
-(`TrialEnv.warmed`). Only generation runs inside the energy windows. Quality scoring, audio writing
+(`TrialEnv.needs_setup`), not once per unit, and counts as set up only once it succeeded
+(`TrialEnv.set_up`). Only generation runs inside the energy windows. Quality scoring, audio writing
 and Parquet writing happen after the last window, so they never inflate a measurement.
 """
 
@@ -71,8 +71,8 @@ class TrialEnv:
     write_audio: Callable[[Trial, int, Prompt, Generation], None] | None = None
     # Whether this trial's model needs its setup and warm-up at this trial's shape here, and the call
     # that records that they ran (the worker remembers); the defaults set up every unit.
-    needs_warmup: Callable[[Trial], bool] = lambda trial: True
-    warmed: Callable[[Trial], None] = lambda trial: None
+    needs_setup: Callable[[Trial], bool] = lambda trial: True
+    set_up: Callable[[Trial], None] = lambda trial: None
 
 
 PLACE_COLUMNS = ("node", "worker_id", "host_id", "gpu_index", "gpu_name", "gpu_uuid")
@@ -126,7 +126,7 @@ def run_trial(
         # 3. setup of a runtime other than eager, where the shape is new on this worker: each prompt's
         #    shapes compiled (or found compiled) and captured outside the windows, its time and energy
         #    metered apart (the setup table: one row per worker, model, runtime, shape and prompt)
-        new_shape = env.needs_warmup(trial)
+        new_shape = env.needs_setup(trial)
         t_setup = time.perf_counter()
         if new_shape and not is_eager(params):
             for prompt in sweep.prompts:
@@ -141,7 +141,7 @@ def run_trial(
             warmup_j.append(_device_energy_j(res.as_columns()))
         if new_shape:
             setup_s = time.perf_counter() - t_setup  # the plan's setup cost (`plan.CostModel`)
-            env.warmed(trial)
+            env.set_up(trial)
 
         # 5. the metered windows: one per (repeat, prompt)
         for repeat, prompt in windows:

@@ -215,8 +215,8 @@ class Worker:
             place=self.place,
             scorer=self.scorer(),
             write_audio=self._write_audio if self.sweep.save_audio else None,
-            needs_warmup=self.shapes.needed,
-            warmed=self.shapes.record,
+            needs_setup=self.shapes.needed,
+            set_up=self.shapes.record,
         )
         outcome = run_trial(trial, env, repeats, unit_id)
         self._last_end = time.perf_counter()

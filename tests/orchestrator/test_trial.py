@@ -146,12 +146,12 @@ def test_a_unit_runs_one_repeat_into_its_own_shard_and_warms_only_when_asked(env
     trial = sweep.trials()[0]
     warmed: set[str] = set()
 
-    def needs_warmup(t) -> bool:
+    def needs_setup(t) -> bool:
         new = t.model.key not in warmed
         warmed.add(t.model.key)
         return new
 
-    trial_env.needs_warmup = needs_warmup
+    trial_env.needs_setup = needs_setup
     trial_env.place = {"node": "here", "worker_id": 1, "host_id": "abc"}
     first = run_trial(trial, trial_env, repeats=[1], unit_id=f"{trial.trial_id}.r1")
     second = run_trial(trial, trial_env, repeats=[0], unit_id=f"{trial.trial_id}.r0")
@@ -172,7 +172,7 @@ def test_a_shape_counts_as_set_up_only_once_its_setup_succeeded(tmp_path):
     shapes = SetUpShapes(Counter())
     with open_meter(use_gpu=False) as meter:
         trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
-        trial_env.needs_warmup, trial_env.warmed = shapes.needed, shapes.record
+        trial_env.needs_setup, trial_env.set_up = shapes.needed, shapes.record
         failed, ok, again = (run_trial(t, trial_env) for t in [*sweep.trials(), sweep.trials()[1]])
     assert failed.status == "failed" and failed.setup_s == 0.0 and failed.warmup_energy_j == []
     # the same shape (steps alone differ) is set up by the next unit, and only by it

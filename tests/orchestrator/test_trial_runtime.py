@@ -49,7 +49,7 @@ def _env(tmp_path, doc, adapter, meter):
     run.create(sweep.to_yaml())
     shapes = SetUpShapes(Counter())
     env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
-    env.needs_warmup, env.warmed = shapes.needed, shapes.record
+    env.needs_setup, env.set_up = shapes.needed, shapes.record
     return sweep, env
 
 
