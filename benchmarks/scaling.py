@@ -105,8 +105,7 @@ def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
         (s["last_end_unix_s"] - s["first_start_unix_s"] for s in stats if s.get("first_start_unix_s")),
         default=None,
     )
-    plan = json.loads(sorted(run.logs_dir.glob("plan-attempt-*.json"))[-1].read_text())
-    timeline = json.loads(sorted(run.logs_dir.glob("timeline-attempt-*.json"))[-1].read_text())
+    plan, timeline = run.latest_log("plan"), run.latest_log("timeline")
     result = {
         "placement": placement,
         "gpus": n,
@@ -130,7 +129,7 @@ def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
         "gap_s_total": sum(sum(s.get("gaps_s", [])) for s in stats),
         "timeline_s": timeline["phases_s"],
         "breakdown_s": breakdown(timeline["phases_s"], wall),
-        "prepare_steps_s": {w["worker"]: w["prepare_steps_s"] for w in timeline["workers"]},
+        "prepare_steps_s": {w["worker"]: w.get("prepare_steps_s") for w in run.latest_log("gpus")},
     }
     if args.gpu and placement == "spread":
         energy = "gpu_energy_j" if "energy_per_waveform_j" not in rows else "energy_per_waveform_j"

@@ -6,8 +6,9 @@ ended) come from their own clocks, as unix seconds, so one host's or a synchroni
 to `logs/timeline-attempt-N.json`:
 
     {"launch_unix_s": …, "phases_s": {"ray_up": 2.1, …, "merge_done": 41.0},
-     "workers": [{"worker": 0, "prepared_s": …, "first_unit_started_s": …, "last_unit_ended_s": …,
-                  "prepare_steps_s": {"idle_baseline": [start, end], …}}, …]}
+     "workers": [{"worker": 0, "prepared_s": …, "first_unit_started_s": …, "last_unit_ended_s": …}, …]}
+
+(The steps of each worker's preparation are in its own record, `logs/gpus-attempt-N.json`.)
 
 `phases_s` follow one another in `PHASES` order (a phase missing where it did not happen: no unit ran).
 """
@@ -59,7 +60,6 @@ class LaunchTimeline:
                     "prepared_s": self._since(p.get("prepared_unix_s")),
                     "first_unit_started_s": self._since(s.get("first_start_unix_s")),
                     "last_unit_ended_s": self._since(s.get("last_end_unix_s")),
-                    "prepare_steps_s": p.get("prepare_steps_s"),
                 }
             )
         for phase, key, pick in (

@@ -93,8 +93,8 @@ class RunFolder:
         return self.trials_dir / f"{safe_name(trial_id)}{QUALITY_SUFFIX}"
 
     def latest_log(self, kind: str) -> Any:
-        """The newest attempt's `logs/<kind>-attempt-N.json` (gpus, workers, plan), parsed; None where
-        there is none or it cannot be read."""
+        """The newest attempt's `logs/<kind>-attempt-N.json` (gpus, workers, plan, timeline), parsed;
+        None where there is none or it cannot be read."""
         attempts = []
         for p in self.logs_dir.glob(f"{kind}-attempt-*.json"):
             n = p.name[len(kind) + len("-attempt-") : -len(".json")]
