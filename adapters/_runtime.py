@@ -1,8 +1,11 @@
 """The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
 
-A variant is the model's denoiser wrapped by ``torch.compile`` for one (compile mode, attention
-backend, entered inside the compiled region: `_WithAttention`). It shares the eager module's weights (no second copy), is built on first use and kept as long
-as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
+A variant is the model's denoiser run under one attention backend (entered around its forward:
+`_WithAttention`) and, unless eager, wrapped by ``torch.compile`` in one mode. Both knobs act on the
+denoiser alone: it runs at every step and holds almost all the attention, while the text encoders,
+decoder and vocoder keep torch's choice of kernel (a VAE's single-head attention has no flash kernel,
+for one). A variant shares the eager module's weights (no second copy), is built on first use and kept
+as long as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
 the denoiser's place (the pipeline reaches the wrapped module's attributes through ``OptimizedModule``,
 the way diffusers documents compiling a UNet); it stays there until another runtime is asked for, so
 the windows of a trial swap nothing.
@@ -74,26 +77,24 @@ class Variants:
         self.device = device
         self.eager = denoiser
         self.slot = _slot(model, denoiser)
-        self.compiled: dict[tuple[str, str], torch.nn.Module] = {}
+        self.variants: dict[tuple[str, str], torch.nn.Module] = {}
         self.active = dict(EAGER)
 
     def module(self, runtime: Mapping[str, str]) -> torch.nn.Module:
-        """The denoiser for `runtime`, compiled (lazily: on its first call) once and kept."""
-        mode = runtime["compile"]
-        if mode == "none":
+        """The denoiser for `runtime`, made once and kept (compiled lazily: on its first call)."""
+        mode, attention = runtime["compile"], runtime["attention"]
+        if (mode, attention) == ("none", "default"):
             return self.eager
-        attention = runtime["attention"]
-        if (mode, attention) not in self.compiled:
+        if (mode, attention) not in self.variants:
             from torch import _inductor
 
-            backends = None if attention == "default" else _backends()[attention]
-            self.compiled[mode, attention] = torch.compile(
-                _WithAttention(self.eager, backends),
-                fullgraph=True,
-                dynamic=False,
-                options=_inductor.list_mode_options(mode),
-            )
-        return self.compiled[mode, attention]
+            variant = _WithAttention(self.eager, None if attention == "default" else _backends()[attention])
+            if mode != "none":
+                variant = torch.compile(
+                    variant, fullgraph=True, dynamic=False, options=_inductor.list_mode_options(mode)
+                )
+            self.variants[mode, attention] = variant
+        return self.variants[mode, attention]
 
     @contextlib.contextmanager
     def use(self, params: Mapping[str, Any]) -> Iterator[None]:
@@ -112,10 +113,6 @@ class Variants:
         skips = _cudagraph_skips() if mode in CUDA_GRAPH_MODES else 0
         try:
             with contextlib.ExitStack() as stack:
-                if attention != "default":
-                    from torch.nn.attention import sdpa_kernel
-
-                    stack.enter_context(sdpa_kernel(_backends()[attention]))
                 if mode != "none":
                     stack.enter_context(
                         torch._dynamo.config.patch(
@@ -129,7 +126,9 @@ class Variants:
             raise InfeasibleError(f"compile={mode} failed: {_first_line(e)}") from e
         except RuntimeError as e:
             if attention != "default" and any(m in str(e) for m in _NO_SDPA_KERNEL):
-                raise InfeasibleError(f"attention={attention} has no kernel here: {_first_line(e)}") from e
+                raise InfeasibleError(
+                    f"attention={attention} has no kernel for an attention call of the denoiser: {_first_line(e)}"
+                ) from e
             raise
         if mode in CUDA_GRAPH_MODES and _cudagraph_skips() > skips:
             _SKIPPED_CUDA_GRAPHS.add(graphs_key)
@@ -140,7 +139,8 @@ class Variants:
 
 
 class _WithAttention(torch.nn.Module):
-    """The denoiser with its SDPA backend chosen inside the compiled region.
+    """The denoiser with its SDPA backend chosen around its forward (inside the compiled region when
+    compiled).
 
     Dynamo does not guard on the SDPA backend in force when a graph is called: a graph traced under one
     backend would be reused under another. Entering ``sdpa_kernel`` inside the traced forward bakes the

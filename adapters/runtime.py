@@ -6,8 +6,9 @@ Two axes, parameters of every torch model's card (pure data here; ``_runtime.py`
   ``reduce-overhead`` (CUDA graphs), ``max-autotune`` (autotuned kernels and CUDA graphs). Only the
   denoiser is compiled: it runs once per step (twice the batch with guidance), so it holds almost all
   of the launches; the text encoders run once and the decoder and vocoder once per generation.
-* ``attention``: the scaled-dot-product-attention backend (``torch.nn.attention.sdpa_kernel``) for every
-  SDPA call of a generation: ``default`` (torch picks per call), ``flash``, ``efficient``, ``math``.
+* ``attention``: the scaled-dot-product-attention backend (``torch.nn.attention.sdpa_kernel``) for the
+  denoiser's SDPA calls: ``default`` (torch picks per call), ``flash``, ``efficient``, ``math``. The
+  other modules keep torch's choice, as they keep eager.
 
 The eager run — ``compile: none``, ``attention: default`` — is every other runtime's reference: its
 waveform for the same configuration and seed is what a runtime's output is compared with.
@@ -41,7 +42,7 @@ ATTENTION = ParamSpec(
     "attention",
     str,
     "default",
-    "scaled-dot-product-attention backend (default: torch picks for each call)",
+    "scaled-dot-product-attention backend of the denoiser (default: torch picks for each call)",
     choices=ATTENTION_BACKENDS,
 )
 RUNTIME_PARAMS = (COMPILE, ATTENTION)
