@@ -120,10 +120,8 @@ def test_a_skipped_capture_is_infeasible_then_and_for_every_later_instance(adapt
 
 def test_attention_backends_act_on_the_denoiser_and_run_or_are_infeasible(adapter):
     eager = adapter.generate(PROMPT, PARAMS, seed=1).waveforms
-    for backend in (
-        "math",
-        "flash",
-    ):  # flash runs: the VAE's strided attention, which it refuses, keeps torch's choice
+    # flash runs: the VAE's strided attention, which flash refuses, keeps torch's choice
+    for backend in ("math", "flash"):
         waveforms = adapter.generate(PROMPT, {**PARAMS, "attention": backend}, seed=1).waveforms
         assert output_equivalence(waveforms, eager)[0] < 1e-5
         assert isinstance(adapter.model.denoiser, _WithAttention)
