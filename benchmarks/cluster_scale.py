@@ -122,7 +122,7 @@ def main() -> None:
         t = time.perf_counter()
         resumed = run_sweep(run, LaunchOptions(gpus=args.workers, progress=False))
         resume_s = time.perf_counter() - t
-        plan = json.loads(sorted(run.logs_dir.glob("plan-attempt-*.json"))[-1].read_text())
+        plan = run.latest_log("plan")
     record = {
         "date": dt.date.today().isoformat(),
         "card": args.card or platform.node(),

@@ -36,7 +36,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -192,7 +191,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             statuses[status] = statuses.get(status, 0) + 1
     ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
     if pending:
-        timeline.write(run.logs_dir / f"timeline-attempt-{attempt}.json")
+        timeline.write(run.attempt_log("timeline", attempt))
     return SweepOutcome(
         len(trials),
         ran,
@@ -297,7 +296,7 @@ def _run_on_ray(
     _say(
         opts,
         f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
-        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s (logs/plan-attempt-{attempt}.json)",
+        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s ({run.attempt_log('plan', attempt).relative_to(run.root)})",
     )
     pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan)
     quiet = threading.Event()  # set: no more worker activity lines
@@ -430,9 +429,7 @@ def _tune(
     dispatch = gather([pool.router.summary.remote()])[0]
     if not isinstance(dispatch, Exception):
         write_plan(run, attempt, run_plan, {"tune_trials": len(chunks), "dispatch": dispatch})
-    atomic_write_text(
-        run.logs_dir / f"workers-attempt-{attempt}.json", json.dumps(stats, indent=2, default=str)
-    )
+    atomic_write_text(run.attempt_log("workers", attempt), json.dumps(stats, indent=2, default=str))
     pool.call_all("shutdown", timeout_s=30)
     timeline.mark("workers_shut_down")
     timeline.add_workers(gather(prepared), stats)
@@ -479,7 +476,7 @@ def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: Lau
     from t2a_ray.orchestrator.pool import gather
 
     ready = [p for p in gather(prepared) if not isinstance(p, Exception)]
-    atomic_write_text(run.logs_dir / f"gpus-attempt-{attempt}.json", json.dumps(ready, indent=2, default=str))
+    atomic_write_text(run.attempt_log("gpus", attempt), json.dumps(ready, indent=2, default=str))
     _say(
         opts,
         f"{plural(len(ready), 'worker')} ready: "
@@ -676,9 +673,8 @@ def _next_attempt(run: RunFolder) -> int:
     """One more than any attempt the folder records, in Tune's folders or in `logs/`: a run folder
     kept without Tune's state (as results are published) keeps its logs, which a resume must not
     overwrite."""
-    names = [p.name for p in run.tune_dir.glob("attempt-*")] if run.tune_dir.is_dir() else []
-    names += [p.name for p in run.logs_dir.glob("*-attempt-*.json")] if run.logs_dir.is_dir() else []
-    numbers = [int(m.group(1)) for n in names if (m := re.search(r"attempt-(\d+)", n))]
+    tune = [p.name.removeprefix("attempt-") for p in run.tune_dir.glob("attempt-*")]
+    numbers = [int(n) for n in tune if n.isdigit()] + [n for n, _ in run.attempt_logs()]
     return max(numbers, default=0) + 1
 
 

@@ -57,7 +57,7 @@ def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done:
 
 def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str, Any] | None = None) -> None:
     doc = {**run_plan.as_dict(), **(extra or {})}
-    atomic_write_text(run.logs_dir / f"plan-attempt-{attempt}.json", json.dumps(doc, indent=2, default=str))
+    atomic_write_text(run.attempt_log("plan", attempt), json.dumps(doc, indent=2, default=str))
 
 
 def _prime(cost: CostModel, run: RunFolder, finished: dict[str, Unit]) -> None:
@@ -76,7 +76,7 @@ def _prime(cost: CostModel, run: RunFolder, finished: dict[str, Unit]) -> None:
             if meta.get("setup_s"):
                 cost.observe_setup(u, meta["setup_s"], meta["generation_s"])
             per_model[u.cost_key] += 1
-    for path in sorted(run.logs_dir.glob("workers-attempt-*.json")):
+    for _, path in run.attempt_logs("workers"):
         try:
             stats = json.loads(path.read_text())
         except (OSError, ValueError):

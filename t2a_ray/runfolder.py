@@ -92,18 +92,29 @@ class RunFolder:
     def quality_shard(self, trial_id: str) -> Path:
         return self.trials_dir / f"{safe_name(trial_id)}{QUALITY_SUFFIX}"
 
-    def latest_log(self, kind: str) -> Any:
-        """The newest attempt's `logs/<kind>-attempt-N.json` (gpus, workers, plan, timeline), parsed;
-        None where there is none or it cannot be read."""
-        attempts = []
+    def attempt_log(self, kind: str, attempt: int) -> Path:
+        """`logs/<kind>-attempt-N.json`: what attempt N of a launch or resume recorded of `kind` (gpus,
+        workers, plan, timeline)."""
+        return self.logs_dir / f"{kind}-attempt-{attempt}.json"
+
+    def attempt_logs(self, kind: str = "*") -> list[tuple[int, Path]]:
+        """(attempt, path) of every `attempt_log` of `kind` (`*`: any), in attempt order (numeric: 10
+        after 9)."""
+        found = []
         for p in self.logs_dir.glob(f"{kind}-attempt-*.json"):
-            n = p.name[len(kind) + len("-attempt-") : -len(".json")]
+            n = p.name.removesuffix(".json").rpartition("-attempt-")[2]
             if n.isdigit():
-                attempts.append((int(n), p))
+                found.append((int(n), p))
+        return sorted(found)
+
+    def latest_log(self, kind: str) -> Any:
+        """The newest attempt's `attempt_log` of `kind`, parsed; None where there is none or it cannot be
+        read."""
+        attempts = self.attempt_logs(kind)
         if not attempts:
             return None
         try:
-            return json.loads(max(attempts)[1].read_text())
+            return json.loads(attempts[-1][1].read_text())
         except (OSError, ValueError):
             return None
 

@@ -19,3 +19,16 @@ def test_an_attempt_follows_those_in_tunes_folders_and_in_the_logs(tmp_path):
     for d in run.tune_dir.iterdir():
         d.rmdir()
     assert _next_attempt(run) == 4
+
+
+def test_attempt_logs_are_in_numeric_order_and_the_latest_is_the_highest(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.create("name: x\n")
+    run.logs_dir.mkdir(parents=True, exist_ok=True)
+    for n in (2, 10, 9):
+        run.attempt_log("plan", n).write_text(f'{{"attempt": {n}}}')
+    run.attempt_log("gpus", 11).write_text("[]")
+    (run.logs_dir / "plan-attempt-x.json").write_text("{}")  # not an attempt's: ignored
+    assert [n for n, _ in run.attempt_logs("plan")] == [2, 9, 10]  # a string sort would put 10 before 9
+    assert run.latest_log("plan") == {"attempt": 10}
+    assert _next_attempt(run) == 12
