@@ -8,7 +8,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from t2a_ray.adapters import Adapter, adapter_class
-from t2a_ray.config import ModelSpec
+from t2a_ray.config import ModelSpec, Trial
 from t2a_ray.errors import InfeasibleError
 
 log = logging.getLogger(__name__)
@@ -76,3 +76,8 @@ class ModelCache:
     @staticmethod
     def key(model: ModelSpec, weights: str, dtype: str) -> str:
         return f"{model.key}|{weights}|{dtype}"
+
+    @staticmethod
+    def key_of(trial: Trial) -> str:
+        """The key of the model a trial runs."""
+        return ModelCache.key(trial.model, trial.weights, trial.dtype)

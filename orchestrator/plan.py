@@ -131,7 +131,8 @@ def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
         # a card that declares the load time as an option (the calibration adapter) loads in exactly that
         declared = "load_time_s" in get_card(t.model.id).options
         prior_load = float(t.model.options.get("load_time_s", 0.0)) if declared else PRIOR_LOAD_S
-        min_gens = -(-sweep.metering.min_waveforms_per_window // batch)
+        min_gens = sweep.metering.min_generations(batch)
+        key = model_key(t)
         compiled = p.get(COMPILE.name, COMPILE.default) != COMPILE.default
         blocks = [(r,) for r in range(sweep.repeats)] if split else [tuple(range(sweep.repeats))]
         for block in blocks:
@@ -139,7 +140,7 @@ def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
                 Unit(
                     unit_id(t.trial_id, block[0] if split else None),
                     t.trial_id,
-                    model_key(t),
+                    key,
                     shape,
                     x,
                     prior,
@@ -147,9 +148,7 @@ def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
                     min_gens,
                     block,
                     prior_load,
-                    "|".join(
-                        [model_key(t), *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]
-                    ),
+                    "|".join([key, *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]),
                     0 if is_eager(p) else len(sweep.prompts),
                     PRIOR_COMPILE_S if compiled else 0.0,
                 )
@@ -190,15 +189,25 @@ class CostModel:
     _obs: dict[str, _Sums] = field(default_factory=lambda: defaultdict(_Sums))
     _load_s: dict[str, float] = field(default_factory=dict)
     _load_prior: dict[str, float] = field(default_factory=dict)
-    _fit: dict[str, tuple[str, float, float]] = field(default_factory=dict)
     _setup: dict[str, tuple[float, int]] = field(default_factory=dict)  # Σ overhead_s, n per cost key
 
     def observe(self, model_key: str, x: float, prior_s: float, generation_s: float) -> None:
         self._obs[model_key].add(x, prior_s, generation_s)
-        self._fit.pop(model_key, None)
 
     def observe_load(self, model_key: str, load_s: float) -> None:
         self._load_s[model_key] = load_s
+
+    def observe_unit(self, unit: Unit, measured: Mapping[str, Any]) -> bool:
+        """What a finished unit measured ({generation_s, setup_s, load_s}, any of them absent), learnt;
+        whether it held the seconds per generation."""
+        if measured.get("load_s"):
+            self.observe_load(unit.model_key, measured["load_s"])
+        if not measured.get("generation_s"):
+            return False
+        self.observe(unit.cost_key, unit.x, unit.prior_generation_s, measured["generation_s"])
+        if measured.get("setup_s"):
+            self.observe_setup(unit, measured["setup_s"], measured["generation_s"])
+        return True
 
     def observe_setup(self, unit: Unit, setup_s: float, generation_s: float) -> None:
         """A unit that set its shape up on its worker: `setup_s` seconds of warm-up and setup generations
@@ -228,17 +237,18 @@ class CostModel:
 
     def fit(self, model_key: str) -> tuple[str, float, float]:
         """("line", a, b) once two work sizes are measured, else ("scale", 0, factor over the prior)."""
-        if model_key in self._fit:
-            return self._fit[model_key]
         o = self._obs.get(model_key) or _Sums()
         if o.two_sizes:
             mx, my = o.sx / o.n, o.sy / o.n
             b = max((o.sxy - o.n * mx * my) / (o.sxx - o.n * mx * mx), 0.0)
-            result = ("line", max(my - b * mx, 0.0), b)
-        else:
-            result = ("scale", 0.0, o.ratios / o.n_ratios if o.n_ratios else 1.0)
-        self._fit[model_key] = result
-        return result
+            return ("line", max(my - b * mx, 0.0), b)
+        return ("scale", 0.0, o.ratios / o.n_ratios if o.n_ratios else 1.0)
+
+    def on_worker_s(self, unit: Unit, loaded: set[str], warmed: set[tuple[str, str]]) -> float:
+        """A unit's seconds on a worker that holds the models `loaded` and has set up the (model key,
+        shape) pairs `warmed`: its model's load where it is not held, its shape's setup where it is new."""
+        load = 0.0 if unit.model_key in loaded else self.load_s(unit.model_key)
+        return load + self.unit_s(unit, warm=(unit.model_key, unit.shape) in warmed)
 
     def unit_s(self, unit: Unit, warm: bool = True) -> float:
         """A unit's seconds on a worker where its model is resident; unless `warm` (its shape already
@@ -298,10 +308,8 @@ def _start_times(units: Iterable[Unit], cost: CostModel, resident: Iterable[str]
     loaded, warmed, t = set(resident), set(), 0.0
     for u in units:
         yield t
-        if u.model_key not in loaded:
-            t += cost.load_s(u.model_key)
-            loaded.add(u.model_key)
-        t += cost.unit_s(u, warm=(u.model_key, u.shape) in warmed)
+        t += cost.on_worker_s(u, loaded, warmed)
+        loaded.add(u.model_key)
         warmed.add((u.model_key, u.shape))
     if end:
         yield t
@@ -322,7 +330,7 @@ def make_plan(
     ready = [0.0] * n_workers
     loaded = [set(r) for r in resident_sets]
     warmed: list[set[tuple[str, str]]] = [set() for _ in range(n_workers)]
-    repeats_on: dict[tuple[str, int], int] = defaultdict(int)
+    repeats_on: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     blocks = _blocks(units, placement)
     for b in sorted(blocks, key=lambda b: (-_block_s(b, cost), b[0].unit_id)):
         u = b[0]
@@ -331,16 +339,15 @@ def make_plan(
             extra = 0.0 if u.model_key in loaded[w] else cost.load_s(u.model_key)
             return (ready[w] + extra + _block_s(b, cost, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
 
-        workers = range(n_workers)
-        if placement == "spread":
-            fewest = min(repeats_on[(u.trial_id, w)] for w in workers)
-            workers = [w for w in workers if repeats_on[(u.trial_id, w)] == fewest]
+        workers = (
+            _fewest(range(n_workers), repeats_on[u.trial_id]) if placement == "spread" else range(n_workers)
+        )
         ends, _, w = min(finish(w) for w in workers)
         queues[w].append(b)
         ready[w] = ends
         loaded[w].add(u.model_key)
         warmed[w].add((u.model_key, u.shape))
-        repeats_on[(u.trial_id, w)] += len(b)
+        repeats_on[u.trial_id][w] += len(b)
     if placement == "pack" and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
         _improve(queues, cost, resident_sets)
     rng = random.Random(seed)
@@ -349,6 +356,13 @@ def make_plan(
 
 
 Block = tuple[Unit, ...]  # units the plan keeps together on one worker, run one after the other
+
+
+def _fewest(workers: Iterable[int], held: Mapping[int, int]) -> list[int]:
+    """`spread`: the workers holding the fewest repeats of a configuration (`held`: repeats per worker)."""
+    workers = list(workers)
+    fewest = min(held[w] for w in workers)
+    return [w for w in workers if held[w] == fewest]
 
 
 def _blocks(units: Sequence[Unit], placement: str) -> list[Block]:
@@ -471,9 +485,7 @@ class Dispatcher:
             raise NoWorkersLeft("every worker process has died")
         u = self.units[unit_id]
         if self.placement == "spread":
-            held = self.repeats_on[u.trial_id]
-            fewest = min(held[i] for i in alive)
-            alive = [i for i in alive if held[i] == fewest]
+            alive = _fewest(alive, self.repeats_on[u.trial_id])
 
         now = self.clock()
         self.t0 = now if self.t0 is None else self.t0
@@ -483,9 +495,7 @@ class Dispatcher:
             return max(now, w.since_s + w.backlog_s) if w.backlog_s > 0 else now
 
         def finish(i: int) -> float:
-            w = self.workers[i]
-            load = 0.0 if u.model_key in w.models else self.cost.load_s(u.model_key)
-            return free_at(i) + load + self.cost.unit_s(u, (u.model_key, u.shape) in w.warmed)
+            return free_at(i) + self.cost.on_worker_s(u, self.workers[i].models, self.workers[i].warmed)
 
         planned = self.planned.get(unit_id)
         best = min(alive, key=lambda i: (finish(i), i != planned, i))
@@ -517,13 +527,7 @@ class Dispatcher:
         w.backlog_s = max(0.0, w.backlog_s - self._estimate.pop(unit_id, 0.0))
         w.since_s = self.clock()  # its next unit, if one is queued, starts now
         if unit_id in self.units and measured:
-            u = self.units[unit_id]
-            if measured.get("generation_s"):
-                self.cost.observe(u.cost_key, u.x, u.prior_generation_s, measured["generation_s"])
-                if measured.get("setup_s"):
-                    self.cost.observe_setup(u, measured["setup_s"], measured["generation_s"])
-            if measured.get("load_s"):
-                self.cost.observe_load(u.model_key, measured["load_s"])
+            self.cost.observe_unit(self.units[unit_id], measured)
 
     def restarted(self, index: int) -> None:
         """The worker's process was replaced: it has no models and nothing warmed any more."""

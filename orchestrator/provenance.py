@@ -23,12 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from t2a_ray.orchestrator.trial import device_energy_j
+
 PACKAGES = ("torch", "diffusers", "transformers", "ray", "t2a-ray")
 # The reference work: the same on every run, so its figures compare across runs.
 MATMUL_SIZE = {"cuda": 4096, "cpu": 256}
 MATMUL_REPEATS = {"cuda": 200, "cpu": 20}
 LAUNCHES = 2000  # tiny kernels in the launch-bound loop
-# A window repeats the work until it lasts this long: a GPU's energy counter ticks every ~0.1 s. On the
+# A window repeats the work until it lasts this long: many ticks of a GPU's energy counter. On the
 # CPU (tests, --gpus 0) one call each: the estimate there is CPU time, not a counter.
 WINDOW_S = {"cuda": 1.0, "cpu": 0.0}
 
@@ -84,7 +86,7 @@ def _metered(meter: Any, name: str, fn: Callable[..., None], window_s: float) ->
     meter.sync()
     res = meter.measure(fn, window_s)
     cols = res.as_columns()
-    energy = cols["gpu_energy_j"] if cols["gpu_energy_j"] is not None else cols["cpu_energy_j"]
+    energy = device_energy_j(cols)
     calls = res.generations_in_window
     return {
         f"reference_{name}_j": None if energy is None else energy / calls,

@@ -153,7 +153,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
-    checked, bad = check_shards(run)  # footers only: a finished run of 10,000 shards resumes in seconds
+    checked, bad = check_shards(run)  # footers only: a resume does not read the rows of every shard
     done = run.finished_trial_ids()
     pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
     _say(
@@ -167,7 +167,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     if pending:
         with ray_session(opts) as n_workers:
             timeline.mark("ray_up")
-            stats = _run_on_ray(run, sweep, pending, n_workers, opts, attempt, timeline)
+            stats = _run_on_ray(run, sweep, pending, done, n_workers, opts, attempt, timeline)
         timeline.mark("ray_down")
     # 3. The driver merges the shards
     try:
@@ -278,6 +278,7 @@ def _run_on_ray(
     run: RunFolder,
     sweep: Sweep,
     pending: list[Trial],
+    done: set[str],
     n_workers: int,
     opts: LaunchOptions,
     attempt: int,
@@ -286,13 +287,14 @@ def _run_on_ray(
     from t2a_ray.orchestrator.pool import Pool
     from t2a_ray.orchestrator.schedule import plan_run
 
-    # The placement is resolved once, at the first launch, and frozen: unit ids depend on it.
+    # The placement is resolved once, at the first launch, and frozen: a resume on another number of
+    # GPUs keeps the design its first units ran under (repeats spread over GPUs or packed on one).
     placement = resolve_placement(sweep.placement, n_workers)
     how = f"auto with {n_workers} worker(s)" if sweep.placement == "auto" else "as the sweep file says"
     if placement != sweep.placement:
         sweep = replace(sweep, placement=placement)
         atomic_write_text(run.sweep_yaml, sweep.to_yaml())
-    run_plan = plan_run(run, sweep, n_workers, placement, run.finished_trial_ids())
+    run_plan = plan_run(run, sweep, n_workers, placement, done)
     _say(
         opts,
         f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
@@ -330,7 +332,8 @@ def _tune(
 
     order = run_plan.plan.submission_order(run_plan.cost)
     chunks = chunk_units(order, {u.unit_id: u for u in run_plan.pending}, run_plan.cost, n_workers)
-    write_plan(run, attempt, run_plan, {"tune_trials": len(chunks)})
+    chunked = {"tune_trials": len(chunks)}
+    write_plan(run, attempt, run_plan, chunked)
     # Each worker measures its GPU's idle power while Tune starts its trial processes (time that
     # would otherwise come on top), importing the code of the models the plan gives it meanwhile;
     # a trial is sent to a worker only once that worker is prepared. Sent first: a worker prepares as
@@ -361,20 +364,15 @@ def _tune(
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
     )
-    # The sweep's `search` key decides which pending trials Tune runs: every pending unit, in the
-    # plan's order and in chunks (grid), or the trials a search asks for, one unit each.
-    if sweep.search.strategy == "grid":
-        param_space, search_config = {"chunk": tune.grid_search(list(range(len(chunks))))}, {}
-        total = len(run_plan.pending)
-    else:
-        search = tune_plan(run, sweep, pending)
-        param_space, search_config, total = search.param_space, search.tune_config, len(pending)
+    # The sweep's `search` key decides which pending trials Tune runs
+    search = tune_plan(run, sweep, pending, len(chunks))
+    total = len(run_plan.pending) if sweep.search.strategy == "grid" else len(pending)
     progress = ProgressLine(total=total, workers=n_workers, enabled=opts.progress)
     tuner = tune.Tuner(
         trainable,
-        param_space=param_space,
+        param_space=search.param_space,
         tune_config=tune.TuneConfig(
-            **search_config,
+            **search.tune_config,
             # More trials in flight than workers: the next trial is queued on a worker before the
             # current one ends, so a GPU never waits for Tune's bookkeeping between trials
             # (benchmarks/results/orchestrator_overhead_audioldm_random_h100.md).
@@ -403,7 +401,8 @@ def _tune(
     timeline.mark("tune_finished")
     progress.close()
     recorder.join()
-    for p in gather(prepared):
+    ready = gather(prepared)
+    for p in ready:
         if isinstance(p, Exception):  # its trials were not run (no rows): a resume runs them
             pool.call_all("shutdown", timeout_s=30)
             if isinstance(getattr(p, "cause", None), ConfigError):  # a GPU the sweep cannot meter: exit 2
@@ -428,11 +427,11 @@ def _tune(
     ]
     dispatch = gather([pool.router.summary.remote()])[0]
     if not isinstance(dispatch, Exception):
-        write_plan(run, attempt, run_plan, {"tune_trials": len(chunks), "dispatch": dispatch})
+        write_plan(run, attempt, run_plan, {**chunked, "dispatch": dispatch})
     atomic_write_text(run.attempt_log("workers", attempt), json.dumps(stats, indent=2, default=str))
     pool.call_all("shutdown", timeout_s=30)
     timeline.mark("workers_shut_down")
-    timeline.add_workers(gather(prepared), stats)
+    timeline.add_workers(ready, stats)
     return stats
 
 

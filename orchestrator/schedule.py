@@ -36,8 +36,7 @@ class RunPlan:
         return {"placement": self.placement, "units_pending": len(self.pending), **self.plan.summary()}
 
 
-def model_key(trial) -> str:
-    return ModelCache.key(trial.model, trial.weights, trial.dtype)
+model_key = ModelCache.key_of
 
 
 def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done: set[str]) -> RunPlan:
@@ -71,10 +70,7 @@ def _prime(cost: CostModel, run: RunFolder, finished: dict[str, Unit]) -> None:
         except (OSError, ValueError) as e:  # noqa: PERF203 — a prior is a hint: skip what cannot be read
             log.debug("no prior from %s: %s", shard_id, e)
             continue
-        if meta.get("generation_s"):
-            cost.observe(u.cost_key, u.x, u.prior_generation_s, meta["generation_s"])
-            if meta.get("setup_s"):
-                cost.observe_setup(u, meta["setup_s"], meta["generation_s"])
+        if cost.observe_unit(u, meta):
             per_model[u.cost_key] += 1
     for _, path in run.attempt_logs("workers"):
         try:

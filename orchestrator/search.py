@@ -22,7 +22,7 @@ from ray.tune.search import Searcher
 
 from t2a_ray.analysis.search import Budget, Measurement, ParetoSearch, SearchSpace
 from t2a_ray.config import Sweep, Trial
-from t2a_ray.orchestrator.trial import _device_energy_j
+from t2a_ray.orchestrator.trial import device_energy_j
 from t2a_ray.runfolder import RunFolder
 
 
@@ -34,10 +34,11 @@ class TunePlan:
     tune_config: dict[str, Any] = field(default_factory=dict)
 
 
-def tune_plan(run: RunFolder, sweep: Sweep, pending: list[Trial]) -> TunePlan:
-    """`grid`: every pending trial, as before. `pareto`: the trials the search asks for."""
+def tune_plan(run: RunFolder, sweep: Sweep, pending: list[Trial], n_chunks: int) -> TunePlan:
+    """`grid`: every pending unit, in the plan's `n_chunks` chunks. `pareto`: the trials the search asks
+    for, one unit each."""
     if sweep.search.strategy == "grid":
-        return TunePlan({"trial_id": tune.grid_search([t.trial_id for t in pending])})
+        return TunePlan({"chunk": tune.grid_search(list(range(n_chunks)))})
     searcher = ParetoSearcher(run, resume_search(run, sweep), [t.trial_id for t in sweep.trials()])
     return TunePlan({}, {"search_alg": searcher, "num_samples": len(pending)})
 
@@ -75,7 +76,7 @@ def measurement(run: RunFolder, trial_id: str) -> Measurement:
     if run.quality_shard(trial_id).exists():
         scores = pq.read_table(run.quality_shard(trial_id)).to_pylist()[0]
         quality = {m: (float(scores[m]),) for m in ("clap_mean", "fad") if scores.get(m) is not None}
-    energies = [_device_energy_j(r) for r in rows]
+    energies = [device_energy_j(r) for r in rows]
     known = [e for e in energies if e is not None]
     return Measurement(
         units=1,

@@ -112,7 +112,7 @@ def run_trial(
     setup_s = 0.0
     repeats = range(sweep.repeats) if repeats is None else repeats
     windows = [(r, p) for r in repeats for p in sweep.prompts]
-    min_generations = -(-sweep.metering.min_waveforms_per_window // int(params.get("batch_size", 1)))  # ceil
+    min_generations = sweep.metering.min_generations(int(params.get("batch_size", 1)))
     try:
         adapter = env.get_model(trial)  # 2. the resident model (loaded on first use)
         revision = adapter.revision
@@ -138,7 +138,7 @@ def run_trial(
         for w in range(sweep.warmup if new_shape else 0):
             prompt = sweep.prompts[w % len(sweep.prompts)]
             res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
-            warmup_j.append(_device_energy_j(res.as_columns()))
+            warmup_j.append(device_energy_j(res.as_columns()))
         if new_shape:
             setup_s = time.perf_counter() - t_setup  # the plan's setup cost (`plan.CostModel`)
             env.set_up(trial)
@@ -198,7 +198,7 @@ def run_trial(
             quality = {
                 "model": trial.model.id,
                 **scored[-1],
-                "scoring_energy_j": _device_energy_j(cols),
+                "scoring_energy_j": device_energy_j(cols),
                 "scoring_energy_method": cols["energy_method"],
             }
         except Exception as e:  # noqa: BLE001 — recorded in the quality row
@@ -217,7 +217,7 @@ def run_trial(
         trial_id=trial.trial_id,
         status=status,
         rows=len(rows),
-        energy_j=_sum_or_none(_device_energy_j(r) for r in rows if r["status"] == "ok"),
+        energy_j=_sum_or_none(device_energy_j(r) for r in rows if r["status"] == "ok"),
         window_s=float(sum(r.get("window_s") or 0.0 for r in rows)),
         wall_s=time.perf_counter() - t_start,
         error=error,
@@ -303,7 +303,7 @@ def _row(
     generations = measured["generations_in_window"]
     waveforms = generations * gen.waveforms.shape[0]
     audio_s = gen.waveforms.shape[-1] / gen.sample_rate_hz
-    energy = _device_energy_j(measured)
+    energy = device_energy_j(measured)
     intensity = env.sweep.carbon_intensity_g_per_kwh
     return {
         **_identity(trial, env.sweep.name, repeat, prompt.id, revision),
@@ -335,12 +335,12 @@ def _setup_row(
         **{k: env.place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
         "graphs_compiled": graphs,
         "setup_s": measured["window_s"],
-        "setup_energy_j": _device_energy_j(measured),
+        "setup_energy_j": device_energy_j(measured),
         "energy_method": measured["energy_method"],
     }
 
 
-def _device_energy_j(columns: Mapping[str, Any]) -> float | None:
+def device_energy_j(columns: Mapping[str, Any]) -> float | None:
     """The energy of the device the model ran on: the GPU's when there is one, else the CPU's."""
     gpu = columns.get("gpu_energy_j")
     return gpu if gpu is not None else columns.get("cpu_energy_j")

@@ -41,7 +41,7 @@ class SetUpShapes:
 
     @staticmethod
     def _key(trial: Trial) -> tuple[str, str]:
-        return ModelCache.key(trial.model, trial.weights, trial.dtype), shape_of(trial.params)
+        return ModelCache.key_of(trial), shape_of(trial.params)
 
     def needed(self, trial: Trial) -> bool:
         key = self._key(trial)
@@ -204,7 +204,7 @@ class Worker:
             self.gaps_s.append(start - self._last_end)
         trial_id, repeats = parse_unit_id(unit_id, self.sweep.repeats)
         trial = self.sweep.trial(trial_id)
-        key = ModelCache.key(trial.model, trial.weights, trial.dtype)
+        key = ModelCache.key_of(trial)
         loads_before = self.models.loads[key]
         env = TrialEnv(
             run=self.run,
@@ -256,7 +256,6 @@ class Worker:
             "first_start_unix_s": self.first_start_unix_s,
             "last_end_unix_s": self.last_end_unix_s,
             "idle_power_w": self.meter.idle_power_w,
-            "host_id": self.host["host_id"],
         }
 
     def shutdown(self) -> None:
@@ -302,7 +301,7 @@ class Prefetch:
     """Imports the code of the models `model_ids` (`Adapter.prefetch`), then pandas, in a background
     thread, from construction until `join`.
 
-    pandas: pyarrow imports it on the first shard written (about a second). A model whose prefetch
+    pandas: pyarrow imports it on the first shard written, which would otherwise wait for it. A model whose prefetch
     raises is logged and skipped: its `load` raises the error again where a trial records it.
     """
 

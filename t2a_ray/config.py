@@ -76,6 +76,10 @@ class MeteringConfig:
     cooldown_c: float | None = None  # before each window, wait until the GPU is this cool (°C)...
     cooldown_max_s: float = 300.0  # ...for at most this long
 
+    def min_generations(self, batch_size: int) -> int:
+        """Generations a window holds at least: `min_waveforms_per_window` waveforms, rounded up."""
+        return -(-self.min_waveforms_per_window // batch_size)
+
 
 CLAP_PROTOCOLS = ("stable-audio-metrics",)  # how CLAP scores are computed (README: energy and quality)
 FAD_EMBEDDINGS = ("fadtk",)  # how FAD embedding rows are made
