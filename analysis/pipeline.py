@@ -439,11 +439,10 @@ def _all_fits(rows, energy_col, axes, group_cols) -> tuple[dict[str, pd.DataFram
     gpus = _fits.per_gpu(rows)
     if not gpus.empty:
         fits["gpus"] = gpus
-    if "trial_id" in rows.columns:
-        effect = gpu_effect(rows, energy_col)
-        if not effect.empty:
-            fits["gpu_effect"] = effect
-            notes += [f"Warning: {w}." for w in gpu_warnings(effect)]
+    effect = gpu_effect(rows, energy_col)
+    if not effect.empty:
+        fits["gpu_effect"] = effect
+        notes += [f"Warning: {w}." for w in gpu_warnings(effect)]
     return fits, notes
 
 

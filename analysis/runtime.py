@@ -178,6 +178,10 @@ def equivalence(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _setup_costs(setup: pd.DataFrame | None, results: pd.DataFrame) -> pd.DataFrame | None:
+    return None if setup is None or setup.empty else setup_costs(setup, results)
+
+
 def launch_boundness(results: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: mean GPU busy fraction (with its 95 % CI) and mean power over idle; read out
     `launch-bound` below `LAUNCH_BOUND_BELOW_BUSY`, else `compute-bound` (null without a busy figure)."""
@@ -214,7 +218,12 @@ _SETUP_FIGURES = [
 
 
 def runtime_table(
-    results: pd.DataFrame, setup: pd.DataFrame | None, energy_col: str = ENERGY_COL
+    results: pd.DataFrame,
+    setup: pd.DataFrame | None,
+    energy_col: str = ENERGY_COL,
+    *,
+    costs: pd.DataFrame | None = None,
+    bound: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per configuration whose runtime is not eager (report/runtime.csv), beside its eager
     twin (the same configuration run eagerly), from the functions above:
@@ -229,14 +238,16 @@ def runtime_table(
     * the compile overhead, where it was measured and the break-even (`break_even`; null without a
       setup table).
 
-    Eager configurations appear only as twins; empty when no configuration ran another runtime."""
+    Eager configurations appear only as twins; empty when no configuration ran another runtime.
+    `costs` and `bound`: `setup_costs` and `launch_boundness` of these tables where the caller has them."""
     cols = config_columns(results)
     runs = results[~_eager_rows(results)]
     if runs.empty:
         return pd.DataFrame()
-    costs = None if setup is None or setup.empty else setup_costs(setup, results)
+    costs = _setup_costs(setup, results) if costs is None else costs
     even = pd.DataFrame() if costs is None else break_even(results, costs, energy_col)
-    same, bound = equivalence(results), launch_boundness(results)
+    same = equivalence(results)
+    bound = launch_boundness(results) if bound is None else bound
     out = []
     for key, rows in runs.groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
@@ -324,17 +335,17 @@ def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[st
     # (a null revision is a trial that failed before loading: no other configuration)
     keep = [c for c in config if c == "model" or results[c].nunique(dropna=c == _LOADED) > 1]
     tables: dict[str, pd.DataFrame] = {}
-    table = runtime_table(results, setup)
+    busy = "gpu_busy_fraction" in results and results["gpu_busy_fraction"].notna().any()
+    costs, bound = _setup_costs(setup, results), launch_boundness(results) if busy else None
+    table = runtime_table(results, setup, costs=costs, bound=bound)
     if not table.empty:
         shown = [*keep, *(c for c in _RUNTIME if c in config and c not in keep)]
         tables["runtime"] = table[[*shown, *(c for c in table.columns if c not in config)]]
-    if setup is not None and not setup.empty:
-        costs = setup_costs(setup, results)
+    if costs is not None:
         shape = ["model", *(c for c in SETUP_AXES if c in keep)]
         tables["runtime_setup"] = costs[
             [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
         ]
-    if "gpu_busy_fraction" in results and results["gpu_busy_fraction"].notna().any():
-        bound = launch_boundness(results)
+    if bound is not None:
         tables["launch_boundness"] = bound[[*keep, *(c for c in bound.columns if c not in config)]]
     return tables

@@ -25,9 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
-from t2a_ray.config import load_sweep
+from t2a_ray.config import parse_sweep
+from t2a_ray.orchestrator.reaper import descendants
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import merge_results
@@ -37,25 +36,15 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def tree_rss_bytes(root_pid: int) -> tuple[int, int]:
     """(RSS of `root_pid`, RSS of it and all its descendants), from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            statm = Path(f"/proc/{entry}/statm").read_text().split()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = int(statm[1]) * PAGE
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack += children.get(pid, [])
-    return rss.get(root_pid, 0), total
+    rss = {pid: _rss_bytes(pid) for pid in [root_pid, *(p for p, _ in descendants(root_pid))]}
+    return rss[root_pid], sum(rss.values())
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except OSError:  # it ended meanwhile
+        return 0
 
 
 class PeakMemory(threading.Thread):
@@ -103,9 +92,7 @@ def main() -> None:
     os.environ["T2A_RAY_LOGICAL_GPUS"] = "1"
     doc = sweep_doc(args.trials, args.step_time_s)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "scale.yaml"
-        config.write_text(yaml.safe_dump(doc))
-        sweep = load_sweep(config)
+        sweep = parse_sweep(doc, Path(tmp), default_name="scale")
         trials = sweep.trials()
         latency_s = sum(t.params["steps"] * t.params["step_time_s"] for t in trials)
         run = RunFolder(Path(tmp) / "scale")

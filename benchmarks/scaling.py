@@ -8,8 +8,8 @@ over the one-GPU run, loads per (worker, model), warm-ups, time inside metered w
 by an idle worker, and — on real GPUs, in `spread` — each GPU's energy ratio to the configurations'
 GPU-balanced means (`analysis/gpu_effect.py`).
 
-    # the 2-GPU measurement, one command (≥ 5 minutes on one GPU; `--gpus 1` and `--gpus 2` may also be
-    # run as two commands with --append, e.g. where one command may last 10 minutes at most)
+    # the 2-GPU measurement, one command (results/scaling_gpu.md says how long it took; `--gpus 1` and
+    # `--gpus 2` may also be run as two commands with --append)
     python benchmarks/scaling.py --gpu --gpus 1 2 --placement pack spread --card "2× H200 (host …)"
     # CPU, logical GPUs, the noop adapter (a fixed host latency per step; 2 cores are not the bottleneck)
     python benchmarks/scaling.py --gpus 1 2 4 8 --placement pack --card "CPU dev machine"
@@ -28,10 +28,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from t2a_ray.analysis.gpu_effect import gpu_effect
-from t2a_ray.config import load_sweep
+from t2a_ray.analysis.gpu_effect import WARN_FRACTION, gpu_effect
+from t2a_ray.config import parse_sweep
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import RunFolder
 
@@ -87,10 +86,8 @@ def sweep_doc(args) -> dict:
 
 def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
     name = f"{placement}-g{n}"
-    config = root / f"{name}.yaml"
-    config.write_text(yaml.safe_dump({**doc, "placement": placement}))
     run = RunFolder(root / name)
-    run.create(load_sweep(config, name=name).to_yaml())
+    run.create(parse_sweep({**doc, "placement": placement}, root, name=name).to_yaml())
     t0 = time.perf_counter()
     outcome = run_sweep(run, LaunchOptions(gpus=n, progress=False))
     wall = time.perf_counter() - t0
@@ -137,8 +134,7 @@ def one(root: Path, n: int, placement: str, doc: dict, args) -> dict:
     return result
 
 
-def reading(record: dict) -> str:
-    runs = record["runs"]
+def reading(runs: list[dict]) -> str:
     base = {r["placement"]: r for r in runs if r["gpus"] == 1}
     any_base = next((r for r in runs if r["gpus"] == 1), None)
     lines = [
@@ -179,7 +175,7 @@ def reading(record: dict) -> str:
             lines.append(
                 f"\nGPU effect ({r['placement']}, {r['gpus']} GPUs): {g['gpu_uuid']} {g['gpu_name']} — "
                 f"energy ratio {g['energy_ratio']:.4f} ± {g['energy_ratio_ci95']:.4f} over "
-                f"{g['configurations']} configurations{' — WARNING: > 2 % off' if g['warning'] else ''}"
+                f"{g['configurations']} configurations{f' — WARNING: > {WARN_FRACTION * 100:g} % off' if g['warning'] else ''}"
             )
     return "\n".join(lines)
 
@@ -222,7 +218,6 @@ def main() -> None:
                 print(json.dumps({k: runs[-1][k] for k in ("placement", "gpus", "wall_s", "sweep_s")}))
     stem = args.out / f"scaling_{'gpu' if args.gpu else 'cpu'}"
     command = " ".join([Path(sys.executable).name, *sys.argv])
-    record = {"runs": runs}
     if args.append and stem.with_suffix(".json").exists():
         old = json.loads(stem.with_suffix(".json").read_text())
         runs[:0] = [
@@ -232,7 +227,7 @@ def main() -> None:
         r.setdefault("date", dt.date.today().isoformat())
         r.setdefault("command", command)
         r.setdefault("sweep", doc)
-    table = reading(record)
+    table = reading(runs)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(runs, indent=2, default=str))
