@@ -181,13 +181,7 @@ class BigVGAN(nn.Module):
         last = ch // 2 ** len(config.upsample_rates)
         self.activation_post = Activation1d(last)
         self.conv_post = nn.Conv1d(last, 1, 7, 1, padding=3)
-        init_audible(
-            self,
-            gain=1.0,  # snake-beta is x plus a bounded term: about the identity's gain
-            residual_ends=[conv for block in self.resblocks for conv in block.convs2],
-            in_series=len(config.upsample_rates) * len(config.resblock_dilation_sizes[0]),
-            last=self.conv_post,
-        )
+        init_audible(self, gain=1.0)  # snake-beta is x plus a bounded term: about the identity's gain
 
     def forward(self, mel):
         x = self.conv_pre(mel)

@@ -151,14 +151,8 @@ def hifigan_16k(size: str):
             normalize_before=False,
         )
     vocoder = SpeechT5HifiGan(config)
-    slope = config.leaky_relu_slope
-    init_audible(
-        vocoder,
-        gain=math.sqrt(2.0 / (1.0 + slope**2)),  # Kaiming's, for the leaky ReLU before each convolution
-        residual_ends=[conv for block in vocoder.resblocks for conv in block.convs2],
-        in_series=len(config.upsample_rates) * len(config.resblock_dilation_sizes[0]),
-        last=vocoder.conv_post,
-    )
+    slope = config.leaky_relu_slope  # Kaiming's gain, for the leaky ReLU before each convolution
+    init_audible(vocoder, gain=math.sqrt(2.0 / (1.0 + slope**2)))
     return vocoder
 
 
@@ -167,8 +161,9 @@ def hifigan_16k(size: str):
 UNTRAINED_VOCODER_RMS = 0.1
 
 
-def init_audible(vocoder, *, gain: float, residual_ends, in_series: int, last) -> None:
-    """Give an untrained vocoder (HiFi-GAN, BigVGAN) random weights that keep the signal's scale.
+def init_audible(vocoder, *, gain: float) -> None:
+    """Give an untrained vocoder (HiFi-GAN, BigVGAN: `resblocks` of `convs2`, a `conv_post` and the
+    `config` they were built from) random weights that keep the signal's scale.
 
     Why: HiFi-GAN initialises its convolutions with N(0, 0.01) whatever their size (transformers'
     ``SpeechT5HifiGan`` keeps it as ``initializer_range``); trained weights are what make it audible.
@@ -180,14 +175,15 @@ def init_audible(vocoder, *, gain: float, residual_ends, in_series: int, last) -
     How: every 1-D convolution of `vocoder` draws its weights from N(0, gain² / fan-in) — fan-in the
     inputs one output sums (in_channels × kernel / stride for the transposed convolutions that
     upsample), `gain` the activation's Kaiming gain — so each layer keeps the signal's variance; the
-    convolutions in `residual_ends` (the last of each residual branch) are scaled by 1/√`in_series`
-    (the branches one signal passes through), as GPT-2 scales its residual projections, so the
-    residual sums do not grow into a saturated tanh; the `last` convolution is scaled by
-    UNTRAINED_VOCODER_RMS. Biases are zero. Pretrained weights replace all of this.
+    last convolution of each residual branch (`convs2`) is scaled by 1/√(the branches one signal passes
+    through: upsamplings × dilations per block), as GPT-2 scales its residual projections, so the
+    residual sums do not grow into a saturated tanh; `conv_post` is scaled by UNTRAINED_VOCODER_RMS. Biases are zero. Pretrained weights replace all of this.
     """
     import torch
 
-    residual_ends = {id(conv) for conv in residual_ends}
+    config = vocoder.config
+    residual_ends = {id(conv) for block in vocoder.resblocks for conv in block.convs2}
+    in_series = len(config.upsample_rates) * len(config.resblock_dilation_sizes[0])
     for conv in vocoder.modules():
         if isinstance(conv, torch.nn.ConvTranspose1d):
             fan_in = conv.in_channels * conv.kernel_size[0] / conv.stride[0]
@@ -198,7 +194,7 @@ def init_audible(vocoder, *, gain: float, residual_ends, in_series: int, last) -
         std = gain / math.sqrt(fan_in)
         if id(conv) in residual_ends:
             std /= math.sqrt(in_series)
-        if conv is last:
+        if conv is vocoder.conv_post:
             std *= UNTRAINED_VOCODER_RMS
         with torch.no_grad():
             conv.weight.normal_(0.0, std)

@@ -219,6 +219,11 @@ def local_folder(repo: str, revision: str | None, download=None) -> tuple[Path, 
 # ----------------------------------------------------------------------------------------------------
 
 
+def present(holder: Any, names: Sequence[str]) -> list[Any]:
+    """The attributes `names` of `holder` that it has (not None), in that order."""
+    return [a for a in (getattr(holder, n, None) for n in names) if a is not None]
+
+
 class TorchAdapter(Adapter):
     """A model made of torch modules, in one of the three weight modes.
 
@@ -388,9 +393,7 @@ class TorchAdapter(Adapter):
     def _tokenizers(self) -> list[Any]:
         """The tokenizers whose `model_max_length` cuts prompts short: ``self.model``'s `tokenizer` and
         `tokenizer_2`, where it has them."""
-        return [
-            t for t in (getattr(self.model, n, None) for n in ("tokenizer", "tokenizer_2")) if t is not None
-        ]
+        return present(self.model, ("tokenizer", "tokenizer_2"))
 
     @abc.abstractmethod
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks) -> Any:

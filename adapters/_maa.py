@@ -25,11 +25,12 @@ from torch import nn
 
 from t2a_ray.adapters import _components as C
 from t2a_ray.adapters import _text
-from t2a_ray.adapters._diffusers import TorchAdapter, plain
+from t2a_ray.adapters._diffusers import TorchAdapter, plain, present
 from t2a_ray.adapters._loop import LoopAdapter
 from t2a_ray.errors import ConfigError, ParameterError
 
 TEXT_TOKENS = 77  # FrozenCLAPEmbedder / FrozenCLAPFLANEmbedder max_length
+ORIGINAL_TOKENIZERS = ("tokenizer", "clap_tokenizer", "t5_tokenizer")  # of the original code's text encoders
 
 
 class Projection(nn.Module):
@@ -195,11 +196,10 @@ class OriginalCodeAdapter(TorchAdapter):
             ldm.cond_stage_model.to(device)
             ldm.cond_stage_model.device = device
             vocoder = VocoderBigVGAN(str(vocoder_dir), device=device)
-        for tok in (
-            getattr(ldm.cond_stage_model, n, None) for n in ("tokenizer", "clap_tokenizer", "t5_tokenizer")
-        ):
-            if tok is not None:  # the original passes max_length=77 at each call; say so to count truncations
-                tok.model_max_length = TEXT_TOKENS
+        for tok in present(ldm.cond_stage_model, ORIGINAL_TOKENIZERS):
+            tok.model_max_length = (
+                TEXT_TOKENS  # the original passes max_length=77 at each call: counts truncations
+            )
         model = SimpleNamespace(ldm=ldm, sampler=DDIMSampler(ldm), vocoder=vocoder)
         return model, f"{checkout}:{ckpt.name}"
 
@@ -211,9 +211,7 @@ class OriginalCodeAdapter(TorchAdapter):
         ]
 
     def _tokenizers(self):
-        holder = self.model.ldm.cond_stage_model
-        names = ("tokenizer", "clap_tokenizer", "t5_tokenizer")
-        return [t for t in (getattr(holder, n, None) for n in names) if t is not None]
+        return present(self.model.ldm.cond_stage_model, ORIGINAL_TOKENIZERS)
 
     def _use_scheduler(self, name):
         if name != "ddim":

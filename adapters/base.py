@@ -216,7 +216,8 @@ class Adapter(abc.ABC):
 
     @classmethod  # noqa: B027 - optional hook, nothing to import by default
     def prefetch(cls) -> None:
-        """Import the code `load` will need, touching no device and changing no process-wide state.
+        """Import the code `load` will need, touching no device and changing no process-wide state
+        that a measurement relies on (it may draw from torch's global random generator).
 
         A worker calls it in a background thread while it measures its GPU's idle power, so that a
         model's first load is not mostly Python imports (benchmarks/results/prefetch_cpu.md). Errors

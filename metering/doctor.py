@@ -428,7 +428,8 @@ def judge_coverage(data: Mapping[str, Any]) -> Check:
         f"{100 * (stat.coverage[k] - 1):+.1f} % at offset {k} ({100 * COVERAGE_LEVEL:.0f} % CI "
         f"{100 * (lo - 1):+.1f}…{100 * (hi - 1):+.1f} %); "
     )
-    if stat.anova_p < COVERAGE_P:
+    differ = stat.anova_p < COVERAGE_P
+    if differ:
         effect = f"the offsets differ (ANOVA p = {stat.anova_p:.2g}): a phase effect within the tick"
     else:
         effect = f"the offsets do not differ significantly (ANOVA p = {stat.anova_p:.2g})"
@@ -444,7 +445,7 @@ def judge_coverage(data: Mapping[str, Any]) -> Check:
         fix = "not decided by these repeats: rerun the full doctor (more repeats) to decide"
         return Check(2, title, WARN, figure, fix, data)
     figure += f"within {band}; {effect}"
-    if stat.anova_p < COVERAGE_P:
+    if differ:
         figure += ", which windows of ≥ 1 s of steady work average out"
     return Check(2, title, PASS, figure, None, data)
 

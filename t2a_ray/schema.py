@@ -252,7 +252,7 @@ def check_footer(path: Path) -> str | None:
     """Read a Parquet file's footer only: its content checksum (None for a file written without one).
     Raises `ShardError` (or Arrow's error) when the footer is missing, unreadable or miscounts rows."""
     meta = pq.read_metadata(path)
-    content = json.loads((meta.metadata or {}).get(_CONTENT_KEY, b"null"))
+    content = _content(meta.metadata)
     if content is None:
         return None
     if content["rows"] != meta.num_rows:
@@ -260,10 +260,15 @@ def check_footer(path: Path) -> str | None:
     return content["sha256"]
 
 
+def _content(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    """The footer's content record ({rows, sha256}), None for a file written without one."""
+    return json.loads((metadata or {}).get(_CONTENT_KEY, b"null"))
+
+
 def read_checked(path: Path) -> pa.Table:
     """Read a Parquet file whole and check its content against the checksum in its footer."""
     table = pq.read_table(path)
-    content = json.loads((table.schema.metadata or {}).get(_CONTENT_KEY, b"null"))
+    content = _content(table.schema.metadata)
     if content is not None and content_checksum(table) != content["sha256"]:
         raise ShardError(f"{path.name}: content does not match its checksum")
     return table
@@ -319,6 +324,11 @@ def read_shards(
     return pa.concat_tables(tables, promote_options="default"), bad
 
 
+def _shards_digest(sums: Mapping[str, str | None]) -> str:
+    """What results.parquet was merged from: the shards' footer checksums, by id, hashed."""
+    return hashlib.sha256(json.dumps(sorted(sums.items())).encode()).hexdigest()
+
+
 def merge_results(
     run: RunFolder, known: Mapping[str, str | None] | None = None
 ) -> tuple[pa.Table | None, list[Path]]:
@@ -331,8 +341,7 @@ def merge_results(
     """
     paths = run.shard_paths()
     sums, bad = check_shards(run, known, paths)
-    held = json.dumps(sorted(sums.items())).encode()
-    digest = hashlib.sha256(held).hexdigest()
+    digest = _shards_digest(sums)
     if sums and run.results.is_file():
         try:
             if read_metadata(run.results).get("shards_sha256") == digest:
@@ -352,8 +361,7 @@ def merge_results(
         ]
     )
     if bad_now:  # the checksum list read from the footers included shards now moved aside
-        held = json.dumps(sorted((k, v) for k, v in sums.items() if run.shard(k).exists())).encode()
-        digest = hashlib.sha256(held).hexdigest()
+        digest = _shards_digest({k: v for k, v in sums.items() if run.shard(k).exists()})
     write_table(table, run.results, metadata={"shards_sha256": digest})
     finished = run.finished_trial_ids()  # listed once: the merge is linear in the number of trials
     quality = [
