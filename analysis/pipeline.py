@@ -53,6 +53,14 @@ class Figure:
     png: bytes = field(repr=False)
 
 
+# Tables of `Analysis.fits` the report also writes whole, as `report/<key>.csv`: key → (the printout's
+# label, what the report's link says the file holds).
+TABLE_CSVS = {
+    "gpu_effect": ("GPU effect", "each GPU's energy ratio, 95 % CI"),
+    "runtime": ("Runtimes", "each runtime against eager"),
+}
+
+
 @dataclass
 class Analysis:
     """What `analyze_table` / `analyze_run` found. `text()` is what the CLI prints."""
@@ -92,6 +100,10 @@ class Analysis:
     @property
     def fits_csv_path(self) -> Path:
         return self.out_dir / "fits.csv"
+
+    def table_csv_path(self, key: str) -> Path:
+        """`report/<key>.csv`: one of `TABLE_CSVS`, written as the report shows it."""
+        return self.out_dir / f"{key}.csv"
 
     @property
     def plots(self) -> list[Path]:

@@ -10,7 +10,7 @@ import html
 import pandas as pd
 
 from t2a_ray.analysis.fronts import Front
-from t2a_ray.analysis.pipeline import Analysis
+from t2a_ray.analysis.pipeline import TABLE_CSVS, Analysis
 from t2a_ray.analysis.plots import unit_of
 from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.search import TITLES as SEARCH_TITLES
@@ -70,10 +70,7 @@ def render_text(a: Analysis) -> str:
         lines.append(f"Fronts: {a.fronts_csv_path}")
     if "energy_vs_steps" in a.fits:
         lines.append(f"Fits: {a.fits_csv_path}")
-    if "gpu_effect" in a.fits:
-        lines.append(f"GPU effect: {a.out_dir / 'gpu_effect.csv'}")
-    if "runtime" in a.fits:
-        lines.append(f"Runtimes: {a.out_dir / 'runtime.csv'}")
+    lines += [f"{label}: {a.table_csv_path(key)}" for key, (label, _) in TABLE_CSVS.items() if key in a.fits]
     return "\n".join(lines)
 
 
@@ -94,10 +91,10 @@ def render_html(a: Analysis) -> str:
         files.insert(0, f"<a href='{a.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front)")
     if "energy_vs_steps" in a.fits:
         files.append(f"<a href='{a.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
-    if "gpu_effect" in a.fits:
-        files.append("<a href='gpu_effect.csv'>gpu_effect.csv</a> (each GPU's energy ratio, 95 % CI)")
-    if "runtime" in a.fits:
-        files.append("<a href='runtime.csv'>runtime.csv</a> (each runtime against eager)")
+    for key, (_, holds) in TABLE_CSVS.items():
+        if key in a.fits:
+            name = a.table_csv_path(key).name
+            files.append(f"<a href='{name}'>{name}</a> ({holds})")
     carbon = ""
     if a.carbon is not None:
         carbon = (

@@ -17,6 +17,7 @@ import pandas as pd
 
 from t2a_ray.analysis.gpu_effect import worker_table
 from t2a_ray.analysis.pipeline import (
+    TABLE_CSVS,
     Analysis,
     build,
     configuration_keys,
@@ -236,12 +237,12 @@ def _write(a: Analysis) -> None:
         _write_csv(a.fits_csv_path, steps[keys + list(FITS_CSV_COLUMNS)])
     else:
         a.fits_csv_path.unlink(missing_ok=True)
-    for key in ("gpu_effect", "runtime"):  # written as shown; removed when this analysis has none
+    for key in TABLE_CSVS:  # written as shown; removed when this analysis has none
         table = a.fits.get(key)
         if table is not None:
-            _write_csv(a.out_dir / f"{key}.csv", table)
+            _write_csv(a.table_csv_path(key), table)
         else:
-            (a.out_dir / f"{key}.csv").unlink(missing_ok=True)
+            a.table_csv_path(key).unlink(missing_ok=True)
     atomic_write_text(a.report_path, render_html(a))
 
 
