@@ -62,6 +62,14 @@ def balanced_mean_ci(values: Sequence[float] | pd.Series, gpus: Sequence[object]
     return mean, t_quantile(dof) * se, n
 
 
+def config_mean_ci(rows: pd.DataFrame, col: str, gpu_col: str = GPU_COL):
+    """(mean, 95 % CI half-width, n) of `col` over one configuration's `rows`: each GPU weighted equally
+    where every row names its GPU (`balanced_mean_ci`), else the plain mean."""
+    if gpu_col in rows.columns and rows[gpu_col].notna().all():
+        return balanced_mean_ci(rows[col], rows[gpu_col])
+    return mean_ci(pd.to_numeric(rows[col], errors="coerce").astype("float64"))
+
+
 def gpu_effect(
     rows: pd.DataFrame, energy_col: str, config_col: str = CONFIG_COL, gpu_col: str = GPU_COL
 ) -> pd.DataFrame:
