@@ -42,7 +42,7 @@ import pandas as pd
 
 from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, describe
-from t2a_ray.analysis.gpu_effect import config_mean_ci
+from t2a_ray.analysis.gpu_effect import GPU_COL, grouped_mean_ci
 from t2a_ray.analysis.values import fmt
 
 LATENCY_COL = "latency_per_waveform_s"
@@ -58,6 +58,7 @@ LIMITS_S = (1.0, 2.0, 5.0, 10.0)  # latency limits per clip of CLIP_S seconds
 CLIP_S = 10.0
 DURATION_COL = "duration_s"
 LIMIT_COL = "limit_s_per_10s_clip"
+ALL = "all models"  # the latency table's scope across models
 
 # Tables this module adds to `Analysis.fits`: key → (title, the printout's detail), as render shows them.
 TITLES = {
@@ -112,16 +113,12 @@ def add_config_columns(
     if figures.empty:
         return configs, notes
     figures = figures.assign(**{config_col: rows[config_col]})
-    if "gpu_uuid" in rows.columns:
-        figures["gpu_uuid"] = rows["gpu_uuid"]
-    cols = [c for c in figures.columns if c not in (config_col, "gpu_uuid")]
-    records = {}
-    for cfg, sub in figures.groupby(config_col, sort=False):
-        records[cfg] = {}
-        for c in cols:
-            mean, ci, _ = config_mean_ci(sub, c)
-            records[cfg] |= {c: mean, ci_col(c): ci}
-    added = pd.DataFrame.from_dict(records, orient="index")
+    if GPU_COL in rows.columns:
+        figures[GPU_COL] = rows[GPU_COL]
+    added = pd.DataFrame(index=configs.index)
+    for c in [c for c in figures.columns if c not in (config_col, GPU_COL)]:
+        stats = grouped_mean_ci(figures, c, config_col)
+        added[c], added[ci_col(c)] = stats["mean"], stats["ci95"]
     return configs.drop(columns=[c for c in added.columns if c in configs.columns]).join(added), notes
 
 
@@ -229,11 +226,12 @@ def min_energy_under_limits(
     least mean energy that meets the limit (the rule is in the module docstring), or "none meets L s"."""
     rows = []
     for group, among, scope in scopes(configs, energy_col, group_cols):
+        named = [c for c in label_cols if c != "model" or among == ALL]  # the model is `among`'s
         for limit in limits_s:
             rows.append(
                 dict(group)
                 | {"among": among, LIMIT_COL: float(limit)}
-                | _pick(scope, energy_col, label_cols, float(limit))
+                | _pick(scope, energy_col, named, limit)
             )
     return pd.DataFrame(rows)
 
@@ -259,7 +257,7 @@ def scopes(
         if "model" in sub.columns:
             out += [(group, str(m), s) for m, s in sub.groupby("model", sort=True)]
         if "model" not in sub.columns or sub["model"].nunique() > 1:
-            out.append((group, "all models", sub))
+            out.append((group, ALL, sub))
     return out
 
 
@@ -273,7 +271,7 @@ def comparisons(
     for group, among, scope in scopes(configs, energy_col, group_cols):
         where = "".join(f", {k}={fmt(v)}" for k, v in group)
         out.append((f"the minimum energy under latency limits among {among}{where}", list(scope.index)))
-        if among == "all models" or "model" not in scope.columns or scope["model"].nunique() == 1:
+        if among == ALL or "model" not in scope.columns or scope["model"].nunique() == 1:
             fronts[group] = list(scope.index)
     front = [
         (f"the energy–latency front{''.join(f', {k}={fmt(v)}' for k, v in g)}", m) for g, m in fronts.items()
