@@ -66,12 +66,16 @@ TITLES = {
         "Energy–latency front",
         " (both minimised; CI-aware where there are repeats; * = knee)",
     ),
-    "latency": (
-        "Minimum energy under a latency limit",
-        f" (limits per {CLIP_S:g} s clip, scaled to each configuration's duration_s: limit × duration_s /"
-        f" {CLIP_S:g}; a configuration meets one when its latency's upper 95 % CI is at or below it)",
-    ),
+    "latency": ("Minimum energy under a latency limit", " (the rule: see the notes)"),
 }
+# The latency table's rule in words, a note of every report that has the table.
+RULE = (
+    f"Latency limits are per {CLIP_S:g} s clip, scaled to each configuration's duration_s (limit × "
+    f"duration_s / {CLIP_S:g}); a configuration meets one when the upper end of its latency's 95 % CI is at "
+    "or below it (one whose interval straddles the limit does not); the least mean energy wins, a tie goes "
+    "to the lower latency, then to the configuration listed first; others_within_ci95 counts the other "
+    "configurations that meet the limit with an energy the repeats cannot tell apart from the winner's."
+)
 
 
 def ci_col(col: str) -> str:
@@ -131,9 +135,8 @@ def shown(configs: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class EnergyTime:
-    """What `energy_against_time` found: its fronts, its tables (keys of `TITLES`), plots, notes."""
+    """What `energy_against_time` found: its tables (keys of `TITLES`), plots, notes, comparisons."""
 
-    fronts: list[Front]
     tables: dict[str, pd.DataFrame]
     figures: list[tuple[str, str, bytes]] = field(repr=False)  # (file name, caption, PNG)
     notes: list[str]
@@ -153,7 +156,7 @@ def energy_against_time(
     """The energy–latency front (per group, and per clip length where it varies), its plot, and the
     minimum-energy table under `limits_s`; empty where `configs` has no latency."""
     if LATENCY_COL not in configs.columns:
-        return EnergyTime([], {}, [], [], [])
+        return EnergyTime({}, [], [], [])
     by = list(group_cols)
     if DURATION_COL in configs.columns and configs[DURATION_COL].nunique() > 1 and DURATION_COL not in by:
         by.append(DURATION_COL)
@@ -188,12 +191,13 @@ def energy_against_time(
     table = min_energy_under_limits(configs, energy_col, label_cols, by, limits_s)
     if not table.empty:
         tables["latency"] = table
+        notes.append(RULE)
     if DURATION_COL not in configs.columns:
         notes.append(
             f"Latency limits: the table has no {DURATION_COL}, so each limit is taken per waveform as it is "
             f"(not scaled to the clip's length), and there is no RTF."
         )
-    return EnergyTime(fronts, tables, figures, notes, comparisons(configs, energy_col, by))
+    return EnergyTime(tables, figures, notes, comparisons(configs, energy_col, by))
 
 
 def front_points(

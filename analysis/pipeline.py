@@ -4,11 +4,14 @@ Read top to bottom, `build` does:
 
 1. keep the rows with status ``ok`` and a finite energy (energy and qualities must be numbers);
 2. group them into configurations (`key_cols`) with the mean and t-based 95 % CI over repeats/prompts
-   of the energy and of each quality; merge a run's quality table;
+   of the energy and of each quality (`latency.py`: of latency, RTF and J per audio second too); merge a
+   run's quality table;
 3. Pareto fronts of energy vs each quality, per group (CI-aware when there are repeats);
 4. fits: energy vs steps, energy per audio second vs duration, energy per waveform vs batch size, phase
    shares, the spread over repeats, the GPUs;
 5. carbon, where an intensity is known (the caller's, the sweep's, or the table's own per row);
+5b. energy against time (`latency.py`: latency per waveform, RTF, the energy–latency front, the minimum
+    energy under latency limits) and a warning for each comparison that mixes GPUs or hosts (`hosts.py`);
 6. the plots that the table's columns allow, drawn to PNG bytes (a note for each one skipped).
 
 `configuration_keys` decides what identifies a configuration in a table without `trial_id`.

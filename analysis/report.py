@@ -2,7 +2,7 @@
 
 `analyze_table` and `analyze_run` decide what a configuration is, `pipeline.build` computes the
 `Analysis` (no I/O), `render` turns it into text and HTML, and `write_report` writes fronts.csv,
-configs.csv, fits.csv, gpu_effect.csv and runtime.csv (where they apply), the PNG plots and index.html —
+configs.csv, fits.csv, gpu_effect.csv, runtime.csv and latency.csv (where they apply), the PNG plots and index.html —
 each atomically (temp file, fsync, rename) — and removes plots of an earlier analysis that no longer
 apply. Re-running rewrites every output.
 """
