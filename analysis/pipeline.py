@@ -4,11 +4,14 @@ Read top to bottom, `build` does:
 
 1. keep the rows with status ``ok`` and a finite energy (energy and qualities must be numbers);
 2. group them into configurations (`key_cols`) with the mean and t-based 95 % CI over repeats/prompts
-   of the energy and of each quality; merge a run's quality table;
+   of the energy and of each quality (`latency.py`: of latency, RTF and J per audio second too); merge a
+   run's quality table;
 3. Pareto fronts of energy vs each quality, per group (CI-aware when there are repeats);
 4. fits: energy vs steps, energy per audio second vs duration, energy per waveform vs batch size, phase
    shares, the spread over repeats, the GPUs;
 5. carbon, where an intensity is known (the caller's, the sweep's, or the table's own per row);
+5b. energy against time (`latency.py`: latency per waveform, RTF, the energy–latency front, the minimum
+    energy under latency limits) and a warning for each comparison that mixes GPUs or hosts (`hosts.py`);
 6. the plots that the table's columns allow, drawn to PNG bytes (a note for each one skipped).
 
 `configuration_keys` decides what identifies a configuration in a table without `trial_id`.
@@ -26,9 +29,11 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis import fits as _fits
+from t2a_ray.analysis import hosts as _hosts
+from t2a_ray.analysis import latency as _latency
 from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
-from t2a_ray.analysis.gpu_effect import GPU_COL, balanced_mean_ci, gpu_effect, gpu_warnings
+from t2a_ray.analysis.gpu_effect import config_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.inputs import INTENSITY_COL, numeric_column
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import AnalysisError
@@ -58,6 +63,7 @@ class Figure:
 TABLE_CSVS = {
     "gpu_effect": ("GPU effect", "each GPU's energy ratio, 95 % CI"),
     "runtime": ("Runtimes", "each runtime against eager"),
+    "latency": ("Latency limits", "the minimum-energy configuration under each latency limit"),
 }
 
 
@@ -205,6 +211,7 @@ def build(
     source: str,
     quality_table: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    reference: pd.DataFrame | None = None,
 ) -> Analysis:
     """The whole analysis of `table` as a value (see the module docstring); nothing is written."""
     notes = list(notes)
@@ -237,6 +244,8 @@ def build(
         rows["_config"] = np.arange(len(rows))
     row_qualities = [q for q, _ in qualities if q in rows.columns]
     configs = _aggregate(rows, display_cols, energy_col, row_qualities)
+    configs, time_notes = _latency.add_config_columns(rows, configs, energy_col)  # latency, RTF, J/audio s
+    notes += time_notes
     quality_ci: dict[str, str] = {q: f"{q}_ci95" for q in row_qualities}
     if quality_table is not None:
         configs, qnotes = _merge_quality(configs, quality_table, [q for q, _ in qualities])
@@ -288,6 +297,14 @@ def build(
     estimate = estimate_label(rows, energy_col)
     energy_label = _plots.axis_label(energy_col) + (f" — {estimate}" if estimate else "")
 
+    # Energy against time; warnings where a comparison mixes hosts (`reference`: each GPU's from logs/).
+    timed = _latency.energy_against_time(
+        e_configs, energy_col, e_groups, label_cols, repeats=repeats, energy_label=energy_label
+    )
+    fits |= timed.tables
+    compared = _hosts.comparisons(configs, fronts, fits, label_cols, timed.compared)
+    notes += timed.notes + _hosts.mixing_warnings(rows, compared, reference)
+
     analysis = Analysis(
         source=source,
         out_dir=out_dir,
@@ -316,7 +333,7 @@ def build(
         notes=notes,
     )
     # 6. Plots, drawn from the value.
-    analysis.figures = _draw(analysis, e_configs, axes, e_groups)
+    analysis.figures = _draw(analysis, e_configs, axes, e_groups) + [Figure(*f) for f in timed.figures]
     return analysis
 
 
@@ -324,19 +341,11 @@ def _aggregate(
     rows: pd.DataFrame, display_cols: list[str], energy_col: str, qualities: list[str]
 ) -> pd.DataFrame:
     records, ids = [], []
-    extra = [
-        c
-        for c in ("latency_s", "energy_per_audio_s_j", "avg_power_w")
-        if c in rows.columns and c != energy_col
-    ]
+    extra = [c for c in ("latency_s", "avg_power_w") if c in rows.columns and c != energy_col]
     for cfg, sub in rows.groupby("_config", sort=True):
         first = sub.iloc[0]
         rec: dict[str, object] = {c: first[c] for c in display_cols if c in sub.columns}
-        # Each GPU weighted equally (the plain mean where one GPU measured it): `gpu_effect.py`
-        if GPU_COL in sub.columns and sub[GPU_COL].notna().all():
-            mean, ci, n = balanced_mean_ci(sub[energy_col], sub[GPU_COL])
-        else:
-            mean, ci, n = mean_ci(sub[energy_col])
+        mean, ci, n = config_mean_ci(sub, energy_col)  # each GPU weighted equally: `gpu_effect.py`
         rec |= {"n": n, energy_col: mean, f"{energy_col}_ci95": ci}
         for q in qualities:
             m, c, _ = mean_ci(sub[q])
@@ -599,7 +608,7 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
 
 
 def _shown_columns(configs, label_cols, energy_col, qualities, quality_ci) -> list[str]:
-    cols = list(label_cols) + ["n", energy_col, f"{energy_col}_ci95"]
+    cols = list(label_cols) + ["n", energy_col, f"{energy_col}_ci95", *_latency.shown(configs)]
     for q, _ in qualities:
         cols += [q, quality_ci.get(q, f"{q}_ci95")]
     cols += ["carbon_g", "latency_s", "avg_power_w"]

@@ -24,6 +24,7 @@ _NICE = {
     "gpu_energy_j": "GPU energy per window (J)",
     "gpu_energy_net_j": "GPU energy above idle per window (J)",
     "energy_per_audio_s_j": "Energy per second of audio (J/s)",
+    "latency_per_waveform_s": "Latency per waveform (s; lower is better)",
     "clap_mean": "CLAP score (cosine; higher is better)",
     "clap": "CLAP score (higher is better)",
     "fad": "FAD (lower is better)",

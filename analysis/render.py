@@ -10,6 +10,7 @@ import html
 import pandas as pd
 
 from t2a_ray.analysis.fronts import Front
+from t2a_ray.analysis.latency import TITLES as LATENCY_TITLES
 from t2a_ray.analysis.pipeline import TABLE_CSVS, Analysis
 from t2a_ray.analysis.plots import unit_of
 from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
@@ -21,6 +22,7 @@ FIT_TITLES = {
     "energy_vs_steps": ("Energy vs steps", " (linear fit per series; slope in J/step)"),
     "energy_vs_batch": ("Energy per waveform vs batch size", ""),
     "energy_per_audio_s_vs_duration": ("Energy per audio second vs duration", " (linear fit)"),
+    **LATENCY_TITLES,
     "phase_shares": ("Phase shares", " of the measured phase energy"),
     "repeat_spread": (
         "Spread over repeats",

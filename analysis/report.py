@@ -2,7 +2,7 @@
 
 `analyze_table` and `analyze_run` decide what a configuration is, `pipeline.build` computes the
 `Analysis` (no I/O), `render` turns it into text and HTML, and `write_report` writes fronts.csv,
-configs.csv, fits.csv, gpu_effect.csv and runtime.csv (where they apply), the PNG plots and index.html —
+configs.csv, fits.csv, gpu_effect.csv, runtime.csv and latency.csv (where they apply), the PNG plots and index.html —
 each atomically (temp file, fsync, rename) — and removes plots of an earlier analysis that no longer
 apply. Re-running rewrites every output.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from t2a_ray.analysis.gpu_effect import worker_table
+from t2a_ray.analysis.hosts import reference_table
 from t2a_ray.analysis.pipeline import (
     TABLE_CSVS,
     Analysis,
@@ -55,6 +56,7 @@ def analyze_table(
     intensity_g_per_kwh: float | None = None,
     title: str | None = None,
     notes: Sequence[str] = (),
+    reference: pd.DataFrame | None = None,
 ) -> Analysis:
     """Fronts, fits and the report for any results table (one row per measurement), written to `out_dir`.
 
@@ -65,6 +67,8 @@ def analyze_table(
     columns used and those left out. Rows of one configuration are repeats: their means get 95 % CIs, and
     the fronts respect them. A table with one row per configuration gets plain dominance. Carbon is
     computed at `intensity_g_per_kwh`, else at the table's own per-row intensity, else not at all.
+    `reference` is each GPU's reference workload (`hosts.reference_table`), for the warnings of
+    comparisons that mix hosts.
     """
     out = _report_folder(out_dir)
     quals = [parse_quality(q) for q in qualities]
@@ -99,6 +103,7 @@ def analyze_table(
         intensity=intensity_g_per_kwh,
         source=title or "results table",
         notes=notes,
+        reference=reference,
     )
     write_report(analysis)
     return analysis
@@ -165,6 +170,7 @@ def analyze_run(
         source=f"run {run.root.name}",
         quality_table=quality,
         notes=notes,
+        reference=reference_table([run.root]),
     )
     analysis.fits.update(runtime_tables(rows, read_setup(run.root)))  # compiled runtimes' costs
     if sweep is not None and sweep.search.strategy != "grid":

@@ -322,6 +322,7 @@ def analyze(
         _analyze_run(run_dir, out_dir, carbon_intensity)
         return
     from t2a_ray.analysis import AnalysisError, analyze_table
+    from t2a_ray.analysis import hosts as _hosts
     from t2a_ray.analysis import inputs as _inputs
 
     try:
@@ -357,6 +358,7 @@ def analyze(
             title=", ".join(str(p.name) for p in table.sources[:3])
             + (f" and {len(table.sources) - 3} more" if len(table.sources) > 3 else ""),
             notes=table.notes + notes,
+            reference=_hosts.reference_table(p.parent for p in table.sources),  # logs/ beside a table
         )
     except ConfigError as e:
         _fail_usage(e)
