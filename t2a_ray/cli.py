@@ -291,7 +291,10 @@ def status(run_dir: Path) -> None:
     help="COL=REGEX with named groups: parse configuration columns out of a text column (repeatable).",
 )
 @click.option(
-    "--join", "joins", multiple=True, help="Another table whose columns to bring in, e.g. quality scores."
+    "--join",
+    "joins",
+    multiple=True,
+    help="Tables whose columns to bring in, e.g. quality scores (globs; repeatable; files of one schema stacked).",
 )
 @click.option("--on", "join_on", multiple=True, help="Comma-separated key columns of each --join.")
 @click.option(
@@ -353,8 +356,9 @@ def analyze(
         table = _inputs.read_tables(results)
         for spec in extracts:
             _inputs.extract(table, *_inputs.parse_extract(spec))
-        for i, path in enumerate(joins):
-            _inputs.join(table, path, _columns(join_on[i] if len(join_on) > 1 else join_on[0]))
+        if joins:
+            ons = [_columns(join_on[i] if len(join_on) > 1 else join_on[0]) for i in range(len(joins))]
+            _inputs.join_all(table, joins, ons)
         groups, keys = _columns(group_cols), None if config_cols is None else _columns(config_cols)
         df = table.frame
         for col in [energy_col, *(c for c, _ in parsed), *groups, *(keys or [])]:
