@@ -179,7 +179,8 @@ STABLE_AUDIO_OPEN = ModelCard(
     params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *RUNTIME_PARAMS),
     mode_limits={
         "tiny": ModeLimits(
-            maximum={"duration_s": SAO_TINY_LATENTS * _SAO_TINY_HOP / SAO_RATE_HZ},
+            # one sample short of the window: the adapter asks the pipeline for half a sample more
+            maximum={"duration_s": (SAO_TINY_LATENTS * _SAO_TINY_HOP - 1) / SAO_RATE_HZ},
             why=f"its window: {SAO_TINY_LATENTS} latents × {_SAO_TINY_HOP} samples at {SAO_RATE_HZ} Hz",
         )
     },

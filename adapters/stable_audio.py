@@ -118,7 +118,7 @@ class StableAudioAdapter(PipelineAdapter):
 
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks):
         window = self.model.transformer.config.sample_size * self.model.vae.hop_length
-        if n_samples > window:
+        if n_samples >= window:  # the half sample of margin below must fit in the window too
             raise ParameterError(
                 "grid.duration_s",
                 params["duration_s"],
