@@ -39,10 +39,14 @@ MAX_PROMPT_FILE_BYTES = 8 * 2**20
 # A hub repo id: NAME or ORG/NAME (local folders are told apart by existing).
 HUB_ID_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:|://")
-# Folders of the operating system: never a run folder's parent or a model folder; the trees below
-# `SYSTEM_TREES` are refused whole (virtual file systems, binaries, configuration).
-SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr")
-SYSTEM_ROOTS = ("/", "/run", "/var", *SYSTEM_TREES)
+# Folders of the operating system: never a run folder's parent or a model folder. The trees below
+# `SYSTEM_TREES` are refused whole (virtual file systems, binaries, libraries, configuration); the
+# folders of `SYSTEM_ROOTS` themselves only (a project under /usr/local/src or /home/me is fine).
+SYSTEM_TREES = tuple(
+    "/bin /boot /dev /etc /lib /lib32 /lib64 /proc /sbin /sys "
+    "/usr/bin /usr/include /usr/lib /usr/lib32 /usr/lib64 /usr/libexec /usr/sbin /usr/share".split()
+)
+SYSTEM_ROOTS = ("/", "/home", "/opt", "/run", "/srv", "/usr", "/usr/local", "/var", *SYSTEM_TREES)
 MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
 MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
 MAX_TRIALS = 100_000

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from t2a_ray.analysis.report import spreadsheet_safe
 from t2a_ray.cli import main
-from t2a_ray.config import parse_sweep
+from t2a_ray.config import is_system_path, parse_sweep
 from t2a_ray.errors import ConfigError
 
 BASE = {"name": "t", "weights": "tiny", "grid": {"steps": 2}, "prompts": {"text": ["a dog barks"]}}
@@ -144,3 +144,22 @@ def test_every_csv_of_the_report_escapes_formulas_from_prompts_and_joined_tables
     assert set(configs["model"]) == {"'=1+1", "'+a", "'-b", "'@c"}
     front = pd.read_csv(tmp_path / "r" / "fronts.csv")
     assert front["prompt"].str.startswith("'").all() and (front["energy_j"] < 10).any()
+
+
+@pytest.mark.parametrize(
+    "path, system",
+    [
+        ("/", True),
+        ("/usr", True),
+        ("/usr/lib/python3", True),
+        ("/etc/t2a", True),
+        ("/proc/self", True),
+        ("/home", True),
+        ("/usr/local/src/project/runs", False),
+        ("/home/me/runs", False),
+        ("/tmp/runs", False),
+        ("/var/tmp/runs", False),
+    ],
+)
+def test_system_folders_are_the_roots_and_the_trees_below_them(path, system):
+    assert is_system_path(path) is system
