@@ -187,9 +187,10 @@ def join(table: FieldTable, other: pd.DataFrame, on: Sequence[str], name: str) -
         differ = both & ~_same(ours, theirs)
         if differ.any():
             i = differ.idxmax()
+            there, here = (v.item() if hasattr(v, "item") else v for v in (ours[i], theirs[i]))
             raise AnalysisError(
                 f"--join {name}: column {c} is also in the results and differs "
-                f"({ours[i]!r} there, {theirs[i]!r} here, {int(differ.sum())} row(s)); rename or drop it"
+                f"({there!r} there, {here!r} here, {int(differ.sum())} row(s)); rename or drop it"
             )
         merged[c] = ours.where(ours.notna(), theirs)
         merged = merged.drop(columns=f"{c}\x00joined")
