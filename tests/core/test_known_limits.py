@@ -14,6 +14,7 @@ from t2a_ray.adapters.base import TINY_TEXT_TOKENS
 from t2a_ray.cli import main
 from t2a_ray.config import load_sweep, parse_sweep, prompt_notes
 from t2a_ray.errors import ConfigError
+from t2a_ray.runfolder import RunFolder
 
 SAO = {
     "name": "sao",
@@ -154,3 +155,15 @@ def test_prompts_certain_to_be_truncated_are_named_with_the_token_limit(tmp_path
     assert prompt_notes(parse_sweep({**doc, "weights": "random"}, tmp_path)) == []  # 512 tokens
     recorded = prompt_notes(sweep, {"audioldm": {"short", "long"}})
     assert recorded == ["prompt 'long', 'short' was cut short: audioldm (tiny) reads 32 tokens of a prompt."]
+
+
+def test_resume_on_the_cpu_refuses_a_cuda_graph_runtime(tmp_path, write_sweep):
+    text = SWEEP_TEXT.replace("noop", "audioldm").replace(
+        "duration_s: 0.5", "compile: [none, reduce-overhead]"
+    )
+    run = RunFolder(tmp_path / "runs" / "t")
+    run.create(load_sweep(write_sweep(text), device="cuda").to_yaml())  # launched where a GPU was
+    result = CliRunner().invoke(main, ["resume", str(run.root), "--gpus", "0"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "grid.compile = 'reduce-overhead': captures CUDA graphs" in result.output
+    assert not run.results.exists()
