@@ -525,9 +525,11 @@ def prompt_notes(sweep: Sweep, truncated: Mapping[str, set[str]] | None = None) 
             shown = ", ".join(repr(i) for i in ids[:5]) + (
                 f" and {len(ids) - 5} more" if len(ids) > 5 else ""
             )
-            verb = "is" if truncated is None else "was"
+            one = len(ids) == 1
+            verb = ("is" if one else "are") if truncated is None else ("was" if one else "were")
             notes.append(
-                f"prompt {shown} {verb} cut short: {m.id} ({sweep.weights}) reads {limit} tokens of a prompt."
+                f"prompt{'' if one else 's'} {shown} {verb} cut short: "
+                f"{m.id} ({sweep.weights}) reads {limit} tokens of a prompt."
             )
     return notes
 

@@ -154,7 +154,9 @@ def test_prompts_certain_to_be_truncated_are_named_with_the_token_limit(tmp_path
     assert prompt_notes(sweep) == ["prompt 'long' is cut short: audioldm (tiny) reads 32 tokens of a prompt."]
     assert prompt_notes(parse_sweep({**doc, "weights": "random"}, tmp_path)) == []  # 512 tokens
     recorded = prompt_notes(sweep, {"audioldm": {"short", "long"}})
-    assert recorded == ["prompt 'long', 'short' was cut short: audioldm (tiny) reads 32 tokens of a prompt."]
+    assert recorded == [
+        "prompts 'long', 'short' were cut short: audioldm (tiny) reads 32 tokens of a prompt."
+    ]
 
 
 def test_resume_on_the_cpu_refuses_a_cuda_graph_runtime(tmp_path, write_sweep):
