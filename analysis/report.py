@@ -10,6 +10,7 @@ apply. Re-running rewrites every output.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -258,6 +259,7 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # text that is a number: no formula
 
 
 def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -265,7 +267,9 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
     text: prefixed with a single quote, as OWASP recommends. Numbers stay numbers (-1.5 is not text)."""
 
     def safe(value):
-        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+            return f"'{value}"
+        return value
 
     out = df.rename(columns=lambda c: safe(c) if isinstance(c, str) else c)
     for col in out.columns:

@@ -103,6 +103,9 @@ def test_formula_cells_become_text_and_numbers_stay_numbers():
     assert safe["label"].tolist()[7] == "a dog" and safe["label"].isna().tolist()[8]
     assert safe["energy_j"].tolist() == df["energy_j"].tolist()  # -1.5 is a number, not a formula
     assert list(spreadsheet_safe(pd.DataFrame({"=x": [1]})).columns) == ["'=x"]
+    # a number written as text is a number too; text that only starts like one is not
+    text = pd.DataFrame({"v": ["-1.5", "+2", "-3e-4", "-1+1", "-inf", "1-1"]})
+    assert spreadsheet_safe(text)["v"].tolist() == ["-1.5", "+2", "-3e-4", "'-1+1", "'-inf", "1-1"]
 
 
 def read_raw(path):
