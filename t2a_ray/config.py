@@ -373,9 +373,11 @@ def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
         if not sep or not all(keys):
             raise ConfigError("--set", item, "must be KEY=VALUE, e.g. weights=random or grid.steps=[10,25]")
         try:
-            value = yaml.safe_load(text)
+            value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
         except yaml.YAMLError:
             raise ConfigError("--set", item, "the value is not valid YAML") from None
+        except ConfigError as e:  # a key given twice inside the value
+            raise ConfigError("--set", item, f"the value gives {e.key_path} twice") from None
         if not isinstance(doc, Mapping):
             raise ConfigError("--set", item, "the sweep file must be a mapping of keys")
         node = doc

@@ -169,3 +169,10 @@ def test_resume_on_the_cpu_refuses_a_cuda_graph_runtime(tmp_path, write_sweep):
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
     assert "grid.compile = 'reduce-overhead': captures CUDA graphs" in result.output
     assert not run.results.exists()
+
+
+def test_a_key_given_twice_in_a_set_value_is_refused(write_sweep):
+    with pytest.raises(
+        ConfigError, match=r"--set = 'grid=\{steps: 2, steps: 3\}': the value gives steps twice"
+    ):
+        load_sweep(write_sweep(SWEEP_TEXT), overrides=("grid={steps: 2, steps: 3}",))
