@@ -32,10 +32,9 @@ from typing import Any
 
 import torch
 
-from t2a_ray.adapters.runtime import EAGER, runtime_of
+from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, runtime_of
 from t2a_ray.errors import InfeasibleError
 
-CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
 # Compiled graphs one function may hold (dynamo's default is 8): a worker can hold several models that
 # share a denoiser class, each with its shapes and runtimes. Beyond it, an error (never eager).
 RECOMPILE_LIMIT = 64

@@ -25,6 +25,7 @@ from t2a_ray.schema import PHASES
 
 WEIGHT_MODES = ("pretrained", "random", "tiny")
 DTYPES = ("float16", "bfloat16", "float32")
+TINY_TEXT_TOKENS = 32  # model_max_length of every tiny tokenizer (the `tiny` text encoders read this many)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,19 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class ModeLimits:
+    """What one weight mode of a model runs, known from its configuration without loading it.
+
+    `maximum` holds a parameter's largest value where the mode's own configuration is tighter than the
+    card's range (tiny stable-audio-open's short window), `why` says what sets it.
+    """
+
+    maximum: Mapping[str, float] = field(default_factory=dict)
+    why: str = ""
+    text_max_tokens: int | None = None  # tokens the text encoder reads; longer prompts are cut
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What a model is and accepts; pure data, cheap to import."""
 
@@ -99,6 +113,35 @@ class ModelCard:
     notes: str = ""
     # Extra keys a sweep file may give this model under `options:` (e.g. noop's fault injection).
     options: Mapping[str, str] = field(default_factory=dict)
+    # Tighter limits of single weight modes, by mode (see `limits`).
+    mode_limits: Mapping[str, ModeLimits] = field(default_factory=dict)
+
+    def limits(self, weights: str) -> ModeLimits:
+        """This model's limits in weight mode `weights`: each bounded parameter's maximum (the card's,
+        or the mode's where tighter) and the text encoder's tokens. The tiny text encoders all read
+        TINY_TEXT_TOKENS, whatever the full-size model reads."""
+        own = self.mode_limits.get(weights, ModeLimits())
+        maximum = {p.name: p.maximum for p in self.params if p.maximum is not None}
+        for name, value in own.maximum.items():
+            maximum[name] = min(value, maximum.get(name, value))
+        tokens = own.text_max_tokens or self.text_max_tokens
+        if weights == "tiny" and tokens is not None:
+            tokens = min(tokens, TINY_TEXT_TOKENS)
+        return ModeLimits(maximum, own.why, tokens)
+
+    def check_limits(self, params: Mapping[str, Any], weights: str, key_prefix: str = "grid") -> None:
+        """Raise ParameterError for a checked grid point that weight mode `weights` cannot run."""
+        own = self.mode_limits.get(weights)
+        if own is None:
+            return
+        for name, maximum in self.limits(weights).maximum.items():
+            if name in own.maximum and params[name] > maximum:
+                unit = f" {self.param(name).unit}" if self.param(name).unit else ""
+                raise ParameterError(
+                    f"{key_prefix}.{name}",
+                    params[name],
+                    f"{weights} {self.id} runs {name} up to {_num(round(maximum, 2))}{unit} ({own.why})",
+                )
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:

@@ -6,7 +6,9 @@ full-size parameter counts are checked against the published ones in tests/adapt
 
 from __future__ import annotations
 
-from t2a_ray.adapters.base import ModelCard, ParamSpec
+import math
+
+from t2a_ray.adapters.base import ModelCard, ModeLimits, ParamSpec
 from t2a_ray.adapters.runtime import RUNTIME_PARAMS
 
 
@@ -159,15 +161,29 @@ AUDIOLDM2_MUSIC = _audioldm2(
     "Same architecture as audioldm2. Published: UNet 350 M, total 1.1 B (cvssp/audioldm2 model card).",
 )
 
+# Tiny stable-audio-open (adapters/stable_audio.py builds it from these): a DiT window of 256 latents over
+# an Oobleck VAE that downsamples by 8 × 8 × 8, so one generation holds 256 × 512 samples at 44.1 kHz.
+SAO_TINY_LATENTS = 256
+SAO_TINY_STRIDES = (8, 8, 8)
+SAO_RATE_HZ = 44_100
+_SAO_TINY_HOP = math.prod(SAO_TINY_STRIDES)
+
 STABLE_AUDIO_OPEN = ModelCard(
     id="stable-audio-open",
     summary="Stable Audio Open 1.0: T5-base → DiT (1.06 B) over Oobleck VAE latents, 44.1 kHz stereo",
     pipeline="diffusers.StableAudioPipeline",
     repo="stabilityai/stable-audio-open-1.0",
     revision=None,
-    sample_rate_hz=44_100,
+    sample_rate_hz=SAO_RATE_HZ,
     channels=2,
     params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *RUNTIME_PARAMS),
+    mode_limits={
+        "tiny": ModeLimits(
+            # one sample short of the window: the adapter asks the pipeline for half a sample more
+            maximum={"duration_s": (SAO_TINY_LATENTS * _SAO_TINY_HOP - 1) / SAO_RATE_HZ},
+            why=f"its window: {SAO_TINY_LATENTS} latents × {_SAO_TINY_HOP} samples at {SAO_RATE_HZ} Hz",
+        )
+    },
     text_max_tokens=128,
     notes=(
         "DiT 24 layers, 24 heads × 64, 12 KV heads, cross-attention 768, global conditioning 1536, 64 latent "

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from t2a_ray.adapters.base import WEIGHT_MODES
+from t2a_ray.adapters.base import TINY_TEXT_TOKENS, WEIGHT_MODES
 from t2a_ray.errors import T2ARayError
 
 CLAP_SAMPLE_RATE_HZ = 48_000
@@ -48,7 +48,6 @@ FAD_CHECKPOINT = "laion/clap-htsat-unfused"  # LAION-CLAP 630k-audioset (fadtk's
 MAX_TEXT_TOKENS = 77  # LAION-CLAP's text length
 # Tiny sizes: a few-hundred-kB CLAP that embeds a 10-s clip in milliseconds on a laptop CPU.
 TINY_VOCAB = 1000  # embedding rows of the tiny text models (the local tokenizers use fewer ids)
-TINY_TEXT_TOKENS = 32  # model_max_length of the tiny tokenizers
 
 
 class QualityError(T2ARayError):

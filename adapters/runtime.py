@@ -30,6 +30,7 @@ from t2a_ray.adapters.base import ParamSpec
 
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 ATTENTION_BACKENDS = ("default", "flash", "efficient", "math")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # compile modes that capture CUDA graphs: a GPU only
 
 COMPILE = ParamSpec(
     "compile",

@@ -8,7 +8,7 @@ import json
 from t2a_ray.adapters import _components as C
 from t2a_ray.adapters import _text
 from t2a_ray.adapters._diffusers import PipelineAdapter, plain
-from t2a_ray.adapters.cards import STABLE_AUDIO_OPEN
+from t2a_ray.adapters.cards import SAO_RATE_HZ, SAO_TINY_LATENTS, SAO_TINY_STRIDES, STABLE_AUDIO_OPEN
 from t2a_ray.errors import ParameterError
 
 
@@ -54,11 +54,11 @@ class StableAudioAdapter(PipelineAdapter):
             vae = AutoencoderOobleck()
             cond_dim = 768
         else:
-            # A 256-latent window at a 512-sample hop: 2.97 s (the real 47.55 s window takes seconds to
-            # decode on a CPU even with 2 channels). Longer requests fail in `_run` with a clear message.
+            # A short window (the real 47.55 s one takes seconds to decode on a CPU even with 2 channels):
+            # its length is the card's tiny limit on duration_s, checked when the sweep is validated.
             cond_dim = 16
             transformer = StableAudioDiTModel(
-                sample_size=256,
+                sample_size=SAO_TINY_LATENTS,
                 in_channels=4,
                 num_layers=2,
                 attention_head_dim=8,
@@ -72,12 +72,12 @@ class StableAudioAdapter(PipelineAdapter):
             )
             vae = AutoencoderOobleck(
                 encoder_hidden_size=2,
-                downsampling_ratios=[8, 8, 8],
+                downsampling_ratios=list(SAO_TINY_STRIDES),
                 channel_multiples=[1, 2, 4],
                 decoder_channels=2,
                 decoder_input_channels=4,
                 audio_channels=2,
-                sampling_rate=44100,
+                sampling_rate=SAO_RATE_HZ,
             )
         text_encoder = C.t5_encoder(size, "t5-base")
         projection_model = StableAudioProjectionModel(
@@ -118,7 +118,7 @@ class StableAudioAdapter(PipelineAdapter):
 
     def _run(self, prompts, params, generator, negative_prompt, n_samples, hooks):
         window = self.model.transformer.config.sample_size * self.model.vae.hop_length
-        if n_samples > window:
+        if n_samples >= window:  # the half sample of margin below must fit in the window too
             raise ParameterError(
                 "grid.duration_s",
                 params["duration_s"],

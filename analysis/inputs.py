@@ -2,7 +2,7 @@
 
 Several files (and globs) are concatenated; CodeCarbon's `emissions.csv` is recognised by its header;
 `--extract` parses configuration columns out of a text column; `--join` brings in another table's
-columns (e.g. quality scores kept apart); the energy column is converted to joules once, here, so that
+columns (e.g. quality scores kept apart; globs, files of one schema stacked); the energy column is converted to joules once, here, so that
 everything after this module speaks J.
 """
 
@@ -54,7 +54,7 @@ class FieldTable:
     notes: list[str] = field(default_factory=list)
 
 
-def expand(patterns: Iterable[str | Path]) -> list[Path]:
+def expand(patterns: Iterable[str | Path], option: str = "--results") -> list[Path]:
     """Files named by `patterns` (paths or globs), each once, in the order given (a glob's sorted)."""
     out: list[Path] = []
     for pattern in patterns:
@@ -62,7 +62,7 @@ def expand(patterns: Iterable[str | Path]) -> list[Path]:
         if glob.has_magic(text):
             matches = sorted(glob.glob(text))
             if not matches:
-                raise AnalysisError(f"--results {text}: matches no file")
+                raise AnalysisError(f"{option} {text}: matches no file")
             out += [Path(m) for m in matches]
         else:
             out.append(Path(text))
@@ -145,25 +145,63 @@ def extract(table: FieldTable, col: str, pattern: re.Pattern) -> None:
         )
 
 
-def join(table: FieldTable, path: str | Path, on: Sequence[str]) -> None:
-    """Left-join another table's columns on the columns `on` (each of its keys must be unique)."""
-    other = load_table(path)
+def join_all(table: FieldTable, patterns: Sequence[str | Path], ons: Sequence[Sequence[str]]) -> None:
+    """Bring in the columns of the `--join` tables: `patterns[i]` (paths or globs) on the key columns
+    `ons[i]`. Files of one schema (the same columns, the same keys) are stacked into one table first,
+    across `--join`s too — seven score files of one layout are one table, never seven sets of columns."""
+    stacks: dict[tuple, tuple[list[Path], list[pd.DataFrame], tuple[str, ...]]] = {}
+    for pattern, on in zip(patterns, ons, strict=True):
+        for path in expand([pattern], option="--join"):
+            df = load_table(path)
+            schema = (tuple(sorted(map(str, df.columns))), tuple(on))
+            paths, frames, _ = stacks.setdefault(schema, ([], [], tuple(on)))
+            if path not in paths:
+                paths.append(path)
+                frames.append(df)
+    for paths, frames, on in stacks.values():
+        stacked = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        name = paths[0].name + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+        join(table, stacked, list(on), name)
+        if len(paths) > 1:
+            table.notes.append(f"--join: {len(paths)} files of one schema stacked ({name}).")
+
+
+def join(table: FieldTable, other: pd.DataFrame, on: Sequence[str], name: str) -> None:
+    """Left-join `other`'s columns on the columns `on` (each of its keys must be unique). A column the
+    results already have is taken only where it agrees with them: a value that differs is an error."""
     check_columns(table.frame, on, source="--on (results)")
-    check_columns(other, on, source=f"--on ({Path(path).name})")
+    check_columns(other, on, source=f"--on ({name})")
+    other = other.drop_duplicates()  # the same row in two stacked files is one row
     dup = int(other.duplicated(list(on)).sum())
     if dup:
-        raise AnalysisError(f"--join {path}: {dup} row(s) repeat a key of --on {','.join(on)}")
+        raise AnalysisError(f"--join {name}: {dup} row(s) repeat a key of --on {','.join(on)}")
     # Key columns parsed as numbers on one side and text on the other would never match.
     for c in on:
         if table.frame[c].dtype != other[c].dtype:
             table.frame[c], other[c] = table.frame[c].astype("string"), other[c].astype("string")
     clash = [c for c in other.columns if c in table.frame.columns and c not in on]
-    table.frame = table.frame.merge(other, on=list(on), how="left", suffixes=("", f"_{Path(path).stem}"))
-    if clash:
-        table.notes.append(
-            f"--join {Path(path).name}: its columns {', '.join(clash)} are also in the results; "
-            f"joined as *_{Path(path).stem}."
-        )
+    merged = table.frame.merge(other, on=list(on), how="left", suffixes=("", "\x00joined"))
+    for c in clash:
+        ours, theirs = merged[c], merged[f"{c}\x00joined"]
+        both = ours.notna() & theirs.notna()
+        differ = both & ~_same(ours, theirs)
+        if differ.any():
+            i = differ.idxmax()
+            there, here = (v.item() if hasattr(v, "item") else v for v in (ours[i], theirs[i]))
+            raise AnalysisError(
+                f"--join {name}: column {c} is also in the results and differs "
+                f"({there!r} there, {here!r} here, {int(differ.sum())} row(s)); rename or drop it"
+            )
+        merged[c] = ours.where(ours.notna(), theirs)
+        merged = merged.drop(columns=f"{c}\x00joined")
+    table.frame = merged
+
+
+def _same(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Element-wise equality of two columns, as numbers where both are numbers, else as text."""
+    na, nb = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    numeric = na.notna() & nb.notna()
+    return (numeric & (na == nb)) | (~numeric & (a.astype("string") == b.astype("string")).fillna(False))
 
 
 def energy_in_joules(

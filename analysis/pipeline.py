@@ -230,6 +230,10 @@ def build(
     if no_energy:
         notes.append(f"{no_energy} row(s) with status ok but no {energy_col} were left out.")
         rows = rows[rows[energy_col].notna()]
+    infinite = np.isinf(rows[energy_col])
+    if infinite.any():
+        notes.append(f"{int(infinite.sum())} row(s) with an infinite {energy_col} (±inf) were left out.")
+        rows = rows[~infinite]
     if rows.empty:
         raise AnalysisError(f"{source}: no rows with status ok and a value of {energy_col}")
     for q, _ in qualities:

@@ -10,6 +10,7 @@ apply. Re-running rewrites every output.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -156,6 +157,11 @@ def analyze_run(
             notes.append(f"Carbon intensity not read: {e}.")
     if intensity_g_per_kwh is None and sweep is not None:
         intensity_g_per_kwh = sweep.carbon_intensity_g_per_kwh
+    if sweep is not None and "prompt_truncated" in rows.columns:
+        from t2a_ray.config import prompt_notes
+
+        cut = rows[rows["prompt_truncated"].fillna(False).astype(bool)]
+        notes += prompt_notes(sweep, cut.groupby("model")["prompt_id"].agg(set).to_dict())
     row_groups = [c for c in group_cols if c in rows.columns]
     key_cols = list(dict.fromkeys(["trial_id"] + row_groups))
     analysis = build(
@@ -253,7 +259,29 @@ def _write(a: Analysis) -> None:
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
-    atomic_write(path, lambda f: df.to_csv(f, index=False))
+    """The one writer of the report's CSVs: text cleared of spreadsheet formulas first."""
+    atomic_write(path, lambda f: spreadsheet_safe(df).to_csv(f, index=False))
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # text that is a number: no formula
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every text cell (and column name) that a spreadsheet would run as a formula written as
+    text: prefixed with a single quote, as OWASP recommends. Numbers stay numbers (-1.5 is not text)."""
+
+    def safe(value):
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+            return f"'{value}"
+        return value
+
+    out = df.rename(columns=lambda c: safe(c) if isinstance(c, str) else c)
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
+            out[col] = out[col].map(safe, na_action="ignore")
+    return out
 
 
 def _report_folder(path: str | os.PathLike) -> Path:

@@ -141,6 +141,10 @@ def launch(
         f" × {plural(len(sweep.prompts), 'prompt')} → {run.root}",
         err=True,
     )
+    from t2a_ray.config import prompt_notes
+
+    for note in prompt_notes(sweep):
+        click.echo(f"note: {note}", err=True)
     run.create(sweep.to_yaml())
     _run(run, gpus, address, not no_progress, analyze=True)
 
@@ -154,22 +158,30 @@ def launch(
 @click.option("--no-progress", is_flag=True, help="No progress line.")
 def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bool) -> None:
     """Continue an interrupted sweep from its folder alone: finished trials are never run again."""
-    from t2a_ray.config import load_sweep
+    from t2a_ray.config import check_device, load_sweep
     from t2a_ray.runfolder import RunFolder
 
     run = RunFolder(run_dir)
     try:
         if not run.exists():
             raise ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)")
-        load_sweep(run.sweep_yaml)
+        sweep = load_sweep(run.sweep_yaml)
         gpus = _check_gpus(gpus, address)
+        check_device(sweep, "cpu" if gpus == 0 else "cuda")
     except ConfigError as e:
         _fail_usage(e)
     _run(run, gpus, address, not no_progress, analyze=True)
 
 
 def _check_out(out_dir: Path) -> None:
-    """--out must be a folder this process can create and write, before anything starts."""
+    """--out must be a folder this process can create and write, and not a folder of the operating
+    system, before anything starts."""
+    from t2a_ray.config import is_system_path
+
+    if is_system_path(out_dir):
+        raise ConfigError(
+            "--out", str(out_dir), "is a folder of the operating system; give a folder of your own for runs"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -279,7 +291,10 @@ def status(run_dir: Path) -> None:
     help="COL=REGEX with named groups: parse configuration columns out of a text column (repeatable).",
 )
 @click.option(
-    "--join", "joins", multiple=True, help="Another table whose columns to bring in, e.g. quality scores."
+    "--join",
+    "joins",
+    multiple=True,
+    help="Tables whose columns to bring in, e.g. quality scores (globs; repeatable; files of one schema stacked).",
 )
 @click.option("--on", "join_on", multiple=True, help="Comma-separated key columns of each --join.")
 @click.option(
@@ -318,6 +333,14 @@ def analyze(
                 "RUN_DIR/--results", None, "give a run folder or --results TABLE, not both, not neither"
             )
         )
+    from t2a_ray.config import is_system_path
+
+    if out_dir is not None and is_system_path(out_dir):
+        _fail_usage(
+            ConfigError(
+                "--out", str(out_dir), "is a folder of the operating system; give a folder of your own"
+            )
+        )
     if run_dir is not None:
         _analyze_run(run_dir, out_dir, carbon_intensity)
         return
@@ -334,8 +357,9 @@ def analyze(
         table = _inputs.read_tables(results)
         for spec in extracts:
             _inputs.extract(table, *_inputs.parse_extract(spec))
-        for i, path in enumerate(joins):
-            _inputs.join(table, path, _columns(join_on[i] if len(join_on) > 1 else join_on[0]))
+        if joins:
+            ons = [_columns(join_on[i] if len(join_on) > 1 else join_on[0]) for i in range(len(joins))]
+            _inputs.join_all(table, joins, ons)
         groups, keys = _columns(group_cols), None if config_cols is None else _columns(config_cols)
         df = table.frame
         for col in [energy_col, *(c for c, _ in parsed), *groups, *(keys or [])]:
@@ -516,6 +540,7 @@ def models(as_json: bool) -> None:
             f"  pipeline: {c.pipeline}; repo: {c.repo or '-'}{'@' + c.revision if c.revision else ''}; {c.sample_rate_hz} Hz × {c.channels} ch"
         )
         click.echo(f"  weights: {', '.join(c.weight_modes)}; phases: {', '.join(c.phases)}")
+        click.echo(f"  limits: {_limits_text(c)}")
         for p in c.params:
             click.echo(f"    {p.name:<16} default {p.default!r:<8} {p.allowed():<40} {p.help}")
         for k, v in c.options.items():
@@ -523,6 +548,27 @@ def models(as_json: bool) -> None:
         if c.notes:
             click.echo(f"  notes: {c.notes}")
         click.echo("")
+
+
+def _limits_text(card) -> str:
+    """Each weight mode's limits, modes with the same limits together: the duration range, any
+    parameter a mode limits more tightly than the card, and the prompt tokens the text encoder reads."""
+    shown = {"duration_s"} | {n for lim in card.mode_limits.values() for n in lim.maximum}
+    by_text: dict[str, list[str]] = {}
+    for mode in card.weight_modes:
+        lim = card.limits(mode)
+        parts = []
+        for name in card.param_names:
+            if name in shown and name in lim.maximum:
+                spec = card.param(name)
+                low = f"{spec.minimum:g}–" if spec.minimum is not None else "≤ "
+                parts.append(f"{name} {low}{lim.maximum[name]:.3g}{' ' + spec.unit if spec.unit else ''}")
+        if lim.why:
+            parts[-1] += f" ({lim.why})"
+        tokens = lim.text_max_tokens
+        parts.append(f"prompts {tokens} tokens" if tokens else "no text encoder")
+        by_text.setdefault(", ".join(parts), []).append(mode)
+    return "; ".join(f"{', '.join(modes)}: {text}" for text, modes in by_text.items())
 
 
 def _card_doc(card) -> dict:
@@ -538,6 +584,15 @@ def _card_doc(card) -> dict:
         "phases": list(card.phases),
         "notes": card.notes,
         "options": dict(card.options),
+        "limits": {
+            mode: {
+                "maximum": dict(lim.maximum),
+                "text_max_tokens": lim.text_max_tokens,
+                "why": lim.why or None,
+            }
+            for mode in card.weight_modes
+            for lim in [card.limits(mode)]
+        },
         "params": [
             {
                 "name": p.name,

@@ -11,10 +11,8 @@ the same id on any machine and in any order of keys.
 from __future__ import annotations
 
 import copy
-import csv
 import functools
 import hashlib
-import io
 import itertools
 import json
 import math
@@ -28,13 +26,27 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.adapters.runtime import identity_params
+from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, identity_params
+from t2a_ray.captions import PROMPT_ID_RE, read_captions
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
+from t2a_ray.runfolder import safe_name
 from t2a_ray.schema import GPU_ENERGY_SOURCES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-PROMPT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-MAX_PROMPT_FILE_BYTES = 50 * 1024 * 1024
+# The prompts are inlined in the frozen sweep.yaml, which every process of a run reads: a larger file
+# is refused (split it), not read again and again.
+MAX_PROMPT_FILE_BYTES = 8 * 2**20
+# A hub repo id: NAME or ORG/NAME (local folders are told apart by existing).
+HUB_ID_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:|://")
+# Folders of the operating system: never a run folder's parent or a model folder. The trees below
+# `SYSTEM_TREES` are refused whole (virtual file systems, binaries, libraries, configuration); the
+# folders of `SYSTEM_ROOTS` themselves only (a project under /usr/local/src or /home/me is fine).
+SYSTEM_TREES = tuple(
+    "/bin /boot /dev /etc /lib /lib32 /lib64 /proc /sbin /sys "
+    "/usr/bin /usr/include /usr/lib /usr/lib32 /usr/lib64 /usr/libexec /usr/sbin /usr/share".split()
+)
+SYSTEM_ROOTS = ("/", "/home", "/opt", "/run", "/srv", "/usr", "/usr/local", "/var", *SYSTEM_TREES)
 MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
 MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
 MAX_TRIALS = 100_000
@@ -267,7 +279,9 @@ def load_sweep(
     text = ""
     try:
         text = data.decode("utf-8")
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader that refuses duplicate keys
+    except ConfigError as e:  # a duplicated key
+        raise ConfigError(e.key_path, e.value, e.allowed, source) from None
     except UnicodeDecodeError:
         raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
     except yaml.YAMLError as e:
@@ -309,6 +323,45 @@ def load_sweep(
         raise
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is a ConfigError naming the
+    key's path and both lines (PyYAML keeps the last silently; YAML 1.2 says keys are unique)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._path: list[str] = []  # the node being composed: "" (the document), "key" or "[i]" each
+
+    def compose_node(self, parent, index):
+        if isinstance(index, yaml.ScalarNode):  # the value of a mapping key
+            self._path.append(str(index.value))
+        elif isinstance(index, int):  # an item of a sequence
+            self._path.append(f"[{index}]")
+        else:
+            self._path.append("")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._path.pop()
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        first: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            if key.value in first:
+                parts = [p for p in (*self._path, str(key.value)) if p]
+                path = "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(parts))
+                raise ConfigError(
+                    path,
+                    value.value if isinstance(value, yaml.ScalarNode) else "…",
+                    f"given twice (lines {first[key.value].start_mark.line + 1} and "
+                    f"{key.start_mark.line + 1}): give each key once",
+                )
+            first[key.value] = key
+        return node
+
+
 def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
     """A copy of `doc` with each "a.b.c=VALUE" set (VALUE read as YAML; missing mappings created)."""
     if not overrides:
@@ -320,9 +373,11 @@ def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
         if not sep or not all(keys):
             raise ConfigError("--set", item, "must be KEY=VALUE, e.g. weights=random or grid.steps=[10,25]")
         try:
-            value = yaml.safe_load(text)
+            value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
         except yaml.YAMLError:
             raise ConfigError("--set", item, "the value is not valid YAML") from None
+        except ConfigError as e:  # a key given twice inside the value
+            raise ConfigError("--set", item, f"the value gives {e.key_path} twice") from None
         if not isinstance(doc, Mapping):
             raise ConfigError("--set", item, "the sweep file must be a mapping of keys")
         node = doc
@@ -361,7 +416,7 @@ def parse_sweep(
             name_key, name, "must be 1–100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
 
-    models = _models(doc.get("models"))
+    models = _models(doc.get("models"), base_dir)
     weights = _choice(doc, "weights", WEIGHT_MODES, "pretrained")
     dtype = _choice(doc, "dtype", (*DTYPES, "auto"), "auto")
     if dtype == "auto":
@@ -430,8 +485,55 @@ def parse_sweep(
         placement=_choice(doc, "placement", PLACEMENTS, "auto"),
         search=_search(doc.get("search"), quality),
     )
-    sweep.trials()  # validates every grid point against every model's card
+    sweep.trials()  # validates every grid point against every model's card and weight mode
+    if device is not None:
+        check_device(sweep, device)
     return sweep
+
+
+def check_device(sweep: Sweep, device: str) -> None:
+    """Refuse what cannot run on `device` ("cpu" or "cuda"): a CUDA-graph runtime on the CPU."""
+    if device != "cpu":
+        return
+    for t in sweep.trials():
+        mode = t.params.get("compile")
+        if mode in CUDA_GRAPH_MODES:
+            raise ConfigError(
+                "grid.compile",
+                mode,
+                f"captures CUDA graphs, which need a GPU; on the CPU (--gpus 0) use compile none or default "
+                f"(model {t.model.id!r})",
+            )
+
+
+def prompt_notes(sweep: Sweep, truncated: Mapping[str, set[str]] | None = None) -> list[str]:
+    """One note per model whose text encoder cuts prompts short, naming them and its token limit.
+
+    `truncated` (model id -> prompt ids) is what a run recorded (`prompt_truncated`); without it, the
+    prompts certain to be cut: more words than the encoder reads tokens (every tokenizer these models
+    use makes at least one token of a word), found before anything loads. Longer words can make a
+    shorter prompt too long: the run records those.
+    """
+    notes = []
+    for m in sweep.models:
+        limit = get_card(m.id).limits(sweep.weights).text_max_tokens
+        if limit is None:
+            continue
+        if truncated is None:
+            ids = [p.id for p in sweep.prompts if len(p.text.split()) > limit]
+        else:
+            ids = sorted(truncated.get(m.id, ()))
+        if ids:
+            shown = ", ".join(repr(i) for i in ids[:5]) + (
+                f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+            )
+            one = len(ids) == 1
+            verb = ("is" if one else "are") if truncated is None else ("was" if one else "were")
+            notes.append(
+                f"prompt{'' if one else 's'} {shown} {verb} cut short: "
+                f"{m.id} ({sweep.weights}) reads {limit} tokens of a prompt."
+            )
+    return notes
 
 
 def _device(device: str | None) -> str:
@@ -444,7 +546,7 @@ def _device(device: str | None) -> str:
     return device
 
 
-def _models(value: Any) -> tuple[ModelSpec, ...]:
+def _models(value: Any, base_dir: Path) -> tuple[ModelSpec, ...]:
     if value is None or value == []:
         raise ConfigError("models", value, "must be a non-empty list of model ids (see `t2a-ray models`)")
     if isinstance(value, (str, Mapping)):
@@ -471,7 +573,10 @@ def _models(value: Any) -> tuple[ModelSpec, ...]:
         options = {} if options is None else options
         if not isinstance(options, Mapping):
             raise ConfigError(f"{key}.options", options, "must be a mapping")
-        spec = ModelSpec(entry["id"], entry.get("repo"), entry.get("revision"), dict(options))
+        repo = entry.get("repo")
+        if repo is not None:
+            repo = _repo(f"{key}.repo", repo, base_dir)
+        spec = ModelSpec(entry["id"], repo, entry.get("revision"), dict(options))
         try:
             spec.key  # noqa: B018 — the identity must hash: mapping keys of one type
         except TypeError:
@@ -485,6 +590,33 @@ def _models(value: Any) -> tuple[ModelSpec, ...]:
             raise ConfigError(f"models[{i}]", s.id, "is listed twice")
         keys.add(s.key)
     return tuple(specs)
+
+
+def _repo(key: str, repo: str, base_dir: Path) -> str:
+    """A hub id as given, or an existing model folder as an absolute path (relative to the sweep file)."""
+    allowed = "must be a hub id (NAME or ORG/NAME) or an existing local folder"
+    if URL_RE.search(repo):
+        raise ConfigError(key, repo, f"{allowed}, not a URL")
+    try:
+        path = (base_dir / Path(repo).expanduser()).resolve()
+        if path.is_dir():
+            if is_system_path(path):
+                raise ConfigError(key, repo, f"{allowed}; {path} is a folder of the operating system")
+            return str(path)
+        if path.exists():
+            raise ConfigError(key, repo, f"{allowed}; {path} is a file")
+    except OSError as e:
+        raise ConfigError(key, repo, f"{allowed} (cannot be read: {e.strerror})") from None
+    if not HUB_ID_RE.match(repo):
+        raise ConfigError(key, repo, f"{allowed}; no such folder ({path})")
+    return repo
+
+
+def is_system_path(path: str | Path) -> bool:
+    """True for a folder of the operating system (SYSTEM_ROOTS) or one inside SYSTEM_TREES, after
+    following links."""
+    resolved = Path(path).resolve()
+    return str(resolved) in SYSTEM_ROOTS or any(resolved.is_relative_to(t) for t in SYSTEM_TREES)
 
 
 def _grid(value: Any, models: tuple[ModelSpec, ...]) -> dict[str, tuple[Any, ...]]:
@@ -506,6 +638,11 @@ def _grid(value: Any, models: tuple[ModelSpec, ...]) -> dict[str, tuple[Any, ...
                 raise ConfigError(
                     f"grid.{axis}", values, "an empty list expands to zero trials; give at least one value"
                 )
+            seen: set[str] = set()
+            for v in values:
+                if _canonical(v) in seen:
+                    raise ConfigError(f"grid.{axis}", values, f"{v!r} given twice")
+                seen.add(_canonical(v))
             grid[axis] = tuple(values)
         elif isinstance(values, (Mapping, set, tuple)):
             raise ConfigError(f"grid.{axis}", values, "must be a value or a list of values")
@@ -519,9 +656,14 @@ def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
         raise ConfigError(
             "prompts", value, "must be a mapping: {text: [...]} or {file: captions.csv|prompts.txt}"
         )
-    _reject_unknown(value, ("text", "file", "items"), "prompts.")
+    _reject_unknown(value, ("text", "file", "items", "id_col", "caption_col"), "prompts.")
     if sum(k in value for k in ("text", "file", "items")) != 1:
         raise ConfigError("prompts", dict(value), "give exactly one of text, file or items")
+    for col in ("id_col", "caption_col"):
+        if col in value and ("file" not in value or not isinstance(value[col], str) or not value[col]):
+            raise ConfigError(
+                f"prompts.{col}", value[col], "must be a column name of the CSV given as prompts.file"
+            )
     if "text" in value:
         texts = value["text"]
         if isinstance(texts, str):
@@ -544,18 +686,24 @@ def _prompts(value: Any, base_dir: Path) -> tuple[Prompt, ...]:
                 )
             )
     else:
-        prompts = _prompt_file(value["file"], base_dir)
-    ids: set[str] = set()
+        prompts = _prompt_file(value["file"], base_dir, value.get("id_col"), value.get("caption_col"))
+    names: dict[str, str] = {}  # each id's audio file name (runfolder.safe_name) -> the id
     for p in prompts:
-        if p.id in ids:
+        if safe_name(p.id) in names:
+            other = names[safe_name(p.id)]
             raise ConfigError(
-                "prompts.file" if "file" in value else "prompts", p.id, "prompt ids must be unique"
+                "prompts.file" if "file" in value else "prompts",
+                p.id,
+                "prompt ids must be unique"
+                + (
+                    "" if other == p.id else f" as file names ({other!r} and it are both {safe_name(p.id)!r})"
+                ),
             )
-        ids.add(p.id)
+        names[safe_name(p.id)] = p.id
     return tuple(prompts)
 
 
-def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
+def _prompt_file(value: Any, base_dir: Path, id_col: str | None, caption_col: str | None) -> list[Prompt]:
     key = "prompts.file"
     if not isinstance(value, str) or not value:
         raise ConfigError(
@@ -569,8 +717,14 @@ def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
             raise ConfigError(
                 key, value, "must end in .csv (columns: id, caption) or .txt (one prompt a line)"
             )
-        if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
-            raise ConfigError(key, value, f"is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+        size = path.stat().st_size
+        if size > MAX_PROMPT_FILE_BYTES:
+            raise ConfigError(
+                key,
+                value,
+                f"is {size / 2**20:.1f} MiB; a prompts file may hold {MAX_PROMPT_FILE_BYTES // 2**20} MiB at most "
+                "(its prompts are copied into sweep.yaml, which every process reads): split it",
+            )
         data = path.read_bytes()
     except OSError as e:
         raise ConfigError(key, value, f"cannot be read ({e.strerror})") from None
@@ -586,22 +740,9 @@ def _prompt_file(value: Any, base_dir: Path) -> list[Prompt]:
         if not texts:
             raise ConfigError(key, value, "holds no prompts (one prompt a line)")
         return [Prompt(f"p{i}", _prompt_text(f"{key} line {i + 1}", t)) for i, t in enumerate(texts)]
-    try:
-        rows = list(csv.DictReader(io.StringIO(text)))
-    except csv.Error as e:
-        raise ConfigError(key, value, f"is not valid CSV ({e})") from None
-    if not rows:
-        raise ConfigError(key, value, "holds no rows (columns: id, caption)")
-    if not {"id", "caption"} <= set(rows[0]):
-        raise ConfigError(
-            key, value, f"must have columns id and caption (has: {', '.join(k for k in rows[0] if k)})"
-        )
     return [
-        Prompt(
-            _prompt_id(f"{key} row {i + 2} id", row["id"]),
-            _prompt_text(f"{key} row {i + 2} caption", row["caption"]),
-        )
-        for i, row in enumerate(rows)
+        Prompt(pid, _prompt_text(where, caption))
+        for pid, caption, where in read_captions(text, key, value, id_col, caption_col, _prompt_id)
     ]
 
 
@@ -617,7 +758,9 @@ def _prompt_id(key: str, pid: Any) -> str:
     if isinstance(pid, int) and not isinstance(pid, bool):
         pid = str(pid)
     if not isinstance(pid, str) or not PROMPT_ID_RE.match(pid):
-        raise ConfigError(key, pid, "must be 1–100 letters, digits, '.', '_' or '-'")
+        raise ConfigError(
+            key, pid, "must be 1–100 letters, digits, '.', '_', '#' or '-', starting with a letter or digit"
+        )
     return pid
 
 
@@ -884,6 +1027,15 @@ def expand(sweep: Sweep) -> list[Trial]:
                 except OverflowError:  # an integer too large to be a float
                     raise ParameterError(key, value, f"must be {card.param(axis).allowed()}") from None
             params = card.check(params)
+            try:
+                card.check_limits(params, sweep.weights)
+            except ParameterError as e:
+                axis = e.key_path.removeprefix("grid.")
+                if axis in sweep.grid:
+                    raise
+                raise ParameterError(
+                    e.key_path, e.value, f"{e.allowed}; it is {model.id}'s default: set {e.key_path}"
+                ) from None
             ident = Trial("", model, sweep.weights, sweep.dtype, params, sweep.seed)
             trials.append(replace(ident, trial_id=trial_id(ident)))
     ids: set[str] = set()

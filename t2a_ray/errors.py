@@ -45,7 +45,10 @@ class MeteringError(T2ARayError):
 
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """ "; did you mean 'x'?" for the choice closest to `value`, or "" when none is close."""
-    hint = difflib.get_close_matches(str(value), list(choices), n=1)
+    choices = list(choices)
+    by_case = {c.lower(): c for c in choices}  # "AudioLDM" is "audioldm" written in another case
+    hint = [by_case[str(value).lower()]] if str(value).lower() in by_case else []
+    hint = hint or difflib.get_close_matches(str(value), choices, n=1)
     return f"; did you mean {hint[0]!r}?" if hint else ""
 
 

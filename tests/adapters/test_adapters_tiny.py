@@ -191,6 +191,21 @@ def test_stable_audio_tiny_window_is_enforced_with_a_message(loaded):
         loaded("stable-audio-open").generate(PROMPTS[:1], {"duration_s": 10.0, "steps": 1}, seed=0)
 
 
+@pytest.mark.parametrize("model_id", MODELS)
+def test_the_cards_tiny_limits_are_the_tiny_models_own(model_id, loaded):
+    """What validation refuses from the card alone is what the built model can do: the text tokens its
+    tokenizers read, and stable-audio-open's window (its DiT's latents × its VAE's hop)."""
+    adapter, limits = loaded(model_id), get_card(model_id).limits("tiny")
+    assert limits.text_max_tokens == min(t.model_max_length for t in adapter._tokenizers())
+    if model_id == "stable-audio-open":
+        window = adapter.model.transformer.config.sample_size * adapter.model.vae.hop_length
+        assert limits.maximum["duration_s"] == (window - 1) / adapter.sample_rate_hz
+        longest = adapter.generate(
+            PROMPTS[:1], {"duration_s": limits.maximum["duration_s"], "steps": 1}, seed=0
+        )
+        assert longest.waveforms.shape[-1] == window - 1
+
+
 # -- load: modes, dtype, device, options ----------------------------------------------------------------
 
 

@@ -21,7 +21,13 @@ PAPER_MODELS = [
     "make-an-audio-2",
 ]
 STEPS = [10, 25, 50, 100, 150, 200]
-WEIGHT_OVERRIDES = [((), "pretrained"), (("weights=random",), "random"), (("weights=tiny",), "tiny")]
+# Tiny stable-audio-open has a short window (its limit in `t2a-ray models`): its tiny sweeps are shorter.
+TINY_DURATION_S = 2
+WEIGHT_OVERRIDES = [
+    ((), "pretrained"),
+    (("weights=random",), "random"),
+    (("weights=tiny", f"grid.duration_s={TINY_DURATION_S}"), "tiny"),
+]
 
 
 def load_paper(name: str, overrides: tuple[str, ...], weights: str):
@@ -47,7 +53,7 @@ def test_paper_steps_is_7_models_by_6_step_counts(overrides, weights):
     assert sorted({t.params["steps"] for t in trials}) == STEPS
     assert {(t.model.id, t.params["steps"]) for t in trials} == {(m, s) for m in PAPER_MODELS for s in STEPS}
     assert {t.params["batch_size"] for t in trials} == {1}
-    assert all(t.params["duration_s"] == 10 for t in trials)
+    assert all(t.params["duration_s"] == (TINY_DURATION_S if weights == "tiny" else 10) for t in trials)
     assert sweep.repeats == 5 and len(sweep.prompts) == 1
     assert sweep.metering.min_window_s == 1.0 and sweep.metering.min_waveforms_per_window == 1
 
@@ -62,6 +68,13 @@ def test_paper_batch_meters_10_waveforms_per_window_at_4_batch_sizes(overrides, 
         (m, b) for m in PAPER_MODELS for b in (1, 2, 5, 10)
     }
     assert {t.params["steps"] for t in trials} == {100}
+
+
+def test_the_paper_configs_on_tiny_weights_at_10_s_are_refused_naming_the_tiny_window():
+    with pytest.raises(ConfigError) as info:
+        load_sweep(CONFIGS / "paper-steps.yaml", overrides=("weights=tiny",))
+    assert info.value.key_path == "grid.duration_s"
+    assert "tiny stable-audio-open runs duration_s up to 2.97 s" in str(info.value)
 
 
 def test_the_weights_override_changes_every_trial_id():

@@ -1,5 +1,6 @@
-"""configs/runtime.yaml runs through `t2a-ray launch` (cut down to one tiny model on the CPU, where CUDA
-graphs make its compiled trials infeasible). That it loads as shipped: test_paper_configs.py."""
+"""configs/runtime.yaml runs through `t2a-ray launch` (cut down to one tiny model on the CPU): its CUDA-graph
+runtime is refused at launch on the CPU, and a knob that only fails at run time (no attention kernel) is
+recorded infeasible. That it loads as shipped: test_paper_configs.py."""
 
 from __future__ import annotations
 
@@ -26,10 +27,18 @@ def test_runtime_sweep_launches_and_a_knob_that_cannot_run_is_recorded_infeasibl
         "metering.idle_baseline_s=0.1",
     ]
     args = ["launch", "--config", str(CONFIG), "--gpus", "0", "--out", str(tmp_path), "--no-progress"]
-    result = CliRunner().invoke(main, args + [a for o in overrides for a in ("--set", o)])
+    args += [a for o in overrides for a in ("--set", o)]
+    # as shipped, its reduce-overhead trials cannot run on the CPU: refused before anything starts
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1, refused.output
+    assert "grid.compile = 'reduce-overhead': captures CUDA graphs, which need a GPU" in refused.output
+    assert not (tmp_path / "runtime").exists()
+    result = CliRunner().invoke(
+        main, [*args, "--set", "grid.compile=none", "--set", "grid.attention=[default, efficient]"]
+    )
     assert result.exit_code == 0, result.output
     rows = pq.read_table(tmp_path / "runtime" / "results.parquet").to_pylist()
-    status = {r["compile"]: (r["status"], r["error"]) for r in rows}
-    assert status["none"] == ("ok", None)
-    assert status["reduce-overhead"][0] == "infeasible"
-    assert "no CUDA graphs on the cpu" in status["reduce-overhead"][1]
+    status = {r["attention"]: (r["status"], r["error"]) for r in rows}
+    assert status["default"] == ("ok", None)
+    assert status["efficient"][0] == "infeasible"
+    assert "attention=efficient has no kernel" in status["efficient"][1]
