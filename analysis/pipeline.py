@@ -215,7 +215,7 @@ def build(
     status_counts: dict[str, int] = {}
     if "status" in rows.columns:
         status_counts = {
-            str(k): int(v) for k, v in rows["status"].astype("string").fillna("NA").value_counts().items()
+            str(k): int(v) for k, v in rows["status"].astype("string").fillna("–").value_counts().items()
         }
         rows = rows[rows["status"].astype("string") == "ok"]
     rows[energy_col] = numeric_column(rows, energy_col, "energy column")
