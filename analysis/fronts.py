@@ -62,6 +62,19 @@ import pandas as pd
 from t2a_ray.analysis.values import fmt, sort_key
 
 SENSES = ("max", "min")
+# The rule and the band in words, for the printout and the page (the module docstring is the full account).
+RULE = (
+    "a configuration is dominated when another is cheaper beyond noise (their 95 % intervals disjoint) "
+    "and it is not better beyond noise in quality, or another is better beyond noise in quality and it "
+    "is not cheaper beyond noise; the front is the configurations nothing dominates (where dominance "
+    "runs in a cycle, those dominated only in quality, from their own cycle). Without repeats (plain "
+    "dominance) the intervals are points and this is the ordinary Pareto front"
+)
+BAND = (
+    "configurations off the front that nothing beats beyond noise in both energy and quality: the "
+    "measurements cannot tell them apart from the front in the objective named (quality: something "
+    "cheaper beyond noise has their quality within noise). Shown beside the front, never on it"
+)
 _CELLS = 4_000_000  # pairs compared at once (bounds memory to a few arrays of ~4 M booleans)
 # `Classes.indistinguishable_in`: what the measurements cannot tell apart from a dominating configuration.
 IN_QUALITY, IN_ENERGY, IN_BOTH = "quality", "energy", "energy and quality"
@@ -334,7 +347,7 @@ def compute_fronts(
             uses_ci = bool(np.any(_ci(ce, len(e))[ok] > 0) or np.any(_ci(cq, len(e))[ok] > 0))
             classes = classify(e, q, sense, ce, cq)
             idx = _by_energy(classes.on_front, e, _cost(q, sense))
-            band = _by_energy(classes.indistinguishable_in != None, e, _cost(q, sense))  # noqa: E711
+            band = _by_energy(pd.notna(classes.indistinguishable_in), e, _cost(q, sense))
             labels = sub.index[idx].tolist()  # python scalars, not numpy ones
             knee_label = labels[knee_index(e[idx], q[idx], sense)] if knee and idx.size else None
             hv, ref = hypervolume(e[ok], q[ok], sense)
