@@ -382,6 +382,7 @@ def _label_points(ax, labels: Sequence[tuple[float, float, str]]) -> int:
     return skipped
 
 
+_LABEL_CHARS = 24  # a value longer than this (a prompt) is cut in a point's label
 _COMPACT = {"steps": "N st = steps", "batch_size": "bN = batch size", "duration_s": "N s = duration"}
 
 
@@ -392,6 +393,7 @@ def _compact(row: pd.Series, cols: Sequence[str]) -> str:
         if pd.isna(row[c]):
             continue  # a parameter this model does not have
         v = fmt(row[c])
+        v = v if len(v) <= _LABEL_CHARS else v[: _LABEL_CHARS - 1] + "…"
         out.append({"steps": f"{v} st", "batch_size": f"b{v}", "duration_s": f"{v} s"}.get(c, f"{c}={v}"))
     return " ".join(out)
 
