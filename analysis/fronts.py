@@ -31,11 +31,18 @@ strict order, so some j in S is dominated by (a) by nothing in S, and by nothing
 dominators are in S. And by 1., a configuration that costs more beyond noise and is not better beyond
 noise than another is never on the front. `Classes.on_cycle` marks front points kept by rule 2.
 
-Indistinguishable from the front. A configuration off the front that no configuration beats beyond
-noise in both objectives is shown *beside* the front, never on it, with what the measurements cannot
-tell apart: `quality` (something cheaper beyond noise has its quality within noise), `energy`
-(something better beyond noise has its energy within noise), or both. With zero CIs that is only exact
-ties.
+Ruled out, or indistinguishable from the front. A configuration off the front is *ruled out* when
+another beats it beyond noise in both objectives — its pessimistic ends at least as good as the
+other's optimistic ends in both, and better in one (with zero CIs: plain Pareto dominance). Any other
+configuration off the front is *indistinguishable from the front*, shown beside it, never on it, with
+what the measurements cannot tell apart: `quality` (something cheaper beyond noise has its quality
+within noise), `energy` (something better beyond noise has its energy within noise), or both. With zero
+CIs nothing is indistinguishable. Front, band and ruled out split the finite points.
+
+Chains. Noise makes "not better beyond noise" intransitive: along a chain of configurations each a
+little better and costlier than the last, within noise, each is dominated by the one before, and only
+the cheapest is on the front — the top of the chain stands beside it, though it may be better beyond
+noise than the front. That is the rule's honesty: more repeats separate the chain.
 
 Identical points never dominate each other: duplicates are on the front together or off it together.
 
@@ -101,6 +108,7 @@ class Classes:
     on_front: np.ndarray  # bool
     on_cycle: np.ndarray  # bool: on the front by rule 2, though a point on a cycle with it dominates it
     indistinguishable_in: np.ndarray  # object: None, or IN_QUALITY / IN_ENERGY / IN_BOTH (off the front)
+    ruled_out: np.ndarray  # bool: off the front, beaten beyond noise in both objectives
 
 
 class _Pairs:
@@ -127,6 +135,14 @@ class _Pairs:
         j_better = self.c_hi[None, j] < self.c_lo[:, None]
         return cheaper, better, cheaper & ~j_better, better & ~j_cheaper
 
+    def beats(self, j: slice):
+        """i beats j beyond noise in both objectives: at least as good at its pessimistic ends as j at
+        its optimistic ends in both, better in one."""
+        le_e = self.e_hi[:, None] <= self.e_lo[None, j]
+        le_c = self.c_hi[:, None] <= self.c_lo[None, j]
+        strict = (self.e_hi[:, None] < self.e_lo[None, j]) | (self.c_hi[:, None] < self.c_lo[None, j])
+        return le_e & le_c & strict
+
 
 def classify(
     energy: np.ndarray | Sequence[float],
@@ -147,12 +163,12 @@ def classify(
     n = e.size
     ok = np.isfinite(e) & np.isfinite(c)
     pairs = _Pairs(e, c, _ci(energy_ci, n), _ci(quality_ci, n), ok)
-    by_a, by_b, beaten_in_both = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    by_a, by_b, beaten = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     ties_quality, ties_energy = np.zeros(n, bool), np.zeros(n, bool)
     for j in pairs.blocks():
         cheaper, better, dom_a, dom_b = pairs.block(j)
         by_a[j], by_b[j] = dom_a.any(axis=0), dom_b.any(axis=0)
-        beaten_in_both[j] = (cheaper & better).any(axis=0)
+        beaten[j] = pairs.beats(j).any(axis=0)
         ties_quality[j] = (dom_a & ~better).any(axis=0)
         ties_energy[j] = (dom_b & ~cheaper).any(axis=0)
     front = ok & ~by_a & ~by_b
@@ -161,12 +177,14 @@ def classify(
     if pending.size:
         on_cycle[pending] = _dominators_on_own_cycle(pairs, pending)
         front |= on_cycle
-    band = ok & ~front & ~beaten_in_both
+    band = ok & ~front & ~beaten
     labels = np.full(n, None, dtype=object)
     labels[band & ties_quality] = IN_QUALITY
     labels[band & ties_energy] = IN_ENERGY
     labels[band & ties_quality & ties_energy] = IN_BOTH
-    return Classes(on_front=front, on_cycle=on_cycle, indistinguishable_in=labels)
+    return Classes(
+        on_front=front, on_cycle=on_cycle, indistinguishable_in=labels, ruled_out=ok & ~front & beaten
+    )
 
 
 def _dominators_on_own_cycle(pairs: _Pairs, points: np.ndarray) -> np.ndarray:
@@ -209,11 +227,10 @@ def dominated_mask(
     energy_ci: np.ndarray | Sequence[float] | None = None,
     quality_ci: np.ndarray | Sequence[float] | None = None,
 ) -> np.ndarray:
-    """True for each finite point off the front (`pareto_mask` is finite and not this)."""
-    e = np.asarray(energy, dtype=np.float64)
-    q = np.asarray(quality, dtype=np.float64)
-    on = pareto_mask(e, q, sense, energy_ci, quality_ci)
-    return np.isfinite(e) & np.isfinite(q) & ~on
+    """True for each point the measurements rule out (`Classes.ruled_out`): another beats it beyond noise
+    in both objectives. Neither on the front nor indistinguishable from it; with no CIs, off the plain
+    Pareto front."""
+    return classify(energy, quality, sense, energy_ci, quality_ci).ruled_out
 
 
 def default_reference_point(

@@ -142,24 +142,39 @@ def test_noisy_costlier_configurations_are_beside_the_front_not_on_it():
     assert front.indistinguishable == ((11, IN_QUALITY), (12, IN_QUALITY))
 
 
+def _beats(i, j, e, q, ce, cq, sense):
+    """i beats j beyond noise in both: pessimistic ends at least as good as j's optimistic, one better."""
+    c = -q if sense == "max" else q
+    e_i, e_j, c_i, c_j = e[i] + ce[i], e[j] - ce[j], c[i] + cq[i], c[j] - cq[j]
+    return e_i <= e_j and c_i <= c_j and (e_i < e_j or c_i < c_j)
+
+
 @settings(max_examples=100, deadline=None)
-@given(_points, st.sampled_from(["max", "min"]))
-def test_the_band_is_the_off_front_points_nothing_beats_beyond_noise_in_both(points, sense):
-    e, q, ce, cq = _arrays(points)
+@given(_points, st.sampled_from([[]] + [_CYCLE]), st.sampled_from(["max", "min"]))
+def test_front_band_and_ruled_out_split_the_points_and_the_band_says_what_it_cannot_tell(
+    points, cycle, sense
+):
+    e, q, ce, cq = _arrays(points + cycle)
     c = -q if sense == "max" else q
     classes = classify(e, q, sense, ce, cq)
     n = len(e)
     for j in range(n):
-        beaten = any(_beyond(e, ce, i, j) and _beyond(c, cq, i, j) for i in range(n))
+        beaten = any(_beats(i, j, e, q, ce, cq, sense) for i in range(n))
         label = classes.indistinguishable_in[j]
-        assert (label is not None) == (not classes.on_front[j] and not beaten)
+        on = classes.on_front[j]
+        assert [on, label is not None, classes.ruled_out[j]].count(True) == 1
+        assert (label is not None) == (not on and not beaten)
         if label is not None:
             doms = [(i, *_dominates(i, j, e, q, ce, cq, sense)) for i in range(n)]
             ties_q = any(a and not _beyond(c, cq, i, j) for i, a, _ in doms)
             ties_e = any(b and not _beyond(e, ce, i, j) for i, _, b in doms)
-            assert ties_q or ties_e
-            expected = {(True, False): IN_QUALITY, (False, True): IN_ENERGY}.get((ties_q, ties_e), IN_BOTH)
-            assert label == expected
+            expected = {(True, False): IN_QUALITY, (False, True): IN_ENERGY, (True, True): IN_BOTH}
+            assert label == expected[(ties_q, ties_e)]
+    np.testing.assert_array_equal(dominated_mask(e, q, sense, ce, cq), classes.ruled_out)
+    # with zero CIs nothing is indistinguishable: off the plain front is ruled out
+    zero = classify(e, q, sense)
+    assert all(x is None for x in zero.indistinguishable_in)
+    np.testing.assert_array_equal(zero.ruled_out, ~_plain_front(e, q, sense))
 
 
 @settings(max_examples=100, deadline=None)
