@@ -57,9 +57,10 @@ GLOSSARY = {
     "Knee": "the front configuration farthest from the straight line through the front's two ends, both "
     "objectives scaled to the front's range: the best trade-off when neither objective is preferred. "
     "None is recommended where the quality means nothing.",
-    "Gross energy": f"{GROSS}: the right figure for a GPU that would otherwise sit idle (its idle power "
-    "is spent anyway only if it stays on for this work).",
-    "Net of idle": f"{NET}: the right figure for a GPU kept busy with other work — what this work adds.",
+    "Gross energy": f"{GROSS}: the right figure where the GPU is kept busy with such work, or released or "
+    "switched off when it is done — time saved is idle power saved too.",
+    "Net of idle": f"{NET}: the right figure where the GPU stays on and idle after the work — its idle "
+    "power is spent either way; what the work adds is the power above idle.",
 }
 
 
