@@ -218,6 +218,8 @@ def test_run_text_and_tables(run_analysis):
         "Spread over repeats",
         "1 infeasible",
         "300 g CO2e/kWh",
+        "energy: energy_per_waveform_j, gross (idle power included)",  # which energy the fronts use
+        "Failures: 1 row infeasible",
     ):
         assert needle in text, needle
     fits = run_analysis.fits["energy_vs_steps"].set_index("model")

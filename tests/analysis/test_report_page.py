@@ -15,6 +15,7 @@ from PIL import Image
 from t2a_ray.analysis import analyze_table
 from t2a_ray.analysis.fronts import IN_QUALITY, compute_fronts
 from t2a_ray.analysis.meaning import UNTRAINED_BANNER, quality_is_trained
+from t2a_ray.analysis.pipeline import GROSS, NET, energy_basis
 from t2a_ray.analysis.plots import fronts_figure, phases_figure
 from t2a_ray.analysis.render import GLOSSARY, MAX_CELL_CHARS
 from t2a_ray.analysis.stats import t_quantile
@@ -121,6 +122,15 @@ def test_whether_quality_means_something_is_read_from_the_tables():
     assert not quality_is_trained(rows.assign(trained_weights=[True, False]))  # one untrained value
     quality = pd.DataFrame({"trial_id": ["a"], "trained_weights": pd.array([False], dtype="boolean")})
     assert not quality_is_trained(rows.assign(weights=["pretrained"] * 2), quality)  # the scores say so
+
+
+def test_the_energy_column_says_whether_it_is_gross_or_net_of_idle():
+    gpu = pd.DataFrame({"energy_method": ["gpu:nvml-counter-interp;cpu:rapl;dram:rapl;phases:gpu"]})
+    cpu = pd.DataFrame({"energy_method": ["gpu:none;cpu:estimate:cpu-time;dram:none;phases:none"]})
+    assert energy_basis(gpu, "energy_per_waveform_j") == GROSS == energy_basis(gpu, "gpu_energy_j")
+    assert energy_basis(gpu, "gpu_energy_net_j") == NET
+    assert energy_basis(cpu, "energy_per_waveform_j") == ""  # a CPU-time estimate is neither
+    assert energy_basis(pd.DataFrame(), "energy_consumed") == ""  # another tool's column: not known
 
 
 def test_the_page_scrolls_every_table_prints_missing_values_one_way_and_says_what_it_cut(tmp_path):
