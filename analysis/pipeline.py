@@ -621,15 +621,16 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
     for f in a.fronts:
         by_metric.setdefault(f.metric, []).append(f)
     for metric, fs in by_metric.items():
-        band = " open circles are indistinguishable from the front (beside it, not on it)," * any(
-            f.indistinguishable for f in fs
+        has_band = any(f.indistinguishable for f in fs)
+        band = (
+            " open circles are indistinguishable from the front (beside it, not on it)," if has_band else ""
         )
         knee = " the star the knee;" if any(f.knee is not None for f in fs) else ""
         draw(
             f"Energy vs {metric}",
             f"plot_front_{_slug(metric)}.png",
             f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance),{band} "
-            f"the black staircase is the Pareto front of the means;{knee} labels on front points give "
+            f"a black staircase joins the Pareto front of the means;{knee} labels on front points give "
             "their other parameters.",
             lambda metric=metric, fs=fs: _plots.plot_fronts(
                 configs,

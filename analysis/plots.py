@@ -193,6 +193,12 @@ def plot_energy_vs_axis(
     return _png(fig, banner)
 
 
+# The kinds of point of a front plot, as its legend names them (`fronts.classify`).
+_ON = "on the front"
+_BESIDE = "indistinguishable from the front (not on it)"
+_OUT = "ruled out (beaten in both beyond noise)"
+
+
 def plot_fronts(*args, banner: str = "", **kwargs) -> bytes:
     """`fronts_figure` as PNG."""
     return _png(fronts_figure(*args, **kwargs), banner)
@@ -234,9 +240,9 @@ def fronts_figure(
         and (configs.groupby("model")[c].nunique().max() > 1 if has_model else configs[c].nunique() > 1)
     ]
     styles = {  # what each kind of point looks like: (marker size, face, edge, alpha, z-order)
-        "on the front": (6.5, None, "black", 1.0, 3),
-        "indistinguishable from the front (not on it)": (6.0, "white", None, 1.0, 2.5),
-        "dominated": (4.5, None, "none", 0.4, 2),
+        _ON: (6.5, None, "black", 1.0, 3),
+        _BESIDE: (6.0, "white", None, 1.0, 2.5),
+        _OUT: (4.5, None, "none", 0.4, 2),
     }
     drawn_models: set[str] = set()
     drawn_kinds: set[str] = set()
@@ -251,9 +257,9 @@ def fronts_figure(
         q_all = sub[metric].astype(float)
         sub = sub[np.isfinite(e_all) & np.isfinite(q_all)]
         band = {m for m, _ in front.indistinguishable}
-        kind = pd.Series("dominated", index=sub.index)
-        kind[sub.index.isin(list(band))] = "indistinguishable from the front (not on it)"
-        kind[sub.index.isin(list(front.members))] = "on the front"
+        kind = pd.Series(_OUT, index=sub.index)
+        kind[sub.index.isin(list(band))] = _BESIDE
+        kind[sub.index.isin(list(front.members))] = _ON
         models = sub["model"].astype(str) if has_model else pd.Series("all", index=sub.index)
         for k, (ms, face, edge, alpha, z) in styles.items():
             for model in sorted(set(models)):
