@@ -246,7 +246,7 @@ def fronts_figure(
     }
     drawn_models: set[str] = set()
     drawn_kinds: set[str] = set()
-    to_label: list[tuple[object, list[tuple[float, float, str]]]] = []
+    to_label: list[tuple[object, list[tuple[float, float, str]], list[tuple[float, float]]]] = []
     knee_drawn = staircase = False
     for i, front in enumerate(fronts):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -295,7 +295,7 @@ def fronts_figure(
             text = _compact(sub.loc[idx], annotate_cols)
             if text:
                 labels.append((float(sub.loc[idx, energy_col]), float(sub.loc[idx, metric]), text))
-        to_label.append((ax, labels))
+        to_label.append((ax, labels, list(zip(e, q, strict=True))))
         if front.knee is not None:
             k = sub.loc[front.knee]
             ax.plot([float(k[energy_col])], [float(k[metric])], "*", ms=16, mfc="gold", mec="black", zorder=5)
@@ -343,7 +343,7 @@ def fronts_figure(
     fig.suptitle(f"Energy vs {axis_label(metric, sense).split(' (')[0]}: Pareto fronts{bars}", fontsize=11)
     fig.tight_layout()
     # Labels last, once the layout is fixed: their places on the canvas are final.
-    skipped = sum(_label_points(ax, labels) for ax, labels in to_label)
+    skipped = sum(_label_points(ax, labels, points) for ax, labels, points in to_label)
     if annotate_cols:
         left_out = f"; {skipped} left out where they would overlap" if skipped else ""
         fig.text(
@@ -359,13 +359,20 @@ def fronts_figure(
 # Where a label may sit beside its point, in points, tried in turn: right-below, right-above, left-above,
 # left-below.
 _LABEL_OFFSETS = ((4, -9), (4, 4), (-4, 4), (-4, -9))
+_MARKER_PX = 5.0  # half the drawn size of a front marker (6.5 pt at `DPI`), px: labels keep off it
 
 
-def _label_points(ax, labels: Sequence[tuple[float, float, str]]) -> int:
-    """Annotate each (x, y, text) at the first offset where it overlaps no label already placed; returns
-    how many found no such place and were left out."""
+def _label_points(
+    ax, labels: Sequence[tuple[float, float, str]], points: Sequence[tuple[float, float]] = ()
+) -> int:
+    """Annotate each (x, y, text) at the first offset where it overlaps no label already placed and no
+    marker of `points`; returns how many found no such place and were left out."""
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
-    placed: list = []
+    r = _MARKER_PX
+    at = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
+    placed: list = [Bbox.from_bounds(px - r, py - r, 2 * r, 2 * r) for px, py in at]
     skipped = 0
     for x, y, text in labels:
         for dx, dy in _LABEL_OFFSETS:
@@ -377,6 +384,7 @@ def _label_points(ax, labels: Sequence[tuple[float, float, str]]) -> int:
                 ha="left" if dx > 0 else "right",
                 fontsize=6.5,
                 color="0.25",
+                zorder=6,
             )
             box = ann.get_window_extent(renderer)
             if not any(box.overlaps(b) for b in placed):

@@ -9,6 +9,7 @@ missing value as "–" and cuts a cell longer than `MAX_CELL_CHARS` with a note 
 from __future__ import annotations
 
 import html
+import textwrap
 
 import pandas as pd
 
@@ -190,8 +191,6 @@ def render_html(a: Analysis) -> str:
 
 def _boxed(text: str, width: int = 100) -> str:
     """`text` wrapped inside a frame of '!' so that it stands out of the printout."""
-    import textwrap
-
     inner = textwrap.wrap(text, width - 4)
     bar = "!" * width
     return "\n".join([bar, *(f"! {line.ljust(width - 4)} !" for line in inner), bar])

@@ -177,9 +177,12 @@ def test_legends_name_only_what_is_drawn_and_front_labels_never_overlap():
     fig = fronts_figure(configs, fronts, "energy", None, None, ["model", "steps"], "J")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["m", "on the front", "Pareto front of the means"]
-    boxes = [t.get_window_extent() for ax in fig.axes for t in ax.texts]
+    (ax,) = fig.axes
+    boxes = [t.get_window_extent() for t in ax.texts]
     assert 1 < len(boxes) < 40  # labelled where there is room, left out where there is not
     assert not any(b.overlaps(c) for i, b in enumerate(boxes) for c in boxes[i + 1 :])
+    centres = ax.transData.transform(configs[["energy", "clap"]].to_numpy())
+    assert not any(b.contains(x, y) for b in boxes for x, y in centres)  # nor on a marker
     assert any("left out where they would overlap" in t.get_text() for t in fig.texts)
     # phases: a phase no model has is no bar and no legend entry
     shares = pd.DataFrame(
