@@ -24,8 +24,16 @@ from t2a_ray.errors import ParameterError, did_you_mean
 from t2a_ray.schema import PHASES
 
 WEIGHT_MODES = ("pretrained", "random", "tiny")
+#: The weight modes that were trained. Tiny and random weights make noise, and score it by noise.
+TRAINED_WEIGHT_MODES = ("pretrained",)
 DTYPES = ("float16", "bfloat16", "float32")
 TINY_TEXT_TOKENS = 32  # model_max_length of every tiny tokenizer (the `tiny` text encoders read this many)
+
+
+def quality_from_trained_weights(audio_weights: str | None, scorer_weights: str | None) -> bool:
+    """Whether a quality score can mean anything: the audio and the model that scored it (CLAP, the FAD
+    embedding) both came from trained weights. quality.parquet's `trained_weights` is this."""
+    return audio_weights in TRAINED_WEIGHT_MODES and scorer_weights in TRAINED_WEIGHT_MODES
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,8 @@ def phase_shares(
 ) -> pd.DataFrame:
     """Share of each phase (text_encoder, denoise, decode, vocoder) in the energy of the phases measured,
     per group, summed over windows; with `total_col` (e.g. gpu_energy_j) also the share of the total
-    that no phase accounts for (`unattributed_share`). Phases a model lacks (no vocoder) are 0."""
+    that no phase accounts for (`unattributed_share`). A phase a model lacks (no vocoder: null in every
+    window) has a null share, never 0."""
     present = [c for c in PHASE_COLUMNS if c in df.columns]
     rows = []
     for key, sub in _groups(df, [c for c in by if c in df.columns]):
@@ -162,13 +163,14 @@ def phase_shares(
         complete = phase.notna().any(axis=1)
         if not complete.any():
             continue
-        sums = phase[complete].fillna(0.0).sum()
+        sums = phase[complete].sum(min_count=1)  # NaN for a phase null in every window
         total_phases = float(sums.sum())
         if total_phases <= 0:
             continue
         row = key | {"n": int(complete.sum())}
         for p, c in zip(PHASES, PHASE_COLUMNS, strict=True):
-            row[f"{p}_share"] = float(sums[c]) / total_phases if c in sums.index else 0.0
+            share = float(sums[c]) / total_phases if c in sums.index else math.nan
+            row[f"{p}_share"] = None if math.isnan(share) else share
         if total_col is not None and total_col in sub.columns:
             total = float(pd.to_numeric(sub.loc[complete, total_col], errors="coerce").sum())
             rest = 1.0 - total_phases / total if total > 0 else math.nan

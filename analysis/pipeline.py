@@ -35,9 +35,10 @@ from t2a_ray.analysis import plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
 from t2a_ray.analysis.gpu_effect import config_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.inputs import INTENSITY_COL, numeric_column
+from t2a_ray.analysis.meaning import UNTRAINED_BANNER, quality_is_trained
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import AnalysisError
-from t2a_ray.analysis.values import sort_key
+from t2a_ray.analysis.values import count, sort_key
 from t2a_ray.schema import MEASUREMENT_COLUMNS, PHASE_COLUMNS
 from t2a_ray.units import carbon_g
 
@@ -90,6 +91,13 @@ class Analysis:
     figures: list[Figure]
     used: dict[str, object]  # rows read and used, statuses, configurations, repeats
     notes: list[str] = field(default_factory=list)
+    quality_trained: bool = True  # False: some quality value came from untrained weights (`meaning`)
+    energy_basis: str = ""  # GROSS or NET (`energy_basis`), "" where the table does not say
+
+    @property
+    def banner(self) -> str:
+        """`meaning.UNTRAINED_BANNER` where the quality of the fronts means nothing, else ""."""
+        return UNTRAINED_BANNER if self.qualities and not self.quality_trained else ""
 
     @property
     def report_path(self) -> Path:
@@ -222,7 +230,7 @@ def build(
     status_counts: dict[str, int] = {}
     if "status" in rows.columns:
         status_counts = {
-            str(k): int(v) for k, v in rows["status"].astype("string").fillna("NA").value_counts().items()
+            str(k): int(v) for k, v in rows["status"].astype("string").fillna("–").value_counts().items()
         }
         rows = rows[rows["status"].astype("string") == "ok"]
     rows[energy_col] = numeric_column(rows, energy_col, "energy column")
@@ -270,7 +278,8 @@ def build(
             "one configuration differ in a column, name the configuration with --config-cols."
         )
 
-    # 3. Pareto fronts.
+    # 3. Pareto fronts; no knee recommended from quality that means nothing.
+    trained = quality_is_trained(rows, quality_table)
     fronts = compute_fronts(
         configs,
         energy_col,
@@ -278,9 +287,16 @@ def build(
         group_cols,
         energy_ci_col=f"{energy_col}_ci95" if repeats else None,
         quality_ci_cols=quality_ci if repeats or quality_table is not None else None,
+        knee=trained,
     )
     if qualities and not fronts:
         notes.append("No configuration has both an energy and a quality value: no Pareto fronts.")
+    for f in fronts:
+        if f.on_cycle:
+            notes.append(
+                f"Front {f.label}: {count(len(f.on_cycle), 'configuration')} on it although dominated, by "
+                "configurations on a cycle of dominance with them (see the dominance rule)."
+            )
 
     # 4. Fits.
     axes = [c for c in display_cols if c in configs.columns and c not in ("trial_id", "run")]
@@ -299,7 +315,8 @@ def build(
 
     # The energy's words on every table and plot: "CPU estimate" where it is one.
     estimate = estimate_label(rows, energy_col)
-    energy_label = _plots.axis_label(energy_col) + (f" — {estimate}" if estimate else "")
+    basis = energy_basis(rows, energy_col)
+    energy_label = _plots.axis_label(energy_col) + "".join(f" — {w}" for w in (basis, estimate) if w)
 
     # Energy against time; warnings where a comparison mixes hosts (`reference`: each GPU's from logs/).
     timed = _latency.energy_against_time(
@@ -335,6 +352,8 @@ def build(
             "repeats": repeats,
         },
         notes=notes,
+        quality_trained=trained,
+        energy_basis=basis,
     )
     # 6. Plots, drawn from the value.
     analysis.figures = _draw(analysis, e_configs, axes, e_groups) + [Figure(*f) for f in timed.figures]
@@ -385,15 +404,24 @@ def _merge_quality(
 
 
 def _front_rows(rows: pd.DataFrame, fronts: list[Front], input_cols: list[str]) -> pd.DataFrame:
-    """The input rows of each front's configurations, in front order (by energy), plus `front`."""
+    """The input rows of each front's configurations, in front order (by energy), then those of the
+    configurations indistinguishable from it (by energy), with `front`, `on_front` and
+    `indistinguishable_in` (null on the front). Empty (no columns) without fronts."""
     parts = []
     for f in fronts:
-        rank = {m: i for i, m in enumerate(f.members)}
+        place = [(m, True, None) for m in f.members] + [(m, False, why) for m, why in f.indistinguishable]
+        rank = {m: i for i, (m, _, _) in enumerate(place)}
         sub = rows[rows["_config"].isin(rank)].copy()
         sub = sub.assign(_rank=sub["_config"].map(rank)).sort_values("_rank", kind="stable")
-        parts.append(sub[input_cols].assign(front=f.label))
+        parts.append(
+            sub[input_cols].assign(
+                front=f.label,
+                on_front=sub["_rank"].map(lambda r, p=place: p[r][1]).astype(bool),
+                indistinguishable_in=sub["_rank"].map(lambda r, p=place: p[r][2]).astype("string"),
+            )
+        )
     if not parts:
-        return pd.DataFrame(columns=input_cols + ["front"])
+        return pd.DataFrame()
     return pd.concat(parts, ignore_index=True)
 
 
@@ -535,6 +563,22 @@ def is_estimate(method: str, energy_col: str) -> bool:
     return "estimate" in parts.get(device, "")
 
 
+# Which energy a column holds: the device's whole energy over the window, or that above its idle power.
+GROSS = "gross (idle power included)"
+NET = "net of idle (idle power × window subtracted)"
+_GROSS_COLUMNS = ("gpu_energy_j", "cpu_energy_j", *PER_WAVEFORM_COLUMNS)
+
+
+def energy_basis(rows: pd.DataFrame, energy_col: str) -> str:
+    """`GROSS`, `NET`, or "" where neither is known: a column of another tool, or a CPU-time estimate
+    (the process's own share of the CPU, neither the package's whole energy nor that above its idle)."""
+    if "net" in energy_col.lower().split("_"):
+        return NET
+    if energy_col not in _GROSS_COLUMNS or estimate_label(rows, energy_col):
+        return ""
+    return GROSS
+
+
 def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: list[str]) -> list[Figure]:
     """Draw the plots the data allow; a plot that cannot be drawn becomes a note of `a`, not an error.
 
@@ -567,6 +611,7 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
                 series_for("steps"),
                 energy_label,
                 fits=fits["energy_vs_steps"],
+                banner=a.banner,
             ),
         )
     if "energy_vs_batch" in fits:
@@ -582,20 +627,33 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
                 series_for("batch_size"),
                 energy_label,
                 title=f"{energy_label} vs batch size (mean ± 95 % CI)",
+                banner=a.banner,
             ),
         )
     by_metric: dict[str, list[Front]] = {}
     for f in a.fronts:
         by_metric.setdefault(f.metric, []).append(f)
     for metric, fs in by_metric.items():
+        has_band = any(f.indistinguishable for f in fs)
+        band = (
+            " open circles are indistinguishable from the front (beside it, not on it)," if has_band else ""
+        )
+        knee = " the star the knee;" if any(f.knee is not None for f in fs) else ""
         draw(
             f"Energy vs {metric}",
             f"plot_front_{_slug(metric)}.png",
-            f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance), "
-            "the black staircase is the Pareto front of the means, the star the knee; labels give the "
-            "other parameters.",
+            f"Energy vs {metric}: outlined points are on the front ({fs[0].dominance} dominance),{band} "
+            f"a black staircase joins the Pareto front of the means;{knee} labels on front points give "
+            "their other parameters.",
             lambda metric=metric, fs=fs: _plots.plot_fronts(
-                configs, fs, energy_col, ci_col, a.quality_ci.get(metric), a.label_cols, energy_label
+                configs,
+                fs,
+                energy_col,
+                ci_col,
+                a.quality_ci.get(metric),
+                a.label_cols,
+                energy_label,
+                banner=a.banner,
             ),
         )
     if not a.fronts:
@@ -606,7 +664,9 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
             "Phase breakdown",
             "plot_phases.png",
             "Phase shares of the measured phase energy, summed over all windows of each model.",
-            lambda: _plots.plot_phases(shares, [c for c in ("model", *group_cols) if c in shares] or ["n"]),
+            lambda: _plots.plot_phases(
+                shares, [c for c in ("model", *group_cols) if c in shares] or ["n"], banner=a.banner
+            ),
         )
     return figures
 

@@ -1,17 +1,21 @@
 """An `Analysis` as text (what `t2a-ray analyze` prints) and as a static HTML page (report/index.html).
 
-Nothing here computes a figure or touches a file: every number comes from the `Analysis` value.
+Nothing here computes a figure or touches a file: every number comes from the `Analysis` value. Both read
+in one order: the quality banner (where the quality means nothing), the fronts with the configurations
+indistinguishable from them beside each, the failures, then the fits and notes. Every table prints a
+missing value as "–" and cuts a cell longer than `MAX_CELL_CHARS` with a note that says so.
 """
 
 from __future__ import annotations
 
 import html
+import textwrap
 
 import pandas as pd
 
-from t2a_ray.analysis.fronts import Front
+from t2a_ray.analysis.fronts import BAND, RULE, Front
 from t2a_ray.analysis.latency import TITLES as LATENCY_TITLES
-from t2a_ray.analysis.pipeline import TABLE_CSVS, Analysis
+from t2a_ray.analysis.pipeline import GROSS, NET, TABLE_CSVS, Analysis
 from t2a_ray.analysis.plots import unit_of
 from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.search import TITLES as SEARCH_TITLES
@@ -23,7 +27,7 @@ FIT_TITLES = {
     "energy_vs_batch": ("Energy per waveform vs batch size", ""),
     "energy_per_audio_s_vs_duration": ("Energy per audio second vs duration", " (linear fit)"),
     **LATENCY_TITLES,
-    "phase_shares": ("Phase shares", " of the measured phase energy"),
+    "phase_shares": ("Phase shares", " of the measured phase energy (– : a phase the model does not have)"),
     "repeat_spread": (
         "Spread over repeats",
         " (coefficient of variation per configuration; window duration beside energy)",
@@ -42,33 +46,59 @@ FIT_TITLES = {
         " plan's prediction)",
     ),
 }
+MAX_CELL_CHARS = 120  # longer cells (a long prompt) are cut, with a note; the CSVs keep them whole
+BESIDE = "Beside the front, not on it — indistinguishable from it within noise"
+# The page's glossary: term → meaning.
+GLOSSARY = {
+    "Dominance (ci95)": RULE + ".",
+    "Indistinguishable from the front": BAND + ".",
+    "Hypervolume": "the area of the energy–quality plane that the configurations dominate, bounded by "
+    "the reference point (hv_ref_energy, hv_ref_quality): larger is better; in energy units × quality "
+    "units, comparable only between fronts with one reference.",
+    "hv_norm": "the hypervolume over the box from the ideal point (lowest energy and best quality in the "
+    "group) to the reference point: 0 to 1, where 1 would be one configuration best in both.",
+    "Knee": "the front configuration farthest from the straight line through the front's two ends, both "
+    "objectives scaled to the front's range: the best trade-off when neither objective is preferred. "
+    "None is recommended where the quality means nothing.",
+    "Gross energy": f"{GROSS}: the right figure where the GPU is kept busy with such work, or released or "
+    "switched off when it is done — time saved is idle power saved too.",
+    "Net of idle": f"{NET}: the right figure where the GPU stays on and idle after the work — its idle "
+    "power is spent either way; what the work adds is the power above idle.",
+}
 
 
 def render_text(a: Analysis) -> str:
-    """The headline, fronts, fits and notes as plain-text tables."""
-    lines = [f"t2a-ray analysis of {a.source}", _used_line(a)]
+    """The banner, fronts, failures, fits and notes as plain-text tables."""
+    lines = [f"t2a-ray analysis of {a.source}"]
+    if a.banner:
+        lines += ["", _boxed(a.banner), ""]
+    lines.append(_used_line(a))
     if a.carbon is not None:
         lines.append(f"Carbon: {a.carbon['total_g']:.4g} g CO2e{_estimate(a)} ({a.carbon['method']})")
     lines.append("")
     if a.fronts:
         lines += [
-            f"Pareto fronts (energy: {a.energy_col}{_estimate(a)}, lower is better)",
+            f"Pareto fronts (energy: {_energy_words(a)}, lower is better)",
             _table_text(_fronts_table(a)),
             "",
         ]
         for f in a.fronts:
+            knee = "; * = knee" if f.knee is not None else ""
             lines += [
-                f"Front {f.label} ({f.dominance} dominance; * = knee)",
+                f"Front {f.label} ({f.dominance} dominance{knee})",
                 _table_text(_front_points(a, f)),
                 "",
             ]
+            if f.indistinguishable:
+                lines += [f"  {BESIDE}:", _table_text(_band_points(a, f)), ""]
+    lines += failures_text(a)
     for key, (title, detail) in FIT_TITLES.items():
         if key in a.fits:
             lines += [title + detail, _table_text(a.fits[key]), ""]
     if a.notes:
         lines += ["Notes"] + [f"  - {n}" for n in a.notes] + [""]
     lines.append(f"Report: {a.report_path}")
-    if a.fronts:
+    if not a.front_rows.empty:
         lines.append(f"Fronts: {a.fronts_csv_path}")
     if "energy_vs_steps" in a.fits:
         lines.append(f"Fits: {a.fits_csv_path}")
@@ -76,12 +106,26 @@ def render_text(a: Analysis) -> str:
     return "\n".join(lines)
 
 
+def failures_text(a: Analysis) -> list[str]:
+    """The printout's failures section, after the fronts: the rows whose status is not ok, by status
+    ("none" where every row was ok; nothing for a table without a status column)."""
+    if not a.used["status"]:
+        return []
+    bad = {k: v for k, v in sorted(a.used["status"].items()) if k != "ok"}
+    listed = ", ".join(f"{count(v, 'row')} {k}" for k, v in bad.items()) if bad else "none"
+    return [f"Failures: {listed}", ""]
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
 color:#222;padding:0 1rem}h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table.t{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}table.t th,table.t td{padding:.2rem .6rem;
-border-bottom:1px solid #eee;text-align:right}table.t th{background:#f6f6f6}figure{margin:1rem 0}
+.scroll{overflow-x:auto;max-width:100%;margin:.5rem 0}
+table.t{border-collapse:collapse;font-size:.85rem}table.t th,table.t td{padding:.2rem .6rem;
+border-bottom:1px solid #eee;text-align:right;white-space:nowrap}table.t th{background:#f6f6f6}figure{margin:1rem 0}
 img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85rem;color:#555}.meta{color:#555;font-size:.9rem}
+.banner{border:2px solid #8b0000;background:#fdecea;color:#8b0000;font-weight:bold;padding:.6rem 1rem;
+margin:1rem 0}.cut{font-size:.8rem;color:#555}dl.glossary dt{font-weight:bold;margin-top:.4rem}
+dl.glossary dd{margin-left:1.2rem;font-size:.9rem}
 """
 
 
@@ -89,8 +133,12 @@ def render_html(a: Analysis) -> str:
     """The report page: one self-contained file (no script, no remote resource), plots beside it."""
     e = html.escape
     files = [f"<a href='{a.configs_csv_path.name}'>configs.csv</a> (one row per configuration)"]
-    if a.fronts:
-        files.insert(0, f"<a href='{a.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front)")
+    if not a.front_rows.empty:
+        files.insert(
+            0,
+            f"<a href='{a.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front, and those "
+            "indistinguishable from it, marked by on_front and indistinguishable_in)",
+        )
     if "energy_vs_steps" in a.fits:
         files.append(f"<a href='{a.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
     for key, (_, holds) in TABLE_CSVS.items():
@@ -107,19 +155,23 @@ def render_html(a: Analysis) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>t2a-ray report — {e(a.source)}</title><style>{_CSS}</style></head><body>",
         f"<h1>t2a-ray report — {e(a.source)}</h1>",
-        f"<p class='meta'>{e(_used_line(a))}.{carbon}<br>Files: {', '.join(files)}.</p>",
     ]
+    if a.banner:
+        parts.append(f"<p class='banner'>{e(a.banner)}</p>")
+    parts.append(f"<p class='meta'>{e(_used_line(a))}.{carbon}<br>Files: {', '.join(files)}.</p>")
     if a.fronts:
         parts += [
             "<h2>Pareto fronts</h2>",
-            "<p>Energy is minimised; each quality is maximised or minimised as marked. "
-            "<em>ci95</em> dominance drops a configuration only when another beats it in both objectives "
-            "beyond the 95 % confidence intervals of their repeats; <em>plain</em> is ordinary dominance. "
-            "The hypervolume is measured against the stated reference point (energy, quality).</p>",
+            f"<p>Energy ({e(_energy_words(a))}) is minimised; each quality is maximised or minimised as "
+            f"marked. Dominance: {e(RULE)}. Configurations the measurements cannot tell apart from a front "
+            "are listed beside it, never on it. Terms: see the glossary at the end of the page.</p>",
             _html_table(_fronts_table(a)),
         ]
         for f in a.fronts:
             parts += [f"<h3>{e(f.label)}</h3>", _html_table(_front_points(a, f))]
+            if f.indistinguishable:
+                parts += [f"<p><em>{e(BESIDE)}:</em></p>", _html_table(_band_points(a, f))]
+    parts += [f"<p>{e(line)}</p>" for line in failures_text(a) if line]
     if a.figures:
         parts.append("<h2>Plots</h2>")
     for fig in a.figures:
@@ -133,12 +185,27 @@ def render_html(a: Analysis) -> str:
     parts += ["<h2>Configurations</h2>", _html_table(a.configs[a.shown])]
     if a.notes:
         parts += ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in a.notes] + ["</ul>"]
-    parts.append("<p class='meta'>Written by t2a-ray analyze.</p></body></html>")
+    parts += ["<h2>Glossary</h2><dl class='glossary'>"]
+    parts += [f"<dt>{e(term)}</dt><dd>{e(text)}</dd>" for term, text in GLOSSARY.items()]
+    parts += ["</dl>", "<p class='meta'>Written by t2a-ray analyze.</p></body></html>"]
     return "\n".join(parts)
+
+
+def _boxed(text: str, width: int = 100) -> str:
+    """`text` wrapped inside a frame of '!' so that it stands out of the printout."""
+    inner = textwrap.wrap(text, width - 4)
+    bar = "!" * width
+    return "\n".join([bar, *(f"! {line.ljust(width - 4)} !" for line in inner), bar])
 
 
 def _estimate(a: Analysis) -> str:
     return f" — {a.estimate}, not a measurement" if a.estimate else ""
+
+
+def _energy_words(a: Analysis) -> str:
+    """The energy column with what it holds: gross or net of idle, or a CPU estimate."""
+    basis = f", {a.energy_basis}" if a.energy_basis else ""
+    return f"{a.energy_col}{basis}{_estimate(a)}"
 
 
 def _used_line(a: Analysis) -> str:
@@ -149,7 +216,7 @@ def _used_line(a: Analysis) -> str:
     rep = "with repeats (95 % CIs, CI-aware fronts)" if u["repeats"] else "one row each (plain dominance)"
     return (
         f"Rows: {u['used']} of {u['rows']} used ({status}); {count(u['configs'], 'configuration')}, {rep}; "
-        f"energy column: {a.energy_col}{_estimate(a)}"
+        f"energy column: {_energy_words(a)}"
     )
 
 
@@ -159,25 +226,65 @@ def _fronts_table(a: Analysis) -> pd.DataFrame:
     return a.fronts_table.rename(columns={"hypervolume": f"hypervolume ({unit} × quality)"})
 
 
-def _front_points(a: Analysis, front: Front) -> pd.DataFrame:
-    c = a.configs.loc[list(front.members)]
+def _points(a: Analysis, front: Front, labels: list) -> pd.DataFrame:
+    """The configurations `labels` of `front`'s group: their parameters, energy and quality with CIs."""
+    c = a.configs.loc[labels]
     e, q = a.energy_col, front.metric
     cols = [x for x in a.label_cols if x not in dict(front.group)] + ["n", e, f"{e}_ci95", q]
     if a.quality_ci.get(q) in c.columns:
         cols.append(a.quality_ci[q])
     out = c[[x for x in cols if x in c.columns]].copy()
     out = out[[x for x in out.columns if not (x.endswith("_ci95") and out[x].isna().all())]]
-    out.insert(0, "knee", ["*" if i == front.knee else "" for i in c.index])
     return out.rename(columns={f"{e}_ci95": "±95%", a.quality_ci.get(q, "_"): f"{q} ±95%"})
+
+
+def _front_points(a: Analysis, front: Front) -> pd.DataFrame:
+    out = _points(a, front, list(front.members))
+    if front.knee is not None:
+        out.insert(0, "knee", ["*" if i == front.knee else "" for i in front.members])
+    return out
+
+
+def _band_points(a: Analysis, front: Front) -> pd.DataFrame:
+    labels = [m for m, _ in front.indistinguishable]
+    out = _points(a, front, labels)
+    out.insert(0, "indistinguishable in", [why for _, why in front.indistinguishable])
+    return out
+
+
+def _cells(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Every cell as the analysis prints it (`values.fmt`: a missing value is "–", whatever its type), cut
+    at `MAX_CELL_CHARS`; and the
+    columns where a cell was cut."""
+    out = df.astype(object).map(fmt)
+    cut = []
+    for col in out.columns:
+        long = out[col].str.len() > MAX_CELL_CHARS
+        if long.any():
+            out.loc[long, col] = out.loc[long, col].str.slice(0, MAX_CELL_CHARS - 1) + "…"
+            cut.append(str(col))
+    return out, cut
+
+
+def _cut_note(cut: list[str]) -> str:
+    return (
+        f"cells of {', '.join(cut)} longer than {MAX_CELL_CHARS} characters are cut short here (…); "
+        "the CSV files and the input hold them whole"
+    )
 
 
 def _table_text(df: pd.DataFrame) -> str:
     if df.empty:
         return "  (none)"
-    return df.to_string(index=False, float_format=fmt, na_rep="–")
+    cells, cut = _cells(df)
+    text = cells.to_string(index=False)
+    return text + (f"\n  ({_cut_note(cut)})" if cut else "")
 
 
 def _html_table(df: pd.DataFrame) -> str:
     if df.empty:
         return "<p><em>none</em></p>"
-    return df.to_html(index=False, na_rep="–", float_format=fmt, border=0, classes="t", escape=True)
+    cells, cut = _cells(df)
+    table = cells.to_html(index=False, border=0, classes="t", escape=True)
+    note = f"<p class='cut'>{html.escape(_cut_note(cut))}.</p>" if cut else ""
+    return f"<div class='scroll'>{table}</div>{note}"

@@ -2,9 +2,9 @@
 
 `analyze_table` and `analyze_run` decide what a configuration is, `pipeline.build` computes the
 `Analysis` (no I/O), `render` turns it into text and HTML, and `write_report` writes fronts.csv,
-configs.csv, fits.csv, gpu_effect.csv, runtime.csv and latency.csv (where they apply), the PNG plots and index.html —
-each atomically (temp file, fsync, rename) — and removes plots of an earlier analysis that no longer
-apply. Re-running rewrites every output.
+configs.csv, fits.csv, gpu_effect.csv, runtime.csv and latency.csv (where they have rows: never a header
+alone), the PNG plots and index.html — each atomically (temp file, fsync, rename) — and removes files of
+an earlier analysis that no longer apply. Re-running rewrites every output.
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def _write(a: Analysis) -> None:
     for stale in out.glob("plot_*.png"):
         if stale not in a.plots:
             stale.unlink()
-    _write_csv(a.fronts_csv_path, a.front_rows)
+    _write_csv_or_remove(a.fronts_csv_path, a.front_rows)
     _write_csv(a.configs_csv_path, a.configs[a.shown])
     steps = a.fits.get("energy_vs_steps")
     if steps is not None and not steps.empty:
@@ -250,11 +250,7 @@ def _write(a: Analysis) -> None:
     else:
         a.fits_csv_path.unlink(missing_ok=True)
     for key in TABLE_CSVS:  # written as shown; removed when this analysis has none
-        table = a.fits.get(key)
-        if table is not None:
-            _write_csv(a.table_csv_path(key), table)
-        else:
-            a.table_csv_path(key).unlink(missing_ok=True)
+        _write_csv_or_remove(a.table_csv_path(key), a.fits.get(key))
     atomic_write_text(a.report_path, render_html(a))
 
 
@@ -282,6 +278,14 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             out[col] = out[col].map(safe, na_action="ignore")
     return out
+
+
+def _write_csv_or_remove(path: Path, df: pd.DataFrame | None) -> None:
+    """A table with rows is written; without (none, or empty), the file of an earlier analysis goes."""
+    if df is None or df.empty:
+        path.unlink(missing_ok=True)
+    else:
+        _write_csv(path, df)
 
 
 def _report_folder(path: str | os.PathLike) -> Path:

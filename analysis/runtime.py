@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
-from t2a_ray.analysis.pipeline import estimate_label
+from t2a_ray.analysis.pipeline import GROSS, NET, estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.values import fmt, sort_key
 from t2a_ray.runfolder import RunFolder
@@ -146,6 +146,27 @@ def _overhead(shapes: pd.DataFrame, config: dict) -> tuple[float, float, str | N
     return float(reused["overhead_j"].mean()), float(reused["overhead_s"].mean()), f"steps={steps}"
 
 
+def net_of_idle(rows: pd.DataFrame, energy_col: str = ENERGY_COL) -> pd.Series:
+    """`energy_col` of each window net of the GPU's idle power: scaled by the window's
+    `gpu_energy_net_j` over its `gpu_energy_j` (the per-waveform figures divide both alike). Null
+    without a GPU's net energy (on the CPU)."""
+    if "gpu_energy_net_j" not in rows or "gpu_energy_j" not in rows:
+        return pd.Series(math.nan, index=rows.index, dtype=float)
+    gross = pd.to_numeric(rows["gpu_energy_j"], errors="coerce").astype(float)
+    net = pd.to_numeric(rows["gpu_energy_net_j"], errors="coerce").astype(float)
+    return pd.to_numeric(rows[energy_col], errors="coerce").astype(float) * net / gross.where(gross > 0)
+
+
+def _change(mine: pd.Series, twin: pd.Series) -> tuple[float, float]:
+    """(change of the mean of `mine` from that of `twin`, in %; its 95 % CI, Welch, with the twin's mean
+    taken as exact), null without a twin."""
+    base = float(twin.mean()) if twin.notna().any() else math.nan
+    diff, half = difference_ci(mine, twin)
+    if not base or math.isnan(base):
+        return math.nan, math.nan
+    return 100 * diff / base, 100 * half / base
+
+
 def _where(df: pd.DataFrame, values: dict) -> pd.DataFrame:
     """The rows of `df` with these column values (null matches null: an axis a model does not have)."""
     keep = pd.Series(True, index=df.index)
@@ -230,8 +251,10 @@ def runtime_table(
 
     * `status` (`schema.trial_status` of its windows) and `error`: a knob that could not run is a row;
     * `energy_estimate`: `pipeline.estimate_label` of both configurations' windows ("" when measured);
-    * the energy per waveform of each (mean, t-based 95 % CI) and `change_pct`: their difference
-      (`difference_ci`, Welch) over the eager mean, in %, with its CI (the eager mean taken as exact);
+    * the energy per waveform of each (mean, t-based 95 % CI) and `gross_change_pct`: their difference
+      (`difference_ci`, Welch) over the eager mean, in %, with its CI (the eager mean taken as exact) —
+      gross, idle power included, as `energy_col` is; and `net_change_pct` with its CI, the same of the
+      energy net of idle (`net_of_idle`, null on the CPU), beside the net means;
     * the generation time per waveform of each (`latency_s` over `batch_size`, mean, s);
     * `output_rel_l2_error`, `output_snr_db` and `changes_audio` (`equivalence`: its worst window);
     * `gpu_busy_fraction` and `bound` of each (`launch_boundness`);
@@ -258,7 +281,9 @@ def runtime_table(
         mine = _ok(rows)
         eager_mean, eager_half, _ = mean_ci(twin[energy_col])
         mean, half, _ = mean_ci(mine[energy_col])
-        diff, diff_half = difference_ci(mine[energy_col], twin[energy_col])
+        gross, gross_half = _change(mine[energy_col], twin[energy_col])
+        net_mine, net_twin = net_of_idle(mine, energy_col), net_of_idle(twin, energy_col)
+        net, net_half = _change(net_mine, net_twin)
         errors = rows["error"].dropna().astype(str).unique()
         out.append(
             {
@@ -270,8 +295,12 @@ def runtime_table(
                 f"eager_{energy_col}_ci95": eager_half,
                 energy_col: mean,
                 f"{energy_col}_ci95": half,
-                "change_pct": 100 * diff / eager_mean if eager_mean else math.nan,
-                "change_pct_ci95": 100 * diff_half / eager_mean if eager_mean else math.nan,
+                "gross_change_pct": gross,
+                "gross_change_pct_ci95": gross_half,
+                f"eager_{_net(energy_col)}": mean_ci(net_twin)[0],
+                _net(energy_col): mean_ci(net_mine)[0],
+                "net_change_pct": net,
+                "net_change_pct_ci95": net_half,
                 "eager_time_per_waveform_s": _time_per_waveform_s(twin),
                 "time_per_waveform_s": _time_per_waveform_s(mine),
                 **_pick(same, config, ["output_rel_l2_error", "output_snr_db", "changes_audio"]),
@@ -281,6 +310,11 @@ def runtime_table(
             }
         )
     return pd.DataFrame(out)
+
+
+def _net(energy_col: str) -> str:
+    """The name of `energy_col` net of idle: ``energy_per_waveform_j`` → ``energy_per_waveform_net_j``."""
+    return energy_col.removesuffix("_j") + "_net_j"
 
 
 def _eager_rows(df: pd.DataFrame) -> pd.Series:
@@ -310,7 +344,8 @@ TITLES = {
     "runtime": (
         "Runtimes against eager",
         " (per configuration with a runtime other than eager, beside its eager twin: J per waveform"
-        " ± 95 % CI, change ± its 95 % CI (Welch), time per waveform, SNR against the eager waveform"
+        f" ± 95 % CI, {GROSS}; its change ± 95 % CI (Welch), gross and {NET} — gross for a GPU that"
+        " would otherwise idle, net for one kept busy; time per waveform, SNR against the eager waveform"
         " (changes_audio below "
         + ", ".join(f"{db:g} dB in {dtype}" for dtype, db in EQUIVALENT_MIN_SNR_DB.items())
         + "), GPU busy fraction, compile overhead beyond one steady generation (overhead_from: own, or"

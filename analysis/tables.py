@@ -23,7 +23,7 @@ class AnalysisError(ValueError):
 
 
 # quality.parquet's columns and types: `t2a_ray.schema.QUALITY`, in pandas' nullable dtypes.
-_PANDAS_DTYPES = {pa.float64(): "Float64", pa.int64(): "Int64", pa.string(): "string"}
+_PANDAS_DTYPES = {pa.float64(): "Float64", pa.int64(): "Int64", pa.string(): "string", pa.bool_(): "boolean"}
 QUALITY_DTYPES: dict[str, str] = {f.name: _PANDAS_DTYPES.get(f.type, "object") for f in quality_schema()}
 QUALITY_COLUMNS = tuple(QUALITY_DTYPES)
 
@@ -97,6 +97,8 @@ def _as_dtype(series: pd.Series, dtype: str) -> pd.Series:
         return series
     if dtype == "string":
         return series.astype("string")
+    if dtype == "boolean":
+        return series.astype("boolean")
     try:
         return pd.to_numeric(series, errors="raise").astype(dtype)
     except (TypeError, ValueError) as e:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from t2a_ray.adapters.base import quality_from_trained_weights
 from t2a_ray.adapters.clap import CLAP_SAMPLE_RATE_HZ, Clap, QualityError, check_texts, load_clap
 from t2a_ray.analysis import quality as Q
 from t2a_ray.analysis.audio import as_batch, audio_suffixes, read_audio, resample, to_mono
@@ -195,17 +196,23 @@ def score_configuration(
     reference: ReferenceSet | None = None,
     fad_inf_min_n: int = Q.FAD_INF_MIN_N,
     seed: int = 0,
+    trained_weights: bool | None = None,
 ) -> dict[str, Any]:
     """Score all generations of one configuration; returns a row of `t2a_ray.schema.quality_schema`.
 
     `texts[i]` is the prompt of `waveforms[i]`. CLAP needs `clap`; FAD needs `fad_embedder` and a
     `reference` embedded by it. Each metric that fails leaves its values null and its error in
     `clap_error` / `fad_error`; FAD needs ≥ 2 embedding rows, FAD∞ ≥ 2·`fad_inf_min_n` (else null with
-    `fad_inf_note`). The caller meters this call and adds `scoring_energy_j` / `scoring_energy_method`.
+    `fad_inf_note`). `trained_weights`: `quality_from_trained_weights` of the audio and the scorer (null
+    when not given). The caller meters this call and adds `scoring_energy_j` / `scoring_energy_method`.
     """
     t0 = time.perf_counter()
     batch = as_batch(waveforms)
-    row: dict[str, Any] = {"trial_id": trial_id, "n_generations": int(batch.shape[0])}
+    row: dict[str, Any] = {
+        "trial_id": trial_id,
+        "n_generations": int(batch.shape[0]),
+        "trained_weights": trained_weights,
+    }
     if clap is not None:
         row |= {"clap_model": clap.name, "clap_protocol": STABLE_AUDIO_METRICS}
         try:
@@ -253,6 +260,8 @@ class QualityScorer:
     """What the worker holds: the sweep's CLAP and FAD models and its reference set, loaded once."""
 
     def __init__(self, quality: QualityConfig, weights: str, device: str, cache_dir: Path):
+        # The sweep's weight mode makes both the audio scored here and the scorer.
+        self.trained_weights = quality_from_trained_weights(weights, weights)
         source = quality.clap_checkpoint if weights == "pretrained" else None
         self.clap = load_clap(weights, source, device) if quality.clap else None
         self.embedder = self.reference = None
@@ -271,4 +280,5 @@ class QualityScorer:
             clap=self.clap,
             fad_embedder=self.embedder,
             reference=self.reference,
+            trained_weights=self.trained_weights,
         )

@@ -137,6 +137,11 @@ QUALITY = [
     ("trial_id", pa.string(), "the configuration, as in results.parquet"),
     ("model", pa.string(), "adapter id"),
     ("n_generations", pa.int64(), "waveforms scored for this configuration"),
+    (
+        "trained_weights",
+        pa.bool_(),
+        "the audio and its scorer both came from trained weights; false (tiny, random): the scores are noise",
+    ),
     ("clap_mean", pa.float64(), "mean CLAP score (cosine, −1…1) over the generations"),
     ("clap_std", pa.float64(), "sample standard deviation of the per-generation CLAP scores"),
     ("clap_ci95", pa.float64(), "t-based 95 % CI half-width of clap_mean"),

@@ -120,22 +120,24 @@ def paper_table(seed=0):
 
 
 def _expected_members(configs, energy, quality, sense, e_ci=None, q_ci=None):
-    """Brute-force front by the definition (beyond-CI dominance, CIs 0 when absent)."""
+    """Brute-force front by the definition where dominance has no cycle (these tables have none): the
+    configurations no other dominates — none cheaper beyond noise and not worse beyond noise in quality,
+    none better beyond noise in quality and not costlier beyond noise (CIs 0 when absent)."""
     e = configs[energy].to_numpy(float)
-    q = configs[quality].to_numpy(float) * (-1 if sense == "max" else 1)
-    ce = configs[e_ci].to_numpy(float) if e_ci else np.zeros_like(e)
-    cq = configs[q_ci].to_numpy(float) if q_ci else np.zeros_like(e)
-    keep = set()
-    for j in range(len(e)):
-        beaten = False
-        for i in range(len(e)):
-            a_e, b_e, a_q, b_q = e[i] + ce[i], e[j] - ce[j], q[i] + cq[i], q[j] - cq[j]
-            if i != j and a_e <= b_e and a_q <= b_q and (a_e < b_e or a_q < b_q):
-                beaten = True
-                break
-        if not beaten:
-            keep.add(configs.index[j])
-    return keep
+    c = configs[quality].to_numpy(float) * (-1 if sense == "max" else 1)
+    ce = configs[e_ci].fillna(0).to_numpy(float) if e_ci else np.zeros_like(e)
+    cq = configs[q_ci].fillna(0).to_numpy(float) if q_ci else np.zeros_like(e)
+
+    def below(x, ci, i, j):
+        return x[i] + ci[i] < x[j] - ci[j]
+
+    def dominates(i, j):
+        return (below(e, ce, i, j) and not below(c, cq, j, i)) or (
+            below(c, cq, i, j) and not below(e, ce, j, i)
+        )
+
+    n = len(e)
+    return {configs.index[j] for j in range(n) if not any(dominates(i, j) for i in range(n))}
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +189,10 @@ def test_run_fronts_csv_holds_the_input_rows_of_each_front(run_dir, run_analysis
     configs = configs.join(quality.set_index("trial_id")[["clap_mean", "clap_ci95", "fad", "fad_inf"]])
 
     fronts = pd.read_csv(run_dir / "report" / "fronts.csv")
-    assert list(fronts.columns) == list(rows.columns) + ["front"]
+    assert list(fronts.columns) == list(rows.columns) + ["front", "on_front", "indistinguishable_in"]
+    assert fronts.loc[fronts.on_front, "indistinguishable_in"].isna().all()
+    assert fronts.loc[~fronts.on_front, "indistinguishable_in"].notna().all()
+    assert all(f.on_cycle == () for f in run_analysis.fronts)
     assert set(fronts.front) == {"clap_mean:max", "fad:min", "fad_inf:min"}
     assert (fronts.status == "ok").all()
     for label, (metric, sense, q_ci) in {
@@ -196,7 +201,7 @@ def test_run_fronts_csv_holds_the_input_rows_of_each_front(run_dir, run_analysis
         "fad_inf:min": ("fad_inf", "min", None),
     }.items():
         expected = _expected_members(configs, "e", metric, sense, "e_ci", q_ci)
-        got = fronts[fronts.front == label]
+        got = fronts[(fronts.front == label) & fronts.on_front]
         assert set(got.trial_id) == expected
         assert len(got) == REPEATS * len(expected)  # every window of a front configuration
     assert 1 < len(set(fronts.trial_id)) < len(configs)
@@ -213,6 +218,8 @@ def test_run_text_and_tables(run_analysis):
         "Spread over repeats",
         "1 infeasible",
         "300 g CO2e/kWh",
+        "energy: energy_per_waveform_j, gross (idle power included)",  # which energy the fronts use
+        "Failures: 1 row infeasible",
     ):
         assert needle in text, needle
     fits = run_analysis.fits["energy_vs_steps"].set_index("model")
@@ -255,7 +262,8 @@ def test_run_without_quality_still_reports_energy(tmp_path):
     assert a.fronts == [] and a.front_rows.empty
     assert "quality.parquet" in " ".join(a.notes)
     assert (run / "report" / "plot_energy_vs_steps.png").is_file()
-    assert list(pd.read_csv(run / "report" / "fronts.csv").columns)[-1] == "front"
+    assert not (run / "report" / "fronts.csv").exists()  # no fronts: no header-only file
+    assert "Fronts:" not in a.text() and "fronts.csv" not in a.report_path.read_text()
 
 
 def test_paper_table_grouped_by_dataset(tmp_path):
@@ -271,7 +279,7 @@ def test_paper_table_grouped_by_dataset(tmp_path):
         "fad:min | dataset=clotho",
     }
     assert set(fronts.front) == labels
-    assert list(fronts.columns) == list(df.columns) + ["front"]
+    assert list(fronts.columns) == list(df.columns) + ["front", "on_front", "indistinguishable_in"]
     for label in labels:
         ds = label.split("dataset=")[1]
         assert (fronts[fronts.front == label].dataset == ds).all()
@@ -280,7 +288,7 @@ def test_paper_table_grouped_by_dataset(tmp_path):
     sub = a.configs[a.configs.dataset == "audiocaps"]
     expected = _expected_members(sub, "gpu_energy_j", "clap", "max", "gpu_energy_j_ci95", "clap_ci95")
     front = next(f for f in a.fronts if f.label == "clap:max | dataset=audiocaps")
-    assert set(front.members) == expected and front.knee in expected
+    assert set(front.members) == expected and front.knee in expected and front.on_cycle == ()
     # Energy is the same window for both datasets: one steps fit per model, not one per dataset.
     assert len(a.fits["energy_vs_steps"]) == 7
     assert "Front clap:max | dataset=clotho" in a.text()

@@ -109,8 +109,8 @@ def test_the_runtime_table_reads_an_attention_backend_without_a_compile_cost():
     row = table.loc["flash"]
     diff, half = difference_ci([8.0, 9.0, 7.0], [10.0, 11.0, 9.0])
     assert row["eager_energy_per_waveform_j"] == pytest.approx(10.0) and row["status"] == "ok"
-    assert row["change_pct"] == pytest.approx(100 * diff / 10.0) and row["change_pct"] < 0
-    assert row["change_pct_ci95"] == pytest.approx(100 * half / 10.0)
+    assert row["gross_change_pct"] == pytest.approx(100 * diff / 10.0) and row["gross_change_pct"] < 0
+    assert row["gross_change_pct_ci95"] == pytest.approx(100 * half / 10.0)
     assert row["eager_bound"] == row["bound"] == "launch-bound" and row["energy_estimate"] == ""
     assert row["output_snr_db"] == 40.0 and not row["changes_audio"]
     assert row[["overhead_j", "break_even_waveforms", "overhead_from"]].isna().all()  # no setup table
@@ -128,3 +128,24 @@ def test_a_runtime_whose_every_trial_was_infeasible_is_listed_with_its_error():
     (row,) = runtime_table(results, None).to_dict("records")
     assert row["status"] == "infeasible" and "no CUDA graphs" in row["error"]
     assert row["output_snr_db"] is None and row["eager_energy_per_waveform_j"] == pytest.approx(10.0)
+
+
+def test_the_runtime_table_gives_the_change_gross_and_net_of_idle():
+    # Idle 100 W: each window's net energy is its gross minus idle power × its duration.
+    def with_idle(rows, window_s):
+        return [r | {"gpu_energy_net_j": r["gpu_energy_j"] - 100.0 * window_s} for r in rows]
+
+    eager = with_idle(_rows("e", "none", [10.0, 11.0, 9.0]), 0.08)  # 2, 3, 1 J above idle
+    compiled = with_idle(_rows("c", "reduce-overhead", [4.0, 5.0, 3.0]), 0.025)  # 1.5, 2.5, 0.5 J
+    (row,) = runtime_table(pd.DataFrame(eager + compiled), None).to_dict("records")
+    gross, gross_half = difference_ci([4.0, 5.0, 3.0], [10.0, 11.0, 9.0])
+    net, net_half = difference_ci([1.5, 2.5, 0.5], [2.0, 3.0, 1.0])
+    assert row["gross_change_pct"] == pytest.approx(100 * gross / 10.0) == pytest.approx(-60.0)
+    assert row["gross_change_pct_ci95"] == pytest.approx(100 * gross_half / 10.0)
+    assert row["eager_energy_per_waveform_net_j"] == pytest.approx(2.0)
+    assert row["energy_per_waveform_net_j"] == pytest.approx(1.5)
+    assert row["net_change_pct"] == pytest.approx(100 * net / 2.0) == pytest.approx(-25.0)
+    assert row["net_change_pct_ci95"] == pytest.approx(100 * net_half / 2.0)
+    # on the CPU there is no net energy: null, never 0
+    (cpu,) = runtime_table(pd.DataFrame(EAGER + COMPILED), None).to_dict("records")
+    assert math.isnan(cpu["net_change_pct"]) and math.isnan(cpu["energy_per_waveform_net_j"])

@@ -7,12 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from t2a_ray.adapters.base import WEIGHT_MODES, quality_from_trained_weights
 from t2a_ray.adapters.clap import QualityError, load_clap
 from t2a_ray.analysis.audio import read_audio, read_wav, resample, write_wav
 from t2a_ray.analysis.tables import QUALITY_COLUMNS, read_quality_table, write_quality_table
+from t2a_ray.config import QualityConfig
 from t2a_ray.orchestrator.quality import (
     AudioEmbedder,
     FadtkEmbedder,
+    QualityScorer,
     clap_scores,
     load_reference,
     score_configuration,
@@ -122,6 +125,17 @@ def test_score_configuration_and_quality_table(tmp_path, clap, fad_embedder):
     assert back.loc[1, "prompt_set"] == "clotho"
     with pytest.raises(ValueError, match="trial_id repeated"):
         write_quality_table([{"trial_id": "a"}, {"trial_id": "a"}], path)
+
+
+def test_a_quality_row_knows_whether_its_audio_and_scorer_came_from_trained_weights(tmp_path):
+    trained = {(a, s) for a in WEIGHT_MODES for s in WEIGHT_MODES if quality_from_trained_weights(a, s)}
+    assert trained == {("pretrained", "pretrained")}  # tiny or random on either side: noise
+    scorer = QualityScorer(QualityConfig(clap=True), "tiny", "cpu", tmp_path / "cache")
+    row = scorer.score("abc", ["birds"] * 2, _noise(2, 1.0, 16_000, seed=3), 16_000)
+    assert row["trained_weights"] is False and row["clap_mean"] is not None
+    back = write_quality_table([row], tmp_path / "quality.parquet")
+    assert back.loc[0, "trained_weights"] == False  # noqa: E712 — pandas' nullable boolean
+    assert read_quality_table(tmp_path / "quality.parquet")["trained_weights"].dtype == "boolean"
 
 
 class _MeanEmbedder(AudioEmbedder):
