@@ -16,13 +16,13 @@ The quality protocols follow the study's tools, the reference code of the number
   zero-padded, every window a row, each window quantised through int16, embeddings rounded to float16
   (fadtk stores them so). The windowing is `analysis.quality.fadtk_windows`.
 
-Embeddings of clips up to 10 s equal laion_clap's `CLAP_Module` with the same weights
-(`tests/parity/test_laion_clap_parity.py`). What still differs from the reference code: resampling for
-CLAP (stable-audio-metrics loads through librosa's soxr; here `analysis.audio.resample`, designed as
-fadtk's torchaudio Kaiser sinc), fadtk's 16-bit WAV file between resampling and its int16 round trip
-(here the round trip alone), fadtk's mean of the float16 rows, taken in float16 (here float64), and
-the fusion input of clips longer than 10 s (LAION-CLAP shrinks it with torchvision's
-`Resize`, transformers with `interpolate`; unchecked).
+Embeddings of clips up to 10 s, and at the window's edge up to the first fused length (10 s plus one
+hop), equal laion_clap's `CLAP_Module` with the same weights (`tests/parity/test_laion_clap_parity.py`).
+What still differs from the reference code: resampling for CLAP (stable-audio-metrics loads through
+librosa's soxr; here `analysis.audio.resample`, designed as fadtk's torchaudio Kaiser sinc), fadtk's
+16-bit WAV file between resampling and its int16 round trip (here the round trip alone), fadtk's mean of
+the float16 rows, taken in float16 (here float64), and the fusion input of longer clips (LAION-CLAP
+shrinks their whole mel with torchvision's `Resize`, transformers with `interpolate`; not recorded).
 
 torch and transformers are imported inside functions: importing this module stays light.
 """
