@@ -3,7 +3,6 @@ window's, i.e. from one hop past the window, not from one sample past it. The re
 itself at these lengths is `tests/parity/test_laion_clap_parity.py`; these run without it."""
 
 import numpy as np
-import pytest
 import torch
 
 from t2a_ray.adapters.clap import CLAP_SAMPLE_RATE_HZ, Clap, clap_feature_extractor, load_clap
@@ -14,9 +13,9 @@ def _edge_lengths(fe) -> list[int]:
     return [window - 1, window, window + 1, window + hop - 1, window + hop, window + hop + 1]
 
 
-@pytest.mark.parametrize("tiny", [False, True], ids=["full-extractor", "tiny-extractor"])
-def test_is_longer_is_true_from_one_hop_past_the_window_as_the_extractor_decides(tiny):
-    fe = clap_feature_extractor(fusion=True, tiny=tiny)
+def test_is_longer_is_true_from_one_hop_past_the_window_as_the_extractor_decides():
+    # the tiny extractor (40-ms hop) keeps this fast; the full one (10-ms hop) is in the parity test
+    fe = clap_feature_extractor(fusion=True, tiny=True)
     clap = Clap(load_clap("tiny").model, fe, None, name="edge")
     window, hop = int(fe.nb_max_samples), int(fe.hop_length)
     assert window == 10 * CLAP_SAMPLE_RATE_HZ
