@@ -8,20 +8,21 @@ The quality protocols follow the study's tools, the reference code of the number
 * **CLAP score, ``stable-audio-metrics``** (LAION-CLAP *630k-audioset-fusion*, whose transformers port is
   ``laion/clap-htsat-fused``): each clip mono at 48 kHz, peak-normalised to −1 dBFS, quantised through
   int16 (``(x · 32767).astype(int16) / 32767``, truncating as LAION-CLAP does), embedded alone. In eval
-  mode LAION-CLAP runs the fusion branch only for clips longer than 10 s; transformers' feature extractor
-  would mark a lone short clip "longer" at random, so `is_longer` is set here from the clip's length.
+  mode LAION-CLAP runs the fusion branch only for clips whose mel has more frames than a 10-s window's
+  (from 10 s plus one hop); transformers' feature extractor would mark a lone shorter clip "longer" at
+  random, so `Clap.is_longer` sets the flag with LAION-CLAP's rule.
 * **FAD embedding, ``fadtk``** (fadtk's ``clap-laion-audio``: LAION-CLAP *630k-audioset-best*, no fusion;
   port ``laion/clap-htsat-unfused``): 10-s windows every 1 s from each clip's start, the last ones
   zero-padded, every window a row, each window quantised through int16, embeddings rounded to float16
   (fadtk stores them so). The windowing is `analysis.quality.fadtk_windows`.
 
-Embeddings of clips up to 10 s equal laion_clap's `CLAP_Module` with the same weights
-(`tests/parity/test_laion_clap_parity.py`). What still differs from the reference code: resampling for
-CLAP (stable-audio-metrics loads through librosa's soxr; here `analysis.audio.resample`, designed as
-fadtk's torchaudio Kaiser sinc), fadtk's 16-bit WAV file between resampling and its int16 round trip
-(here the round trip alone), fadtk's mean of the float16 rows, taken in float16 (here float64), and
-the fusion input of clips longer than 10 s (LAION-CLAP shrinks it with torchvision's
-`Resize`, transformers with `interpolate`; unchecked).
+Embeddings of clips up to 10 s, and at the window's edge up to the first fused length (10 s plus one
+hop), equal laion_clap's `CLAP_Module` with the same weights (`tests/parity/test_laion_clap_parity.py`).
+What still differs from the reference code: resampling for CLAP (stable-audio-metrics loads through
+librosa's soxr; here `analysis.audio.resample`, designed as fadtk's torchaudio Kaiser sinc), fadtk's
+16-bit WAV file between resampling and its int16 round trip (here the round trip alone), fadtk's mean of
+the float16 rows, taken in float16 (here float64), and the fusion input of longer clips (LAION-CLAP
+shrinks their whole mel with torchvision's `Resize`, transformers with `interpolate`; not recorded).
 
 torch and transformers are imported inside functions: importing this module stays light.
 """
@@ -182,10 +183,20 @@ class Clap:
     def fusion(self) -> bool:
         return bool(self.model.config.audio_config.enable_fusion)
 
-    @property
-    def window_samples(self) -> int:
-        """Samples at 48 kHz the audio tower sees at once (10 s for LAION-CLAP)."""
-        return int(round(float(self.feature_extractor.max_length_s) * CLAP_SAMPLE_RATE_HZ))
+    def is_longer(self, n_samples: int) -> bool:
+        """Whether a clip of `n_samples` goes through the fusion branch: LAION-CLAP's rule, in frames.
+
+        LAION-CLAP (``training/data.py``, ``get_audio_features``) fuses a clip only when its mel
+        spectrogram has more frames than one window's, ``max_len // hop + 1``. A centred STFT gives
+        ``n // hop + 1`` frames, so a clip less than one hop longer than the window keeps its whole mel,
+        stacked four times, with ``longer = False`` (at 48 kHz and a 480-sample hop: fusion from 480,480
+        samples, not 480,001). transformers' extractor builds the same features, but in a call where no
+        clip is longer it marks one at random — for a lone clip, always that clip — so this rule, not
+        the extractor's flag, is passed to the model. Unfused models ignore the flag.
+        """
+        hop = int(self.feature_extractor.hop_length)
+        window = int(self.feature_extractor.nb_max_samples)
+        return n_samples // hop + 1 > window // hop + 1
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm text embeddings, float64 (n, d)."""
@@ -212,9 +223,9 @@ class Clap:
     def embed_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Unit-norm embeddings (n, d) float64 of mono 48-kHz clips, already prepared (quantised).
 
-        A clip longer than the 10-s window goes through the fusion branch (fused models) or a random
-        10-s crop (unfused), seeded by `seed`; a clip up to 10 s is repeat-padded and, as LAION-CLAP
-        does in eval mode, never marked "longer".
+        A clip longer than the 10-s window goes through the fusion branch (fused models, from one hop
+        past the window: `is_longer`) or a random 10-s crop (unfused), seeded by `seed`; a clip up to
+        10 s is repeat-padded and, as LAION-CLAP does in eval mode, never marked "longer".
         """
         import torch
 
@@ -236,7 +247,7 @@ class Clap:
                 finally:
                     np.random.set_state(state)
                 mels.append(np.asarray(f["input_features"][0], dtype=np.float32))
-                longer.append(len(clip) > self.window_samples)
+                longer.append(self.is_longer(len(clip)))
             features = torch.from_numpy(np.stack(mels)).to(self.device)
             is_longer = torch.tensor(longer, dtype=torch.bool).reshape(-1, 1).to(self.device)
             with torch.inference_mode():

@@ -33,9 +33,14 @@ FAD_INF_MIN_N = 500  # fadtk's smallest subset: about the 512 dimensions of a CL
 
 
 def peak_normalise(clips: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
-    """Scale each clip (row of (n, samples)) so its largest |sample| is `peak_dbfs` (pyloudnorm's
-    ``normalize.peak``, as stable-audio-metrics calls it). A silent clip stays silent (pyloudnorm would
-    divide by zero)."""
+    """Scale each clip (row of (n, samples)) so its largest |sample| is `peak_dbfs`, float32.
+
+    pyloudnorm's ``normalize.peak`` as stable-audio-metrics calls it, once per mono clip: each row has
+    its own gain (pyloudnorm given a 2-D array would share one, its overall peak), computed in float64
+    and rounded to float32 (`tests/parity/test_pyloudnorm_parity.py`). A clip above 0 dBFS is scaled
+    down like any other; at a target below full scale nothing clips. A silent clip stays silent, where
+    pyloudnorm divides by zero and returns NaN: silence is a valid generation, to be scored as such.
+    """
     x = np.asarray(clips, dtype=np.float64)
     peak = np.max(np.abs(x), axis=-1, keepdims=True)
     gain = np.where(peak > 0, 10.0 ** (peak_dbfs / 20.0) / np.where(peak > 0, peak, 1.0), 1.0)

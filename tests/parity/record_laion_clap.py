@@ -15,9 +15,12 @@ base's tokenizer is the product's locally trained one, its model the roberta-bas
 copied weights. Re-record with:
 
     python -m pip install --no-deps --target /tmp/lc laion_clap==1.1.7 torchlibrosa==0.1.0 \\
-        librosa==0.11.0 lazy_loader decorator torchaudio==2.11.1
+        librosa==0.11.0 lazy_loader decorator torchaudio==2.11.1 torchvision==0.28.0
     rm /tmp/lc/torchaudio/lib/*.so   # built for another torch; its mel transform is plain torch
     PYTHONPATH=/tmp/lc HF_HUB_OFFLINE=1 python tests/parity/record_laion_clap.py
+
+(torchvision 0.28.0 is the release for torch 2.13; its compiled ops do not load beside a CPU torch,
+and `Resize` does not need them: see `_import_torchvision`.)
 """
 
 from __future__ import annotations
@@ -33,19 +36,31 @@ import numpy as np
 OUT = Path(__file__).with_name("laion_clap_1.1.7.npz")
 SEED = 0
 TEXTS = ["a dog barks while cars pass by", "rain on a tin roof, thunder far away"]
-# Up to 10 s, the study's length. A longer clip's fusion input is shrunk by torchvision's Resize in
-# LAION-CLAP (by torch's interpolate in transformers); torchvision cannot be installed here: not checked.
+# Up to 10 s, the study's length.
 CLIP_S = {True: (3.0, 10.0), False: (3.0, 10.0)}
+# The fused model at the edge of its window (10 s at 48 kHz, 480-sample hop): exactly the window, one
+# sample past it, one hop minus a sample past it (still one window of mel frames: no fusion), one hop past
+# it (one frame more: the fusion branch, its crops drawn from numpy's global RNG, seeded alike on both
+# sides, and its shrunk whole mel).
+EDGE_SAMPLES = (480_000, 480_001, 480_479, 480_480)
+
+
+def _prepared(rng: np.random.Generator, n_samples: int) -> np.ndarray:
+    from t2a_ray.analysis.quality import peak_normalise, quantise_int16
+
+    return quantise_int16(peak_normalise(rng.standard_normal((1, n_samples))))[0]
 
 
 def clips(fusion: bool) -> list[np.ndarray]:
     """Mono 48-kHz clips after the int16 round trip (what stable-audio-metrics hands LAION-CLAP)."""
-    from t2a_ray.analysis.quality import peak_normalise, quantise_int16
-
     rng = np.random.default_rng(5 if fusion else 6)
-    return [
-        quantise_int16(peak_normalise(rng.standard_normal((1, int(s * 48_000))))[0]) for s in CLIP_S[fusion]
-    ]
+    return [_prepared(rng, int(s * 48_000)) for s in CLIP_S[fusion]]
+
+
+def edge_clips() -> list[np.ndarray]:
+    """Clips of `EDGE_SAMPLES` samples, prepared as `clips`."""
+    rng = np.random.default_rng(7)
+    return [_prepared(rng, n) for n in EDGE_SAMPLES]
 
 
 def weights_checksum(model) -> float:
@@ -128,8 +143,7 @@ def _stub_unused_imports() -> None:
     stub("numba", jit=no_jit, njit=no_jit, stencil=no_jit, guvectorize=no_jit, vectorize=no_jit)
     for name in (
         "h5py braceexpand webdataset wget ftfy progressbar soundfile audioread soxr pooch wandb sklearn "
-        "sklearn.metrics torchvision torchvision.transforms torchvision.datasets torchvision.ops "
-        "torchvision.ops.misc timm timm.models timm.models.layers timm.layers"
+        "sklearn.metrics timm timm.models timm.models.layers timm.layers"
     ).split():
         try:
             __import__(name)
@@ -137,7 +151,31 @@ def _stub_unused_imports() -> None:
             stub(name)
 
 
+def _import_torchvision() -> None:
+    """LAION-CLAP shrinks the fusion input with torchvision's `Resize`, plain torch code; torchvision's
+    compiled detection ops are built against torch's CUDA build and do not load beside the CPU one, and
+    its import then registers fake kernels for two of them, which needs their schemas: define those (the
+    ops are never called)."""
+    import torch
+
+    for op in ("nms", "qnms"):
+        torch.library.define(
+            f"torchvision::{op}", "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"
+        )
+    import torchvision.transforms  # noqa: F401
+
+
+def embed(module, clip: np.ndarray) -> np.ndarray:
+    """One clip through `CLAP_Module`, numpy's global RNG seeded as `Clap` seeds it (fusion crops)."""
+    import torch
+
+    np.random.seed(SEED)
+    x = torch.from_numpy(clip).float()[None]
+    return module.get_audio_embedding_from_data(x=x, use_tensor=True).double().numpy()[0]
+
+
 def main() -> None:
+    _import_torchvision()
     _stub_unused_imports()
     import torch
     from transformers import ClapTextConfig, RobertaConfig, RobertaModel, RobertaTokenizer
@@ -172,11 +210,9 @@ def main() -> None:
         out[f"{tag}_weights_checksum"] = np.array(weights_checksum(ours))
         with torch.no_grad():
             out[f"{tag}_text"] = theirs.get_text_embedding(TEXTS, use_tensor=True).double().numpy()
-            audio = []
-            for clip in clips(fusion):
-                x = torch.from_numpy(clip).float()[None]
-                audio.append(theirs.get_audio_embedding_from_data(x=x, use_tensor=True).double().numpy()[0])
-            out[f"{tag}_audio"] = np.stack(audio)
+            out[f"{tag}_audio"] = np.stack([embed(theirs, clip) for clip in clips(fusion)])
+            if fusion:
+                out["fused_edge_audio"] = np.stack([embed(theirs, clip) for clip in edge_clips()])
     np.savez(OUT, **out)
     print(f"wrote {OUT}")
 
