@@ -27,6 +27,7 @@ import pandas as pd
 
 from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import plots as _plots
+from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
 from t2a_ray.analysis.gpu_effect import GPU_COL, balanced_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.inputs import INTENSITY_COL, numeric_column
@@ -84,6 +85,7 @@ class Analysis:
     figures: list[Figure]
     used: dict[str, object]  # rows read and used, statuses, configurations, repeats
     notes: list[str] = field(default_factory=list)
+    failures: Failures | None = None  # the failed and infeasible configurations; None: no status column
 
     @property
     def report_path(self) -> Path:
@@ -314,6 +316,7 @@ def build(
             "repeats": repeats,
         },
         notes=notes,
+        failures=find_failures(table, key_cols, display_cols),
     )
     # 6. Plots, drawn from the value.
     analysis.figures = _draw(analysis, e_configs, axes, e_groups)

@@ -60,6 +60,8 @@ def render_text(a: Analysis) -> str:
                 _table_text(_front_points(a, f)),
                 "",
             ]
+    if a.failures is not None:  # after the fronts: what is missing from them, and why
+        lines += [a.failures.text(), ""]
     for key, (title, detail) in FIT_TITLES.items():
         if key in a.fits:
             lines += [title + detail, _table_text(a.fits[key]), ""]
@@ -118,6 +120,10 @@ def render_html(a: Analysis) -> str:
         ]
         for f in a.fronts:
             parts += [f"<h3>{e(f.label)}</h3>", _html_table(_front_points(a, f))]
+    if a.failures is not None:
+        parts += ["<h2>Failures</h2>", f"<p>{e(a.failures.text().splitlines()[0])}.</p>"]
+        if a.failures.groups:
+            parts.append(_html_table(a.failures.table()))
     if a.figures:
         parts.append("<h2>Plots</h2>")
     for fig in a.figures:
