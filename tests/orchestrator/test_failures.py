@@ -5,7 +5,6 @@ worker takes no healthy unit down with it."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -110,7 +109,6 @@ def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_a
     # 1. Exit 1, after merging and reporting: every row is there, the failure listed with its error
     assert launched.exit_code == 1, launched.output
     assert len(keys(run_dir)) == 6
-    (Path(os.environ.get("T2A_TEST_DUMP", "/dev/null"))).write_text(launched.output)
     assert "Failures: 2 of 6 configurations (1 failed, 1 infeasible)" in launched.output
     assert "failed      noop (steps=2): InjectedFault: injected error at {'steps': 2}" in launched.output
     assert f"`t2a-ray resume {run_dir} --retry-failed` runs them again" in launched.output
