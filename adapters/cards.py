@@ -84,7 +84,7 @@ NOOP = ModelCard(
     options={
         "fault": "none | error | oom | crash: what to inject",
         "fault_when": "mapping of grid values that selects the trials to fault, e.g. {steps: 25}",
-        "fault_marker": "crash only: a file path; crash only while it does not exist (then create it)",
+        "fault_marker": "a file path: fault only while it does not exist (then create it), i.e. once",
         "load_time_s": "seconds `load` takes (default 0)",
     },
 )

@@ -64,12 +64,13 @@ class NoopAdapter(Adapter):
         when = self.options.get("fault_when") or {}
         if fault == "none" or any(params.get(k) != v for k, v in when.items()):
             return
+        marker = self.options.get("fault_marker")
+        if marker is not None:  # a fault that happens once: the marker says it has
+            if Path(marker).exists():
+                return
+            Path(marker).touch()
         if fault == "oom":
             raise InfeasibleError(f"injected out-of-memory at {dict(when)}")
         if fault == "error":
             raise InjectedFault(f"injected error at {dict(when)}")
-        marker = self.options.get("fault_marker")
-        if marker is None or not Path(marker).exists():
-            if marker is not None:
-                Path(marker).touch()
-            os._exit(137)  # the actor's process dies, as it would on a segfault or the OOM killer
+        os._exit(137)  # the actor's process dies, as it would on a segfault or the OOM killer

@@ -32,6 +32,7 @@ from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import hosts as _hosts
 from t2a_ray.analysis import latency as _latency
 from t2a_ray.analysis import plots as _plots
+from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
 from t2a_ray.analysis.gpu_effect import config_mean_ci, gpu_effect, gpu_warnings
 from t2a_ray.analysis.inputs import INTENSITY_COL, numeric_column
@@ -93,6 +94,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     quality_trained: bool = True  # False: some quality value came from untrained weights (`meaning`)
     energy_basis: str = ""  # GROSS or NET (`energy_basis`), "" where the table does not say
+    failures: Failures | None = None  # the failed and infeasible configurations; None: no status column
 
     @property
     def banner(self) -> str:
@@ -354,6 +356,7 @@ def build(
         notes=notes,
         quality_trained=trained,
         energy_basis=basis,
+        failures=find_failures(table, key_cols, display_cols),
     )
     # 6. Plots, drawn from the value.
     analysis.figures = _draw(analysis, e_configs, axes, e_groups) + [Figure(*f) for f in timed.figures]

@@ -91,7 +91,8 @@ def render_text(a: Analysis) -> str:
             ]
             if f.indistinguishable:
                 lines += [f"  {BESIDE}:", _table_text(_band_points(a, f)), ""]
-    lines += failures_text(a)
+    if a.failures is not None:  # after the fronts: what is missing from them, and why
+        lines += [a.failures.text(), ""]
     for key, (title, detail) in FIT_TITLES.items():
         if key in a.fits:
             lines += [title + detail, _table_text(a.fits[key]), ""]
@@ -104,16 +105,6 @@ def render_text(a: Analysis) -> str:
         lines.append(f"Fits: {a.fits_csv_path}")
     lines += [f"{label}: {a.table_csv_path(key)}" for key, (label, _) in TABLE_CSVS.items() if key in a.fits]
     return "\n".join(lines)
-
-
-def failures_text(a: Analysis) -> list[str]:
-    """The printout's failures section, after the fronts: the rows whose status is not ok, by status
-    ("none" where every row was ok; nothing for a table without a status column)."""
-    if not a.used["status"]:
-        return []
-    bad = {k: v for k, v in sorted(a.used["status"].items()) if k != "ok"}
-    listed = ", ".join(f"{count(v, 'row')} {k}" for k, v in bad.items()) if bad else "none"
-    return [f"Failures: {listed}", ""]
 
 
 _CSS = """
@@ -171,7 +162,10 @@ def render_html(a: Analysis) -> str:
             parts += [f"<h3>{e(f.label)}</h3>", _html_table(_front_points(a, f))]
             if f.indistinguishable:
                 parts += [f"<p><em>{e(BESIDE)}:</em></p>", _html_table(_band_points(a, f))]
-    parts += [f"<p>{e(line)}</p>" for line in failures_text(a) if line]
+    if a.failures is not None:
+        parts += ["<h2>Failures</h2>", f"<p>{e(a.failures.text().splitlines()[0])}.</p>"]
+        if a.failures.groups:
+            parts.append(_html_table(a.failures.table()))
     if a.figures:
         parts.append("<h2>Plots</h2>")
     for fig in a.figures:

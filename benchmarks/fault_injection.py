@@ -218,6 +218,52 @@ def disk_full(root: Path) -> dict:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def collateral(root: Path, trials: int = 500) -> dict:
+    """One trial that crashes its worker every time, among `trials` healthy ones on 2 logical GPUs:
+    the healthy units queued on its worker must be sent again uncharged, it must fail alone."""
+    import json
+
+    config = root / "collateral.yaml"
+    config.write_text(
+        sweep_text(trials, 0.0005, "fault: crash, fault_when: {steps: 7}", "max_trial_retries: 2\n")
+    )
+    t0 = time.perf_counter()
+    launched = subprocess.run(
+        [
+            *CLI,
+            "launch",
+            "--config",
+            str(config),
+            "--gpus",
+            "2",
+            "--out",
+            str(root / "runs"),
+            "--no-progress",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    wall_s = time.perf_counter() - t0
+    run = RunFolder(root / "runs" / "collateral")
+    lost, dup, statuses = count(run, trials)
+    rows = pq.read_table(run.results).to_pylist()
+    failed = {r["steps"] for r in rows if r["status"] == "failed"}
+    dispatch = json.loads(run.attempt_log("plan", 1).read_text()).get("dispatch", {})
+    return {
+        "fault": f"one trial crashes its worker every time, among {trials} on 2 logical GPUs (max_trial_retries 2)",
+        "survived": launched.returncode == 1 and failed == {7} and statuses["ok"] == (trials - 1) * 4,
+        "lost": lost,
+        "duplicated": dup,
+        "note": f"launch exit {launched.returncode}, rows {dict(statuses)}; "
+        f"{dispatch.get('requeued')} queued unit(s) sent again uncharged, {dispatch.get('quarantined')} "
+        f"unit(s) quarantined and run last, alone ({wall_s:.0f} s)",
+    }
+
+
+CASES = {"collateral": collateral}  # cases that can be rerun alone (`--cases`), each updating its own row
+
+
 def _wait_for(run: RunFolder, n: int) -> None:
     while len(run.finished_trial_ids()) < n:
         time.sleep(0.05)
@@ -227,7 +273,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument(
+        "--cases", default="", help=f"rerun only these ({', '.join(CASES)}), updating their rows of the table"
+    )
     args = p.parse_args()
+    if args.cases:
+        rerun_cases(args.out / "fault_injection.md", [CASES[c] for c in args.cases.split(",")])
+        return
     rng = random.Random(args.seed)
     points = sorted(rng.sample(range(1, 19), 5))
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,9 +290,9 @@ def main() -> None:
         "| fault injected | survived | rows lost | rows duplicated | what happened |",
         "| --- | --- | --- | --- | --- |",
     ]
-    lines += [
-        f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['note']} |" for r in results
-    ]
+    lines += [_row(r) for r in results]
+    with tempfile.TemporaryDirectory() as tmp:
+        lines += [_row(case(Path(tmp))) for case in CASES.values()]
     table = "\n".join(lines)
     print(table)
     command = " ".join([Path(sys.executable).name, *sys.argv])
@@ -249,6 +301,26 @@ def main() -> None:
         f"# Fault injection\n\n- machine: {platform.node()} ({os.cpu_count()} cores), CPU only, logical GPUs\n"
         f"- date: {dt.date.today().isoformat()}\n- command: `{command}`\n\n{table}\n"
     )
+
+
+def _row(r: dict) -> str:
+    return f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['note']} |"
+
+
+def rerun_cases(path: Path, cases: list) -> None:
+    """Run `cases` again and put their rows in the table at `path` (a row whose fault text begins the
+    same is replaced), saying when and with what command."""
+    lines = path.read_text().splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [_row(case(Path(tmp))) for case in cases]
+    for row in rows:
+        print(row)
+        key = row.split(" | ")[0].split(",")[0]
+        lines = [line for line in lines if not line.startswith(key)] + [row]
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    table_start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    lines.insert(table_start - 1, f"- {dt.date.today().isoformat()}: `{command}` (those rows only)")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

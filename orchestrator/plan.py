@@ -470,6 +470,8 @@ class Dispatcher:
         self._estimate: dict[str, float] = {}
         self.stolen = 0
         self.repeats_on: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.quarantined: list[str] = []  # units that crashed their worker: run last, alone
+        self.requeued = 0  # units sent again, uncharged, after a crash of another unit
 
     def stop(self) -> None:
         self.stopped = True
@@ -538,8 +540,24 @@ class Dispatcher:
         self.workers[index].alive = False
         self.restarted(index)
 
+    def quarantine(self, unit_id: str) -> None:
+        """`unit_id` crashed its worker: the driver runs its retries once every other unit has ended."""
+        self.quarantined.append(unit_id)
+
+    def quarantined_units(self) -> list[str]:
+        return list(self.quarantined)
+
+    def requeue(self, unit_id: str) -> None:
+        """`unit_id` was only queued on a worker that died: it is sent again, at no cost to its retries."""
+        self.requeued += 1
+
     def summary(self) -> dict[str, Any]:
-        return {"stolen": self.stolen, "assigned": len(self.assigned)}
+        return {
+            "stolen": self.stolen,
+            "assigned": len(self.assigned),
+            "requeued": self.requeued,
+            "quarantined": len(self.quarantined),
+        }
 
 
 def trial_done(trial_id: str, done_units: set[str], repeats: int) -> bool:

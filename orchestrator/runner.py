@@ -13,9 +13,11 @@ Who owns what when something fails (one owner each; Tune itself retries nothing)
     what fails                      owner                               then
     ------------------------------  ----------------------------------  -------------------------------
     a generation raises (OOM, bug)  `trial.run_trial`, in the worker    `infeasible` / `failed` rows
-    a worker process dies           Ray restarts the actor (`pool`:     after `max_trial_retries` more
-      mid-trial                     no task retries); `tune_trial`      deaths, `failed` rows
-                                    retries the trial
+    a worker process dies           Ray restarts the actor (`pool`:     the unit it ran is quarantined:
+      mid-trial                     no task retries); `_finish_unit`    run last, alone, then after
+                                    tells the unit that ran from those  `max_trial_retries` deaths in
+                                    only queued (`crashes.py`)          all, `failed` rows; the queued
+                                                                        units are sent again, uncharged
     a worker's node leaves          `await_trial`'s heartbeat           the trial is retried on another
                                     (`worker_lost_after_s`); the        worker
                                     router marks the worker dead
@@ -49,6 +51,7 @@ from ray.tune import Callback
 from t2a_ray.config import Sweep, Trial, load_sweep
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.orchestrator import reaper
+from t2a_ray.orchestrator.crashes import REQUEUE_LIMIT, crash_error, had_started, new_token
 from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import (
     SweepStopped,
@@ -58,6 +61,7 @@ from t2a_ray.orchestrator.plan import (
     trial_done,
 )
 from t2a_ray.orchestrator.progress import ProgressLine, plural
+from t2a_ray.orchestrator.retry import set_aside_failed
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import check_shards, merge_results, trial_status
 
@@ -123,6 +127,7 @@ class LaunchOptions:
     progress: bool = True
     worker_restart_wait_s: float = 60.0  # how long a trial waits for Ray to replace a dead worker
     worker_lost_after_s: float = 60.0  # a busy worker silent this long to a heartbeat is lost
+    retry_failed: bool = False  # run failed units again (`retry.py`); else a resume leaves them be
 
 
 @dataclass
@@ -135,6 +140,7 @@ class SweepOutcome:
     wall_s: float = 0.0
     worker_stats: list[dict[str, Any]] = field(default_factory=list)
     merge_s: float | None = None  # the driver's merge of the shards into results.parquet
+    retried: list[str] = field(default_factory=list)  # failed units set aside to run again
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
@@ -153,6 +159,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         )
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
+    retried = set_aside_failed(run) if opts.retry_failed else []
     checked, bad = check_shards(run)  # footers only: a resume does not read the rows of every shard
     done = run.finished_trial_ids()
     pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
@@ -161,6 +168,11 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         f"{sweep.name}: {plural(len(trials), 'trial')}"
         f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
     )
+    if retried:
+        _say(
+            opts,
+            f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
+        )
     stats: list[dict[str, Any]] = []
     attempt = _next_attempt(run)
     # 2. Ray, the workers, Tune
@@ -201,6 +213,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         time.perf_counter() - t0,
         stats,
         merge_s,
+        retried,
     )
 
 
@@ -410,6 +423,16 @@ def _tune(
             raise T2ARayError(
                 f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left"
             )
+    send = Sender(
+        pool.workers,
+        prepared,
+        pool.router,
+        run,
+        sweep.max_trial_retries,
+        opts.worker_restart_wait_s,
+        opts.worker_lost_after_s,
+    )
+    run_quarantined(send, opts)
     if errors:
         problem = run.write_problem()
         if problem is not None:
@@ -503,17 +526,17 @@ def tune_trial(
     Each unit goes to the worker the router names (a chunk's units are sent at once, so a chunk feeds
     every worker it uses), and is reported to Tune as it ends.
 
-    A worker whose process dies mid-unit is replaced by Ray (within `restart_wait_s`); the unit is
-    retried up to `retries` times, then written as `failed` rows with the error — a crashed trial is
-    data, not a crash. A worker that could not prepare fails the Tune trial without rows, once the
-    chunk's units already sent have ended, so that a resume (or Tune's retry, which skips finished
-    units) runs the rest; so does a sweep being stopped (Ctrl-C), whose units must rerun, not fail.
+    A worker whose process dies mid-unit is replaced by Ray (within `restart_wait_s`); the units only
+    queued on it are sent again at no cost, and the unit it was running is quarantined (`_finish_unit`).
+    A worker that could not prepare fails the Tune trial without rows, once the chunk's units already
+    sent have ended, so that a resume (or Tune's retry, which skips finished units) runs the rest; so
+    does a sweep being stopped (Ctrl-C), whose units must rerun, not fail.
     """
     from ray import tune
 
-    run = RunFolder(run_root)
+    send = Sender(workers, prepared, router, RunFolder(run_root), retries, restart_wait_s, lost_after_s)
     units = chunks[config["chunk"]] if "chunk" in config else [config["trial_id"]]
-    todo = [uid for uid in units if not run.shard(uid).exists()]  # a retried chunk
+    todo = [uid for uid in units if not send.run.shard(uid).exists()]  # a retried chunk
     started: list[tuple[str, Any]] = []
     not_ready: WorkerNotReady | None = None
     for uid, index in zip(todo, _assign(router, todo), strict=True):
@@ -522,14 +545,13 @@ def tune_trial(
                 router.release.remote(index, uid)
             continue
         try:
-            started.append((uid, _submit(uid, index, workers, prepared, router)))
+            started.append((uid, send.submit(uid, index)))
         except WorkerNotReady as e:
             not_ready = e
     for uid, first in started:
-        summary = _finish_unit(
-            uid, first, workers, prepared, router, run, retries, restart_wait_s, lost_after_s
-        )
-        tune.report(summary)
+        summary = _finish_unit(send, uid, first, quarantine=True)
+        if summary is not None:  # None: quarantined, the driver runs it once Tune is done
+            tune.report(summary)
     if not_ready is not None:
         raise not_ready
 
@@ -544,39 +566,61 @@ def _assign(router: Any, unit_ids: list[str]) -> list[int | Exception]:
         return [e] * len(unit_ids)
 
 
-def _submit(uid: str, index: int | Exception, workers, prepared, router) -> tuple[int, Any] | Exception:
-    """Send a unit to worker `index` once that worker is prepared: (index, the result's ref)."""
-    import ray
+@dataclass(frozen=True)
+class Sender:
+    """What it takes to send units to the workers and see them end: the actors' handles, the run
+    folder, and how long to wait for and retry a worker."""
 
-    if isinstance(index, Exception):
-        return index
-    try:
-        ray.get(prepared[index])
-    except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
-        router.release.remote(index, uid)
-        raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
-    except ray.exceptions.RayActorError:
-        pass  # its replacement prepares itself before its first unit
-    return index, workers[index].run_trial.remote(uid)
+    workers: list[Any]
+    prepared: list[Any]  # each worker's `prepare` result (a ref)
+    router: Any
+    run: RunFolder
+    retries: int
+    restart_wait_s: float
+    lost_after_s: float
+
+    def submit(self, uid: str, index: int | Exception) -> tuple[int, Any, str] | Exception:
+        """Send a unit to worker `index` once that worker is prepared: (index, the result's ref, the
+        submission's token)."""
+        import ray
+
+        if isinstance(index, Exception):
+            return index
+        try:
+            ray.get(self.prepared[index])
+        except ray.exceptions.RayTaskError as e:  # prepare raised; a process that died is handled below
+            self.router.release.remote(index, uid)
+            raise WorkerNotReady(f"worker {index} could not start: {_root_cause(e)}") from None
+        except ray.exceptions.RayActorError:
+            pass  # its replacement prepares itself before its first unit
+        token = new_token()
+        return index, self.workers[index].run_trial.remote(uid, token), token
 
 
 def _finish_unit(
-    uid, first, workers, prepared, router, run, retries, restart_wait_s, lost_after_s
-) -> dict[str, Any]:
-    """Wait for a sent unit; retry it where its worker died; its summary, or its `failed` rows'."""
+    send: Sender, uid: str, first: Any, quarantine: bool, crashes: int = 0
+) -> dict[str, Any] | None:
+    """Wait for a sent unit and send it again where its worker died; its summary, or its `failed` rows'.
+
+    Only the unit a worker was running when it died is charged for the death (`crashes.py`); the units
+    queued behind it are sent again at no cost. With `quarantine`, a unit that crashed its worker is
+    handed to the router and None returned: the driver runs its retries last, alone, so that it takes
+    no other unit down again. After `send.retries` more crashes it is `failed`, with its error.
+    """
     import ray
 
-    error, attempt = "not run", first
-    for _ in range(retries + 1):
+    router = send.router
+    error, attempt, requeued, alone = "not run", first, 0, not quarantine
+    while crashes <= send.retries:
         if attempt is None:
-            attempt = _submit(uid, _assign(router, [uid])[0], workers, prepared, router)
+            attempt = send.submit(uid, _assign(router, [uid])[0])
         if isinstance(attempt, Exception):  # no worker to send it to
             error = _root_cause(attempt)
             break
-        index, ref = attempt
+        index, ref, token = attempt
         attempt = None
         try:
-            summary = await_trial(workers[index], ref, lost_after_s)
+            summary = await_trial(send.workers[index], ref, send.lost_after_s)
             router.release.remote(
                 index, uid, {k: summary.get(k) for k in ("generation_s", "load_s", "setup_s")}
             )
@@ -584,11 +628,12 @@ def _finish_unit(
         except WorkerLost as e:  # its node left: Ray cannot place a replacement
             router.release.remote(index, uid)
             router.dead.remote(index)
-            error = str(e)
+            error, crashed = str(e), False
         except ray.exceptions.RayActorError as e:
             router.release.remote(index, uid)
-            error = f"worker process died: {_root_cause(e)}"
-            if wait_for_restart(workers[index], restart_wait_s):
+            # Ray's own words (an actor id, "may or may not have been executed") say nothing more
+            error, crashed = f"worker process died ({type(e).__name__})", True
+            if wait_for_restart(send.workers[index], send.restart_wait_s):
                 router.restarted.remote(index)
             else:  # a node that left gives no replacement
                 router.dead.remote(index)
@@ -599,9 +644,31 @@ def _finish_unit(
                 raise StorageError(f"cannot write the run folder: {cause}") from None
             error = _root_cause(e)
             break
+        if not had_started(send.run, index, token) and requeued < REQUEUE_LIMIT:
+            requeued += 1  # it was only queued: another unit's crash, not its own
+            router.requeue.remote(uid)
+            continue
+        crashes += 1  # a node that left is charged too, but never quarantined: the unit did no harm
+        if crashed and quarantine and crashes <= send.retries:
+            ray.get(router.quarantine.remote(uid))  # recorded before the driver asks, once Tune is done
+            return None
     if _stopping(router):
         raise SweepStopped(f"unit {uid} was stopped with the sweep")
-    return write_failed_trial(run, uid, error)
+    if crashes and error.startswith("worker process died"):
+        error = crash_error(error, crashes, alone)
+    return write_failed_trial(send.run, uid, error)
+
+
+def run_quarantined(send: Sender, opts: LaunchOptions) -> int:
+    """Once Tune is done: the units that crashed their worker, one at a time with nothing beside them,
+    each with the retries it has left. Returns how many there were."""
+    import ray
+
+    units = ray.get(send.router.quarantined_units.remote())
+    for uid in units:
+        _say(opts, f"unit {uid} crashed its worker: running it again, alone")
+        _finish_unit(send, uid, None, quarantine=False, crashes=1)
+    return len(units)
 
 
 def _stopping(router: Any) -> bool:

@@ -11,8 +11,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pyarrow.parquet as pq
 
+from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.plan import parse_unit_id
 from t2a_ray.orchestrator.progress import format_duration, format_energy
@@ -34,6 +36,8 @@ class RunStatus:
     driver: str | None = None  # "PID HOST" of the driver running the sweep now; None: none runs
     plan: dict[str, Any] | None = None  # the latest attempt's plan (logs/plan-attempt-N.json)
     workers: list[dict[str, Any]] = field(default_factory=list)  # its workers' statistics
+    failures: Failures | None = None  # the finished trials that failed or are infeasible, by error
+    root: str = "RUN"  # the run folder, for the commands the text suggests
 
     def text(self) -> str:
         eta = (
@@ -76,6 +80,12 @@ class RunStatus:
                 f"in windows {format_duration(w.get('window_s') or 0.0)}, {len(gaps)} gap(s) between units "
                 f"{sum(gaps):.1f} s (longest {max(gaps, default=0.0):.1f} s)"
             )
+        if self.failures is not None:
+            lines.append(self.failures.text())
+            if self.failed:
+                lines.append(
+                    f"          `t2a-ray resume {self.root} --retry-failed` runs the {self.failed} failed again"
+                )
         if self.unreadable:
             lines.append(
                 f"warning   {self.unreadable} shard(s) cannot be read; `t2a-ray resume` moves them aside and reruns their trials"
@@ -89,6 +99,7 @@ def run_status(run: RunFolder) -> RunStatus:
     covered: dict[str, set[int]] = {}
     statuses: dict[str, list[str]] = {}
     energy, walls_per_repeat, unreadable = [], [], 0
+    errors: dict[str, list[tuple[str, str]]] = {}  # per trial, each shard's (status, error) (footer)
     for path in run.shard_paths():
         trial_id, repeats = parse_unit_id(path.name[: -len(".parquet")], sweep.repeats)
         try:
@@ -101,6 +112,7 @@ def run_status(run: RunFolder) -> RunStatus:
         if trial_id not in ids:
             continue
         covered.setdefault(trial_id, set()).update(repeats)
+        errors.setdefault(trial_id, []).append((meta.get("status"), meta.get("error")))
         statuses.setdefault(trial_id, []).extend(table.column("status").to_pylist())
         for gpu, cpu in zip(
             table.column("gpu_energy_j").to_pylist(), table.column("cpu_energy_j").to_pylist(), strict=True
@@ -111,9 +123,11 @@ def run_status(run: RunFolder) -> RunStatus:
         if meta.get("wall_s"):
             walls_per_repeat.append(meta["wall_s"] / len(repeats))
     counts = {"ok": 0, "infeasible": 0, "failed": 0}
+    outcomes: dict[str, str] = {}
     for trial_id, repeats in covered.items():
         if len(repeats) == sweep.repeats:
-            counts[trial_status(statuses[trial_id])] += 1
+            outcomes[trial_id] = trial_status(statuses[trial_id])
+            counts[outcomes[trial_id]] += 1
     finished = sum(counts.values())
     repeats_left = sweep.repeats * len(ids) - sum(len(r) for r in covered.values())
     workers = run.latest_log("workers") or []
@@ -134,4 +148,27 @@ def run_status(run: RunFolder) -> RunStatus:
         run.running_driver(),
         run.latest_log("plan"),
         workers,
+        _failures(sweep, outcomes, errors),
+        str(run.root),
     )
+
+
+def _failures(sweep: Any, outcomes: dict[str, str], errors: dict[str, list[tuple[str, str]]]) -> Failures:
+    """The finished trials' failures, from their footers: one row per trial, its settings and outcome."""
+    trials = [t for t in sweep.trials() if t.trial_id in outcomes]
+    if not trials:
+        return Failures((), 0)
+    rows = pd.DataFrame(
+        [
+            {
+                "trial_id": t.trial_id,
+                "model": t.model.id,
+                **t.params,
+                "status": outcomes[t.trial_id],
+                # the error of a shard with the trial's outcome (a trial of several units may have others)
+                "error": next((e for s, e in errors[t.trial_id] if s == outcomes[t.trial_id] and e), None),
+            }
+            for t in trials
+        ]
+    )
+    return find_failures(rows, ["trial_id"], list(dict.fromkeys(k for t in trials for k in t.params)))

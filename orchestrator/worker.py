@@ -19,6 +19,7 @@ from typing import Any
 from t2a_ray.adapters import Adapter, adapter_class
 from t2a_ray.config import Prompt, Trial, load_sweep
 from t2a_ray.errors import ConfigError
+from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import parse_unit_id, shape_of
@@ -195,8 +196,11 @@ class Worker:
             )
         return [counter, state]
 
-    def run_trial(self, unit_id: str) -> dict[str, Any]:
-        """Run one unit (`plan.py`): a whole trial, or one repeat of it."""
+    def run_trial(self, unit_id: str, token: str | None = None) -> dict[str, Any]:
+        """Run one unit (`plan.py`): a whole trial, or one repeat of it. `token`: the driver's name for
+        this submission, marked as begun before anything else (`crashes.py`: whose crash it was)."""
+        if token is not None:
+            mark_started(self.run, self.index, unit_id, token)
         self.prepare()
         start = time.perf_counter()
         self.first_start_unix_s = self.first_start_unix_s or time.time()

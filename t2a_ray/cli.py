@@ -1,6 +1,7 @@
 """The command line: launch | resume | status | analyze | search-bench | models | doctor.
 
-Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 failure.
+Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 an error
+or, after a launch or resume, a trial that failed (infeasible ones are an outcome: 0).
 Heavy modules (Ray, torch) are imported inside the commands that need them.
 """
 
@@ -146,7 +147,9 @@ def launch(
     for note in prompt_notes(sweep):
         click.echo(f"note: {note}", err=True)
     run.create(sweep.to_yaml())
-    _run(run, gpus, address, not no_progress, analyze=True)
+    from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the sweep is valid
+
+    _run(run, LaunchOptions(gpus=gpus, address=address, progress=not no_progress))
 
 
 @main.command()
@@ -156,8 +159,16 @@ def launch(
 )
 @click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT.")
 @click.option("--no-progress", is_flag=True, help="No progress line.")
-def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bool) -> None:
-    """Continue an interrupted sweep from its folder alone: finished trials are never run again."""
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Run the failed trials again (their failed shards set aside in trials/retried/); ok and infeasible ones are kept.",
+)
+def resume(
+    run_dir: Path, gpus: int | None, address: str | None, no_progress: bool, retry_failed: bool
+) -> None:
+    """Continue an interrupted sweep from its folder alone: finished trials are never run again
+    (failed ones only with --retry-failed)."""
     from t2a_ray.config import check_device, load_sweep
     from t2a_ray.runfolder import RunFolder
 
@@ -170,7 +181,12 @@ def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bo
         check_device(sweep, "cpu" if gpus == 0 else "cuda")
     except ConfigError as e:
         _fail_usage(e)
-    _run(run, gpus, address, not no_progress, analyze=True)
+    from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the run is valid
+
+    _run(
+        run,
+        LaunchOptions(gpus=gpus, address=address, progress=not no_progress, retry_failed=retry_failed),
+    )
 
 
 def _check_out(out_dir: Path) -> None:
@@ -193,12 +209,14 @@ def _check_out(out_dir: Path) -> None:
     probe.close()
 
 
-def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
+def _run(run, opts) -> None:
+    """Run the sweep (`opts`: runner.LaunchOptions), print its outcome, its analysis and its failures;
+    exit 1 if a trial failed (after everything is merged and reported)."""
     from t2a_ray.config import load_sweep
     from t2a_ray.orchestrator import reaper
     from t2a_ray.orchestrator.plan import trial_done
     from t2a_ray.orchestrator.progress import plural
-    from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep, stop_on_sigint
+    from t2a_ray.orchestrator.runner import run_sweep, stop_on_sigint
 
     def interrupted(at_once: bool = False) -> None:
         if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
@@ -219,7 +237,7 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
 
     try:
         with stop_on_sigint(at_once=lambda: interrupted(at_once=True)) as signalled:
-            outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+            outcome = run_sweep(run, opts)
     except KeyboardInterrupt:  # the first Ctrl-C, raised through Ray and Tune
         interrupted()
     except ConfigError as e:
@@ -237,8 +255,40 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
     )
     for path in outcome.quarantined:
         click.echo(f"warning: unreadable shard moved aside: {path}", err=True)
-    if analyze and run.results.exists():
-        _analyze_run(run.root)
+    if run.results.exists():
+        _report_run(run)
+    failed = outcome.statuses.get("failed", 0)
+    if failed:
+        click.echo(
+            f"{plural(failed, 'trial')} failed (listed above): `t2a-ray resume {run.root} --retry-failed`"
+            " runs them again",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
+
+
+def _report_run(run) -> None:
+    """The analysis of a sweep just run; where there is none (no ok rows), why, and its failures."""
+    from t2a_ray.analysis import AnalysisError, analyze_run
+
+    try:
+        click.echo(analyze_run(run.root).text())
+    except AnalysisError as e:
+        click.echo(f"no analysis: {e}", err=True)
+        _echo_failures(run)
+
+
+def _echo_failures(run) -> None:
+    """The run's failures alone, where its analysis could not be made (it lists them itself)."""
+    from t2a_ray.analysis import AnalysisError, read_run_results
+    from t2a_ray.analysis.failures import find_failures
+
+    try:
+        failures = find_failures(read_run_results(run.root))
+    except AnalysisError:  # no rows to read: nothing to list
+        return
+    if failures is not None:
+        click.echo(failures.text())
 
 
 @main.command()
@@ -519,6 +569,7 @@ def _analyze_run(run_dir: Path, out_dir: Path | None = None, intensity: float | 
     try:
         click.echo(analyze_run(run.root, out_dir=out_dir, intensity_g_per_kwh=intensity).text())
     except AnalysisError as e:
+        _echo_failures(run)
         _fail_usage(e)
 
 

@@ -54,6 +54,15 @@ class RunFolder:
         return self.trials_dir / "corrupt"
 
     @property
+    def retried_dir(self) -> Path:
+        """Shards of failed units set aside by `resume --retry-failed` (kept as evidence, never merged)."""
+        return self.trials_dir / "retried"
+
+    def started_marker(self, worker_index: int) -> Path:
+        """The unit worker `worker_index` began last (`orchestrator/crashes.py`)."""
+        return self.root / ".started" / f"worker-{worker_index}"
+
+    @property
     def results(self) -> Path:
         return self.root / "results.parquet"
 
@@ -153,13 +162,15 @@ class RunFolder:
     def shard_paths(self) -> list[Path]:
         return sorted(self.trials_dir / f"{tid}{SHARD_SUFFIX}" for tid in self.finished_trial_ids())
 
-    def quarantine(self, path: Path) -> Path:
-        """Move a bad shard aside (never delete evidence); its trial then counts as not finished."""
-        self.corrupt_dir.mkdir(parents=True, exist_ok=True)
-        target = self.corrupt_dir / path.name
+    def quarantine(self, path: Path, folder: Path | None = None) -> Path:
+        """Move a bad shard aside (never delete evidence) into `folder` (default: `corrupt_dir`); its
+        trial then counts as not finished."""
+        folder = self.corrupt_dir if folder is None else folder
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
         n = 1
         while target.exists():
-            target = self.corrupt_dir / f"{path.name}.{n}"
+            target = folder / f"{path.name}.{n}"
             n += 1
         os.replace(path, target)
         return target

@@ -86,3 +86,33 @@ def test_the_plan_of_a_resumed_run_is_primed_from_its_finished_shards(tmp_path):
     kind, _, scale = plan.cost.fit(model_key(first))
     assert kind == "scale" and scale == pytest.approx(measured / (1 * 0.01))  # measured over the prior
     assert plan.cost.load_s(model_key(first)) == 0.0  # noop's card declares its load time
+
+
+def test_status_lists_each_failed_and_infeasible_trial_with_its_error_and_how_to_retry(tmp_path):
+    doc = {
+        **DOC,
+        "models": [
+            {"id": "noop", "options": {"fault": "error", "fault_when": {"steps": 2}}},
+            {"id": "noop", "options": {"fault": "oom", "fault_when": {"steps": 1}}},
+        ],
+        "repeats": 1,
+    }
+    sweep = parse_sweep(doc, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    with open_meter(use_gpu=False) as meter:
+        for t in sweep.trials():
+            adapter = adapter_class("noop").load(
+                device="cpu", dtype="float32", weights="tiny", options=t.model.options
+            )
+            env = TrialEnv(run, sweep, lambda _, a=adapter: a, meter, TorchDevice("cpu"), {"node": "here"})
+            run_trial(t, env)
+    status = run_status(run)
+    assert (status.ok, status.failed, status.infeasible) == (2, 1, 1)
+    lines = status.text().splitlines()
+    start = lines.index("Failures: 2 of 4 configurations (1 failed, 1 infeasible)")
+    assert lines[start + 1 : start + 4] == [
+        "  failed      noop (steps=2): InjectedFault: injected error at {'steps': 2}",
+        "  infeasible  noop (steps=1): InfeasibleError: injected out-of-memory at {'steps': 1}",
+        f"          `t2a-ray resume {run.root} --retry-failed` runs the 1 failed again",
+    ]
