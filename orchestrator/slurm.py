@@ -18,7 +18,7 @@ The batch script (`render`), in order:
    requeued, preempted or resubmitted job continues it: finished units are never run again), else
    `t2a-ray launch`. The job's exit status is the sweep's.
 4. Ray down: the `srun` steps are ended (never `ray stop`, which would stop every Ray of the user on
-   the node, another job's included); the token file is removed.
+   the node, another job's included); the token file and each node's Ray temp dir are removed.
 
 With `--array K` the job is K single-node tasks instead, each running its share of the units
 (`shares.py`) with its own local Ray: `t2a-ray resume RUN --gpus G --share $SLURM_ARRAY_TASK_ID/K`.
@@ -218,6 +218,7 @@ stop_ray() {{
   for pid in "${{steps[@]}}"; do kill "$pid" 2>/dev/null; done
   wait "${{steps[@]}}" 2>/dev/null
   rm -f "$RAY_AUTH_TOKEN_PATH"
+  srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 rm -rf "/tmp/ray-$SLURM_JOB_ID" 2>/dev/null
 }}
 trap stop_ray EXIT
 srun --nodes=1 --ntasks=1 "${{srun_cpus[@]}}" -w "$head_node" "${{RAY[@]}}" start --head \\
