@@ -7,6 +7,7 @@ import importlib.metadata
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from t2a_ray.orchestrator.plan import make_units
 from t2a_ray.orchestrator.runner import _claim_attempt
 from t2a_ray.orchestrator.schedule import model_key
 from t2a_ray.orchestrator.shares import Share
-from t2a_ray.orchestrator.slurm import PORT_BLOCKS, PORTS_PER_JOB, node_check
+from t2a_ray.orchestrator.slurm import PORT_BLOCKS, PORTS_PER_JOB, node_check, wait_for_nodes
 from t2a_ray.runfolder import RunFolder
 
 SWEEP = """
@@ -211,3 +212,36 @@ def test_a_node_that_does_not_share_the_run_folder_is_told_the_fix(tmp_path):
             assert "every node shares and can write" in problem
     finally:
         (tmp_path / "ro").chmod(0o700)
+
+
+@pytest.mark.slow
+def test_the_script_waits_for_the_head_then_for_every_node_of_the_allocation():
+    """Two Ray nodes in one machine stand for an allocation of two: the wait the script runs between
+    the head and its workers, and before the sweep, counts the nodes that joined."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1})
+    try:
+        address = cluster.address
+        assert wait_for_nodes(address, 1, steps=[]) is None
+        ended = subprocess.Popen(["true"])
+        ended.wait()
+        assert "srun step" in wait_for_nodes(address, 2, steps=[ended.pid])  # a worker step that died
+        cluster.add_node(num_cpus=1, num_gpus=1)
+        assert wait_for_nodes(address, 2, steps=[]) is None
+        assert "2 of 3 node(s) up" in wait_for_nodes(address, 3, steps=[], timeout_s=1.0)
+    finally:
+        cluster.shutdown()
+
+
+def test_the_kuberay_file_is_a_rayjob_that_cleans_up_and_resumes():
+    import yaml
+
+    path = Path(__file__).parents[2] / "docs" / "cluster" / "kuberay-rayjob.yaml"
+    docs = {d["kind"]: d for d in yaml.safe_load_all(path.read_text())}
+    job = docs["RayJob"]["spec"]
+    assert job["shutdownAfterJobFinishes"] is True and job["ttlSecondsAfterFinished"] > 0
+    assert job["backoffLimit"] >= 1 and "t2a-ray resume" in job["entrypoint"]
+    assert docs["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    workers = job["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert int(workers["resources"]["limits"]["nvidia.com/gpu"]) >= 1
