@@ -340,6 +340,10 @@ def slurm(
         job.check()
         if print_only:
             click.echo(batch.render(job), nl=False)
+            if not run.exists():  # Slurm opens the job's output file there before the script runs
+                click.echo(
+                    f"note: `mkdir -p {run.slurm_dir}` before sbatch (the job's output goes there)", err=True
+                )
             return
         _check_out(out_dir)
         resumed = run.exists()

@@ -48,7 +48,7 @@ def _lines_matching(script: str, pattern: str) -> list[int]:
 def test_the_print_of_a_two_node_four_gpu_job_follows_rays_slurm_steps(tmp_path, write_sweep):
     done = _print(["--nodes", "2", "--gpus-per-node", "4", "--requeue"], tmp_path, write_sweep)
     assert done.exit_code == 0, done.output
-    script = done.output
+    script = done.stdout
     assert "#SBATCH --nodes=2" in script and "#SBATCH --gpus-per-node=4" in script
     assert "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --requeue" in script
     # the head is started, and answers, before any worker starts; the workers join its address
@@ -94,9 +94,10 @@ def test_the_printed_script_is_valid_bash(tmp_path, write_sweep, extra):
     )
     assert done.exit_code == 0, done.output
     script = tmp_path / "job.sbatch"
-    script.write_text(done.output)
+    script.write_text(done.stdout)
+    assert "mkdir -p" in done.stderr  # where Slurm writes the job's output: it must exist first
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    assert "#SBATCH --qos=high" in done.output and "#SBATCH --time=1-00:00:00" in done.output
+    assert "#SBATCH --qos=high" in done.stdout and "#SBATCH --time=1-00:00:00" in done.stdout
 
 
 def test_an_array_is_k_single_node_tasks_each_resuming_its_share(tmp_path, write_sweep):
