@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2a_ray.errors import ConfigError
+from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 
 PORT_BASE, PORTS_PER_JOB, PORT_BLOCKS = 20000, 200, 200  # ports 20000–59999
@@ -76,6 +77,12 @@ class SlurmJob:
 
     def check(self) -> None:
         """Every option, before anything is written or submitted (ConfigError: exit 2)."""
+        if re.search(r"[\s%]", str(self.run_root)):
+            raise ConfigError(
+                "--out/--name",
+                str(self.run_root),
+                "must make a path without spaces or %: #SBATCH lines and Slurm's output names cannot hold them",
+            )
         if self.nodes < 1:
             raise ConfigError("--nodes", self.nodes, "must be 1 or more")
         if self.gpus_per_node < 1:
@@ -169,9 +176,6 @@ def render(job: SlurmJob) -> str:
     lines += ["", CHECK_BLOCK, ""]
     lines += [_array_block(job) if job.array else _cluster_block(job)]
     return "\n".join(lines) + "\n"
-
-
-LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"  # as the CLI reads it
 
 
 # 1. Every node: the same Ray, the run folder writable and shared (a file the head wrote, seen)

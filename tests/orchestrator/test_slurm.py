@@ -246,3 +246,9 @@ def test_the_kuberay_file_is_a_rayjob_that_cleans_up_and_resumes():
     assert docs["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
     workers = job["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert int(workers["resources"]["limits"]["nvidia.com/gpu"]) >= 1
+
+
+def test_a_run_folder_path_slurm_cannot_hold_is_refused_before_anything_is_written(tmp_path, write_sweep):
+    out = tmp_path / "my runs"
+    done = CliRunner().invoke(main, ["slurm", str(write_sweep(SWEEP)), "--out", str(out)])
+    assert done.exit_code == 2 and "without spaces" in done.output and not out.exists()
