@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2a_ray.errors import ConfigError
-from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 
 PORT_BASE, PORTS_PER_JOB, PORT_BLOCKS = 20000, 200, 200  # ports 20000–59999
@@ -168,6 +167,10 @@ def render(job: SlurmJob) -> str:
         "srun_cpus=(${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK})  # srun does not inherit it",
     ]
     if job.logical_gpus:
+        from t2a_ray.metering.gpu import (
+            LOGICAL_GPUS_ENV,
+        )  # not at the top: the nodes' checks import this module
+
         lines += [
             "# Ray's logical GPUs: no GPU is asked of Slurm; each Ray node is told it has "
             f"{job.gpus_per_node} (tests, CPU-only clusters)",
