@@ -370,6 +370,11 @@ def visible_cuda_devices(value: str | None) -> list[str] | None:
     return entries
 
 
+# Tests and CPU-only clusters run multi-GPU sweeps on Ray's logical GPUs (nothing is on them): with this
+# set to 1, `--gpus N` is not checked against the GPUs NVML sees, and Ray is told N.
+LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
+
+
 def visible_gpu_count(nvml: Any = None, env: Mapping[str, str] | None = None) -> int:
     """GPUs this process may use: those NVML sees (0 without a driver or pynvml), no more than
     CUDA_VISIBLE_DEVICES names where it is set (Ray and CUDA read it the same way)."""

@@ -25,7 +25,9 @@ class Pool:
     router: Any
 
     @classmethod
-    def start(cls, run_root: str, n_workers: int, use_gpus: bool, run_plan: RunPlan) -> Pool:
+    def start(
+        cls, run_root: str, n_workers: int, use_gpus: bool, run_plan: RunPlan, lock_scope: str = ""
+    ) -> Pool:
         resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
         # Trials run one at a time (the default group); heartbeats answer beside them ("control").
         worker_cls = ray.remote(concurrency_groups={"control": 1})(Worker)
@@ -36,7 +38,7 @@ class Pool:
                 max_task_retries=0,  # a trial in flight when the process dies is retried by the trial, not Ray
                 scheduling_strategy="SPREAD",
                 name=None,
-            ).remote(run_root, i)
+            ).remote(run_root, i, lock_scope=lock_scope)
             for i in range(n_workers)
         ]
         # The router is state every trial needs: keep it on the head node, which outlives the others.

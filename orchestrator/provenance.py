@@ -3,6 +3,8 @@
 * `host_provenance()`: host name, CPU model and cores, the versions of the packages that shape a
   measurement (torch, its CUDA, diffusers, transformers, ray, t2a-ray and its git commit where the
   code is a checkout). `host_id` is a short hash of all of it: rows carry it, `logs/` holds the rest.
+* `scheduler_ids()`: the batch scheduler's job this process runs in (Slurm's job id and array task id),
+  null outside one; rows carry them beside the node and the GPU's UUID.
 * `reference_workload(meter, device)`: a fixed amount of work metered on the worker's device at start —
   a matmul window (compute-bound: the GPU's own speed and power) and a loop of tiny kernel launches
   (launch-bound: the host CPU's speed, which decides the energy of batch-1 diffusion). Their joules and
@@ -19,7 +21,7 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,19 @@ def host_provenance() -> dict[str, Any]:
     }
     digest = hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()
     return {"host_id": digest[:12], **info}
+
+
+# Row column → the environment variable Slurm sets in every step of a job. A Ray worker inherits the
+# environment of the raylet that `srun` started on its node, so the ids are the job's that holds its GPU.
+SLURM_ENV = {"slurm_job_id": "SLURM_JOB_ID", "slurm_array_task_id": "SLURM_ARRAY_TASK_ID"}
+
+
+def scheduler_ids(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Slurm job (and array task) this process runs in: `SLURM_ENV`'s columns, None where unset."""
+    env = os.environ if env is None else env
+    job = env.get(SLURM_ENV["slurm_job_id"]) or None
+    task = env.get(SLURM_ENV["slurm_array_task_id"], "")
+    return {"slurm_job_id": job, "slurm_array_task_id": int(task) if task.isdigit() else None}
 
 
 def reference_workload(meter: Any, device: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ from t2a_ray.orchestrator.plan import (
 )
 from t2a_ray.orchestrator.progress import ProgressLine, plural
 from t2a_ray.orchestrator.retry import set_aside_failed
+from t2a_ray.orchestrator.shares import Share
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import check_shards, merge_results, trial_status
 
@@ -128,6 +129,7 @@ class LaunchOptions:
     worker_restart_wait_s: float = 60.0  # how long a trial waits for Ray to replace a dead worker
     worker_lost_after_s: float = 60.0  # a busy worker silent this long to a heartbeat is lost
     retry_failed: bool = False  # run failed units again (`retry.py`); else a resume leaves them be
+    share: Share | None = None  # run only this share of the units (a job array's task: `shares.py`)
 
 
 @dataclass
@@ -144,7 +146,7 @@ class SweepOutcome:
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
-    with run.driver_lock():
+    with run.driver_lock(_scope(opts)):
         return _run_sweep(run, opts)
 
 
@@ -153,7 +155,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     timeline = LaunchTimeline()
     # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun).
     #    Workers of an interrupted driver may still be finishing a trial: wait for them first.
-    if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S):
+    if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S, _scope(opts)):
         raise T2ARayError(
             f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again"
         )
@@ -162,6 +164,8 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     retried = set_aside_failed(run) if opts.retry_failed else []
     checked, bad = check_shards(run)  # footers only: a resume does not read the rows of every shard
     done = run.finished_trial_ids()
+    if opts.share is not None:  # the other shares' units are not this driver's to run
+        done |= opts.share.others(sweep)
     pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
     _say(
         opts,
@@ -174,7 +178,7 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
         )
     stats: list[dict[str, Any]] = []
-    attempt = _next_attempt(run)
+    attempt = _claim_attempt(run) if pending else _next_attempt(run)
     # 2. Ray, the workers, Tune
     if pending:
         with ray_session(opts) as n_workers:
@@ -184,7 +188,8 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     # 3. The driver merges the shards
     try:
         t_merge = time.perf_counter()
-        table, bad_now = merge_results(run, known=checked)
+        with run.merge_lock():  # drivers of other shares merge one after the other
+            table, bad_now = merge_results(run, known=checked)
         merge_s = time.perf_counter() - t_merge
         timeline.mark("merge_done")
     except OSError as e:
@@ -313,7 +318,9 @@ def _run_on_ray(
         f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
         f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s ({run.attempt_log('plan', attempt).relative_to(run.root)})",
     )
-    pool = Pool.start(str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan)
+    pool = Pool.start(
+        str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan, lock_scope=_scope(opts)
+    )
     quiet = threading.Event()  # set: no more worker activity lines
     if opts.progress:
         threading.Thread(target=_say_activities, args=(pool.workers, quiet), daemon=True).start()
@@ -742,6 +749,23 @@ def _next_attempt(run: RunFolder) -> int:
     tune = [p.name.removeprefix("attempt-") for p in run.tune_dir.glob("attempt-*")]
     numbers = [int(n) for n in tune if n.isdigit()] + [n for n, _ in run.attempt_logs()]
     return max(numbers, default=0) + 1
+
+
+def _claim_attempt(run: RunFolder) -> int:
+    """The next attempt, claimed by creating its Tune folder (atomic): drivers of shares of one run
+    folder that start at once never write each other's attempt logs."""
+    attempt = _next_attempt(run)
+    run.tune_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            (run.tune_dir / f"attempt-{attempt}").mkdir()
+            return attempt
+        except FileExistsError:
+            attempt += 1
+
+
+def _scope(opts: LaunchOptions) -> str:
+    return opts.share.scope if opts.share is not None else ""
 
 
 def _root_cause(e: BaseException) -> str:

@@ -7,6 +7,7 @@ finished once its shards cover every repeat.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.plan import parse_unit_id
 from t2a_ray.orchestrator.progress import format_duration, format_energy
+from t2a_ray.orchestrator.slurm import submitted_jobs
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import shard_metadata, trial_status
 
@@ -38,6 +40,11 @@ class RunStatus:
     workers: list[dict[str, Any]] = field(default_factory=list)  # its workers' statistics
     failures: Failures | None = None  # the finished trials that failed or are infeasible, by error
     root: str = "RUN"  # the run folder, for the commands the text suggests
+    shares: dict[str, str] = field(default_factory=dict)  # share → "PID HOST" of its driver (job arrays)
+    slurm_submitted: list[str] = field(default_factory=list)  # job ids `t2a-ray slurm --submit` gave
+    slurm_ran: dict[int, list[str]] = field(
+        default_factory=dict
+    )  # attempt → the Slurm job(s) its workers ran in
 
     def text(self) -> str:
         eta = (
@@ -57,6 +64,17 @@ class RunStatus:
                 else f"running now ({self.driver or 'pid unknown'})"
             ),
         ]
+        for share, holder in self.shares.items():
+            lines.append(f"driver    {share}: running now ({holder or 'pid unknown'})")
+        if self.slurm_submitted or self.slurm_ran:
+            ran = ", ".join(f"attempt {a}: {'+'.join(jobs)}" for a, jobs in self.slurm_ran.items())
+            lines.append(
+                "slurm     "
+                + (f"job(s) submitted {', '.join(self.slurm_submitted)}" if self.slurm_submitted else "")
+                + ("; " if self.slurm_submitted and ran else "")
+                + (f"ran in {ran}" if ran else "")
+                + " (`squeue -j ID` for a job's state)"
+            )
         if self.plan:
             lines.append(
                 f"plan      {self.plan.get('placement')} over {len(self.plan.get('workers', []))} worker(s), "
@@ -135,6 +153,15 @@ def run_status(run: RunFolder) -> RunStatus:
     # the mean, not the median: the units that loaded a model or compiled a runtime are few but long,
     # and the units left have theirs to come too
     eta = statistics.fmean(walls_per_repeat) * repeats_left / n_workers if walls_per_repeat else None
+    slurm_ran = {}
+    for attempt, path in run.attempt_logs("gpus"):
+        try:
+            places = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        jobs = sorted({_job_label(p) for p in places if p.get("slurm_job_id")})
+        if jobs:
+            slurm_ran[attempt] = jobs
     return RunStatus(
         sweep.name,
         len(ids),
@@ -150,6 +177,9 @@ def run_status(run: RunFolder) -> RunStatus:
         workers,
         _failures(sweep, outcomes, errors),
         str(run.root),
+        run.running_scoped_drivers(),
+        [str(j.get("job_id")) for j in submitted_jobs(run)],
+        slurm_ran,
     )
 
 
@@ -172,3 +202,9 @@ def _failures(sweep: Any, outcomes: dict[str, str], errors: dict[str, list[tuple
         ]
     )
     return find_failures(rows, ["trial_id"], list(dict.fromkeys(k for t in trials for k in t.params)))
+
+
+def _job_label(place: dict[str, Any]) -> str:
+    """A worker's Slurm job, as squeue names it: `ID`, or `ID (task K)` for an array's task."""
+    task = place.get("slurm_array_task_id")
+    return f"{place['slurm_job_id']}" + (f" (task {task})" if task is not None else "")

@@ -66,7 +66,7 @@ class TrialEnv:
     get_model: Callable[[Trial], Adapter]
     meter: Meter
     device: Any  # orchestrator.device.TorchDevice
-    place: Mapping[str, Any]  # PLACE_COLUMNS: node, worker_id, host_id, gpu_index, gpu_name, gpu_uuid
+    place: Mapping[str, Any]  # PLACE_COLUMNS: node, worker, host and GPU, the scheduler's job
     scorer: Scorer | None = None
     write_audio: Callable[[Trial, int, Prompt, Generation], None] | None = None
     # Whether this trial's model needs its setup and warm-up at this trial's shape here, and the call
@@ -75,7 +75,16 @@ class TrialEnv:
     set_up: Callable[[Trial], None] = lambda trial: None
 
 
-PLACE_COLUMNS = ("node", "worker_id", "host_id", "gpu_index", "gpu_name", "gpu_uuid")
+PLACE_COLUMNS = (
+    "node",
+    "worker_id",
+    "host_id",
+    "gpu_index",
+    "gpu_name",
+    "gpu_uuid",
+    "slurm_job_id",
+    "slurm_array_task_id",
+)
 
 
 @dataclass

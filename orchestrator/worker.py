@@ -23,7 +23,7 @@ from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import parse_unit_id, shape_of
-from t2a_ray.orchestrator.provenance import host_provenance, reference_workload
+from t2a_ray.orchestrator.provenance import host_provenance, reference_workload, scheduler_ids
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
 
@@ -57,7 +57,8 @@ class SetUpShapes:
 
 class Worker:
     """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU);
-    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's)."""
+    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's);
+    `lock_scope`: the driver's share of the sweep, whose worker lock it holds (`RunFolder.lock_file`)."""
 
     def __init__(
         self,
@@ -65,13 +66,14 @@ class Worker:
         worker_index: int,
         open_meter: Callable[..., Any] | None = None,
         find_adapter: Callable[[str], type[Adapter]] = adapter_class,
+        lock_scope: str = "",
     ):
         # 1. The run: the frozen sweep (its trials expanded once, found by id)
         self.index = worker_index
         self._find_adapter = find_adapter
         self.run = RunFolder(run_root)
         self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
-        self._lock_fd = self.run.hold_worker_lock()
+        self._lock_fds = self.run.hold_worker_lock(lock_scope)  # its driver's (a share of an array job)
         self.sweep = load_sweep(self.run.sweep_yaml)
         # 2. The device and its meter (the meter samples in a background thread from here on)
         if open_meter is None:
@@ -98,6 +100,7 @@ class Worker:
             "gpu_index": prov.get("gpu_index"),
             "gpu_name": prov.get("gpu_name"),
             "gpu_uuid": prov.get("gpu_uuid"),
+            **scheduler_ids(),
         }
         # 3. Resident models, and quality scoring if asked for
         self.models = ModelCache(
@@ -170,6 +173,7 @@ class Worker:
                 "doctor": [c.as_dict() for c in checks],
                 **reference,
                 **self.host,
+                **scheduler_ids(),
                 "prepare_started_unix_s": steps.t0,
                 "prepared_unix_s": time.time(),
                 "prepare_steps_s": steps.spans,

@@ -1,4 +1,4 @@
-"""The command line: launch | resume | status | analyze | search-bench | models | doctor.
+"""The command line: launch | resume | slurm | status | analyze | search-bench | models | doctor.
 
 Exit codes: 0 ok, 2 bad usage or config (one line, before any model loads, nothing written), 1 an error
 or, after a launch or resume, a trial that failed (infeasible ones are an outcome: 0).
@@ -21,8 +21,6 @@ from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.units import JOULES_PER
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
-# Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
-LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
 
 
 def _fail_usage(error: ConfigError | ValueError) -> None:
@@ -51,9 +49,10 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
         raise ConfigError("--gpus", gpus, "must be 0 (CPU) or a positive number of GPUs")
     if address:
         return gpus  # None: every GPU of the cluster, counted once joined
+    from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV, visible_gpu_count
+
     if os.environ.get(LOGICAL_GPUS_ENV) == "1":
         return gpus or 0
-    from t2a_ray.metering.gpu import visible_gpu_count
 
     visible = visible_gpu_count()
     if gpus is None:
@@ -158,6 +157,12 @@ def launch(
     "--gpus", type=int, default=None, help="GPUs to use (default: every visible GPU, else the CPU)."
 )
 @click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT.")
+@click.option(
+    "--share",
+    default=None,
+    metavar="I/K",
+    help="Run only share I of K of the units (a job array's task; `t2a-ray slurm --array K` passes it).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress line.")
 @click.option(
     "--retry-failed",
@@ -165,7 +170,12 @@ def launch(
     help="Run the failed trials again (their failed shards set aside in trials/retried/); ok and infeasible ones are kept.",
 )
 def resume(
-    run_dir: Path, gpus: int | None, address: str | None, no_progress: bool, retry_failed: bool
+    run_dir: Path,
+    gpus: int | None,
+    address: str | None,
+    share: str | None,
+    no_progress: bool,
+    retry_failed: bool,
 ) -> None:
     """Continue an interrupted sweep from its folder alone: finished trials are never run again
     (failed ones only with --retry-failed)."""
@@ -173,20 +183,27 @@ def resume(
     from t2a_ray.runfolder import RunFolder
 
     run = RunFolder(run_dir)
+    part = None
     try:
         if not run.exists():
             raise ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)")
         sweep = load_sweep(run.sweep_yaml)
         gpus = _check_gpus(gpus, address)
         check_device(sweep, "cpu" if gpus == 0 else "cuda")
+        part = None
+        if share is not None:
+            from t2a_ray.orchestrator.shares import Share
+
+            part = Share.parse(share)
+            part.check(sweep)
     except ConfigError as e:
         _fail_usage(e)
     from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the run is valid
 
-    _run(
-        run,
-        LaunchOptions(gpus=gpus, address=address, progress=not no_progress, retry_failed=retry_failed),
+    opts = LaunchOptions(
+        gpus=gpus, address=address, progress=not no_progress, retry_failed=retry_failed, share=part
     )
+    _run(run, opts)
 
 
 def _check_out(out_dir: Path) -> None:
@@ -255,7 +272,20 @@ def _run(run, opts) -> None:
     )
     for path in outcome.quarantined:
         click.echo(f"warning: unreadable shard moved aside: {path}", err=True)
-    if run.results.exists():
+    share = opts.share
+    if share is not None:  # a share analyses only once the whole sweep is done (the last share does it)
+        sweep = load_sweep(run.sweep_yaml)
+        finished = run.finished_trial_ids()
+        left = sum(not trial_done(t.trial_id, finished, sweep.repeats) for t in sweep.trials())
+        if left:
+            click.echo(
+                f"share {share.index}/{share.count} done; {plural(left, 'trial')} of other shares to run"
+                f" — `t2a-ray analyze {run.root}` merges what is finished at any time",
+                err=True,
+            )
+    else:
+        left = 0
+    if not left and run.results.exists():
         _report_run(run)
     failed = outcome.statuses.get("failed", 0)
     if failed:
@@ -289,6 +319,140 @@ def _echo_failures(run) -> None:
         return
     if failures is not None:
         click.echo(failures.text())
+
+
+@main.command()
+@click.argument("sweep_path", metavar="SWEEP.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--nodes", type=int, default=1, show_default=True, help="Nodes of one Ray cluster.")
+@click.option("--gpus-per-node", type=int, default=1, show_default=True, help="GPUs to ask of each node.")
+@click.option(
+    "--array",
+    type=int,
+    default=None,
+    metavar="K",
+    help="K independent single-node jobs instead, each running its share of the units (no multi-node Ray).",
+)
+@click.option("--partition", default=None, help="sbatch --partition.")
+@click.option("--time", "time_limit", default=None, help="sbatch --time (e.g. 04:00:00).")
+@click.option("--account", default=None, help="sbatch --account.")
+@click.option("--constraint", default=None, help="sbatch --constraint.")
+@click.option("--exclusive", is_flag=True, help="sbatch --exclusive.")
+@click.option("--requeue", is_flag=True, help="sbatch --requeue: a preempted job comes back and resumes.")
+@click.option(
+    "--sbatch-line",
+    "sbatch_lines",
+    multiple=True,
+    help="Another sbatch option, e.g. '--qos=high' (repeatable).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that holds run folders: on storage every node shares.",
+)
+@click.option("--name", default=None, help="Run name (OUT/NAME). Default: the sweep's name.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for launch (repeatable).")
+@click.option("--submit", is_flag=True, help="Submit the job with sbatch (else: write the script, say how).")
+@click.option("--print", "print_only", is_flag=True, help="Print the batch script; write nothing.")
+def slurm(
+    sweep_path: Path,
+    nodes: int,
+    gpus_per_node: int,
+    array: int | None,
+    partition: str | None,
+    time_limit: str | None,
+    account: str | None,
+    constraint: str | None,
+    exclusive: bool,
+    requeue: bool,
+    sbatch_lines: tuple[str, ...],
+    out_dir: Path,
+    name: str | None,
+    overrides: tuple[str, ...],
+    submit: bool,
+    print_only: bool,
+) -> None:
+    """A sweep as a Slurm batch job: Ray across the allocation, the sweep from its head, Ray stopped
+    at the end. The run folder is created now (the sweep frozen) and the job resumes it: a requeued,
+    preempted or resubmitted job (the same NAME) continues it, never runs a unit twice."""
+    from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
+    from t2a_ray.orchestrator import slurm as batch
+
+    try:
+        if submit and print_only:
+            raise ConfigError("--submit/--print", None, "give one of them, not both")
+        sweep, run = _slurm_run(
+            sweep_path, out_dir, name, overrides, nodes * gpus_per_node * (array or 1), array
+        )
+        job = batch.SlurmJob(
+            run_root=run.root,
+            nodes=nodes,
+            gpus_per_node=gpus_per_node,
+            array=array,
+            partition=partition,
+            time=time_limit,
+            account=account,
+            constraint=constraint,
+            exclusive=exclusive,
+            requeue=requeue,
+            sbatch_lines=sbatch_lines,
+            sweep_path=None if run.exists() else sweep_path.absolute(),
+            overrides=overrides,
+            logical_gpus=os.environ.get(LOGICAL_GPUS_ENV) == "1",
+        )
+        job.check()
+        if print_only:
+            click.echo(batch.render(job), nl=False)
+            if not run.exists():  # Slurm opens the job's output file there before the script runs
+                click.echo(
+                    f"note: `mkdir -p {run.slurm_dir}` before sbatch (the job's output goes there)", err=True
+                )
+            return
+        _check_out(out_dir)
+        resumed = run.exists()
+        if not resumed:
+            run.create(sweep.to_yaml())
+        script = batch.write_script(job)
+        job_id = batch.submit(job, script) if submit else None
+    except ConfigError as e:
+        _fail_usage(e)
+    what = "continues the run at" if resumed else "runs the sweep into"
+    if job_id is None:
+        click.echo(f"wrote {script}; `sbatch {script}` {what} {run.root}", err=True)
+    else:
+        click.echo(f"submitted job {job_id}: it {what} {run.root} — `t2a-ray status {run.root}`", err=True)
+
+
+def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int, array: int | None):
+    """The sweep and its run folder for `slurm`: a run of that name, if any, must be this sweep (the job
+    resumes it); a new one gets its placement frozen for every GPU the job(s) will have."""
+    from dataclasses import replace
+
+    from t2a_ray.config import load_sweep
+    from t2a_ray.orchestrator.plan import resolve_placement
+    from t2a_ray.orchestrator.shares import Share
+    from t2a_ray.runfolder import RunFolder
+
+    sweep = load_sweep(sweep_path, name, overrides, "cuda")
+    sweep = replace(sweep, placement=resolve_placement(sweep.placement, total_gpus))
+    run = RunFolder(out_dir / sweep.name)
+    if run.exists():
+        frozen = load_sweep(run.sweep_yaml)
+        if {t.trial_id for t in frozen.trials()} != {t.trial_id for t in sweep.trials()} or (
+            frozen.repeats,
+            frozen.prompts,
+        ) != (sweep.repeats, sweep.prompts):
+            raise ConfigError(
+                "--name",
+                sweep.name,
+                f"a run of another sweep exists at {run.root}; choose another --name (a job resumes a run of the same sweep only)",
+            )
+        sweep = frozen
+    if array is not None:
+        Share(0, max(array, 1)).check(sweep)
+    return sweep, run
 
 
 @main.command()

@@ -11,6 +11,7 @@
       audio/            generated audio, when `save_audio` is on
       logs/             the driver's log and summary
       logs/setup/       per trial of a runtime other than eager: its compile/capture cost (setup table)
+      slurm/            `t2a-ray slurm`: the batch script, the jobs submitted, their output
 
 Paths are absolute because Ray Tune may change a trial's working directory. Every file is written
 atomically: a temp file in the same folder, fsync, rename — a reader sees the old file or the new one,
@@ -85,6 +86,11 @@ class RunFolder:
     @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def slurm_dir(self) -> Path:
+        """The batch script `t2a-ray slurm` wrote, its jobs and their output."""
+        return self.root / "slurm"
 
     @property
     def setup_dir(self) -> Path:
@@ -181,29 +187,42 @@ class RunFolder:
     # the workers of a killed driver are gone — otherwise one of them could still finish a trial that
     # the resume has already started again.
     # The driver writes "PID HOST" into its lock file, so that `status` can say who holds it.
+    # Drivers that split one sweep's units (the tasks of a job array, each running its own share) hold
+    # `.driver.lock` shared, and their `scope`'s pair (`.driver.share-0-of-2.lock`) as a driver holds the
+    # plain pair: they never wait for each other, and a plain resume never runs beside them.
+    def lock_file(self, kind: str, scope: str = "") -> Path:
+        """`.driver.lock` or `.workers.lock` (`kind`), or its `scope`'s own."""
+        return self.root / (f".{kind}.{scope}.lock" if scope else f".{kind}.lock")
+
     @contextlib.contextmanager
-    def driver_lock(self) -> Iterator[None]:
-        fd = os.open(self.root / ".driver.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    def driver_lock(self, scope: str = "") -> Iterator[None]:
+        scopes = list(dict.fromkeys(["", scope]))  # the plain lock first, then the scope's
+        fds = [os.open(self.lock_file("driver", s), os.O_RDWR | os.O_CREAT, 0o644) for s in scopes]
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConfigError(
-                    "RUN_DIR",
-                    str(self.root),
-                    "another t2a-ray driver is running this sweep; wait for it or stop it first",
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {os.uname().nodename}".encode())
+            for fd, s in zip(fds, scopes, strict=True):
+                shared = s != scope  # the plain lock, held by a scoped driver
+                try:
+                    fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ConfigError(
+                        "RUN_DIR",
+                        str(self.root),
+                        "another t2a-ray driver is running this sweep"
+                        + (f" or its share {scope}" if scope else "")
+                        + "; wait for it or stop it first",
+                    ) from None
+            os.ftruncate(fds[-1], 0)
+            os.write(fds[-1], f"{os.getpid()} {os.uname().nodename}".encode())
             yield
         finally:
-            os.close(fd)  # closing releases the lock
+            for fd in fds:
+                os.close(fd)  # closing releases the lock
 
-    def running_driver(self) -> str | None:
+    def running_driver(self, scope: str = "") -> str | None:
         """Who runs this sweep now: the driver's "PID HOST" ("" if it did not say), or None when no
         driver does (its lock is free: a killed driver holds nothing). Writes nothing."""
         try:
-            fd = os.open(self.root / ".driver.lock", os.O_RDONLY)
+            fd = os.open(self.lock_file("driver", scope), os.O_RDONLY)
         except FileNotFoundError:
             return None
         try:
@@ -215,15 +234,28 @@ class RunFolder:
         finally:
             os.close(fd)
 
-    def hold_worker_lock(self) -> int:
-        """Taken by a worker for its lifetime (released when its process ends). Returns the fd."""
-        fd = os.open(self.root / ".workers.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        return fd
+    def running_scoped_drivers(self) -> dict[str, str]:
+        """scope → "PID HOST" of every scoped driver running now (the tasks of a job array)."""
+        running = {}
+        for path in sorted(self.root.glob(".driver.*.lock")):
+            scope = path.name[len(".driver.") : -len(".lock")]
+            holder = self.running_driver(scope)
+            if holder is not None:
+                running[scope] = holder
+        return running
 
-    def wait_for_old_workers(self, timeout_s: float) -> bool:
+    def hold_worker_lock(self, scope: str = "") -> list[int]:
+        """Taken by a worker for its lifetime (released when its process ends): the plain lock, and its
+        driver's scope's. Returns the fds."""
+        fds = []
+        for s in dict.fromkeys(["", scope]):
+            fds.append(os.open(self.lock_file("workers", s), os.O_RDWR | os.O_CREAT, 0o644))
+            fcntl.flock(fds[-1], fcntl.LOCK_SH)
+        return fds
+
+    def wait_for_old_workers(self, timeout_s: float, scope: str = "") -> bool:
         """Wait until no worker of an earlier driver holds the run; False if some still do."""
-        fd = os.open(self.root / ".workers.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.lock_file("workers", scope), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -234,6 +266,17 @@ class RunFolder:
                     if time.monotonic() > deadline:
                         return False
                     time.sleep(0.1)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def merge_lock(self) -> Iterator[None]:
+        """Held while the shards are merged: merges by drivers that share the folder run one after
+        the other, so the last one holds every shard (each wrote its shards before merging)."""
+        fd = os.open(self.lock_file("merge"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
         finally:
             os.close(fd)
 

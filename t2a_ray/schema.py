@@ -69,6 +69,13 @@ AFTER_AXES = [
     ("gpu_index", pa.int32(), RECORD, "physical GPU index on the node (null on CPU)"),
     ("gpu_name", pa.string(), RECORD, "GPU model"),
     ("gpu_uuid", pa.string(), RECORD, "GPU UUID"),
+    ("slurm_job_id", pa.string(), RECORD, "Slurm job the worker ran in (SLURM_JOB_ID; null outside Slurm)"),
+    (
+        "slurm_array_task_id",
+        pa.int32(),
+        RECORD,
+        "its array task (SLURM_ARRAY_TASK_ID; null outside an array)",
+    ),
     ("gpu_energy_j", pa.float64(), MEASUREMENT, "GPU energy of the window, J"),
     ("gpu_energy_net_j", pa.float64(), MEASUREMENT, "GPU energy minus idle power × window, J"),
     ("idle_power_w", pa.float64(), MEASUREMENT, "the GPU's idle power measured before the sweep, W"),

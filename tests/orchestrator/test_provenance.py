@@ -24,3 +24,12 @@ def test_the_reference_workload_meters_a_matmul_window_and_a_launch_loop():
         assert out[f"reference_{name}_s"] > 0
         assert out[f"reference_{name}_j"] > 0
         assert "estimate:cpu-time" in out[f"reference_{name}_energy_method"]
+
+
+def test_the_slurm_job_and_array_task_come_from_the_environment_and_are_null_outside_slurm():
+    from t2a_ray.orchestrator.provenance import scheduler_ids
+
+    assert scheduler_ids({}) == {"slurm_job_id": None, "slurm_array_task_id": None}
+    ids = scheduler_ids({"SLURM_JOB_ID": "4242", "SLURM_ARRAY_TASK_ID": "3"})
+    assert ids == {"slurm_job_id": "4242", "slurm_array_task_id": 3}
+    assert scheduler_ids({"SLURM_JOB_ID": "7"})["slurm_array_task_id"] is None

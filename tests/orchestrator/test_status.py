@@ -116,3 +116,21 @@ def test_status_lists_each_failed_and_infeasible_trial_with_its_error_and_how_to
         "  infeasible  noop (steps=1): InfeasibleError: injected out-of-memory at {'steps': 1}",
         f"          `t2a-ray resume {run.root} --retry-failed` runs the 1 failed again",
     ]
+
+
+def test_status_names_the_slurm_jobs_submitted_and_those_its_attempts_ran_in(tmp_path):
+    sweep = parse_sweep(DOC, base_dir=tmp_path)
+    run = RunFolder(tmp_path / "run")
+    run.create(sweep.to_yaml())
+    run.slurm_dir.mkdir()
+    (run.slurm_dir / "jobs.jsonl").write_text('{"job_id": "11"}\n{"job_id": "12"}\n')
+    (run.logs_dir / "gpus-attempt-1.json").write_text(
+        json.dumps([{"slurm_job_id": "11"}, {"slurm_job_id": "11"}])
+    )
+    places = [{"slurm_job_id": "13", "slurm_array_task_id": 0}, {"slurm_job_id": None}]
+    (run.logs_dir / "gpus-attempt-2.json").write_text(json.dumps(places))
+    with run.driver_lock("share-1-of-2"):
+        text = run_status(run).text()
+    assert "slurm     job(s) submitted 11, 12; ran in attempt 1: 11, attempt 2: 13 (task 0)" in text
+    assert "driver    share-1-of-2: running now (" in text
+    assert "share-1-of-2" not in run_status(run).text()  # its driver ended: its lock is free

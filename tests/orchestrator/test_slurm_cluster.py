@@ -1,0 +1,244 @@
+"""`t2a-ray slurm --submit` against a real Slurm: a one-node cluster (Debian's slurmctld, slurmd and
+munge, installed here if missing) started for these tests and stopped after them. A sweep on 2 logical
+GPUs is cancelled mid-sweep with scancel and submitted again: every row exactly once, and the rows of
+both jobs carry their job id; the same for a job array of 2 tasks sharing the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from t2a_ray.config import load_sweep
+from t2a_ray.orchestrator.shares import Share
+from t2a_ray.runfolder import RunFolder
+
+pytestmark = pytest.mark.slow
+
+T2A = [sys.executable, "-m", "t2a_ray.cli"]  # the job runs this same interpreter on its node
+PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
+# Long enough units that a scancel comes while some are still to run: 0.5–2 s each, 8 of them on 2 GPUs
+SWEEP = """
+name: {name}
+models: [noop]
+weights: tiny
+grid: {{steps: [2, 4, 6, 8], step_time_s: 0.25}}
+prompts: {{text: ["a dog barks"]}}
+repeats: 2
+warmup: 0
+metering: {{min_window_s: 0.0, idle_baseline_s: 0}}
+"""
+# The GPUs "the scheduler gave": Ray, started inside the job, hands its workers these and no others
+SCHEDULER_GPUS = "3,5"
+
+
+def _install() -> str | None:
+    """Install Slurm from Debian's packages where it is missing; None, or why it cannot be."""
+    if all(shutil.which(b) for b in ("slurmctld", "slurmd", "sbatch", "munged")):
+        return None
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return "Slurm is not installed and apt-get (as root) is not available to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *PACKAGES]):
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            return f"`{' '.join(cmd)}` failed: {done.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _munge_works() -> bool:
+    return subprocess.run("munge -n | unmunge", shell=True, capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A one-node Slurm of this machine's CPUs: its SLURM_CONF; the daemons this fixture started are
+    stopped (by pid) after the module."""
+    why = (
+        _install()
+        if os.geteuid() == 0
+        else "slurmd and munged are started as root here: run the tests as root"
+    )
+    if why is not None:
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("slurm")
+    host = socket.gethostname().split(".")[0]
+    conf = root / "slurm.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "ClusterName=t2a-test",
+                f"SlurmctldHost={host}",
+                "AuthType=auth/munge",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core",
+                "ReturnToService=2",
+                "SlurmUser=root",
+                f"SlurmctldPidFile={root}/slurmctld.pid",
+                f"SlurmdPidFile={root}/slurmd.pid",
+                f"SlurmdSpoolDir={root}/spool",
+                f"StateSaveLocation={root}/state",
+                f"SlurmctldPort={_free_port()}",
+                f"SlurmdPort={_free_port()}",
+                f"SlurmctldLogFile={root}/slurmctld.log",
+                f"SlurmdLogFile={root}/slurmd.log",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                "MpiDefault=none",
+                "KillWait=5",
+                f"NodeName={host} CPUs={os.cpu_count()} State=UNKNOWN",
+                f"PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+            ]
+        )
+        + "\n"
+    )
+    for d in ("spool", "state"):
+        (root / d).mkdir()
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    started: list[int] = []
+    try:
+        if not _munge_works():
+            Path("/run/munge").mkdir(parents=True, exist_ok=True)
+            shutil.chown("/run/munge", "munge", "munge")
+            subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True)
+            started.append(int(Path("/run/munge/munged.pid").read_text()))
+        for daemon, pid_file in (("slurmctld", "slurmctld.pid"), ("slurmd", "slurmd.pid")):
+            subprocess.run([f"/usr/sbin/{daemon}", "-f", str(conf)], env=env, check=True)
+            started.append(_wait_for_file_int(root / pid_file))
+        _wait_until(lambda: _sinfo_idle(env), what="the node to be idle")
+        yield env
+    finally:
+        subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True, check=False)
+        for pid in reversed(started):  # slurmd, slurmctld, then munged if this fixture started it
+            _stop(pid)
+
+
+def _wait_for_file_int(path: Path) -> int:
+    _wait_until(lambda: path.is_file() and path.read_text().strip().isdigit(), what=str(path))
+    return int(path.read_text())
+
+
+def _sinfo_idle(env) -> bool:
+    done = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, check=False)
+    return done.stdout.strip() == "idle"
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    _wait_until(lambda: not Path(f"/proc/{pid}").exists(), what=f"pid {pid} to end")
+
+
+def _wait_until(condition, what: str, poll_s: float = 0.3) -> None:
+    """Poll until `condition()`; no wall-clock limit (pytest's own timeout, if any, is the judge)."""
+    del what  # named for a reader of a hung test's traceback
+    while not condition():
+        time.sleep(poll_s)
+
+
+def _jobs(env) -> list[str]:
+    done = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, check=False)
+    return done.stdout.split()
+
+
+def _submit(env, sweep: Path, out: Path, *args: str) -> str:
+    done = subprocess.run(
+        [*T2A, "slurm", str(sweep), "--out", str(out), "--gpus-per-node", "2",
+         "--submit", *args],
+        env={**env, "T2A_RAY_LOGICAL_GPUS": "1", "CUDA_VISIBLE_DEVICES": SCHEDULER_GPUS},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stderr.split("submitted job ")[1].split(":")[0]
+
+
+def _cancel_once_a_unit_is_done(env, run: RunFolder, job: str) -> int:
+    """scancel `job` as soon as one unit's shard exists; the number of shards at that moment."""
+    _wait_until(lambda: run.finished_trial_ids() or job not in " ".join(_jobs(env)), what="a first shard")
+    done_at_cancel = len(run.finished_trial_ids())
+    subprocess.run(["scancel", job], env=env, check=True)
+    _wait_until(lambda: not any(j.split("_")[0] == job for j in _jobs(env)), what=f"job {job} to end")
+    return done_at_cancel
+
+
+def _rows(run: RunFolder):
+    return pq.read_table(run.results).to_pandas()
+
+
+def _units_of_rows(rows):
+    return list(zip(rows["trial_id"], rows["repeat"], rows["prompt_id"], strict=True))
+
+
+def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_every_row_once(slurm, tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(SWEEP.format(name="cancelled"))
+    out = tmp_path / "runs"
+    run = RunFolder(out / "cancelled")
+    first = _submit(slurm, sweep, out)
+    at_cancel = _cancel_once_a_unit_is_done(slurm, run, first)
+    assert 0 < at_cancel < 8, "the first job was cancelled before it finished"
+    second = _submit(slurm, sweep, out)  # the same name: the job resumes the run folder
+    _wait_until(lambda: second not in _jobs(slurm), what="the second job to end")
+    log = (run.slurm_dir / f"slurm-{second}.out").read_text()
+    assert run.results.exists(), log
+    rows = _rows(run)
+    units = _units_of_rows(rows)
+    assert len(units) == len(set(units)) == 4 * 2  # every (trial, repeat, prompt) exactly once
+    assert set(rows["slurm_job_id"]) == {first, second}  # the rows of both jobs, each with its id
+    assert rows["slurm_array_task_id"].isna().all()
+    # Ray inside the job gave its workers the scheduler's GPUs, one each, no other
+    workers = json.loads(run.attempt_log("workers", 2).read_text())
+    assert sorted(w["cuda_visible_devices"] for w in workers) == SCHEDULER_GPUS.split(",")
+    status = subprocess.run(
+        [*T2A, "status", str(run.root)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"submitted {first}, {second}" in status and f"attempt 2: {second}" in status
+
+
+def test_an_array_of_two_shares_one_run_folder_and_resubmitted_finishes_it(slurm, tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(SWEEP.format(name="array"))
+    out = tmp_path / "runs"
+    run = RunFolder(out / "array")
+    first = _submit(slurm, sweep, out, "--array", "2")
+    at_cancel = _cancel_once_a_unit_is_done(slurm, run, first)
+    assert 0 < at_cancel < 8, "the array was cancelled before it finished"
+    second = _submit(slurm, sweep, out, "--array", "2")
+    _wait_until(lambda: not any(j.split("_")[0] == second for j in _jobs(slurm)), what="the array to end")
+    logs = "\n".join(p.read_text() for p in sorted(run.slurm_dir.glob("slurm-*.out")))
+    assert run.results.exists(), logs
+    rows = _rows(run)
+    units = _units_of_rows(rows)
+    assert len(units) == len(set(units)) == 4 * 2, logs
+    # each unit ran in the task of its share, and in no other (a task's SLURM_JOB_ID is its own)
+    frozen = load_sweep(run.sweep_yaml)
+    for task in (0, 1):
+        others = Share(task, 2).others(frozen)
+        ran_here = rows[rows["slurm_array_task_id"] == task]
+        assert len(ran_here) > 0
+        assert (
+            not {f"{t}.r{r}" for t, r in zip(ran_here["trial_id"], ran_here["repeat"], strict=True)} & others
+        )
+    # rows of both arrays (a task's SLURM_JOB_ID is its own; Slurm numbers the second array's after)
+    ids = {int(j) for j in rows["slurm_job_id"]}
+    assert min(ids) < int(second) <= max(ids), logs
