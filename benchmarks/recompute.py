@@ -83,10 +83,11 @@ def steps_fit(run: str, model: str, steps: tuple[int, ...] | None = None) -> dic
 
 
 @functools.cache
-def per_waveform(run: str, model: str, **settings) -> tuple[float, float, int]:
+def per_waveform(run: str, model: str | None = None, **settings) -> tuple[float, float, int]:
     """Mean energy per waveform (J) with its 95 % CI over the rows of one configuration."""
     d = rows(run)
-    d = d[(d["model"] == model) & (d["status"] == "ok")]
+    d = d[d["status"] == "ok"]
+    settings = settings if model is None else {"model": model, **settings}
     for k, v in settings.items():
         d = d[d[k] == v]
     return mean_ci(d[ENERGY])
@@ -133,6 +134,14 @@ def meter_cv_percent(name: str) -> float:
     """The meter's CV (%) over the matmul windows of one meter_precision run."""
     summary = next(s for s in bench_json(name)["summaries"] if s["workload"].startswith("matmul"))
     return 100.0 * summary["meter_cv"]
+
+
+def scaling_speedup(name: str, placement: str, gpus: int, phase: str = "wall_s") -> float:
+    """A scaling record's speed-up over its one-GPU run, from the JSON the benchmark wrote."""
+    runs = bench_json(name)
+    one = next(r for r in runs if r["gpus"] == 1)
+    run = next(r for r in runs if r["gpus"] == gpus and r["placement"] == placement)
+    return one[phase] / run[phase]
 
 
 def _half_unit(written: str) -> float:
@@ -220,6 +229,51 @@ def _figures() -> list[Figure]:
                 lambda: meter_cv_percent("meter_precision_h100_ticks_b.json"),
             )
         )
+    # docs/results/h200/runtime: AudioLDM, eager against CUDA graphs (J per waveform, 95 % CI)
+    runtime_readme, runtime_run = (
+        "docs/results/h200/runtime/README.md",
+        "docs/results/h200/runtime/runtime-audioldm-h200",
+    )
+    runtime = {
+        (1, 25): ("177.3", "33.1", "42.7"),
+        (1, 100): ("680.3", "20.7", "132.2"),
+        (4, 25): ("60.3", "2.6", "25.6"),
+        (4, 100): ("201.3", "54.6", "78.5"),
+    }
+    for (batch, steps), (eager, eager_ci, graphs) in runtime.items():
+        cfg = {"model": "audioldm", "batch_size": batch, "steps": steps}
+        for name, written, compile_, i in (
+            ("eager J per waveform", eager, "none", 0),
+            ("eager J per waveform CI", eager_ci, "none", 1),
+            ("reduce-overhead J per waveform", graphs, "reduce-overhead", 0),
+        ):
+            out.append(
+                _fig(
+                    runtime_readme,
+                    f"audioldm b{batch} s{steps} {name}",
+                    written,
+                    lambda cfg=cfg, c=compile_, i=i: per_waveform(runtime_run, **cfg, compile=c)[i],
+                )
+            )
+    # the 2×H200 scaling: checked against its summary JSON only (its run folders were not kept)
+    for placement, wall, sweep in (("pack", "1.91", "1.98"), ("spread", "1.86", "1.93")):
+        for record in ("benchmarks/results/scaling_gpu.md", "README.md"):
+            out.append(
+                _fig(
+                    record,
+                    f"{placement} speed-up, wall",
+                    wall,
+                    lambda p=placement: scaling_speedup("scaling_gpu.json", p, 2),
+                )
+            )
+            out.append(
+                _fig(
+                    record,
+                    f"{placement} speed-up, sweep phase",
+                    sweep,
+                    lambda p=placement: scaling_speedup("scaling_gpu.json", p, 2, "sweep_s"),
+                )
+            )
     return [f for f in out if f.written or f.record != rep_readme] + _replication_written(
         [f for f in out if f.record == rep_readme]
     )
@@ -297,17 +351,64 @@ NOT_RECOMPUTABLE = [
     ),
 ]
 
-# Every figure-bearing record and the run data behind it (committed or not).
-INVENTORY = {
-    "README.md": "figures quoted from benchmarks/results/*.md and docs/results (see those)",
-    "docs/results/h100/README.md": "docs/results/h100/paper-steps, paper-batch (committed run folders)",
-    "docs/results/replication/README.md": "docs/results/replication/replication-steps, replication-batch "
-    "(committed run folders) beside docs/results/h100",
-    "docs/results/h200/runtime/README.md": "docs/results/h200/runtime/* (committed run folders)",
-    "benchmarks/results/meter_precision_h100.md": "meter_precision_h100*.json (+ samples .json.gz)",
-    "benchmarks/results/scaling_gpu.md": "scaling_gpu.json only — run folders not kept",
-    "benchmarks/results/*.md (others)": "the JSON beside each (summaries written by the benchmark)",
+# Every figure-bearing record → the committed data behind it (paths from the repository root; globs
+# allowed), or None where no data file was kept: its figures are as written, from the run's output.
+# Only the records in FIGURES are recomputed; the others name their data so that they can be.
+INVENTORY: dict[str, tuple[str, ...] | None] = {
+    "README.md": ("benchmarks/results/*.json", "docs/results/*/*/results.parquet"),
+    "docs/results/h100/README.md": (
+        "docs/results/h100/paper-steps/results.parquet",
+        "docs/results/h100/paper-batch/results.parquet",
+    ),
+    "docs/results/replication/README.md": (
+        "docs/results/replication/replication-steps/results.parquet",
+        "docs/results/replication/replication-batch/results.parquet",
+    ),
+    "docs/results/h200/runtime/README.md": ("docs/results/h200/runtime/*/results.parquet",),
+    "benchmarks/results/meter_precision_h100.md": ("benchmarks/results/meter_precision_h100*.json*",),
+    "benchmarks/results/scaling_gpu.md": ("benchmarks/results/scaling_gpu.json",),  # summary only
+    "benchmarks/results/scaling_cpu.md": ("benchmarks/results/scaling_cpu.json",),
+    "benchmarks/results/scaling_cpu_run1.md": ("benchmarks/results/scaling_cpu_run1.json",),
+    "benchmarks/results/scaling_noop_cpu.md": ("benchmarks/results/scaling_noop_cpu.json",),
+    "benchmarks/results/scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu.md": (
+        "benchmarks/results/scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu.json",
+    ),
+    "benchmarks/results/cluster_scale_noop_cpu.md": ("benchmarks/results/cluster_scale_noop_cpu.json",),
+    "benchmarks/results/doctor_h200.md": ("benchmarks/results/doctor_h200.json",),
+    "benchmarks/results/orchestrator_overhead_audioldm_random_h100.md": (
+        "benchmarks/results/orchestrator_overhead_audioldm_random_h*.json",
+    ),
+    "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.md": (
+        "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.json",
+    ),
+    "benchmarks/results/prefetch_cpu.md": ("benchmarks/results/prefetch_cpu.json",),
+    "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
+    "benchmarks/results/adapters_fullsize_h100.md": None,
+    "benchmarks/results/ctrl_c_cpu.md": None,
+    "benchmarks/results/driver_kill_leftovers.md": None,
+    "benchmarks/results/fault_injection.md": None,
+    "benchmarks/results/gpu_tests_h100.md": None,
+    "benchmarks/results/hostile_inputs.md": None,
+    "benchmarks/results/tiny_audio_levels.md": None,
 }
+
+
+def figure_records() -> list[str]:
+    """Every record that states figures: README.md, benchmarks/results/*.md, docs/results/**/README.md."""
+    found = ["README.md", *(p for p in RESULTS.glob("*.md")), *(ROOT / "docs/results").rglob("README.md")]
+    return sorted(str(Path(p).relative_to(ROOT)) if Path(p).is_absolute() else p for p in found)
+
+
+def inventory_problems() -> list[str]:
+    """A record missing from INVENTORY, or an inventory entry whose data is not in the repository."""
+    problems = [f"{r}: not in the inventory" for r in figure_records() if r not in INVENTORY]
+    for record, data in INVENTORY.items():
+        if not (ROOT / record).exists():
+            problems.append(f"{record}: in the inventory, not in the repository")
+        for pattern in data or ():
+            if not any(ROOT.glob(pattern)):
+                problems.append(f"{record}: no file matches {pattern}")
+    return problems
 
 
 def check() -> list[tuple[Figure, float, bool]]:
@@ -384,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     for problem in record_problems():
         bad += 1
         print(f"RECORD\t{problem}")
+    for problem in inventory_problems():
+        bad += 1
+        print(f"INVENTORY\t{problem}")
+    for record, data in INVENTORY.items():
+        if data is None:
+            print(f"no data kept\t{record}\tits figures are as the run printed them")
     for n in NOT_RECOMPUTABLE:
         print(f"not recomputable\t{n.record}\t{n.figures}\t{n.source}")
     return 1 if bad else 0

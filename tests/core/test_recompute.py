@@ -44,6 +44,10 @@ def test_every_registered_value_is_written_in_its_record_and_unkept_runs_are_mar
     assert recompute.record_problems() == []
 
 
+def test_every_figure_bearing_record_names_the_data_behind_it(recompute):
+    assert recompute.inventory_problems() == []
+
+
 def test_a_figure_off_by_more_than_its_rounding_is_a_mismatch(recompute):
     figure = next(f for f in recompute.check() if f[0].name == "tango J/step")[0]
     value = figure.compute()
