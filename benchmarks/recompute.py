@@ -110,16 +110,32 @@ def rank_correlation() -> float:
     return float(spearmanr(new, old).statistic)
 
 
-def host_ratio(old_gpu_prefix: str) -> float:
-    """Mean of (replication / earlier) energy per waveform over the (model, steps) whose earlier rows ran
-    on the GPU named by `old_gpu_prefix`: how much dearer or cheaper that card and host was."""
-    new = rows("docs/results/replication/replication-steps").groupby(["model", "steps"])[ENERGY].mean()
+def host_ratio(old_gpu_prefix: str, col: str = ENERGY) -> float:
+    """Mean of (replication / earlier) `col` over the (model, steps) whose earlier rows ran on the GPU
+    named by `old_gpu_prefix`: how much dearer or cheaper (or slower) that card and host was."""
+    new = rows("docs/results/replication/replication-steps").groupby(["model", "steps"])[col].mean()
     old_rows = rows("docs/results/h100/paper-steps")
     old_rows = old_rows[old_rows["steps"].isin(COMMON_STEPS)]
-    old = old_rows.groupby(["model", "steps"])[ENERGY].mean()
+    old = old_rows.groupby(["model", "steps"])[col].mean()
     gpu = old_rows.groupby(["model", "steps"])["gpu_uuid"].first()
     ratio = (new / old)[gpu.str.startswith(old_gpu_prefix)]
     return float(ratio.mean())
+
+
+def busy_vs_distance_rank() -> float:
+    """Spearman's ρ between a model's median GPU-busy fraction (replication) and |log| of its J/step ratio."""
+    busy = rows("docs/results/replication/replication-steps").groupby("model")["gpu_busy_fraction"].median()
+    new = slopes("docs/results/replication/replication-steps")
+    old = slopes("docs/results/h100/paper-steps", COMMON_STEPS)
+    return float(spearmanr(busy[list(MODELS)], (new / old).abs().map(math.log).abs()).statistic)
+
+
+def cv_rank(run: str) -> float:
+    """Spearman's ρ between the energy CV and the window-duration CV over a run's configurations."""
+    g = rows(run).groupby(["model", "steps", "batch_size"])
+    return float(
+        spearmanr(g[ENERGY].std() / g[ENERGY].mean(), g["window_s"].std() / g["window_s"].mean()).statistic
+    )
 
 
 def cv_below_window_cv_share(run: str) -> float:
@@ -199,18 +215,8 @@ def _figures() -> list[Figure]:
             ("batch 4 / batch 1", lambda m=m: batch_saving(rep_batch, m, 4)),
         ]:
             out.append(Figure(rep_readme, f"{m} {name}", "", fn, 0.0))
-    out.append(Figure(rep_readme, "Spearman ρ of J/step", "", rank_correlation, 0.0))
-    out.append(
-        Figure(rep_readme, "host ratio, old GPU-2d873470", "", lambda: host_ratio("GPU-2d873470"), 0.0)
-    )
-    out.append(
-        Figure(rep_readme, "host ratio, old GPU-7201daf1", "", lambda: host_ratio("GPU-7201daf1"), 0.0)
-    )
-    out.append(
-        Figure(
-            rep_readme, "share energy CV ≤ window CV", "", lambda: cv_below_window_cv_share(rep_steps), 0.0
-        )
-    )
+    for name, fn in REPLICATION_SUMMARY.items():
+        out.append(Figure(rep_readme, name, "", fn, 0.0))
     # the meter's precision: both H100 runs, wherever it is quoted
     for record in ("README.md", "benchmarks/results/meter_precision_h100.md"):
         out.append(
@@ -279,18 +285,20 @@ def _figures() -> list[Figure]:
     )
 
 
-# The replication reading's figures: written there with these formats (filled in by _replication_written).
-REPLICATION_FORMATS = {
-    "J/step": "{:.2f}",
-    "J/step CI": "{:.2f}",
-    "earlier J/step at steps 10–100": "{:.2f}",
-    "earlier J/step CI at steps 10–100": "{:.2f}",
-    "replication / earlier J/step": "{:.2f}",
-    "batch 4 / batch 1": "{:.2f}",
-    "Spearman ρ of J/step": "{:.2f}",
-    "host ratio, old GPU-2d873470": "{:.2f}",
-    "host ratio, old GPU-7201daf1": "{:.2f}",
-    "share energy CV ≤ window CV": "{:.2f}",
+REP_STEPS = "docs/results/replication/replication-steps"
+# The replication reading's summary figures, written there as `<!-- figure: name = value -->` lines
+# beside the prose that quotes them, with two decimals.
+REPLICATION_SUMMARY: dict[str, Callable[[], float]] = {
+    "Spearman ρ of J/step": rank_correlation,
+    "host ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470"),
+    "host ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1"),
+    "latency ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470", "latency_s"),
+    "latency ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1", "latency_s"),
+    "power ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470", "avg_power_w"),
+    "power ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1", "avg_power_w"),
+    "Spearman ρ busy fraction vs |log ratio|": busy_vs_distance_rank,
+    "share energy CV ≤ window CV": lambda: cv_below_window_cv_share(REP_STEPS),
+    "Spearman ρ energy CV vs window CV": lambda: cv_rank(REP_STEPS),
 }
 
 
@@ -459,13 +467,8 @@ def replication_tables() -> str:
             + f" | {batch_saving(rep_batch, m, 4):.2f} |"
         )
     lines.append("")
-    for name, fn in [
-        ("Spearman ρ of J/step", rank_correlation),
-        ("host ratio, old GPU-2d873470", lambda: host_ratio("GPU-2d873470")),
-        ("host ratio, old GPU-7201daf1", lambda: host_ratio("GPU-7201daf1")),
-        ("share energy CV ≤ window CV", lambda: cv_below_window_cv_share(rep_steps)),
-    ]:
-        lines.append(f"<!-- figure: {name} = {REPLICATION_FORMATS[name].format(fn())} -->")
+    for name, fn in REPLICATION_SUMMARY.items():
+        lines.append(f"<!-- figure: {name} = {fn():.2f} -->")
     return "\n".join(lines)
 
 
