@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
+from keep_runs import keep_run, runs_dir
 
 from t2a_ray.config import load_sweep
 from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
@@ -116,10 +117,15 @@ def main() -> None:
     args = p.parse_args()
 
     doc = sweep_doc(args)
+    stem = f"orchestrator_overhead_{args.model}_{args.weights}_{'gpu' if args.gpus else 'cpu'}"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        bare = bare_loop(new_run(root, "bare", doc))
-        launched = through_launch(new_run(root, "launch", doc), args.gpus)
+        bare_run, launch_run = new_run(root, "bare", doc), new_run(root, "launch", doc)
+        bare = bare_loop(bare_run)
+        launched = through_launch(launch_run, args.gpus)
+        # the rows behind the figures, kept beside them (the temporary folder is deleted)
+        for run in (bare_run, launch_run):
+            keep_run(run, runs_dir(args.out, stem))
     result = {
         "date": dt.date.today().isoformat(),
         "card": args.card or platform.node(),
@@ -147,7 +153,6 @@ def main() -> None:
     )
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"orchestrator_overhead_{args.model}_{args.weights}_{'gpu' if args.gpus else 'cpu'}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
     (args.out / f"{stem}.md").write_text(
         f"# Orchestrator overhead: {args.trials} trials of `{args.model}` ({args.weights})\n\n"

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from keep_runs import keep_run, runs_dir
 
 from t2a_ray.analysis.gpu_effect import WARN_FRACTION, gpu_effect
 from t2a_ray.config import parse_sweep
@@ -209,14 +210,17 @@ def main() -> None:
         os.environ["T2A_RAY_LOGICAL_GPUS"] = "1"
 
     doc = sweep_doc(args)
+    stem = args.out / f"scaling_{'gpu' if args.gpu else 'cpu'}"
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.gpus:
             # one GPU: both placements run the same work on the same card; once is enough
             for placement in args.placement if n > 1 else args.placement[:1]:
                 runs.append(one(Path(tmp), n, placement, doc, args))
+                # the rows behind the figures, kept beside them (the temporary folder is deleted)
+                kept = keep_run(RunFolder(Path(tmp) / f"{placement}-g{n}"), runs_dir(args.out, stem.name))
+                runs[-1]["run_folder"] = str(kept.relative_to(args.out))
                 print(json.dumps({k: runs[-1][k] for k in ("placement", "gpus", "wall_s", "sweep_s")}))
-    stem = args.out / f"scaling_{'gpu' if args.gpu else 'cpu'}"
     command = " ".join([Path(sys.executable).name, *sys.argv])
     if args.append and stem.with_suffix(".json").exists():
         old = json.loads(stem.with_suffix(".json").read_text())

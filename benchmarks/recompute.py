@@ -1,0 +1,503 @@
+"""Recompute the figures of the committed records from the committed run data, and compare.
+
+Each figure that a record (README.md, benchmarks/results/*.md, docs/results/**/README.md) states and
+whose run data is committed is in `FIGURES`: the record, a name, the value as written there, a function
+that computes it from the data (Parquet run folders, benchmark JSON) and the tolerance of its rounding.
+A figure whose run data was not kept is in `NOT_RECOMPUTABLE`, with the words its record must carry to
+say so. `INVENTORY` lists, per figure-bearing record, the data behind it.
+
+    python benchmarks/recompute.py                 # every figure: as written, recomputed, ok or MISMATCH
+    python benchmarks/recompute.py --replication   # the tables of docs/results/replication/README.md
+
+Reads files only (never launches); exit 1 on any mismatch. tests/core/test_recompute.py runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import spearmanr
+
+from t2a_ray.analysis.fits import fit_line
+from t2a_ray.analysis.stats import mean_ci
+
+ROOT = Path(__file__).resolve().parents[1]
+H100 = ROOT / "docs/results/h100"
+REPLICATION = ROOT / "docs/results/replication"
+RESULTS = ROOT / "benchmarks/results"
+ENERGY = "energy_per_waveform_j"
+MODELS = ("audioldm", "audioldm2", "make-an-audio", "make-an-audio-2", "stable-audio-open", "tango", "tango2")
+# the steps both the earlier H100 sweep (10–200) and the replication (10–100) ran
+COMMON_STEPS = (10, 25, 50, 100)
+# the replication's batch sweep ran 50 steps and batch 1, 2, 4; the earlier one 100 steps and 1, 2, 5, 10
+REPLICATION_BATCHES = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class Figure:
+    record: str  # path of the record, from the repository root
+    name: str
+    written: str  # the value exactly as the record writes it (it must occur in the record)
+    compute: Callable[[], float]
+    tolerance: float  # absolute: half a unit of the last written digit, unless said otherwise
+
+    def check(self) -> tuple[float, bool]:
+        value = float(self.compute())
+        return value, math.isfinite(value) and abs(value - float(self.written)) <= self.tolerance
+
+
+@dataclass(frozen=True)
+class NotRecomputable:
+    record: str
+    figures: str
+    source: str
+    marker: str = "not recomputable"  # the words the record must carry beside the figures
+
+
+@functools.cache
+def rows(path: str) -> pd.DataFrame:
+    return pd.read_parquet(ROOT / path / "results.parquet")
+
+
+@functools.cache
+def bench_json(name: str) -> dict | list:
+    return json.loads((RESULTS / name).read_text())
+
+
+@functools.cache
+def steps_fit(run: str, model: str, steps: tuple[int, ...] | None = None) -> dict[str, float]:
+    """The report's energy-vs-steps fit (analysis/fits.py) of one model, optionally on some steps only."""
+    d = rows(run)
+    d = d[(d["model"] == model) & (d["status"] == "ok")]
+    if steps is not None:
+        d = d[d["steps"].isin(steps)]
+    return fit_line(d["steps"], d[ENERGY])
+
+
+@functools.cache
+def per_waveform(run: str, model: str | None = None, **settings) -> tuple[float, float, int]:
+    """Mean energy per waveform (J) with its 95 % CI over the rows of one configuration."""
+    d = rows(run)
+    d = d[d["status"] == "ok"]
+    settings = settings if model is None else {"model": model, **settings}
+    for k, v in settings.items():
+        d = d[d[k] == v]
+    return mean_ci(d[ENERGY])
+
+
+def batch_saving(run: str, model: str, big: int, small: int = 1) -> float:
+    return per_waveform(run, model, batch_size=big)[0] / per_waveform(run, model, batch_size=small)[0]
+
+
+def slopes(run: str, steps: tuple[int, ...] | None = None) -> pd.Series:
+    return pd.Series({m: steps_fit(run, m, steps)["slope"] for m in MODELS})
+
+
+def rank_correlation() -> float:
+    """Spearman's ρ of the models' J/step: the replication against the earlier H100 sweep, steps 10–100."""
+    new, old = (
+        slopes("docs/results/replication/replication-steps"),
+        slopes("docs/results/h100/paper-steps", COMMON_STEPS),
+    )
+    return float(spearmanr(new, old).statistic)
+
+
+def host_ratio(old_gpu_prefix: str, col: str = ENERGY) -> float:
+    """Mean of (replication / earlier) `col` over the (model, steps) whose earlier rows ran on the GPU
+    named by `old_gpu_prefix`: how much dearer or cheaper (or slower) that card and host was."""
+    new = rows("docs/results/replication/replication-steps").groupby(["model", "steps"])[col].mean()
+    old_rows = rows("docs/results/h100/paper-steps")
+    old_rows = old_rows[old_rows["steps"].isin(COMMON_STEPS)]
+    old = old_rows.groupby(["model", "steps"])[col].mean()
+    gpu = old_rows.groupby(["model", "steps"])["gpu_uuid"].first()
+    ratio = (new / old)[gpu.str.startswith(old_gpu_prefix)]
+    return float(ratio.mean())
+
+
+def busy_vs_distance_rank() -> float:
+    """Spearman's ρ between a model's median GPU-busy fraction (replication) and |log| of its J/step ratio."""
+    busy = rows("docs/results/replication/replication-steps").groupby("model")["gpu_busy_fraction"].median()
+    new = slopes("docs/results/replication/replication-steps")
+    old = slopes("docs/results/h100/paper-steps", COMMON_STEPS)
+    return float(spearmanr(busy[list(MODELS)], (new / old).abs().map(math.log).abs()).statistic)
+
+
+def cv_rank(run: str) -> float:
+    """Spearman's ρ between the energy CV and the window-duration CV over a run's configurations."""
+    g = rows(run).groupby(["model", "steps", "batch_size"])
+    return float(
+        spearmanr(g[ENERGY].std() / g[ENERGY].mean(), g["window_s"].std() / g["window_s"].mean()).statistic
+    )
+
+
+def cv_below_window_cv_share(run: str) -> float:
+    """Share of configurations whose energy CV over repeats is at most their window-duration CV."""
+    g = rows(run).groupby(["model", "steps", "batch_size"])
+    e = g[ENERGY].std() / g[ENERGY].mean()
+    w = g["window_s"].std() / g["window_s"].mean()
+    return float((e <= w).mean())
+
+
+def meter_cv_percent(name: str) -> float:
+    """The meter's CV (%) over the matmul windows of one meter_precision run."""
+    summary = next(s for s in bench_json(name)["summaries"] if s["workload"].startswith("matmul"))
+    return 100.0 * summary["meter_cv"]
+
+
+def scaling_speedup(name: str, placement: str, gpus: int, phase: str = "wall_s") -> float:
+    """A scaling record's speed-up over its one-GPU run, from the JSON the benchmark wrote."""
+    runs = bench_json(name)
+    one = next(r for r in runs if r["gpus"] == 1)
+    run = next(r for r in runs if r["gpus"] == gpus and r["placement"] == placement)
+    return one[phase] / run[phase]
+
+
+def _half_unit(written: str) -> float:
+    decimals = len(written.split(".")[1]) if "." in written else 0
+    return 0.5 * 10.0**-decimals + 1e-9
+
+
+def _fig(record: str, name: str, written: str, compute: Callable[[], float], tolerance: float | None = None):
+    return Figure(record, name, written, compute, _half_unit(written) if tolerance is None else tolerance)
+
+
+def _figures() -> list[Figure]:
+    out: list[Figure] = []
+    h100_readme = "docs/results/h100/README.md"
+    rep_readme = "docs/results/replication/README.md"
+    steps_run, batch_run = "docs/results/h100/paper-steps", "docs/results/h100/paper-batch"
+    rep_steps, rep_batch = (
+        "docs/results/replication/replication-steps",
+        "docs/results/replication/replication-batch",
+    )
+    # docs/results/h100: J/step per model with its CI, all steps 10–200
+    h100_slopes = {
+        "audioldm": ("6.32", "0.29"),
+        "audioldm2": ("12.21", "1.26"),
+        "make-an-audio": ("3.88", "0.30"),
+        "make-an-audio-2": ("1.70", "0.11"),
+        "stable-audio-open": ("15.45", "0.62"),
+        "tango": ("10.30", "0.58"),
+        "tango2": ("8.57", "0.45"),
+    }
+    for m, (slope, ci) in h100_slopes.items():
+        out.append(_fig(h100_readme, f"{m} J/step", slope, lambda m=m: steps_fit(steps_run, m)["slope"]))
+        out.append(_fig(h100_readme, f"{m} J/step CI", ci, lambda m=m: steps_fit(steps_run, m)["slope_ci95"]))
+    h100_batch10 = {
+        "audioldm": "0.23",
+        "audioldm2": "0.18",
+        "make-an-audio": "0.27",
+        "make-an-audio-2": "0.53",
+    }
+    h100_batch10 |= {"stable-audio-open": "0.68", "tango": "0.51", "tango2": "0.48"}
+    for m, ratio in h100_batch10.items():
+        out.append(
+            _fig(h100_readme, f"{m} batch 10 / batch 1", ratio, lambda m=m: batch_saving(batch_run, m, 10))
+        )
+    # docs/results/replication: the fits on one card, the earlier ones at matching steps, their ratio
+    for m in MODELS:
+        new = functools.partial(steps_fit, rep_steps, m)
+        old = functools.partial(steps_fit, steps_run, m, COMMON_STEPS)
+        for name, fn in [
+            ("J/step", lambda new=new: new()["slope"]),
+            ("J/step CI", lambda new=new: new()["slope_ci95"]),
+            ("earlier J/step at steps 10–100", lambda old=old: old()["slope"]),
+            ("earlier J/step CI at steps 10–100", lambda old=old: old()["slope_ci95"]),
+            ("replication / earlier J/step", lambda new=new, old=old: new()["slope"] / old()["slope"]),
+            ("batch 4 / batch 1", lambda m=m: batch_saving(rep_batch, m, 4)),
+        ]:
+            out.append(Figure(rep_readme, f"{m} {name}", "", fn, 0.0))
+    for name, fn in REPLICATION_SUMMARY.items():
+        out.append(Figure(rep_readme, name, "", fn, 0.0))
+    # the meter's precision: both H100 runs, wherever it is quoted
+    for record in ("README.md", "benchmarks/results/meter_precision_h100.md"):
+        out.append(
+            _fig(
+                record,
+                "meter CV, first H100",
+                "0.28",
+                lambda: meter_cv_percent("meter_precision_h100_ticks.json"),
+            )
+        )
+        out.append(
+            _fig(
+                record,
+                "meter CV, second H100",
+                "0.44",
+                lambda: meter_cv_percent("meter_precision_h100_ticks_b.json"),
+            )
+        )
+    # docs/results/h200/runtime: AudioLDM, eager against CUDA graphs (J per waveform, 95 % CI)
+    runtime_readme, runtime_run = (
+        "docs/results/h200/runtime/README.md",
+        "docs/results/h200/runtime/runtime-audioldm-h200",
+    )
+    runtime = {
+        (1, 25): ("177.3", "33.1", "42.7"),
+        (1, 100): ("680.3", "20.7", "132.2"),
+        (4, 25): ("60.3", "2.6", "25.6"),
+        (4, 100): ("201.3", "54.6", "78.5"),
+    }
+    for (batch, steps), (eager, eager_ci, graphs) in runtime.items():
+        cfg = {"model": "audioldm", "batch_size": batch, "steps": steps}
+        for name, written, compile_, i in (
+            ("eager J per waveform", eager, "none", 0),
+            ("eager J per waveform CI", eager_ci, "none", 1),
+            ("reduce-overhead J per waveform", graphs, "reduce-overhead", 0),
+        ):
+            out.append(
+                _fig(
+                    runtime_readme,
+                    f"audioldm b{batch} s{steps} {name}",
+                    written,
+                    lambda cfg=cfg, c=compile_, i=i: per_waveform(runtime_run, **cfg, compile=c)[i],
+                )
+            )
+    # the 2×H200 scaling: checked against its summary JSON only (its run folders were not kept)
+    for placement, wall, sweep in (("pack", "1.91", "1.98"), ("spread", "1.86", "1.93")):
+        for record in ("benchmarks/results/scaling_gpu.md", "README.md"):
+            out.append(
+                _fig(
+                    record,
+                    f"{placement} speed-up, wall",
+                    wall,
+                    lambda p=placement: scaling_speedup("scaling_gpu.json", p, 2),
+                )
+            )
+            out.append(
+                _fig(
+                    record,
+                    f"{placement} speed-up, sweep phase",
+                    sweep,
+                    lambda p=placement: scaling_speedup("scaling_gpu.json", p, 2, "sweep_s"),
+                )
+            )
+    return [f for f in out if f.written or f.record != rep_readme] + _replication_written(
+        [f for f in out if f.record == rep_readme]
+    )
+
+
+REP_STEPS = "docs/results/replication/replication-steps"
+# The replication reading's summary figures, written there as `<!-- figure: name = value -->` lines
+# beside the prose that quotes them, with two decimals.
+REPLICATION_SUMMARY: dict[str, Callable[[], float]] = {
+    "Spearman ρ of J/step": rank_correlation,
+    "host ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470"),
+    "host ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1"),
+    "latency ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470", "latency_s"),
+    "latency ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1", "latency_s"),
+    "power ratio, old GPU-2d873470": lambda: host_ratio("GPU-2d873470", "avg_power_w"),
+    "power ratio, old GPU-7201daf1": lambda: host_ratio("GPU-7201daf1", "avg_power_w"),
+    "Spearman ρ busy fraction vs |log ratio|": busy_vs_distance_rank,
+    "share energy CV ≤ window CV": lambda: cv_below_window_cv_share(REP_STEPS),
+    "Spearman ρ energy CV vs window CV": lambda: cv_rank(REP_STEPS),
+}
+
+
+def _replication_written(figures: list[Figure]) -> list[Figure]:
+    """The replication figures with the values the reading writes: parsed from its tables, so that the
+    check compares the committed text, not a copy of it here."""
+    text = (ROOT / "docs/results/replication/README.md").read_text()
+    tables = _replication_values(text)
+    out = []
+    for f in figures:
+        written = tables.get(f.name)
+        if written is None:
+            raise KeyError(f"docs/results/replication/README.md does not state {f.name!r}")
+        out.append(Figure(f.record, f.name, written, f.compute, _half_unit(written)))
+    return out
+
+
+def _replication_values(text: str) -> dict[str, str]:
+    """Figure name → written value, from the reading's per-model table and its `figure: value` lines."""
+    out: dict[str, str] = {}
+    header = ""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| model |"):
+            header = line
+        if line.startswith("<!-- figure: "):
+            name, value = line.removeprefix("<!-- figure: ").removesuffix(" -->").rsplit("=", 1)
+            out[name.strip()] = value.strip()
+        if not line.startswith("| ") or cells[0] not in MODELS:
+            continue
+        m = cells[0]
+        if "J/step, replication" in header:
+            new, new_ci = (v.strip() for v in cells[1].split("±"))
+            old, old_ci = (v.strip() for v in cells[2].split("±"))
+            out |= {
+                f"{m} J/step": new,
+                f"{m} J/step CI": new_ci,
+                f"{m} earlier J/step at steps 10–100": old,
+                f"{m} earlier J/step CI at steps 10–100": old_ci,
+                f"{m} replication / earlier J/step": cells[3],
+            }
+        elif "batch 4 / batch 1" in header:
+            out[f"{m} batch 4 / batch 1"] = cells[4]
+    return out
+
+
+NOT_RECOMPUTABLE = [
+    NotRecomputable(
+        "benchmarks/results/scaling_gpu.md",
+        "the 2×H200 speed-ups (1.91× pack, 1.86× spread), 105/105 rows ok, the GPU effect",
+        "benchmarks/scaling.py of 2026-11-30 wrote its run folders to a temporary directory, since deleted; "
+        "only scaling_gpu.json (its summary) was kept",
+    ),
+    NotRecomputable(
+        "README.md",
+        "the 2×H200 speed-ups (1.91×, 1.86×, 1.98×, 1.93×)",
+        "benchmarks/results/scaling_gpu.md (run folders not kept)",
+    ),
+]
+
+# Every figure-bearing record → the committed data behind it (paths from the repository root; globs
+# allowed), or None where no data file was kept: its figures are as written, from the run's output.
+# Only the records in FIGURES are recomputed; the others name their data so that they can be.
+INVENTORY: dict[str, tuple[str, ...] | None] = {
+    "README.md": ("benchmarks/results/*.json", "docs/results/*/*/results.parquet"),
+    "docs/results/h100/README.md": (
+        "docs/results/h100/paper-steps/results.parquet",
+        "docs/results/h100/paper-batch/results.parquet",
+    ),
+    "docs/results/replication/README.md": (
+        "docs/results/replication/replication-steps/results.parquet",
+        "docs/results/replication/replication-batch/results.parquet",
+    ),
+    "docs/results/h200/runtime/README.md": ("docs/results/h200/runtime/*/results.parquet",),
+    "benchmarks/results/meter_precision_h100.md": ("benchmarks/results/meter_precision_h100*.json*",),
+    "benchmarks/results/scaling_gpu.md": ("benchmarks/results/scaling_gpu.json",),  # summary only
+    "benchmarks/results/scaling_cpu.md": ("benchmarks/results/scaling_cpu.json",),
+    "benchmarks/results/scaling_cpu_run1.md": ("benchmarks/results/scaling_cpu_run1.json",),
+    "benchmarks/results/scaling_noop_cpu.md": ("benchmarks/results/scaling_noop_cpu.json",),
+    "benchmarks/results/scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu.md": (
+        "benchmarks/results/scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu.json",
+    ),
+    "benchmarks/results/cluster_scale_noop_cpu.md": ("benchmarks/results/cluster_scale_noop_cpu.json",),
+    "benchmarks/results/doctor_h200.md": ("benchmarks/results/doctor_h200.json",),
+    "benchmarks/results/orchestrator_overhead_audioldm_random_h100.md": (
+        "benchmarks/results/orchestrator_overhead_audioldm_random_h*.json",
+    ),
+    "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.md": (
+        "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.json",
+    ),
+    "benchmarks/results/prefetch_cpu.md": ("benchmarks/results/prefetch_cpu.json",),
+    "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
+    "benchmarks/results/adapters_fullsize_h100.md": None,
+    "benchmarks/results/ctrl_c_cpu.md": None,
+    "benchmarks/results/driver_kill_leftovers.md": None,
+    "benchmarks/results/fault_injection.md": None,
+    "benchmarks/results/gpu_tests_h100.md": None,
+    "benchmarks/results/hostile_inputs.md": None,
+    "benchmarks/results/tiny_audio_levels.md": None,
+}
+
+
+def figure_records() -> list[str]:
+    """Every record that states figures: README.md, benchmarks/results/*.md, docs/results/**/README.md."""
+    found = ["README.md", *(p for p in RESULTS.glob("*.md")), *(ROOT / "docs/results").rglob("README.md")]
+    return sorted(str(Path(p).relative_to(ROOT)) if Path(p).is_absolute() else p for p in found)
+
+
+def inventory_problems() -> list[str]:
+    """A record missing from INVENTORY, or an inventory entry whose data is not in the repository."""
+    problems = [f"{r}: not in the inventory" for r in figure_records() if r not in INVENTORY]
+    for record, data in INVENTORY.items():
+        if not (ROOT / record).exists():
+            problems.append(f"{record}: in the inventory, not in the repository")
+        for pattern in data or ():
+            if not any(ROOT.glob(pattern)):
+                problems.append(f"{record}: no file matches {pattern}")
+    return problems
+
+
+def check() -> list[tuple[Figure, float, bool]]:
+    return [(f, *f.check()) for f in _figures()]
+
+
+def record_problems() -> list[str]:
+    """What the records themselves get wrong: a registered value they no longer state, a figure from a
+    run not kept that is not marked so."""
+    problems = []
+    for f in _figures():
+        if f.written not in (ROOT / f.record).read_text():
+            problems.append(f"{f.record}: {f.name} {f.written} is not written there")
+    for n in NOT_RECOMPUTABLE:
+        if n.marker not in (ROOT / n.record).read_text():
+            problems.append(f"{n.record}: {n.figures} not marked {n.marker!r} ({n.source})")
+    return problems
+
+
+def replication_tables() -> str:
+    """The per-model tables of docs/results/replication/README.md, from the run folders."""
+    rep_steps, steps_run = "docs/results/replication/replication-steps", "docs/results/h100/paper-steps"
+    rep_batch = "docs/results/replication/replication-batch"
+    lines = [
+        "| model | J/step, replication (95 % CI) | J/step, earlier H100 at steps 10–100 (95 % CI) | ratio | R² |",
+        "|---|---|---|---|---|",
+    ]
+    for m in MODELS:
+        new, old = steps_fit(rep_steps, m), steps_fit(steps_run, m, COMMON_STEPS)
+        lines.append(
+            f"| {m} | {new['slope']:.2f} ± {new['slope_ci95']:.2f} | {old['slope']:.2f} ± {old['slope_ci95']:.2f} "
+            f"| {new['slope'] / old['slope']:.2f} | {new['r2']:.3f} |"
+        )
+    lines += [
+        "",
+        "| model | " + " | ".join(f"{s} steps" for s in COMMON_STEPS) + " |",
+        "|---|---|---|---|---|",
+    ]
+    for m in MODELS:
+        cells = [per_waveform(rep_steps, m, steps=s) for s in COMMON_STEPS]
+        lines.append(f"| {m} | " + " | ".join(f"{a:.0f} ± {c:.0f}" for a, c, _ in cells) + " |")
+    lines += ["", "| model | batch 1 | batch 2 | batch 4 | batch 4 / batch 1 |", "|---|---|---|---|---|"]
+    for m in MODELS:
+        cells = [per_waveform(rep_batch, m, batch_size=b) for b in REPLICATION_BATCHES]
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{a:.0f} ± {c:.0f}" for a, c, _ in cells)
+            + f" | {batch_saving(rep_batch, m, 4):.2f} |"
+        )
+    lines.append("")
+    for name, fn in REPLICATION_SUMMARY.items():
+        lines.append(f"<!-- figure: {name} = {fn():.2f} -->")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--replication", action="store_true", help="print the replication reading's tables")
+    args = p.parse_args(argv)
+    if args.replication:
+        print(replication_tables())
+        return 0
+    bad = 0
+    for f, value, ok in check():
+        bad += not ok
+        print(
+            f"{'ok' if ok else 'MISMATCH'}\t{f.record}\t{f.name}\twritten {f.written}\trecomputed {value:.6g}"
+        )
+    for problem in record_problems():
+        bad += 1
+        print(f"RECORD\t{problem}")
+    for problem in inventory_problems():
+        bad += 1
+        print(f"INVENTORY\t{problem}")
+    for record, data in INVENTORY.items():
+        if data is None:
+            print(f"no data kept\t{record}\tits figures are as the run printed them")
+    for n in NOT_RECOMPUTABLE:
+        print(f"not recomputable\t{n.record}\t{n.figures}\t{n.source}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
