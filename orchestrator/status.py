@@ -13,10 +13,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from t2a_ray.config import load_sweep
-from t2a_ray.orchestrator.plan import parse_unit_id
+from t2a_ray.frozen import load_run_sweep
 from t2a_ray.orchestrator.progress import format_duration, format_energy
-from t2a_ray.runfolder import RunFolder
+from t2a_ray.runfolder import RunFolder, parse_unit_id
 from t2a_ray.schema import shard_metadata, trial_status
 
 
@@ -84,7 +83,7 @@ class RunStatus:
 
 
 def run_status(run: RunFolder) -> RunStatus:
-    sweep = load_sweep(run.sweep_yaml)
+    sweep = load_run_sweep(run)  # the trials frozen at launch, never expanded again
     ids = {t.trial_id for t in sweep.trials()}
     covered: dict[str, set[int]] = {}
     statuses: dict[str, list[str]] = {}

@@ -111,6 +111,7 @@ def launch(
 ) -> None:
     """Run a sweep: every configuration of the grid, metered, into OUT/NAME."""
     from t2a_ray.config import load_sweep
+    from t2a_ray.frozen import create_run
     from t2a_ray.runfolder import RunFolder
 
     demo = config_path is None
@@ -141,8 +142,17 @@ def launch(
         f" × {plural(len(sweep.prompts), 'prompt')} → {run.root}",
         err=True,
     )
-    run.create(sweep.to_yaml())
-    _run(run, gpus, address, not no_progress, analyze=True)
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+        # The lock first, then the folder's files: of two launches of one name, exactly one runs; the
+        # other is refused (exit 2) with the holder's pid and host, or because the run now exists.
+        with run.driver_lock():
+            create_run(run, sweep)
+            _run(run, gpus, address, not no_progress, analyze=True)
+    except ConfigError as e:
+        _fail_usage(e)
+    except OSError as e:
+        _fail_storage(run, e)
 
 
 @main.command()
@@ -152,7 +162,15 @@ def launch(
 )
 @click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT.")
 @click.option("--no-progress", is_flag=True, help="No progress line.")
-def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bool) -> None:
+@click.option(
+    "--accept-changed-sweep",
+    is_flag=True,
+    help="Continue although sweep.yaml or trials.jsonl changed since the launch: the trials are expanded "
+    "again from sweep.yaml as it is now, and shards of trials no longer in it are moved aside.",
+)
+def resume(
+    run_dir: Path, gpus: int | None, address: str | None, no_progress: bool, accept_changed_sweep: bool
+) -> None:
     """Continue an interrupted sweep from its folder alone: finished trials are never run again."""
     from t2a_ray.config import load_sweep
     from t2a_ray.runfolder import RunFolder
@@ -161,11 +179,11 @@ def resume(run_dir: Path, gpus: int | None, address: str | None, no_progress: bo
     try:
         if not run.exists():
             raise ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)")
-        load_sweep(run.sweep_yaml)
+        load_sweep(run.sweep_yaml, expand=False)  # its trials are the frozen ones (trials.jsonl)
         gpus = _check_gpus(gpus, address)
     except ConfigError as e:
         _fail_usage(e)
-    _run(run, gpus, address, not no_progress, analyze=True)
+    _run(run, gpus, address, not no_progress, analyze=True, accept_changed_sweep=accept_changed_sweep)
 
 
 def _check_out(out_dir: Path) -> None:
@@ -181,21 +199,37 @@ def _check_out(out_dir: Path) -> None:
     probe.close()
 
 
-def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bool) -> None:
-    from t2a_ray.config import load_sweep
+def _fail_storage(run, error: OSError) -> None:
+    """A run folder that cannot be written (a full disk): one line and exit 1 — the command was right,
+    the folder is not; the same command works once there is space."""
+    click.echo(
+        f"error: cannot write {run.root}: {error.strerror or error}; every finished trial is kept — free "
+        f"the space, then `t2a-ray resume {run.root}`",
+        err=True,
+    )
+    sys.exit(EXIT_FAILURE)
+
+
+def _run(
+    run,
+    gpus: int | None,
+    address: str | None,
+    progress: bool,
+    analyze: bool,
+    accept_changed_sweep: bool = False,
+) -> None:
+    from t2a_ray.frozen import load_run_sweep, pending_trials
     from t2a_ray.orchestrator import reaper
-    from t2a_ray.orchestrator.plan import trial_done
     from t2a_ray.orchestrator.progress import plural
     from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep, stop_on_sigint
 
     def interrupted(at_once: bool = False) -> None:
         if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
             reaper.kill_descendants()
-        sweep = load_sweep(run.sweep_yaml)
-        finished = run.finished_trial_ids()  # unit ids: a trial is done once they cover its repeats
-        done = sum(trial_done(t.trial_id, finished, sweep.repeats) for t in sweep.trials())
+        sweep = load_run_sweep(run)
+        left = len(pending_trials(run, sweep))  # a trial is done once its units cover its repeats
         click.echo(
-            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run"
+            f"\ninterrupted: {len(sweep.trials()) - left} done, {left} to run"
             f" — continue with `t2a-ray resume {run.root}`",
             err=True,
         )
@@ -205,9 +239,12 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
         # threads Tune and Ray leave behind (seconds), and everything a second Ctrl-C interrupts.
         os._exit(EXIT_INTERRUPTED)
 
+    opts = LaunchOptions(
+        gpus=gpus, address=address, progress=progress, accept_changed_sweep=accept_changed_sweep
+    )
     try:
         with stop_on_sigint(at_once=lambda: interrupted(at_once=True)) as signalled:
-            outcome = run_sweep(run, LaunchOptions(gpus=gpus, address=address, progress=progress))
+            outcome = run_sweep(run, opts)
     except KeyboardInterrupt:  # the first Ctrl-C, raised through Ray and Tune
         interrupted()
     except ConfigError as e:
@@ -215,16 +252,26 @@ def _run(run, gpus: int | None, address: str | None, progress: bool, analyze: bo
     except T2ARayError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FAILURE)
+    except OSError as e:  # the folder cannot be written where no finer handler caught it (a full disk)
+        _fail_storage(run, e)
     if signalled:  # a Ctrl-C that came too late to stop anything still skips the analysis
         interrupted()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
     click.echo(
         f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done;"
-        f" outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        f" outcomes: {statuses}{f', {outcome.pending} pending' if outcome.pending else ''}"
+        f" ({outcome.wall_s:.1f} s)",
         err=True,
     )
-    for path in outcome.quarantined:
-        click.echo(f"warning: unreadable shard moved aside: {path}", err=True)
+    for path in map(Path, outcome.quarantined):
+        why = "not a shard of this run" if path.parent == run.foreign_dir else "unreadable shard"
+        click.echo(f"warning: {why}, moved aside: {path}", err=True)
+    if outcome.pending:  # never "ok" with rows missing
+        click.echo(
+            f"error: {plural(outcome.pending, 'trial')} not finished; `t2a-ray resume {run.root}` runs them",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
     if analyze and run.results.exists():
         _analyze_run(run.root)
 
@@ -484,12 +531,26 @@ def _analyze_run(run_dir: Path, out_dir: Path | None = None, intensity: float | 
     if not run.exists():
         _fail_usage(ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)"))
     from t2a_ray.analysis import AnalysisError, analyze_run
+    from t2a_ray.frozen import load_run_sweep, pending_trials, shard_owner
+    from t2a_ray.orchestrator.progress import plural
     from t2a_ray.schema import merge_results
 
-    table, _ = merge_results(run)
+    run.remove_stale_temp_files()  # of this host's writers killed mid-write (a merge, a report)
+    try:
+        sweep = load_run_sweep(run)
+    except ConfigError as e:
+        _fail_usage(e)
+    table, _ = merge_results(run, owner=shard_owner(run, sweep))  # only the run's own shards
     if table is None:
         click.echo(f"error: {run.root} has no finished trials yet", err=True)
         sys.exit(EXIT_FAILURE)
+    left = len(pending_trials(run, sweep)) if sweep.search.strategy == "grid" else 0
+    if left:
+        click.echo(
+            f"note: the run is unfinished: {left} of {plural(len(sweep.trials()), 'trial')} pending"
+            f" (`t2a-ray resume {run.root}` runs them); the analysis covers the finished ones",
+            err=True,
+        )
     try:
         click.echo(analyze_run(run.root, out_dir=out_dir, intensity_g_per_kwh=intensity).text())
     except AnalysisError as e:

@@ -72,8 +72,8 @@ class CountingAdapter:
     def __init__(self, adapter):
         self.adapter, self.revision, self.batches = adapter, adapter.revision, []
 
-    def generate(self, prompts, params, seed, phases, negative_prompt=None):
-        gen = self.adapter.generate(prompts, params, seed, phases, negative_prompt)
+    def generate_checked(self, prompts, params, seed, phases, negative_prompt=None):
+        gen = self.adapter.generate_checked(prompts, params, seed, phases, negative_prompt)
         self.batches.append(gen.waveforms.shape[0])
         return gen
 
