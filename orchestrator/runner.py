@@ -159,6 +159,9 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         sweep = open_run(run, opts.accept_changed_sweep, say=lambda m: _say(opts, m))
     except OSError as e:  # e.g. a disk still full: trials.jsonl or run.json of an older folder
         raise StorageError(_storage_advice(run, e)) from None
+    problem = run.write_problem()  # a disk still full: say so now, not once Ray is up
+    if problem is not None:
+        raise StorageError(_storage_advice(run, OSError(problem)))
     owner = shard_owner(run, sweep)
     trials = sweep.trials()
     # footers only: a resume does not read the rows of every shard (the merge checks their content)
