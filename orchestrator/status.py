@@ -89,6 +89,8 @@ def run_status(run: RunFolder) -> RunStatus:
     statuses: dict[str, list[str]] = {}
     energy, walls_per_repeat, unreadable = [], [], 0
     for path in run.shard_paths():
+        if path.is_symlink():  # never one of the run's shards (`schema.ShardOwner`): resume moves it aside
+            continue
         trial_id, repeats = parse_unit_id(path.name[: -len(".parquet")], sweep.repeats)
         try:
             shard = pq.ParquetFile(path)

@@ -136,7 +136,6 @@ def create_run(run: RunFolder, sweep: Sweep) -> RunRecord:
         host=host_name(),
     )
     run.create(sweep_text, {run.trial_list: trials_text, run.run_json: record.to_json()})
-    run._run_id = record.run_id
     return record
 
 
@@ -175,36 +174,13 @@ def open_run(run: RunFolder, accept_changed: bool = False, say=print) -> Sweep:
     record = RunRecord.read(run)
     sweep_text = run.sweep_yaml.read_text(encoding="utf-8")
     if record is None:
-        # An older folder (or a launch killed before run.json): expand it once, with today's cards.
-        sweep = load_sweep(run.sweep_yaml)
-        trials_text = trial_list_text(sweep.trials())
-        if run.trial_list.is_file() and record is None:  # a launch cut short after its trial list
-            trials_text = run.trial_list.read_text(encoding="utf-8")
-            sweep = sweep.with_trials(_parse_trials(trials_text, sweep, run.trial_list))
-        else:
-            atomic_write_text(run.trial_list, trials_text)
-            say(
-                f"{run.root.name}: no trials.jsonl (a run folder of an older t2a-ray): its {len(sweep.trials())} "
-                "trials expanded once from sweep.yaml and written to trials.jsonl"
-            )
-        record = _record(
-            sweep_text,
-            trials_text,
-            len(sweep.trials()),
-            run_id=record.run_id if record else uuid.uuid4().hex,
-            created_unix_s=round(time.time(), 3),
-            host=host_name(),
-        )
-        atomic_write_text(run.run_json, record.to_json())
-        run._run_id = record.run_id
-        return sweep
+        return _adopt(run, sweep_text, say)
     try:
         trials_text: str | None = run.trial_list.read_text(encoding="utf-8")
     except FileNotFoundError:
         trials_text = None
     changed = changed_keys(record, sweep_text, trials_text)
     if not changed:
-        run._run_id = record.run_id
         return load_run_sweep(run)
     if not accept_changed:
         raise SweepChanged(
@@ -227,8 +203,31 @@ def open_run(run: RunFolder, accept_changed: bool = False, say=print) -> Sweep:
         accepted_changes=(*record.accepted_changes, accepted),
     )
     atomic_write_text(run.run_json, record.to_json())
-    run._run_id = record.run_id
     say(f"{run.root.name}: continuing under the changed sweep ({', '.join(changed)}); recorded in run.json")
+    return sweep
+
+
+def _adopt(run: RunFolder, sweep_text: str, say) -> Sweep:
+    """A folder without run.json: of an older t2a-ray (its sweep expanded once now, with today's cards,
+    into trials.jsonl), or of a launch killed after its trial list (kept). run.json is written."""
+    if run.trial_list.is_file():
+        sweep = load_run_sweep(run)
+    else:
+        sweep = load_sweep(run.sweep_yaml)
+        atomic_write_text(run.trial_list, trial_list_text(sweep.trials()))
+        say(
+            f"{run.root.name}: no trials.jsonl (a run folder of an older t2a-ray): its "
+            f"{len(sweep.trials())} trials expanded once from sweep.yaml and written to trials.jsonl"
+        )
+    record = _record(
+        sweep_text,
+        run.trial_list.read_text(encoding="utf-8"),
+        len(sweep.trials()),
+        run_id=uuid.uuid4().hex,
+        created_unix_s=round(time.time(), 3),
+        host=host_name(),
+    )
+    atomic_write_text(run.run_json, record.to_json())
     return sweep
 
 
