@@ -225,7 +225,7 @@ def disk_full(root: Path) -> dict:
 # ---- the run folder's integrity: each case says the exit code of the command that met the fault
 
 
-def launch_race(root: Path, tries: int = 3) -> list[dict]:
+def launch_race(root: Path, tries: int = 2) -> list[dict]:
     """Two `t2a-ray launch` of one name at once, asking for different grids: one runs, one exits 2."""
     out = []
     for i in range(tries):
@@ -256,13 +256,27 @@ def launch_race(root: Path, tries: int = 3) -> list[dict]:
             )
             for c in configs
         ]
-        codes = [p.wait() for p in procs]
-        refused = next((p.stderr.read() for p, c in zip(procs, codes, strict=True) if c == 2), "")
+        errs = [p.communicate()[1] for p in procs]
+        codes = [p.returncode for p in procs]
+        last = [e.strip().splitlines()[-1][:120] if e.strip() else "" for e in errs]
         run = RunFolder(root / "runs" / f"race{i}")
+        if not run.results.is_file():  # no launch finished: say what each said
+            out.append(
+                {
+                    "fault": f"two `launch` of one name at once (try {i + 1})",
+                    "survived": False,
+                    "lost": None,
+                    "duplicated": None,
+                    "exit": "/".join(map(str, codes)),
+                    "note": f"no results: `{last[0]}` / `{last[1]}`",
+                }
+            )
+            continue
         n = len(run.trial_list.read_text().splitlines())
         lost, dup, statuses = count(run, n)
-        asked = {c: p for c, p in zip(codes, ("steps [1, 2]", "steps [7, 8, 9]"), strict=True)}
+        asked = dict(zip(codes, ("steps [1, 2]", "steps [7, 8, 9]"), strict=True))
         ran_steps = sorted({r["steps"] for r in pq.read_table(run.results).to_pylist()})
+        refused = next((t for t, c in zip(last, codes, strict=True) if c == 2), "?")
         out.append(
             {
                 "fault": f"two `launch` of one name at once (try {i + 1})",
@@ -270,8 +284,7 @@ def launch_race(root: Path, tries: int = 3) -> list[dict]:
                 "lost": lost,
                 "duplicated": dup,
                 "exit": "/".join(map(str, codes)),
-                "note": f"the {asked.get(0)} launch ran (steps {ran_steps}); the other: "
-                f"`{refused.strip().splitlines()[-1][:110] if refused.strip() else '?'}`",
+                "note": f"the {asked.get(0)} launch ran (steps {ran_steps}); the other: `{refused}`",
             }
         )
     return out
