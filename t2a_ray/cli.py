@@ -204,7 +204,7 @@ def _fail_storage(run, error: OSError) -> None:
     the folder is not; the same command works once there is space."""
     click.echo(
         f"error: cannot write {run.root}: {error.strerror or error}; every finished trial is kept — free "
-        f"the space, then `t2a-ray resume {run.root}`",
+        f"the space (or fix the folder), then `t2a-ray resume {run.root}`",
         err=True,
     )
     sys.exit(EXIT_FAILURE)
