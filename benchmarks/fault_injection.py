@@ -310,13 +310,14 @@ def flipped_bit(root: Path) -> dict:
     )
     lost, dup, statuses = count(run, 10)
     said = re.search(r"outcomes: ([^(]*)", resumed.stderr)
+    last = resumed.stderr.strip().splitlines()[-1][:150] if resumed.stderr.strip() else ""
     return {
         "fault": "one bit flipped in a shard's data page (footer valid), one unit left",
         "survived": resumed.returncode == 0 and lost == 0,
         "lost": lost,
         "duplicated": dup,
         "exit": resumed.returncode,
-        "note": f"the merge moved it aside and its unit ran again in the same resume; said: {said.group(1).strip() if said else '?'}",
+        "note": f"the merge moved it aside and its unit ran again in the same resume; said: {said.group(1).strip() if said else last}",
     }
 
 
