@@ -341,13 +341,24 @@ class TorchAdapter(Adapter):
         phases: PhaseMarker = no_phases,
         negative_prompt: str | None = None,
     ) -> Generation:
-        # 1. Check inputs, before any GPU work
+        """Check the inputs, before any GPU work, then generate (`generate_checked`)."""
         params = self.check(params)
         prompts = list(prompts)
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise ParameterError("prompts", prompts, "must be a non-empty list of strings")
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             raise ParameterError("negative_prompt", negative_prompt, "must be a string")
+        return self.generate_checked(prompts, params, seed, phases, negative_prompt)
+
+    def generate_checked(
+        self,
+        prompts: Sequence[str],
+        params: Mapping[str, Any],
+        seed: int,
+        phases: PhaseMarker = no_phases,
+        negative_prompt: str | None = None,
+    ) -> Generation:
+        # 1. The inputs were checked once: a trial's when its sweep was launched, else by `generate`
         if self.model is None:
             raise RuntimeError(f"{self.card.id} was unloaded")
         n_samples = output_samples(params["duration_s"], self.sample_rate_hz)

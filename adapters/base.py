@@ -265,6 +265,19 @@ class Adapter(abc.ABC):
     ) -> Generation:
         """Generate `params["batch_size"]` waveforms per prompt. `params` has passed `check`."""
 
+    def generate_checked(
+        self,
+        prompts: Sequence[str],
+        params: Mapping[str, Any],
+        seed: int,
+        phases: PhaseMarker = no_phases,
+        negative_prompt: str | None = None,
+    ) -> Generation:
+        """`generate` for a trial's params, complete and checked once when its sweep was launched: what
+        a metered window calls, so that no window spends its time checking. By default `generate`
+        itself; an adapter whose `generate` checks its inputs overrides this with the generation alone."""
+        return self.generate(prompts, params, seed, phases, negative_prompt)
+
     @classmethod  # noqa: B027 - optional hook, nothing to import by default
     def prefetch(cls) -> None:
         """Import the code `load` will need, touching no device and changing no process-wide state

@@ -122,7 +122,7 @@ def analyze_run(
 
     Reads results.parquet (or, before the driver has merged it, trials/*.parquet) and, when present,
     quality.parquet (per trial_id: CLAP mean with CI, FAD, FAD∞). The carbon intensity is the caller's,
-    else the sweep's (``carbon.intensity_g_per_kwh`` of its sweep.yaml, read by `load_sweep`), else none:
+    else the sweep's (``carbon.intensity_g_per_kwh`` of its sweep.yaml, read by `load_run_sweep`), else none:
     then no carbon is shown.
     """
     run = RunFolder(run_dir)
@@ -148,11 +148,11 @@ def analyze_run(
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]
     sweep = None
     if run.sweep_yaml.is_file():
-        from t2a_ray.config import load_sweep
         from t2a_ray.errors import ConfigError
+        from t2a_ray.frozen import load_run_sweep
 
         try:
-            sweep = load_sweep(run.sweep_yaml)
+            sweep = load_run_sweep(run)
         except ConfigError as e:  # e.g. a copied run whose FAD reference folder stayed behind
             notes.append(f"Carbon intensity not read: {e}.")
     if intensity_g_per_kwh is None and sweep is not None:

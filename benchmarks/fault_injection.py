@@ -2,6 +2,7 @@
 the faults a long sweep meets, and a table of what was injected and what survived.
 
     python benchmarks/fault_injection.py            # about 5 minutes on 2 cores
+    python benchmarks/fault_injection.py --integrity   # the run-folder cases alone: their own section
 
 Every case ends by counting the (trial, repeat, prompt) rows of results.parquet: lost = expected keys
 that are missing, duplicated = keys seen more than once. Both must be 0.
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +31,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from t2a_ray.config import load_sweep
+from t2a_ray.frozen import create_run
 from t2a_ray.orchestrator.runner import LaunchOptions, StorageError, run_sweep
 from t2a_ray.runfolder import RunFolder
 
@@ -55,7 +59,7 @@ def new_run(root: Path, name: str, text: str) -> RunFolder:
     config = root / f"{name}.yaml"
     config.write_text(text)
     run = RunFolder(root / "runs" / name)
-    run.create(load_sweep(config, name=name, device="cpu").to_yaml())
+    create_run(run, load_sweep(config, name=name, device="cpu"))  # as a launch does
     return run
 
 
@@ -264,6 +268,305 @@ def collateral(root: Path, trials: int = 500) -> dict:
 CASES = {"collateral": collateral}  # cases that can be rerun alone (`--cases`), each updating its own row
 
 
+# ---- the run folder's integrity: each case says the exit code of the command that met the fault
+
+
+def launch_race(root: Path, tries: int = 2) -> list[dict]:
+    """Two `t2a-ray launch` of one name at once, asking for different grids: one runs, one exits 2."""
+    out = []
+    for i in range(tries):
+        configs = []
+        for tag, steps in (("a", "[1, 2]"), ("b", "[7, 8, 9]")):
+            config = root / f"race{i}{tag}.yaml"
+            config.write_text(sweep_text(0, 0.02).replace("steps: []", f"steps: {steps}"))
+            configs.append(config)
+        procs = [
+            subprocess.Popen(
+                [
+                    *CLI,
+                    "launch",
+                    "--config",
+                    str(c),
+                    "--name",
+                    f"race{i}",
+                    "--out",
+                    str(root / "runs"),
+                    "--gpus",
+                    "1",
+                    "--no-progress",
+                ],
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for c in configs
+        ]
+        errs = [p.communicate()[1] for p in procs]
+        codes = [p.returncode for p in procs]
+        last = [e.strip().splitlines()[-1][:120] if e.strip() else "" for e in errs]
+        run = RunFolder(root / "runs" / f"race{i}")
+        if not run.results.is_file():  # no launch finished: say what each said
+            out.append(
+                {
+                    "fault": f"two `launch` of one name at once (try {i + 1})",
+                    "survived": False,
+                    "lost": None,
+                    "duplicated": None,
+                    "exit": "/".join(map(str, codes)),
+                    "note": f"no results: `{last[0]}` / `{last[1]}`",
+                }
+            )
+            continue
+        n = len(run.trial_list.read_text().splitlines())
+        lost, dup, statuses = count(run, n)
+        asked = dict(zip(codes, ("steps [1, 2]", "steps [7, 8, 9]"), strict=True))
+        ran_steps = sorted({r["steps"] for r in pq.read_table(run.results).to_pylist()})
+        refused = next((t for t, c in zip(last, codes, strict=True) if c == 2), "?")
+        out.append(
+            {
+                "fault": f"two `launch` of one name at once (try {i + 1})",
+                "survived": sorted(codes) == [0, 2] and len(ran_steps) == n,
+                "lost": lost,
+                "duplicated": dup,
+                "exit": "/".join(map(str, codes)),
+                "note": f"the {asked.get(0)} launch ran (steps {ran_steps}); the other: `{refused}`",
+            }
+        )
+    return out
+
+
+def flipped_bit(root: Path) -> dict:
+    """One bit of a stored value flipped in a shard (footer still valid), one unit left to run."""
+    import struct
+
+    run = new_run(root, "flip", sweep_text(10, 0.005))
+    run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    rotten, missing = run.shard_paths()[:2]
+    value = pq.read_table(rotten).column("cpu_energy_j").to_pylist()[0]
+    data = bytearray(rotten.read_bytes())
+    data[data.find(struct.pack("<d", value))] ^= 1
+    rotten.write_bytes(bytes(data))
+    missing.unlink()
+    resumed = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    lost, dup, statuses = count(run, 10)
+    said = re.search(r"outcomes: ([^(]*)", resumed.stderr)
+    last = resumed.stderr.strip().splitlines()[-1][:150] if resumed.stderr.strip() else ""
+    return {
+        "fault": "one bit flipped in a shard's data page (footer valid), one unit left",
+        "survived": resumed.returncode == 0 and lost == 0,
+        "lost": lost,
+        "duplicated": dup,
+        "exit": resumed.returncode,
+        "note": f"the merge moved it aside and its unit ran again in the same resume; said: {said.group(1).strip() if said else last}",
+    }
+
+
+def edited_sweep(root: Path) -> dict:
+    """sweep.yaml edited after launch (a window setting and a grid value): refused, then accepted."""
+    run = new_run(root, "edit", sweep_text(6, 0.005))
+    run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    text = run.sweep_yaml.read_text()
+    run.sweep_yaml.write_text(text.replace("min_window_s: 0.0", "min_window_s: 1.0").replace("  - 6\n", ""))
+    refused = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    accepted = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress", "--accept-changed-sweep"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    lost, dup, statuses = count(run, 5)
+    rows = sum(statuses.values())
+    return {
+        "fault": "sweep.yaml edited after launch (metering.min_window_s, one grid value removed)",
+        "survived": refused.returncode == 2 and accepted.returncode == 0 and rows == 5 * 4,
+        "lost": lost,
+        "duplicated": dup,
+        "exit": f"{refused.returncode}, then {accepted.returncode} with --accept-changed-sweep",
+        "note": f"`{refused.stderr.strip().splitlines()[-1][:150]}`; accepted: {rows} rows, the removed trial's 2 shards in trials/foreign/",
+    }
+
+
+def foreign_shards(root: Path) -> dict:
+    """A symlink to another run's shard and a copy of one, each named for a unit of this run."""
+    run = new_run(root, "mine", sweep_text(6, 0.005))
+    other = new_run(root, "other", sweep_text(6, 0.005))
+    for r in (run, other):
+        run_sweep(r, LaunchOptions(gpus=1, progress=False))
+    a, b = run.shard_paths()[:2]
+    a.unlink()
+    a.symlink_to(other.shard(a.name[: -len(".parquet")]))
+    b.write_bytes(other.shard(b.name[: -len(".parquet")]).read_bytes())
+    (run.trials_dir / "stray.parquet").write_bytes(other.shard_paths()[2].read_bytes())
+    run.results.unlink()
+    resumed = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    lost, dup, statuses = count(run, 6)
+    theirs = {r["trial_id"] for r in pq.read_table(run.results).to_pylist()} - {
+        json.loads(line)["trial_id"] for line in run.trial_list.read_text().splitlines()
+    }
+    aside = sorted(p.name for p in run.foreign_dir.glob("*.parquet"))
+    return {
+        "fault": "a symlink to another run's shard, a copy of one, a stray Parquet file in trials/",
+        "survived": resumed.returncode == 0 and lost == dup == 0 and len(aside) == 3 and not theirs,
+        "lost": lost,
+        "duplicated": dup,
+        "exit": resumed.returncode,
+        "note": f"{len(aside)} moved to trials/foreign/ with notes, their units ran again; rows of another run merged: {len(theirs)}",
+    }
+
+
+def card_default_changed(root: Path) -> dict:
+    """A model card's default changed between the launch and the resume (in the driver's process)."""
+    from dataclasses import replace
+
+    from t2a_ray.adapters.cards import CARDS
+
+    run = new_run(root, "card", sweep_text(6, 0.005))
+    run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    launched = {r["trial_id"] for r in pq.read_table(run.results).to_pylist()}
+    for shard in run.shard_paths()[:4]:
+        shard.unlink()
+    card = CARDS["noop"]
+    CARDS["noop"] = replace(
+        card, params=tuple(replace(p, default=2.5) if p.name == "duration_s" else p for p in card.params)
+    )
+    try:
+        out = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    finally:
+        CARDS["noop"] = card
+    lost, dup, statuses = count(run, 6)
+    ids = {r["trial_id"] for r in pq.read_table(run.results).to_pylist()}
+    return {
+        "fault": "a card default changed between launch and resume",
+        "survived": ids == launched and lost == dup == 0 and out.pending == 0,
+        "lost": lost,
+        "duplicated": dup,
+        "exit": 0,
+        "note": f"the resume ran {out.ran} trial(s) under the launched ids (trials.jsonl); trial ids unchanged: {ids == launched}",
+    }
+
+
+def killed_writer_and_unfinished(root: Path) -> dict:
+    """A merge killed mid-write (its temp file left), then `analyze` of a run with trials pending."""
+    from t2a_ray.runfolder import host_name
+
+    run = new_run(root, "tmp", sweep_text(6, 0.005))
+    run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    # a writer of results.parquet (the merge's own atomic_write) killed -9 halfway through its write
+    code = (
+        "import sys, time; from pathlib import Path; from t2a_ray.runfolder import atomic_write\n"
+        "atomic_write(Path(sys.argv[1]), lambda f: (f.write(b'PAR1' * 1000), f.flush(), time.sleep(600)))"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(run.results)])
+    left = run.root / f".results.parquet.{writer.pid}@{host_name()}.tmp"
+    while not (left.exists() and left.stat().st_size):
+        time.sleep(0.05)
+    writer.kill()
+    writer.wait()
+    assert left.exists()
+    for shard in run.shard_paths()[:4]:
+        shard.unlink()
+    analyzed = subprocess.run([*CLI, "analyze", str(run.root)], env=ENV, capture_output=True, text=True)
+    said = re.search(r"note: the run is unfinished: ([^(]*)", analyzed.stderr)
+    return {
+        "fault": "kill -9 of a writer mid-write (temp file left); `analyze` of an unfinished run",
+        "survived": analyzed.returncode == 0 and not left.exists() and said is not None,
+        "lost": None,
+        "duplicated": None,
+        "exit": analyzed.returncode,
+        "note": f"temp file removed at the next open: {not left.exists()}; analyze said: {said.group(1).strip() if said else 'nothing'}",
+    }
+
+
+def ray_leftovers(root: Path) -> dict:
+    """What a local Ray leaves behind: its token file's mode, its session folder."""
+    import stat as stat_
+
+    import ray
+
+    from t2a_ray.orchestrator.runner import ray_session
+
+    with ray_session(LaunchOptions(gpus=1, progress=False)):
+        session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+    token = Path.home() / ".ray" / "auth_token"
+    mode = oct(stat_.S_IMODE(token.stat().st_mode)) if token.exists() else None
+    return {
+        "fault": "a local Ray started and stopped",
+        "survived": not session.exists() and mode in (None, "0o600"),
+        "lost": None,
+        "duplicated": None,
+        "exit": 0,
+        "note": f"token file {mode}; its session folder left: {session.exists()}",
+    }
+
+
+def full_disk_resume(root: Path) -> dict:
+    """`resume` while the disk is still full (2 MiB tmpfs)."""
+    mount = root / "small2"
+    mount.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        return {
+            "fault": "resume on a still-full disk",
+            "survived": None,
+            "lost": None,
+            "duplicated": None,
+            "exit": None,
+            "note": "skipped: cannot mount a tmpfs",
+        }
+    try:
+        run = new_run(mount, "full2", sweep_text(4, 0.005))
+        run_sweep(run, LaunchOptions(gpus=1, progress=False))
+        run.shard_paths()[0].unlink()
+        (mount / "ballast").write_bytes(b"\0" * shutil.disk_usage(mount).free)
+        resumed = subprocess.run(
+            [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+        lines = [line for line in resumed.stderr.splitlines() if line.strip()]
+        return {
+            "fault": "resume on a still-full disk (2 MiB tmpfs)",
+            "survived": resumed.returncode == 1 and len(lines) == 1 and "Traceback" not in resumed.stderr,
+            "lost": None,
+            "duplicated": None,
+            "exit": resumed.returncode,
+            "note": f"one line: `{lines[0][:140] if lines else ''}…`",
+        }
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def integrity_cases(root: Path) -> list[dict]:
+    return [
+        *launch_race(root),
+        flipped_bit(root),
+        edited_sweep(root),
+        foreign_shards(root),
+        card_default_changed(root),
+        killed_writer_and_unfinished(root),
+        full_disk_resume(root),
+        ray_leftovers(root),
+    ]
+
+
 def _wait_for(run: RunFolder, n: int) -> None:
     while len(run.finished_trial_ids()) < n:
         time.sleep(0.05)
@@ -273,12 +576,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--integrity", action="store_true", help="the run folder's integrity cases only")
     p.add_argument(
         "--cases", default="", help=f"rerun only these ({', '.join(CASES)}), updating their rows of the table"
     )
     args = p.parse_args()
     if args.cases:
         rerun_cases(args.out / "fault_injection.md", [CASES[c] for c in args.cases.split(",")])
+    elif args.integrity:
+        write_integrity(args.out)
         return
     rng = random.Random(args.seed)
     points = sorted(rng.sample(range(1, 19), 5))
@@ -290,9 +596,9 @@ def main() -> None:
         "| fault injected | survived | rows lost | rows duplicated | what happened |",
         "| --- | --- | --- | --- | --- |",
     ]
-    lines += [_row(r) for r in results]
-    with tempfile.TemporaryDirectory() as tmp:
-        lines += [_row(case(Path(tmp))) for case in CASES.values()]
+    lines += [
+        f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['note']} |" for r in results
+    ]
     table = "\n".join(lines)
     print(table)
     command = " ".join([Path(sys.executable).name, *sys.argv])
@@ -321,6 +627,33 @@ def rerun_cases(path: Path, cases: list) -> None:
     table_start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     lines.insert(table_start - 1, f"- {dt.date.today().isoformat()}: `{command}` (those rows only)")
     path.write_text("\n".join(lines) + "\n")
+
+
+INTEGRITY_HEADING = "## The run folder's integrity"
+
+
+def write_integrity(out: Path) -> None:
+    """Run the integrity cases and put their table in its own section of fault_injection.md."""
+    with tempfile.TemporaryDirectory() as tmp:
+        results = integrity_cases(Path(tmp))
+    lines = [
+        "| fault injected | survived | rows lost | rows doubled | exit code | what happened |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['fault']} | {r['survived']} | {r['lost']} | {r['duplicated']} | {r['exit']} | {r['note'].replace('|', '/')} |"
+        for r in results
+    ]
+    table = "\n".join(lines)
+    print(table)
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    path = out / "fault_injection.md"
+    text = path.read_text() if path.exists() else "# Fault injection\n"
+    text = text.split(f"\n{INTEGRITY_HEADING}")[0].rstrip("\n")
+    path.write_text(
+        f"{text}\n\n{INTEGRITY_HEADING}\n\n- machine: {platform.node()} ({os.cpu_count()} cores), CPU only, "
+        f"logical GPUs\n- date: {dt.date.today().isoformat()}\n- command: `{command}`\n\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from typing import Any
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager
+from t2a_ray.runfolder import parse_unit_id, trial_done, unit_id  # noqa: F401 — a unit's id names its shard
 
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
 # replaced by the fit after the model's first finished unit.
@@ -93,18 +94,6 @@ class Unit:
 def shape_of(params: Mapping[str, Any]) -> str:
     """What a warm-up depends on: every parameter but the step count (batch, duration, guidance, …)."""
     return repr(sorted((k, v) for k, v in params.items() if k != "steps"))
-
-
-def unit_id(trial_id: str, repeat: int | None) -> str:
-    return trial_id if repeat is None else f"{trial_id}.r{repeat}"
-
-
-def parse_unit_id(uid: str, repeats: int) -> tuple[str, tuple[int, ...]]:
-    """(trial id, its repeats) of a unit id: `<trial_id>` is every repeat, `<trial_id>.r<k>` repeat k."""
-    trial, sep, k = uid.rpartition(".r")
-    if sep and k.isdigit():
-        return trial, (int(k),)
-    return uid, tuple(range(repeats))
 
 
 def resolve_placement(placement: str, n_workers: int) -> str:
@@ -558,11 +547,6 @@ class Dispatcher:
             "requeued": self.requeued,
             "quarantined": len(self.quarantined),
         }
-
-
-def trial_done(trial_id: str, done_units: set[str], repeats: int) -> bool:
-    """Whether the finished units `done_units` cover every repeat of the trial."""
-    return trial_id in done_units or all(unit_id(trial_id, r) in done_units for r in range(repeats))
 
 
 def chunk_units(order: Sequence[str], units: Mapping[str, Unit], cost: CostModel, n_workers: int):

@@ -38,38 +38,39 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
-from t2a_ray.config import Sweep, Trial, load_sweep
+from t2a_ray.config import Sweep, Trial
 from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.frozen import load_run_sweep, open_run, shard_owner
 from t2a_ray.orchestrator import reaper
 from t2a_ray.orchestrator.crashes import REQUEUE_LIMIT, crash_error, had_started, new_token
 from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
-from t2a_ray.orchestrator.plan import (
-    SweepStopped,
-    chunk_units,
-    parse_unit_id,
-    resolve_placement,
-    trial_done,
-)
+from t2a_ray.orchestrator.plan import SweepStopped, chunk_units, parse_unit_id
 from t2a_ray.orchestrator.progress import ProgressLine, plural
 from t2a_ray.orchestrator.retry import set_aside_failed
 from t2a_ray.orchestrator.shares import Share
-from t2a_ray.runfolder import RunFolder, atomic_write_text
+from t2a_ray.runfolder import RunFolder, atomic_write_text, trial_done
 from t2a_ray.schema import check_shards, merge_results, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
 HEARTBEAT_INTERVAL_S = 5.0  # how often a trial waiting on its worker checks that the worker still answers
 ACTIVITY_POLL_S = 0.5  # how often the driver asks the workers what they are doing (progress lines)
+# Where the merge moves a shard aside (its content does not match its footer's checksum), its unit runs
+# again in the same launch or resume, at most this many more times, so that it never ends with rows
+# missing unsaid.
+RERUN_ROUNDS = 2
 
 
 class StorageError(T2ARayError):
@@ -130,6 +131,7 @@ class LaunchOptions:
     worker_lost_after_s: float = 60.0  # a busy worker silent this long to a heartbeat is lost
     retry_failed: bool = False  # run failed units again (`retry.py`); else a resume leaves them be
     share: Share | None = None  # run only this share of the units (a job array's task: `shares.py`)
+    accept_changed_sweep: bool = False  # resume under a sweep.yaml changed since the launch (`frozen`)
 
 
 @dataclass
@@ -143,6 +145,7 @@ class SweepOutcome:
     worker_stats: list[dict[str, Any]] = field(default_factory=list)
     merge_s: float | None = None  # the driver's merge of the shards into results.parquet
     retried: list[str] = field(default_factory=list)  # failed units set aside to run again
+    pending: int = 0  # trials still without every repeat's shard (a grid sweep: the command fails)
 
 
 def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
@@ -152,21 +155,36 @@ def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
 
 def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     t0 = time.perf_counter()
-    timeline = LaunchTimeline()
-    # 1. What is left to do: the folder says (corrupt shards are moved aside and their trials rerun).
-    #    Workers of an interrupted driver may still be finishing a trial: wait for them first.
+    # 1. What is left to do: the folder says. Workers of an interrupted driver may still be finishing a
+    #    unit: wait for them first; then no one else writes here, and the temp files of killed writers
+    #    can go. The sweep and its trials are the ones launched (`open_run` stops on a changed file).
     if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S, _scope(opts)):
         raise T2ARayError(
             f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again"
         )
-    sweep = load_sweep(run.sweep_yaml)
+    try:
+        run.remove_stale_temp_files(everyone_gone=opts.share is None)  # a share: other drivers write
+        sweep = open_run(run, opts.accept_changed_sweep, say=lambda m: _say(opts, m))
+    except OSError as e:  # e.g. a disk still full: trials.jsonl or run.json of an older folder
+        raise StorageError(_storage_advice(run, e)) from None
+    problem = run.write_problem()  # a disk still full: say so now, not once Ray is up
+    if problem is not None:
+        raise StorageError(_storage_advice(run, OSError(problem)))
+    owner = shard_owner(run, sweep)
     trials = sweep.trials()
     retried = set_aside_failed(run) if opts.retry_failed else []
-    checked, bad = check_shards(run)  # footers only: a resume does not read the rows of every shard
-    done = run.finished_trial_ids()
-    if opts.share is not None:  # the other shares' units are not this driver's to run
-        done |= opts.share.others(sweep)
-    pending = [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
+    # footers only: a resume does not read the rows of every shard (the merge checks their content)
+    checked, bad = check_shards(run, owner=owner)
+
+    def to_run() -> tuple[set[str], list[Trial]]:
+        """The units finished (another share's count as finished: not this driver's to run), and the
+        trials still short of a repeat."""
+        done = run.finished_trial_ids()
+        if opts.share is not None:
+            done |= opts.share.others(sweep)
+        return done, [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
+
+    done, pending = to_run()
     _say(
         opts,
         f"{sweep.name}: {plural(len(trials), 'trial')}"
@@ -177,25 +195,42 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             opts,
             f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
         )
+    skipped, ran = len(trials) - len(pending), 0
     stats: list[dict[str, Any]] = []
-    attempt = _claim_attempt(run) if pending else _next_attempt(run)
-    # 2. Ray, the workers, Tune
-    if pending:
-        with ray_session(opts) as n_workers:
-            timeline.mark("ray_up")
-            stats = _run_on_ray(run, sweep, pending, done, n_workers, opts, attempt, timeline)
-        timeline.mark("ray_down")
-    # 3. The driver merges the shards
-    try:
-        t_merge = time.perf_counter()
-        with run.merge_lock():  # drivers of other shares merge one after the other
-            table, bad_now = merge_results(run, known=checked)
-        merge_s = time.perf_counter() - t_merge
-        timeline.mark("merge_done")
-    except OSError as e:
-        raise StorageError(
-            f"cannot write {run.results.name}: {e}; every finished trial is kept in {run.trials_dir} — free the space, then `t2a-ray resume {run.root}`"
-        ) from None
+    merge_s: float | None = None
+    for _ in range(1 + RERUN_ROUNDS):
+        # 2. Ray, the workers, Tune
+        timeline = LaunchTimeline()
+        attempt = _claim_attempt(run) if pending else _next_attempt(run)
+        if pending:
+            with ray_session(opts) as n_workers:
+                timeline.mark("ray_up")
+                stats = _run_on_ray(run, sweep, pending, done, n_workers, opts, attempt, timeline)
+            timeline.mark("ray_down")
+        # 3. The driver merges the shards, checking each one's content as it reads it
+        try:
+            t_merge = time.perf_counter()
+            with run.merge_lock():  # drivers of other shares merge one after the other
+                table, bad_now = merge_results(run, known=checked, owner=owner)
+            merge_s = time.perf_counter() - t_merge
+            timeline.mark("merge_done")
+        except OSError as e:
+            raise StorageError(_storage_advice(run, e, f"cannot write {run.results.name}")) from None
+        ran += len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
+        if pending:
+            timeline.write(run.attempt_log("timeline", attempt))
+        bad += bad_now
+        # 4. A shard the merge moved aside leaves its unit to run again: now, not on a later resume
+        rerun = [p for p in bad_now if p.parent == run.corrupt_dir]
+        if not rerun or sweep.search.strategy != "grid":
+            break
+        checked = {k: v for k, v in checked.items() if run.shard(k).exists()}
+        done, pending = to_run()
+        _say(
+            opts,
+            f"{plural(len(rerun), 'shard')} failed the merge's content check (moved aside): "
+            f"running {plural(len(pending), 'trial')} again",
+        )
     statuses: dict[str, int] = {}
     if table is not None:
         by_trial: dict[str, list[str]] = {}
@@ -206,25 +241,35 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         for row_statuses in by_trial.values():
             status = trial_status(row_statuses)
             statuses[status] = statuses.get(status, 0) + 1
-    ran = len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
-    if pending:
-        timeline.write(run.attempt_log("timeline", attempt))
+    left = len(to_run()[1]) if sweep.search.strategy == "grid" else 0
     return SweepOutcome(
         len(trials),
         ran,
-        len(trials) - len(pending),
+        skipped,
         statuses,
-        [str(p) for p in bad + bad_now],
+        [str(p) for p in bad],
         time.perf_counter() - t0,
         stats,
         merge_s,
         retried,
+        left,
+    )
+
+
+def _storage_advice(run: RunFolder, e: OSError, what: str | None = None) -> str:
+    """One line for a run folder that cannot be written (a full disk): what, why, and the fix."""
+    what = what or f"cannot write {run.root}"
+    return (
+        f"{what}: {e.strerror or e}; every finished trial is kept in {run.trials_dir} — free the space, "
+        f"then `t2a-ray resume {run.root}`"
     )
 
 
 @contextlib.contextmanager
 def ray_session(opts: LaunchOptions) -> Iterator[int]:
-    """Start a local Ray bound to 127.0.0.1 (dashboard off), or join a cluster; yield the worker count."""
+    """Start a local Ray bound to 127.0.0.1 (dashboard off), or join a cluster; yield the worker count.
+    A local Ray's token file is made readable by its owner only, and its session folder (logs,
+    sockets: /tmp/ray/session_*) is removed when it stops."""
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -239,6 +284,7 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         "logging_level": logging.WARNING,
         "configure_logging": False,
     }
+    session_dir: Path | None = None
     if opts.address:
         _say(opts, f"joining the Ray cluster at {opts.address}")
         ray.init(address=opts.address, **common)
@@ -257,11 +303,37 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         reaper.start()  # its processes go with this one, even after a kill -9
         with reaper.marking():
             _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
+        session_dir = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+        _owner_only(_ray_token_file())
     _say(opts, f"Ray is up ({time.perf_counter() - t0:.1f} s); starting {plural(n_workers, 'worker')}")
     try:
         yield n_workers
     finally:
         ray.shutdown()
+        if session_dir is not None:
+            remove_session_dir(session_dir)
+
+
+def _ray_token_file() -> Path:
+    """Where Ray keeps the token of a local Ray's authentication (it writes it with the umask's mode)."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def _owner_only(path: Path) -> None:
+    """A secret file readable by its owner only (0600), where this process owns it."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
+def remove_session_dir(session_dir: Path) -> None:
+    """Remove the session folder of a local Ray this process started and stopped (its logs and
+    sockets, world-writable), and Ray's `session_latest` link where it points there."""
+    shutil.rmtree(session_dir, ignore_errors=True)
+    latest = session_dir.parent / "session_latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() and Path(os.readlink(latest)).name == session_dir.name:
+            latest.unlink()
 
 
 def _init_on_loopback(**kwargs: Any) -> None:
@@ -303,15 +375,12 @@ def _run_on_ray(
     timeline: LaunchTimeline,
 ) -> list[dict[str, Any]]:
     from t2a_ray.orchestrator.pool import Pool
-    from t2a_ray.orchestrator.schedule import plan_run
+    from t2a_ray.orchestrator.schedule import plan_run, resolve_frozen_placement
 
-    # The placement is resolved once, at the first launch, and frozen: a resume on another number of
-    # GPUs keeps the design its first units ran under (repeats spread over GPUs or packed on one).
-    placement = resolve_placement(sweep.placement, n_workers)
-    how = f"auto with {n_workers} worker(s)" if sweep.placement == "auto" else "as the sweep file says"
-    if placement != sweep.placement:
-        sweep = replace(sweep, placement=placement)
-        atomic_write_text(run.sweep_yaml, sweep.to_yaml())
+    # The placement is resolved once, by the first attempt that plans units, and frozen in its plan
+    # (logs/plan-attempt-N.json; sweep.yaml is never rewritten): a resume on another number of GPUs
+    # keeps the design its first units ran under (repeats spread over GPUs or packed on one).
+    placement, how = resolve_frozen_placement(run, sweep.placement, n_workers)
     run_plan = plan_run(run, sweep, n_workers, placement, done)
     _say(
         opts,
@@ -733,7 +802,7 @@ def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, An
     """`failed` rows, with the error, for every window of a unit that could not run."""
     from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
 
-    sweep = load_sweep(run.sweep_yaml)
+    sweep = load_run_sweep(run)
     trial_id, repeats = parse_unit_id(unit_id, sweep.repeats)
     trial = sweep.trial(trial_id)
     rows = [failure_row(trial, sweep.name, r, p, "failed", error, {}) for r in repeats for p in sweep.prompts]

@@ -12,7 +12,7 @@ from typing import Any
 
 from t2a_ray.config import Sweep
 from t2a_ray.orchestrator.models import ModelCache
-from t2a_ray.orchestrator.plan import CostModel, Plan, Unit, make_plan, make_units
+from t2a_ray.orchestrator.plan import CostModel, Plan, Unit, make_plan, make_units, resolve_placement
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import read_metadata
 
@@ -52,6 +52,21 @@ def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done:
     pending = [u for u in units if shard_of[u.unit_id] not in done]
     plan = make_plan(pending, n_workers, cost, placement, seed=sweep.seed)
     return RunPlan(placement, pending, plan, cost, {model_key(t): t.model.id for t in trials})
+
+
+def resolve_frozen_placement(run: RunFolder, placement: str, n_workers: int) -> tuple[str, str]:
+    """(placement, how it was decided): the one the run's first plan recorded (the first attempt that
+    planned units froze it there), else `placement` resolved for `n_workers` now."""
+    for _, path in run.attempt_logs("plan"):
+        try:
+            frozen = json.loads(path.read_text()).get("placement")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if frozen is not None:
+            return frozen, f"frozen by the run's first plan, {path.name}"
+    if placement == "auto":
+        return resolve_placement(placement, n_workers), f"auto with {n_workers} worker(s)"
+    return placement, "as the sweep file says"
 
 
 def write_plan(run: RunFolder, attempt: int, run_plan: RunPlan, extra: dict[str, Any] | None = None) -> None:

@@ -16,11 +16,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from t2a_ray.analysis.failures import Failures, find_failures
-from t2a_ray.config import load_sweep
-from t2a_ray.orchestrator.plan import parse_unit_id
+from t2a_ray.frozen import load_run_sweep
 from t2a_ray.orchestrator.progress import format_duration, format_energy
 from t2a_ray.orchestrator.slurm import submitted_jobs
-from t2a_ray.runfolder import RunFolder
+from t2a_ray.runfolder import RunFolder, parse_unit_id
 from t2a_ray.schema import shard_metadata, trial_status
 
 
@@ -112,13 +111,15 @@ class RunStatus:
 
 
 def run_status(run: RunFolder) -> RunStatus:
-    sweep = load_sweep(run.sweep_yaml)
+    sweep = load_run_sweep(run)  # the trials frozen at launch, never expanded again
     ids = {t.trial_id for t in sweep.trials()}
     covered: dict[str, set[int]] = {}
     statuses: dict[str, list[str]] = {}
     energy, walls_per_repeat, unreadable = [], [], 0
     errors: dict[str, list[tuple[str, str]]] = {}  # per trial, each shard's (status, error) (footer)
     for path in run.shard_paths():
+        if path.is_symlink():  # never one of the run's shards (`schema.ShardOwner`): resume moves it aside
+            continue
         trial_id, repeats = parse_unit_id(path.name[: -len(".parquet")], sweep.repeats)
         try:
             shard = pq.ParquetFile(path)

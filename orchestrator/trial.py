@@ -128,7 +128,9 @@ def run_trial(
 
         def generate(prompt: Prompt, seed: int, sink: list[Generation]) -> Callable[[PhaseMarker], None]:
             def once(phases: PhaseMarker) -> None:
-                sink[:] = [adapter.generate([prompt.text], params, seed, phases, sweep.negative_prompt)]
+                sink[:] = [
+                    adapter.generate_checked([prompt.text], params, seed, phases, sweep.negative_prompt)
+                ]
 
             return once
 
@@ -183,7 +185,7 @@ def run_trial(
     if kept and status == "ok" and not is_eager(params):
         prompt, seed = kept[0][0], rows[0]["seed"]
         try:
-            ref = adapter.generate(
+            ref = adapter.generate_checked(
                 [prompt.text], eager_params(params), seed, no_phases, sweep.negative_prompt
             )
             rel_l2, snr_db = output_equivalence(kept[0][1].waveforms, ref.waveforms)
@@ -250,6 +252,7 @@ def write_shard(
     table = rows_to_table(rows, results_schema(sweep.axes()))
     keys = ("status", "wall_s", "window_s", "warmup_energy_j", "generation_s", "setup_s", "error")
     meta = {k: outcome.as_dict()[k] for k in keys}
+    meta["run_id"] = run.run_id  # only shards of this run are merged (`schema.ShardOwner`)
     write_table(table, run.shard(trial_id), metadata=meta)
 
 

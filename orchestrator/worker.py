@@ -1,7 +1,7 @@
 """The worker: one per GPU (or one on the CPU), holding models resident and owning that GPU's meter.
 
 `Worker` is a plain class; `pool.py` makes it a Ray actor with `num_gpus=1`. It reads the frozen sweep
-from the run folder itself, so a trial is sent to it as an id, and it writes the trial's shard itself
+and its trials (`trials.jsonl`) from the run folder itself, so a trial is sent to it as an id, and it writes the trial's shard itself
 (every node must be able to write the run folder).
 """
 
@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from t2a_ray.adapters import Adapter, adapter_class
-from t2a_ray.config import Prompt, Trial, load_sweep
+from t2a_ray.config import Prompt, Trial
 from t2a_ray.errors import ConfigError
+from t2a_ray.frozen import load_run_sweep
 from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
@@ -68,13 +69,13 @@ class Worker:
         find_adapter: Callable[[str], type[Adapter]] = adapter_class,
         lock_scope: str = "",
     ):
-        # 1. The run: the frozen sweep (its trials expanded once, found by id)
+        # 1. The run: the frozen sweep and its trials (trials.jsonl, expanded once at launch), found by id
         self.index = worker_index
         self._find_adapter = find_adapter
         self.run = RunFolder(run_root)
         self.run.check_writable()  # on a cluster, fail fast (with the fix) where the folder is not shared
         self._lock_fds = self.run.hold_worker_lock(lock_scope)  # its driver's (a share of an array job)
-        self.sweep = load_sweep(self.run.sweep_yaml)
+        self.sweep = load_run_sweep(self.run)
         # 2. The device and its meter (the meter samples in a background thread from here on)
         if open_meter is None:
             from t2a_ray.metering import open_meter

@@ -111,6 +111,7 @@ def launch(
 ) -> None:
     """Run a sweep: every configuration of the grid, metered, into OUT/NAME."""
     from t2a_ray.config import load_sweep
+    from t2a_ray.frozen import create_run
     from t2a_ray.runfolder import RunFolder
 
     demo = config_path is None
@@ -142,13 +143,21 @@ def launch(
         err=True,
     )
     from t2a_ray.config import prompt_notes
+    from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the sweep is valid
 
     for note in prompt_notes(sweep):
         click.echo(f"note: {note}", err=True)
-    run.create(sweep.to_yaml())
-    from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the sweep is valid
-
-    _run(run, LaunchOptions(gpus=gpus, address=address, progress=not no_progress))
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+        # The lock first, then the folder's files: of two launches of one name, exactly one runs; the
+        # other is refused (exit 2) with the holder's pid and host, or because the run now exists.
+        with run.driver_lock():
+            create_run(run, sweep)
+            _run(run, LaunchOptions(gpus=gpus, address=address, progress=not no_progress))
+    except ConfigError as e:
+        _fail_usage(e)
+    except OSError as e:
+        _fail_storage(run, e)
 
 
 @main.command()
@@ -169,6 +178,12 @@ def launch(
     is_flag=True,
     help="Run the failed trials again (their failed shards set aside in trials/retried/); ok and infeasible ones are kept.",
 )
+@click.option(
+    "--accept-changed-sweep",
+    is_flag=True,
+    help="Continue although sweep.yaml or trials.jsonl changed since the launch: the trials are expanded "
+    "again from sweep.yaml as it is now, and shards of trials no longer in it are moved aside.",
+)
 def resume(
     run_dir: Path,
     gpus: int | None,
@@ -176,10 +191,12 @@ def resume(
     share: str | None,
     no_progress: bool,
     retry_failed: bool,
+    accept_changed_sweep: bool,
 ) -> None:
     """Continue an interrupted sweep from its folder alone: finished trials are never run again
     (failed ones only with --retry-failed)."""
-    from t2a_ray.config import check_device, load_sweep
+    from t2a_ray.config import check_device
+    from t2a_ray.frozen import load_run_sweep
     from t2a_ray.runfolder import RunFolder
 
     run = RunFolder(run_dir)
@@ -187,7 +204,7 @@ def resume(
     try:
         if not run.exists():
             raise ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)")
-        sweep = load_sweep(run.sweep_yaml)
+        sweep = load_run_sweep(run)  # its trials are the frozen ones (trials.jsonl)
         gpus = _check_gpus(gpus, address)
         check_device(sweep, "cpu" if gpus == 0 else "cuda")
         part = None
@@ -201,7 +218,12 @@ def resume(
     from t2a_ray.orchestrator.runner import LaunchOptions  # Ray: only once the run is valid
 
     opts = LaunchOptions(
-        gpus=gpus, address=address, progress=not no_progress, retry_failed=retry_failed, share=part
+        gpus=gpus,
+        address=address,
+        progress=not no_progress,
+        retry_failed=retry_failed,
+        share=part,
+        accept_changed_sweep=accept_changed_sweep,
     )
     _run(run, opts)
 
@@ -226,23 +248,32 @@ def _check_out(out_dir: Path) -> None:
     probe.close()
 
 
+def _fail_storage(run, error: OSError) -> None:
+    """A run folder that cannot be written (a full disk): one line and exit 1 — the command was right,
+    the folder is not; the same command works once there is space."""
+    click.echo(
+        f"error: cannot write {run.root}: {error.strerror or error}; every finished trial is kept — free "
+        f"the space (or fix the folder), then `t2a-ray resume {run.root}`",
+        err=True,
+    )
+    sys.exit(EXIT_FAILURE)
+
+
 def _run(run, opts) -> None:
     """Run the sweep (`opts`: runner.LaunchOptions), print its outcome, its analysis and its failures;
-    exit 1 if a trial failed (after everything is merged and reported)."""
-    from t2a_ray.config import load_sweep
+    exit 1 if a trial failed or is not finished (after everything is merged and reported)."""
+    from t2a_ray.frozen import load_run_sweep, pending_trials
     from t2a_ray.orchestrator import reaper
-    from t2a_ray.orchestrator.plan import trial_done
     from t2a_ray.orchestrator.progress import plural
     from t2a_ray.orchestrator.runner import run_sweep, stop_on_sigint
 
     def interrupted(at_once: bool = False) -> None:
         if at_once:  # a second Ctrl-C: Ray's processes go now, with whatever they were doing
             reaper.kill_descendants()
-        sweep = load_sweep(run.sweep_yaml)
-        finished = run.finished_trial_ids()  # unit ids: a trial is done once they cover its repeats
-        done = sum(trial_done(t.trial_id, finished, sweep.repeats) for t in sweep.trials())
+        sweep = load_run_sweep(run)
+        left = len(pending_trials(run, sweep))  # a trial is done once its units cover its repeats
         click.echo(
-            f"\ninterrupted: {done} done, {len(sweep.trials()) - done} to run"
+            f"\ninterrupted: {len(sweep.trials()) - left} done, {left} to run"
             f" — continue with `t2a-ray resume {run.root}`",
             err=True,
         )
@@ -262,31 +293,38 @@ def _run(run, opts) -> None:
     except T2ARayError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FAILURE)
+    except OSError as e:  # the folder cannot be written where no finer handler caught it (a full disk)
+        _fail_storage(run, e)
     if signalled:  # a Ctrl-C that came too late to stop anything still skips the analysis
         interrupted()
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(outcome.statuses.items())) or "none"
     click.echo(
         f"{plural(outcome.total, 'trial')}: ran {outcome.ran}, skipped {outcome.skipped} already done;"
-        f" outcomes: {statuses} ({outcome.wall_s:.1f} s)",
+        f" outcomes: {statuses}{f', {outcome.pending} pending' if outcome.pending else ''}"
+        f" ({outcome.wall_s:.1f} s)",
         err=True,
     )
-    for path in outcome.quarantined:
-        click.echo(f"warning: unreadable shard moved aside: {path}", err=True)
+    for path in map(Path, outcome.quarantined):
+        why = "not a shard of this run" if path.parent == run.foreign_dir else "unreadable shard"
+        click.echo(f"warning: {why}, moved aside: {path}", err=True)
+    left = 0
     share = opts.share
     if share is not None:  # a share analyses only once the whole sweep is done (the last share does it)
-        sweep = load_sweep(run.sweep_yaml)
-        finished = run.finished_trial_ids()
-        left = sum(not trial_done(t.trial_id, finished, sweep.repeats) for t in sweep.trials())
+        left = len(pending_trials(run, load_run_sweep(run)))
         if left:
             click.echo(
                 f"share {share.index}/{share.count} done; {plural(left, 'trial')} of other shares to run"
                 f" — `t2a-ray analyze {run.root}` merges what is finished at any time",
                 err=True,
             )
-    else:
-        left = 0
     if not left and run.results.exists():
         _report_run(run)
+    if outcome.pending:  # never "ok" with rows missing
+        click.echo(
+            f"error: {plural(outcome.pending, 'trial')} not finished; `t2a-ray resume {run.root}` runs them",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
     failed = outcome.statuses.get("failed", 0)
     if failed:
         click.echo(
@@ -413,7 +451,9 @@ def slurm(
         _check_out(out_dir)
         resumed = run.exists()
         if not resumed:
-            run.create(sweep.to_yaml())
+            from t2a_ray.frozen import create_run
+
+            create_run(run, sweep)
         script = batch.write_script(job)
         job_id = batch.submit(job, script) if submit else None
     except ConfigError as e:
@@ -439,7 +479,9 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
     sweep = replace(sweep, placement=resolve_placement(sweep.placement, total_gpus))
     run = RunFolder(out_dir / sweep.name)
     if run.exists():
-        frozen = load_sweep(run.sweep_yaml)
+        from t2a_ray.frozen import load_run_sweep
+
+        frozen = load_run_sweep(run)
         if {t.trial_id for t in frozen.trials()} != {t.trial_id for t in sweep.trials()} or (
             frozen.repeats,
             frozen.prompts,
@@ -724,12 +766,26 @@ def _analyze_run(run_dir: Path, out_dir: Path | None = None, intensity: float | 
     if not run.exists():
         _fail_usage(ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)"))
     from t2a_ray.analysis import AnalysisError, analyze_run
+    from t2a_ray.frozen import load_run_sweep, pending_trials, shard_owner
+    from t2a_ray.orchestrator.progress import plural
     from t2a_ray.schema import merge_results
 
-    table, _ = merge_results(run)
+    run.remove_stale_temp_files()  # of this host's writers killed mid-write (a merge, a report)
+    try:
+        sweep = load_run_sweep(run)
+    except ConfigError as e:
+        _fail_usage(e)
+    table, _ = merge_results(run, owner=shard_owner(run, sweep))  # only the run's own shards
     if table is None:
         click.echo(f"error: {run.root} has no finished trials yet", err=True)
         sys.exit(EXIT_FAILURE)
+    left = len(pending_trials(run, sweep)) if sweep.search.strategy == "grid" else 0
+    if left:
+        click.echo(
+            f"note: the run is unfinished: {left} of {plural(len(sweep.trials()), 'trial')} pending"
+            f" (`t2a-ray resume {run.root}` runs them); the analysis covers the finished ones",
+            err=True,
+        )
     try:
         click.echo(analyze_run(run.root, out_dir=out_dir, intensity_g_per_kwh=intensity).text())
     except AnalysisError as e:

@@ -151,8 +151,16 @@ class Sweep:
     search: SearchConfig = SearchConfig()
 
     def trials(self) -> tuple[Trial, ...]:
-        """Every configuration of the grid, expanded once (on first use) and kept."""
+        """Every configuration of the grid, expanded once (on first use) and kept — or, for a sweep
+        read from a run folder, the trials frozen at launch (`with_trials`)."""
         return self._trials_by_id[1]
+
+    def with_trials(self, trials: tuple[Trial, ...]) -> Sweep:
+        """This sweep with `trials` as its trials, never expanded from the grid: a run's frozen list
+        (`trials.jsonl`), so that what runs does not depend on what the cards say today."""
+        sweep = replace(self)
+        sweep.__dict__["_trials_by_id"] = ({t.trial_id: t for t in trials}, tuple(trials))
+        return sweep
 
     def trial(self, trial_id: str) -> Trial:
         return self._trials_by_id[0][trial_id]
@@ -221,6 +229,37 @@ class Trial:
     params: Mapping[str, Any]  # every parameter of the model, defaults resolved
     seed: int
 
+    def to_record(self) -> dict[str, Any]:
+        """The trial as one line of a run's `trials.jsonl` (params as resolved at launch)."""
+        return {
+            "trial_id": self.trial_id,
+            "model": {
+                "id": self.model.id,
+                "repo": self.model.repo,
+                "revision": self.model.revision,
+                "options": dict(self.model.options),
+            },
+            "weights": self.weights,
+            "dtype": self.dtype,
+            "params": dict(self.params),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_record(cls, doc: Mapping[str, Any], models: Mapping[str, ModelSpec]) -> Trial:
+        """A trial read back from `to_record`'s form, its model one of `models` (by `ModelSpec.key`):
+        nothing is coerced or checked again, and its id is the one written at launch."""
+        m = doc["model"]
+        spec = ModelSpec(m["id"], m.get("repo"), m.get("revision"), dict(m.get("options") or {}))
+        return cls(
+            str(doc["trial_id"]),
+            models.get(spec.key, spec),
+            str(doc["weights"]),
+            str(doc["dtype"]),
+            dict(doc["params"]),
+            int(doc["seed"]),
+        )
+
     def identity(self) -> dict[str, Any]:
         return {
             "model": self.model.id,
@@ -260,7 +299,12 @@ TOP_KEYS = (
 
 
 def load_sweep(
-    path: str | Path, name: str | None = None, overrides: tuple[str, ...] = (), device: str | None = None
+    path: str | Path,
+    name: str | None = None,
+    overrides: tuple[str, ...] = (),
+    device: str | None = None,
+    *,
+    expand: bool = True,
 ) -> Sweep:
     """Read and validate a sweep file. Relative paths inside it are relative to its folder.
 
@@ -315,7 +359,12 @@ def load_sweep(
     try:
         doc = apply_overrides(doc, overrides)
         return parse_sweep(
-            doc, base_dir=path.parent.resolve(), default_name=path.stem, name=name, device=device
+            doc,
+            base_dir=path.parent.resolve(),
+            default_name=path.stem,
+            name=name,
+            device=device,
+            expand=expand,
         )
     except ConfigError as e:
         if e.source is None:
@@ -397,8 +446,12 @@ def parse_sweep(
     default_name: str = "sweep",
     name: str | None = None,
     device: str | None = None,
+    *,
+    expand: bool = True,
 ) -> Sweep:
     """Validate a sweep document into a `Sweep` whose trials are expanded (and checked) once.
+    `expand=False`: not expanded here — a run folder's frozen sweep, whose trials come from its
+    `trials.jsonl` (`t2a_ray.frozen`).
 
     `dtype: auto` becomes float32 when `device` is "cpu" and float16 when it is "cuda"; with no
     `device`, on whether this machine has a visible GPU. The sweep returned never says `auto`, so its
@@ -485,7 +538,8 @@ def parse_sweep(
         placement=_choice(doc, "placement", PLACEMENTS, "auto"),
         search=_search(doc.get("search"), quality),
     )
-    sweep.trials()  # validates every grid point against every model's card and weight mode
+    if expand:
+        sweep.trials()  # validates every grid point against every model's card and weight mode
     if device is not None:
         check_device(sweep, device)
     return sweep

@@ -1,9 +1,13 @@
 """The run folder: one object owns every path of its layout (the README's "The run folder"), all absolute.
 
     OUT/NAME/
-      sweep.yaml        the resolved sweep, frozen at launch; resume reads only this folder
-      trials/           one Parquet shard per finished trial (<trial_id>.parquet), written atomically
-      trials/corrupt/   shards that failed to read, moved aside (their trials run again)
+      sweep.yaml        the resolved sweep, frozen at launch (never rewritten); resume reads only this folder
+      trials.jsonl      the trials, expanded once at launch: what every process runs and reads by id
+      run.json          the run's id and the digests of sweep.yaml and trials.jsonl, written at launch
+      .driver.lock      held by the one driver of the run (launch or resume)
+      trials/           one Parquet shard per finished unit (<unit_id>.parquet), written atomically
+      trials/corrupt/   shards that failed to read, moved aside (their units run again)
+      trials/foreign/   files that are not this run's shards (a link, another run's shard), moved aside
       results.parquet   all shards merged
       quality.parquet   per-configuration quality
       report/           index.html, PNG plots, fronts.csv
@@ -25,8 +29,9 @@ import fcntl
 import json
 import os
 import re
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,16 +40,50 @@ from t2a_ray.errors import ConfigError
 SHARD_SUFFIX = ".parquet"
 QUALITY_SUFFIX = ".quality.parquet"
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+# The temp file of `atomic_write`: `.<name>.<pid>@<host>.tmp` (older versions: `.<name>.<pid>.tmp`).
+_TEMP_RE = re.compile(r"^\..+\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9._-]+))?\.tmp$")
+NOTES_FILE = "notes.jsonl"  # beside what was moved aside: one line per file, with why
+
+
+def unit_id(trial_id: str, repeat: int | None) -> str:
+    """A unit's id, which is also its shard's name: the trial id (every repeat), or one repeat of it."""
+    return trial_id if repeat is None else f"{trial_id}.r{repeat}"
+
+
+def parse_unit_id(uid: str, repeats: int) -> tuple[str, tuple[int, ...]]:
+    """(trial id, its repeats) of a unit id: `<trial_id>` is every repeat, `<trial_id>.r<k>` repeat k."""
+    trial, sep, k = uid.rpartition(".r")
+    if sep and k.isdigit():
+        return trial, (int(k),)
+    return uid, tuple(range(repeats))
+
+
+def trial_done(trial_id: str, done_units: set[str], repeats: int) -> bool:
+    """Whether the finished units `done_units` cover every repeat of the trial."""
+    return trial_id in done_units or all(unit_id(trial_id, r) in done_units for r in range(repeats))
+
+
+def host_name() -> str:
+    return safe_name(socket.gethostname())
 
 
 class RunFolder:
     def __init__(self, root: str | Path):
         self.root = Path(root).absolute()
+        self._run_id: str | None = None
 
     # ---- the layout
     @property
     def sweep_yaml(self) -> Path:
         return self.root / "sweep.yaml"
+
+    @property
+    def trial_list(self) -> Path:
+        return self.root / "trials.jsonl"
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
 
     @property
     def trials_dir(self) -> Path:
@@ -62,6 +101,21 @@ class RunFolder:
     def started_marker(self, worker_index: int) -> Path:
         """The unit worker `worker_index` began last (`orchestrator/crashes.py`)."""
         return self.root / ".started" / f"worker-{worker_index}"
+
+    @property
+    def foreign_dir(self) -> Path:
+        return self.trials_dir / "foreign"
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id (run.json, written at launch), None for a folder without one (older t2a-ray).
+        Read once per RunFolder: it never changes."""
+        if self._run_id is None and self.run_json.is_file():
+            try:
+                self._run_id = json.loads(self.run_json.read_text()).get("run_id")
+            except (OSError, ValueError):
+                return None
+        return self._run_id
 
     @property
     def results(self) -> Path:
@@ -141,17 +195,23 @@ class RunFolder:
     def exists(self) -> bool:
         return self.sweep_yaml.is_file()
 
-    def create(self, sweep_yaml_text: str) -> None:
-        """Make the folder and freeze the sweep. Refuses a folder that already holds a run."""
-        if self.exists():
-            raise ConfigError(
-                "--name",
-                self.root.name,
-                f"a run already exists at {self.root}; resume it with `t2a-ray resume {self.root}` or choose another --name",
-            )
-        for d in (self.root, self.trials_dir, self.logs_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.sweep_yaml, sweep_yaml_text)
+    def create(self, sweep_yaml_text: str, frozen: Mapping[Path, str] | None = None) -> None:
+        """Make the folder and freeze the sweep (and `frozen`: more files, path → text, written in
+        order after it). Refuses a folder that already holds a run: checked and written under the
+        driver lock, so of two launches of one name exactly one creates the run (the other is refused)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.driver_lock():
+            if self.exists():
+                raise ConfigError(
+                    "--name",
+                    self.root.name,
+                    f"a run already exists at {self.root}; resume it with `t2a-ray resume {self.root}` or choose another --name",
+                )
+            for d in (self.trials_dir, self.logs_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.sweep_yaml, sweep_yaml_text)
+            for path, text in (frozen or {}).items():
+                atomic_write_text(path, text)
 
     def finished_trial_ids(self) -> set[str]:
         """Trials whose shard exists: the truth about what is done (Tune's own state may lag)."""
@@ -168,25 +228,56 @@ class RunFolder:
     def shard_paths(self) -> list[Path]:
         return sorted(self.trials_dir / f"{tid}{SHARD_SUFFIX}" for tid in self.finished_trial_ids())
 
-    def quarantine(self, path: Path, folder: Path | None = None) -> Path:
-        """Move a bad shard aside (never delete evidence) into `folder` (default: `corrupt_dir`); its
-        trial then counts as not finished."""
-        folder = self.corrupt_dir if folder is None else folder
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / path.name
+    def quarantine(self, path: Path, why: str | None = None, aside: Path | None = None) -> Path:
+        """Move a bad shard aside (never delete evidence) into `aside` (default: `corrupt_dir`), with a
+        line saying `why` in that folder's notes; its unit then counts as not finished."""
+        aside = aside or self.corrupt_dir
+        aside.mkdir(parents=True, exist_ok=True)
+        target = aside / path.name
         n = 1
-        while target.exists():
-            target = folder / f"{path.name}.{n}"
+        while target.exists() or target.is_symlink():
+            target = aside / f"{path.name}.{n}"
             n += 1
-        os.replace(path, target)
+        os.replace(path, target)  # a symlink moves as the link, never what it points to
+        if why:
+            note = {"file": path.name, "moved_to": target.name, "why": why, "unix_s": round(time.time(), 3)}
+            with open(aside / NOTES_FILE, "a", encoding="utf-8") as f:  # one short line: appended whole
+                f.write(json.dumps(note) + "\n")
         return target
+
+    def remove_stale_temp_files(self, everyone_gone: bool = False) -> list[Path]:
+        """Remove the temp files of writers killed mid-write (`atomic_write`'s `.NAME.PID@HOST.tmp`):
+        those of this host whose process is gone, and, where `everyone_gone` (the driver holds the run
+        and no worker of an earlier one is left), every one. A temp file is never a result: the file it
+        was to become is whole or absent. Returns what was removed."""
+        removed = []
+        here = host_name()
+        for folder in (self.root, self.trials_dir, self.logs_dir, self.setup_dir, self.report_dir):
+            try:
+                names = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+            except OSError:
+                continue
+            for path in names:
+                m = _TEMP_RE.match(path.name)
+                if m is None:
+                    continue
+                mine = m["host"] == here if m["host"] else None  # an older name says no host
+                if everyone_gone or (mine and not _alive(int(m["pid"]))):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
 
     # ---- who is working on this run
     # Two advisory locks (flock): the driver holds `.driver.lock` exclusively, so two drivers never run
     # one sweep; each worker holds `.workers.lock` shared for its lifetime, so a resume can wait until
     # the workers of a killed driver are gone — otherwise one of them could still finish a trial that
     # the resume has already started again.
-    # The driver writes "PID HOST" into its lock file, so that `status` can say who holds it.
+    # The driver writes "PID HOST" into its lock file, so that `status` and a refused driver can say
+    # who holds it. The lock is the kernel's: it goes with the process that holds it, however that
+    # process ends (kill -9 included), so a killed driver's lock file is simply taken over — what it
+    # still says is only a name. The lock is taken before the folder holds a run (`create`), so of two
+    # launches of one name exactly one runs.
     # Drivers that split one sweep's units (the tasks of a job array, each running its own share) hold
     # `.driver.lock` shared, and their `scope`'s pair (`.driver.share-0-of-2.lock`) as a driver holds the
     # plain pair: they never wait for each other, and a plain resume never runs beside them.
@@ -196,6 +287,12 @@ class RunFolder:
 
     @contextlib.contextmanager
     def driver_lock(self, scope: str = "") -> Iterator[None]:
+        """Held for a launch or resume; the same process may enter it again (a launch creates the
+        folder, then runs the sweep, under one lock). Another process: ConfigError naming the holder."""
+        key = (str(self.root), scope)
+        if key in _HELD_DRIVER_LOCKS:
+            yield
+            return
         scopes = list(dict.fromkeys(["", scope]))  # the plain lock first, then the scope's
         fds = [os.open(self.lock_file("driver", s), os.O_RDWR | os.O_CREAT, 0o644) for s in scopes]
         try:
@@ -209,11 +306,15 @@ class RunFolder:
                         str(self.root),
                         "another t2a-ray driver is running this sweep"
                         + (f" or its share {scope}" if scope else "")
-                        + "; wait for it or stop it first",
+                        + f" ({_describe_holder(_read_holder(fd))}); wait for it or stop it first",
                     ) from None
             os.ftruncate(fds[-1], 0)
-            os.write(fds[-1], f"{os.getpid()} {os.uname().nodename}".encode())
-            yield
+            os.pwrite(fds[-1], f"{os.getpid()} {os.uname().nodename}".encode(), 0)
+            _HELD_DRIVER_LOCKS.add(key)
+            try:
+                yield
+            finally:
+                _HELD_DRIVER_LOCKS.discard(key)
         finally:
             for fd in fds:
                 os.close(fd)  # closing releases the lock
@@ -230,7 +331,7 @@ class RunFolder:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 return None
             except BlockingIOError:
-                return os.read(fd, 200).decode(errors="replace").strip()
+                return _read_holder(fd)
         finally:
             os.close(fd)
 
@@ -309,6 +410,35 @@ class RunFolder:
             )
 
 
+_HELD_DRIVER_LOCKS: set[tuple[str, str]] = set()  # (run folder, scope): the driver locks this process holds
+
+
+def _read_holder(fd: int) -> str:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip()
+
+
+def _describe_holder(holder: str) -> str:
+    """ "pid 123 on node1" from a lock file's "PID HOST"; says so where that process is gone from this
+    host (a child that inherited the lock may still hold it)."""
+    pid, _, host = holder.partition(" ")
+    if not pid.isdigit():
+        return "its pid unknown"
+    gone = host == os.uname().nodename and not _alive(int(pid))
+    return f"pid {pid} on {host or 'an unknown host'}" + (
+        ", no longer running: a process it started still holds the lock" if gone else ""
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def safe_name(text: str) -> str:
     """A string made safe as one path component: never a separator, never '..', never empty."""
     cleaned = _SAFE_RE.sub("_", text).strip(".") or "_"
@@ -322,7 +452,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # named for its writer, so that the temp file of a killed one is recognised (`remove_stale_temp_files`)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}@{host_name()}.tmp")
     try:
         with open(tmp, "wb") as f:
             write(f)

@@ -4,11 +4,13 @@ One row per measured window. Values that cannot be had are null, never a silent 
 one column each; their types come from the adapters' parameter specs, so the schema of a run is
 `results_schema(axes)` for the parameters of its models.
 
-Shards (`trials/<trial_id>.parquet`) are plain Parquet: the store never holds pickles. Every file
-written here keeps, in its footer, its row count and a SHA-256 of its content: a resume checks each
-shard from its footer alone (a file cut short has no valid footer), the merge checks the content
-against the checksum as it reads it, and a merged `results.parquet` records which shards it holds, so
-merging a finished run again reads that one file instead of every shard.
+Shards (`trials/<unit_id>.parquet`) are plain Parquet: the store never holds pickles. Every file
+written here keeps, in its footer, its row count and a SHA-256 of its content, and a shard its run's id:
+a resume checks each shard from its footer alone (a file cut short has no valid footer), the merge
+checks the content against the checksum as it reads it (a shard that fails is moved aside and its unit
+runs again in the same resume), and a merged `results.parquet` records which shards it holds, so
+merging a finished run again reads that one file instead of every shard. Only the run's own shards are
+merged (`ShardOwner`): anything else in `trials/` is moved aside with a note.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -260,10 +263,43 @@ def write_table(table: pa.Table, path: Path, metadata: Mapping[str, Any] | None 
     atomic_write(Path(path), lambda f: pq.write_table(table, f))
 
 
-def check_footer(path: Path) -> str | None:
+class NotOurs(ShardError):
+    """A file in `trials/` that is not one of this run's shards (moved aside, never merged)."""
+
+
+class ShardOwner:
+    """What makes a file in `trials/` a shard of this run: a regular file (not a link), named for one
+    of the run's units (`names`: unit ids), whose footer carries the run's id. A shard written before
+    shards carried a run id (none in its footer) is taken on its name alone; so is every shard of a
+    folder without a run id (`run_id` None: an older run not yet resumed)."""
+
+    def __init__(self, run_id: str | None, names: frozenset[str]):
+        self.run_id, self.names = run_id, names
+
+    def check_file(self, path: Path) -> None:
+        """Raises `NotOurs` unless `path` is a regular file named for a unit of this run."""
+        mode = path.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+            raise NotOurs(f"{path.name}: {kind}")
+        if path.name[: -len(SHARD_SUFFIX)] not in self.names:
+            raise NotOurs(f"{path.name}: not named for a unit of this run's trials")
+
+    def check_run_id(self, path: Path, footer: Mapping[bytes, bytes] | None) -> None:
+        written_by = json.loads((footer or {}).get(b"t2a_ray", b"{}")).get("run_id")
+        if written_by is not None and self.run_id is not None and written_by != self.run_id:
+            raise NotOurs(f"{path.name}: written by run {written_by}, not this run ({self.run_id})")
+
+
+def check_footer(path: Path, owner: ShardOwner | None = None) -> str | None:
     """Read a Parquet file's footer only: its content checksum (None for a file written without one).
-    Raises `ShardError` (or Arrow's error) when the footer is missing, unreadable or miscounts rows."""
+    Raises `ShardError` (or Arrow's error) when the footer is missing, unreadable or miscounts rows,
+    and `NotOurs` where `owner` says the file is not one of its run's shards."""
+    if owner is not None:
+        owner.check_file(path)
     meta = pq.read_metadata(path)
+    if owner is not None:
+        owner.check_run_id(path, meta.metadata)
     content = _content(meta.metadata)
     if content is None:
         return None
@@ -287,11 +323,14 @@ def read_checked(path: Path) -> pa.Table:
 
 
 def check_shards(
-    run: RunFolder, known: Mapping[str, str | None] | None = None, paths: list[Path] | None = None
+    run: RunFolder,
+    known: Mapping[str, str | None] | None = None,
+    paths: list[Path] | None = None,
+    owner: ShardOwner | None = None,
 ) -> tuple[dict[str, str | None], list[Path]]:
     """Every finished shard's checksum, from footers alone (`known`: shards already checked, by id);
-    a shard whose footer fails is moved aside (its trial runs again). What a resume does before it
-    decides what is left to run."""
+    a shard whose footer fails is moved aside (its unit runs again), and so is, into `foreign_dir`, a
+    file `owner` does not own. What a resume does before it decides what is left to run."""
     sums, bad = {}, []
     known = known or {}
     for path in run.shard_paths() if paths is None else paths:
@@ -300,12 +339,13 @@ def check_shards(
             sums[shard_id] = known[shard_id]
             continue
         try:
-            sums[shard_id] = check_footer(path)
+            sums[shard_id] = check_footer(path, owner)
+        except NotOurs as e:
+            log.warning("%s is not a shard of this run (%s); moved aside, never merged", path, e)
+            bad.append(run.quarantine(path, str(e), run.foreign_dir))
         except (OSError, pa.ArrowException, ShardError, ValueError, KeyError) as e:
-            log.warning(
-                "shard %s fails its footer check (%s); moved aside, its trial will run again", path, e
-            )
-            bad.append(run.quarantine(path))
+            log.warning("shard %s fails its footer check (%s); moved aside, its unit will run again", path, e)
+            bad.append(run.quarantine(path, f"footer check: {e}"))
     return sums, bad
 
 
@@ -329,8 +369,8 @@ def read_shards(
         try:
             tables.append(read_checked(path))
         except (OSError, pa.ArrowException, ShardError) as e:
-            log.warning("shard %s cannot be read (%s); moved aside, its trial will run again", path.name, e)
-            bad.append(run.quarantine(path) if quarantine else path)
+            log.warning("shard %s cannot be read (%s); moved aside, its unit will run again", path.name, e)
+            bad.append(run.quarantine(path, f"content check: {e}") if quarantine else path)
     if not tables:
         return None, bad
     return pa.concat_tables(tables, promote_options="default"), bad
@@ -342,17 +382,18 @@ def _shards_digest(sums: Mapping[str, str | None]) -> str:
 
 
 def merge_results(
-    run: RunFolder, known: Mapping[str, str | None] | None = None
+    run: RunFolder, known: Mapping[str, str | None] | None = None, owner: ShardOwner | None = None
 ) -> tuple[pa.Table | None, list[Path]]:
     """Merge the shards into results.parquet (sorted for a stable file) and quality shards into
     quality.parquet. Returns the merged table and the shards moved aside.
 
     Where results.parquet already holds exactly the shards there are now (by their footers'
     checksums), it is read back instead: merging a finished run again costs one file, not every shard.
-    `known`: the shards' checksums as `check_shards` found them earlier (their footers are not read again).
+    `known`: the shards' checksums as `check_shards` found them earlier (their footers are not read
+    again); `owner`: what makes a file one of the run's shards (`check_shards`).
     """
     paths = run.shard_paths()
-    sums, bad = check_shards(run, known, paths)
+    sums, bad = check_shards(run, known, paths, owner)
     digest = _shards_digest(sums)
     if sums and run.results.is_file():
         try:

@@ -80,16 +80,20 @@ def test_config_errors_survive_pickling_across_processes():
 
 def test_the_driver_lock_says_whether_a_driver_runs_the_sweep_now(tmp_path):
     run = RunFolder(tmp_path / "r")
-    run.create("name: r\n")
+    run.root.mkdir()
     assert run.running_driver() is None  # never launched: no lock file, and none is made
     assert not (run.root / ".driver.lock").exists()
+    run.create("name: r\n")
+    assert run.running_driver() is None  # created under the lock, released since
     code = f"from t2a_ray.runfolder import RunFolder\nwith RunFolder({str(run.root)!r}).driver_lock():\n"
     code += "    print('locked', flush=True)\n    import time; time.sleep(60)\n"
     driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert driver.stdout.readline().strip() == "locked"
         assert run.running_driver() == f"{driver.pid} {os.uname().nodename}"
-        with pytest.raises(ConfigError, match="another t2a-ray driver is running"):
+        with pytest.raises(
+            ConfigError, match=f"another t2a-ray driver .*pid {driver.pid} on {os.uname().nodename}"
+        ):
             with run.driver_lock():
                 pass
     finally:

@@ -13,7 +13,7 @@ import pytest
 from test_sweeps import make_run, rows  # noqa: I001 — sibling test module
 
 from t2a_ray.orchestrator.runner import LaunchOptions, StorageError, run_sweep
-from t2a_ray.runfolder import RunFolder
+from t2a_ray.runfolder import NOTES_FILE, RunFolder
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,8 @@ def test_a_corrupt_shard_is_moved_aside_and_its_trial_runs_again(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:-20])  # a torn write by something else
     outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
     assert outcome.ran == 2 and len(outcome.quarantined) == 2
-    assert sorted(p.name for p in run.corrupt_dir.iterdir()) == sorted([victim.name, truncated.name])
+    assert sorted(p.name for p in run.corrupt_dir.glob("*.parquet")) == sorted([victim.name, truncated.name])
+    assert len((run.corrupt_dir / NOTES_FILE).read_text().splitlines()) == 2  # each with why
     exactly_once(run, 12)
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from t2a_ray.adapters import adapter_class
 from t2a_ray.config import load_sweep
+from t2a_ray.frozen import create_run
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.launch_timeline import PHASES
@@ -35,7 +36,7 @@ def make_run(tmp_path: Path, body: str, name: str = "r") -> RunFolder:
     config.write_text(textwrap.dedent(body))
     sweep = load_sweep(config, name=name, device="cpu")
     run = RunFolder(tmp_path / "runs" / name)
-    run.create(sweep.to_yaml())
+    create_run(run, sweep)  # as a launch does: sweep.yaml, trials.jsonl, run.json
     return run
 
 
@@ -101,7 +102,8 @@ def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_wo
     run = make_run(tmp_path, TWO_MODELS)  # placement auto: spread with 2 workers
     outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
     assert outcome.statuses == {"ok": 8}
-    assert load_sweep(run.sweep_yaml).placement == "spread"  # resolved once, frozen for a resume
+    # resolved once, frozen in the first plan for a resume; sweep.yaml is never rewritten
+    assert load_sweep(run.sweep_yaml).placement == "auto"
     by_trial: dict[str, set[tuple[int, str]]] = {}
     for r in rows(run):
         by_trial.setdefault(r["trial_id"], set()).add((r["worker_id"], r["host_id"]))

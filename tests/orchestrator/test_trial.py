@@ -9,6 +9,7 @@ import pytest
 
 from t2a_ray.adapters import adapter_class
 from t2a_ray.config import parse_sweep
+from t2a_ray.frozen import create_run, load_run_sweep
 from t2a_ray.metering import open_meter
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
@@ -72,8 +73,8 @@ class CountingAdapter:
     def __init__(self, adapter):
         self.adapter, self.revision, self.batches = adapter, adapter.revision, []
 
-    def generate(self, prompts, params, seed, phases, negative_prompt=None):
-        gen = self.adapter.generate(prompts, params, seed, phases, negative_prompt)
+    def generate_checked(self, prompts, params, seed, phases, negative_prompt=None):
+        gen = self.adapter.generate_checked(prompts, params, seed, phases, negative_prompt)
         self.batches.append(gen.waveforms.shape[0])
         return gen
 
@@ -179,3 +180,34 @@ def test_a_shape_counts_as_set_up_only_once_its_setup_succeeded(tmp_path):
     assert ok.status == "ok" and len(ok.warmup_energy_j) == 1 and ok.setup_s > 0
     assert again.warmup_energy_j == [] and again.setup_s == 0.0
     assert shapes.count == 1
+
+
+@pytest.mark.slow  # a real torch model: imports and a load
+def test_no_parameter_is_checked_inside_a_metered_window(tmp_path):
+    class Counting(adapter_class("audioldm")):  # the real tiny model, counting its checks
+        checks = 0
+
+        @classmethod
+        def check(cls, params):
+            Counting.checks += 1
+            return super().check(params)
+
+    doc = {
+        "name": "c",
+        "models": ["audioldm"],
+        "weights": "tiny",
+        "grid": {"steps": 2, "duration_s": 0.25},
+        "prompts": {"text": ["a"]},
+        "warmup": 1,
+    }
+    run = RunFolder(tmp_path / "run")
+    create_run(run, parse_sweep(doc, base_dir=tmp_path, device="cpu"))  # checked here, once
+    sweep = load_run_sweep(run)
+    adapter = Counting.load(device="cpu", dtype="float32", weights="tiny")
+    with open_meter(use_gpu=False) as meter:
+        env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
+        outcome = run_trial(sweep.trials()[0], env)
+    assert outcome.status == "ok", outcome.error
+    assert Counting.checks == 0  # neither the warm-up nor the window checked the trial's params again
+    adapter.generate(["a"], {"steps": 2, "duration_s": 0.25}, seed=0)  # a caller's own params: checked
+    assert Counting.checks == 1

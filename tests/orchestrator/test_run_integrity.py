@@ -1,0 +1,150 @@
+"""A run folder that cannot be fooled, with real processes and Ray: one driver per folder, a shard
+trusted only once its content is checked, a full disk said in one line, Ray's leftovers removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from test_faults import small_disk  # noqa: F401 — the fixture (a 2 MiB tmpfs, as root)
+from test_sweeps import make_run, rows  # noqa: I001 — sibling test modules
+
+from t2a_ray.orchestrator.runner import LaunchOptions, ray_session, run_sweep
+from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import ShardError, check_footer, read_checked
+
+pytestmark = pytest.mark.slow
+
+ENV = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
+CLI = [sys.executable, "-m", "t2a_ray.cli"]
+
+
+def sweep_file(tmp_path: Path, steps: list[int], tag: str) -> Path:
+    path = tmp_path / f"{tag}.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        name: same
+        models: [noop]
+        weights: tiny
+        grid: {{steps: {steps}, step_time_s: 0.02}}
+        prompts: {{text: ["a"]}}
+        repeats: 2
+        warmup: 0
+        metering: {{idle_baseline_s: 0}}
+    """)
+    )
+    return path
+
+
+def test_two_launches_of_one_name_at_once_run_exactly_one_and_refuse_the_other(tmp_path):
+    out = tmp_path / "runs"
+    configs = {"a": sweep_file(tmp_path, [1, 2], "a"), "b": sweep_file(tmp_path, [7, 8, 9], "b")}
+    procs = {
+        tag: subprocess.Popen(
+            [*CLI, "launch", "--config", str(c), "--out", str(out), "--gpus", "1", "--no-progress"],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag, c in configs.items()
+    }
+    results = {tag: (p.wait(), p.stderr.read()) for tag, p in procs.items()}
+    codes = sorted(code for code, _ in results.values())
+    assert codes == [0, 2], results
+    winner = next(tag for tag, (code, _) in results.items() if code == 0)
+    _, refused = next(r for r in results.values() if r[0] == 2)
+    errors = [line for line in refused.splitlines() if line.startswith("error")]
+    assert len(errors) == 1, refused
+    # refused while the winner ran (naming it), or after it finished (the run exists by then)
+    holder = re.search(r"another t2a-ray driver is running this sweep \(pid (\d+) on (\S+)\)", errors[0])
+    assert holder or "a run already exists" in errors[0], errors[0]
+    if holder:
+        assert int(holder.group(1)) == procs[winner].pid and holder.group(2) == os.uname().nodename
+    # the folder holds the winner's sweep, and its results are the winner's grid, each row once
+    run = RunFolder(out / "same")
+    steps = sorted({r["steps"] for r in rows(run)})
+    assert steps == ([1, 2] if winner == "a" else [7, 8, 9])
+    assert (
+        sorted(json.loads(line)["params"]["steps"] for line in run.trial_list.read_text().splitlines())
+        == steps
+    )
+    keys = Counter((r["trial_id"], r["repeat"]) for r in rows(run))
+    assert len(keys) == len(steps) * 2 and set(keys.values()) == {1}
+
+
+def flip_a_bit_in_a_data_page(path: Path) -> None:
+    """Flip one bit of a measured value where it is stored, leaving the footer (and so its row count
+    and checksum record) valid: what a footer check cannot see."""
+    value = pq.read_table(path).column("cpu_energy_j").to_pylist()[0]
+    data = bytearray(path.read_bytes())
+    at = data.find(struct.pack("<d", value))
+    assert at > 0, "the value is not stored plainly (compressed?)"
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_shard_with_one_flipped_bit_runs_again_in_the_same_resume_and_no_row_is_missing(tmp_path):
+    run = make_run(tmp_path, textwrap.dedent(sweep_file(tmp_path, [1, 2, 3, 4, 5], "s").read_text()))
+    assert run_sweep(run, LaunchOptions(gpus=1, progress=False)).statuses == {"ok": 5}
+    rotten, missing = sorted(run.shard_paths())[:2]
+    flip_a_bit_in_a_data_page(rotten)
+    assert check_footer(rotten) is not None  # the footer still passes...
+    with pytest.raises(ShardError, match="does not match its checksum"):  # ...the content does not
+        read_checked(rotten)
+    missing.unlink()  # and one unit left to run, so that the merge reads every shard again
+    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    assert outcome.statuses == {"ok": 5} and outcome.pending == 0
+    assert [p.name for p in run.corrupt_dir.glob("*.parquet")] == [rotten.name]
+    assert rotten.is_file()  # written again
+    keys = Counter((r["trial_id"], r["repeat"]) for r in rows(run))
+    assert len(keys) == 10 and set(keys.values()) == {1}
+
+
+def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk):  # noqa: F811
+    config = sweep_file(tmp_path, [1, 2], "full")
+    out = small_disk / "runs"
+    run = RunFolder(out / "same")
+    launch = subprocess.run(
+        [*CLI, "launch", "--config", str(config), "--out", str(out), "--gpus", "0", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert launch.returncode == 0, launch.stderr[-2000:]
+    next(run.shard_paths().__iter__()).unlink()  # a unit left to run
+    with open(small_disk / "ballast", "wb") as f:
+        f.write(b"\0" * shutil.disk_usage(small_disk).free)
+    resume = subprocess.run(
+        [*CLI, "resume", str(run.root), "--gpus", "0", "--no-progress"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert resume.returncode == 1
+    assert "Traceback" not in resume.stderr
+    errors = [line for line in resume.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "t2a-ray resume" in errors[0]
+
+
+def test_a_local_ray_leaves_its_token_owner_only_and_no_session_folder(tmp_path):
+    import ray
+
+    with ray_session(LaunchOptions(gpus=1, progress=False)):
+        session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+        assert session.is_dir()
+    assert not session.exists()
+    token = Path.home() / ".ray" / "auth_token"
+    if token.exists():  # Ray turned its token authentication on for the local Ray
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
