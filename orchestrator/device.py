@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+# Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs: Ray counts them, nothing runs on
+# them, so a worker on one sees no CUDA device — also on a host that has real GPUs.
+LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
+NO_CUDA_DEVICE = {"CUDA_VISIBLE_DEVICES": ""}
+
+
+def gpus_are_logical() -> bool:
+    return os.environ.get(LOGICAL_GPUS_ENV) == "1"
+
+
+def actor_options(use_gpus: bool, logical: bool = False) -> dict[str, Any]:
+    """Ray options of an actor that holds one GPU, or none and then sees none (`--gpus 0`: the CPU).
+
+    Ray leaves CUDA_VISIBLE_DEVICES as it finds it for an actor that holds no GPU (unless
+    RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1), so the process would see, use and meter every GPU of its host: the variable is set empty in the actor's
+    runtime env, which applies before the process starts (before torch reads it). `logical`: the GPU
+    it holds is one of Ray's logical GPUs, which Ray would name in CUDA_VISIBLE_DEVICES ("0" is then
+    the host's real GPU 0): it sees none either."""
+    if not use_gpus:
+        return {"num_gpus": 0, "num_cpus": 1, "runtime_env": {"env_vars": NO_CUDA_DEVICE}}
+    if not logical:
+        return {"num_gpus": 1, "num_cpus": 0}
+    hidden = {**NO_CUDA_DEVICE, "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}  # Ray's own switch
+    return {"num_gpus": 1, "num_cpus": 0, "runtime_env": {"env_vars": hidden}}
 
 
 @dataclass

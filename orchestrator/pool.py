@@ -8,6 +8,7 @@ from typing import Any
 
 import ray
 
+from t2a_ray.orchestrator.device import actor_options, gpus_are_logical
 from t2a_ray.orchestrator.plan import Dispatcher
 from t2a_ray.orchestrator.schedule import RunPlan
 from t2a_ray.orchestrator.worker import Worker
@@ -26,7 +27,7 @@ class Pool:
 
     @classmethod
     def start(cls, run_root: str, n_workers: int, use_gpus: bool, run_plan: RunPlan) -> Pool:
-        resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
+        resources = actor_options(use_gpus, logical=gpus_are_logical())
         # Trials run one at a time (the default group); heartbeats answer beside them ("control").
         worker_cls = ray.remote(concurrency_groups={"control": 1})(Worker)
         workers = [

@@ -246,6 +246,7 @@ class Worker:
             "pid": os.getpid(),
             "node_id": _ray_node_id(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "ray_gpus": _ray_gpus(),  # what Ray gave it: a logical GPU is held but not visible
             **self.place,
             "loads": dict(self.models.loads),
             "load_s": dict(self.models.load_s),
@@ -326,6 +327,19 @@ class Prefetch:
 
     def join(self) -> None:
         self._thread.join()
+
+
+def _ray_gpus() -> float | None:
+    try:
+        import ray
+
+        return (
+            ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
+            if ray.is_initialized()
+            else None
+        )
+    except Exception:  # noqa: BLE001 — outside Ray nothing was assigned
+        return None
 
 
 def _ray_node_id() -> str | None:

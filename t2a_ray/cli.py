@@ -20,8 +20,6 @@ from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.units import JOULES_PER
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
-# Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs (nothing is on them).
-LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
 
 
 def _fail_usage(error: ConfigError | ValueError) -> None:
@@ -50,7 +48,9 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
         raise ConfigError("--gpus", gpus, "must be 0 (CPU) or a positive number of GPUs")
     if address:
         return gpus  # None: every GPU of the cluster, counted once joined
-    if os.environ.get(LOGICAL_GPUS_ENV) == "1":
+    from t2a_ray.orchestrator.device import gpus_are_logical
+
+    if gpus_are_logical():
         return gpus or 0
     from t2a_ray.metering.gpu import visible_gpu_count
 
