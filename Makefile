@@ -7,12 +7,16 @@ PY    := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 RUN   ?= demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-fast lint clean
 demo: $(VENV)/.installed
 	$(VENV)/bin/t2a-ray launch --out runs --name $(RUN)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
+
+# The inner loop: every test but the end-to-end sweeps (marked slow; `make test` and CI run them too).
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -m "not slow"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
