@@ -7,32 +7,17 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 # Tests on CPU-only machines run multi-GPU sweeps on Ray's logical GPUs: Ray counts them, nothing runs on
 # them, so a worker on one sees no CUDA device — also on a host that has real GPUs.
 LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
+# What a process that must not use a GPU sees (`--gpus 0`). Ray leaves CUDA_VISIBLE_DEVICES as it finds
+# it for an actor that holds no GPU (unless RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1): the host's GPUs.
 NO_CUDA_DEVICE = {"CUDA_VISIBLE_DEVICES": ""}
 
 
 def gpus_are_logical() -> bool:
     return os.environ.get(LOGICAL_GPUS_ENV) == "1"
-
-
-def actor_options(use_gpus: bool, logical: bool = False) -> dict[str, Any]:
-    """Ray options of an actor that holds one GPU, or none and then sees none (`--gpus 0`: the CPU).
-
-    Ray leaves CUDA_VISIBLE_DEVICES as it finds it for an actor that holds no GPU (unless
-    RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1), so the process would see, use and meter every GPU of its host: the variable is set empty in the actor's
-    runtime env, which applies before the process starts (before torch reads it). `logical`: the GPU
-    it holds is one of Ray's logical GPUs, which Ray would name in CUDA_VISIBLE_DEVICES ("0" is then
-    the host's real GPU 0): it sees none either."""
-    if not use_gpus:
-        return {"num_gpus": 0, "num_cpus": 1, "runtime_env": {"env_vars": NO_CUDA_DEVICE}}
-    if not logical:
-        return {"num_gpus": 1, "num_cpus": 0}
-    hidden = {**NO_CUDA_DEVICE, "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}  # Ray's own switch
-    return {"num_gpus": 1, "num_cpus": 0, "runtime_env": {"env_vars": hidden}}
 
 
 @dataclass
@@ -42,7 +27,13 @@ class TorchDevice:
     name: str
 
     @classmethod
-    def detect(cls) -> TorchDevice:
+    def detect(cls, see_gpus: bool = True) -> TorchDevice:
+        """`see_gpus=False` (a `--gpus 0` worker, or one on a logical GPU, which Ray names by the number of
+        a real one): the CPU, and no CUDA device for anything this process loads later. Called before
+        torch initialises CUDA, which reads CUDA_VISIBLE_DEVICES once."""
+        if not see_gpus:
+            os.environ.update(NO_CUDA_DEVICE)
+            return cls("cpu")
         import torch
 
         return cls("cuda" if torch.cuda.is_available() else "cpu")

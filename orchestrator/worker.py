@@ -56,7 +56,8 @@ class SetUpShapes:
 
 class Worker:
     """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU);
-    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's)."""
+    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's).
+    `see_gpus=False`: on the CPU, whatever GPUs the process could see (`TorchDevice.detect`)."""
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class Worker:
         worker_index: int,
         open_meter: Callable[..., Any] | None = None,
         find_adapter: Callable[[str], type[Adapter]] = adapter_class,
+        see_gpus: bool = True,
     ):
         # 1. The run: the frozen sweep (its trials expanded once, found by id)
         self.index = worker_index
@@ -76,7 +78,7 @@ class Worker:
         if open_meter is None:
             from t2a_ray.metering import open_meter
 
-        self.device = TorchDevice.detect()
+        self.device = TorchDevice.detect(see_gpus)
         metering = self.sweep.metering
         self.meter = open_meter(
             sample_interval_s=metering.sample_interval_s,
