@@ -23,6 +23,7 @@ import pytest
 from test_sweeps import REAPED_WITHIN_S, alive_after  # noqa: I001 — sibling test module
 
 from t2a_ray.config import load_sweep
+from t2a_ray.orchestrator import runner
 from t2a_ray.orchestrator.reaper import descendants
 from t2a_ray.orchestrator.runner import stop_on_sigint
 from t2a_ray.runfolder import RunFolder
@@ -163,9 +164,14 @@ def test_a_third_ctrl_c_does_not_start_the_second_ones_exit_over():
         os.kill(os.getpid(), signal.SIGINT)  # a third Ctrl-C while the second's exit runs
         raise SystemExit(130)
 
-    with pytest.raises(SystemExit), stop_on_sigint(at_once):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)  # the first: raises Interrupted
-        except KeyboardInterrupt:
-            os.kill(os.getpid(), signal.SIGINT)  # the second
+    try:
+        with pytest.raises(SystemExit), stop_on_sigint(at_once):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)  # the first: raises Interrupted
+            except KeyboardInterrupt:
+                os.kill(os.getpid(), signal.SIGINT)  # the second
+    finally:
+        # The CLI's process ends with its Ctrl-Cs; this one runs more sweeps, which would stop at once
+        # (the runner's Tune callback raises where a Ctrl-C was received)
+        runner._SIGNALLED.clear()
     assert calls == ["at_once"]
