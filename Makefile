@@ -7,12 +7,19 @@ PY    := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 RUN   ?= demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test lint clean
+.PHONY: demo test test-fast lint clean
 demo: $(VENV)/.installed
 	$(VENV)/bin/t2a-ray launch --out runs --name $(RUN)
 
+# Two test processes (JOBS=1: one); each test takes the next from a shared queue (worksteal), so the long
+# end-to-end sweeps do not pile up in one process.
+JOBS  ?= 2
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(JOBS) --dist worksteal
+
+# The inner loop: every test but the end-to-end sweeps (marked slow; `make test` and CI run them too).
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/pytest -q -n $(JOBS) --dist worksteal -m "not slow"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .

@@ -371,8 +371,13 @@ def visible_cuda_devices(value: str | None) -> list[str] | None:
 
 
 # Tests and CPU-only clusters run multi-GPU sweeps on Ray's logical GPUs (nothing is on them): with this
-# set to 1, `--gpus N` is not checked against the GPUs NVML sees, and Ray is told N.
+# set to 1, `--gpus N` is not checked against the GPUs NVML sees, Ray is told N, and a worker on one
+# sees no CUDA device — also on a host that has real GPUs.
 LOGICAL_GPUS_ENV = "T2A_RAY_LOGICAL_GPUS"
+
+
+def gpus_are_logical() -> bool:
+    return os.environ.get(LOGICAL_GPUS_ENV) == "1"
 
 
 def visible_gpu_count(nvml: Any = None, env: Mapping[str, str] | None = None) -> int:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# What a process that must not use a GPU sees (`--gpus 0`). Ray leaves CUDA_VISIBLE_DEVICES as it finds
+# it for an actor that holds no GPU (unless RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1): the host's GPUs.
+NO_CUDA_DEVICE = {"CUDA_VISIBLE_DEVICES": ""}
 
 
 @dataclass
@@ -15,7 +20,13 @@ class TorchDevice:
     name: str
 
     @classmethod
-    def detect(cls) -> TorchDevice:
+    def detect(cls, see_gpus: bool = True) -> TorchDevice:
+        """`see_gpus=False` (a `--gpus 0` worker, or one on a logical GPU, which Ray names by the number of
+        a real one): the CPU, and no CUDA device for anything this process loads later. Called before
+        torch initialises CUDA, which reads CUDA_VISIBLE_DEVICES once."""
+        if not see_gpus:
+            os.environ.update(NO_CUDA_DEVICE)
+            return cls("cpu")
         import torch
 
         return cls("cuda" if torch.cuda.is_available() else "cpu")

@@ -235,11 +235,16 @@ def run_doctor(
     else:
         import ray
 
+        from t2a_ray.orchestrator.device import NO_CUDA_DEVICE
         from t2a_ray.orchestrator.pool import gather
         from t2a_ray.orchestrator.runner import LaunchOptions, _root_cause, ray_session
 
         with ray_session(LaunchOptions(gpus=gpus, address=address, progress=False)) as n:
-            resources = {"num_gpus": 1, "num_cpus": 0} if gpus != 0 else {"num_gpus": 0, "num_cpus": 1}
+            resources = (
+                {"num_gpus": 1, "num_cpus": 0}
+                if gpus != 0
+                else {"num_gpus": 0, "num_cpus": 1, "runtime_env": {"env_vars": NO_CUDA_DEVICE}}
+            )
             # Actors, not tasks: an actor holds its GPU until it is killed, so no two of them share one
             # (a task that finished early would hand its GPU to the next).
             doctors = [

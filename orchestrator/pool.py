@@ -8,6 +8,7 @@ from typing import Any
 
 import ray
 
+from t2a_ray.metering.gpu import gpus_are_logical
 from t2a_ray.orchestrator.plan import Dispatcher
 from t2a_ray.orchestrator.schedule import RunPlan
 from t2a_ray.orchestrator.worker import Worker
@@ -29,6 +30,9 @@ class Pool:
         cls, run_root: str, n_workers: int, use_gpus: bool, run_plan: RunPlan, lock_scope: str = ""
     ) -> Pool:
         resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_gpus": 0, "num_cpus": 1}
+        # Set in the process, not in a runtime env: a worker with one of its own cannot start from the
+        # processes Ray has ready (each would cost a new one).
+        see_gpus = use_gpus and not gpus_are_logical()
         # Trials run one at a time (the default group); heartbeats answer beside them ("control").
         worker_cls = ray.remote(concurrency_groups={"control": 1})(Worker)
         workers = [
@@ -38,7 +42,7 @@ class Pool:
                 max_task_retries=0,  # a trial in flight when the process dies is retried by the trial, not Ray
                 scheduling_strategy="SPREAD",
                 name=None,
-            ).remote(run_root, i, lock_scope=lock_scope)
+            ).remote(run_root, i, lock_scope=lock_scope, see_gpus=see_gpus)
             for i in range(n_workers)
         ]
         # The router is state every trial needs: keep it on the head node, which outlives the others.

@@ -98,6 +98,8 @@ def stop_on_sigint(at_once: Callable[[], None]) -> Iterator[list[int]]:
 
     def handler(signum: int, frame: Any) -> None:
         if signalled:
+            # `at_once` ends the process; more Ctrl-Cs meanwhile would start it over, nested, each time
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             at_once()
         signalled.append(signum)
         raise Interrupted()

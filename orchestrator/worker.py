@@ -59,7 +59,8 @@ class SetUpShapes:
 class Worker:
     """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU);
     `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's);
-    `lock_scope`: the driver's share of the sweep, whose worker lock it holds (`RunFolder.lock_file`)."""
+    `lock_scope`: the driver's share of the sweep, whose worker lock it holds (`RunFolder.lock_file`);
+    `see_gpus=False`: on the CPU, whatever GPUs the process could see (`TorchDevice.detect`)."""
 
     def __init__(
         self,
@@ -68,6 +69,7 @@ class Worker:
         open_meter: Callable[..., Any] | None = None,
         find_adapter: Callable[[str], type[Adapter]] = adapter_class,
         lock_scope: str = "",
+        see_gpus: bool = True,
     ):
         # 1. The run: the frozen sweep and its trials (trials.jsonl, expanded once at launch), found by id
         self.index = worker_index
@@ -80,7 +82,7 @@ class Worker:
         if open_meter is None:
             from t2a_ray.metering import open_meter
 
-        self.device = TorchDevice.detect()
+        self.device = TorchDevice.detect(see_gpus)
         metering = self.sweep.metering
         self.meter = open_meter(
             sample_interval_s=metering.sample_interval_s,
@@ -255,6 +257,7 @@ class Worker:
             "pid": os.getpid(),
             "node_id": _ray_node_id(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "ray_gpus": _ray_gpus(),  # what Ray gave it: a logical GPU is held but not visible
             **self.place,
             "loads": dict(self.models.loads),
             "load_s": dict(self.models.load_s),
@@ -335,6 +338,19 @@ class Prefetch:
 
     def join(self) -> None:
         self._thread.join()
+
+
+def _ray_gpus() -> float | None:
+    try:
+        import ray
+
+        return (
+            ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
+            if ray.is_initialized()
+            else None
+        )
+    except Exception:  # noqa: BLE001 — outside Ray nothing was assigned
+        return None
 
 
 def _ray_node_id() -> str | None:

@@ -49,9 +49,9 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
         raise ConfigError("--gpus", gpus, "must be 0 (CPU) or a positive number of GPUs")
     if address:
         return gpus  # None: every GPU of the cluster, counted once joined
-    from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV, visible_gpu_count
+    from t2a_ray.metering.gpu import gpus_are_logical, visible_gpu_count
 
-    if os.environ.get(LOGICAL_GPUS_ENV) == "1":
+    if gpus_are_logical():
         return gpus or 0
 
     visible = visible_gpu_count()
@@ -415,7 +415,7 @@ def slurm(
     """A sweep as a Slurm batch job: Ray across the allocation, the sweep from its head, Ray stopped
     at the end. The run folder is created now (the sweep frozen) and the job resumes it: a requeued,
     preempted or resubmitted job (the same NAME) continues it, never runs a unit twice."""
-    from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
+    from t2a_ray.metering.gpu import gpus_are_logical
     from t2a_ray.orchestrator import slurm as batch
 
     try:
@@ -438,7 +438,7 @@ def slurm(
             sbatch_lines=sbatch_lines,
             sweep_path=None if run.exists() else sweep_path.absolute(),
             overrides=overrides,
-            logical_gpus=os.environ.get(LOGICAL_GPUS_ENV) == "1",
+            logical_gpus=gpus_are_logical(),
         )
         job.check()
         if print_only:

@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests run on CPU-only machines: multi-GPU sweeps use Ray's logical GPUs."""
+"""Shared fixtures. Multi-GPU sweeps run on Ray's logical GPUs, which no worker sees as a CUDA device: the
+same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast if code tries
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+os.environ.setdefault(LOGICAL_GPUS_ENV, "1")
 
 
 def has_cuda() -> bool:
@@ -28,6 +32,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def real_gpus_for_gpu_tests(request, monkeypatch):
+    if request.node.get_closest_marker("gpu"):
+        monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)
 
 
 @pytest.fixture

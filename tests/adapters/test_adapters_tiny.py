@@ -7,9 +7,6 @@ shared assertions (2 prompts × batch 2, 1 s, 10 steps).
 
 from __future__ import annotations
 
-import os
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -21,6 +18,7 @@ from t2a_ray.errors import ConfigError, InfeasibleError, ParameterError
 MODELS = [m for m in model_ids() if m != "noop"]
 PROMPTS = ["A dog barks while cars pass by", "Water running into a sink"]
 PARAMS = {"steps": 10, "duration_s": 1.0, "batch_size": 2}
+TINY_MAX_PARAMETERS = 2_000_000
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +37,16 @@ def loaded():
 
 @pytest.fixture(scope="module")
 def generated(loaded):
-    """One generation per model, with the phases it marked and its (warm) wall time."""
+    """One generation per model, with the phases it marked."""
     cache: dict[str, tuple] = {}
 
     def get(model_id: str):
         if model_id not in cache:
-            adapter = loaded(model_id)
-            adapter.generate(
-                PROMPTS[:1], {"steps": 2, "duration_s": 1.0}, seed=0
-            )  # warm-up: first-call costs
             marks: list[str] = []
-            gen = adapter.generate(
+            gen = loaded(model_id).generate(
                 PROMPTS, PARAMS, seed=0, phases=marks.append, negative_prompt="Low quality."
             )
-            seconds = []
-            for _ in range(2):  # the fastest of a few: other work on a shared machine only slows a run down
-                start = time.perf_counter()
-                adapter.generate(PROMPTS, PARAMS, seed=0, negative_prompt="Low quality.")
-                seconds.append(time.perf_counter() - start)
-            cache[model_id] = (gen, marks, min(seconds))
+            cache[model_id] = (gen, marks)
         return cache[model_id]
 
     return get
@@ -66,7 +55,7 @@ def generated(loaded):
 @pytest.mark.parametrize("model_id", MODELS)
 def test_two_prompts_batch_two_give_four_waveforms_of_the_card_shape(model_id, generated):
     card = get_card(model_id)
-    gen, _, _ = generated(model_id)
+    gen, _ = generated(model_id)
     assert gen.sample_rate_hz == card.sample_rate_hz
     assert gen.waveforms.dtype == np.float32
     assert gen.waveforms.shape == (4, card.channels, card.sample_rate_hz)  # 1 s
@@ -76,7 +65,7 @@ def test_two_prompts_batch_two_give_four_waveforms_of_the_card_shape(model_id, g
 @pytest.mark.parametrize("model_id", MODELS)
 def test_tiny_output_is_audible_noise_neither_silent_nor_clipped(model_id, generated):
     """Untrained vocoders once shrank the signal to nothing: WAVs of zeros, one CLAP score for all."""
-    gen, _, _ = generated(model_id)
+    gen, _ = generated(model_id)
     peak = float(np.abs(gen.waveforms).max())
     assert 1e-3 <= peak <= 1.0, f"tiny {model_id}: peak {peak:.3g}"
     assert (np.abs(gen.waveforms) >= 0.99).mean() < 0.01, f"tiny {model_id}: saturated"
@@ -95,17 +84,15 @@ def test_steps_change_the_audio(model_id, loaded):
 
 @pytest.mark.parametrize("model_id", MODELS)
 def test_phases_are_marked_in_order(model_id, generated):
-    _, marks, _ = generated(model_id)
+    _, marks = generated(model_id)
     assert marks == list(get_card(model_id).phases)
 
 
 @pytest.mark.parametrize("model_id", MODELS)
-def test_tiny_generation_is_fast(model_id, generated):
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load > 1.5 * cores:
-        pytest.skip(f"machine busy (load {load:.1f} on {cores} cores): wall times are not the model's")
-    _, _, seconds = generated(model_id)
-    assert seconds < 2.0, f"tiny {model_id}: 4 × 1 s, 10 steps took {seconds:.2f} s"
+def test_a_tiny_model_stays_tiny(model_id, loaded):
+    # What keeps a tiny generation quick, and the suite short, is the model's size, which no load on the
+    # machine changes (full-size models have hundreds of times more parameters)
+    assert loaded(model_id).parameter_count < TINY_MAX_PARAMETERS
 
 
 @pytest.mark.parametrize("model_id", MODELS)

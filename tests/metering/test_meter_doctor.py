@@ -178,11 +178,23 @@ def test_the_table_has_a_row_per_gpu_and_check():
 def test_the_square_wave_runs_on_real_time_with_the_sampler_on_its_own_thread():
     clock = Clock()  # as on the GPU: the recording samples on a thread while the caller sleeps and works
     gpu = FakeGPU(clock, tick_phase_s=0.037)
-    assert doctor.check_counter(gpu, clock, 0.5).status == doctor.PASS
+    # The fake counter's grid is exact and it sees every burst: on real time the verdicts may only be
+    # WARN ("a busy host: rerun") where this machine's load kept the sampler off the grid, never FAIL.
+    # FakeClock tests judge the verdicts themselves.
+    counter = doctor.check_counter(gpu, clock, 0.5)
+    assert counter.status != doctor.FAIL
+    if counter.status == doctor.PASS:
+        assert counter.data["period_s"] == pytest.approx(0.1, abs=0.001)
     check = doctor.check_coverage(gpu, clock, lambda s: gpu.busy(s, 600.0), offsets=8, repeats=2, periods=1)
-    assert check.data["blocks_without_ticks"] == 0
-    assert [len(v) for v in check.data["busy_j_per_period"].values()] == [2] * 8
-    assert check.data["period_s"] == pytest.approx(0.1, abs=0.001)
+    assert check.status != doctor.FAIL
+    if "busy_j_per_period" in check.data:  # the square wave ran, locked to the grid it found
+        # every block is measured, or counted as missed where no sample came within a quarter period of
+        # its boundary ticks
+        measured = [len(v) for v in check.data["busy_j_per_period"].values()]
+        assert sum(measured) + check.data["blocks_without_ticks"] == 8 * 2
+        assert check.data["period_s"] == pytest.approx(0.1, abs=0.001)
+    else:
+        assert check.status == doctor.WARN and check.figure == "no tick grid"
 
 
 @pytest.mark.parametrize("cls, status", [(FakeGPU, doctor.PASS), (PartTimeCounterGPU, doctor.FAIL)])

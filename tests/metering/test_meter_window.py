@@ -332,10 +332,14 @@ def test_the_real_sampler_thread_on_real_time():
     meter = Meter(gpu, None, sample_interval_s=0.002, window_sample_interval_s=0.005)
     with meter:
         with meter.window() as w:
-            gpu.busy(0.25, 500.0)
+            gpu.busy(1.0, 500.0)
         time.sleep(0.01)
     assert not meter.running
-    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=0.03)
+    # However late the thread's samples come on a loaded machine, each end of the window lies inside its
+    # counter tick: off by less than a tick's energy at each end (FakeClock tests the error inside it).
+    tick_j = 500.0 * gpu.tick_s
+    assert w.result.energy_method.startswith("gpu:nvml-counter")
+    assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), abs=2 * tick_j)
 
 
 def test_a_window_names_the_throttle_reasons_seen_during_it():

@@ -44,6 +44,11 @@ def rows(run: RunFolder) -> list[dict]:
     return pq.read_table(run.results).to_pylist()
 
 
+# Long enough for a loaded machine's reaper (it polls every 0.5 s), well short of the minute Ray's agents
+# stay by themselves once their driver is gone (benchmarks/results/driver_kill_leftovers.md)
+REAPED_WITHIN_S = 30
+
+
 def alive_after(processes: set[tuple[int, str]], seconds: float) -> list[int]:
     """The pids of `processes` (pid, start time) still alive after waiting up to `seconds` for them."""
     deadline = time.monotonic() + seconds
@@ -80,7 +85,8 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     assert len(stats) == 2
     loads = [n for s in stats for n in s["loads"].values()]
     assert loads and max(loads) == 1
-    assert {s["cuda_visible_devices"] for s in stats} == {"0", "1"}  # one logical GPU each
+    # one logical GPU each, which no worker sees as a CUDA device (on a GPU host, "0" is a real GPU)
+    assert [s["ray_gpus"] for s in stats] == [1, 1] and {s["cuda_visible_devices"] for s in stats} == {""}
     assert all(r["status"] == "ok" and r["window_s"] > 0 for r in table)
     # the throttle columns are there, null where no GPU could say (logical GPUs)
     assert all(r["throttle_reasons"] is None and r["throttled"] is None for r in table)
@@ -264,14 +270,14 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # only keeps a broken build from hanging
     while len(run.finished_trial_ids()) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    assert proc.poll() is None and len(run.finished_trial_ids()) >= 3, proc.stderr.read().decode()[-2000:]
     ray_processes = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: Ray's own processes must notice and go
     proc.wait()
-    assert alive_after(ray_processes, 5) == []  # its reaper takes them (Ray's agents would stay a minute)
+    assert alive_after(ray_processes, REAPED_WITHIN_S) == []  # its reaper takes them
     finished = run.finished_trial_ids()
     assert 3 <= len(finished) < 20  # one unit per repeat, under either placement
     trials_done = sum(trial_done(t.trial_id, finished, 2) for t in load_sweep(run.sweep_yaml).trials())
