@@ -52,7 +52,7 @@ import pandas as pd
 
 from t2a_ray.analysis.fronts import default_reference_point, dominated_mask, hypervolume
 from t2a_ray.analysis.stats import mean_ci
-from t2a_ray.config import BUDGET_KINDS
+from t2a_ray.config import BUDGET_KINDS, Trial
 
 _RIDGE_SLOPE = 0.3  # pull of each axis slope towards its prior (in units of one squared log residual)
 _RIDGE_GROUP = 0.01  # pull of a group's offset towards the mean: an unseen group is predicted at the mean
@@ -97,9 +97,12 @@ class Measurement:
 class SearchSpace:
     """The grid's configurations (one row each) and their coordinates.
 
-    A column whose values are all numbers is a numeric axis (coordinates: log of the value when all
-    are positive, else the value, scaled to 0…1); any other column that varies forms the groups.
-    Columns that do not vary are ignored. `max_units[c]`: how many units configuration c can take.
+    A column whose values are all numbers (missing ones aside) and take two values or more is a numeric
+    axis (coordinates: log of the value when all are positive, else the value, scaled to 0…1; a missing
+    value sits at 0, and being missing is part of its group); any other column that varies forms the
+    groups, with a missing value (None, NaN) a value of its own — a model without a `scheduler` is
+    one group, not an error. Columns that do not vary are ignored. `max_units[c]`: how many units
+    configuration c can take.
     """
 
     def __init__(self, configs: pd.DataFrame, max_units: Sequence[int] | None = None):
@@ -107,23 +110,27 @@ class SearchSpace:
         n = len(self.configs)
         if n == 0:
             raise ValueError("a search space needs at least one configuration")
-        varying = [c for c in self.configs.columns if self.configs[c].nunique(dropna=False) > 1]
+        values = {c: [_category(v) for v in self.configs[c]] for c in self.configs.columns}
+        varying = [c for c in self.configs.columns if len(set(values[c])) > 1]
         self.axes = [c for c in varying if _is_numeric(self.configs[c])]
         self.group_cols = [c for c in varying if c not in self.axes]
-        coords, prior = [], []
+        coords, prior, keys = [], [], [values[c] for c in self.group_cols]
         for axis in self.axes:
-            x = self.configs[axis].astype(float).to_numpy()
-            positive = bool(np.all(x > 0))
-            x = np.log(x) if positive else x
-            coords.append((x - x.min()) / (x.max() - x.min()))
-            prior.append(float(x.max() - x.min()) if positive else 0.0)  # proportional: slope 1 in log
+            x = pd.to_numeric(self.configs[axis], errors="coerce").to_numpy(dtype=float)
+            present = np.isfinite(x)
+            positive = bool(np.all(x[present] > 0))
+            x = np.log(x, where=present, out=np.full(n, np.nan)) if positive else x
+            lo, hi = np.nanmin(x), np.nanmax(x)
+            coords.append(np.where(present, (x - lo) / (hi - lo), 0.0))
+            prior.append(float(hi - lo) if positive else 0.0)  # proportional: slope 1 in log
+            if not present.all():
+                keys.append(list(present))
         self.coords = np.column_stack(coords) if coords else np.zeros((n, 0))
         self.slope_prior = np.asarray(prior)
-        if self.group_cols:
-            keys = self.configs[self.group_cols].astype(str).agg("\x1f".join, axis=1)
-            self.groups = pd.factorize(keys)[0]
-        else:
-            self.groups = np.zeros(n, dtype=int)
+        index: dict[tuple, int] = {}
+        self.groups = np.array(
+            [index.setdefault(k, len(index)) for k in zip(*keys, strict=True)] if keys else [0] * n
+        )
         self.max_units = np.ones(n, dtype=int) if max_units is None else np.asarray(max_units, dtype=int)
 
     def __len__(self) -> int:
@@ -133,13 +140,30 @@ class SearchSpace:
         return np.sqrt(((self.coords[b] - self.coords[a]) ** 2).sum(axis=1))
 
 
+def _missing(v: object) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def _category(v: object) -> object:
+    """A configuration value as a group key: missing values are one value (None), and a value that
+    cannot be hashed (a list, a mapping) is its repr."""
+    if _missing(v):
+        return None
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return v
+
+
 def _is_numeric(s: pd.Series) -> bool:
-    return bool(
-        s.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
-        .astype(bool)
-        .all()
-        and s.astype(float).notna().all()
+    """Numbers (not booleans) wherever a value is present, at least two of them distinct."""
+    present = [v for v in s if not _missing(v)]
+    numbers = all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in present
     )
+    return numbers and len({float(v) for v in present}) > 1
 
 
 def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -522,18 +546,22 @@ class OptunaTPE(Strategy):
         self._study = optuna.create_study(
             directions=directions, sampler=optuna.samplers.TPESampler(seed=seed)
         )
-        configs = self.space.configs
+        configs, axes = self.space.configs, self.space.axes
+        cols = axes + self.space.group_cols
+        cats = {c: [_category(v) for v in configs[c]] for c in cols}
+        # each column's values in order (an axis by value), a missing one last
         self._values = {
-            c: sorted(configs[c].unique(), key=str) for c in self.space.axes + self.space.group_cols
+            c: sorted(set(v), key=lambda x, a=c in axes: (x is None, x if a and x is not None else str(x)))
+            for c, v in cats.items()
         }
         self._dists = {
             c: optuna.distributions.IntDistribution(0, len(v) - 1)
-            if c in self.space.axes
+            if c in axes
             else optuna.distributions.CategoricalDistribution([str(x) for x in v])
             for c, v in self._values.items()
         }
-        keys = configs[list(self._dists)].astype(str).agg("\x1f".join, axis=1)
-        self._index = {k: i for i, k in enumerate(keys)}
+        self._by_name = {c: {str(x): x for x in v} for c, v in self._values.items()}
+        self._index = {k: i for i, k in enumerate(zip(*cats.values(), strict=True))} if cols else {(): 0}
         self._trials: dict[int, object] = {}  # config -> its Optuna trial, until told
 
     def _point(self, config: int) -> list[float]:
@@ -546,8 +574,9 @@ class OptunaTPE(Strategy):
             return None
         for _ in range(self._TRIES):
             trial = self._study.ask(self._dists)
-            key = "\x1f".join(
-                str(self._values[c][v]) if c in self.space.axes else v for c, v in trial.params.items()
+            key = tuple(
+                self._values[c][v] if c in self.space.axes else self._by_name[c][v]
+                for c, v in trial.params.items()
             )
             c = self._index.get(key)
             if c is not None and c in ok:
@@ -583,6 +612,16 @@ TITLES = {
         " a prediction, not a measurement)",
     ),
 }
+
+
+def trial_grid(trials: Sequence[Trial]) -> pd.DataFrame:
+    """One row per trial: `trial_id`, `model` (its id, as in the results) and its parameters. Where two
+    model entries share an id (another repo, revision or options), `model_spec` tells them apart."""
+    grid = pd.DataFrame([{"trial_id": t.trial_id, "model": t.model.id, **t.params} for t in trials])
+    specs = pd.Series([t.model.key for t in trials])
+    if (specs.groupby(grid["model"]).nunique() > 1).any():
+        grid.insert(2, "model_spec", specs)
+    return grid
 
 
 def predicted_table(grid: pd.DataFrame, measured_energy_j: pd.Series) -> pd.DataFrame:
