@@ -17,9 +17,9 @@ error of that prediction too; `benchmarks/results/search_bench.md` shows by how 
 
 Cost model (`fit_log_linear`): energy is close to linear in steps and proportional to batch, so
 log(energy) is fitted as a per-group offset (a group: the values of the non-numeric axes, e.g. the
-model) plus a slope on the log of each numeric axis, by ridge regression towards "proportional"
-(slope 1) for axes whose values are all positive. It predicts both the energy objective and the cost
-of measuring.
+model) plus a slope on the log of each numeric axis, shared and per group, by ridge regression towards
+"proportional" (slope 1) for axes whose values are all positive. It predicts both the energy objective
+and the cost of measuring.
 
 `ParetoSearch` (the default):
 1. the cheapest configuration of each group first: the low-energy end of every front, and the data
@@ -28,9 +28,12 @@ of measuring.
    quality is bounded from its nearest measured neighbour in its group: the neighbour's value, plus
    one standard error, plus the slope of the secant through its two nearest measured neighbours (the
    steepest secant seen, where the group has one point) times the distance (in normalised log-axis
-   units). For a quality that rises and saturates (concave), the last secant's extension is an upper
-   bound, so a configuration is passed over only when even that bound cannot improve the front. The
-   search walks its group towards it one neighbour at a time, where the bound is tightest;
+   units), capped at 1.5 × the largest improvement any group has shown over its measured range. For a
+   quality that rises and saturates (concave), the last secant's extension is an upper bound, so a
+   configuration is passed over only when even that bound cannot improve the front; the cap keeps a
+   model whose low-steps quality is far behind (FAD's spread between models is wide) from borrowing
+   another model's steep first secant across the whole axis. The search walks its group towards it
+   one neighbour at a time, where the bound is tightest;
 3. when no configuration can, extra repeats of the configurations whose front membership the noise
    leaves undecided (dominated by the means, not beyond the 95 % CIs), cheapest first;
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
@@ -56,6 +59,11 @@ from t2a_ray.config import BUDGET_KINDS, Trial
 
 _RIDGE_SLOPE = 0.3  # pull of each axis slope towards its prior (in units of one squared log residual)
 _RIDGE_GROUP = 0.01  # pull of a group's offset towards the mean: an unseen group is predicted at the mean
+# an untried part of a group is not expected to improve on what the group measured by more than this
+# times the largest improvement any group has shown: the secant of a fast-rising model, extended over
+# another model's whole axis, promises every model the best quality in the grid
+_CAP = 1.5
+_RIDGE_OWN = 0.3  # pull of a group's own slopes towards the shared ones
 
 
 @dataclass(frozen=True)
@@ -169,9 +177,13 @@ def _is_numeric(s: pd.Series) -> bool:
 def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Predict a positive quantity (energy) for every configuration from its values at `index`.
 
-    log(value) = intercept + offset[group] + Σ slope_k · coord_k, ridge-regularised: slopes towards
-    the space's proportional prior, offsets towards 0 (an unseen group gets the mean). Values that
-    are not positive and finite are left out; with none left the result is all NaN.
+    log(value) = intercept + offset[group] + Σ (slope_k + slope[group]_k) · coord_k, ridge-regularised:
+    shared slopes towards the space's proportional prior, offsets and a group's own slopes towards 0 (an
+    unseen group gets the mean offset and the shared slopes; a group measured at two points or more
+    learns its own). Models differ in how their energy grows with steps (a vocoder's or a text
+    encoder's fixed cost makes it sub-linear), so one shared slope mispredicts the expensive end of
+    the grid, and with it an energy-fraction budget. Values that are not positive and finite are left
+    out; with none left the result is all NaN.
     """
     ok = np.isfinite(values) & (values > 0)
     index, y = index[ok], np.log(values[ok])
@@ -179,12 +191,15 @@ def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) ->
     if index.size == 0:
         return np.full(n, np.nan)
     n_groups = int(space.groups.max()) + 1
-    design = np.zeros((n, 1 + n_groups + k))
-    design[:, 0] = 1.0
-    design[np.arange(n), 1 + space.groups] = 1.0
-    design[:, 1 + n_groups :] = space.coords
-    weight = np.concatenate([[1e-6], np.full(n_groups, _RIDGE_GROUP), np.full(k, _RIDGE_SLOPE)])
-    prior = np.concatenate([[0.0], np.zeros(n_groups), space.slope_prior])
+    one_hot = np.zeros((n, n_groups))
+    one_hot[np.arange(n), space.groups] = 1.0
+    # the group's own slopes: its one-hot times each coordinate
+    own = (one_hot[:, :, None] * space.coords[:, None, :]).reshape(n, n_groups * k)
+    design = np.column_stack([np.ones(n), one_hot, space.coords, own])
+    weight = np.concatenate(
+        [[1e-6], np.full(n_groups, _RIDGE_GROUP), np.full(k, _RIDGE_SLOPE), np.full(n_groups * k, _RIDGE_OWN)]
+    )
+    prior = np.concatenate([[0.0], np.zeros(n_groups), space.slope_prior, np.zeros(n_groups * k)])
     x = design[index]
     lhs = x.T @ x + np.diag(weight)
     rhs = x.T @ y + weight * prior
@@ -490,6 +505,15 @@ class ParetoSearch(Strategy):
         # a group with one point has no secant of its own: take the steepest seen (optimistic)
         default_slope = float(np.max(slopes)) if slopes else max(span, 1e-12)
         best = float(np.min(cost[measured])) if measured.size else math.nan
+        # the largest improvement any group has shown over what it measured: a group is not expected to
+        # improve by more than the best-explored group did (none with two points: no cap)
+        rises = [
+            float(np.max(cost[members]) - np.min(cost[members]))
+            for g in set(groups[measured])
+            for members in [measured[groups[measured] == g]]
+            if members.size > 1
+        ]
+        cap = _CAP * max(rises) if rises else math.inf
 
         def bound(configs: np.ndarray) -> np.ndarray:
             out = np.full(configs.size, np.nan)
@@ -503,7 +527,7 @@ class ParetoSearch(Strategy):
                     continue
                 slope = secant(nn[0], nn[1]) if nn.size == 2 else math.nan
                 slope = slope if math.isfinite(slope) else default_slope
-                out[i] = cost[nn[0]] - se[nn[0]] - slope * d[0]
+                out[i] = cost[nn[0]] - se[nn[0]] - min(slope * d[0], cap)
             return sign * out
 
         return bound
