@@ -45,6 +45,7 @@ until the budget is spent or the grid is.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -216,6 +217,11 @@ class Strategy(ABC):
     """
 
     name = "strategy"
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """What this strategy needs that is not installed (None: nothing)."""
+        return None
 
     def __init__(
         self,
@@ -554,6 +560,10 @@ class OptunaTPE(Strategy):
 
     name = "optuna-tpe"
     _TRIES = 100
+
+    @classmethod
+    def missing(cls) -> str | None:
+        return None if importlib.util.find_spec("optuna") else "needs optuna: pip install optuna"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
