@@ -28,7 +28,7 @@ from t2a_ray.analysis.pipeline import (
 )
 from t2a_ray.analysis.render import render_html
 from t2a_ray.analysis.runtime import read_setup, runtime_tables
-from t2a_ray.analysis.search import predicted_table
+from t2a_ray.analysis.search import predicted_table, trial_grid
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.analysis.values import count
@@ -190,7 +190,7 @@ def analyze_run(
 
 def _search_summary(analysis, sweep, rows: pd.DataFrame, energy_col: str) -> None:
     """A search run: how much of the grid it measured, and what its cost model predicts for the rest."""
-    grid = pd.DataFrame([{"trial_id": t.trial_id, "model": t.model.key, **t.params} for t in sweep.trials()])
+    grid = trial_grid(sweep.trials())
     measured = rows[rows["status"] == "ok"].groupby("trial_id")[energy_col].mean()
     search = sweep.search
     analysis.notes.append(

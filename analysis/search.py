@@ -17,9 +17,9 @@ error of that prediction too; `benchmarks/results/search_bench.md` shows by how 
 
 Cost model (`fit_log_linear`): energy is close to linear in steps and proportional to batch, so
 log(energy) is fitted as a per-group offset (a group: the values of the non-numeric axes, e.g. the
-model) plus a slope on the log of each numeric axis, by ridge regression towards "proportional"
-(slope 1) for axes whose values are all positive. It predicts both the energy objective and the cost
-of measuring.
+model) plus a slope on the log of each numeric axis, shared and per group, by ridge regression towards
+"proportional" (slope 1) for axes whose values are all positive. It predicts both the energy objective
+and the cost of measuring.
 
 `ParetoSearch` (the default):
 1. the cheapest configuration of each group first: the low-energy end of every front, and the data
@@ -28,9 +28,12 @@ of measuring.
    quality is bounded from its nearest measured neighbour in its group: the neighbour's value, plus
    one standard error, plus the slope of the secant through its two nearest measured neighbours (the
    steepest secant seen, where the group has one point) times the distance (in normalised log-axis
-   units). For a quality that rises and saturates (concave), the last secant's extension is an upper
-   bound, so a configuration is passed over only when even that bound cannot improve the front. The
-   search walks its group towards it one neighbour at a time, where the bound is tightest;
+   units), capped at 1.5 × the largest improvement any group has shown over its measured range. For a
+   quality that rises and saturates (concave), the last secant's extension is an upper bound, so a
+   configuration is passed over only when even that bound cannot improve the front; the cap keeps a
+   model whose low-steps quality is far behind (FAD's spread between models is wide) from borrowing
+   another model's steep first secant across the whole axis. The search walks its group towards it
+   one neighbour at a time, where the bound is tightest;
 3. when no configuration can, extra repeats of the configurations whose front membership the noise
    leaves undecided (dominated by the means, not beyond the 95 % CIs), cheapest first;
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
@@ -42,6 +45,7 @@ until the budget is spent or the grid is.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -52,10 +56,15 @@ import pandas as pd
 
 from t2a_ray.analysis.fronts import default_reference_point, dominated_mask, hypervolume
 from t2a_ray.analysis.stats import mean_ci
-from t2a_ray.config import BUDGET_KINDS
+from t2a_ray.config import BUDGET_KINDS, Trial
 
 _RIDGE_SLOPE = 0.3  # pull of each axis slope towards its prior (in units of one squared log residual)
 _RIDGE_GROUP = 0.01  # pull of a group's offset towards the mean: an unseen group is predicted at the mean
+# an untried part of a group is not expected to improve on what the group measured by more than this
+# times the largest improvement any group has shown: the secant of a fast-rising model, extended over
+# another model's whole axis, promises every model the best quality in the grid
+_CAP = 1.5
+_RIDGE_OWN = 0.3  # pull of a group's own slopes towards the shared ones
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,12 @@ class Measurement:
 class SearchSpace:
     """The grid's configurations (one row each) and their coordinates.
 
-    A column whose values are all numbers is a numeric axis (coordinates: log of the value when all
-    are positive, else the value, scaled to 0…1); any other column that varies forms the groups.
-    Columns that do not vary are ignored. `max_units[c]`: how many units configuration c can take.
+    A column whose values are all numbers (missing ones aside) and take two values or more is a numeric
+    axis (coordinates: log of the value when all are positive, else the value, scaled to 0…1; a missing
+    value sits at 0, and being missing is part of its group); any other column that varies forms the
+    groups, with a missing value (None, NaN) a value of its own — a model without a `scheduler` is
+    one group, not an error. Columns that do not vary are ignored. `max_units[c]`: how many units
+    configuration c can take.
     """
 
     def __init__(self, configs: pd.DataFrame, max_units: Sequence[int] | None = None):
@@ -107,23 +119,27 @@ class SearchSpace:
         n = len(self.configs)
         if n == 0:
             raise ValueError("a search space needs at least one configuration")
-        varying = [c for c in self.configs.columns if self.configs[c].nunique(dropna=False) > 1]
+        values = {c: [_category(v) for v in self.configs[c]] for c in self.configs.columns}
+        varying = [c for c in self.configs.columns if len(set(values[c])) > 1]
         self.axes = [c for c in varying if _is_numeric(self.configs[c])]
         self.group_cols = [c for c in varying if c not in self.axes]
-        coords, prior = [], []
+        coords, prior, keys = [], [], [values[c] for c in self.group_cols]
         for axis in self.axes:
-            x = self.configs[axis].astype(float).to_numpy()
-            positive = bool(np.all(x > 0))
-            x = np.log(x) if positive else x
-            coords.append((x - x.min()) / (x.max() - x.min()))
-            prior.append(float(x.max() - x.min()) if positive else 0.0)  # proportional: slope 1 in log
+            x = pd.to_numeric(self.configs[axis], errors="coerce").to_numpy(dtype=float)
+            present = np.isfinite(x)
+            positive = bool(np.all(x[present] > 0))
+            x = np.log(x, where=present, out=np.full(n, np.nan)) if positive else x
+            lo, hi = np.nanmin(x), np.nanmax(x)
+            coords.append(np.where(present, (x - lo) / (hi - lo), 0.0))
+            prior.append(float(hi - lo) if positive else 0.0)  # proportional: slope 1 in log
+            if not present.all():
+                keys.append(list(present))
         self.coords = np.column_stack(coords) if coords else np.zeros((n, 0))
         self.slope_prior = np.asarray(prior)
-        if self.group_cols:
-            keys = self.configs[self.group_cols].astype(str).agg("\x1f".join, axis=1)
-            self.groups = pd.factorize(keys)[0]
-        else:
-            self.groups = np.zeros(n, dtype=int)
+        index: dict[tuple, int] = {}
+        self.groups = np.array(
+            [index.setdefault(k, len(index)) for k in zip(*keys, strict=True)] if keys else [0] * n
+        )
         self.max_units = np.ones(n, dtype=int) if max_units is None else np.asarray(max_units, dtype=int)
 
     def __len__(self) -> int:
@@ -133,21 +149,42 @@ class SearchSpace:
         return np.sqrt(((self.coords[b] - self.coords[a]) ** 2).sum(axis=1))
 
 
+def _missing(v: object) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def _category(v: object) -> object:
+    """A configuration value as a group key: missing values are one value (None), and a value that
+    cannot be hashed (a list, a mapping) is its repr."""
+    if _missing(v):
+        return None
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return v
+
+
 def _is_numeric(s: pd.Series) -> bool:
-    return bool(
-        s.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
-        .astype(bool)
-        .all()
-        and s.astype(float).notna().all()
+    """Numbers (not booleans) wherever a value is present, at least two of them distinct."""
+    present = [v for v in s if not _missing(v)]
+    numbers = all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in present
     )
+    return numbers and len({float(v) for v in present}) > 1
 
 
 def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Predict a positive quantity (energy) for every configuration from its values at `index`.
 
-    log(value) = intercept + offset[group] + Σ slope_k · coord_k, ridge-regularised: slopes towards
-    the space's proportional prior, offsets towards 0 (an unseen group gets the mean). Values that
-    are not positive and finite are left out; with none left the result is all NaN.
+    log(value) = intercept + offset[group] + Σ (slope_k + slope[group]_k) · coord_k, ridge-regularised:
+    shared slopes towards the space's proportional prior, offsets and a group's own slopes towards 0 (an
+    unseen group gets the mean offset and the shared slopes; a group measured at two points or more
+    learns its own). Models differ in how their energy grows with steps (a vocoder's or a text
+    encoder's fixed cost makes it sub-linear), so one shared slope mispredicts the expensive end of
+    the grid, and with it an energy-fraction budget. Values that are not positive and finite are left
+    out; with none left the result is all NaN.
     """
     ok = np.isfinite(values) & (values > 0)
     index, y = index[ok], np.log(values[ok])
@@ -155,12 +192,15 @@ def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) ->
     if index.size == 0:
         return np.full(n, np.nan)
     n_groups = int(space.groups.max()) + 1
-    design = np.zeros((n, 1 + n_groups + k))
-    design[:, 0] = 1.0
-    design[np.arange(n), 1 + space.groups] = 1.0
-    design[:, 1 + n_groups :] = space.coords
-    weight = np.concatenate([[1e-6], np.full(n_groups, _RIDGE_GROUP), np.full(k, _RIDGE_SLOPE)])
-    prior = np.concatenate([[0.0], np.zeros(n_groups), space.slope_prior])
+    one_hot = np.zeros((n, n_groups))
+    one_hot[np.arange(n), space.groups] = 1.0
+    # the group's own slopes: its one-hot times each coordinate
+    own = (one_hot[:, :, None] * space.coords[:, None, :]).reshape(n, n_groups * k)
+    design = np.column_stack([np.ones(n), one_hot, space.coords, own])
+    weight = np.concatenate(
+        [[1e-6], np.full(n_groups, _RIDGE_GROUP), np.full(k, _RIDGE_SLOPE), np.full(n_groups * k, _RIDGE_OWN)]
+    )
+    prior = np.concatenate([[0.0], np.zeros(n_groups), space.slope_prior, np.zeros(n_groups * k)])
     x = design[index]
     lhs = x.T @ x + np.diag(weight)
     rhs = x.T @ y + weight * prior
@@ -177,6 +217,11 @@ class Strategy(ABC):
     """
 
     name = "strategy"
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """What this strategy needs that is not installed (None: nothing)."""
+        return None
 
     def __init__(
         self,
@@ -466,6 +511,15 @@ class ParetoSearch(Strategy):
         # a group with one point has no secant of its own: take the steepest seen (optimistic)
         default_slope = float(np.max(slopes)) if slopes else max(span, 1e-12)
         best = float(np.min(cost[measured])) if measured.size else math.nan
+        # the largest improvement any group has shown over what it measured: a group is not expected to
+        # improve by more than the best-explored group did (none with two points: no cap)
+        rises = [
+            float(np.max(cost[members]) - np.min(cost[members]))
+            for g in set(groups[measured])
+            for members in [measured[groups[measured] == g]]
+            if members.size > 1
+        ]
+        cap = _CAP * max(rises) if rises else math.inf
 
         def bound(configs: np.ndarray) -> np.ndarray:
             out = np.full(configs.size, np.nan)
@@ -479,7 +533,7 @@ class ParetoSearch(Strategy):
                     continue
                 slope = secant(nn[0], nn[1]) if nn.size == 2 else math.nan
                 slope = slope if math.isfinite(slope) else default_slope
-                out[i] = cost[nn[0]] - se[nn[0]] - slope * d[0]
+                out[i] = cost[nn[0]] - se[nn[0]] - min(slope * d[0], cap)
             return sign * out
 
         return bound
@@ -507,6 +561,10 @@ class OptunaTPE(Strategy):
     name = "optuna-tpe"
     _TRIES = 100
 
+    @classmethod
+    def missing(cls) -> str | None:
+        return None if importlib.util.find_spec("optuna") else "needs optuna: pip install optuna"
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         try:
@@ -522,18 +580,22 @@ class OptunaTPE(Strategy):
         self._study = optuna.create_study(
             directions=directions, sampler=optuna.samplers.TPESampler(seed=seed)
         )
-        configs = self.space.configs
+        configs, axes = self.space.configs, self.space.axes
+        cols = axes + self.space.group_cols
+        cats = {c: [_category(v) for v in configs[c]] for c in cols}
+        # each column's values in order (an axis by value), a missing one last
         self._values = {
-            c: sorted(configs[c].unique(), key=str) for c in self.space.axes + self.space.group_cols
+            c: sorted(set(v), key=lambda x, a=c in axes: (x is None, x if a and x is not None else str(x)))
+            for c, v in cats.items()
         }
         self._dists = {
             c: optuna.distributions.IntDistribution(0, len(v) - 1)
-            if c in self.space.axes
+            if c in axes
             else optuna.distributions.CategoricalDistribution([str(x) for x in v])
             for c, v in self._values.items()
         }
-        keys = configs[list(self._dists)].astype(str).agg("\x1f".join, axis=1)
-        self._index = {k: i for i, k in enumerate(keys)}
+        self._by_name = {c: {str(x): x for x in v} for c, v in self._values.items()}
+        self._index = {k: i for i, k in enumerate(zip(*cats.values(), strict=True))} if cols else {(): 0}
         self._trials: dict[int, object] = {}  # config -> its Optuna trial, until told
 
     def _point(self, config: int) -> list[float]:
@@ -546,8 +608,9 @@ class OptunaTPE(Strategy):
             return None
         for _ in range(self._TRIES):
             trial = self._study.ask(self._dists)
-            key = "\x1f".join(
-                str(self._values[c][v]) if c in self.space.axes else v for c, v in trial.params.items()
+            key = tuple(
+                self._values[c][v] if c in self.space.axes else self._by_name[c][v]
+                for c, v in trial.params.items()
             )
             c = self._index.get(key)
             if c is not None and c in ok:
@@ -583,6 +646,16 @@ TITLES = {
         " a prediction, not a measurement)",
     ),
 }
+
+
+def trial_grid(trials: Sequence[Trial]) -> pd.DataFrame:
+    """One row per trial: `trial_id`, `model` (its id, as in the results) and its parameters. Where two
+    model entries share an id (another repo, revision or options), `model_spec` tells them apart."""
+    grid = pd.DataFrame([{"trial_id": t.trial_id, "model": t.model.id, **t.params} for t in trials])
+    specs = pd.Series([t.model.key for t in trials])
+    if (specs.groupby(grid["model"]).nunique() > 1).any():
+        grid.insert(2, "model_spec", specs)
+    return grid
 
 
 def predicted_table(grid: pd.DataFrame, measured_energy_j: pd.Series) -> pd.DataFrame:

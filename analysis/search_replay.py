@@ -9,8 +9,7 @@ energy column.
 A search is scored by its *reported* front — per metric, the configurations its own measurements put
 on the front beyond their 95 % CIs — evaluated at the full table's means: the hypervolume of those
 points against the full table's reference point, as a fraction of the full table's hypervolume
-(the smallest fraction over the quality metrics). Energy is what the search spent, as a fraction of
-the full grid's.
+(per metric). Energy is what the search spent, as a fraction of the full grid's.
 """
 
 from __future__ import annotations
@@ -23,10 +22,18 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis.fronts import hypervolume
+from t2a_ray.analysis.pipeline import configuration_keys
 from t2a_ray.analysis.search import STRATEGIES, Budget, Measurement, SearchSpace, Strategy
+from t2a_ray.schema import REPEAT_COLUMNS
 
-#: Joules per unit of an energy column (`--energy-unit`).
-BENCH_COLUMNS = ("strategy", "seed", "energy_fraction", "hypervolume_fraction")
+BENCH_COLUMNS = (
+    "strategy",
+    "seed",
+    "metric",
+    "energy_fraction",
+    "hypervolume_fraction",
+    "grid_energy_predicted_fraction",
+)
 
 
 @dataclass
@@ -85,33 +92,67 @@ class Oracle:
             quality={m: tuple(self.quality[m][config][take].tolist()) for m in self.quality},
         )
 
-    def hypervolume_fraction(self, strategy: Strategy) -> float:
-        """The smallest over metrics of the reported front's hypervolume (at the true means) / the full."""
+    def hypervolume_fractions(self, strategy: Strategy) -> tuple[float, ...]:
+        """Per metric (in `qualities` order): the reported front's hypervolume (at the true means) / the
+        full table's."""
         fractions = []
         for metric, sense in self.qualities:
             full, ref = self.full_hv[metric]
             members = strategy.front()[metric]
             hv, _ = hypervolume(self.true_energy[members], self.true_quality[metric][members], sense, ref)
             fractions.append(hv / full if full > 0 else float("nan"))
-        return float(min(fractions))
+        return tuple(fractions)
+
+    def hypervolume_fraction(self, strategy: Strategy) -> float:
+        """The smallest over metrics of `hypervolume_fractions`."""
+        return float(min(self.hypervolume_fractions(strategy)))
+
+    def notes(self, df: pd.DataFrame, config_cols: Sequence[str], taken: set[str]) -> list[str]:
+        """What the table's shape means for the replay: configurations with one row (no repeats: no CI,
+        and a first measurement is all there is), and columns outside `config_cols` (and `taken`) that
+        vary within a configuration, whose rows are then drawn as if they were repeats."""
+        out = []
+        single = int(sum(len(e) == 1 for e in self.energy))
+        if single:
+            out.append(
+                f"{single} of {len(self.energy)} configurations have one row: no repeats, so no CI"
+                " (their front is plain dominance of single values, and a search can measure them once)."
+            )
+        candidates, _ = configuration_keys(df, taken | set(REPEAT_COLUMNS), [])
+        by_config = df.groupby(list(config_cols), dropna=False, sort=False)
+        for col in candidates:
+            if col in config_cols:
+                continue
+            within = by_config[col].nunique(dropna=False)
+            if within.max() > 1:
+                out.append(
+                    f"column {col} varies within configurations ({int(within.max())} values in one,"
+                    f" {df[col].nunique(dropna=False)} in all) but is not in --config-cols: its rows are"
+                    f" drawn as repeats of one configuration and averaged; if they are not repeats (e.g."
+                    f" datasets), name it in --group or --config-cols."
+                )
+        return out
 
 
-def replay(oracle: Oracle, strategy: Strategy, seed: int) -> list[tuple[float, float]]:
+def replay(oracle: Oracle, strategy: Strategy, seed: int) -> list[tuple[float, tuple[float, ...]]]:
     """Run `strategy` against the oracle until it stops; the curve (energy fraction, hypervolume
-    fraction) after each measurement, starting at (0, 0)."""
+    fraction per metric) after each measurement, starting at (0, 0…)."""
     rng = np.random.default_rng(seed)
     drawn: list[list[int]] = [[] for _ in range(len(oracle.space))]
-    curve = [(0.0, 0.0)]
+    curve = [(0.0, tuple(0.0 for _ in oracle.qualities))]
     while (ask := strategy.ask()) is not None:
         strategy.tell(ask.config, oracle.measure(ask.config, ask.units, drawn, rng))
-        curve.append((strategy.spent_j / oracle.grid_cost_j, oracle.hypervolume_fraction(strategy)))
+        curve.append((strategy.spent_j / oracle.grid_cost_j, oracle.hypervolume_fractions(strategy)))
     return curve
 
 
 def bench(
     oracle: Oracle, strategies: Sequence[str], budget: Budget, seeds: int, first_units: int = 2
-) -> tuple[pd.DataFrame, dict[str, list[list[tuple[float, float]]]]]:
-    """Each strategy once per seed: (one row per strategy and seed at the budget, the curves)."""
+) -> tuple[pd.DataFrame, dict[str, list[list[tuple[float, tuple[float, ...]]]]]]:
+    """Each strategy once per seed: (one row per strategy, seed and metric at the end, the curves).
+    `grid_energy_predicted_fraction`: the strategy's own estimate of the grid's energy at the end, over
+    the true one — an energy-fraction budget is of that estimate, so where it is above 1 the strategy
+    may spend above the budget's share of the true grid."""
     rows, curves = [], {}
     for name in strategies:
         curves[name] = []
@@ -121,38 +162,72 @@ def bench(
             )
             curve = replay(oracle, strategy, seed)
             curves[name].append(curve)
-            rows.append(dict(zip(BENCH_COLUMNS, (name, seed, *curve[-1]), strict=True)))
+            spent, fractions = curve[-1]
+            predicted = strategy.grid_cost_j() / oracle.grid_cost_j
+            for (metric, _), hv in zip(oracle.qualities, fractions, strict=True):
+                rows.append(dict(zip(BENCH_COLUMNS, (name, seed, metric, spent, hv, predicted), strict=True)))
     return pd.DataFrame(rows, columns=list(BENCH_COLUMNS)), curves
 
 
-def summary(results: pd.DataFrame, curves: dict[str, list[list[tuple[float, float]]]]) -> pd.DataFrame:
-    """Per strategy, over the seeds: the median of each fraction at the end, the largest energy
-    fraction, the 10th percentile of the hypervolume fraction, and the median energy fraction at which
-    95 % of the hypervolume was first reached (a run that never reached it counts as infinite)."""
-    g = results.groupby("strategy", sort=False)
+def summary(
+    results: pd.DataFrame, curves: dict[str, list[list[tuple[float, tuple[float, ...]]]]], metrics: list[str]
+) -> pd.DataFrame:
+    """Per strategy and metric, over the seeds: the median of each fraction at the end, the largest
+    energy fraction, the 10th percentile of the hypervolume fraction, and the median energy fraction
+    at which 95 % of the hypervolume was first reached (a run that never reached it counts as
+    infinite)."""
+    g = results.groupby(["strategy", "metric"], sort=False)
+    reach = {
+        (name, metric): float(np.median([_first_reaching(run, i, 0.95) for run in runs]))
+        for name, runs in curves.items()
+        for i, metric in enumerate(metrics)
+    }
     return pd.DataFrame(
         {
             "seeds": g.size(),
             "energy_fraction_median": g["energy_fraction"].median(),
-            "energy_fraction_max": g["energy_fraction"].max(),  # a budget overshot by prediction errors
+            "energy_fraction_max": g["energy_fraction"].max(),
             "hypervolume_fraction_median": g["hypervolume_fraction"].median(),
             "hypervolume_fraction_p10": g["hypervolume_fraction"].quantile(0.1),
-            "energy_to_hv95_median": pd.Series(
-                {
-                    name: np.median([_first_reaching(run, 0.95) for run in runs])
-                    for name, runs in curves.items()
-                }
-            ),
+            "energy_to_hv95_median": pd.Series(reach),
         }
     )
 
 
-def _first_reaching(run: list[tuple[float, float]], level: float) -> float:
-    return next((x for x, y in run if y >= level), float("inf"))
+def over_budget(results: pd.DataFrame, budget: float) -> list[str]:
+    """One line per strategy that spent more than `budget` of the true grid's energy in some run: in how
+    many runs, by how much at most, and why (the grid's predicted energy above the true one, or a
+    configuration that cost more than predicted)."""
+    runs = results.drop_duplicates(["strategy", "seed"])
+    out = []
+    for name, r in runs.groupby("strategy", sort=False):
+        over = r[r["energy_fraction"] > budget * (1 + 1e-9)]
+        if over.empty:
+            continue
+        grid = int((over["grid_energy_predicted_fraction"] > 1).sum())
+        why = []
+        if grid:
+            why.append(
+                f"in {grid} the grid's energy was predicted above the true (up to"
+                f" {over['grid_energy_predicted_fraction'].max():.2f}×), so the budget's share was too"
+            )
+        if len(over) - grid:
+            why.append(f"in {len(over) - grid} a configuration cost more than the cost model predicted")
+        out.append(
+            f"{name} went over its budget of {budget:g} in {len(over)} of {len(r)} runs, by up to"
+            f" {over['energy_fraction'].max() - budget:.3f} of the grid's energy: {'; '.join(why)}"
+            " (a budget is checked against predictions before measuring)."
+        )
+    return out
+
+
+def _first_reaching(run: list[tuple[float, tuple[float, ...]]], metric: int, level: float) -> float:
+    return next((x for x, y in run if y[metric] >= level), float("inf"))
 
 
 def plot_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, title: str) -> None:
-    """The median over seeds of the hypervolume fraction reached by each energy fraction, per strategy."""
+    """The median over seeds of the hypervolume fraction reached by each energy fraction (the smallest
+    over the metrics), per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,7 +237,7 @@ def plot_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, 
     grid = np.linspace(0.0, top, 200)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, runs in curves.items():
-        reached = np.array([_step(run, grid) for run in runs])
+        reached = np.array([_step([(x, min(y)) for x, y in run], grid) for run in runs])
         med = np.median(reached, axis=0)
         ax.plot(grid, med, label=f"{name} (median of {len(runs)})")
         ax.fill_between(
@@ -170,7 +245,7 @@ def plot_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, 
         )
     ax.axhline(0.95, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("energy spent / full grid's energy")
-    ax.set_ylabel("hypervolume / full grid's hypervolume")
+    ax.set_ylabel("hypervolume / full grid's (smallest over metrics)")
     ax.set_ylim(0, 1.02)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")

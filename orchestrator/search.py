@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import pyarrow.parquet as pq
 from ray import tune
 from ray.tune.search import Searcher
 
-from t2a_ray.analysis.search import Budget, Measurement, ParetoSearch, SearchSpace
+from t2a_ray.analysis.search import Budget, Measurement, ParetoSearch, SearchSpace, trial_grid
 from t2a_ray.config import Sweep, Trial
 from t2a_ray.orchestrator.trial import device_energy_j
 from t2a_ray.runfolder import RunFolder
@@ -56,10 +55,7 @@ def qualities(sweep: Sweep) -> list[tuple[str, str]]:
 def resume_search(run: RunFolder, sweep: Sweep) -> ParetoSearch:
     """The sweep's search, told every trial the run folder holds a shard of."""
     trials = sweep.trials()
-    space = SearchSpace(
-        pd.DataFrame([{"model": t.model.key, **t.params} for t in trials]),
-        max_units=[1] * len(trials),
-    )
+    space = SearchSpace(trial_grid(trials).drop(columns="trial_id"), max_units=[1] * len(trials))
     budget = Budget(sweep.search.budget_kind, sweep.search.budget)
     strategy = ParetoSearch(space, qualities(sweep), budget, seed=sweep.search.seed)
     done = run.finished_trial_ids()

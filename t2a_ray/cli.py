@@ -669,6 +669,12 @@ def analyze(
     help="Comma-separated columns that make a configuration (e.g. model,steps).",
 )
 @click.option(
+    "--group",
+    "group_cols",
+    default="",
+    help="Comma-separated columns: a search and its fronts per value (e.g. dataset), as analyze has.",
+)
+@click.option(
     "--budget", type=float, default=0.3, show_default=True, help="Energy budget, a fraction of the grid's."
 )
 @click.option("--seeds", type=int, default=20, show_default=True, help="Runs per strategy (seeds 0…N−1).")
@@ -692,25 +698,30 @@ def search_bench(
     energy_unit: str,
     qualities: tuple[str, ...],
     config_cols: str,
+    group_cols: str,
     budget: float,
     seeds: int,
     strategies: str,
     out_dir: Path,
 ) -> None:
     """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
+    import pandas as pd
+
     from t2a_ray.analysis import load_table
     from t2a_ray.analysis.inputs import energy_in_joules
     from t2a_ray.analysis.search import STRATEGIES, Budget
-    from t2a_ray.analysis.search_replay import Oracle, bench, plot_curves, summary
+    from t2a_ray.analysis.search_replay import Oracle, bench, over_budget, plot_curves, summary
     from t2a_ray.runfolder import atomic_write_text
 
     try:
         parsed = _qualities(qualities)
-        cols = _columns(config_cols)
+        cols, groups = _columns(config_cols), _columns(group_cols)
         names = [s for s in strategies.split(",") if s]
         for name in names:
             if name not in STRATEGIES:
                 raise ConfigError("--strategies", name, f"must be among {', '.join(STRATEGIES)}")
+            if missing := STRATEGIES[name].missing():
+                raise ConfigError("--strategies", name, missing)
         if not 0 < budget <= 1:
             raise ConfigError(
                 "--budget", budget, "must be a fraction of the grid's energy, above 0 and at most 1"
@@ -719,26 +730,49 @@ def search_bench(
             raise ConfigError("--seeds", seeds, "must be at least 1")
         if not cols:
             raise ConfigError("--config-cols", config_cols, "name at least one column")
+        if both := sorted(set(cols) & set(groups)):
+            raise ConfigError("--group", group_cols, f"{', '.join(both)} is in --config-cols too")
         try:
-            df = load_table(results_path, required=[energy_col, *(c for c, _ in parsed), *cols])
+            df = load_table(results_path, required=[energy_col, *(c for c, _ in parsed), *cols, *groups])
         except (ValueError, OSError) as e:
             raise ConfigError("--results", str(results_path), str(e)) from None
         try:
             df, energy_col, _ = energy_in_joules(df, energy_col, energy_unit, {})
         except ValueError as e:
             raise ConfigError("--energy", energy_col, str(e)) from None
-        try:
-            oracle = Oracle.from_table(df, energy_col, parsed, cols)
-        except ValueError as e:
-            raise ConfigError("--results", str(results_path), str(e)) from None
+        parts = list(df.groupby(groups, dropna=False, sort=True)) if groups else [((), df)]
+        oracles = []
+        for key, part in parts:
+            try:
+                oracles.append((key, part, Oracle.from_table(part, energy_col, parsed, cols)))
+            except ValueError as e:
+                raise ConfigError("--results", str(results_path), str(e)) from None
     except ConfigError as e:
         _fail_usage(e)
-    results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds)
+    metrics = [m for m, _ in parsed]
+    taken = {energy_col, *metrics, *groups}
+    tables, summaries, all_curves = [], [], {}
+    for key, part, oracle in oracles:
+        label = dict(zip(groups, key if isinstance(key, tuple) else (key,), strict=True))
+        where = " ".join(f"{k}={v}" for k, v in label.items())
+        for note in oracle.notes(part, cols, taken):
+            click.echo(f"note{f' ({where})' if where else ''}: {note}")
+        results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds)
+        for line in over_budget(results, budget):
+            click.echo(f"over budget{f' ({where})' if where else ''}: {line}")
+        tables.append(results.assign(**label)[[*groups, *results.columns]])
+        summaries.append(summary(results, curves, metrics).assign(**label))
+        for name, runs in curves.items():
+            all_curves.setdefault(name, []).extend(runs)
+    results = pd.concat(tables, ignore_index=True)
+    table = pd.concat(summaries)
+    table = table.set_index(groups, append=True).reorder_levels([*groups, 0, 1]) if groups else table
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "search-bench.csv", results.to_csv(index=False))
-    title = f"{results_path.name}: {len(oracle.space)} configurations, budget {budget:g} of the energy"
-    plot_curves(curves, out_dir / "search-bench.png", title)
-    click.echo(summary(results, curves).to_string(float_format=lambda v: f"{v:.3f}"))
+    n_configs = sum(len(o.space) for _, _, o in oracles)
+    title = f"{results_path.name}: {n_configs} configurations, budget {budget:g} of the energy"
+    plot_curves(all_curves, out_dir / "search-bench.png", title)
+    click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"→ {out_dir / 'search-bench.csv'}, {out_dir / 'search-bench.png'}")
 
 

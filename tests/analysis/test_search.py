@@ -126,7 +126,7 @@ def test_a_whole_grid_budget_recovers_the_whole_hypervolume():
     for cls in (ParetoSearch, RandomSearch, CheapestFirst):
         s = cls(oracle.space, oracle.qualities, Budget("energy_fraction", 1.0))
         curve = replay(oracle, s, seed=1)
-        assert curve[-1] == pytest.approx((1.0, 1.0))
+        assert curve[-1][0] == pytest.approx(1.0) and curve[-1][1] == pytest.approx((1.0,))
 
 
 def test_the_oracle_draws_each_row_at_most_once():
@@ -160,6 +160,7 @@ def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_
     df = pd.read_csv(out / "search-bench.csv")
     assert list(df.columns) == list(BENCH_COLUMNS)
     assert len(df) == 3 * 5 and set(df.strategy) == {"pareto", "random", "cheapest"}
+    assert set(df.metric) == {"clap"}
     assert (out / "search-bench.png").stat().st_size > 0
     med = df.groupby("strategy").median(numeric_only=True)
     assert med.loc["pareto", "energy_fraction"] <= 0.3
@@ -195,7 +196,7 @@ def test_optuna_tpe_asks_grid_points_and_keeps_the_budget():
     assert len(asked) == 6 == len(set(asked))  # six distinct grid points, none twice
     oracle = Oracle.from_table(synthetic(), "energy_j", [("clap", "max")], ["model", "steps"])
     whole = OptunaTPE(oracle.space, oracle.qualities, Budget("energy_fraction", 1.0), seed=1)
-    assert replay(oracle, whole, seed=1)[-1] == pytest.approx((1.0, 1.0))
+    assert replay(oracle, whole, seed=1)[-1][1] == pytest.approx((1.0,))
 
 
 def test_the_report_table_predicts_the_unmeasured_configurations_from_the_measured_ones():
@@ -217,3 +218,129 @@ def test_the_report_table_predicts_the_unmeasured_configurations_from_the_measur
     ]
     truth = table["model"].map(per_step) * table["steps"]
     assert ((table["predicted_energy_per_waveform_j"] - truth).abs() / truth).max() < 0.25
+
+
+PAPER_MODELS = [
+    "audioldm",
+    "audioldm2",
+    "stable-audio-open",
+    "tango",
+    "tango2",
+    "make-an-audio",
+    "make-an-audio-2",
+]
+
+
+def paper_grid(tmp_path) -> pd.DataFrame:
+    from t2a_ray.analysis.search import trial_grid
+    from t2a_ray.config import parse_sweep
+
+    sweep = parse_sweep(
+        {
+            "name": "s",
+            "models": PAPER_MODELS,
+            "weights": "tiny",
+            "grid": {"steps": [5, 10, 20], "batch_size": [1, 2], "duration_s": 1},
+            "prompts": {"text": ["a"]},
+            "quality": {"clap": True},
+            "search": {"strategy": "pareto"},
+        },
+        base_dir=tmp_path,
+    )
+    return trial_grid(sweep.trials())
+
+
+@pytest.mark.parametrize("strategy", [ParetoSearch, RandomSearch, CheapestFirst])
+def test_every_paper_model_searches_though_some_lack_a_parameter_the_others_have(tmp_path, strategy):
+    grid = paper_grid(tmp_path)
+    assert grid["model"].tolist()[::6] == PAPER_MODELS  # plain ids, not JSON
+    assert grid["scheduler"].isna().any()  # stable-audio-open has no scheduler: a missing value
+    sp = SearchSpace(grid.drop(columns="trial_id"))
+    assert {"steps", "batch_size"} <= set(sp.axes) and "model" in sp.group_cols
+    assert len(set(sp.groups)) == len(PAPER_MODELS)  # a missing scheduler is a value of its own
+    s = strategy(sp, [("clap", "max")], Budget("trials", len(grid)), seed=0)
+    asked = []
+    while (ask := s.ask()) is not None:
+        row = sp.configs.iloc[ask.config]
+        e = row["steps"] * row["batch_size"] * (1 + PAPER_MODELS.index(row["model"]))
+        q = 0.3 * (1 - np.exp(-row["steps"] / 8))
+        s.tell(ask.config, Measurement(1, e, (e,), {"clap": (q,)}))
+        asked.append(ask.config)
+    assert sorted(asked) == list(range(len(grid)))  # the whole grid, each configuration once
+
+
+def test_a_missing_value_is_its_own_group_and_a_numeric_axis_with_gaps_stays_an_axis():
+    configs = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b", "c", "c"],
+            "scheduler": ["ddim", "ddim", None, None, float("nan"), float("nan")],
+            "guidance": [3.0, 5.0, None, None, 3.0, 5.0],
+            "steps": [10, 20, 10, 20, 10, 20],
+        }
+    )
+    sp = SearchSpace(configs)
+    assert sp.axes == ["guidance", "steps"] and sp.group_cols == ["model", "scheduler"]
+    assert len(set(sp.groups)) == 3 and np.isfinite(sp.coords).all()
+    assert sp.coords[2, 0] == 0.0  # b has no guidance: coordinate 0, and being missing is part of its group
+
+
+def test_the_report_of_a_search_names_models_plainly(tmp_path):
+    from t2a_ray.analysis.search import predicted_table
+
+    grid = paper_grid(tmp_path)
+    measured = grid[grid["steps"] == 5].set_index("trial_id")["batch_size"].astype(float) * 10
+    table = predicted_table(grid, measured)
+    assert set(table["model"]) == set(PAPER_MODELS) and not table["model"].str.startswith("{").any()
+
+
+def test_search_bench_runs_a_search_per_group_and_says_what_its_input_means(tmp_path):
+    two = pd.concat([synthetic().assign(dataset="x"), synthetic(seed=1).assign(dataset="y")])
+    table = tmp_path / "t.csv"
+    two.to_csv(table, index=False)
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--quality", "clap:max"]
+    args += ["--config-cols", "model,steps", "--budget", "0.3", "--seeds", "2", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    # no --group: the two datasets would be averaged as repeats; and each configuration has... two rows
+    assert "column dataset varies within configurations" in result.output
+    result = CliRunner().invoke(main, [*args, "--group", "dataset"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "column dataset varies" not in result.output
+    assert "note (dataset=x): 15 of 15 configurations have one row" in result.output
+    df = pd.read_csv(tmp_path / "o" / "search-bench.csv")
+    assert list(df.columns) == ["dataset", *BENCH_COLUMNS]
+    assert df.groupby("dataset").size().to_dict() == {"x": 3 * 2, "y": 3 * 2}
+
+
+def test_search_bench_says_which_runs_went_over_the_budget_by_how_much_and_why():
+    from t2a_ray.analysis.search_replay import over_budget
+
+    results = pd.DataFrame(
+        [
+            ("random", 0, "clap", 0.163, 0.9, 1.4),
+            ("random", 1, "clap", 0.12, 0.9, 0.9),
+            ("random", 2, "clap", 0.09, 0.9, 1.1),
+            ("pareto", 0, "clap", 0.1, 1.0, 1.0),
+        ],
+        columns=BENCH_COLUMNS,
+    )
+    (line,) = over_budget(results, 0.1)
+    assert line.startswith("random went over its budget of 0.1 in 2 of 3 runs, by up to 0.063")
+    assert "in 1 the grid's energy was predicted above the true (up to 1.40×)" in line
+    assert "in 1 a configuration cost more than the cost model predicted" in line
+
+
+def test_an_uninstalled_strategy_is_one_line_and_exit_2(tmp_path):
+    from t2a_ray.analysis.search import STRATEGIES
+
+    table = tmp_path / "t.csv"
+    synthetic().to_csv(table, index=False)
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--quality", "clap:max"]
+    args += ["--config-cols", "model,steps", "--out", str(tmp_path / "o")]
+    for name in ("optuna-tpe", "hyperband"):
+        result = CliRunner().invoke(main, [*args, "--strategies", name])
+        if name == "optuna-tpe" and STRATEGIES[name].missing() is None:
+            continue  # optuna installed here: nothing to refuse
+        assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+        assert f"--strategies = '{name}'" in result.output
+    assert not (tmp_path / "o").exists()

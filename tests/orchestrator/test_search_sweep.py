@@ -71,3 +71,42 @@ def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path):
     # the search began where every group's front begins: the cheapest configuration
     steps = {r["trial_id"]: r["steps"] for r in table}
     assert 1 in steps.values()
+
+
+STUDY = """
+name: study
+models: [audioldm, stable-audio-open, tango]
+weights: tiny
+grid: {steps: [5, 10, 20], batch_size: [1, 2], duration_s: 1}
+prompts: {text: ["a dog barks"]}
+repeats: 3
+quality: {clap: true}
+search: {strategy: pareto}
+"""
+
+
+def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_resumes(tmp_path):
+    """stable-audio-open has no `scheduler`: a missing value in the search's grid, once a crash."""
+    config = tmp_path / "study.yaml"
+    config.write_text(textwrap.dedent(STUDY))
+    cli = [sys.executable, "-m", "t2a_ray.cli"]
+    launch = [*cli, "launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress"]
+    result = subprocess.run(launch, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    run = RunFolder(tmp_path / "runs" / "study")
+    finished = run.finished_trial_ids()
+    assert 3 <= len(finished) < 18  # each model's cheapest, then what the budget allows
+    assert (run.root / "report" / "index.html").exists()
+    assert re.search(
+        r"Search pareto \(budget energy_fraction 0\.3\): \d+ configurations of 18 measured", result.stdout
+    )
+    assert '{"id"' not in result.stdout  # models by name
+    again = subprocess.run(
+        [*cli, "resume", str(run.root), "--no-progress"], capture_output=True, text=True, timeout=900
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    assert finished <= run.finished_trial_ids()
+    keys = Counter(
+        (r["trial_id"], r["repeat"], r["prompt_id"]) for r in pq.read_table(run.results).to_pylist()
+    )
+    assert set(keys.values()) == {1}  # nothing ran twice
