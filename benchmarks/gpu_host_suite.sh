@@ -17,6 +17,7 @@ py=${PYTHON:-python3}
 budget=${BUDGET_S:-540}
 min_folder=${MIN_FOLDER_S:-60}
 per_test=${PER_TEST_S:-300}
+extra=${PYTEST_ARGS:-}          # e.g. "-n 4 --dist worksteal" where pytest-xdist is installed
 export PYTHONUNBUFFERED=1
 mkdir -p "$out"
 deadline=$(( SECONDS + budget ))
@@ -29,7 +30,7 @@ md="$out/gpu_host_suite.md"
   echo "- card: ${cards:-none (no nvidia-smi)}"
   echo "- host: $(nproc) CPU cores; $("$py" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "cuda available:", torch.cuda.is_available())' 2>&1 | tail -1)"
   echo "- date: $(date -u +%FT%TZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "- per folder: \`timeout -k 20 <left> $py -m pytest -q -p no:cacheprovider -o timeout=$per_test --durations=25 FOLDER\`"
+  echo "- per folder: \`timeout -k 20 <left> $py -m pytest -q -p no:cacheprovider -o timeout=$per_test --durations=25 $extra FOLDER\`"
   echo
   echo "| folder | result (pytest's last line) | wall (s) | exit |"
   echo "| --- | --- | --- | --- |"
@@ -44,7 +45,7 @@ for folder in "${folders[@]}"; do
   log="$out/suite-$name.log"
   start=$SECONDS
   timeout -k 20 "$left" "$py" -m pytest -q -p no:cacheprovider -o timeout="$per_test" --durations=25 \
-    "$folder" > "$log" 2>&1
+    $extra "$folder" > "$log" 2>&1
   rc=$?
   wall=$(( SECONDS - start ))
   last=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error|skipped|deselected)|no tests ran' "$log" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
