@@ -481,3 +481,18 @@ class FakeNVML:
             return read()
         except MeteringError as e:  # a FakeGPU that cannot answer: NVML's "not supported"
             raise self.NVMLError(3) from e
+
+
+@dataclass
+class FakeCudaDevice:
+    """A process's CUDA device as the meter sees it (`meter.MeteredDevice`), without torch: the UUID
+    torch would report (None: the CUDA driver is asked) and a synchronisation that waits for nothing."""
+
+    cuda_uuid: str | None = None
+    is_cuda: bool = True
+
+    def uuid(self) -> str | None:
+        return self.cuda_uuid
+
+    def sync(self) -> None:
+        pass

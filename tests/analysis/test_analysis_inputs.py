@@ -308,7 +308,7 @@ def test_small_tables_speak_in_the_singular_and_link_only_what_exists(tmp_path):
 
 def test_every_results_column_has_one_role_and_only_config_columns_become_keys():
     from t2a_ray.analysis.pipeline import configuration_keys
-    from t2a_ray.metering.meter import RESULT_COLUMNS
+    from t2a_ray.schema import RESULT_COLUMNS
     from t2a_ray.schema import CONFIG, MEASUREMENT_COLUMNS, REPEAT, REPEAT_COLUMNS, results_schema
 
     schema = results_schema({"steps": int, "guidance_scale": float})
