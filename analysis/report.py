@@ -48,6 +48,7 @@ __all__ = [
     "Analysis",
     "Report",
     "ReportPaths",
+    "TableSource",
     "analyze_run",
     "analyze_table",
     "parse_quality",
@@ -104,6 +105,18 @@ class Report:
         return f"Report({self.analysis!r}, report_path={str(self.report_path)!r})"
 
 
+@dataclass(frozen=True)
+class TableSource:
+    """What the caller knows of a results table beyond its rows: a title for the printout, notes from
+    reading it, the columns of a recognised format that are readings (never keys), and each GPU's
+    reference workload (`hosts.reference_table`) for the warnings of comparisons that mix hosts."""
+
+    title: str | None = None
+    notes: Sequence[str] = ()
+    not_keys: Iterable[str] = ()
+    reference: pd.DataFrame | None = None
+
+
 def analyze_table(
     df: pd.DataFrame,
     energy_col: str,
@@ -111,32 +124,27 @@ def analyze_table(
     group_cols: Sequence[str] = (),
     out_dir: str | os.PathLike = "t2a-report",
     *,
-    repeat_cols: Sequence[str] | None = None,
     config_cols: Sequence[str] | None = None,
-    not_keys: Iterable[str] = (),
     intensity_g_per_kwh: float | None = None,
-    title: str | None = None,
-    notes: Sequence[str] = (),
-    reference: pd.DataFrame | None = None,
+    source: TableSource = TableSource(),
 ) -> Report:
     """Fronts, fits and the report for any results table (one row per measurement), written to `out_dir`.
 
     A configuration is `config_cols` when given; else `trial_id` when the table has one; else the columns
-    `pipeline.configuration_keys` infers (never the energy, a quality, a repeat column — `repeat_cols`,
-    default those of ``repeat, prompt_id, seed`` present —, a measurement column of results.parquet, a
-    column of `not_keys`, or a numeric column with a value of its own in most rows); a note names the
+    `pipeline.configuration_keys` infers (never the energy, a quality, a repeat column — those of
+    ``repeat, prompt_id, seed`` present —, a measurement column of results.parquet, a column of
+    `source.not_keys`, or a numeric column with a value of its own in most rows); a note names the
     columns used and those left out. Rows of one configuration are repeats: their means get 95 % CIs, and
     the fronts respect them. A table with one row per configuration gets plain dominance. Carbon is
     computed at `intensity_g_per_kwh`, else at the table's own per-row intensity, else not at all.
-    `reference` is each GPU's reference workload (`hosts.reference_table`), for the warnings of
-    comparisons that mix hosts.
+    `source` (`TableSource`): the title, notes, readings and reference workloads of the table.
     """
     out = _report_folder(out_dir)
     quals = [parse_quality(q) for q in qualities]
     group_cols = list(group_cols)
-    notes = list(notes)
+    notes = list(source.notes)
     check_columns(df, [energy_col] + [q for q, _ in quals] + group_cols, source="results table")
-    repeat_cols = [c for c in (REPEAT_COLUMNS if repeat_cols is None else repeat_cols) if c in df.columns]
+    repeat_cols = [c for c in REPEAT_COLUMNS if c in df.columns]
     taken = {energy_col, *(q for q, _ in quals), *repeat_cols}
     if config_cols is not None:
         check_columns(df, config_cols, source="--config-cols")
@@ -146,7 +154,7 @@ def analyze_table(
         key_cols = list(dict.fromkeys(["trial_id"] + group_cols))
         display = constant_within(df, key_cols, exclude=taken)
     else:
-        key_cols, measured = configuration_keys(df, taken, group_cols, set(not_keys))
+        key_cols, measured = configuration_keys(df, taken, group_cols, set(source.not_keys))
         display = key_cols
         left_out = f"; left out as measurements: {', '.join(measured)}" if measured else ""
         notes.append(
@@ -160,9 +168,9 @@ def analyze_table(
         key_cols=key_cols,
         display_cols=display,
         intensity=intensity_g_per_kwh,
-        source=title or "results table",
+        source=source.title or "results table",
         notes=notes,
-        reference=reference,
+        reference=source.reference,
     )
     return write_report(build(df, options), out)
 
