@@ -12,7 +12,8 @@ real NVML index, name and UUID (without a UUID the CUDA driver is asked through 
 run: ``open_meter(None)``.
 
 Importing this package imports neither torch nor ray (nor pynvml, until a GPU is opened).
-Devices are passed in (`Meter(gpu=..., cpu=...)`); `fakes.py` has stand-ins for tests.
+Devices and settings are passed in (`Meter(gpu, cpu, MeterSettings(...))`); `fakes.py` has stand-ins
+for tests.
 Figures on the H100: benchmarks/results/meter_precision_h100.md.
 """
 
