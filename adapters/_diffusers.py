@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from t2a_ray.adapters import _text
+from t2a_ray.adapters._modules import named_modules_of
 from t2a_ray.adapters._runtime import Variants
 from t2a_ray.adapters.base import DTYPES, PHASES, Adapter, Generation, PhaseMarker, no_phases
 from t2a_ray.adapters.runtime import is_eager
@@ -419,16 +420,6 @@ def _place(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) ->
         t.is_floating_point() and t.dtype != dtype for t in tensors
     ):
         module.to(device=device, dtype=dtype)
-
-
-def named_modules_of(model: Any) -> dict[str, torch.nn.Module]:
-    """The top-level modules of a loaded model: a pipeline's components, or a namespace's attributes."""
-    if isinstance(model, torch.nn.Module):
-        return {"model": model}
-    components = getattr(model, "components", None)
-    if components is None:
-        components = vars(model)
-    return {name: m for name, m in components.items() if isinstance(m, torch.nn.Module)}
 
 
 def _modules_of(model: Any) -> list[torch.nn.Module]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from t2a_ray.adapters._modules import named_modules_of
 from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, runtime_of
 from t2a_ray.errors import InfeasibleError
 
@@ -169,8 +170,6 @@ class _WithAttention(torch.nn.Module):
 
 def _slot(model: Any, module: torch.nn.Module) -> tuple[Any, str]:
     """(parent, attribute) holding `module`: a top-level part of the model or a child of one."""
-    from t2a_ray.adapters._diffusers import named_modules_of
-
     for name, part in named_modules_of(model).items():
         if part is module:
             return model, name

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from t2a_ray.adapters._text import roberta_tokenizer
 from t2a_ray.adapters.base import TINY_TEXT_TOKENS, WEIGHT_MODES
 from t2a_ray.errors import T2ARayError
 
@@ -141,8 +142,6 @@ def clap_feature_extractor(fusion: bool = True, tiny: bool = False):
 
 def clap_tokenizer(size: str):
     """The real RoBERTa tokenizer lives in the hub repo; without it, `_text`'s locally trained one."""
-    from t2a_ray.adapters._text import roberta_tokenizer
-
     return roberta_tokenizer(MAX_TEXT_TOKENS if size == "full" else TINY_TEXT_TOKENS)
 
 

@@ -5,9 +5,9 @@ lives in `t2a_ray.adapters.clap`), so `t2a-ray analyze` on a CSV starts fast.
 
 Entry points (the CLI calls these):
 
-* `analyze_run(run_dir)` and `analyze_table(df, energy_col, qualities, group_cols, out_dir)` → `Analysis`
-  with `.text()` (tables to print) and `.report_path` (`pipeline` builds it, `render` renders it,
-  `report.write_report` writes it);
+* `analyze_run(run_dir)` and `analyze_table(df, energy_col, qualities, group_cols, out_dir)` → a `Report`:
+  the frozen `Analysis` (`pipeline.build` builds it, `render` renders it) written to its folder by
+  `report.write_report`, with `.text()` (tables to print), `.report_path` and the analysis's figures;
 * `inputs.read_tables(patterns)` for the field's tables (several files, CodeCarbon, `--extract`, `--join`);
 * `load_table(path)` for .csv/.parquet (AnalysisError, a ValueError, on anything else);
 * `quality`: FAD, FAD∞ and the CLAP score on embeddings, for the worker's scorer;
@@ -15,7 +15,14 @@ Entry points (the CLI calls these):
 """
 
 from t2a_ray.analysis.fronts import Front, compute_fronts, hypervolume, knee_index, pareto_mask
-from t2a_ray.analysis.report import Analysis, analyze_run, analyze_table, parse_quality, read_run_results
+from t2a_ray.analysis.report import (
+    Analysis,
+    Report,
+    analyze_run,
+    analyze_table,
+    parse_quality,
+    read_run_results,
+)
 from t2a_ray.analysis.tables import (
     QUALITY_COLUMNS,
     AnalysisError,
@@ -27,6 +34,7 @@ from t2a_ray.analysis.tables import (
 __all__ = [
     "QUALITY_COLUMNS",
     "Analysis",
+    "Report",
     "AnalysisError",
     "Front",
     "analyze_run",

@@ -15,15 +15,14 @@ Read top to bottom, `build` does:
 6. the plots that the table's columns allow, drawn to PNG bytes (a note for each one skipped).
 
 `configuration_keys` decides what identifies a configuration in a table without `trial_id`.
-`report.write_report` writes the value; `render` turns it into text and HTML.
+`report.write_report` writes the value (and alone knows its paths); `render` turns it into text and HTML.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from t2a_ray.analysis import fits as _fits
 from t2a_ray.analysis import hosts as _hosts
 from t2a_ray.analysis import latency as _latency
 from t2a_ray.analysis import plots as _plots
+from t2a_ray.analysis.energy_basis import PER_WAVEFORM_COLUMNS, energy_basis, estimate_label
 from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary
 from t2a_ray.analysis.gpu_effect import config_mean_ci, gpu_effect, gpu_warnings
@@ -47,8 +47,6 @@ from t2a_ray.units import carbon_g
 # MIN_MEASURED_VALUES values) is a reading, not a setting: the inference never makes it a key.
 MEASURED_SHARE = 0.5
 MIN_MEASURED_VALUES = 10
-# Energy columns derived from the window's device energy (the GPU's, else the CPU's).
-PER_WAVEFORM_COLUMNS = ("energy_per_waveform_j", "energy_per_audio_s_j")
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,30 @@ TABLE_CSVS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What `build` analyses a table for: the energy and qualities, how rows group into configurations
+    and fronts, the carbon intensity, and what the caller already knows (notes, a quality table, each
+    GPU's reference workload)."""
+
+    energy_col: str
+    qualities: list[tuple[str, str]]
+    group_cols: list[str]
+    key_cols: list[str]  # what identifies a configuration
+    display_cols: list[str]  # the configuration's columns shown
+    source: str
+    intensity: float | None = None
+    quality_table: pd.DataFrame | None = None
+    notes: Sequence[str] = ()
+    reference: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
-    """What `analyze_table` / `analyze_run` found. `text()` is what the CLI prints."""
+    """What `analyze_table` / `analyze_run` found: numbers, labels and notes, built once by `build`.
+    `render` turns it into text and HTML; `report` writes it to a folder (and owns the paths)."""
 
     source: str
-    out_dir: Path
     energy_col: str
     energy_label: str  # the energy's words with unit, "CPU estimate" where it is one
     estimate: str  # "" (measured), or how much of the energy is a CPU estimate
@@ -101,41 +117,13 @@ class Analysis:
         """`meaning.UNTRAINED_BANNER` where the quality of the fronts means nothing, else ""."""
         return UNTRAINED_BANNER if self.qualities and not self.quality_trained else ""
 
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / "index.html"
-
-    @property
-    def fronts_csv_path(self) -> Path:
-        return self.out_dir / "fronts.csv"
-
-    @property
-    def configs_csv_path(self) -> Path:
-        return self.out_dir / "configs.csv"
-
-    @property
-    def fits_csv_path(self) -> Path:
-        return self.out_dir / "fits.csv"
-
-    def table_csv_path(self, key: str) -> Path:
-        """`report/<key>.csv`: one of `TABLE_CSVS`, written as the report shows it."""
-        return self.out_dir / f"{key}.csv"
-
-    @property
-    def plots(self) -> list[Path]:
-        return [self.out_dir / f.name for f in self.figures]
-
-    def text(self) -> str:
-        """The fronts and fits as plain-text tables."""
-        from t2a_ray.analysis.render import render_text
-
-        return render_text(self)
+    def with_tables(self, fits: dict[str, pd.DataFrame], notes: Sequence[str] = ()) -> Analysis:
+        """This analysis with more tables of fits and notes after its own (a run's runtimes, workers,
+        search): a new value."""
+        return replace(self, fits={**self.fits, **fits}, notes=[*self.notes, *notes])
 
     def __repr__(self) -> str:
-        return (
-            f"Analysis({self.source!r}, configs={len(self.configs)}, fronts={len(self.fronts)}, "
-            f"report_path={str(self.report_path)!r})"
-        )
+        return f"Analysis({self.source!r}, configs={len(self.configs)}, fronts={len(self.fronts)})"
 
 
 def parse_quality(spec: str | tuple[str, str]) -> tuple[str, str]:
@@ -208,23 +196,12 @@ def constant_within(df: pd.DataFrame, key_cols: list[str], exclude: set[str]) ->
 # The analysis
 
 
-def build(
-    table: pd.DataFrame,
-    *,
-    energy_col: str,
-    qualities: list[tuple[str, str]],
-    group_cols: list[str],
-    key_cols: list[str],
-    display_cols: list[str],
-    out_dir: Path,
-    intensity: float | None,
-    source: str,
-    quality_table: pd.DataFrame | None = None,
-    notes: Sequence[str] = (),
-    reference: pd.DataFrame | None = None,
-) -> Analysis:
+def build(table: pd.DataFrame, options: AnalysisOptions) -> Analysis:
     """The whole analysis of `table` as a value (see the module docstring); nothing is written."""
-    notes = list(notes)
+    o = options
+    energy_col, qualities, group_cols, key_cols = o.energy_col, o.qualities, o.group_cols, o.key_cols
+    display_cols, source, quality_table = o.display_cols, o.source, o.quality_table
+    notes = list(o.notes)
     input_cols = list(table.columns)
 
     # 1. Rows used: status ok, finite energy.
@@ -309,7 +286,7 @@ def build(
     notes += fit_notes
 
     # 5. Carbon.
-    carbon = _carbon(rows, e_rows, configs, energy_col, intensity)
+    carbon = _carbon(rows, e_rows, configs, energy_col, o.intensity)
     if carbon is None:
         notes.append(
             "Carbon: no intensity known (give --carbon-intensity G_PER_KWH, or the sweep's carbon:)."
@@ -326,11 +303,10 @@ def build(
     )
     fits |= timed.tables
     compared = _hosts.comparisons(configs, fronts, fits, label_cols, timed.compared)
-    notes += timed.notes + _hosts.mixing_warnings(rows, compared, reference)
+    notes += timed.notes + _hosts.mixing_warnings(rows, compared, o.reference)
 
     analysis = Analysis(
         source=source,
-        out_dir=out_dir,
         energy_col=energy_col,
         energy_label=energy_label,
         estimate=estimate,
@@ -358,9 +334,11 @@ def build(
         energy_basis=basis,
         failures=find_failures(table, key_cols, display_cols),
     )
-    # 6. Plots, drawn from the value.
-    analysis.figures = _draw(analysis, e_configs, axes, e_groups) + [Figure(*f) for f in timed.figures]
-    return analysis
+    # 6. Plots, drawn from the value (a plot that cannot be drawn is a note).
+    figures, draw_notes = _draw(analysis, e_configs, axes, e_groups)
+    return replace(
+        analysis, figures=figures + [Figure(*f) for f in timed.figures], notes=[*notes, *draw_notes]
+    )
 
 
 def _aggregate(
@@ -539,55 +517,15 @@ def _carbon(rows, e_rows, configs, energy_col, intensity) -> dict[str, object] |
     }
 
 
-def estimate_label(rows: pd.DataFrame, energy_col: str) -> str:
-    """ "CPU estimate" when every row's energy in `energy_col` is estimated, "k of n … " when some are."""
-    if "energy_method" not in rows.columns:
-        return ""
-    flags = rows["energy_method"].map(lambda m: isinstance(m, str) and is_estimate(m, energy_col))
-    k = int(flags.astype(bool).sum())  # an empty object column would sum to ""
-    if k == 0:
-        return ""
-    return "CPU estimate" if k == len(rows) else f"CPU estimate in {k} of {len(rows)} rows"
-
-
-def is_estimate(method: str, energy_col: str) -> bool:
-    """Whether `energy_method` (``gpu:…;cpu:…;dram:…;phases:…``) says `energy_col` is an estimate.
-
-    A per-waveform column holds the energy of the device the model ran on: the GPU's, else the CPU's.
-    """
-    parts = dict(p.split(":", 1) for p in method.split(";") if ":" in p)
-    if not parts:
-        return "estimate" in method
-    device = energy_col.split("_", 1)[0]
-    if energy_col in PHASE_COLUMNS:
-        device = "phases"
-    elif device not in parts:
-        device = "gpu" if parts.get("gpu", "none") != "none" else "cpu"
-    return "estimate" in parts.get(device, "")
-
-
-# Which energy a column holds: the device's whole energy over the window, or that above its idle power.
-GROSS = "gross (idle power included)"
-NET = "net of idle (idle power × window subtracted)"
-_GROSS_COLUMNS = ("gpu_energy_j", "cpu_energy_j", *PER_WAVEFORM_COLUMNS)
-
-
-def energy_basis(rows: pd.DataFrame, energy_col: str) -> str:
-    """`GROSS`, `NET`, or "" where neither is known: a column of another tool, or a CPU-time estimate
-    (the process's own share of the CPU, neither the package's whole energy nor that above its idle)."""
-    if "net" in energy_col.lower().split("_"):
-        return NET
-    if energy_col not in _GROSS_COLUMNS or estimate_label(rows, energy_col):
-        return ""
-    return GROSS
-
-
-def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: list[str]) -> list[Figure]:
-    """Draw the plots the data allow; a plot that cannot be drawn becomes a note of `a`, not an error.
+def _draw(
+    a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: list[str]
+) -> tuple[list[Figure], list[str]]:
+    """(the plots the data allow, a note for each that cannot be drawn: not an error).
 
     Energy plots draw `e_configs` (without quality-only groups), the fronts all of `a.configs`.
     """
     figures: list[Figure] = []
+    notes: list[str] = []
     configs, fits, energy_col, energy_label = a.configs, a.fits, a.energy_col, a.energy_label
     ci_col = f"{energy_col}_ci95" if a.used["repeats"] else None
     by = ["model"] if "model" in configs.columns else []
@@ -599,7 +537,7 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
         try:
             figures.append(Figure(name, caption, make()))
         except ValueError as e:
-            a.notes.append(f"{title}: skipped — {e}.")
+            notes.append(f"{title}: skipped — {e}.")
 
     if "energy_vs_steps" in fits:
         draw(
@@ -660,7 +598,7 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
             ),
         )
     if not a.fronts:
-        a.notes.append("Energy–quality scatter: skipped — no quality values to draw fronts from.")
+        notes.append("Energy–quality scatter: skipped — no quality values to draw fronts from.")
     if "phase_shares" in fits:
         shares = fits["phase_shares"]
         draw(
@@ -671,7 +609,7 @@ def _draw(a: Analysis, e_configs: pd.DataFrame, axes: list[str], group_cols: lis
                 shares, [c for c in ("model", *group_cols) if c in shares] or ["n"], banner=a.banner
             ),
         )
-    return figures
+    return figures, notes
 
 
 def _shown_columns(configs, label_cols, energy_col, qualities, quality_ci) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from t2a_ray.analysis.fronts import Front
+from t2a_ray.analysis.fronts import Front, pareto_mask
 from t2a_ray.analysis.values import fmt
 from t2a_ray.schema import PHASES
 
@@ -221,8 +221,6 @@ def fronts_figure(
     legend names only what is drawn.
     """
     from matplotlib.lines import Line2D
-
-    from t2a_ray.analysis.fronts import pareto_mask
 
     metric, sense = fronts[0].metric, fronts[0].sense
     n = len(fronts)

@@ -13,10 +13,12 @@ import textwrap
 
 import pandas as pd
 
+from t2a_ray.analysis.energy_basis import GROSS, NET
 from t2a_ray.analysis.fronts import BAND, RULE, Front
 from t2a_ray.analysis.latency import TITLES as LATENCY_TITLES
-from t2a_ray.analysis.pipeline import GROSS, NET, TABLE_CSVS, Analysis
+from t2a_ray.analysis.pipeline import TABLE_CSVS, Analysis
 from t2a_ray.analysis.plots import unit_of
+from t2a_ray.analysis.report_paths import ReportPaths
 from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.search import TITLES as SEARCH_TITLES
 from t2a_ray.analysis.values import count, fmt
@@ -67,7 +69,7 @@ GLOSSARY = {
 }
 
 
-def render_text(a: Analysis) -> str:
+def render_text(a: Analysis, paths: ReportPaths) -> str:
     """The banner, fronts, failures, fits and notes as plain-text tables."""
     lines = [f"t2a-ray analysis of {a.source}"]
     if a.banner:
@@ -98,12 +100,14 @@ def render_text(a: Analysis) -> str:
             lines += [title + detail, _table_text(a.fits[key]), ""]
     if a.notes:
         lines += ["Notes"] + [f"  - {n}" for n in a.notes] + [""]
-    lines.append(f"Report: {a.report_path}")
+    lines.append(f"Report: {paths.report_path}")
     if not a.front_rows.empty:
-        lines.append(f"Fronts: {a.fronts_csv_path}")
+        lines.append(f"Fronts: {paths.fronts_csv_path}")
     if "energy_vs_steps" in a.fits:
-        lines.append(f"Fits: {a.fits_csv_path}")
-    lines += [f"{label}: {a.table_csv_path(key)}" for key, (label, _) in TABLE_CSVS.items() if key in a.fits]
+        lines.append(f"Fits: {paths.fits_csv_path}")
+    lines += [
+        f"{label}: {paths.table_csv_path(key)}" for key, (label, _) in TABLE_CSVS.items() if key in a.fits
+    ]
     return "\n".join(lines)
 
 
@@ -120,21 +124,21 @@ dl.glossary dd{margin-left:1.2rem;font-size:.9rem}
 """
 
 
-def render_html(a: Analysis) -> str:
+def render_html(a: Analysis, paths: ReportPaths) -> str:
     """The report page: one self-contained file (no script, no remote resource), plots beside it."""
     e = html.escape
-    files = [f"<a href='{a.configs_csv_path.name}'>configs.csv</a> (one row per configuration)"]
+    files = [f"<a href='{paths.configs_csv_path.name}'>configs.csv</a> (one row per configuration)"]
     if not a.front_rows.empty:
         files.insert(
             0,
-            f"<a href='{a.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front, and those "
+            f"<a href='{paths.fronts_csv_path.name}'>fronts.csv</a> (the input rows on a front, and those "
             "indistinguishable from it, marked by on_front and indistinguishable_in)",
         )
     if "energy_vs_steps" in a.fits:
-        files.append(f"<a href='{a.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
+        files.append(f"<a href='{paths.fits_csv_path.name}'>fits.csv</a> (energy vs steps, J/step)")
     for key, (_, holds) in TABLE_CSVS.items():
         if key in a.fits:
-            name = a.table_csv_path(key).name
+            name = paths.table_csv_path(key).name
             files.append(f"<a href='{name}'>{name}</a> ({holds})")
     carbon = ""
     if a.carbon is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +22,14 @@ from t2a_ray.analysis.hosts import reference_table
 from t2a_ray.analysis.pipeline import (
     TABLE_CSVS,
     Analysis,
+    AnalysisOptions,
     build,
     configuration_keys,
     constant_within,
     parse_quality,
 )
-from t2a_ray.analysis.render import render_html
+from t2a_ray.analysis.render import render_html, render_text
+from t2a_ray.analysis.report_paths import ReportPaths
 from t2a_ray.analysis.runtime import read_setup, runtime_tables
 from t2a_ray.analysis.search import predicted_table, trial_grid
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
@@ -41,7 +44,77 @@ RUN_GROUP_CANDIDATES = ("dataset", "prompt_set")
 # The columns of report/fits.csv after the series' key columns.
 FITS_CSV_COLUMNS = ("slope_j_per_step", "intercept_j", "r2", "n")
 
-__all__ = ["Analysis", "analyze_run", "analyze_table", "parse_quality", "read_run_results", "write_report"]
+__all__ = [
+    "Analysis",
+    "Report",
+    "ReportPaths",
+    "TableSource",
+    "analyze_run",
+    "analyze_table",
+    "parse_quality",
+    "read_run_results",
+    "write_report",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """An `Analysis` written to a report folder: the value, and where its files are. Reads through to
+    the analysis (``report.configs``, ``report.fronts``); `text()` is what the CLI prints."""
+
+    analysis: Analysis
+    paths: ReportPaths
+
+    def __getattr__(self, name: str):
+        if name in ("analysis", "paths"):  # not yet set (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.analysis, name)
+
+    def text(self) -> str:
+        """The fronts and fits as plain-text tables, and the files written."""
+        return render_text(self.analysis, self.paths)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.paths.out_dir
+
+    @property
+    def report_path(self) -> Path:
+        return self.paths.report_path
+
+    @property
+    def fronts_csv_path(self) -> Path:
+        return self.paths.fronts_csv_path
+
+    @property
+    def configs_csv_path(self) -> Path:
+        return self.paths.configs_csv_path
+
+    @property
+    def fits_csv_path(self) -> Path:
+        return self.paths.fits_csv_path
+
+    def table_csv_path(self, key: str) -> Path:
+        return self.paths.table_csv_path(key)
+
+    @property
+    def plots(self) -> list[Path]:
+        return self.paths.plot_paths(f.name for f in self.analysis.figures)
+
+    def __repr__(self) -> str:
+        return f"Report({self.analysis!r}, report_path={str(self.report_path)!r})"
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """What the caller knows of a results table beyond its rows: a title for the printout, notes from
+    reading it, the columns of a recognised format that are readings (never keys), and each GPU's
+    reference workload (`hosts.reference_table`) for the warnings of comparisons that mix hosts."""
+
+    title: str | None = None
+    notes: Sequence[str] = ()
+    not_keys: Iterable[str] = ()
+    reference: pd.DataFrame | None = None
 
 
 def analyze_table(
@@ -51,32 +124,27 @@ def analyze_table(
     group_cols: Sequence[str] = (),
     out_dir: str | os.PathLike = "t2a-report",
     *,
-    repeat_cols: Sequence[str] | None = None,
     config_cols: Sequence[str] | None = None,
-    not_keys: Iterable[str] = (),
     intensity_g_per_kwh: float | None = None,
-    title: str | None = None,
-    notes: Sequence[str] = (),
-    reference: pd.DataFrame | None = None,
-) -> Analysis:
+    source: TableSource = TableSource(),
+) -> Report:
     """Fronts, fits and the report for any results table (one row per measurement), written to `out_dir`.
 
     A configuration is `config_cols` when given; else `trial_id` when the table has one; else the columns
-    `pipeline.configuration_keys` infers (never the energy, a quality, a repeat column — `repeat_cols`,
-    default those of ``repeat, prompt_id, seed`` present —, a measurement column of results.parquet, a
-    column of `not_keys`, or a numeric column with a value of its own in most rows); a note names the
+    `pipeline.configuration_keys` infers (never the energy, a quality, a repeat column — those of
+    ``repeat, prompt_id, seed`` present —, a measurement column of results.parquet, a column of
+    `source.not_keys`, or a numeric column with a value of its own in most rows); a note names the
     columns used and those left out. Rows of one configuration are repeats: their means get 95 % CIs, and
     the fronts respect them. A table with one row per configuration gets plain dominance. Carbon is
     computed at `intensity_g_per_kwh`, else at the table's own per-row intensity, else not at all.
-    `reference` is each GPU's reference workload (`hosts.reference_table`), for the warnings of
-    comparisons that mix hosts.
+    `source` (`TableSource`): the title, notes, readings and reference workloads of the table.
     """
     out = _report_folder(out_dir)
     quals = [parse_quality(q) for q in qualities]
     group_cols = list(group_cols)
-    notes = list(notes)
+    notes = list(source.notes)
     check_columns(df, [energy_col] + [q for q, _ in quals] + group_cols, source="results table")
-    repeat_cols = [c for c in (REPEAT_COLUMNS if repeat_cols is None else repeat_cols) if c in df.columns]
+    repeat_cols = [c for c in REPEAT_COLUMNS if c in df.columns]
     taken = {energy_col, *(q for q, _ in quals), *repeat_cols}
     if config_cols is not None:
         check_columns(df, config_cols, source="--config-cols")
@@ -86,28 +154,25 @@ def analyze_table(
         key_cols = list(dict.fromkeys(["trial_id"] + group_cols))
         display = constant_within(df, key_cols, exclude=taken)
     else:
-        key_cols, measured = configuration_keys(df, taken, group_cols, set(not_keys))
+        key_cols, measured = configuration_keys(df, taken, group_cols, set(source.not_keys))
         display = key_cols
         left_out = f"; left out as measurements: {', '.join(measured)}" if measured else ""
         notes.append(
             f"Configurations by {', '.join(key_cols) or '(nothing: every row its own)'}{left_out} "
             "(name them with --config-cols)."
         )
-    analysis = build(
-        df,
+    options = AnalysisOptions(
         energy_col=energy_col,
         qualities=quals,
         group_cols=group_cols,
         key_cols=key_cols,
         display_cols=display,
-        out_dir=out,
         intensity=intensity_g_per_kwh,
-        source=title or "results table",
+        source=source.title or "results table",
         notes=notes,
-        reference=reference,
+        reference=source.reference,
     )
-    write_report(analysis)
-    return analysis
+    return write_report(build(df, options), out)
 
 
 def analyze_run(
@@ -117,7 +182,7 @@ def analyze_run(
     energy_col: str = DEFAULT_RUN_ENERGY,
     group_cols: Sequence[str] | None = None,
     intensity_g_per_kwh: float | None = None,
-) -> Analysis:
+) -> Report:
     """Fronts, fits and the report of a run folder, written to RUN_DIR/report/ (or `out_dir`).
 
     Reads results.parquet (or, before the driver has merged it, trials/*.parquet) and, when present,
@@ -164,43 +229,45 @@ def analyze_run(
         notes += prompt_notes(sweep, cut.groupby("model")["prompt_id"].agg(set).to_dict())
     row_groups = [c for c in group_cols if c in rows.columns]
     key_cols = list(dict.fromkeys(["trial_id"] + row_groups))
-    analysis = build(
-        rows,
+    options = AnalysisOptions(
         energy_col=energy_col,
         qualities=quals,
         group_cols=list(group_cols),
         key_cols=key_cols,
         display_cols=constant_within(rows, key_cols, exclude={energy_col, *REPEAT_COLUMNS}),
-        out_dir=out,
         intensity=intensity_g_per_kwh,
         source=f"run {run.root.name}",
         quality_table=quality,
         notes=notes,
         reference=reference_table([run.root]),
     )
-    analysis.fits.update(runtime_tables(rows, read_setup(run.root)))  # compiled runtimes' costs
+    analysis = build(rows, options)
+    # A run's own tables after the analysis's: compiled runtimes' costs, the search, the workers.
+    tables = runtime_tables(rows, read_setup(run.root))
+    search_notes: list[str] = []
     if sweep is not None and sweep.search.strategy != "grid":
-        _search_summary(analysis, sweep, rows, energy_col)
+        search_notes, predicted = _search_summary(sweep, rows, energy_col)
+        if predicted is not None:
+            tables["search_predicted"] = predicted
     workers = worker_table(run.latest_log("gpus"), run.latest_log("workers"), run.latest_log("plan"))
     if not workers.empty:
-        analysis.fits["workers"] = workers
-    write_report(analysis)
-    return analysis
+        tables["workers"] = workers
+    return write_report(analysis.with_tables(tables, search_notes), out)
 
 
-def _search_summary(analysis, sweep, rows: pd.DataFrame, energy_col: str) -> None:
-    """A search run: how much of the grid it measured, and what its cost model predicts for the rest."""
+def _search_summary(sweep, rows: pd.DataFrame, energy_col: str) -> tuple[list[str], pd.DataFrame | None]:
+    """A search run: how much of the grid it measured (a note), and what its cost model predicts for the
+    rest (a table; None when every configuration was measured)."""
     grid = trial_grid(sweep.trials())
     measured = rows[rows["status"] == "ok"].groupby("trial_id")[energy_col].mean()
     search = sweep.search
-    analysis.notes.append(
+    note = (
         f"Search {search.strategy} (budget {search.budget_kind} {search.budget:g}): "
         f"{count(int(grid['trial_id'].isin(measured.index).sum()), 'configuration')} of {len(grid)} measured; "
         "the fronts are the measured configurations'."
     )
     unmeasured = predicted_table(grid, measured)
-    if not unmeasured.empty:
-        analysis.fits["search_predicted"] = unmeasured
+    return [note], (None if unmeasured.empty else unmeasured)
 
 
 def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -222,36 +289,40 @@ def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
 # The report folder
 
 
-def write_report(a: Analysis) -> None:
-    """Write the report folder of `a`: CSVs, plots, index.html; remove plots that no longer apply.
+def write_report(a: Analysis, out_dir: str | os.PathLike) -> Report:
+    """Write the report folder of `a` at `out_dir`: CSVs, plots, index.html; remove plots that no longer
+    apply.
 
     AnalysisError, naming the folder and the reason, when the file system refuses (full, read-only).
     """
+    report = Report(a, ReportPaths(Path(out_dir)))
     try:
-        _write(a)
+        _write(a, report.paths)
     except OSError as e:
-        raise AnalysisError(f"--out {a.out_dir}: cannot write ({e.strerror or e})") from None
+        raise AnalysisError(f"--out {report.out_dir}: cannot write ({e.strerror or e})") from None
+    return report
 
 
-def _write(a: Analysis) -> None:
-    out = a.out_dir
+def _write(a: Analysis, paths: ReportPaths) -> None:
+    out = paths.out_dir
     out.mkdir(exist_ok=True)
     for fig in a.figures:
         atomic_write(out / fig.name, lambda f, png=fig.png: f.write(png))
+    plots = paths.plot_paths(f.name for f in a.figures)
     for stale in out.glob("plot_*.png"):
-        if stale not in a.plots:
+        if stale not in plots:
             stale.unlink()
-    _write_csv_or_remove(a.fronts_csv_path, a.front_rows)
-    _write_csv(a.configs_csv_path, a.configs[a.shown])
+    _write_csv_or_remove(paths.fronts_csv_path, a.front_rows)
+    _write_csv(paths.configs_csv_path, a.configs[a.shown])
     steps = a.fits.get("energy_vs_steps")
     if steps is not None and not steps.empty:
         keys = [c for c in steps.columns if c not in FITS_CSV_COLUMNS and c != "slope_ci95_j_per_step"]
-        _write_csv(a.fits_csv_path, steps[keys + list(FITS_CSV_COLUMNS)])
+        _write_csv(paths.fits_csv_path, steps[keys + list(FITS_CSV_COLUMNS)])
     else:
-        a.fits_csv_path.unlink(missing_ok=True)
+        paths.fits_csv_path.unlink(missing_ok=True)
     for key in TABLE_CSVS:  # written as shown; removed when this analysis has none
-        _write_csv_or_remove(a.table_csv_path(key), a.fits.get(key))
-    atomic_write_text(a.report_path, render_html(a))
+        _write_csv_or_remove(paths.table_csv_path(key), a.fits.get(key))
+    atomic_write_text(paths.report_path, render_html(a, paths))
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:

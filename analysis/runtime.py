@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
-from t2a_ray.analysis.pipeline import GROSS, NET, estimate_label
+from t2a_ray.analysis.energy_basis import GROSS, NET, estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.values import fmt, sort_key
 from t2a_ray.runfolder import RunFolder
@@ -250,7 +250,7 @@ def runtime_table(
     twin (the same configuration run eagerly), from the functions above:
 
     * `status` (`schema.trial_status` of its windows) and `error`: a knob that could not run is a row;
-    * `energy_estimate`: `pipeline.estimate_label` of both configurations' windows ("" when measured);
+    * `energy_estimate`: `energy_basis.estimate_label` of both configurations' windows ("" when measured);
     * the energy per waveform of each (mean, t-based 95 % CI) and `gross_change_pct`: their difference
       (`difference_ci`, Welch) over the eager mean, in %, with its CI (the eager mean taken as exact) —
       gross, idle power included, as `energy_col` is; and `net_change_pct` with its CI, the same of the

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from t2a_ray.adapters import adapter_class, get_card, model_ids
-from t2a_ray.adapters._diffusers import count_parameters, named_modules_of
+from t2a_ray.adapters._diffusers import count_parameters
+from t2a_ray.adapters._modules import named_modules_of
 from t2a_ray.adapters.published import PUBLISHED
 from t2a_ray.errors import InfeasibleError
 

@@ -43,12 +43,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from t2a_ray.metering import Meter, open_meter
+from t2a_ray.metering import Meter, MeterSettings, open_meter
 from t2a_ray.metering.calibration import fit_counter_lag_s, fit_power_delay_s
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.doctor import cv
 from t2a_ray.metering.fakes import FakeGPU
 from t2a_ray.metering.timeline import CounterTimeline, PowerTrace, counter_updates, update_period_s
+from t2a_ray.orchestrator.device import TorchDevice
 
 PROMPT = "Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"
 
@@ -75,6 +76,13 @@ def pct(x: float | None, digits: int = 2) -> str:
 
 
 # --------------------------------------------------------------------------------------------- environments
+class _DriverNamedCuda(TorchDevice):
+    """CUDA without torch's UUID: the meter asks the CUDA driver which GPU it is."""
+
+    def uuid(self) -> str | None:
+        return None
+
+
 class GpuEnv:
     """The real thing: torch on CUDA, NVML through the meter's own device class."""
 
@@ -86,21 +94,16 @@ class GpuEnv:
         self.torch = torch
         self.device = "cuda"
         torch.backends.cuda.matmul.allow_tf32 = True
-        torch_uuid = str(torch.cuda.get_device_properties(0).uuid)
+        # history_s: keep every sample, the raw trace is part of the output
+        settings = MeterSettings(sample_interval_s, interpolation=interpolation, history_s=1e9)
+        device = TorchDevice("cuda")
         try:
-            self.meter = open_meter(
-                sample_interval_s,
-                cuda_uuid=torch_uuid,
-                require_gpu=True,
-                sync=torch.cuda.synchronize,
-                interpolation=interpolation,
-            )
+            self.meter = open_meter(device, settings, require_gpu=True)
         except Exception as e:  # noqa: BLE001 — record it, then let the CUDA driver name the device
-            log(f"open_meter with torch's uuid {torch_uuid!r} failed ({e}); asking the CUDA driver instead")
-            self.meter = open_meter(
-                sample_interval_s, require_gpu=True, sync=torch.cuda.synchronize, interpolation=interpolation
+            log(
+                f"open_meter with torch's uuid {device.uuid()!r} failed ({e}); asking the CUDA driver instead"
             )
-        self.meter.history_s = 1e9  # keep every sample: the raw trace is part of the output
+            self.meter = open_meter(_DriverNamedCuda("cuda"), settings, require_gpu=True)
         self.gpu = self.meter.gpu
         import pynvml
 
@@ -150,8 +153,8 @@ class SmokeEnv:
         self.device = "cpu"
         clock = Clock()
         self.gpu = FakeGPU(clock, tick_phase_s=random.random() * 0.1, lag_s=0.0)
-        self.meter = Meter(self.gpu, None, sample_interval_s=sample_interval_s, interpolation=interpolation)
-        self.meter.history_s = 1e9
+        settings = MeterSettings(sample_interval_s, interpolation=interpolation, history_s=1e9)
+        self.meter = Meter(self.gpu, None, settings)
 
     def sync(self) -> None:
         pass

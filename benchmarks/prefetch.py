@@ -34,10 +34,9 @@ def one(model: str, prefetch: bool, idle_baseline_s: float) -> dict:
     from t2a_ray.orchestrator.worker import Worker
     from t2a_ray.runfolder import RunFolder
 
-    def open_meter(**options):
+    def open_meter(device, settings):
         clock = Clock()
-        keep = ("sample_interval_s", "sync", "gpu_energy", "cooldown_c", "cooldown_max_s")
-        return Meter(FakeGPU(clock), None, clock=clock, **{k: options[k] for k in keep})
+        return Meter(FakeGPU(clock), None, settings, sync=device.sync, clock=clock)
 
     with tempfile.TemporaryDirectory() as tmp:
         doc = {

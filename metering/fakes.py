@@ -107,7 +107,6 @@ class FakeGPU(GPU):
         index: int = 0,
         name: str = "Fake H100",
         uuid: str = "GPU-00000000-0000-0000-0000-000000000000",
-        idle_power_w: float = 70.0,
         tick_s: float = 0.1,
         tick_phase_s: float = 0.0,
         lag_s: float = 0.0,
@@ -116,20 +115,16 @@ class FakeGPU(GPU):
         has_counter: bool = True,
         has_power: bool = True,
         temperature_c: float = 40.0,
-        power_limit_w: float | None = 700.0,
-        lag_hint_s: float = 0.0,
     ):
         self.clock = clock
         self.index = index
         self._name, self._uuid = name, uuid
-        self.idle_power_w = idle_power_w
+        self.idle_power_w = 70.0  # an H100 at rest
         self.tick_s, self.tick_phase_s, self.lag_s = tick_s, tick_phase_s, lag_s
         self.counter_start_mj = counter_start_mj
         self.energy_counter_range_mj = counter_range_mj
         self._has_counter, self._has_power = has_counter, has_power
         self.temperature = temperature_c
-        self._power_limit_w = power_limit_w
-        self._lag_hint_s = lag_hint_s
         self._failures_left = 0
         self._failure_message = ""
         self.reads = 0
@@ -138,7 +133,7 @@ class FakeGPU(GPU):
         # piecewise-constant power: segment i starts at _seg_t[i] with _seg_w[i] watts
         self._origin_s = clock.now_s()
         self._seg_t = [self._origin_s]
-        self._seg_w = [idle_power_w]
+        self._seg_w = [self.idle_power_w]
         self._seg_cum_j = [0.0]
 
     # the "work" ----------------------------------------------------------------------------------------------
@@ -187,7 +182,7 @@ class FakeGPU(GPU):
         return "fake-nvml"
 
     def power_limit_w(self) -> float | None:
-        return self._power_limit_w
+        return 700.0
 
     def supports_energy_counter(self) -> bool:
         return self._has_counter
@@ -196,7 +191,7 @@ class FakeGPU(GPU):
         return self._has_power
 
     def counter_lag_hint_s(self) -> float:
-        return self._lag_hint_s
+        return 0.0
 
     def last_tick_s(self, t_s: float | None = None) -> float:
         t = self.clock.now_s() if t_s is None else t_s
@@ -481,3 +476,18 @@ class FakeNVML:
             return read()
         except MeteringError as e:  # a FakeGPU that cannot answer: NVML's "not supported"
             raise self.NVMLError(3) from e
+
+
+@dataclass
+class FakeCudaDevice:
+    """A process's CUDA device as the meter sees it (`meter.MeteredDevice`), without torch: the UUID
+    torch would report (None: the CUDA driver is asked) and a synchronisation that waits for nothing."""
+
+    cuda_uuid: str | None = None
+    is_cuda: bool = True
+
+    def uuid(self) -> str | None:
+        return self.cuda_uuid
+
+    def sync(self) -> None:
+        pass

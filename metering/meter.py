@@ -7,12 +7,11 @@ How a window is measured (and why):
    counter ticks only every ~100 ms; the samples locate each tick in time. Inside a window they are
    sparse because one counter read costs milliseconds of busy driver time, which launch-bound work
    feels whichever process reads (measured per read per second, and the same from another process:
-   benchmarks/results/meter_precision_h100.md; `t2a-ray doctor` measures it on any card). One read
-   per tick is the fewest
-   that keeps every tick: the ticks are on a steady grid, which `tickgrid.TickGrid` learns from the
-   sharp updates seen outside windows, and the sampler reads midway between two ticks, so each read
-   sees exactly one new one; the sharp ticks around the window carry over to those inside it
-   (`timeline.refine_update_times`). While the grid is not known well enough, the sampler reads every
+   benchmarks/results/meter_precision_h100.md; `t2a-ray doctor` measures it on any card). One read per
+   tick is the fewest that keeps every tick: the ticks are on a steady grid, which `tickgrid.TickGrid`
+   learns from the sharp updates seen outside windows, and the sampler reads midway between two ticks,
+   so each read sees exactly one new one; the sharp ticks around the window carry over to those inside
+   it (`timeline.refine_update_times`). While the grid is not known well enough, the sampler reads every
    `window_sample_interval_s` (50 ms) instead.
 2. Entering a window synchronises the device (`sync`): work queued before the window would otherwise
    run — and draw energy — inside it; the start time is taken after the sync. Phase marks synchronise
@@ -49,15 +48,16 @@ import math
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from t2a_ray.errors import MeteringError
 from t2a_ray.metering.busy import window_busy_fraction
 from t2a_ray.metering.clock import Clock
-from t2a_ray.metering.cpu import CpuReading, CpuSource
-from t2a_ray.metering.gpu import GPU, reason_names, throttling
+from t2a_ray.metering.cpu import CpuReading, CpuSource, open_cpu
+from t2a_ray.metering.gpu import GPU, open_visible_gpu, reason_names, throttling
 from t2a_ray.metering.tickgrid import TickGrid
 from t2a_ray.metering.timeline import (
     INTERPOLATIONS,
@@ -66,25 +66,7 @@ from t2a_ray.metering.timeline import (
     counter_updates,
     update_period_s,
 )
-from t2a_ray.schema import GPU_ENERGY_SOURCES, PHASE_COLUMNS, PHASES
-
-#: The result columns a window fills, in order (the README's results columns).
-RESULT_COLUMNS = (
-    "gpu_energy_j",
-    "gpu_energy_net_j",
-    "idle_power_w",
-    "cpu_energy_j",
-    "dram_energy_j",
-    "energy_method",
-    "window_s",
-    "generations_in_window",
-    "avg_power_w",
-    "temperature_start_c",
-    "temperature_end_c",
-    "throttle_reasons",
-    "throttled",
-    *PHASE_COLUMNS,
-)
+from t2a_ray.schema import GPU_ENERGY_SOURCES, PHASE_COLUMNS, PHASES, WINDOW_FIGURES
 
 _NOMINAL_TICK_S = 0.1  # what NVML's counter does on every GPU measured so far; refined from samples
 
@@ -139,65 +121,77 @@ class WindowResult:
 
     def as_columns(self) -> dict[str, Any]:
         """Exactly `RESULT_COLUMNS`. A phase never marked is None (not 0)."""
-        columns: dict[str, Any] = {
-            "gpu_energy_j": self.gpu_energy_j,
-            "gpu_energy_net_j": self.gpu_energy_net_j,
-            "idle_power_w": self.idle_power_w,
-            "cpu_energy_j": self.cpu_energy_j,
-            "dram_energy_j": self.dram_energy_j,
-            "energy_method": self.energy_method,
-            "window_s": self.window_s,
-            "generations_in_window": self.generations_in_window,
-            "avg_power_w": self.avg_power_w,
-            "temperature_start_c": self.temperature_start_c,
-            "temperature_end_c": self.temperature_end_c,
-            "throttle_reasons": self.throttle_reasons,
-            "throttled": self.throttled,
-        }
+        columns: dict[str, Any] = {name: getattr(self, name) for name in WINDOW_FIGURES}
         for phase, column in zip(PHASES, PHASE_COLUMNS, strict=True):
             columns[column] = self.phase_energy_j.get(phase)
         return columns
 
 
+@dataclass(frozen=True)
+class MeterSettings:
+    """How a meter samples and places energy (`Meter` says what each knob does). Checked here, once."""
+
+    sample_interval_s: float = 0.005
+    window_sample_interval_s: float = 0.05
+    read_per_tick: bool = True
+    counter_lag_s: float | None = None  # None: the GPU's hint
+    power_delay_s: float | None = None  # None: the GPU's hint
+    interpolation: str = "step"
+    history_s: float = 120.0
+    gpu_energy: str = "counter"
+    cooldown_c: float | None = None
+    cooldown_max_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_interval_s", "window_sample_interval_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value <= 0.05):
+                raise ValueError(
+                    f"{name} = {value!r}: must be a number of seconds in (0, 0.05] "
+                    "(the counter ticks every ~0.1 s; sampling slower cannot place its ticks)"
+                )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation = {self.interpolation!r}: must be one of {INTERPOLATIONS}")
+        if self.gpu_energy not in GPU_ENERGY_SOURCES:
+            raise ValueError(f"gpu_energy = {self.gpu_energy!r}: must be one of {GPU_ENERGY_SOURCES}")
+
+
+@dataclass(eq=False)
 class Window:
-    """An open measurement window; also the `PhaseMarker` handed to an adapter.
+    """An open measurement window: the record the meter fills when it opens the window, at each phase
+    mark and when it closes it; also the `PhaseMarker` handed to an adapter.
 
     ``w("denoise")`` means "from now on the work is denoising". After the `with` block, `w.result`
     holds the `WindowResult` (None if the block raised).
     """
 
-    def __init__(self, meter: Meter):
-        self._meter = meter
-        self.start_s = math.nan
-        self.generations_in_window = 1
-        self.result: WindowResult | None = None
-        self._marks: list[tuple[float, str, CpuReading | None]] = []
-        self._cpu_start: CpuReading | None = None
-        self._temperature_start_c: float | None = None
-        self._reasons_mask: int | None = None  # OR of the reasons read at open and close
-        self._closed = False
+    meter: Meter
+    start_s: float
+    cpu_start: CpuReading | None
+    temperature_start_c: float | None
+    reasons_mask: int | None  # OR of the reasons read at open (and, once closed, at close)
+    generations_in_window: int = 1
+    marks: list[tuple[float, str, CpuReading | None]] = field(default_factory=list)
+    result: WindowResult | None = None
+    closed: bool = False
 
     def __call__(self, phase: str) -> None:
-        if self._closed:
-            raise RuntimeError(f"phase {phase!r} marked on a closed window")
-        if not isinstance(phase, str) or not phase:
-            raise ValueError(f"phase = {phase!r}: must be a non-empty string such as 'denoise'")
-        meter = self._meter
-        meter.sync()
-        self._marks.append((meter.clock.now_s(), phase, meter._read_cpu()))
+        self.meter.mark(self, phase)
 
     def elapsed_s(self) -> float:
         """Seconds since the window opened (the caller synchronises first if it needs device time)."""
-        return self._meter.clock.now_s() - self.start_s
+        return self.meter.clock.now_s() - self.start_s
 
-    # The window's lifecycle is driven by the meter; these keep `with meter.window() as w` readable.
-    def __enter__(self) -> Window:
-        self._meter._open_window(self)
-        return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self._meter._close_window(self, failed=exc_type is not None)
-        return False
+class MeteredDevice(Protocol):
+    """The device a meter's process computes on (`orchestrator.device.TorchDevice`)."""
+
+    @property
+    def is_cuda(self) -> bool: ...
+
+    def uuid(self) -> str | None: ...
+
+    def sync(self) -> None: ...
 
 
 class Meter:
@@ -212,67 +206,46 @@ class Meter:
     (`tickgrid.py`), else every `window_sample_interval_s` (either sees every tick; a counter read costs
     milliseconds of driver time, which a launch-bound generation would feel).
 
-    `read_per_tick`: False reads every `window_sample_interval_s` inside windows even where the tick grid
-    is known (twice the reads; for comparison, and for a counter that is not on a grid).
-    `counter_lag_s`: how late the counter publishes the energy it counts (None: the GPU's hint).
-    `power_delay_s`: how late power samples trail the work (None: the GPU's hint).
+    `settings` (`MeterSettings`): `read_per_tick` False reads every `window_sample_interval_s` inside
+    windows even where the tick grid is known (twice the reads; for comparison, and for a counter that
+    is not on a grid). `counter_lag_s`: how late the counter publishes the energy it counts (None: the
+    GPU's hint). `power_delay_s`: how late power samples trail the work (None: the GPU's hint).
     `interpolation`: "step" (default) or "linear" — how energy is placed within a tick (`timeline.py`).
     `gpu_energy`: "counter" (default) or "power-integral": integrate power samples even where the
-    counter works (for a card whose counter `doctor` found absent or frozen).
-    `cooldown_c`: before each window, wait (sampling, up to `cooldown_max_s`) until the GPU is at or
-    below this temperature, so that windows start from a comparable card.
+    counter works (for a card whose counter `doctor` found absent or frozen). `cooldown_c`: before each
+    window, wait (sampling, up to `cooldown_max_s`) until the GPU is at or below this temperature, so
+    that windows start from a comparable card.
     """
 
     def __init__(
         self,
         gpu: GPU | None = None,
         cpu: CpuSource | None = None,
+        settings: MeterSettings | None = None,
         *,
         sync: Callable[[], Any] | None = None,
-        sample_interval_s: float = 0.005,
-        window_sample_interval_s: float = 0.05,
-        read_per_tick: bool = True,
         clock: Clock | None = None,
-        counter_lag_s: float | None = None,
-        interpolation: str = "step",
-        power_delay_s: float | None = None,
-        history_s: float = 120.0,
         node: str | None = None,
         notes: Mapping[str, Any] | None = None,
-        gpu_energy: str = "counter",
-        cooldown_c: float | None = None,
-        cooldown_max_s: float = 300.0,
     ):
-        for name, value in (
-            ("sample_interval_s", sample_interval_s),
-            ("window_sample_interval_s", window_sample_interval_s),
-        ):
-            if not (isinstance(value, (int, float)) and 0 < value <= 0.05):
-                raise ValueError(
-                    f"{name} = {value!r}: must be a number of seconds in (0, 0.05] "
-                    "(the counter ticks every ~0.1 s; sampling slower cannot place its ticks)"
-                )
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation = {interpolation!r}: must be one of {INTERPOLATIONS}")
-        if gpu_energy not in GPU_ENERGY_SOURCES:
-            raise ValueError(f"gpu_energy = {gpu_energy!r}: must be one of {GPU_ENERGY_SOURCES}")
+        settings = settings or MeterSettings()
+        self.settings = settings
         self.gpu = gpu
-        self.cooldown_c = cooldown_c
-        self.cooldown_max_s = float(cooldown_max_s)
+        self.cooldown_c = settings.cooldown_c
+        self.cooldown_max_s = float(settings.cooldown_max_s)
         self.cpu = cpu
         self.sync: Callable[[], Any] = sync or _no_sync
-        self.sample_interval_s = float(sample_interval_s)
-        self.window_sample_interval_s = float(window_sample_interval_s)
-        self.read_per_tick = bool(read_per_tick)
+        self.sample_interval_s = float(settings.sample_interval_s)
+        self.window_sample_interval_s = float(settings.window_sample_interval_s)
+        self.read_per_tick = bool(settings.read_per_tick)
         self.clock = clock or Clock()
-        self.counter_lag_s = float(
-            counter_lag_s if counter_lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0)
-        )
-        self.interpolation = interpolation
+        lag_s, delay_s = settings.counter_lag_s, settings.power_delay_s
+        self.counter_lag_s = float(lag_s if lag_s is not None else (gpu.counter_lag_hint_s() if gpu else 0.0))
+        self.interpolation = settings.interpolation
         self.power_delay_s = float(
-            power_delay_s if power_delay_s is not None else (gpu.power_delay_hint_s() if gpu else 0.0)
+            delay_s if delay_s is not None else (gpu.power_delay_hint_s() if gpu else 0.0)
         )
-        self.history_s = float(history_s)
+        self.history_s = float(settings.history_s)
         self.node = node or socket.gethostname()
         self.notes = dict(notes or {})
         self.idle_power_w: float | None = None
@@ -281,7 +254,7 @@ class Meter:
         self.sampler_errors = 0
         self._last_error: MeteringError | None = None
 
-        self._has_counter = bool(gpu and gpu.supports_energy_counter() and gpu_energy == "counter")
+        self._has_counter = bool(gpu and gpu.supports_energy_counter() and settings.gpu_energy == "counter")
         self._has_power = bool(gpu and gpu.supports_power())
         self._lock = threading.RLock()
         self._times_s: list[float] = []
@@ -416,9 +389,25 @@ class Meter:
             return None
 
     # windows ------------------------------------------------------------------------------------------------
-    def window(self) -> Window:
+    @contextmanager
+    def window(self) -> Iterator[Window]:
         """A measurement window: ``with meter.window() as w: ...; w.result``. `w` is a PhaseMarker."""
-        return Window(self)
+        w = self._open_window()
+        try:
+            yield w
+        except BaseException:
+            self._close_window(w, failed=True)
+            raise
+        self._close_window(w, failed=False)
+
+    def mark(self, w: Window, phase: str) -> None:
+        """From now on the work in `w` is `phase` (a synchronised boundary)."""
+        if w.closed:
+            raise RuntimeError(f"phase {phase!r} marked on a closed window")
+        if not isinstance(phase, str) or not phase:
+            raise ValueError(f"phase = {phase!r}: must be a non-empty string such as 'denoise'")
+        self.sync()
+        w.marks.append((self.clock.now_s(), phase, self._read_cpu()))
 
     def measure(
         self,
@@ -482,17 +471,18 @@ class Meter:
         self.idle_power_w = None if energy is None else energy / w.result.window_s
         return self.idle_power_w
 
-    def _open_window(self, w: Window) -> None:
+    def _open_window(self) -> Window:
         if self.gpu is not None and not self.running:
             self.start()
         self._cool_down()
         self.sync()
-        w._reasons_mask = self._read_reasons()
-        w._temperature_start_c = self._temperature_c()
-        w.start_s = self.clock.now_s()  # after the sync: nothing queued before the window runs inside it
-        w._cpu_start = self._read_cpu()
+        reasons_mask = self._read_reasons()
+        temperature_start_c = self._temperature_c()
+        start_s = self.clock.now_s()  # after the sync: nothing queued before the window runs inside it
+        w = Window(self, start_s, self._read_cpu(), temperature_start_c, reasons_mask)
         with self._lock:
             self._open_starts.append(w.start_s)
+        return w
 
     def _close_window(self, w: Window, failed: bool) -> None:
         try:
@@ -502,10 +492,10 @@ class Meter:
             end_s = self.clock.now_s()
             cpu_end = self._read_cpu()
             temperature_end_c = self._temperature_c()
-            w._reasons_mask = _or(w._reasons_mask, self._read_reasons())
+            w.reasons_mask = _or(w.reasons_mask, self._read_reasons())
             w.result = self._result(w, end_s, cpu_end, temperature_end_c)
         finally:
-            w._closed = True
+            w.closed = True
             with self._lock:
                 self._open_starts.remove(w.start_s)
 
@@ -527,7 +517,7 @@ class Meter:
 
     def _window_reasons(self, w: Window, end_s: float) -> str | None:
         """The names of every reason read during the window (`_or` of its samples' masks and its own)."""
-        mask = w._reasons_mask
+        mask = w.reasons_mask
         s = self.samples(w.start_s)
         for t, reasons in zip(s["t_s"], s["reasons"], strict=True):
             if t <= end_s:
@@ -550,9 +540,9 @@ class Meter:
         self, w: Window, end_s: float, cpu_end: CpuReading | None, temperature_end_c: float | None
     ) -> WindowResult:
         # Boundaries of the phase segments: start, every mark, end. Before the first mark: first phase.
-        times = [w.start_s] + [t for t, _, _ in w._marks] + [end_s]
-        names = ([w._marks[0][1]] + [p for _, p, _ in w._marks]) if w._marks else []
-        cpu_points = [w._cpu_start] + [c for _, _, c in w._marks] + [cpu_end]
+        times = [w.start_s] + [t for t, _, _ in w.marks] + [end_s]
+        names = ([w.marks[0][1]] + [p for _, p, _ in w.marks]) if w.marks else []
+        cpu_points = [w.cpu_start] + [c for _, _, c in w.marks] + [cpu_end]
 
         gpu_energy_j = power_integral_j = None
         gpu_method = "none"
@@ -592,7 +582,7 @@ class Meter:
             cpu_energy_j=cpu_energy_j,
             dram_energy_j=dram_energy_j,
             energy_method=f"gpu:{gpu_method};cpu:{cpu_method};dram:{dram_method};phases:{phase_method}",
-            temperature_start_c=w._temperature_start_c,
+            temperature_start_c=w.temperature_start_c,
             temperature_end_c=temperature_end_c,
             phase_energy_j=phase_energy_j,
             gpu_power_integral_j=power_integral_j,
@@ -708,69 +698,50 @@ def _or(a: int | None, b: int | None) -> int | None:
     return b if a is None else (a if b is None else a | b)
 
 
-def open_meter(
-    sample_interval_s: float = 0.005,
+def visible_gpu(
+    device: MeteredDevice | None,
     *,
-    window_sample_interval_s: float = 0.05,
-    cuda_ordinal: int = 0,
-    cuda_uuid: str | None = None,
     require_gpu: bool = False,
-    use_gpu: bool = True,
-    cpu: str = "auto",
-    rapl_root: str = "/sys/class/powercap",
-    watts_per_core: float | None = None,
-    sync: Callable[[], Any] | None = None,
-    counter_lag_s: float | None = None,
-    interpolation: str = "step",
     nvml: Any = None,
     env: Mapping[str, str] | None = None,
-    gpu_energy: str = "counter",
-    cooldown_c: float | None = None,
-    cooldown_max_s: float = 300.0,
-) -> Meter:
-    """A meter for this process's GPU (CUDA device `cuda_ordinal`, as CUDA_VISIBLE_DEVICES shows it)
-    and this machine's CPU — or no GPU when none is visible (`require_gpu=True` raises instead).
-
-    The GPU is found by UUID (see `gpu.find_visible_gpu`), so a Ray actor whose one GPU is "CUDA 0"
-    reports its real NVML index. Pass `cuda_uuid=str(torch.cuda.get_device_properties(0).uuid)` if torch
-    is already imported; otherwise the CUDA driver is asked through ctypes. `use_gpu=False` measures the
-    CPU alone (a `--gpus 0` run). CPU: `cpu="auto"` is RAPL if readable, else the labelled estimate.
-
-    `gpu_energy`, `cooldown_c`, `cooldown_max_s`: as `Meter`'s. The sampler is not started until the
-    first window (or `start()`); call `close()` when done.
-    """
-    from t2a_ray.metering.cpu import DEFAULT_WATTS_PER_CORE, open_cpu
-    from t2a_ray.metering.gpu import open_visible_gpu
-
-    notes: dict[str, Any] = {}
-    gpu: GPU | None = None
+) -> tuple[GPU | None, dict[str, Any]]:
+    """The GPU `device` computes on, opened for metering (None on the CPU), and the notes that say how
+    it was found. `nvml` and `env` stand in for NVML and the environment (tests); `require_gpu` raises
+    where none can be metered."""
+    if device is None or not device.is_cuda:
+        return None, {}
     env = os.environ if env is None else env
-    if use_gpu:
-        try:
-            gpu, how = open_visible_gpu(nvml, cuda_ordinal, cuda_uuid, env)
-        except MeteringError as e:
-            how = str(e)
-            if require_gpu:
-                raise MeteringError(
-                    f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU"
-                ) from e
-        notes["gpu_found_by"] = how
-        notes["cuda_visible_devices"] = env.get("CUDA_VISIBLE_DEVICES")
-        if gpu is None and require_gpu:
-            raise MeteringError(f"no NVIDIA GPU visible ({how}); run with --gpus 0 to measure on the CPU")
-    cpu_source = open_cpu(
-        cpu, rapl_root, watts_per_core if watts_per_core is not None else DEFAULT_WATTS_PER_CORE
-    )
+    gpu: GPU | None = None
+    try:
+        gpu, how = open_visible_gpu(nvml, 0, device.uuid(), env)
+    except MeteringError as e:
+        how = str(e)
+        if require_gpu:
+            raise MeteringError(
+                f"no NVIDIA GPU can be metered: {e}; run with --gpus 0 to measure on the CPU"
+            ) from e
+    if gpu is None and require_gpu:
+        raise MeteringError(f"no NVIDIA GPU visible ({how}); run with --gpus 0 to measure on the CPU")
+    return gpu, {"gpu_found_by": how, "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES")}
+
+
+def open_meter(
+    device: MeteredDevice | None, settings: MeterSettings | None = None, *, require_gpu: bool = False
+) -> Meter:
+    """A meter for `device`'s GPU and this machine's CPU — the CPU alone where `device` is None or not
+    CUDA (a `--gpus 0` run), or where no GPU is visible (`require_gpu=True` raises instead).
+
+    The GPU is found by the UUID the device reports (see `gpu.find_visible_gpu`), so a Ray actor whose
+    one GPU is "CUDA 0" reports its real NVML index; where it reports none the CUDA driver is asked
+    through ctypes. The meter synchronises through `device.sync`. CPU: RAPL if readable, else the
+    labelled estimate. The sampler is not started until the first window (or `start()`); call `close()`
+    when done.
+    """
+    gpu, notes = visible_gpu(device, require_gpu=require_gpu)
     return Meter(
         gpu,
-        cpu_source,
-        sync=sync,
-        sample_interval_s=sample_interval_s,
-        window_sample_interval_s=window_sample_interval_s,
-        counter_lag_s=counter_lag_s,
-        interpolation=interpolation,
+        open_cpu("auto"),
+        settings,
+        sync=device.sync if device is not None else None,
         notes=notes,
-        gpu_energy=gpu_energy,
-        cooldown_c=cooldown_c,
-        cooldown_max_s=cooldown_max_s,
     )

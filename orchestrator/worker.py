@@ -20,6 +20,8 @@ from t2a_ray.adapters import Adapter, adapter_class
 from t2a_ray.config import Prompt, Trial
 from t2a_ray.errors import ConfigError
 from t2a_ray.frozen import load_run_sweep
+from t2a_ray.metering import Meter, MeterSettings
+from t2a_ray.metering import open_meter as default_open_meter
 from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
@@ -57,16 +59,17 @@ class SetUpShapes:
 
 
 class Worker:
-    """`open_meter` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a fake GPU);
-    `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a test's);
-    `lock_scope`: the driver's share of the sweep, whose worker lock it holds (`RunFolder.lock_file`);
-    `see_gpus=False`: on the CPU, whatever GPUs the process could see (`TorchDevice.detect`)."""
+    """`open_meter(device, settings)` builds the meter (`t2a_ray.metering.open_meter`, or a test's over a
+    fake GPU); `find_adapter` gives a model id's adapter class (`t2a_ray.adapters.adapter_class`, or a
+    test's); `lock_scope`: the driver's share of the sweep, whose worker lock it holds
+    (`RunFolder.lock_file`); `see_gpus=False`: on the CPU, whatever GPUs the process could see
+    (`TorchDevice.detect`)."""
 
     def __init__(
         self,
         run_root: str,
         worker_index: int,
-        open_meter: Callable[..., Any] | None = None,
+        open_meter: Callable[[TorchDevice, MeterSettings], Meter] | None = None,
         find_adapter: Callable[[str], type[Adapter]] = adapter_class,
         lock_scope: str = "",
         see_gpus: bool = True,
@@ -79,20 +82,15 @@ class Worker:
         self._lock_fds = self.run.hold_worker_lock(lock_scope)  # its driver's (a share of an array job)
         self.sweep = load_run_sweep(self.run)
         # 2. The device and its meter (the meter samples in a background thread from here on)
-        if open_meter is None:
-            from t2a_ray.metering import open_meter
-
         self.device = TorchDevice.detect(see_gpus)
         metering = self.sweep.metering
-        self.meter = open_meter(
+        settings = MeterSettings(
             sample_interval_s=metering.sample_interval_s,
-            use_gpu=self.device.is_cuda,
-            cuda_uuid=self.device.uuid(),
-            sync=self.device.sync,
             gpu_energy=metering.gpu,
             cooldown_c=metering.cooldown_c,
             cooldown_max_s=metering.cooldown_max_s,
         )
+        self.meter = (open_meter or default_open_meter)(self.device, settings)
         self.meter.start()
         prov = self.meter.provenance()
         self.host = host_provenance()

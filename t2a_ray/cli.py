@@ -603,6 +603,7 @@ def analyze(
     from t2a_ray.analysis import AnalysisError, analyze_table
     from t2a_ray.analysis import hosts as _hosts
     from t2a_ray.analysis import inputs as _inputs
+    from t2a_ray.analysis.report import TableSource
 
     try:
         if not energy_col:
@@ -633,12 +634,14 @@ def analyze(
             groups,
             out_dir or Path("t2a-report"),
             config_cols=keys,
-            not_keys=table.not_keys | {energy_col},
             intensity_g_per_kwh=carbon_intensity,
-            title=", ".join(str(p.name) for p in table.sources[:3])
-            + (f" and {len(table.sources) - 3} more" if len(table.sources) > 3 else ""),
-            notes=table.notes + notes,
-            reference=_hosts.reference_table(p.parent for p in table.sources),  # logs/ beside a table
+            source=TableSource(
+                title=", ".join(str(p.name) for p in table.sources[:3])
+                + (f" and {len(table.sources) - 3} more" if len(table.sources) > 3 else ""),
+                notes=table.notes + notes,
+                not_keys=table.not_keys | {energy_col},
+                reference=_hosts.reference_table(p.parent for p in table.sources),  # logs/ beside a table
+            ),
         )
     except ConfigError as e:
         _fail_usage(e)

@@ -330,9 +330,8 @@ def load_sweep(
         raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        if mark is None and isinstance(
-            getattr(e, "position", None), int
-        ):  # a ReaderError: a character YAML refuses
+        # A ReaderError (a character YAML refuses) has a position but no mark: make one.
+        if mark is None and isinstance(getattr(e, "position", None), int):
             line = text.count("\n", 0, e.position)
             mark = yaml.Mark(
                 path.name, e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None
@@ -349,11 +348,9 @@ def load_sweep(
             f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)",
             source,
         ) from None
-    except (
-        ValueError,
-        OverflowError,
-    ) as e:  # a tagged or implicit value Python cannot build: a date that does
-        # not exist (2024-02-30), an integer of more than 4300 digits
+    except (ValueError, OverflowError) as e:
+        # A tagged or implicit value Python cannot build: a date that does not exist (2024-02-30), an
+        # integer of more than 4300 digits.
         reason = str(e).split(";")[0]
         raise ConfigError("(yaml)", "a scalar", f"invalid YAML: {reason}", source) from None
     try:
@@ -973,9 +970,8 @@ def _check_shape(doc: Any) -> None:
     encoder or Parquet file takes them), and aliases that blow a small file up into a huge document
     ("billion laughs"). Containers an alias shares are walked once, so the check is linear in the file.
     """
-    seen: dict[
-        int, tuple[int, int]
-    ] = {}  # id of a list/mapping -> (values in it, aliases expanded; its height)
+    # id of a list/mapping -> (values in it, aliases expanded; its height)
+    seen: dict[int, tuple[int, int]] = {}
     open_ids: set[int] = set()
     written = 0
 

@@ -40,6 +40,26 @@ PHASE_COLUMNS = tuple(f"{p}_energy_j" for p in PHASES)
 # power samples where it fails), or power samples only, for a card whose counter is absent or frozen.
 GPU_ENERGY_SOURCES = ("counter", "power-integral")
 
+#: The figures a metered window fills, in order (each a column below, and a field of the meter's
+#: `WindowResult`); then one energy column per phase.
+WINDOW_FIGURES = (
+    "gpu_energy_j",
+    "gpu_energy_net_j",
+    "idle_power_w",
+    "cpu_energy_j",
+    "dram_energy_j",
+    "energy_method",
+    "window_s",
+    "generations_in_window",
+    "avg_power_w",
+    "temperature_start_c",
+    "temperature_end_c",
+    "throttle_reasons",
+    "throttled",
+)
+#: The result columns a window fills, in order (the README's results columns).
+RESULT_COLUMNS = (*WINDOW_FIGURES, *PHASE_COLUMNS)
+
 
 def trial_status(row_statuses: Iterable[str]) -> str:
     """A trial's outcome from its rows': ok only if every window was; infeasible beats failed."""

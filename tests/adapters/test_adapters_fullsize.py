@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from t2a_ray.adapters import adapter_class, get_card, model_ids
-from t2a_ray.adapters._diffusers import building, count_parameters, named_modules_of
+from t2a_ray.adapters._diffusers import building, count_parameters
+from t2a_ray.adapters._modules import named_modules_of
 from t2a_ray.adapters.published import PUBLISHED
 
 MODELS = [m for m in model_ids() if m != "noop"]

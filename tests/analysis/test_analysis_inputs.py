@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from t2a_ray.analysis import analyze_table
+from t2a_ray.analysis.energy_basis import is_estimate
 from t2a_ray.analysis.inputs import CODECARBON_KWH, is_codecarbon, read_tables
-from t2a_ray.analysis.pipeline import is_estimate
 from t2a_ray.cli import main
 
 # The header CodeCarbon 2.x writes to emissions.csv (codecarbon/output_methods/emissions_data.py).
@@ -308,8 +308,14 @@ def test_small_tables_speak_in_the_singular_and_link_only_what_exists(tmp_path):
 
 def test_every_results_column_has_one_role_and_only_config_columns_become_keys():
     from t2a_ray.analysis.pipeline import configuration_keys
-    from t2a_ray.metering.meter import RESULT_COLUMNS
-    from t2a_ray.schema import CONFIG, MEASUREMENT_COLUMNS, REPEAT, REPEAT_COLUMNS, results_schema
+    from t2a_ray.schema import (
+        CONFIG,
+        MEASUREMENT_COLUMNS,
+        REPEAT,
+        REPEAT_COLUMNS,
+        RESULT_COLUMNS,
+        results_schema,
+    )
 
     schema = results_schema({"steps": int, "guidance_scale": float})
     roles = {f.name: f.metadata[b"role"].decode() for f in schema}

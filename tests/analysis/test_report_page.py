@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from t2a_ray.analysis import analyze_table
+from t2a_ray.analysis.energy_basis import GROSS, NET, energy_basis
 from t2a_ray.analysis.fronts import IN_QUALITY, compute_fronts
 from t2a_ray.analysis.meaning import UNTRAINED_BANNER, quality_is_trained
-from t2a_ray.analysis.pipeline import GROSS, NET, energy_basis
 from t2a_ray.analysis.plots import fronts_figure, phases_figure
 from t2a_ray.analysis.render import GLOSSARY, MAX_CELL_CHARS
 from t2a_ray.analysis.stats import t_quantile

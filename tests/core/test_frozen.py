@@ -56,7 +56,7 @@ def run_units(run, units=None):
     code, as a worker does."""
     sweep = load_run_sweep(run)
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         for t in sweep.trials():
             for r in range(sweep.repeats):

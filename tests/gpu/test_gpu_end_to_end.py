@@ -18,8 +18,9 @@ def test_the_meter_reads_the_nvml_counter_of_this_processes_gpu():
     import torch
 
     from t2a_ray.metering import open_meter
+    from t2a_ray.orchestrator.device import TorchDevice
 
-    meter = open_meter(cuda_uuid=str(torch.cuda.get_device_properties(0).uuid), sync=torch.cuda.synchronize)
+    meter = open_meter(TorchDevice("cuda"))
     with meter:
         a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
         res = meter.measure(lambda phases: [a @ a for _ in range(50)], min_window_s=0.5)

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from t2a_ray.errors import MeteringError
-from t2a_ray.metering import NVMLGPU, find_visible_gpu, open_meter
-from t2a_ray.metering.fakes import FakeClock, FakeGPU, FakeNVML
+from t2a_ray.metering import NVMLGPU, CpuTimeEstimate, Meter, find_visible_gpu, open_meter, visible_gpu
+from t2a_ray.metering.fakes import FakeClock, FakeCudaDevice, FakeGPU, FakeNVML
 from t2a_ray.metering.gpu import reason_names, throttling
 
 UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)]
@@ -118,7 +118,8 @@ def test_a_cuda_uuid_decides_whatever_the_environment_says():
 
 
 def test_open_meter_reports_the_real_gpu_of_a_ray_actor():
-    meter = open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": "2"}, cpu="estimate", cuda_uuid=UUIDS[2])
+    gpu, notes = visible_gpu(FakeCudaDevice(UUIDS[2]), nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": "2"})
+    meter = Meter(gpu, CpuTimeEstimate(), notes=notes)
     prov = meter.provenance()
     assert (
         prov["gpu_index"] == 2
@@ -132,19 +133,21 @@ def test_open_meter_reports_the_real_gpu_of_a_ray_actor():
 
 
 def test_open_meter_without_a_visible_gpu():
-    meter = open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""}, cpu="none")
-    assert meter.gpu is None and "hides every GPU" in meter.provenance()["gpu_found_by"]
+    cuda = FakeCudaDevice()
+    gpu, notes = visible_gpu(cuda, nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""})
+    assert gpu is None and "hides every GPU" in Meter(gpu, None, notes=notes).provenance()["gpu_found_by"]
     with pytest.raises(
         MeteringError, match="no NVIDIA GPU visible .*; run with --gpus 0 to measure on the CPU"
     ):
-        open_meter(nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""}, require_gpu=True)
+        visible_gpu(cuda, nvml=fleet(), env={"CUDA_VISIBLE_DEVICES": ""}, require_gpu=True)
     broken = fleet()
     broken.fail("nvmlInit", 999)
-    meter = open_meter(nvml=broken, env={}, cpu="none")
-    assert meter.gpu is None and "nvmlInit failed" in meter.provenance()["gpu_found_by"]
+    gpu, notes = visible_gpu(cuda, nvml=broken, env={})
+    assert gpu is None and "nvmlInit failed" in Meter(gpu, None, notes=notes).provenance()["gpu_found_by"]
     with pytest.raises(MeteringError, match="run with --gpus 0"):
-        open_meter(nvml=broken, env={}, require_gpu=True)
-    assert open_meter(use_gpu=False, cpu="none").gpu is None
+        visible_gpu(cuda, nvml=broken, env={}, require_gpu=True)
+    assert open_meter(None).gpu is None
+    assert open_meter(FakeCudaDevice(is_cuda=False)).gpu is None
 
 
 def test_importing_the_meter_imports_neither_torch_nor_ray():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from t2a_ray.metering import Meter
+from t2a_ray.metering import Meter, MeterSettings
 from t2a_ray.metering.calibration import fit_counter_lag_s, fit_power_delay_s
 from t2a_ray.metering.fakes import FakeClock, ReplayGPU
 from t2a_ray.metering.timeline import PowerTrace, counter_updates, update_period_s
@@ -57,7 +57,12 @@ def replay(interpolation: str) -> list[tuple[float, float | None, float]]:
     times, energy, power, busy, _ = load_trace()
     clock = FakeClock(start_s=1000.0)
     gpu = ReplayGPU(clock, times, energy, power, origin_s=1000.0, name="NVIDIA H100 80GB HBM3 (replay)")
-    meter = Meter(gpu, None, clock=clock, counter_lag_s=0.005, power_delay_s=0.1, interpolation=interpolation)
+    meter = Meter(
+        gpu,
+        None,
+        MeterSettings(counter_lag_s=0.005, power_delay_s=0.1, interpolation=interpolation),
+        clock=clock,
+    )
     clock.advance(times[0] + 0.01)
     meter.start()
     out = []

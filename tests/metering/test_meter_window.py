@@ -10,14 +10,14 @@ import time
 import pytest
 
 from t2a_ray.errors import MeteringError
-from t2a_ray.metering import RESULT_COLUMNS, Clock, CpuTimeEstimate, Meter
+from t2a_ray.metering import RESULT_COLUMNS, Clock, CpuTimeEstimate, Meter, MeterSettings
 from t2a_ray.metering.fakes import FakeClock, FakeGPU, ReplayGPU
 
 
 def rig(lag_s=0.0, interpolation="step", jitter_s=0.002, seed=0, **gpu_kw):
     clock = FakeClock(sample_jitter_s=jitter_s, seed=seed)
     gpu = FakeGPU(clock, tick_phase_s=random.Random(seed).random() * 0.1, lag_s=lag_s, **gpu_kw)
-    meter = Meter(gpu, None, clock=clock, counter_lag_s=lag_s, interpolation=interpolation)
+    meter = Meter(gpu, None, MeterSettings(counter_lag_s=lag_s, interpolation=interpolation), clock=clock)
     return clock, gpu, meter
 
 
@@ -275,9 +275,9 @@ def test_bad_arguments_name_the_value_and_what_is_allowed():
     with pytest.raises(
         ValueError, match=r"sample_interval_s = 0.5: must be a number of seconds in \(0, 0.05\]"
     ):
-        Meter(None, sample_interval_s=0.5)
+        MeterSettings(sample_interval_s=0.5)
     with pytest.raises(ValueError, match="interpolation = 'power'"):
-        Meter(None, interpolation="power")
+        MeterSettings(interpolation="power")
 
 
 def test_cpu_only_meter_labels_its_estimate_and_reports_no_gpu_figures():
@@ -329,7 +329,7 @@ def test_provenance_of_a_gpu():
 
 def test_the_real_sampler_thread_on_real_time():
     gpu = FakeGPU(Clock(), tick_s=0.02)  # fast ticks keep this test short
-    meter = Meter(gpu, None, sample_interval_s=0.002, window_sample_interval_s=0.005)
+    meter = Meter(gpu, None, MeterSettings(sample_interval_s=0.002, window_sample_interval_s=0.005))
     with meter:
         with meter.window() as w:
             gpu.busy(1.0, 500.0)
@@ -373,19 +373,19 @@ def test_a_gpu_that_cannot_tell_its_reasons_leaves_the_columns_null():
 def test_power_integral_mode_meters_with_power_although_the_counter_works():
     clock = FakeClock()
     gpu = FakeGPU(clock)
-    meter = Meter(gpu, None, clock=clock, gpu_energy="power-integral")
+    meter = Meter(gpu, None, MeterSettings(gpu_energy="power-integral"), clock=clock)
     with meter.window() as w:
         gpu.busy(1.0, 600.0)
     assert w.result.energy_method.startswith("gpu:nvml-power-integral;")
     assert w.result.gpu_energy_j == pytest.approx(true_j(gpu, w.result), rel=0.05)
     with pytest.raises(ValueError, match="gpu_energy = 'power'"):
-        Meter(gpu, None, clock=clock, gpu_energy="power")
+        MeterSettings(gpu_energy="power")
 
 
 def test_cooldown_waits_outside_the_window_until_the_card_is_cool_or_the_limit():
     clock = FakeClock()
     gpu = FakeGPU(clock, temperature_c=90.0)
-    meter = Meter(gpu, None, clock=clock, cooldown_c=80.0, cooldown_max_s=5.0)
+    meter = Meter(gpu, None, MeterSettings(cooldown_c=80.0, cooldown_max_s=5.0), clock=clock)
     meter.start()
     t0 = clock.now_s()
     with meter.window() as w:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from t2a_ray.metering import CpuTimeEstimate, Meter
+from t2a_ray.metering import CpuTimeEstimate, Meter, MeterSettings
 from t2a_ray.orchestrator.provenance import host_provenance, reference_workload
 
 
@@ -18,7 +18,7 @@ def test_provenance_names_the_host_the_packages_and_a_stable_host_id():
 
 
 def test_the_reference_workload_meters_a_matmul_window_and_a_launch_loop():
-    with Meter(None, CpuTimeEstimate(), sample_interval_s=0.005) as meter:
+    with Meter(None, CpuTimeEstimate(), MeterSettings(sample_interval_s=0.005)) as meter:
         out = reference_workload(meter, "cpu")
     for name in ("matmul", "launch"):
         assert out[f"reference_{name}_s"] > 0

@@ -32,7 +32,7 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
     run.create(sweep.to_yaml())
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
     first, second = sweep.trials()
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         run_trial(first, env, [0], f"{first.trial_id}.r0")
         run_trial(first, env, [1], f"{first.trial_id}.r1")
@@ -78,7 +78,7 @@ def test_the_plan_of_a_resumed_run_is_primed_from_its_finished_shards(tmp_path):
     run.create(sweep.to_yaml())
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
     first = sweep.trials()[0]
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         measured = run_trial(first, env, [0], f"{first.trial_id}.r0").generation_s
     plan = plan_run(run, sweep, 2, "spread", run.finished_trial_ids())
@@ -100,7 +100,7 @@ def test_status_lists_each_failed_and_infeasible_trial_with_its_error_and_how_to
     sweep = parse_sweep(doc, base_dir=tmp_path)
     run = RunFolder(tmp_path / "run")
     run.create(sweep.to_yaml())
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         for t in sweep.trials():
             adapter = adapter_class("noop").load(
                 device="cpu", dtype="float32", weights="tiny", options=t.model.options

@@ -129,7 +129,7 @@ def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whol
     trials = sweep.trials()
     # a folder where two trials were written whole (one shard per trial, as pack wrote them before)
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"worker_id": 9})
         for t in trials[:2]:
             assert run_trial(t, env).status == "ok"

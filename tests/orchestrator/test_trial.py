@@ -44,7 +44,7 @@ def env(tmp_path):
     run = RunFolder(tmp_path / "run")
     run.create(sweep.to_yaml())
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny")
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         yield sweep, TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
 
 
@@ -95,7 +95,7 @@ def test_min_waveforms_per_window_sets_the_generations_of_each_window(tmp_path):
     run.create(sweep.to_yaml())
     adapter = CountingAdapter(adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny"))
     expected = {1: 10, 2: 5, 3: 4, 5: 2, 10: 1}  # ceil(10 / batch_size)
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         for trial in sweep.trials():
             batch_size = trial.params["batch_size"]
@@ -130,7 +130,7 @@ def test_warm_up_generations_are_measured_apart_and_kept_out_of_the_trials_figur
     run = RunFolder(tmp_path / "run")
     run.create(sweep.to_yaml())
     adapter = CountingAdapter(adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny"))
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         outcome = run_trial(sweep.trials()[0], trial_env)
     assert len(adapter.batches) == 2 + 4  # two warm-up generations, then one per (repeat, prompt)
@@ -173,7 +173,7 @@ def test_a_shape_counts_as_set_up_only_once_its_setup_succeeded(tmp_path):
     options = {"fault": "error", "fault_when": {"steps": 2}}  # its warm-up fails at steps 2
     adapter = adapter_class("noop").load(device="cpu", dtype="float32", weights="tiny", options=options)
     shapes = SetUpShapes(Counter())
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         trial_env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         trial_env.needs_setup, trial_env.set_up = shapes.needed, shapes.record
         failed, ok, again = (run_trial(t, trial_env) for t in [*sweep.trials(), sweep.trials()[1]])
@@ -206,7 +206,7 @@ def test_no_parameter_is_checked_inside_a_metered_window(tmp_path):
     create_run(run, parse_sweep(doc, base_dir=tmp_path, device="cpu"))  # checked here, once
     sweep = load_run_sweep(run)
     adapter = Counting.load(device="cpu", dtype="float32", weights="tiny")
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         env = TrialEnv(run, sweep, lambda t: adapter, meter, TorchDevice("cpu"), {"node": "here"})
         outcome = run_trial(sweep.trials()[0], env)
     assert outcome.status == "ok", outcome.error

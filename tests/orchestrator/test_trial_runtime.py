@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from t2a_ray.adapters import adapter_class
-from t2a_ray.analysis.pipeline import estimate_label
+from t2a_ray.analysis.energy_basis import estimate_label
 from t2a_ray.analysis.report import analyze_run, read_run_results
 from t2a_ray.analysis.runtime import break_even, read_setup, setup_costs
 from t2a_ray.analysis.stats import mean_ci
@@ -54,7 +54,7 @@ def _env(tmp_path, doc, adapter, meter):
 
 
 def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_path, adapter):
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         sweep, env = _env(tmp_path, DOC, adapter, meter)
         outcomes = {(t.params["steps"], t.params["compile"]): run_trial(t, env) for t in sweep.trials()}
     assert {o.status for o in outcomes.values()} == {"ok"}
@@ -108,7 +108,7 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
 )
 def test_a_knob_that_cannot_run_makes_its_trial_infeasible(tmp_path, adapter, runtime, reason):
     doc = {**DOC, "grid": {"steps": 2, "duration_s": 1.0, **runtime}}
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         sweep, env = _env(tmp_path, doc, adapter, meter)
         (trial,) = sweep.trials()
         outcome = run_trial(trial, env)
@@ -120,7 +120,7 @@ def test_a_knob_that_cannot_run_makes_its_trial_infeasible(tmp_path, adapter, ru
 def test_the_runtime_table_sets_each_runtime_beside_its_eager_twin(tmp_path, adapter):
     # 1.25 s: a shape of its own, so this run compiles; reduce-overhead cannot run on the CPU
     grid = {"steps": [2, 3], "duration_s": 1.25, "compile": ["none", "default", "reduce-overhead"]}
-    with open_meter(use_gpu=False) as meter:
+    with open_meter(None) as meter:
         sweep, env = _env(tmp_path, {**DOC, "grid": grid}, adapter, meter)
         for trial in sweep.trials():
             run_trial(trial, env)

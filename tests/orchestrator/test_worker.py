@@ -99,11 +99,10 @@ def make_run(tmp_path, **metering) -> RunFolder:
 def fake_meter_opener(gpu_cls, made: dict):
     """An `open_meter` for the worker: the options it passes, over a fake GPU on real time."""
 
-    def open_meter(**options):
+    def open_meter(device, settings):
         clock = Clock()
         made["gpu"] = gpu = gpu_cls(clock, name=gpu_cls.__name__)
-        keep = ("sample_interval_s", "sync", "gpu_energy", "cooldown_c", "cooldown_max_s")
-        return Meter(gpu, None, clock=clock, **{k: options[k] for k in keep})
+        return Meter(gpu, None, settings, sync=device.sync, clock=clock)
 
     return open_meter
 
