@@ -6,6 +6,9 @@ the grid's energy. Builds the tables, runs `t2a-ray search-bench` on each, write
 
 Strategies: `pareto` (the default of `search: {strategy: pareto}`), the random and cheapest-first
 baselines, and Optuna's multi-objective TPE (`optuna-tpe`) where optuna is installed.
+Beside them, per table, `oracle_bound`: the least energy with which any strategy could reach 0.99 of
+each metric's hypervolume (alone, and all metrics at once), which tells a target no strategy can meet
+at a budget from one a search misses.
 
 Tables (every random draw seeded: re-running this writes the same tables):
 
