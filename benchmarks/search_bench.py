@@ -6,6 +6,9 @@ the grid's energy. Builds the tables, runs `t2a-ray search-bench` on each, write
 
 Strategies: `pareto` (the default of `search: {strategy: pareto}`), the random and cheapest-first
 baselines, and Optuna's multi-objective TPE (`optuna-tpe`) where optuna is installed.
+Beside them, per table, `oracle_bound`: the least energy with which any strategy could reach 0.99 of
+each metric's hypervolume (alone, and all metrics at once), which tells a target no strategy can meet
+at a budget from one a search misses.
 
 Tables (every random draw seeded: re-running this writes the same tables):
 
@@ -39,11 +42,15 @@ import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from t2a_ray.analysis.fronts import hypervolume
+from t2a_ray.analysis.search_replay import Oracle
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -154,6 +161,80 @@ def cases(demo_run: Path) -> list[Case]:
     return out
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The least energy (fraction of the grid's) any strategy must spend to report fronts reaching
+    `level` of the full table's hypervolume on every metric in `metrics` at once, and the configurations
+    (indices into the oracle's space) that do it."""
+
+    metrics: tuple[str, ...]
+    level: float
+    units: int
+    energy_fraction: float
+    configs: tuple[int, ...]
+
+
+def oracle_bound(oracle: Oracle, metrics: Sequence[str], level: float = 0.99, units: int = 1) -> Bound:
+    """The least energy with which ANY strategy could reach `level` of each metric's hypervolume.
+
+    A search is scored on the configurations it reports, at the table's true means, and it can report
+    only what it measured; so whatever it did, it measured a set S whose front (at the true means)
+    reaches `level` on every metric, and spent at least S's cost. Each configuration costs `units` of
+    its rows (at most the rows it has) at their true mean energy — the expected cost of measuring it,
+    as rows are drawn at random. The least such cost is found exactly: only configurations that no
+    other dominates on (cost, energy, every metric) can be in a cheapest S (swapping a dominated one
+    for its dominator costs no more and loses no hypervolume), and a branch-and-bound over those
+    decides each in turn, pruning a branch that costs more than the best found or that cannot reach
+    the target even with every configuration still undecided. `units=1` gives the bound for any
+    strategy at all; the bench's first measurement of two rows gives the bound for strategies
+    measured as the bench measures them."""
+    metrics = tuple(metrics)
+    sense = dict(oracle.qualities)
+    n_rows = np.array([len(e) for e in oracle.energy])
+    cost = np.minimum(units, n_rows) * oracle.true_energy
+    axes = [cost, oracle.true_energy]
+    axes += [oracle.true_quality[m] * (-1 if sense[m] == "max" else 1) for m in metrics]
+    points = np.column_stack(axes)  # every axis: less is better
+    ok = np.isfinite(points).all(axis=1)
+    candidates = [
+        i
+        for i in np.flatnonzero(ok)
+        if not any(
+            (points[j] <= points[i]).all() and (points[j] < points[i]).any() for j in np.flatnonzero(ok)
+        )
+    ]
+    # the most expensive decided first: leaving one out early prunes the most
+    candidates.sort(key=lambda i: (-cost[i], i))
+    targets = {m: level * oracle.full_hv[m][0] for m in metrics}
+
+    def reaches(chosen: list[int]) -> bool:
+        for m in metrics:
+            ref = oracle.full_hv[m][1]
+            hv, _ = hypervolume(oracle.true_energy[chosen], oracle.true_quality[m][chosen], sense[m], ref)
+            if hv < targets[m] * (1 - 1e-12):
+                return False
+        return True
+
+    best_cost, best = float(np.sum(cost[candidates])), list(candidates)
+    if not reaches(best):  # not even every candidate (the whole front) reaches it: nothing can
+        return Bound(metrics, level, units, float("inf"), ())
+
+    def search(k: int, chosen: list[int], spent: float) -> None:
+        nonlocal best_cost, best
+        if spent >= best_cost:
+            return
+        if reaches(chosen):
+            best_cost, best = spent, list(chosen)
+            return
+        if k == len(candidates) or not reaches(chosen + candidates[k:]):
+            return
+        search(k + 1, [*chosen, candidates[k]], spent + cost[candidates[k]])
+        search(k + 1, chosen, spent)
+
+    search(0, [], 0.0)
+    return Bound(metrics, level, units, best_cost / oracle.grid_cost_j, tuple(sorted(int(i) for i in best)))
+
+
 def run_bench(case: Case, seeds: int, budget: float) -> tuple[str, str]:
     path = RESULTS / f"search_bench_{case.name}.csv"
     case.table.to_csv(path, index=False)
@@ -175,6 +256,42 @@ def strategies() -> str:
     """pareto and the baselines, and Optuna's TPE where optuna is installed."""
     tpe = ",optuna-tpe" if importlib.util.find_spec("optuna") else ""
     return f"pareto{tpe},random,cheapest"
+
+
+def bound_lines(case: Case, budget: float, level: float = 0.99, first_units: int = 2) -> list[str]:
+    """Per group: `oracle_bound` for each metric alone and for all of them at once (one search serving
+    every metric), with one row per configuration (any strategy) and with the bench's first
+    measurement (`first_units` rows), and whether `budget` allows it at all."""
+    qualities = [tuple(q.split(":")) for q in case.qualities]
+    metrics = [m for m, _ in qualities]
+    groups = list(case.table.groupby(case.group)) if case.group else [("", case.table)]
+    lines = []
+    for key, table in groups:
+        oracle = Oracle.from_table(table, "energy_per_waveform_j", qualities, ["model", "steps"])
+        sets = [[m] for m in metrics] + ([metrics] if len(metrics) > 1 else [])
+        for chosen in sets:
+            one, bench = (oracle_bound(oracle, chosen, level, u) for u in (1, first_units))
+            where = ", ".join(
+                f"{oracle.space.configs.iloc[i]['model']}@{oracle.space.configs.iloc[i]['steps']}"
+                for i in one.configs
+            )
+            if one.energy_fraction > budget:
+                word = f"infeasible at {budget:g} for every strategy"
+            elif bench.energy_fraction > budget:
+                word = f"infeasible at {budget:g} for a strategy that measures as the bench does"
+            else:
+                word = f"not ruled out at {budget:g} (a bound, not a strategy)"
+            as_bench = (
+                f", {bench.energy_fraction:.3f} measuring {first_units} rows each as the bench does"
+                if bench.energy_fraction != one.energy_fraction
+                else ""
+            )
+            lines.append(
+                f"- oracle bound, {f'{key} ' if key else ''}{' + '.join(chosen)}: ≥ {level:g} of the"
+                f" hypervolume needs at least {one.energy_fraction:.3f} of the grid's energy (one row each"
+                f" of {where}){as_bench} — {word}"
+            )
+    return lines
 
 
 def verdict(path: Path, budget: float, group: str) -> list[str]:
@@ -241,6 +358,7 @@ def main() -> None:
             "```",
             "",
             *verdict(RESULTS / out / "search-bench.csv", budget, case.group),
+            *bound_lines(case, budget),
             "",
             f"Per seed: `{out}/search-bench.csv`; curves: `{out}/search-bench.png`;"
             f" the table: `search_bench_{case.name}.csv`.",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -344,3 +348,56 @@ def test_an_uninstalled_strategy_is_one_line_and_exit_2(tmp_path):
         assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
         assert f"--strategies = '{name}'" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def _search_bench():
+    """benchmarks/search_bench.py, which is a script, not a package."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "search_bench.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_search_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_oracle_bound_is_the_cheapest_set_whose_front_reaches_the_level_on_every_metric():
+    # one row each; q (max): a, b and c on the front, d dominated; q2 (min): a and d on the front.
+    # References (10 % beyond the worst): energy 8.7, q 0.24, q2 5.4. Hypervolume of q: all 19.322,
+    # {a, b} 19.252 (0.996), {b, c} 18.562 (0.961); of q2: all 17.88, {d} 16.28 (0.911).
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "d"],
+            "steps": [1, 1, 1, 1],
+            "energy_j": [1.0, 2.0, 8.0, 5.0],
+            "q": [1.0, 3.0, 3.1, 0.5],
+            "q2": [5.0, 5.0, 5.0, 1.0],
+        }
+    )
+    oracle = Oracle.from_table(table, "energy_j", [("q", "max"), ("q2", "min")], ["model", "steps"])
+    bound = _search_bench().oracle_bound
+    grid = 16.0  # the sum of the energies
+    on_q = bound(oracle, ["q"], 0.99)
+    assert on_q.configs == (0, 1) and on_q.energy_fraction == pytest.approx(3 / grid)
+    # above {a, b}'s 0.996 only the whole front of q will do
+    assert bound(oracle, ["q"], 0.999).energy_fraction == pytest.approx(11 / grid)
+    assert bound(oracle, ["q2"], 0.99).energy_fraction == pytest.approx(6 / grid)
+    # one search serving both metrics must measure the union: a, b and d
+    both = bound(oracle, ["q", "q2"], 0.99)
+    assert both.configs == (0, 1, 3) and both.energy_fraction == pytest.approx(8 / grid)
+
+
+def test_the_oracle_bound_counts_the_rows_each_configuration_is_measured_with():
+    # two rows each (energies 1 and 3 for a, so a mean of 2): two rows cost twice one row's mean
+    table = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b"],
+            "steps": [1, 1, 1, 1],
+            "energy_j": [1.0, 3.0, 4.0, 4.0],
+            "q": [0.5, 0.5, 0.9, 0.9],
+        }
+    )
+    oracle = Oracle.from_table(table, "energy_j", [("q", "max")], ["model", "steps"])
+    bound = _search_bench().oracle_bound
+    # references 4.2 and 0.46: all 0.168, b alone 0.088, a alone 0.088, so both are needed at 0.99
+    assert bound(oracle, ["q"], 0.99, units=1).energy_fraction == pytest.approx((2 + 4) / 12)
+    assert bound(oracle, ["q"], 0.99, units=2).energy_fraction == pytest.approx((4 + 8) / 12)
