@@ -397,6 +397,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/driver_kill_leftovers.md": None,
     "benchmarks/results/fault_injection.md": None,
     "benchmarks/results/gpu_tests_h100.md": None,
+    "benchmarks/results/gpu_host_suite.md": None,
     "benchmarks/results/hostile_inputs.md": None,
     "benchmarks/results/tiny_audio_levels.md": None,
 }

@@ -26,7 +26,7 @@ def set_aside_failed(run: RunFolder) -> list[str]:
             continue
         unit_id = path.name[: -len(SHARD_SUFFIX)]
         if run.quality_shard(unit_id).exists():  # a unit of a whole trial: its quality goes with it
-            run.quarantine(run.quality_shard(unit_id), "set aside by --retry-failed", run.retried_dir)
-        run.quarantine(path, "set aside by --retry-failed", run.retried_dir)
+            run.quarantine(run.quality_shard(unit_id), aside=run.retried_dir)
+        run.quarantine(path, aside=run.retried_dir)
         moved.append(unit_id)
     return moved

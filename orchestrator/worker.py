@@ -256,6 +256,7 @@ class Worker:
             "node_id": _ray_node_id(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "ray_gpus": _ray_gpus(),  # what Ray gave it: a logical GPU is held but not visible
+            "ray_gpu_ids": _ray_gpu_ids(),  # which: the scheduler's ids (CUDA_VISIBLE_DEVICES of the node)
             **self.place,
             "loads": dict(self.models.loads),
             "load_s": dict(self.models.load_s),
@@ -336,6 +337,15 @@ class Prefetch:
 
     def join(self) -> None:
         self._thread.join()
+
+
+def _ray_gpu_ids() -> list[str] | None:
+    try:
+        import ray
+
+        return [str(i) for i in ray.get_gpu_ids()] if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 — outside Ray nothing was assigned
+        return None
 
 
 def _ray_gpus() -> float | None:

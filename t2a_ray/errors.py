@@ -52,7 +52,7 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
-def _short_repr(value: object, limit: int = 80) -> str:
+def _short_repr(value: object, limit: int = 200) -> str:  # a whole path, not a whole 1 MB prompt
     text = repr(value)
     text = text.replace("\n", "\\n").replace("\r", "\\r")
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -67,7 +67,10 @@ def launch(tmp_path: Path, ray_tmpdir: Path) -> tuple[subprocess.Popen, RunFolde
 def raylet_was_asked_to_stop(ray_tmpdir: Path) -> bool:
     """Whether the orderly stop (`ray.shutdown`, which sends the raylet SIGTERM first) reached the
     launch's Ray; a second Ctrl-C SIGKILLs Ray's processes instead."""
-    [log] = ray_tmpdir.glob("ray/session_2*/logs/raylet.out")  # the launch's one Ray, not session_latest
+    logs = list(ray_tmpdir.glob("ray/session_2*/logs/raylet.out"))  # the launch's one Ray, not session_latest
+    if not logs:  # t2a-ray removes its local Ray's session folder after the orderly stop, and only then
+        return not any(ray_tmpdir.glob("ray/session_2*"))
+    [log] = logs
     return "received SIGTERM" in log.read_text(errors="replace")
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from t2a_ray.cli import main
 from t2a_ray.config import load_sweep
+from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 from t2a_ray.orchestrator.plan import make_units
 from t2a_ray.orchestrator.runner import _claim_attempt
 from t2a_ray.orchestrator.schedule import model_key
@@ -46,7 +47,8 @@ def _lines_matching(script: str, pattern: str) -> list[int]:
     return [i for i, line in enumerate(script.splitlines()) if re.search(pattern, line)]
 
 
-def test_the_print_of_a_two_node_four_gpu_job_follows_rays_slurm_steps(tmp_path, write_sweep):
+def test_the_print_of_a_two_node_four_gpu_job_follows_rays_slurm_steps(tmp_path, write_sweep, monkeypatch):
+    monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)  # real GPUs: asked of Slurm
     done = _print(["--nodes", "2", "--gpus-per-node", "4", "--requeue"], tmp_path, write_sweep)
     assert done.exit_code == 0, done.output
     script = done.stdout

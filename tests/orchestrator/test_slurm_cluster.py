@@ -206,9 +206,10 @@ def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_every_row_once(
     assert len(units) == len(set(units)) == 4 * 2  # every (trial, repeat, prompt) exactly once
     assert set(rows["slurm_job_id"]) == {first, second}  # the rows of both jobs, each with its id
     assert rows["slurm_array_task_id"].isna().all()
-    # Ray inside the job gave its workers the scheduler's GPUs, one each, no other
+    # Ray inside the job gave its workers the scheduler's GPUs, one each, no other (logical GPUs here:
+    # held, not made visible to the worker)
     workers = json.loads(run.attempt_log("workers", 2).read_text())
-    assert sorted(w["cuda_visible_devices"] for w in workers) == SCHEDULER_GPUS.split(",")
+    assert sorted(g for w in workers for g in w["ray_gpu_ids"]) == SCHEDULER_GPUS.split(",")
     status = subprocess.run(
         [*T2A, "status", str(run.root)], capture_output=True, text=True, check=True
     ).stdout
