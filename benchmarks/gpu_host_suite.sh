@@ -28,7 +28,7 @@ md="$out/gpu_host_suite.md"
   echo
   cards=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | paste -sd ';')
   echo "- card: ${cards:-none (no nvidia-smi)}"
-  echo "- host: $(nproc) CPU cores; $("$py" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "cuda available:", torch.cuda.is_available())' 2>&1 | tail -1)"
+  echo "- host: $(nproc --all) CPU cores (OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}); $("$py" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "cuda available:", torch.cuda.is_available())' 2>&1 | tail -1)"
   echo "- date: $(date -u +%FT%TZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "- per folder: \`timeout -k 20 <left> $py -m pytest -q -p no:cacheprovider -o timeout=$per_test --durations=25 $extra FOLDER\`"
   echo
