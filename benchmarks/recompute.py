@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -29,10 +28,13 @@ from scipy.stats import spearmanr
 from t2a_ray.analysis.fits import fit_line
 from t2a_ray.analysis.stats import mean_ci
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, when loaded by path
+import record_numbers  # noqa: E402
+from record_data import RESULTS, ROOT, bench_json, record_text, rows  # noqa: E402
+from record_tables import TABLES, TableCheck, rendered, search_bench_printouts  # noqa: E402
+
 H100 = ROOT / "docs/results/h100"
 REPLICATION = ROOT / "docs/results/replication"
-RESULTS = ROOT / "benchmarks/results"
 ENERGY = "energy_per_waveform_j"
 MODELS = ("audioldm", "audioldm2", "make-an-audio", "make-an-audio-2", "stable-audio-open", "tango", "tango2")
 # the steps both the earlier H100 sweep (10–200) and the replication (10–100) ran
@@ -60,16 +62,6 @@ class NotRecomputable:
     figures: str
     source: str
     marker: str = "not recomputable"  # the words the record must carry beside the figures
-
-
-@functools.cache
-def rows(path: str) -> pd.DataFrame:
-    return pd.read_parquet(ROOT / path / "results.parquet")
-
-
-@functools.cache
-def bench_json(name: str) -> dict | list:
-    return json.loads((RESULTS / name).read_text())
 
 
 @functools.cache
@@ -169,6 +161,7 @@ def _fig(record: str, name: str, written: str, compute: Callable[[], float], tol
     return Figure(record, name, written, compute, _half_unit(written) if tolerance is None else tolerance)
 
 
+@functools.cache
 def _figures() -> list[Figure]:
     out: list[Figure] = []
     h100_readme = "docs/results/h100/README.md"
@@ -426,6 +419,90 @@ def check() -> list[tuple[Figure, float, bool]]:
     return [(f, *f.check()) for f in _figures()]
 
 
+def _rendered_replication(header: str) -> Callable[[], list[list[str]]]:
+    return lambda: rendered(replication_tables(), header)
+
+
+ALL_TABLES: list[TableCheck] = [
+    *TABLES,
+    *(
+        TableCheck("docs/results/replication/README.md", header, _rendered_replication(header))
+        for header in (
+            "| model | J/step, replication",
+            "| model | 10 steps",
+            "| model | batch 1 | batch 2 | batch 4",
+        )
+    ),
+]
+
+
+@functools.cache
+def table_checks() -> tuple[tuple[TableCheck, int, frozenset[tuple[int, int]], tuple[str, ...]], ...]:
+    """Each table check's result: (check, the table's index in its record, cells compared, problems)."""
+    out = []
+    for t in ALL_TABLES:
+        index, cells, problems = t.check()
+        out.append((t, index, frozenset(cells), tuple(problems)))
+    return tuple(out)
+
+
+@functools.cache
+def printout_checks() -> tuple[frozenset[tuple[str, int, int]], tuple[str, ...]]:
+    """The printed tables of PRINTOUTS records: ((record, line, token) compared, problems)."""
+    checked, problems = search_bench_printouts()
+    return frozenset(checked), tuple(problems)
+
+
+# Numbers in a record's prose that are settings, thresholds or specifications rather than measured
+# figures: record → {digits as written: why}. Every other figure is checked or marked.
+SETTINGS: dict[str, dict[str, str]] = {}
+# records whose fenced blocks are a program's printed tables (figures), not code
+PRINTOUTS = {"benchmarks/results/search_bench.md"}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    record: str
+    checked: int  # recomputed by a figure, a table or a printout check
+    marked: int  # in a section (or a record) that says they are not recomputable, or from outside
+    settings: int  # listed in SETTINGS
+    uncovered: tuple[record_numbers.Number, ...] = field(default=())
+
+    @property
+    def total(self) -> int:
+        return self.checked + self.marked + self.settings + len(self.uncovered)
+
+
+def coverage(record: str) -> Coverage:
+    """Every figure-bearing number of a record: checked, marked, a listed setting, or uncovered. A prose
+    number counts as checked where the same digits are checked elsewhere in the record (a reading that
+    quotes its table)."""
+    text = record_text(record)
+    numbers = record_numbers.numbers(record, text, printouts=record in PRINTOUTS)
+    cells = {(i, r, c) for t, i, done, _ in table_checks() if t.record == record for r, c in done}
+    tokens = {(line, col) for rec, line, col in printout_checks()[0] if rec == record}
+    secs = record_numbers.sections(text)
+    whole = INVENTORY.get(record, ()) is None and secs[0].marked  # a record with no data, marked at the top
+    settings = SETTINGS.get(record, {})
+    checked, marked, listed, uncovered = set(), 0, 0, []
+    for k, n in enumerate(numbers):
+        if (n.table, n.row, n.col) in cells or (n.table is None and (n.line, n.col) in tokens):
+            checked.add(k)
+    verified = {numbers[k].num for k in checked} | {f.written for f in _figures() if f.record == record}
+    for k, n in enumerate(numbers):
+        if k in checked:
+            continue
+        if n.table is None and n.col is None and n.num in verified:
+            checked.add(k)
+        elif whole or secs[n.section].marked:
+            marked += 1
+        elif n.num in settings:
+            listed += 1
+        else:
+            uncovered.append(n)
+    return Coverage(record, len(checked), marked, listed, tuple(uncovered))
+
+
 def record_problems() -> list[str]:
     """What the records themselves get wrong: a registered value they no longer state, a figure from a
     run not kept that is not marked so."""
@@ -439,6 +516,7 @@ def record_problems() -> list[str]:
     return problems
 
 
+@functools.cache
 def replication_tables() -> str:
     """The per-model tables of docs/results/replication/README.md, from the run folders."""
     rep_steps, steps_run = "docs/results/replication/replication-steps", "docs/results/h100/paper-steps"

@@ -1,0 +1,389 @@
+"""Whole tables of the records, recomputed from the committed data and compared cell by cell.
+
+A `TableCheck` names a record's table by the start of its header row and gives its body recomputed:
+either a list of whole rows in the record's order, or a dict from the row's key cells (its first
+`keys` cells, as written) to the other cells. A cell is compared within the rounding of what is
+written (record_numbers.compare_cell); a recomputed cell of None is not checked (its figure then
+needs another check or a marker). Every compared number counts as covered in recompute.py's coverage.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from record_data import ROOT, bench_csv, bench_json, record_text, rows
+from record_numbers import Expected, compare_cell, tables
+
+Body = list[list[Expected]] | dict[tuple[str, ...], list[Expected]]
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    record: str
+    header: str  # the start of the table's header row, e.g. "| model | batch 1 |"
+    expected: Callable[[], Body]
+    keys: int = 0  # with a dict body: how many leading cells identify a row
+    occurrence: int = 0  # the n-th table of the record whose header starts so
+
+    def locate(self) -> int:
+        found = [
+            i
+            for i, t in enumerate(tables(record_text(self.record)))
+            if ("| " + " | ".join(t[0])).startswith(self.header)
+        ]
+        if len(found) <= self.occurrence:
+            raise LookupError(f"{self.record}: no table whose header starts {self.header!r}")
+        return found[self.occurrence]
+
+    def check(self) -> tuple[int, set[tuple[int, int]], list[str]]:
+        """(the table's index, the (body row, column) cells compared, the problems found)."""
+        index = self.locate()
+        body = tables(record_text(self.record))[index][1:]
+        want = self.expected()
+        checked: set[tuple[int, int]] = set()
+        problems: list[str] = []
+        where = f"{self.record}: table {self.header!r}"
+        if isinstance(want, dict):
+            seen = set()
+            for r, cells in enumerate(body):
+                key = tuple(cells[: self.keys])
+                if key not in want:
+                    problems.append(f"{where}: row {' | '.join(key)} not in the data")
+                    continue
+                seen.add(key)
+                checked |= {(r, c) for c in range(self.keys)}
+                problems += self._row(where, r, cells, [*key, *want[key]], checked)
+            problems += [
+                f"{where}: row {' | '.join(k)} of the data not written" for k in want if k not in seen
+            ]
+        else:
+            if len(body) != len(want):
+                problems.append(f"{where}: {len(body)} rows written, {len(want)} recomputed")
+            for r, (cells, row) in enumerate(zip(body, want, strict=False)):
+                problems += self._row(where, r, cells, row, checked)
+        return index, checked, problems
+
+    @staticmethod
+    def _row(where: str, r: int, cells: list[str], row: list[Expected], checked: set) -> list[str]:
+        if len(cells) != len(row):
+            return [f"{where}: row {r + 1} has {len(cells)} cells, {len(row)} recomputed"]
+        out = []
+        for c, (cell, e) in enumerate(zip(cells, row, strict=True)):
+            if e is None:
+                continue
+            problem = compare_cell(cell, e)
+            if problem:
+                out.append(f"{where}: row {r + 1} ({cells[0]}), column {c + 1}: {problem}")
+            else:
+                checked.add((r, c))
+        return out
+
+
+def rendered(text: str, header: str, occurrence: int = 0) -> list[list[str]]:
+    """The body of a table in markdown `text` (a renderer's output), found as TableCheck finds it."""
+    found = [t for t in tables(text) if ("| " + " | ".join(t[0])).startswith(header)]
+    return found[occurrence][1:]
+
+
+def finite(*values: float | None) -> tuple[float, ...]:
+    """The numbers a cell shows: a missing or infinite one is written as a sign (–, ∞), not a number."""
+    return tuple(v for v in values if v is not None and not pd.isna(v) and math.isfinite(v))
+
+
+def pm(mean: float, ci: float) -> tuple[float, float]:
+    return (mean, ci)
+
+
+# ---- benchmarks/results/runtime_gross_net_h200.md and docs/results/h200/runtime/README.md ----
+
+H200 = "docs/results/h200/runtime"
+
+
+_RUNTIME: dict[str, pd.DataFrame] = {}
+
+
+def _runtime(run: str) -> pd.DataFrame:
+    """The report's runtime table (analysis/runtime.py) of a committed run folder."""
+    from t2a_ray.analysis.runtime import read_setup, runtime_tables
+
+    if run not in _RUNTIME:
+        _RUNTIME[run] = runtime_tables(rows(run), read_setup(ROOT / run))["runtime"]
+    return _RUNTIME[run]
+
+
+def gross_net(run: str) -> Body:
+    t = _runtime(run)
+    cols = ["gross_change_pct", "gross_change_pct_ci95", "net_change_pct", "net_change_pct_ci95"]
+    return {
+        (r.model, str(r.batch_size), str(r.steps), r.compile): [getattr(r, c) for c in cols]
+        for r in t.itertuples()
+    }
+
+
+def _pct(eager: float, other: float) -> float:
+    return 100.0 * (other / eager - 1.0)
+
+
+def runtime_audioldm() -> Body:
+    """AudioLDM, eager against CUDA graphs: J per waveform (95 % CI), the change, the SNR."""
+    t = _runtime(f"{H200}/runtime-audioldm-h200")
+    return {
+        (str(r.batch_size), str(r.steps)): [
+            pm(r.eager_energy_per_waveform_j, r.eager_energy_per_waveform_j_ci95),
+            pm(r.energy_per_waveform_j, r.energy_per_waveform_j_ci95),
+            r.gross_change_pct,
+            r.output_snr_db,
+        ]
+        for r in t.itertuples()
+    }
+
+
+def runtime_six() -> Body:
+    t = _runtime(f"{H200}/runtime-h200")
+    out = {}
+    for r in t.itertuples():
+        twin = re.fullmatch(r"steps=(\d+)", str(r.overhead_from))
+        out[(r.model, str(r.batch_size), str(r.steps))] = [
+            pm(r.eager_energy_per_waveform_j, r.eager_energy_per_waveform_j_ci95),
+            pm(r.energy_per_waveform_j, r.energy_per_waveform_j_ci95),
+            pm(r.gross_change_pct, r.gross_change_pct_ci95),
+            (r.eager_gpu_busy_fraction, r.gpu_busy_fraction),
+            finite(r.overhead_s, r.overhead_j / 1000, *(int(twin.group(1)),) if twin else ()),
+            finite(r.break_even_waveforms, r.break_even_waveforms_low, r.break_even_waveforms_high),
+            r.output_snr_db,
+        ]
+    return out
+
+
+def attention() -> Body:
+    """Each backend's J per waveform (95 % CI) and change against `default`; the SNR range."""
+    t = _runtime(f"{H200}/attention-h200")
+    out: dict = {}
+    for (model, batch), g in t.groupby(["model", "batch_size"]):
+        first = g.iloc[0]
+        cells: list[Expected] = [
+            (
+                first.eager_energy_per_waveform_j,
+                first.eager_energy_per_waveform_j_ci95,
+                first.eager_time_per_waveform_s,
+            )
+        ]
+        for backend in ("flash", "efficient", "math"):
+            r = g[g["attention"] == backend].iloc[0]
+            if r.status != "ok":
+                cells.append("infeasible")
+                continue
+            cells.append(
+                (
+                    r.energy_per_waveform_j,
+                    r.energy_per_waveform_j_ci95,
+                    r.gross_change_pct,
+                    r.gross_change_pct_ci95,
+                )
+            )
+        snr = g["output_snr_db"].dropna()
+        cells.append(None if snr.empty else _range(snr.min(), snr.max(), 1))
+        out[(model, str(batch))] = cells
+    return out
+
+
+def _range(lo: float, hi: float, decimals: int) -> str:
+    a, b = f"{lo:.{decimals}f}", f"{hi:.{decimals}f}"
+    return a if a == b else f"{a}–{b}"
+
+
+# ---- the scaling records: their JSON ----
+
+
+def scaling(name: str) -> Body:
+    """scaling.py's two tables (speed-ups and the wall time's segments), recomputed from its JSON."""
+    runs = bench_json(name)
+    base = {r["placement"]: r for r in runs if r["gpus"] == 1}
+    one = next(r for r in runs if r["gpus"] == 1)
+    out = []
+    for r in runs:
+        b = base.get(r["placement"], one)
+        out.append(
+            [
+                r["placement"],
+                r["gpus"],
+                r["wall_s"],
+                b["wall_s"] / r["wall_s"],
+                r["sweep_s"],
+                (b["sweep_s"] / r["sweep_s"], r["gpus"]),
+                r["longest_worker_span_s"],
+                b["longest_worker_span_s"] / r["longest_worker_span_s"],
+                (r["fixed_s"], 100 * r["fixed_s"] / r["wall_s"]),
+                (r["ok"], r["trials"]),
+                (r["rows_ok"], r["rows"]),
+                r["max_loads_per_worker_model"],
+                r["warmups"],
+                r["units_taken_by_an_idle_worker"],
+            ]
+        )
+    return out
+
+
+def scaling_segments(name: str) -> Body:
+    return [[r["placement"], r["gpus"], *r["breakdown_s"].values()] for r in bench_json(name)]
+
+
+def scaling_old(name: str) -> Body:
+    """The first scaling records (2026-11-25): one row per worker count."""
+    return [
+        [
+            r["workers"],
+            r["wall_s"],
+            r["speedup"],
+            r["workers"],
+            tuple(r["statuses"].values()),
+            r["max_loads_per_worker_model"],
+            100 * r["window_fraction"],
+            r["median_gap_ms"],
+        ]
+        for r in bench_json(name)["results"]
+    ]
+
+
+SCALING = ["scaling_cpu", "scaling_cpu_run1", "scaling_gpu"]
+OLD_SCALING = ["scaling_noop_cpu", "scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu"]
+
+
+def _tables() -> list[TableCheck]:
+    out = [
+        TableCheck(
+            "benchmarks/results/runtime_gross_net_h200.md",
+            "| model | batch_size |",
+            lambda run=run: gross_net(run),
+            keys=4,
+            occurrence=k,
+        )
+        for k, run in enumerate([f"{H200}/runtime-audioldm-h200", f"{H200}/runtime-h200"])
+    ]
+    readme = f"{H200}/README.md"
+    out += [
+        TableCheck(readme, "| batch | steps | eager J", runtime_audioldm, keys=2),
+        TableCheck(readme, "| model | batch | steps | eager J", runtime_six, keys=3),
+        TableCheck(readme, "| model | batch | default", attention, keys=2),
+    ]
+    for name in SCALING:
+        record = f"benchmarks/results/{name}.md"
+        out.append(TableCheck(record, "| placement | GPUs | wall s", lambda n=name: scaling(f"{n}.json")))
+        if "breakdown_s" in bench_json(f"{name}.json")[0]:  # recorded before the launch's timeline: none
+            out.append(
+                TableCheck(
+                    record, "| placement | GPUs | ray start", lambda n=name: scaling_segments(f"{n}.json")
+                )
+            )
+    for name in OLD_SCALING:
+        out.append(
+            TableCheck(
+                f"benchmarks/results/{name}.md", "| workers | wall s", lambda n=name: scaling_old(f"{n}.json")
+            )
+        )
+    return out
+
+
+TABLES = _tables()
+
+
+# ---- benchmarks/results/search_bench.md: the printouts of `t2a-ray search-bench`, against its CSVs ----
+
+SEARCH_BENCH = "benchmarks/results/search_bench.md"
+# the printed summary's columns after the row's labels, and how each is recomputed from the per-seed CSV
+# (analysis/search_replay.py's `summary`; the energy to 95 % of the hypervolume needs the curves, which
+# the CSV does not keep: not checked)
+SUMMARY = {
+    "seeds": lambda g: len(g),
+    "energy_fraction_median": lambda g: g["energy_fraction"].median(),
+    "energy_fraction_max": lambda g: g["energy_fraction"].max(),
+    "hypervolume_fraction_median": lambda g: g["hypervolume_fraction"].median(),
+    "hypervolume_fraction_p10": lambda g: g["hypervolume_fraction"].quantile(0.1),
+    "energy_to_hv95_median": None,
+}
+
+
+def search_bench_printouts() -> tuple[set[tuple[str, int, int]], list[str]]:
+    """Each printed summary of search_bench.md against the CSV its printout names: the (record, line,
+    token) of every number compared, and the problems. Parsed generically, so that a regenerated record
+    stays covered."""
+    from t2a_ray.analysis.search_replay import over_budget
+
+    lines = record_text(SEARCH_BENCH).splitlines()
+    checked: set[tuple[str, int, int]] = set()
+    problems: list[str] = []
+    block: list[tuple[int, str]] = []
+    budget, fenced = None, False
+    for i, line in enumerate(lines, 1):
+        if m := re.match(r"## .*, budget ([\d.]+)", line):
+            budget = float(m.group(1))
+        if line.startswith("```"):
+            if fenced:
+                problems += _printout(block, budget, checked, over_budget)
+            fenced, block = not fenced, []
+        elif fenced:
+            block.append((i, line))
+    return checked, problems
+
+
+def _printout(block, budget, checked, over_budget) -> list[str]:
+    csv_line = next((s for _, s in block if s.startswith("→ ")), None)
+    if csv_line is None:
+        return []
+    path = csv_line.removeprefix("→ ").split(",")[0].strip().removeprefix("benchmarks/results/")
+    results = bench_csv(path)
+    group = next((c for c in results.columns if c not in BENCH_CSV_COLUMNS), None)
+    where = f"{SEARCH_BENCH}: printout of {path}"
+    header = next(k for k, (_, s) in enumerate(block) if s.split()[:1] == ["seeds"])
+    columns = block[header][1].split()
+    problems, labels = [], [None, None, None]
+    # the over-budget lines, written again from the CSV as the bench writes them
+    expected_over = []
+    for g, part in results.groupby(group, sort=False) if group else [(None, results)]:
+        prefix = f"over budget ({group}={g})" if group else "over budget"
+        expected_over += [line.replace("over budget", prefix, 1) for line in over_budget(part, budget)]
+    written_over = [(i, s) for i, s in block if s.startswith("over budget")]
+    if len(written_over) != len(expected_over):
+        problems.append(
+            f"{where}: {len(written_over)} over-budget lines written, {len(expected_over)} recomputed"
+        )
+    for (i, s), e in zip(written_over, expected_over, strict=False):
+        problem = compare_cell(s, e)
+        if problem:
+            problems.append(f"{where}, line {i}: {problem}")
+        else:
+            checked |= {(SEARCH_BENCH, i, k) for k, _ in enumerate(s.split())}
+    for i, s in block[header + 1 :]:
+        tokens = s.split()
+        if s.startswith("→") or len(tokens) <= len(columns):
+            continue
+        names = tokens[: len(tokens) - len(columns)]
+        labels[3 - len(names) :] = names  # a label left out continues the one above (pandas' index)
+        key = labels if group else labels[1:]
+        rows_ = results[(results["strategy"] == key[-2]) & (results["metric"] == key[-1])]
+        if group:
+            rows_ = rows_[rows_[group] == key[0]]
+        for k, (col, token) in enumerate(zip(columns, tokens[len(names) :], strict=True)):
+            fn = SUMMARY.get(col)
+            if fn is None:
+                continue
+            problem = compare_cell(token, fn(rows_)) if not rows_.empty else "no such rows in the CSV"
+            if problem:
+                problems.append(f"{where}, line {i} ({' '.join(key)}), {col}: {problem}")
+            else:
+                checked.add((SEARCH_BENCH, i, len(names) + k))
+    return problems
+
+
+BENCH_CSV_COLUMNS = (
+    "strategy",
+    "seed",
+    "metric",
+    "energy_fraction",
+    "hypervolume_fraction",
+    "grid_energy_predicted_fraction",
+)
