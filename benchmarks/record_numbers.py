@@ -20,7 +20,7 @@ NUMBER = re.compile(
     r"(?<![\w.\-−/#@'’+])(?P<sign>[-−+])?(?P<num>\d+(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
     r"(?![\w/]|\.\d|-\w|:\d|’\d)(?P<suffix>\s?(?:%|×))?"
 )
-UNIT = re.compile(r"\s?(?:J|W|Wh|kWh|mJ|ms|GB|GiB|MB|MiB|°C)\b")
+UNIT = re.compile(r"\s?(?:J|W|Wh|kWh|mJ|ms|GB|MB|°C)(?!\w)")
 IGNORED = [
     re.compile(r"```.*?```", re.S),  # fenced code on one line (rare), see _lines for blocks
     re.compile(r"`[^`]*`"),  # inline code: commands, flags, paths, column names

@@ -285,10 +285,21 @@ def _tables() -> list[TableCheck]:
                 f"benchmarks/results/{name}.md", "| workers | wall s", lambda n=name: scaling_old(f"{n}.json")
             )
         )
+    out += [
+        TableCheck("benchmarks/results/prefetch_cpu.md", "| model | prefetch |", prefetch_runs),
+        TableCheck(
+            "benchmarks/results/prefetch_cpu.md", "| model | first load s without", prefetch_means, keys=1
+        ),
+        TableCheck("benchmarks/results/cluster_scale_noop_cpu.md", "| what | figure", cluster_scale),
+    ]
+    h100 = "docs/results/h100/README.md"
+    out += [
+        TableCheck(h100, "| model | J/step (95 % CI)", h100_steps, keys=1),
+        TableCheck(h100, "| model | batch 1 | batch 2 | batch 5", h100_batch, keys=1),
+        TableCheck(h100, "| model | text encoder", h100_phases, keys=1),
+        TableCheck(h100, "| model | paper-steps: energy CV", h100_spread, keys=1),
+    ]
     return out
-
-
-TABLES = _tables()
 
 
 # ---- benchmarks/results/search_bench.md: the printouts of `t2a-ray search-bench`, against its CSVs ----
@@ -387,3 +398,126 @@ BENCH_CSV_COLUMNS = (
     "hypervolume_fraction",
     "grid_energy_predicted_fraction",
 )
+
+
+# ---- docs/results/h100/README.md: the paper's sweeps on the H100 ----
+
+H100_STEPS, H100_BATCH = "docs/results/h100/paper-steps", "docs/results/h100/paper-batch"
+PHASES = ("text_encoder_energy_j", "denoise_energy_j", "decode_energy_j", "vocoder_energy_j")
+
+
+def _ok(run: str) -> pd.DataFrame:
+    d = rows(run)
+    return d[d["status"] == "ok"]
+
+
+def h100_steps() -> Body:
+    from t2a_ray.analysis.fits import fit_line
+
+    out = {}
+    for model, d in _ok(H100_STEPS).groupby("model"):
+        fit = fit_line(d["steps"], d["energy_per_waveform_j"])
+        at100 = d[d["steps"] == 100]
+        out[(model,)] = [
+            pm(fit["slope"], fit["slope_ci95"]),
+            fit["intercept"],
+            fit["r2"],
+            at100["avg_power_w"].mean(),
+            at100["idle_power_w"].mean(),  # the card that ran the 100-step rows
+            100 * at100["gpu_energy_net_j"].mean() / at100["gpu_energy_j"].mean(),
+        ]
+    return out
+
+
+def h100_batch() -> Body:
+    from t2a_ray.analysis.stats import mean_ci
+
+    out = {}
+    for model, d in _ok(H100_BATCH).groupby("model"):
+        by = {b: g for b, g in d.groupby("batch_size")}
+        cells: list[Expected] = [mean_ci(by[b]["energy_per_waveform_j"])[:2] for b in (1, 2, 5, 10)]
+        cells.append(by[10]["energy_per_waveform_j"].mean() / by[1]["energy_per_waveform_j"].mean())
+        cells.append((by[1]["avg_power_w"].mean(), by[10]["avg_power_w"].mean()))
+        call = {b: (g["window_s"] / g["generations_in_window"]).mean() for b, g in by.items()}
+        cells.append((call[1], call[10]))
+        out[(model,)] = cells
+    return out
+
+
+def h100_phases() -> Body:
+    """Each phase's share (%) of the GPU energy over all windows of a model; a phase it lacks: —."""
+    out = {}
+    for model, d in _ok(H100_STEPS).groupby("model"):
+        total = d["gpu_energy_j"].sum()
+        out[(model,)] = ["—" if d[p].isna().all() else 100 * d[p].sum() / total for p in PHASES]
+    return out
+
+
+def _cv(g: pd.core.groupby.SeriesGroupBy) -> pd.Series:
+    return g.std() / g.mean()
+
+
+def h100_spread() -> Body:
+    """Median (max) CV of the energy per waveform over a configuration's repeats, and the median CV of
+    its window's duration, in each sweep."""
+    cells: dict = {}
+    for run, key in ((H100_STEPS, "steps"), (H100_BATCH, "batch_size")):
+        for model, d in _ok(run).groupby("model"):
+            g = d.groupby(key)
+            e, w = _cv(g["energy_per_waveform_j"]), _cv(g["window_s"])
+            cells.setdefault((model,), []).extend([(100 * e.median(), 100 * e.max()), 100 * w.median()])
+    return cells
+
+
+# ---- the orchestrator's CPU benchmarks: prefetch, 10,000 trials ----
+
+
+def prefetch_runs() -> Body:
+    return [
+        [
+            r["model"],
+            "yes" if r["prefetch"] else "no",
+            r["prepare_s"],
+            r["prefetch_wait_s"],
+            r["prefetch_s"],
+            r["first_load_s"],
+        ]
+        for r in bench_json("prefetch_cpu.json")["runs"]
+    ]
+
+
+def prefetch_means() -> Body:
+    """Per model, over both rounds: the first load's mean without and with the prefetch, the saving,
+    and the prepare's means."""
+    d = pd.DataFrame(bench_json("prefetch_cpu.json")["runs"])
+    out = {}
+    for model, g in d.groupby("model", sort=False):
+        off, on = g[~g["prefetch"]], g[g["prefetch"]]
+        load_off, load_on = off["first_load_s"].mean(), on["first_load_s"].mean()
+        out[(model,)] = [
+            load_off,
+            load_on,
+            load_off - load_on,
+            off["prepare_s"].mean(),
+            on["prepare_s"].mean(),
+        ]
+    return out
+
+
+def cluster_scale() -> Body:
+    j = bench_json("cluster_scale_noop_cpu.json")
+    return [
+        ["trials ok", (j["statuses"]["ok"], j["trials"])],
+        ["Tune trials (chunks of units)", j["tune_trials"]],
+        [None, j["wall_s"]],
+        [None, 1000 * j["driver_overhead_per_trial_s"]],
+        [None, 1000 * j["driver_cpu_per_trial_s"]],
+        [None, j["merge_from_shards_s"]],
+        [None, j["merge_finished_run_s"]],
+        [None, j["resume_finished_run_s"]],
+        [None, j["peak_rss_driver_bytes"] / 1e9],
+        [None, j["peak_rss_tree_bytes"] / 1e9],
+    ]
+
+
+TABLES = _tables()
