@@ -38,7 +38,7 @@ from t2a_ray.analysis.stats import mean_ci
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, when loaded by path
 import record_numbers  # noqa: E402
 from record_data import RESULTS, ROOT, bench_json, record_text, rows  # noqa: E402
-from record_tables import TABLES, TableCheck, rendered, search_bench_printouts  # noqa: E402
+from record_tables import LINES, TABLES, TableCheck, rendered, search_bench_printouts  # noqa: E402
 
 H100 = ROOT / "docs/results/h100"
 REPLICATION = ROOT / "docs/results/replication"
@@ -460,6 +460,18 @@ def printout_checks() -> tuple[frozenset[tuple[str, int, int]], tuple[str, ...]]
     return frozenset(checked), tuple(problems)
 
 
+@functools.cache
+def line_checks() -> tuple[frozenset[tuple[str, int]], tuple[str, ...]]:
+    """The prose lines regenerated from data (record_tables.LINES): ((record, line) that agree, problems)."""
+    agree, problems = set(), []
+    for c in LINES:
+        line, found = c.check()
+        problems += found
+        if not found:
+            agree.add((c.record, line))
+    return frozenset(agree), tuple(problems)
+
+
 # Numbers in a record's prose that are settings, thresholds or specifications rather than measured
 # figures: record → {digits as written: why}. Every other figure is checked or marked.
 SETTINGS: dict[str, dict[str, str]] = {}
@@ -531,7 +543,8 @@ def coverage(record: str) -> Coverage:
     settings = SETTINGS.get(record, {})
     checked, marked, listed, uncovered = set(), 0, 0, []
     for k, n in enumerate(numbers):
-        if (n.table, n.row, n.col) in cells or (n.table is None and (n.line, n.col) in tokens):
+        in_line = n.table is None and n.col is None and (record, n.line) in line_checks()[0]
+        if (n.table, n.row, n.col) in cells or (n.table is None and (n.line, n.col) in tokens) or in_line:
             checked.add(k)
     verified = {numbers[k].num for k in checked} | {f.written for f in _figures() if f.record == record}
     for k, n in enumerate(numbers):
@@ -630,11 +643,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for problem in problems:
             print(f"MISMATCH\t{problem}")
-    checked, problems = printout_checks()
-    bad += len(problems)
-    print(f"{'ok' if not problems else 'MISMATCH'}\tprintouts\t{len(checked)} numbers")
-    for problem in problems:
-        print(f"MISMATCH\t{problem}")
+    for what, (checked, problems) in (("printouts", printout_checks()), ("lines", line_checks())):
+        bad += len(problems)
+        print(f"{'ok' if not problems else 'MISMATCH'}\t{what}\t{len(checked)} checked")
+        for problem in problems:
+            print(f"MISMATCH\t{problem}")
     print("coverage\trecord\tnumbers\tchecked\tmarked\tsettings\tuncovered (allowed)")
     for problem in coverage_problems():
         bad += 1

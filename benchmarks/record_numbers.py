@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 # a number not glued to a name, a path or a version: "1.91×", "−12.7 %", "10,000", "3.5e-11"
 NUMBER = re.compile(
-    r"(?<![\w.\-−/#@'’+])(?P<sign>[-−+])?(?P<num>\d+(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
-    r"(?![\w/]|\.\d|-\w|:\d|’\d)(?P<suffix>\s?(?:%|×))?"
+    r"(?<![\w.\-−#@'’+])(?<![A-Za-z_.]/)(?P<sign>[-−+])?(?P<num>\d+(?:,\d{3})+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
+    r"(?!\w|/(?!s\b)[A-Za-z_.]|\.\d|-\w|:\d|’\d)(?P<suffix>\s?(?:%|×))?"
 )
 UNIT = re.compile(r"\s?(?:J|W|Wh|kWh|mJ|ms|GB|MB|°C)(?!\w)")
 IGNORED = [

@@ -292,6 +292,7 @@ def _tables() -> list[TableCheck]:
         ),
         TableCheck("benchmarks/results/cluster_scale_noop_cpu.md", "| what | figure", cluster_scale),
     ]
+    out.append(TableCheck(DOCTOR, "| GPU | # | check", doctor_table, keys=2))
     h100 = "docs/results/h100/README.md"
     out += [
         TableCheck(h100, "| model | J/step (95 % CI)", h100_steps, keys=1),
@@ -520,4 +521,84 @@ def cluster_scale() -> Body:
     ]
 
 
+@dataclass(frozen=True)
+class LineCheck:
+    """A line of prose regenerated from data: the record's line that starts with `start` must hold the
+    numbers of `expected()` within their rounding."""
+
+    record: str
+    start: str
+    expected: Callable[[], str]
+
+    def check(self) -> tuple[int, list[str]]:
+        """(the line's number, problems)."""
+        lines = record_text(self.record).splitlines()
+        found = [i for i, s in enumerate(lines, 1) if s.startswith(self.start)]
+        if len(found) != 1:
+            return 0, [f"{self.record}: {len(found)} lines start {self.start!r}, not 1"]
+        problem = compare_cell(lines[found[0] - 1], self.expected())
+        return found[0], [f"{self.record}, line {found[0]}: {problem}"] if problem else []
+
+
+# ---- benchmarks/results/doctor_h200.md: every check judged again from the data the doctor kept ----
+
+DOCTOR = "benchmarks/results/doctor_h200.md"
+
+
+def _doctor_checks() -> dict[str, dict[int, dict]]:
+    return {
+        p["label"]: {c["number"]: c for c in p["checks"]} for p in bench_json("doctor_h200.json")["places"]
+    }
+
+
+def doctor_figure(check: dict, checks: dict[int, dict]) -> str:
+    """A check's figure: judged again from its recorded data where the doctor's judging is a function of
+    it (coverage, the meter's cost, its precision); else the figure the doctor recorded with it."""
+    from t2a_ray.metering import doctor
+
+    if check["number"] == 2:
+        return doctor.judge_coverage(check["data"]).figure
+    if check["number"] == 4:
+        return doctor.check_meter_cost(check["data"]["read_s"], checks[5]["data"]["windows"]).figure
+    if check["number"] == 5:
+        return doctor.check_precision(check["data"]["windows"]).figure
+    return check["figure"]
+
+
+def doctor_table() -> Body:
+    out = {}
+    for label, checks in _doctor_checks().items():
+        for n, c in checks.items():
+            out[(label, str(n))] = [c["title"], c["status"].upper(), doctor_figure(c, checks), c["fix"] or ""]
+    return out
+
+
+def doctor_coverage_line(label: str) -> str:
+    """The square wave's figures of one GPU, as the doctor's record writes them."""
+    from t2a_ray.metering import doctor
+
+    data = _doctor_checks()[label][2]["data"]
+    per = data["busy_j_per_period"]
+    offsets = ", ".join(f"{k}: " + "/".join(f"{x:.2f}" for x in v) for k, v in per.items())
+    period_ms = 1e3 * data["period_s"] / len(per)
+    return f"{label}: {period_ms:.1f} ms: {offsets}; {doctor.coverage_by_offset(data)}"
+
+
+def doctor_summary() -> str:
+    d = bench_json("doctor_h200.json")
+    statuses = [c["status"] for p in d["places"] for c in p["checks"]]
+    return f"{statuses.count('pass')} pass, {statuses.count('warn')} warn, {statuses.count('fail')} fail"
+
+
+def _lines() -> list[LineCheck]:
+    out = [
+        LineCheck(DOCTOR, f"Coverage on {label}", lambda label=label: doctor_coverage_line(label))
+        for label in _doctor_checks()
+    ]
+    out.append(LineCheck(DOCTOR, "- wall time:", lambda: f"{bench_json('doctor_h200.json')['wall_s']:.0f} s"))
+    out.append(LineCheck(DOCTOR, "- result:", doctor_summary))
+    return out
+
+
 TABLES = _tables()
+LINES = _lines()
