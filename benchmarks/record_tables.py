@@ -293,6 +293,43 @@ def _tables() -> list[TableCheck]:
         TableCheck("benchmarks/results/cluster_scale_noop_cpu.md", "| what | figure", cluster_scale),
     ]
     out.append(TableCheck(DOCTOR, "| GPU | # | check", doctor_table, keys=2))
+    latest = (
+        "| workload | windows | duration mean | duration CV | naive CV | **meter CV** | meter CV of residual"
+    )
+    out += [
+        TableCheck(METER, latest, lambda: meter_latest("meter_precision_h100_ticks.json", True)),
+        TableCheck(
+            METER, latest, lambda: meter_latest("meter_precision_h100_ticks_b.json", False), occurrence=1
+        ),
+        TableCheck(
+            METER,
+            "| workload | windows | duration mean | duration CV | naive CV | meter CV | meter CV per",
+            lambda: meter_first("meter_precision_h100.json"),
+        ),
+        TableCheck(METER, "| sampling | reads/s | GPU-afd754e1", meter_overhead_medians, keys=1),
+        TableCheck(METER, "| in-window sampling | median on / off", meter_overhead_second, keys=1),
+        TableCheck(METER, "| reading | wall per call", nvml_cost, keys=1),
+        TableCheck(METER, "| in-window reads", replay_table),
+    ]
+    h100_overhead = "benchmarks/results/orchestrator_overhead_audioldm_random_h100.md"
+    out += [
+        TableCheck(
+            "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.md",
+            "|  | bare loop",
+            lambda: overhead("orchestrator_overhead_noop_tiny_cpu.json", False),
+        ),
+        TableCheck(
+            h100_overhead,
+            "|  | bare loop",
+            lambda: overhead("orchestrator_overhead_audioldm_random_h100_a.json", True),
+        ),
+        TableCheck(
+            h100_overhead,
+            "|  | bare loop",
+            lambda: overhead("orchestrator_overhead_audioldm_random_h100_b.json", True),
+            occurrence=1,
+        ),
+    ]
     h100 = "docs/results/h100/README.md"
     out += [
         TableCheck(h100, "| model | J/step (95 % CI)", h100_steps, keys=1),
@@ -598,6 +635,159 @@ def _lines() -> list[LineCheck]:
     out.append(LineCheck(DOCTOR, "- wall time:", lambda: f"{bench_json('doctor_h200.json')['wall_s']:.0f} s"))
     out.append(LineCheck(DOCTOR, "- result:", doctor_summary))
     return out
+
+
+# ---- benchmarks/results/meter_precision_h100.md: per run, the summaries meter_precision.py computed
+# from its windows (each run's JSON keeps both) ----
+
+METER = "benchmarks/results/meter_precision_h100.md"
+
+
+def _pct(x: float | None) -> float | str:
+    return "—" if x is None else 100 * x
+
+
+def meter_latest(name: str, generations_note: bool) -> Body:
+    """The latest look's table: workload | windows | duration mean | duration CV | naive CV | meter CV
+    (per generation for multi-generation windows) | residual CV | net CV | counter − power∫ | reads/s."""
+    out = []
+    for s in bench_json(name)["summaries"]:
+        multi = max(s["generations"]) > 1
+        duration: Expected = 100 * s["duration_cv"]
+        if multi and generations_note:
+            duration = (100 * s["duration_cv"], min(s["generations"]), max(s["generations"]))
+        out.append(
+            [
+                None,  # the workload's name, worded apart from the JSON's
+                s["n"],
+                s["duration_mean_s"],
+                duration,
+                _pct(s.get("naive_cv")),
+                100 * (s["meter_per_generation_cv"] if multi else s["meter_cv"]),
+                100 * s["meter_residual_cv"],
+                _pct(s.get("meter_net_cv")),
+                (100 * s["counter_vs_power_mean"], 100 * s["counter_vs_power_sd"]),
+                s["counter_reads_per_window_s"],
+            ]
+        )
+    return out
+
+
+def meter_first(name: str) -> Body:
+    """The first look's table (meter_precision.py's `table` of that day, without reads per s)."""
+    return [
+        [
+            s["workload"],
+            s["n"],
+            s["duration_mean_s"],
+            100 * s["duration_cv"],
+            _pct(s.get("naive_cv")),
+            100 * s["meter_cv"],
+            100 * s["meter_per_generation_cv"],
+            100 * s["meter_residual_cv"],
+            _pct(s.get("naive_residual_cv")),
+            s["meter_mean_j"],
+            (100 * s["counter_vs_power_mean"], 100 * s["counter_vs_power_sd"]),
+        ]
+        for s in bench_json(name)["summaries"]
+    ]
+
+
+def _overhead(name: str) -> dict:
+    return bench_json(name)["sections"]["overhead"]
+
+
+SAMPLINGS = {
+    "one per tick": "ticks",
+    "every 50 ms": "0.05",
+    "every 20 ms": "0.02",
+    "every 10 ms": "0.01",
+    "every 5 ms": "0.005",
+}
+
+
+def meter_overhead_medians() -> Body:
+    """Per in-window sampling, the two interleaved runs: reads/s, the median pair slowdown (95 % CI),
+    the sampler's CPU per second of window."""
+    a, b = (
+        _overhead("meter_overhead_h100_2026-11-26e.json"),
+        _overhead("meter_overhead_h100_2026-11-26f.json"),
+    )
+    out = {}
+    for label, key in SAMPLINGS.items():
+        x, y = a[key], b[key]
+        out[(label,)] = [
+            (x["counter_reads_per_window_s"], y["counter_reads_per_window_s"]),
+            tuple(100 * v for v in (x["pair_ratio_quartiles"][1], *x["pair_ratio_median_ci95"])),
+            tuple(100 * v for v in (y["pair_ratio_quartiles"][1], *y["pair_ratio_median_ci95"])),
+            (100 * x["sampler_cpu_per_window_s"], 100 * y["sampler_cpu_per_window_s"]),
+        ]
+    return out
+
+
+def meter_overhead_second() -> Body:
+    o = _overhead("meter_overhead_h100_2026-11-25b.json")
+    out = {}
+    for label, key in (("50 ms", "0.05"), ("20 ms", "0.02")):
+        x = o[key]
+        q = x["pair_ratio_quartiles"]
+        out[(label,)] = [
+            (x["on_median_s"], x["off_median_s"], 100 * x["overhead_median"]),
+            (100 * q[1], 100 * q[0], 100 * q[2]),
+            (100 * x["on_cv"], 100 * x["off_cv"]) if key == "0.05" else "—",
+        ]
+    return out
+
+
+NVML_READS = {
+    "`nvmlDeviceGetTotalEnergyConsumption`": "total_energy_consumption",
+    "`nvmlDeviceGetFieldValues` (energy counter)": "fields_energy",
+    "`nvmlDeviceGetFieldValues` (instantaneous power)": "fields_power_instant",
+    "`nvmlDeviceGetFieldValues` (both: what the meter reads)": "fields_energy_and_power",
+    "`nvmlDeviceGetPowerUsage` (1 s average)": "power_usage_1s_average",
+}
+
+
+def nvml_cost() -> Body:
+    cost = bench_json("meter_overhead_h100_2026-11-26b.json")["sections"]["nvml_cost"]
+    return {
+        (label,): [cost[k]["wall_ms_median"], cost[k]["cpu_ms_median"]] for label, k in NVML_READS.items()
+    }
+
+
+def replay_table() -> Body:
+    """benchmarks/replay_in_window_reads.py run again on the committed 5 ms trace: its printed table."""
+    import contextlib
+    import io
+
+    import replay_in_window_reads
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        replay_in_window_reads.main()
+    return rendered(out.getvalue(), "| in-window reads")
+
+
+# ---- the orchestrator's overhead against a bare loop ----
+
+
+def overhead(name: str, startup: bool) -> Body:
+    """orchestrator_overhead.py's table: bare loop against the launch (ratios recomputed from the times;
+    `startup`: the row of wall − steady state, which the H100 record adds)."""
+    j = bench_json(name)
+    bare, launch = j["bare"], j["launch"]
+    body = [
+        ["wall time, s", bare["wall_s"], (launch["wall_s"], launch["wall_s"] / bare["wall_s"])],
+        [None, bare["steady_s"], (launch["steady_s"], launch["steady_s"] / bare["steady_s"])],
+    ]
+    if startup:
+        body.append([None, bare["wall_s"] - bare["steady_s"], launch["wall_s"] - launch["steady_s"]])
+    body += [
+        [None, (bare["median_gap_ms"], bare["p90_gap_ms"]), (launch["median_gap_ms"], launch["p90_gap_ms"])],
+        [None, 100 * bare["window_s"] / bare["wall_s"], 100 * launch["window_s"] / launch["wall_s"]],
+        ["model loads", sum(bare["loads"].values()), sum(launch["loads"].values())],
+    ]
+    return body
 
 
 TABLES = _tables()
