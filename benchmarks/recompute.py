@@ -474,7 +474,14 @@ def line_checks() -> tuple[frozenset[tuple[str, int]], tuple[str, ...]]:
 
 # Numbers in a record's prose that are settings, thresholds or specifications rather than measured
 # figures: record → {digits as written: why}. Every other figure is checked or marked.
-SETTINGS: dict[str, dict[str, str]] = {}
+SETTINGS: dict[str, dict[str, str]] = {
+    "benchmarks/results/search_bench.md": {
+        "0.99": "the target share of the hypervolume",
+        "0.1": "a budget (share of the grid's energy)",
+        "0.3": "a budget (share of the grid's energy)",
+        "1.5": "the search's cap on an extrapolated improvement (analysis/search.py)",
+    },
+}
 # records whose fenced blocks are a program's printed tables (figures), not code
 PRINTOUTS = {"benchmarks/results/search_bench.md"}
 
@@ -496,16 +503,16 @@ class Coverage:
 # with its check or its marker). Lower them as checks are added; `--uncovered` lists them.
 UNCOVERED_ALLOWED: dict[str, int] = {
     "README.md": 33,
-    "benchmarks/results/cluster_scale_noop_cpu.md": 12,
+    "benchmarks/results/cluster_scale_noop_cpu.md": 9,
     "benchmarks/results/doctor_h200.md": 18,
-    "benchmarks/results/meter_precision_h100.md": 163,
+    "benchmarks/results/meter_precision_h100.md": 118,
     "benchmarks/results/orchestrator_overhead_audioldm_random_h100.md": 12,
     "benchmarks/results/orchestrator_overhead_noop_tiny_cpu.md": 7,
     "benchmarks/results/scaling_audioldm-tango-stable-audio-open-make-an-audio_gpu.md": 3,
     "benchmarks/results/scaling_cpu.md": 8,
     "benchmarks/results/scaling_cpu_run1.md": 1,
     "benchmarks/results/scaling_gpu.md": 23,
-    "benchmarks/results/search_bench.md": 188,
+    "benchmarks/results/search_bench.md": 107,
     "docs/results/h100/README.md": 29,
     "docs/results/h200/runtime/README.md": 26,
     "docs/results/replication/README.md": 26,

@@ -67,20 +67,21 @@ class Section:
     marked: bool  # its direct body says its figures are not recomputable / from outside
 
 
-def _lines(text: str) -> list[tuple[int, str, bool]]:
-    """(line number, text, is_code) for each line: fenced blocks and indented code are code."""
+def _lines(text: str) -> list[tuple[int, str, str]]:
+    """(line number, text, kind) for each line: "fenced" (inside a fenced block or its fence),
+    "indented" (indented code) or "" (the record's text)."""
     out, fenced, prev_blank, code_block, prev_text = [], False, True, False, ""
     for i, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("```"):
             fenced = not fenced
-            out.append((i, line, True))
+            out.append((i, line, "fenced"))
             continue
         indented = line.startswith("    ") and not line.lstrip().startswith(("-", "*", "|"))
         # an indented block after a blank line that follows a heading or a line ending in ":"
         code_block = indented and (
             code_block or (prev_blank and prev_text.rstrip().endswith(":") or prev_text.startswith("#"))
         )
-        out.append((i, line, fenced or code_block))
+        out.append((i, line, "fenced" if fenced else "indented" if code_block else ""))
         prev_blank = not line.strip()
         if line.strip():
             prev_text = line
@@ -130,7 +131,7 @@ def numbers(record: str, text: str, printouts: bool = False) -> list[Number]:
     out: list[Number] = []
     table, row, in_table = -1, 0, False
     for i, line, code in _lines(text):
-        if code and printouts and not line.lstrip().startswith("```"):
+        if code == "fenced" and printouts and not line.lstrip().startswith("```"):
             for k, token in enumerate(line.split()):
                 for m in NUMBER.finditer(_clean(token)):
                     out.append(_number(record, i, m, section_of[i], None, None, k))

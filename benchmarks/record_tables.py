@@ -19,6 +19,8 @@ from record_data import ROOT, bench_csv, bench_json, record_text, rows
 from record_numbers import Expected, compare_cell, tables
 
 Body = list[list[Expected]] | dict[tuple[str, ...], list[Expected]]
+# a recomputed cell of `...` is a row's label: its numbers name the row (a workload's size, a GPU's time)
+LABEL = ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TableCheck:
         return found[self.occurrence]
 
     def check(self) -> tuple[int, set[tuple[int, int]], list[str]]:
-        """(the table's index, the (body row, column) cells compared, the problems found)."""
+        """(the table's index, the (body row, column) cells compared or labels, the problems found)."""
         index = self.locate()
         body = tables(record_text(self.record))[index][1:]
         want = self.expected()
@@ -73,6 +75,9 @@ class TableCheck:
             return [f"{where}: row {r + 1} has {len(cells)} cells, {len(row)} recomputed"]
         out = []
         for c, (cell, e) in enumerate(zip(cells, row, strict=True)):
+            if e is LABEL:
+                checked.add((r, c))
+                continue
             if e is None:
                 continue
             problem = compare_cell(cell, e)
@@ -310,6 +315,7 @@ def _tables() -> list[TableCheck]:
         TableCheck(METER, "| in-window sampling | median on / off", meter_overhead_second, keys=1),
         TableCheck(METER, "| reading | wall per call", nvml_cost, keys=1),
         TableCheck(METER, "| in-window reads", replay_table),
+        TableCheck(METER, "| card, time (UTC) | blocks", meter_dose_response),
     ]
     h100_overhead = "benchmarks/results/orchestrator_overhead_audioldm_random_h100.md"
     out += [
@@ -547,14 +553,14 @@ def cluster_scale() -> Body:
     return [
         ["trials ok", (j["statuses"]["ok"], j["trials"])],
         ["Tune trials (chunks of units)", j["tune_trials"]],
-        [None, j["wall_s"]],
-        [None, 1000 * j["driver_overhead_per_trial_s"]],
-        [None, 1000 * j["driver_cpu_per_trial_s"]],
-        [None, j["merge_from_shards_s"]],
-        [None, j["merge_finished_run_s"]],
-        [None, j["resume_finished_run_s"]],
-        [None, j["peak_rss_driver_bytes"] / 1e9],
-        [None, j["peak_rss_tree_bytes"] / 1e9],
+        [LABEL, j["wall_s"]],
+        [LABEL, 1000 * j["driver_overhead_per_trial_s"]],
+        [LABEL, 1000 * j["driver_cpu_per_trial_s"]],
+        [LABEL, j["merge_from_shards_s"]],
+        [LABEL, j["merge_finished_run_s"]],
+        [LABEL, j["resume_finished_run_s"]],
+        [LABEL, j["peak_rss_driver_bytes"] / 1e9],
+        [LABEL, j["peak_rss_tree_bytes"] / 1e9],
     ]
 
 
@@ -658,7 +664,7 @@ def meter_latest(name: str, generations_note: bool) -> Body:
             duration = (100 * s["duration_cv"], min(s["generations"]), max(s["generations"]))
         out.append(
             [
-                None,  # the workload's name, worded apart from the JSON's
+                LABEL,  # the workload's name, worded apart from the JSON's
                 s["n"],
                 s["duration_mean_s"],
                 duration,
@@ -778,16 +784,48 @@ def overhead(name: str, startup: bool) -> Body:
     bare, launch = j["bare"], j["launch"]
     body = [
         ["wall time, s", bare["wall_s"], (launch["wall_s"], launch["wall_s"] / bare["wall_s"])],
-        [None, bare["steady_s"], (launch["steady_s"], launch["steady_s"] / bare["steady_s"])],
+        [LABEL, bare["steady_s"], (launch["steady_s"], launch["steady_s"] / bare["steady_s"])],
     ]
     if startup:
-        body.append([None, bare["wall_s"] - bare["steady_s"], launch["wall_s"] - launch["steady_s"]])
+        body.append([LABEL, bare["wall_s"] - bare["steady_s"], launch["wall_s"] - launch["steady_s"]])
     body += [
-        [None, (bare["median_gap_ms"], bare["p90_gap_ms"]), (launch["median_gap_ms"], launch["p90_gap_ms"])],
-        [None, 100 * bare["window_s"] / bare["wall_s"], 100 * launch["window_s"] / launch["wall_s"]],
+        [LABEL, (bare["median_gap_ms"], bare["p90_gap_ms"]), (launch["median_gap_ms"], launch["p90_gap_ms"])],
+        [LABEL, 100 * bare["window_s"] / bare["wall_s"], 100 * launch["window_s"] / launch["wall_s"]],
         ["model loads", sum(bare["loads"].values()), sum(launch["loads"].values())],
     ]
     return body
+
+
+def meter_dose_response() -> Body:
+    """Slowdown against counter reads per second (meter_precision.py's `dose_response`, kept in each
+    interleaved run's JSON): through 0 with its CI, the line with an intercept, the predictions."""
+    out = []
+    for name in ("meter_overhead_h100_2026-11-26e.json", "meter_overhead_h100_2026-11-26f.json"):
+        o = _overhead(name)
+        d = o["dose_response"]
+        pct = [100 * v for v in d["slope_through_origin_ci95"]]
+        at = {
+            s: (
+                100 * d["predicted_through_origin"][s],
+                *(100 * v for v in d["predicted_through_origin_ci95"][s]),
+            )
+            for s in ("ticks", "0.05")
+        }
+        out.append(
+            [
+                ...,
+                o["blocks"],
+                (100 * d["slope_through_origin_per_read_per_s"], *pct),
+                (
+                    100 * d["slope_per_read_per_s"],
+                    100 * d["intercept"],
+                    *(100 * v for v in d["intercept_ci95"]),
+                ),
+                (*at["ticks"], d["reads_per_s"]["ticks"]),
+                at["0.05"],
+            ]
+        )
+    return out
 
 
 TABLES = _tables()
