@@ -29,14 +29,17 @@ IGNORED = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?"),  # dates, date-times
     re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?[–-]\s?\d{1,2}:\d{2})?(?:\s?UTC)?"),  # times
     re.compile(r"\b\d+\.\d+\.\d+\w*"),  # versions: 580.159.04, 1.1.0
-    re.compile(r"(?i)\b(?:torch|cuda|python|ray|diffusers|transformers|driver|version|commit|v)\s+\d[\w.]*"),
+    re.compile(
+        r"(?i)\b(?:torch|cuda|python|ray|diffusers|transformers|driver|version|commit|v)\s*[≥>=]?\s*\d[\w.]*"
+    ),
+    re.compile(r"\b(?:AudioLDM|Tango|Make-An-Audio) 2\b"),  # a model's name, not a figure
+    re.compile(r"\bexit \d+"),  # an exit code
     re.compile(
         r"(?i)\b(?:issue|issues|check|checks|offset|run|round|attempt|step)\s+\d+(?:\s?(?:and|,|–)\s?\d+)*"
     ),
-    re.compile(r"<!--(?! figure:).*?-->"),
-    re.compile(
-        r"\b95\s?%(?=\s?(?:CI|confidence|interval))"
-    ),  # the confidence level, not a figure  # comments other than recompute's figure lines
+    re.compile(r"<!--(?! figure:).*?-->"),  # comments other than recompute's figure lines
+    re.compile(r"\b95\s?%(?=\s?(?:CI|confidence|interval)|$)"),  # the confidence level, not a figure
+    re.compile(r"\b\d+\s?W(?= limit)|power limit \d+\s?W"),  # the card's power limit: its specification
 ]
 MARKERS = ("not recomputable", "figure from outside", "figures from outside")
 
@@ -89,7 +92,20 @@ def _lines(text: str) -> list[tuple[int, str, str]]:
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+    """A table row's cells, split at each `|` that is neither escaped nor inside inline code."""
+    cells, cell, code, prev = [], "", False, ""
+    for ch in line.strip().removeprefix("|"):
+        if ch == "`":
+            code = not code
+        if ch == "|" and not code and prev != "\\":
+            cells.append(cell.strip())
+            cell = ""
+        else:
+            cell += ch
+        prev = ch
+    if cell.strip():
+        cells.append(cell.strip())
+    return cells
 
 
 def _clean(text: str) -> str:

@@ -111,7 +111,7 @@ H200 = "docs/results/h200/runtime"
 _RUNTIME: dict[str, pd.DataFrame] = {}
 
 
-def _runtime(run: str) -> pd.DataFrame:
+def runtime(run: str) -> pd.DataFrame:
     """The report's runtime table (analysis/runtime.py) of a committed run folder."""
     from t2a_ray.analysis.runtime import read_setup, runtime_tables
 
@@ -121,7 +121,7 @@ def _runtime(run: str) -> pd.DataFrame:
 
 
 def gross_net(run: str) -> Body:
-    t = _runtime(run)
+    t = runtime(run)
     cols = ["gross_change_pct", "gross_change_pct_ci95", "net_change_pct", "net_change_pct_ci95"]
     return {
         (r.model, str(r.batch_size), str(r.steps), r.compile): [getattr(r, c) for c in cols]
@@ -135,7 +135,7 @@ def _pct(eager: float, other: float) -> float:
 
 def runtime_audioldm() -> Body:
     """AudioLDM, eager against CUDA graphs: J per waveform (95 % CI), the change, the SNR."""
-    t = _runtime(f"{H200}/runtime-audioldm-h200")
+    t = runtime(f"{H200}/runtime-audioldm-h200")
     return {
         (str(r.batch_size), str(r.steps)): [
             pm(r.eager_energy_per_waveform_j, r.eager_energy_per_waveform_j_ci95),
@@ -148,7 +148,7 @@ def runtime_audioldm() -> Body:
 
 
 def runtime_six() -> Body:
-    t = _runtime(f"{H200}/runtime-h200")
+    t = runtime(f"{H200}/runtime-h200")
     out = {}
     for r in t.itertuples():
         twin = re.fullmatch(r"steps=(\d+)", str(r.overhead_from))
@@ -166,7 +166,7 @@ def runtime_six() -> Body:
 
 def attention() -> Body:
     """Each backend's J per waveform (95 % CI) and change against `default`; the SNR range."""
-    t = _runtime(f"{H200}/attention-h200")
+    t = runtime(f"{H200}/attention-h200")
     out: dict = {}
     for (model, batch), g in t.groupby(["model", "batch_size"]):
         first = g.iloc[0]
