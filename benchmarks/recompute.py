@@ -37,8 +37,8 @@ from t2a_ray.analysis.stats import mean_ci
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, when loaded by path
 import record_numbers  # noqa: E402
-from record_data import RESULTS, ROOT, bench_json, record_text, rows  # noqa: E402
 import record_tables  # noqa: E402
+from record_data import RESULTS, ROOT, bench_json, record_text, rows  # noqa: E402
 from record_tables import LINES, TABLES, TableCheck, rendered, search_bench_printouts  # noqa: E402
 
 H100 = ROOT / "docs/results/h100"
