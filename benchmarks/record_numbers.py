@@ -67,7 +67,28 @@ class Section:
     level: int
     start: int  # first line (1-based), the heading's
     end: int  # last line of its direct body (before the next heading of any level)
-    marked: bool  # its direct body says its figures are not recomputable / from outside
+    marked: bool  # a blockquote of its direct body says its figures are not recomputable / from outside
+
+
+def marked_lines(text: str) -> set[int]:
+    """The lines whose figures a marker covers: every line of a section whose direct body has a
+    blockquote saying "not recomputable" (or "from outside"), and every line of a paragraph or list
+    item that says so itself, beside its figures."""
+    out: set[int] = set()
+    for s in sections(text):
+        if s.marked:
+            out |= set(range(s.start, s.end + 1))
+    block: list[int] = []
+    lines = text.splitlines()
+    for i, line in enumerate([*lines, ""], 1):
+        starts = not line.strip() or line.lstrip().startswith(("- ", "* ", "#", "|", ">"))
+        if starts and block:
+            if any(m in " ".join(lines[k - 1] for k in block).lower() for m in MARKERS):
+                out |= set(block)
+            block = []
+        if line.strip():
+            block.append(i)
+    return out
 
 
 def _lines(text: str) -> list[tuple[int, str, str]]:
@@ -130,8 +151,8 @@ def sections(text: str) -> list[Section]:
     out = []
     for k, (start, level, heading) in enumerate(heads):
         end = heads[k + 1][0] - 1 if k + 1 < len(heads) else len(lines)
-        body = "\n".join(lines[start - 1 : end]).lower()
-        out.append(Section(heading, level, start, end, any(m in body for m in MARKERS)))
+        quotes = "\n".join(s for s in lines[start - 1 : end] if s.startswith(">")).lower()
+        out.append(Section(heading, level, start, end, any(m in quotes for m in MARKERS)))
     return out
 
 
