@@ -34,6 +34,7 @@ IGNORED = [
     ),
     re.compile(r"\b(?:AudioLDM|Tango|Make-An-Audio) 2\b"),  # a model's name, not a figure
     re.compile(r"\bexit \d+"),  # an exit code
+    re.compile(r"\b\d+\s?×\s?(?=[A-Z])"),  # a count of cards: 2×H200, 2× NVIDIA
     re.compile(
         r"(?i)\b(?:issue|issues|check|checks|offset|run|round|attempt|step)\s+\d+(?:\s?(?:and|,|–)\s?\d+)*"
     ),
