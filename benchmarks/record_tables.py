@@ -9,6 +9,7 @@ needs another check or a marker). Every compared number counts as covered in rec
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -762,6 +763,7 @@ def nvml_cost() -> Body:
     }
 
 
+@functools.cache
 def replay_table() -> Body:
     """benchmarks/replay_in_window_reads.py run again on the committed 5 ms trace: its printed table."""
     import contextlib
