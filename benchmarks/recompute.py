@@ -869,17 +869,25 @@ def _h200_prose() -> list[Figure]:
         d = d[(d["batch_size"] == 1) & (d["compile"] == compile_) & (d["status"] == "ok")]
         return fit_line(d["steps"], d[ENERGY])["slope"]
 
+    @functools.cache
+    def boundness() -> pd.DataFrame:
+        return runtime_tables(rows(one), read_setup(ROOT / one))["launch_boundness"]
+
     def power_over_idle(steps: int) -> float:
-        lb = runtime_tables(rows(one), read_setup(ROOT / one))["launch_boundness"]
+        lb = boundness()
         return float(
             lb[(lb["batch_size"] == 1) & (lb["compile"] == "none") & (lb["steps"] == steps)][
                 "power_over_idle"
             ].iloc[0]
         )
 
-    def effect(col: str, pick: Callable) -> float:
+    @functools.cache
+    def effects() -> pd.DataFrame:
         d = rows(six)
-        return pick(gpu_effect(d[d["status"] == "ok"], ENERGY)[col])
+        return gpu_effect(d[d["status"] == "ok"], ENERGY)
+
+    def effect(col: str, pick: Callable) -> float:
+        return pick(effects()[col])
 
     def cv_medians(compile_: str) -> pd.Series:
         d = rows(six)
@@ -1158,8 +1166,8 @@ NOT_RECOMPUTABLE = [
 ]
 
 # Every figure-bearing record → the committed data behind it (paths from the repository root; globs
-# allowed), or None where no data file was kept: its figures are as written, from the run's output.
-# Only the records in FIGURES are recomputed; the others name their data so that they can be.
+# allowed), or None where no data file was kept: its figures are as written, from the run's output,
+# and the record says so at its top (coverage_problems checks it).
 INVENTORY: dict[str, tuple[str, ...] | None] = {
     "README.md": ("benchmarks/results/*.json", "docs/results/*/*/results.parquet"),
     "docs/results/h100/README.md": (
@@ -1220,8 +1228,9 @@ def inventory_problems() -> list[str]:
     return problems
 
 
-def check() -> list[tuple[Figure, float, bool]]:
-    return [(f, *f.check()) for f in _figures()]
+@functools.cache
+def check() -> tuple[tuple[Figure, float, bool], ...]:
+    return tuple((f, *f.check()) for f in _figures())
 
 
 def _rendered_replication(header: str) -> Callable[[], list[list[str]]]:
