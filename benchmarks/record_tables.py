@@ -395,7 +395,9 @@ def _printout(block, budget, checked, over_budget) -> list[str]:
     results = bench_csv(path)
     group = next((c for c in results.columns if c not in BENCH_CSV_COLUMNS), None)
     where = f"{SEARCH_BENCH}: printout of {path}"
-    header = next(k for k, (_, s) in enumerate(block) if s.split()[:1] == ["seeds"])
+    header = next((k for k, (_, s) in enumerate(block) if s.split()[:1] == ["seeds"]), None)
+    if header is None:
+        return [f"{where}: no summary table (a header starting 'seeds') in the printout"]
     columns = block[header][1].split()
     problems, labels = [], [None, None, None]
     # the over-budget lines, written again from the CSV as the bench writes them
