@@ -176,6 +176,7 @@ def _meter_prose() -> list[Figure]:
             lambda: seq["then"]["ticks"]["counter_reads_per_window_s"],
         ),
     ]
+    out += _meter_history(rec)
     for which, key, written in (
         ("first", "ticks", ("+0.20", "−0.13", "+0.56")),
         ("then", "ticks", ("+0.67", "+0.45", "+1.07")),
@@ -825,3 +826,69 @@ def _h100_prose() -> list[Figure]:
         )
     ]
     return out
+
+
+def _meter_history(rec: str) -> list[Figure]:
+    """The first look (2026-11-25) of meter_precision_h100.md, from its two runs' JSON."""
+    import statistics
+
+    run2, run1 = bench_json("meter_precision_h100.json"), bench_json("meter_precision_h100_run1.json")
+    characterise = {n: r["sections"]["characterise"] for n, r in (("run 1", run1), ("run 2", run2))}
+    matmul, audioldm = run2["summaries"][0], run2["summaries"][1]
+    variants = matmul["variants"]
+    durations = [w["duration_s"] for w in run2["sections"]["audioldm"]["rows"]]
+    rows1 = run1["sections"]["audioldm"]["rows"]
+    read_ms = [1e-3 * c["read_cost_us"]["nvmlDeviceGetTotalEnergyConsumption"] for c in characterise.values()]
+    return [
+        fig(
+            rec,
+            "first look: counter − power∫ sd, matmul, %",
+            "2.3",
+            lambda: 100 * matmul["counter_vs_power_sd"],
+        ),
+        fig(
+            rec,
+            "first look: matmul CV under linear interpolation, %",
+            "1.09",
+            lambda: 100 * variants["linear,lag=used(5ms)"]["cv"],
+        ),
+        fig(
+            rec,
+            "first look: linear's mean below step's, J",
+            "23",
+            lambda: variants["step,lag=used(5ms)"]["mean_j"] - variants["linear,lag=used(5ms)"]["mean_j"],
+        ),
+        fig(rec, "run 1: matmul meter CV, %", "0.87", lambda: 100 * run1["summaries"][0]["meter_cv"]),
+        fig(
+            rec,
+            "the counter's lag fitted in run 2, ms",
+            "8",
+            lambda: 1e3 * characterise["run 2"]["counter_lag_s_fit"],
+        ),
+        fig(rec, "a counter read, least, ms", "3.4", lambda: min(read_ms)),
+        fig(rec, "a counter read, most, ms", "3.9", lambda: max(read_ms)),
+        fig(
+            rec,
+            "the 1 s power average's delay, s",
+            "0.95",
+            lambda: characterise["run 2"]["power_average_delay_s_fit"],
+        ),
+        fig(rec, "idle with the context open, W", "121", lambda: run2["idle_power_w"]),
+        fig(rec, "AudioLDM-s generation, shortest, s", "3.26", lambda: min(durations)),
+        fig(rec, "AudioLDM-s generation, longest, s", "5.29", lambda: max(durations)),
+        fig(rec, "AudioLDM-s duration CV, %", "15.2", lambda: 100 * audioldm["duration_cv"]),
+        fig(
+            rec, "AudioLDM-s duration CV, run 1, %", "18.5", lambda: 100 * run1["summaries"][1]["duration_cv"]
+        ),
+        fig(
+            rec,
+            "energy per extra second, run 1, W",
+            "122",
+            lambda: (
+                statistics.linear_regression(
+                    [w["duration_s"] for w in rows1], [w["meter_j"] for w in rows1]
+                ).slope
+            ),
+        ),
+        fig(rec, "AudioLDM-s net energy CV, %", "3.0", lambda: 100 * audioldm["meter_net_cv"]),
+    ]
