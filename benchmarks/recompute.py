@@ -1,16 +1,17 @@
 """Recompute the figures of the committed records from the committed run data, and compare.
 
-Each figure that a record (README.md, benchmarks/results/*.md, docs/results/**/README.md) states and
-whose run data is committed is in `FIGURES`: the record, a name, the value as written there, a function
-that computes it from the data (Parquet run folders, benchmark JSON) and the tolerance of its rounding.
-A figure whose run data was not kept is in `NOT_RECOMPUTABLE`, with the words its record must carry to
-say so. `INVENTORY` lists, per figure-bearing record, the data behind it. Whole tables are recomputed
-cell by cell (record_tables.py: `TableCheck`), and search_bench.md's printouts against their CSVs.
+A record is README.md, benchmarks/results/*.md or docs/results/**/README.md. Its figures are checked
+in three ways: a `Figure` (record_figures.py) names one value as the record writes it and the function
+that recomputes it, within the rounding written (the registry: `_figures` here, and the readings'
+figures in record_prose.py); a `TableCheck` (record_tables.py) recomputes a whole table from Parquet
+run folders, benchmark JSON or CSV and compares it cell by cell; search_bench.md's printouts are
+compared with the CSVs their bench wrote. A figure whose run data was not kept is marked in its
+record ("not recomputable", "from outside", with the source); `INVENTORY` lists, per record, the
+data behind it (None: none kept, and the record says so at its top).
 
-Coverage: every number of every record (record_numbers.py says which numbers are figures) is checked
-(by a figure, a table or a printout check, or quoting a checked value of its record), marked (in a
-section, or a record without data, that says "not recomputable"), a listed setting, or uncovered;
-`UNCOVERED_ALLOWED` bounds the uncovered per record, and the test fails above it.
+Coverage: every number of every record (record_numbers.py says which are figures) is checked, marked,
+a listed setting (`SETTINGS`, with its reason) or uncovered; `UNCOVERED_ALLOWED` bounds the
+uncovered per record, and the test fails above it.
 
     python benchmarks/recompute.py                 # every figure and table: ok or MISMATCH; coverage
     python benchmarks/recompute.py --uncovered     # … and each figure not yet checked nor marked
