@@ -82,3 +82,48 @@ def test_a_kept_run_has_its_rows_and_logs_but_not_tunes_own_state(tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_parquet(kept / "results.parquet"), pd.read_parquet(src / "results.parquet")
     )
+
+
+def test_every_recomputed_table_and_printout_agrees_with_its_record(recompute):
+    problems = [p for _, _, _, found in recompute.table_checks() for p in found]
+    assert problems == []
+    assert recompute.printout_checks()[1] == ()
+    covered = {t.record for t, _, cells, _ in recompute.table_checks() if cells}
+    assert {"docs/results/h100/README.md", "docs/results/h200/runtime/README.md"} <= covered
+    assert any(
+        record == "benchmarks/results/search_bench.md" for record, _, _ in recompute.printout_checks()[0]
+    )
+
+
+def test_every_figure_is_checked_marked_or_within_its_records_allowance(recompute):
+    # a record without kept data says so at its top; no record gains an unchecked, unmarked figure
+    assert recompute.coverage_problems() == []
+
+
+def test_the_extractor_finds_figures_and_leaves_out_code_dates_versions_and_names(recompute):
+    text = """# A record
+
+> **Not recomputable from committed data: figures from the run's output.**
+
+- date: 2026-11-30 07:00 UTC, driver 580.159.04, torch 2.11, on an H100 (GPU-2d873470), fp16
+- command: `python bench.py --steps 10 --budget 0.1`
+- saves 76–81 % gross, 1.91× in wall time, 2 cores, 7 repeats, idle 122 W, p = 3.5e-11
+
+| model | batch 10 / batch 1 |
+|---|---|
+| make-an-audio-2 | 0.53 |
+"""
+    numbers = recompute.record_numbers.numbers("a.md", text)
+    assert [n.text for n in numbers] == ["76", "81 %", "1.91×", "122", "3.5e-11", "0.53"]
+    assert [n.table for n in numbers][-1] == 0
+    assert recompute.record_numbers.sections(text)[0].marked
+    assert not recompute.record_numbers.sections(text.replace("Not recomputable", "Recorded"))[0].marked
+
+
+def test_a_cell_off_by_more_than_its_rounding_is_a_mismatch(recompute):
+    # the report's CI of AudioLDM at batch 2 (docs/results/h100/paper-batch/report/configs.csv) is 47.4975
+    compare = recompute.record_numbers.compare_cell
+    assert compare("327 ± 47", (327.12115534183306, 47.49753391917656)) is None
+    assert compare("327 ± 48", (327.12115534183306, 47.49753391917656)) is not None
+    assert compare("−76 %", "-75.9 %") is None and compare("−76 %", "-76.6 %") is not None
+    assert compare("64 / 64", (64, 63)) is not None
