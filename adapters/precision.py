@@ -1,0 +1,74 @@
+"""The `precision` axis (`runtime.py`) applied: a quantised copy of a loaded denoiser, through torchao.
+
+torchao (``quantize_``) replaces the weights of every ``nn.Linear`` of the denoiser by its tensor
+subclasses, in place; convolutions, norms and embeddings keep the swept dtype. It works in place, so it
+works on a copy: the eager denoiser stays as it was, the reference of every other runtime (the copy
+holds the model's denoiser a second time, in its smaller format). A worker quantises once per model
+and precision, on the first call of that runtime: inside the trial's setup generation, metered apart
+(`quantised_denoisers` lets the trial record that it happened).
+
+* ``fp8``: ``Float8DynamicActivationFloat8WeightConfig`` — float8 (e4m3) weights and activations
+  scaled per call, multiplied by ``torch._scaled_mm``, which needs compute capability ≥ 8.9.
+* ``int8``: ``Int8WeightOnlyConfig`` — int8 weights dequantised into the swept dtype for each multiply.
+
+A device or layer that cannot run the asked-for format is `InfeasibleError`, never the unquantised
+denoiser in its place.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from t2a_ray.adapters.runtime import FP8_MIN_CAPABILITY
+from t2a_ray.errors import InfeasibleError, first_line
+
+_QUANTISED = 0  # denoiser copies quantised in this process: what a setup generation records
+
+
+def quantised_denoisers() -> int:
+    """Denoisers quantised in this process so far."""
+    return _QUANTISED
+
+
+def check_device(precision: str, device: torch.device) -> None:
+    """Raise InfeasibleError where `device` cannot run `precision`, before anything is copied."""
+    if precision != "fp8":
+        return
+    if device.type != "cuda":
+        raise InfeasibleError(f"precision=fp8: no float8 matrix multiply on the {device.type}")
+    capability = torch.cuda.get_device_capability(device)
+    if capability < FP8_MIN_CAPABILITY:
+        need = ".".join(map(str, FP8_MIN_CAPABILITY))
+        raise InfeasibleError(
+            f"precision=fp8: {torch.cuda.get_device_name(device)} has compute capability "
+            f"{'.'.join(map(str, capability))}, float8 matrix multiplies need ≥ {need}"
+        )
+
+
+def quantised(denoiser: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """A copy of `denoiser` whose linear layers hold `precision` ("fp8" or "int8") weights."""
+    global _QUANTISED
+    try:
+        from torchao.quantization import quantize_
+    except ImportError as e:  # the launch checks this first; a worker without it still says why
+        raise InfeasibleError(f"precision={precision} needs torchao: pip install 't2a-ray[levers]'") from e
+    config = _config(precision)
+    copied = copy.deepcopy(denoiser)
+    try:
+        quantize_(copied, config)
+    except (RuntimeError, AssertionError, ValueError, NotImplementedError) as e:
+        # torchao asserts what the device or a layer's shape cannot do; that is a result, not a bug
+        raise InfeasibleError(
+            f"precision={precision}: torchao cannot quantise this denoiser: {first_line(e)}"
+        ) from e
+    _QUANTISED += 1
+    return copied
+
+
+def _config(precision: str) -> Any:
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, Int8WeightOnlyConfig
+
+    return {"fp8": Float8DynamicActivationFloat8WeightConfig, "int8": Int8WeightOnlyConfig}[precision]()
