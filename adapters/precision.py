@@ -5,7 +5,7 @@ subclasses, in place; convolutions, norms and embeddings keep the swept dtype. I
 works on a copy: the eager denoiser stays as it was, the reference of every other runtime (the copy
 holds the model's denoiser a second time, in its smaller format). A worker quantises once per model
 and precision, on the first call of that runtime: inside the trial's setup generation, metered apart
-(`quantised_denoisers` lets the trial record that it happened).
+(`runtime.quantised_denoisers` lets the trial record that it happened).
 
 * ``fp8``: ``Float8DynamicActivationFloat8WeightConfig`` — float8 (e4m3) weights and activations
   scaled per call, multiplied by ``torch._scaled_mm``, which needs compute capability ≥ 8.9.
@@ -28,8 +28,8 @@ from t2a_ray.errors import InfeasibleError, first_line
 _QUANTISED = 0  # denoiser copies quantised in this process: what a setup generation records
 
 
-def quantised_denoisers() -> int:
-    """Denoisers quantised in this process so far."""
+def quantised_count() -> int:
+    """Denoisers quantised in this process so far (read through `runtime.quantised_denoisers`)."""
     return _QUANTISED
 
 

@@ -23,8 +23,9 @@ The eager run — ``compile: none``, ``attention: default``, ``precision: none``
 every other runtime's reference: its waveform for the same configuration and seed is what a runtime's
 output is compared with.
 
-`compiled_graphs` lets the trial see compilation without importing torch: a window in which a graph
-was compiled would hold compile time, so the trial refuses it.
+`compiled_graphs` and `quantised_denoisers` let the trial see compilation and quantisation without
+importing torch: a window in which a graph was compiled would hold compile time, so the trial refuses
+it, and the setup table records which setup generation did either.
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def compiled_graphs() -> int:
     """Graphs torch.compile has compiled in this process so far (0 while it was never imported)."""
     utils = sys.modules.get("torch._dynamo.utils")
     return 0 if utils is None else int(utils.counters["stats"]["unique_graphs"])
+
+
+def quantised_denoisers() -> int:
+    """Denoisers quantised (`precision.py`) in this process so far (0 while it was never imported)."""
+    precision = sys.modules.get("t2a_ray.adapters.precision")
+    return 0 if precision is None else precision.quantised_count()
 
 
 def output_equivalence(waveforms: np.ndarray, reference: np.ndarray) -> tuple[float | None, float | None]:
