@@ -5,7 +5,8 @@ subclasses, in place; convolutions, norms and embeddings keep the swept dtype. I
 works on a copy: the eager denoiser stays as it was, the reference of every other runtime (the copy
 holds the model's denoiser a second time, in its smaller format). A worker quantises once per model
 and precision, on the first call of that runtime: inside the trial's setup generation, metered apart
-(`runtime.quantised_denoisers` lets the trial record that it happened).
+(`runtime.quantised_denoisers` lets the trial record that it happened). A worker's first quantisation
+also imports torchao (seconds), as a user's first one does; that import is part of its setup cost.
 
 * ``fp8``: ``Float8DynamicActivationFloat8WeightConfig`` — float8 (e4m3) weights and activations
   scaled per call, multiplied by ``torch._scaled_mm``, which needs compute capability ≥ 8.9.
