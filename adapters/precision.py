@@ -13,7 +13,12 @@ also imports torchao (seconds), as a user's first one does; that import is part 
 * ``int8``: ``Int8WeightOnlyConfig`` — int8 weights dequantised into the swept dtype for each multiply.
 
 A device or layer that cannot run the asked-for format is `InfeasibleError`, never the unquantised
-denoiser in its place.
+denoiser in its place: torchao itself leaves a linear layer as it was where float8's matrix multiply
+cannot take its shape (a dimension not a multiple of 16), so every linear layer is checked afterwards.
+
+torchao's configs would also set process-wide inductor options (``set_inductor_config``): they are left
+alone, so that a quantised denoiser is compiled as every other runtime of the worker is, before and
+after it, and a difference between runtimes is the quantisation's.
 """
 
 from __future__ import annotations
@@ -65,11 +70,31 @@ def quantised(denoiser: torch.nn.Module, precision: str) -> torch.nn.Module:
         raise InfeasibleError(
             f"precision={precision}: torchao cannot quantise this denoiser: {first_line(e)}"
         ) from e
+    left = unquantised_linears(copied)
+    if left:
+        name, shape = left[0]
+        why = "; float8 needs both dimensions multiples of 16" if precision == "fp8" else ""
+        raise InfeasibleError(
+            f"precision={precision}: torchao left {len(left)} linear layer(s) of the denoiser unquantised "
+            f"(the first: {name}, weight {tuple(shape)}{why})"
+        )
     _QUANTISED += 1
     return copied
+
+
+def unquantised_linears(module: torch.nn.Module) -> list[tuple[str, torch.Size]]:
+    """(name, weight shape) of each linear layer of `module` whose weight is not a torchao tensor."""
+    from torchao.utils import TorchAOBaseTensor
+
+    return [
+        (name, m.weight.shape)
+        for name, m in module.named_modules()
+        if isinstance(m, torch.nn.Linear) and not isinstance(m.weight, TorchAOBaseTensor)
+    ]
 
 
 def _config(precision: str) -> Any:
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, Int8WeightOnlyConfig
 
-    return {"fp8": Float8DynamicActivationFloat8WeightConfig, "int8": Int8WeightOnlyConfig}[precision]()
+    kind = {"fp8": Float8DynamicActivationFloat8WeightConfig, "int8": Int8WeightOnlyConfig}[precision]
+    return kind(set_inductor_config=False)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from t2a_ray.adapters import adapter_class, get_card
 from t2a_ray.adapters.make_an_audio_2 import ConcatDiT2MLP
+from t2a_ray.adapters.precision import quantised, unquantised_linears
 from t2a_ray.adapters.runtime import cache_param, output_equivalence, quantised_denoisers
 from t2a_ray.adapters.step_cache import StepCache, cached_blocks
 from t2a_ray.cli import main
@@ -150,6 +151,14 @@ def test_a_step_cache_skips_the_deep_blocks_and_reuses_nothing_of_another_genera
 def test_a_lever_the_device_or_compile_cannot_run_is_infeasible(adapter, runtime, reason):
     with pytest.raises(InfeasibleError, match=reason):
         adapter.generate(PROMPT, {**PARAMS, **runtime}, seed=0)
+
+
+def test_every_linear_layer_of_a_quantised_copy_is_checked():
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 8))
+    copied = quantised(plain, "int8")
+    assert unquantised_linears(copied) == []
+    assert unquantised_linears(plain) == [("0", (32, 32)), ("2", (8, 32))]  # the original is untouched
 
 
 def _dit(depth: int) -> ConcatDiT2MLP:
