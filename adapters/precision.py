@@ -9,7 +9,7 @@ and precision, on the first call of that runtime: inside the trial's setup gener
 also imports torchao (seconds), as a user's first one does; that import is part of its setup cost.
 
 * ``fp8``: ``Float8DynamicActivationFloat8WeightConfig`` — float8 (e4m3) weights and activations
-  scaled per call, multiplied by ``torch._scaled_mm``, which needs compute capability ≥ 8.9.
+  scaled per call, multiplied by ``torch._scaled_mm``, which needs `runtime.FP8_MIN_CAPABILITY`.
 * ``int8``: ``Int8WeightOnlyConfig`` — int8 weights dequantised into the swept dtype for each multiply.
 
 A device or layer that cannot run the asked-for format is `InfeasibleError`, never the unquantised
@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from t2a_ray.adapters.runtime import FP8_MIN_CAPABILITY
+from t2a_ray.adapters.runtime import FP8_GPU, FP8_MIN_CAPABILITY
 from t2a_ray.errors import InfeasibleError, first_line
 
 _QUANTISED = 0  # denoiser copies quantised in this process: what a setup generation records
@@ -47,10 +47,9 @@ def check_device(precision: str, device: torch.device) -> None:
         raise InfeasibleError(f"precision=fp8: no float8 matrix multiply on the {device.type}")
     capability = torch.cuda.get_device_capability(device)
     if capability < FP8_MIN_CAPABILITY:
-        need = ".".join(map(str, FP8_MIN_CAPABILITY))
         raise InfeasibleError(
             f"precision=fp8: {torch.cuda.get_device_name(device)} has compute capability "
-            f"{'.'.join(map(str, capability))}, float8 matrix multiplies need ≥ {need}"
+            f"{'.'.join(map(str, capability))}; float8 matrix multiplies need {FP8_GPU}"
         )
 
 

@@ -59,14 +59,15 @@ ATTENTION = ParamSpec(
     choices=ATTENTION_BACKENDS,
 )
 PRECISIONS = ("none", "fp8", "int8")
-FP8_MIN_CAPABILITY = (8, 9)  # float8 matrix multiplies (torch._scaled_mm): Ada Lovelace and Hopper on
+FP8_MIN_CAPABILITY = (8, 9)  # float8 matrix multiplies (torch._scaled_mm): Ada Lovelace, Hopper and later
+FP8_GPU = "a GPU of compute capability ≥ " + ".".join(map(str, FP8_MIN_CAPABILITY))
 PRECISION = ParamSpec(
     "precision",
     str,
     "none",
     "the denoiser's linear layers quantised by torchao, once per worker and metered as setup (none: the "
-    "dtype as swept; fp8: float8 weights and activations, a GPU of compute capability ≥ 8.9; int8: int8 "
-    "weights); needs the `levers` extra",
+    f"dtype as swept; fp8: float8 weights and activations, {FP8_GPU}; int8: int8 weights); needs the "
+    "`levers` extra",
     choices=PRECISIONS,
 )
 CACHE_MODES = ("none", "every-2", "every-3")
@@ -152,7 +153,7 @@ def refusal(params: Mapping[str, Any], device: str) -> tuple[str, Any, str] | No
         return (
             "precision",
             precision,
-            "needs a GPU of compute capability ≥ 8.9; on the CPU (--gpus 0) use precision none or int8",
+            f"needs {FP8_GPU}; on the CPU (--gpus 0) use precision none or int8",
         )
     if precision not in (None, "none") and not torchao_installed():
         return "precision", precision, "needs torchao, which is not installed: pip install 't2a-ray[levers]'"
