@@ -1,16 +1,17 @@
 """The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
 
 A variant is the model's denoiser — the eager one, or a copy quantised to a `precision`
-(``precision.py``, made once and kept) — run under one attention backend (entered around its forward:
-`_WithAttention`) and, unless eager, wrapped by ``torch.compile`` in one mode. A `cache` is a step cache
-(``step_cache.py``) installed on that denoiser while its runtime is in use, reset before each
-generation. The knobs act on the denoiser alone: it runs at every step and holds almost all the attention, while the text encoders,
-decoder and vocoder keep torch's choice of kernel (a VAE's single-head attention has no flash kernel,
-for one). A variant shares the eager module's weights (no second copy), is built on first use and kept
-as long as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
-the denoiser's place (the pipeline reaches the wrapped module's attributes through ``OptimizedModule``,
-the way diffusers documents compiling a UNet); it stays there until another runtime is asked for, so
-the windows of a trial swap nothing.
+(``precision.py``) — run under one attention backend (entered around its forward: `_WithAttention`)
+and, unless eager, wrapped by ``torch.compile`` in one mode. A `cache` is a step cache
+(``step_cache.py``) installed on that denoiser while its runtime is in use and emptied after each
+generation. The knobs act on the denoiser alone: it runs at every step and holds almost all the
+attention, while the text encoders, decoder and vocoder keep torch's choice of kernel (a VAE's
+single-head attention has no flash kernel, for one). A variant shares the weights of the denoiser it
+wraps (no second copy; a quantised copy is the one copy, made once per precision), is built on first
+use and kept as long as the adapter stays resident — once per (worker, model, runtime). `use` puts the
+asked-for variant in the denoiser's place (the pipeline reaches the wrapped module's attributes through
+``OptimizedModule``, the way diffusers documents compiling a UNet); it stays there until another
+runtime is asked for, so the windows of a trial swap nothing.
 
 Shapes are static (``dynamic=False``): CUDA graphs are captured per shape anyway and a sweep has few
 (batch size × duration × guidance × prompt length), each compiled on its first call. The trial makes
@@ -21,8 +22,10 @@ No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hi
 recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
 that inductor skips under ``reduce-overhead``/``max-autotune`` (it only logs it) is an error, for that
 denoiser class from then on; off CUDA those modes are infeasible before anything is compiled. These,
-any other compile failure and an attention backend with no kernel for a call become `InfeasibleError`:
-the knob cannot run this configuration, which is a result, not a crash.
+any other compile failure, an attention backend with no kernel for a call, a precision the device or a
+layer cannot run (``precision.py``) and a step cache under ``torch.compile`` (its features would live
+outside the graph) become `InfeasibleError`: the knob cannot run this configuration, which is a
+result, not a crash.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ RECOMPILE_LIMIT = 64
 IGNORED_LOG_CALLS = {logging.Logger.debug, logging.Logger.info}
 
 
-# (denoiser class, mode, attention, precision) whose CUDA graph capture inductor skipped in this process. Inductor
-# logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance of the
-# class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
+# (denoiser class, mode, attention, precision) whose CUDA graph capture inductor skipped in this process.
+# Inductor logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance
+# of the class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
 _SKIPPED_CUDA_GRAPHS: set[tuple[str, str, str, str]] = set()
 
 # What SDPA raises when the chosen backend cannot run a call (on the GPU, and on the CPU for `efficient`)
