@@ -1,14 +1,17 @@
 """The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
 
-A variant is the model's denoiser run under one attention backend (entered around its forward:
-`_WithAttention`) and, unless eager, wrapped by ``torch.compile`` in one mode. Both knobs act on the
-denoiser alone: it runs at every step and holds almost all the attention, while the text encoders,
-decoder and vocoder keep torch's choice of kernel (a VAE's single-head attention has no flash kernel,
-for one). A variant shares the eager module's weights (no second copy), is built on first use and kept
-as long as the adapter stays resident — once per (worker, model, runtime). `use` puts the asked-for variant in
-the denoiser's place (the pipeline reaches the wrapped module's attributes through ``OptimizedModule``,
-the way diffusers documents compiling a UNet); it stays there until another runtime is asked for, so
-the windows of a trial swap nothing.
+A variant is the model's denoiser — the eager one, or a copy quantised to a `precision`
+(``precision.py``) — run under one attention backend (entered around its forward: `_WithAttention`)
+and, unless eager, wrapped by ``torch.compile`` in one mode. A `cache` is a step cache
+(``step_cache.py``) installed on that denoiser while its runtime is in use and emptied after each
+generation. The knobs act on the denoiser alone: it runs at every step and holds almost all the
+attention, while the text encoders, decoder and vocoder keep torch's choice of kernel (a VAE's
+single-head attention has no flash kernel, for one). A variant shares the weights of the denoiser it
+wraps (no second copy; a quantised copy is the one copy, made once per precision), is built on first
+use and kept as long as the adapter stays resident — once per (worker, model, runtime). `use` puts the
+asked-for variant in the denoiser's place (the pipeline reaches the wrapped module's attributes through
+``OptimizedModule``, the way diffusers documents compiling a UNet); it stays there until another
+runtime is asked for, so the windows of a trial swap nothing.
 
 Shapes are static (``dynamic=False``): CUDA graphs are captured per shape anyway and a sweep has few
 (batch size × duration × guidance × prompt length), each compiled on its first call. The trial makes
@@ -19,8 +22,10 @@ No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hi
 recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
 that inductor skips under ``reduce-overhead``/``max-autotune`` (it only logs it) is an error, for that
 denoiser class from then on; off CUDA those modes are infeasible before anything is compiled. These,
-any other compile failure and an attention backend with no kernel for a call become `InfeasibleError`:
-the knob cannot run this configuration, which is a result, not a crash.
+any other compile failure, an attention backend with no kernel for a call, a precision the device or a
+layer cannot run (``precision.py``) and a step cache under ``torch.compile`` (its features would live
+outside the graph) become `InfeasibleError`: the knob cannot run this configuration, which is a
+result, not a crash.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from typing import Any
 
 import torch
 
+from t2a_ray.adapters import precision as quantise
 from t2a_ray.adapters._modules import named_modules_of
-from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, runtime_of
-from t2a_ray.errors import InfeasibleError
+from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, cache_interval, runtime_of
+from t2a_ray.adapters.step_cache import StepCache
+from t2a_ray.errors import InfeasibleError, first_line
 
 # Compiled graphs one function may hold (dynamo's default is 8): a worker can hold several models that
 # share a denoiser class, each with its shapes and runtimes. Beyond it, an error (never eager).
@@ -45,10 +52,10 @@ RECOMPILE_LIMIT = 64
 IGNORED_LOG_CALLS = {logging.Logger.debug, logging.Logger.info}
 
 
-# (denoiser class, mode, attention) whose CUDA graph capture inductor skipped in this process. Inductor
-# logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance of the
-# class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
-_SKIPPED_CUDA_GRAPHS: set[tuple[str, str, str]] = set()
+# (denoiser class, mode, attention, precision) whose CUDA graph capture inductor skipped in this process.
+# Inductor logs a skip once, when it compiles; dynamo shares the compiled graph with every later instance
+# of the class (a reloaded model, tango and tango2), which would then run without graphs and without a word.
+_SKIPPED_CUDA_GRAPHS: set[tuple[str, str, str, str]] = set()
 
 # What SDPA raises when the chosen backend cannot run a call (on the GPU, and on the CPU for `efficient`)
 _NO_SDPA_KERNEL = ("No available kernel", "No viable backend")
@@ -77,42 +84,67 @@ class Variants:
         self.device = device
         self.eager = denoiser
         self.slot = _slot(model, denoiser)
-        self.variants: dict[tuple[str, str], torch.nn.Module] = {}
+        self.variants: dict[tuple[str, str, str], torch.nn.Module] = {}
+        self.quantised: dict[str, torch.nn.Module] = {}  # precision → the quantised copy of `eager`
+        self.cache: StepCache | None = None  # on the active runtime's denoiser, where it has a cache
         self.active = dict(EAGER)
+
+    def base(self, precision: str) -> torch.nn.Module:
+        """The denoiser in `precision`: the eager one, or its quantised copy (made once and kept)."""
+        if precision == "none":
+            return self.eager
+        if precision not in self.quantised:
+            self.quantised[precision] = quantise.quantised(self.eager, precision)
+        return self.quantised[precision]
 
     def module(self, runtime: Mapping[str, str]) -> torch.nn.Module:
         """The denoiser for `runtime`, made once and kept (compiled lazily: on its first call)."""
-        mode, attention = runtime["compile"], runtime["attention"]
+        mode, attention, precision = runtime["compile"], runtime["attention"], runtime["precision"]
+        base = self.base(precision)
         if (mode, attention) == ("none", "default"):
-            return self.eager
-        if (mode, attention) not in self.variants:
+            return base
+        if (mode, attention, precision) not in self.variants:
             from torch import _inductor
 
-            variant = _WithAttention(self.eager, None if attention == "default" else _backends()[attention])
+            variant = _WithAttention(base, None if attention == "default" else _backends()[attention])
             if mode != "none":
                 variant = torch.compile(
                     variant, fullgraph=True, dynamic=False, options=_inductor.list_mode_options(mode)
                 )
-            self.variants[mode, attention] = variant
-        return self.variants[mode, attention]
+            self.variants[mode, attention, precision] = variant
+        return self.variants[mode, attention, precision]
 
     @contextlib.contextmanager
     def use(self, params: Mapping[str, Any]) -> Iterator[None]:
         """Run the body (one generation) under the runtime that `params` ask for."""
         runtime = runtime_of(params)
         mode, attention = runtime["compile"], runtime["attention"]
-        graphs_key = (type(self.eager).__qualname__, mode, attention)
+        graphs_key = (type(self.eager).__qualname__, mode, attention, runtime["precision"])
         if mode in CUDA_GRAPH_MODES and self.device.type != "cuda":
             raise InfeasibleError(f"compile={mode}: no CUDA graphs on the {self.device.type}")
+        if runtime["cache"] != "none" and mode != "none":
+            raise InfeasibleError(
+                f"cache={runtime['cache']} with compile={mode}: the features a step cache keeps between "
+                "calls live outside the compiled graph (and CUDA graphs reuse their output memory)"
+            )
+        quantise.check_device(runtime["precision"], self.device)
         if graphs_key in _SKIPPED_CUDA_GRAPHS:  # its graphs may be reused, and the skip is not logged again
             raise InfeasibleError(f"compile={mode}: inductor skipped CUDA graph capture for this denoiser")
         if runtime != self.active:
+            if self.cache is not None:  # off its denoiser before that is copied to be quantised
+                self.cache.remove()
+                self.cache = None
             parent, name = self.slot
             setattr(parent, name, self.module(runtime))
             self.active = runtime
+        interval = cache_interval(runtime["cache"])
+        if interval is not None and self.cache is None:
+            self.cache = StepCache(self.base(runtime["precision"]), interval)
         skips = _cudagraph_skips() if mode in CUDA_GRAPH_MODES else 0
         try:
             with contextlib.ExitStack() as stack:
+                if self.cache is not None:  # the features are this generation's: not kept beyond it
+                    stack.callback(self.cache.reset)
                 if mode != "none":
                     stack.enter_context(
                         torch._dynamo.config.patch(
@@ -123,11 +155,11 @@ class Variants:
                     )
                 yield
         except torch._dynamo.exc.TorchDynamoException as e:
-            raise InfeasibleError(f"compile={mode} failed: {_first_line(e)}") from e
+            raise InfeasibleError(f"compile={mode} failed: {first_line(e)}") from e
         except RuntimeError as e:
             if attention != "default" and any(m in str(e) for m in _NO_SDPA_KERNEL):
                 raise InfeasibleError(
-                    f"attention={attention} has no kernel for an attention call of the denoiser: {_first_line(e)}"
+                    f"attention={attention} has no kernel for an attention call of the denoiser: {first_line(e)}"
                 ) from e
             raise
         if mode in CUDA_GRAPH_MODES and _cudagraph_skips() > skips:
@@ -177,8 +209,3 @@ def _slot(model: Any, module: torch.nn.Module) -> tuple[Any, str]:
             if child is module:
                 return part, child_name
     raise RuntimeError(f"the denoiser {type(module).__name__} is not a part of the model, nor a child of one")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

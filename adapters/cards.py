@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from t2a_ray.adapters.base import ModelCard, ModeLimits, ParamSpec
-from t2a_ray.adapters.runtime import RUNTIME_PARAMS
+from t2a_ray.adapters.runtime import runtime_params
 
 
 def steps(default: int) -> ParamSpec:
@@ -97,7 +97,14 @@ AUDIOLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(200), guidance(2.5), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
+    params=(
+        steps(200),
+        guidance(2.5),
+        duration(10.0, 0.1, 30.0),
+        BATCH,
+        scheduler("ddim"),
+        *runtime_params("unet"),
+    ),
     text_max_tokens=512,
     notes=(
         "UNet 128×[1,2,3,5], 2 res-blocks, self-attention at the 3 lower resolutions, text as a 512-d CLAP "
@@ -125,7 +132,7 @@ def _audioldm2(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
             duration(10.0, 0.1, 30.0),
             BATCH,
             scheduler("ddim"),
-            *RUNTIME_PARAMS,
+            *runtime_params("unet"),
         ),
         text_max_tokens=128,
         notes=(
@@ -176,7 +183,7 @@ STABLE_AUDIO_OPEN = ModelCard(
     revision=None,
     sample_rate_hz=SAO_RATE_HZ,
     channels=2,
-    params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *RUNTIME_PARAMS),
+    params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *runtime_params("dit")),
     mode_limits={
         "tiny": ModeLimits(
             # one sample short of the window: the adapter asks the pipeline for half a sample more
@@ -212,7 +219,7 @@ def _tango(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
             duration(10.0, 0.1, 30.0),
             BATCH,
             scheduler("ddpm"),
-            *RUNTIME_PARAMS,
+            *runtime_params("unet"),
         ),
         text_max_tokens=512,
         notes=(
@@ -253,7 +260,14 @@ MUSICLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(200), guidance(2.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
+    params=(
+        steps(200),
+        guidance(2.0),
+        duration(10.0, 0.1, 30.0),
+        BATCH,
+        scheduler("ddim"),
+        *runtime_params("unet"),
+    ),
     text_max_tokens=512,
     notes=(
         "AudioLDM-S's UNet (128×[1,2,3,5], FiLM 512), VAE and HiFi-GAN with a full CLAP model whose audio branch "
@@ -277,7 +291,14 @@ MAKE_AN_AUDIO = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 30.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
+    params=(
+        steps(100),
+        guidance(3.0),
+        duration(10.0, 0.1, 30.0),
+        BATCH,
+        scheduler("ddim"),
+        *runtime_params("unet"),
+    ),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation on diffusers blocks — UNet 320×[1,2], attention at both levels, 2 "
@@ -304,7 +325,14 @@ MAKE_AN_AUDIO_2 = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(steps(100), guidance(3.0), duration(10.0, 0.1, 27.0), BATCH, scheduler("ddim"), *RUNTIME_PARAMS),
+    params=(
+        steps(100),
+        guidance(3.0),
+        duration(10.0, 0.1, 27.0),
+        BATCH,
+        scheduler("ddim"),
+        *runtime_params("dit"),
+    ),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation — ConcatDiT2MLP hidden 576, depth 4, 8 heads, context 1024, 20 "

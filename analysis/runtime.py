@@ -1,12 +1,15 @@
-"""What a runtime setting (compile mode, attention backend) costs once and saves per waveform.
+"""What a runtime setting (compile mode, attention backend, precision, step cache) costs once and saves
+per waveform.
 
 Pure functions over the results table (one row per window) and the setup table (`logs/setup/`, one row
 per setup generation: the first call of a runtime at a trial's shapes, outside the windows):
 
-* `setup_costs`: the generations that compiled something, with their overhead — the setup
-  generation's energy and time minus one steady generation of the same trial (the mean of its windows).
-* `break_even`: per compiled configuration, the waveforms after which its compile overhead is paid
-  back by its saving per waveform against the eager configuration that differs only in the runtime.
+* `setup_costs`: the generations that compiled something or quantised the denoiser, with their
+  overhead — the setup generation's energy and time minus one steady generation of the same trial (the
+  mean of its windows).
+* `break_even`: per configuration of a runtime other than eager, the waveforms after which its setup
+  overhead is paid back by its saving per waveform against the eager configuration that differs only in
+  the runtime.
 * `equivalence`: per configuration, how far its waveform is from the eager run's (same seed), flagged
   below `EQUIVALENT_MIN_SNR_DB`.
 * `launch_boundness`: per configuration, how busy the GPU was and its power over idle, read out as
@@ -69,9 +72,13 @@ def _per_generation(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def setup_costs(setup: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """The setup generations that compiled graphs, with `overhead_j`/`overhead_s`: what they cost
-    beyond one steady generation of their trial (null when the trial has no ok window)."""
-    compiled = setup[setup["graphs_compiled"] > 0].copy()
+    """The setup generations that compiled graphs or quantised the denoiser, with `overhead_j`/
+    `overhead_s`: what they cost beyond one steady generation of their trial (null when the trial has
+    no ok window). A setup table from before quantisation existed has no `denoisers_quantised`."""
+    work = setup["graphs_compiled"] > 0
+    if "denoisers_quantised" in setup:
+        work |= setup["denoisers_quantised"].fillna(0) > 0
+    compiled = setup[work].copy()
     steady = _per_generation(results).groupby("trial_id")[["generation_j", "latency_s"]].mean()
     compiled = compiled.join(steady, on="trial_id")
     compiled["overhead_j"] = compiled["setup_energy_j"] - compiled["generation_j"]
@@ -94,9 +101,9 @@ def difference_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENERGY_COL) -> pd.DataFrame:
-    """Per compiled configuration: its saving per waveform against its eager twin (95 % CI, Welch)
-    and the waveforms after which the compile overhead is paid back, with the CI that the saving's
-    CI gives (the overhead is one measurement per shape and worker, taken as exact; the mean over
+    """Per configuration of a runtime other than eager: its saving per waveform against its eager twin
+    (95 % CI, Welch) and the waveforms after which the setup overhead (compiling, quantising) is paid
+    back, with the CI that the saving's CI gives (the overhead is one measurement per shape and worker, taken as exact; the mean over
     workers where several compiled it). Never paid back: `break_even_waveforms` is inf.
 
     The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
@@ -106,14 +113,14 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    shapes = costs.groupby(SHAPE_COLUMNS, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
-    eager = _where(ok, EAGER)
+    shape = [c for c in SHAPE_COLUMNS if c in costs and c in ok]  # a run from before an axis lacks it
+    shapes = costs.groupby(shape, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
+    eager = ok[_eager_rows(ok)]
     out = []
-    compiled = ok[ok["compile"].notna() & (ok["compile"] != EAGER["compile"])]
-    for key, rows in compiled.groupby(cols, dropna=False):
+    for key, rows in ok[~_eager_rows(ok)].groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
         twin = _where(eager, {c: config[c] for c in others})
-        over_j, over_s, source = _overhead(shapes, config)
+        over_j, over_s, source = _overhead(shapes, config, shape)
         saving, half = difference_ci(twin[energy_col], rows[energy_col])
         low, high = saving - half, saving + half
         out.append(
@@ -134,12 +141,13 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
     return pd.DataFrame(out)
 
 
-def _overhead(shapes: pd.DataFrame, config: dict) -> tuple[float, float, str | None]:
-    """(overhead J, overhead s, where it was measured) of `config`'s shapes: see `break_even`."""
-    own = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS})
+def _overhead(shapes: pd.DataFrame, config: dict, shape: list[str]) -> tuple[float, float, str | None]:
+    """(overhead J, overhead s, where it was measured) of `config`'s shapes (the values of the columns
+    `shape`): see `break_even`."""
+    own = _where(shapes, {c: config[c] for c in shape})
     if len(own):
         return float(own["overhead_j"].iloc[0]), float(own["overhead_s"].iloc[0]), "own"
-    reused = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS if c != "steps"})
+    reused = _where(shapes, {c: config[c] for c in shape if c != "steps"})
     if reused.empty:
         return math.nan, math.nan, None
     steps = ", ".join(fmt(v) for v in sorted(reused["steps"].unique(), key=sort_key))
@@ -258,8 +266,8 @@ def runtime_table(
     * the generation time per waveform of each (`latency_s` over `batch_size`, mean, s);
     * `output_rel_l2_error`, `output_snr_db` and `changes_audio` (`equivalence`: its worst window);
     * `gpu_busy_fraction` and `bound` of each (`launch_boundness`);
-    * the compile overhead, where it was measured and the break-even (`break_even`; null without a
-      setup table).
+    * the setup overhead (compiling, quantising), where it was measured and the break-even
+      (`break_even`; null without a setup table, or where the setup did neither: a step cache alone).
 
     Eager configurations appear only as twins; empty when no configuration ran another runtime.
     `costs` and `bound`: `setup_costs` and `launch_boundness` of these tables where the caller has them."""
@@ -348,13 +356,14 @@ TITLES = {
         " would otherwise idle, net for one kept busy; time per waveform, SNR against the eager waveform"
         " (changes_audio below "
         + ", ".join(f"{db:g} dB in {dtype}" for dtype, db in EQUIVALENT_MIN_SNR_DB.items())
-        + "), GPU busy fraction, compile overhead beyond one steady generation (overhead_from: own, or"
-        " the steps whose graphs it reused) and the waveforms that pay it back, with the CI that the"
-        " saving's gives; also report/runtime.csv)",
+        + "), GPU busy fraction, setup overhead (compiling and capturing, quantising) beyond one steady"
+        " generation (overhead_from: own, or the steps whose setup it reused) and the waveforms that pay"
+        " it back, with the CI that the saving's gives; also report/runtime.csv)",
     ),
     "runtime_setup": (
-        "Compile and capture cost",
-        " (setup generations that compiled, outside the windows; overhead: beyond one steady generation)",
+        "Compile, capture and quantisation cost",
+        " (setup generations that compiled or quantised, outside the windows; overhead: beyond one steady"
+        " generation)",
     ),
     "launch_boundness": (
         "Launch-bound or compute-bound",
@@ -378,8 +387,9 @@ def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[st
         tables["runtime"] = table[[*shown, *(c for c in table.columns if c not in config)]]
     if costs is not None:
         shape = ["model", *(c for c in SETUP_AXES if c in keep)]
+        work = [c for c in ("graphs_compiled", "denoisers_quantised") if c in costs]
         tables["runtime_setup"] = costs[
-            [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
+            [*shape, "gpu_uuid", *work, "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
         ]
     if bound is not None:
         tables["launch_boundness"] = bound[[*keep, *(c for c in bound.columns if c not in config)]]

@@ -22,7 +22,13 @@ import numpy as np
 
 from t2a_ray.adapters import Adapter
 from t2a_ray.adapters.base import Generation, PhaseMarker, no_phases
-from t2a_ray.adapters.runtime import compiled_graphs, eager_params, is_eager, output_equivalence
+from t2a_ray.adapters.runtime import (
+    compiled_graphs,
+    eager_params,
+    is_eager,
+    output_equivalence,
+    quantised_denoisers,
+)
 from t2a_ray.config import Prompt, Sweep, Trial
 from t2a_ray.errors import InfeasibleError
 from t2a_ray.runfolder import RunFolder
@@ -141,9 +147,11 @@ def run_trial(
         t_setup = time.perf_counter()
         if new_shape and not is_eager(params):
             for prompt in sweep.prompts:
-                graphs = compiled_graphs()
+                graphs, quantised = compiled_graphs(), quantised_denoisers()
                 res = env.meter.measure(generate(prompt, sweep.seed, []), 0.0)
-                setup.append(_setup_row(trial, prompt, compiled_graphs() - graphs, res.as_columns(), env))
+                work = {"graphs_compiled": compiled_graphs() - graphs}
+                work["denoisers_quantised"] = quantised_denoisers() - quantised
+                setup.append(_setup_row(trial, prompt, work, res.as_columns(), env))
 
         # 4. warm-up (new shape on this worker): measured apart, excluded from the trial's figures
         for w in range(sweep.warmup if new_shape else 0):
@@ -334,9 +342,10 @@ def _row(
 
 
 def _setup_row(
-    trial: Trial, prompt: Prompt, graphs: int, measured: Mapping[str, Any], env: TrialEnv
+    trial: Trial, prompt: Prompt, work: Mapping[str, int], measured: Mapping[str, Any], env: TrialEnv
 ) -> dict[str, Any]:
-    """One setup generation: the first call of a runtime at this trial's shapes and prompt."""
+    """One setup generation: the first call of a runtime at this trial's shapes and prompt, with the
+    `work` it did (graphs compiled, denoisers quantised)."""
     return {
         "trial_id": trial.trial_id,
         "model": trial.model.id,
@@ -345,7 +354,7 @@ def _setup_row(
         **{k: trial.params.get(k) for k in SETUP_AXES},
         "prompt_id": prompt.id,
         **{k: env.place.get(k) for k in ("node", "gpu_index", "gpu_name", "gpu_uuid")},
-        "graphs_compiled": graphs,
+        **work,
         "setup_s": measured["window_s"],
         "setup_energy_j": device_energy_j(measured),
         "energy_method": measured["energy_method"],

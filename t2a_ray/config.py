@@ -26,7 +26,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, identity_params
+from t2a_ray.adapters.runtime import identity_params, refusal
 from t2a_ray.captions import PROMPT_ID_RE, read_captions
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 from t2a_ray.runfolder import safe_name
@@ -543,18 +543,13 @@ def parse_sweep(
 
 
 def check_device(sweep: Sweep, device: str) -> None:
-    """Refuse what cannot run on `device` ("cpu" or "cuda"): a CUDA-graph runtime on the CPU."""
-    if device != "cpu":
-        return
+    """Refuse what cannot run on `device` ("cpu" or "cuda") before anything loads: a runtime that
+    `runtime.refusal` names (CUDA graphs or fp8 on the CPU, a precision without torchao)."""
     for t in sweep.trials():
-        mode = t.params.get("compile")
-        if mode in CUDA_GRAPH_MODES:
-            raise ConfigError(
-                "grid.compile",
-                mode,
-                f"captures CUDA graphs, which need a GPU; on the CPU (--gpus 0) use compile none or default "
-                f"(model {t.model.id!r})",
-            )
+        refused = refusal(t.params, device)
+        if refused is not None:
+            axis, value, why = refused
+            raise ConfigError(f"grid.{axis}", value, f"{why} (model {t.model.id!r})")
 
 
 def prompt_notes(sweep: Sweep, truncated: Mapping[str, set[str]] | None = None) -> list[str]:

@@ -52,6 +52,13 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none): a vendor error's
+    headline, for a one-line reason."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def _short_repr(value: object, limit: int = 200) -> str:  # a whole path, not a whole 1 MB prompt
     text = repr(value)
     text = text.replace("\n", "\\n").replace("\r", "\\r")

@@ -228,7 +228,15 @@ def results_schema(axes: Mapping[str, type]) -> pa.Schema:
 
 # The setup table (logs/setup/<trial_id>.parquet): one row per setup generation — the first call of a
 # runtime other than eager at a trial's shapes, per prompt — metered apart from the windows.
-SETUP_AXES = {"compile": str, "attention": str, "steps": int, "batch_size": int, "duration_s": float}
+SETUP_AXES = {
+    "compile": str,
+    "attention": str,
+    "precision": str,
+    "cache": str,
+    "steps": int,
+    "batch_size": int,
+    "duration_s": float,
+}
 SETUP_SCHEMA = pa.schema(
     [
         ("trial_id", pa.string()),
@@ -242,6 +250,7 @@ SETUP_SCHEMA = pa.schema(
         ("gpu_name", pa.string()),
         ("gpu_uuid", pa.string()),
         ("graphs_compiled", pa.int64()),  # graphs torch.compile compiled during it (0: shapes were known)
+        ("denoisers_quantised", pa.int64()),  # denoiser copies quantised during it (0: one was kept)
         ("setup_s", pa.float64()),  # wall time of the generation, compile and capture included, s
         ("setup_energy_j", pa.float64()),  # energy of the device the model ran on, J
         ("energy_method", pa.string()),

@@ -149,3 +149,29 @@ def test_the_runtime_table_gives_the_change_gross_and_net_of_idle():
     # on the CPU there is no net energy: null, never 0
     (cpu,) = runtime_table(pd.DataFrame(EAGER + COMPILED), None).to_dict("records")
     assert math.isnan(cpu["net_change_pct"]) and math.isnan(cpu["energy_per_waveform_net_j"])
+
+
+def test_the_runtime_table_takes_precision_and_cache_with_quantising_as_setup():
+    axes = {"precision": "none", "cache": "none"}
+    eager = [r | axes for r in EAGER]
+    int8 = [r | axes | {"trial_id": "q", "precision": "int8"} for r in _rows("q", "none", [9.0, 9.5, 8.5])]
+    cached = [r | axes | {"trial_id": "k", "cache": "every-2"} for r in _rows("k", "none", [6.0, 6.5, 5.5])]
+    results = pd.DataFrame(eager + int8 + cached)
+    base = SETUP.iloc[0].to_dict() | axes | {"compile": "none", "graphs_compiled": 0}
+    setup = pd.DataFrame(
+        [
+            base | {"trial_id": "q", "precision": "int8", "denoisers_quantised": 1, "setup_energy_j": 39.0},
+            base | {"trial_id": "k", "cache": "every-2", "denoisers_quantised": 0, "setup_energy_j": 6.0},
+        ]
+    )
+    costs = setup_costs(setup, results)
+    assert list(costs["trial_id"]) == ["q"]  # quantising is setup work; a step cache sets nothing up
+    assert costs["overhead_j"].item() == pytest.approx(39.0 - 9.0)
+    table = runtime_table(results, setup).set_index(["precision", "cache"])
+    assert sorted(table.index) == [("int8", "none"), ("none", "every-2")]  # eager only as their twin
+    q, k = table.loc[("int8", "none")], table.loc[("none", "every-2")]
+    assert q["eager_energy_per_waveform_j"] == k["eager_energy_per_waveform_j"] == pytest.approx(10.0)
+    assert q["break_even_waveforms"] == pytest.approx(30.0 / 1.0) and q["overhead_from"] == "own"
+    assert k["gross_change_pct"] == pytest.approx(-40.0) and pd.isna(k["overhead_j"])
+    # a setup table from before quantisation was recorded (no such column) reads as compile work only
+    assert setup_costs(setup.drop(columns="denoisers_quantised"), results).empty

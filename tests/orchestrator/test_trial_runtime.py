@@ -96,7 +96,7 @@ def test_compile_cost_is_metered_apart_and_the_output_compared_with_eager(tmp_pa
     assert {"break_even_waveforms", "output_snr_db"} <= set(report.fits["runtime"].columns)
     assert "launch_boundness" not in report.fits
     assert "Runtimes against eager" in report.text()
-    assert "Compile and capture cost" in report.report_path.read_text()
+    assert "Compile, capture and quantisation cost" in report.report_path.read_text()
 
 
 @pytest.mark.parametrize(
