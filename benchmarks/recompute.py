@@ -402,6 +402,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     },
     "docs/results/h200/runtime/README.md": {"2.11": "torch's version", "700": "the card's power cap, W"},
     "README.md": {
+        "8.9": "the compute capability fp8 needs (a GPU's specification)",
         "100": "the NVML counter's tick, ms (its specification; measured in the doctor's record)",
         "0.9": "the report's launch-bound threshold",
         "95": "the confidence level, %",

@@ -95,6 +95,7 @@ def prose_figures() -> list[Figure]:
         *_h200_prose(),
         *_doctor_prose(),
         *_replication_prose(),
+        *_replication_runtime_prose(),
         *_orchestrator_prose(),
         *_meter_prose(),
     ]
@@ -429,6 +430,47 @@ def _orchestrator_prose() -> list[Figure]:
             )
             for col, written in zip(("energy_ratio", "energy_ratio_ci95"), pairs, strict=True)
         ),
+    ]
+
+
+def _replication_runtime_prose() -> list[Figure]:
+    """The reading beside the table of eager against CUDA graphs on one H100."""
+    rec = "docs/results/replication/README.md"
+    t = lambda: record_tables.runtime(record_tables.REP_RUNTIME)  # noqa: E731
+
+    def of(models: tuple[str, ...], col: str) -> pd.Series:
+        d = t()
+        return d[d["model"].isin(models)][col]
+
+    ldm, maa2 = ("audioldm", "audioldm2"), ("make-an-audio-2",)
+    rise = lambda: of(maa2, "gpu_busy_fraction") - of(maa2, "eager_gpu_busy_fraction")  # noqa: E731
+    return [
+        fig(
+            rec,
+            "idle power of GPU-c9173097, W",
+            "115.9",
+            lambda: rows(record_tables.REP_RUNTIME)["idle_power_w"].mean(),
+        ),
+        fig(rec, "eager busy fraction, lowest", "0.13", lambda: t()["eager_gpu_busy_fraction"].min()),
+        fig(rec, "eager busy fraction, highest", "0.47", lambda: t()["eager_gpu_busy_fraction"].max()),
+        fig(
+            rec,
+            "AudioLDM/AudioLDM2 gross change, about",
+            "-70",
+            lambda: of(ldm, "gross_change_pct").mean(),
+            5,
+        ),
+        fig(rec, "AudioLDM/AudioLDM2 net change, least", "-23", lambda: of(ldm, "net_change_pct").max()),
+        fig(rec, "AudioLDM/AudioLDM2 net change, most", "-30", lambda: of(ldm, "net_change_pct").min()),
+        fig(
+            rec, "Make-An-Audio 2 gross change, about", "-20", lambda: of(maa2, "gross_change_pct").mean(), 2
+        ),
+        fig(rec, "Make-An-Audio 2 net change, least", "-2", lambda: of(maa2, "net_change_pct").max()),
+        fig(rec, "Make-An-Audio 2 net change, most", "-3", lambda: of(maa2, "net_change_pct").min()),
+        fig(rec, "Make-An-Audio 2 busy rise, least", "0.12", lambda: rise().min()),
+        fig(rec, "Make-An-Audio 2 busy rise, most", "0.19", lambda: rise().max()),
+        fig(rec, "SNR against eager, lowest, dB", "42", lambda: t()["output_snr_db"].min()),
+        fig(rec, "SNR against eager, highest, dB", "54", lambda: t()["output_snr_db"].max()),
     ]
 
 
