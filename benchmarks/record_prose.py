@@ -448,7 +448,7 @@ def _replication_runtime_prose() -> list[Figure]:
         fig(
             rec,
             "idle power of GPU-c9173097, W",
-            "115.9",
+            "115.8",
             lambda: rows(record_tables.REP_RUNTIME)["idle_power_w"].mean(),
         ),
         fig(rec, "eager busy fraction, lowest", "0.13", lambda: t()["eager_gpu_busy_fraction"].min()),
