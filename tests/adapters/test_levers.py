@@ -101,6 +101,7 @@ def _weight(adapter) -> torch.Tensor:
     return adapter.model.unet.mid_block.attentions[0].transformer_blocks[0].attn1.to_q.weight
 
 
+@pytest.mark.torchao
 def test_int8_quantises_a_copy_once_and_changes_the_computation(adapter):
     eager = adapter.generate(PROMPT, PARAMS, seed=3).waveforms
     before = quantised_denoisers()
@@ -153,6 +154,7 @@ def test_a_lever_the_device_or_compile_cannot_run_is_infeasible(adapter, runtime
         adapter.generate(PROMPT, {**PARAMS, **runtime}, seed=0)
 
 
+@pytest.mark.torchao
 def test_every_linear_layer_of_a_quantised_copy_is_checked():
     torch.manual_seed(0)
     plain = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(), torch.nn.Linear(32, 8))

@@ -34,6 +34,7 @@ def test_the_levers_reading_is_7_models_by_precision_cache_compile_batch_and_ste
     assert {t.weights for t in trials} == {"random"}
 
 
+@pytest.mark.torchao
 @pytest.mark.slow
 def test_the_levers_smoke_sweep_runs_int8_and_a_step_cache_beside_eager(tmp_path):
     overrides = [

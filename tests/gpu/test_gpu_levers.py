@@ -13,7 +13,7 @@ from t2a_ray.adapters import adapter_class
 from t2a_ray.adapters.runtime import FP8_MIN_CAPABILITY, output_equivalence
 from t2a_ray.errors import InfeasibleError
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.torchao]
 
 PARAMS = {"steps": 4, "duration_s": 1.0, "batch_size": 1}
 PROMPT = ["a dog barks"]
