@@ -44,6 +44,7 @@ from typing import Any
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager
+from t2a_ray.config import Placement
 from t2a_ray.runfolder import parse_unit_id, trial_done, unit_id  # noqa: F401 — a unit's id names its shard
 
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
@@ -94,13 +95,6 @@ class Unit:
 def shape_of(params: Mapping[str, Any]) -> str:
     """What a warm-up depends on: every parameter but the step count (batch, duration, guidance, …)."""
     return repr(sorted((k, v) for k, v in params.items() if k != "steps"))
-
-
-def resolve_placement(placement: str, n_workers: int) -> str:
-    """`auto` is `spread` with two workers or more (GPU and configuration not confounded), else `pack`."""
-    if placement == "auto":
-        return "spread" if n_workers >= 2 else "pack"
-    return placement
 
 
 def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
@@ -308,7 +302,7 @@ def make_plan(
     units: Sequence[Unit],
     n_workers: int,
     cost: CostModel,
-    placement: str = "pack",
+    placement: Placement = Placement.PACK,
     resident: Sequence[Iterable[str]] | None = None,
     seed: int = 0,
 ) -> Plan:
@@ -329,7 +323,9 @@ def make_plan(
             return (ready[w] + extra + _block_s(b, cost, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
 
         workers = (
-            _fewest(range(n_workers), repeats_on[u.trial_id]) if placement == "spread" else range(n_workers)
+            _fewest(range(n_workers), repeats_on[u.trial_id])
+            if placement == Placement.SPREAD
+            else range(n_workers)
         )
         ends, _, w = min(finish(w) for w in workers)
         queues[w].append(b)
@@ -337,7 +333,7 @@ def make_plan(
         loaded[w].add(u.model_key)
         warmed[w].add((u.model_key, u.shape))
         repeats_on[u.trial_id][w] += len(b)
-    if placement == "pack" and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
+    if placement == Placement.PACK and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
         _improve(queues, cost, resident_sets)
     rng = random.Random(seed)
     ordered = [_running_order(q, placement, cost, rng) for q in queues]
@@ -354,10 +350,10 @@ def _fewest(workers: Iterable[int], held: Mapping[int, int]) -> list[int]:
     return [w for w in workers if held[w] == fewest]
 
 
-def _blocks(units: Sequence[Unit], placement: str) -> list[Block]:
+def _blocks(units: Sequence[Unit], placement: Placement) -> list[Block]:
     """`pack`: each configuration's units together (its repeats on one worker, in order, so that
     only the dispatcher moves a single repeat, where its worker is late); `spread`: one unit each."""
-    if placement == "spread":
+    if placement == Placement.SPREAD:
         return [(u,) for u in units]
     by_trial: dict[str, list[Unit]] = {}
     for u in units:
@@ -405,7 +401,9 @@ def _improve(queues: list[list[Block]], cost: CostModel, resident: list[set[str]
         queues[w].append(b)
 
 
-def _running_order(queue: list[Block], placement: str, cost: CostModel, rng: random.Random) -> list[Unit]:
+def _running_order(
+    queue: list[Block], placement: Placement, cost: CostModel, rng: random.Random
+) -> list[Unit]:
     """Grouped by model (one load each); within a model longest block first (pack: a configuration's
     repeats one after the other) or shuffled (spread: randomised blocks, so a configuration's position
     in time on a GPU is not systematic)."""
@@ -414,7 +412,7 @@ def _running_order(queue: list[Block], placement: str, cost: CostModel, rng: ran
         by_model.setdefault(b[0].model_key, []).append(b)
     out: list[Unit] = []
     for blocks in by_model.values():
-        if placement == "spread":
+        if placement == Placement.SPREAD:
             rng.shuffle(blocks)
         else:
             blocks.sort(key=lambda b: -_block_s(b, cost))
@@ -439,7 +437,7 @@ class Dispatcher:
     cross to it. `clock`: seconds, monotonic (injectable for tests)."""
 
     def __init__(
-        self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: str, clock=time.monotonic
+        self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: Placement, clock=time.monotonic
     ):
         self.units = {u.unit_id: u for u in units}
         self.planned = plan.worker_of()
@@ -475,7 +473,7 @@ class Dispatcher:
         if not alive:
             raise NoWorkersLeft("every worker process has died")
         u = self.units[unit_id]
-        if self.placement == "spread":
+        if self.placement == Placement.SPREAD:
             alive = _fewest(alive, self.repeats_on[u.trial_id])
 
         now = self.clock()

@@ -471,12 +471,11 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
     from dataclasses import replace
 
     from t2a_ray.config import load_sweep
-    from t2a_ray.orchestrator.plan import resolve_placement
     from t2a_ray.orchestrator.shares import Share
     from t2a_ray.runfolder import RunFolder
 
     sweep = load_sweep(sweep_path, name, overrides, "cuda")
-    sweep = replace(sweep, placement=resolve_placement(sweep.placement, total_gpus))
+    sweep = replace(sweep, placement=sweep.placement.resolve(total_gpus))
     run = RunFolder(out_dir / sweep.name)
     if run.exists():
         from t2a_ray.frozen import load_run_sweep

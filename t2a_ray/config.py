@@ -11,6 +11,7 @@ the same id on any machine and in any order of keys.
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import hashlib
 import itertools
@@ -50,9 +51,26 @@ SYSTEM_ROOTS = ("/", "/home", "/opt", "/run", "/srv", "/usr", "/usr/local", "/va
 MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
 MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
 MAX_TRIALS = 100_000
-# Where a configuration's repeats run: `spread` over different GPUs (one unit per repeat), `pack` on one
-# (one unit per configuration); `auto` is spread with two workers or more, resolved and frozen at launch.
-PLACEMENTS = ("auto", "spread", "pack")
+
+
+class Placement(enum.StrEnum):
+    """Where a configuration's repeats run: `spread` over different GPUs (one unit per repeat), `pack`
+    on one (one unit per configuration); `auto` is spread with two workers or more, resolved and frozen
+    at launch (`resolve`). A `str` enum: sweep.yaml, plan logs and tables hold the same strings."""
+
+    AUTO = "auto"
+    SPREAD = "spread"
+    PACK = "pack"
+
+    def resolve(self, n_workers: int) -> Placement:
+        """`auto` is `spread` with two workers or more (GPU and configuration not confounded), else
+        `pack`; the others as they are."""
+        if self is Placement.AUTO:
+            return Placement.SPREAD if n_workers >= 2 else Placement.PACK
+        return self
+
+
+FROZEN_PLACEMENTS = (Placement.SPREAD, Placement.PACK)  # the placements a launch resolves to
 
 
 @dataclass(frozen=True)
@@ -147,7 +165,7 @@ class Sweep:
     carbon_intensity_g_per_kwh: float | None = None
     save_audio: bool = False
     max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
-    placement: str = "auto"  # PLACEMENTS
+    placement: Placement = Placement.AUTO
     search: SearchConfig = SearchConfig()
 
     def trials(self) -> tuple[Trial, ...]:
@@ -192,7 +210,7 @@ class Sweep:
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
-            "placement": self.placement,
+            "placement": str(self.placement),  # SafeDumper writes plain strings only
         }
         if self.search != SearchConfig():  # a grid sweep's frozen file stays as it always was
             doc["search"] = {
@@ -532,7 +550,7 @@ def parse_sweep(
         carbon_intensity_g_per_kwh=intensity,
         save_audio=save_audio,
         max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
-        placement=_choice(doc, "placement", PLACEMENTS, "auto"),
+        placement=Placement(_choice(doc, "placement", tuple(p.value for p in Placement), "auto")),
         search=_search(doc.get("search"), quality),
     )
     if expand:
