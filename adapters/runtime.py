@@ -58,6 +58,22 @@ EAGER: Mapping[str, str] = {spec.name: spec.default for spec in RUNTIME_PARAMS}
 EQUIVALENT_MIN_SNR_DB = {"bfloat16": 20.0, "float16": 30.0, "float32": 60.0}
 
 
+# The parameters a shape does not depend on: the denoiser's inputs are the same whatever the number
+# of steps, so a runtime's graphs (and a warm-up) serve every step count.
+SHAPE_FREE = ("steps",)
+
+
+def shape_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What a setup (a runtime's compilation and capture, a warm-up) depends on: every parameter but
+    those of `SHAPE_FREE` — batch, duration, guidance, runtime, …"""
+    return {k: v for k, v in params.items() if k not in SHAPE_FREE}
+
+
+def shape_of(params: Mapping[str, Any]) -> str:
+    """`shape_params` as one hashable key, the same for the same values in any order."""
+    return repr(sorted(shape_params(params).items()))
+
+
 def runtime_of(params: Mapping[str, Any]) -> dict[str, str]:
     """The runtime axes of a checked grid point (the eager defaults where a card has none)."""
     return {name: str(params.get(name, default)) for name, default in EAGER.items()}

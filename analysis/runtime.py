@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
+from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB, shape_params
 from t2a_ray.analysis.energy_basis import GROSS, NET, estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.values import fmt, sort_key
@@ -36,8 +36,10 @@ _RUNTIME = list(EAGER)
 ENERGY_COL = "energy_per_waveform_j"
 # The configuration column that records what was loaded: null in the rows of a trial that never loaded.
 _LOADED = "model_revision"
-# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values.
-SHAPE_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
+# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values. Its shape
+# is the worker's (`shape_params`: every parameter but the step count) as far as these columns record
+# it: parameters the setup table does not hold (guidance, …) are not told apart.
+SETUP_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
 
 
 def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
@@ -101,12 +103,11 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
 
     The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
     compiled nothing, that of the configurations differing from it only in `steps` that did compile
-    (`overhead_from` names their steps): the denoiser's inputs do not depend on the number of steps,
-    so those reused the graphs. Null where no such setup was measured."""
+    (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the graphs. Null where no such setup was measured."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    shapes = costs.groupby(SHAPE_COLUMNS, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
+    shapes = costs.groupby(SETUP_COLUMNS, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
     eager = _where(ok, EAGER)
     out = []
     compiled = ok[ok["compile"].notna() & (ok["compile"] != EAGER["compile"])]
@@ -136,10 +137,10 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
 
 def _overhead(shapes: pd.DataFrame, config: dict) -> tuple[float, float, str | None]:
     """(overhead J, overhead s, where it was measured) of `config`'s shapes: see `break_even`."""
-    own = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS})
+    own = _where(shapes, {c: config[c] for c in SETUP_COLUMNS})
     if len(own):
         return float(own["overhead_j"].iloc[0]), float(own["overhead_s"].iloc[0]), "own"
-    reused = _where(shapes, {c: config[c] for c in SHAPE_COLUMNS if c != "steps"})
+    reused = _where(shapes, shape_params({c: config[c] for c in SETUP_COLUMNS}))
     if reused.empty:
         return math.nan, math.nan, None
     steps = ", ".join(fmt(v) for v in sorted(reused["steps"].unique(), key=sort_key))
@@ -377,9 +378,17 @@ def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[st
         shown = [*keep, *(c for c in _RUNTIME if c in config and c not in keep)]
         tables["runtime"] = table[[*shown, *(c for c in table.columns if c not in config)]]
     if costs is not None:
-        shape = ["model", *(c for c in SETUP_AXES if c in keep)]
+        recorded = ["model", *(c for c in SETUP_AXES if c in keep)]
         tables["runtime_setup"] = costs[
-            [*shape, "gpu_uuid", "graphs_compiled", "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
+            [
+                *recorded,
+                "gpu_uuid",
+                "graphs_compiled",
+                "setup_s",
+                "setup_energy_j",
+                "overhead_s",
+                "overhead_j",
+            ]
         ]
     if bound is not None:
         tables["launch_boundness"] = bound[[*keep, *(c for c in bound.columns if c not in config)]]

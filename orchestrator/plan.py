@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.adapters import get_card
-from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager
+from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager, shape_of
 from t2a_ray.config import Placement
 from t2a_ray.runfolder import parse_unit_id, trial_done, unit_id  # noqa: F401 — a unit's id names its shard
 
@@ -76,7 +76,7 @@ class Unit:
     unit_id: str
     trial_id: str
     model_key: str
-    shape: str  # what a warm-up depends on: the parameters other than the step count
+    shape: str  # what a setup depends on (`runtime.shape_of`): the parameters other than the step count
     x: float  # steps × batch × duration_s
     prior_generation_s: float
     windows: int
@@ -90,11 +90,6 @@ class Unit:
     def __post_init__(self) -> None:
         if not self.cost_key:
             object.__setattr__(self, "cost_key", self.model_key)
-
-
-def shape_of(params: Mapping[str, Any]) -> str:
-    """What a warm-up depends on: every parameter but the step count (batch, duration, guidance, …)."""
-    return repr(sorted((k, v) for k, v in params.items() if k != "steps"))
 
 
 def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
