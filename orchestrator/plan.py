@@ -116,19 +116,21 @@ def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
         for block in blocks:
             units.append(
                 Unit(
-                    unit_id(t.trial_id, block[0] if split else None),
-                    t.trial_id,
-                    key,
-                    shape,
-                    x,
-                    prior,
-                    len(block) * len(sweep.prompts),
-                    min_gens,
-                    block,
-                    prior_load,
-                    "|".join([key, *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]),
-                    0 if is_eager(p) else len(sweep.prompts),
-                    PRIOR_COMPILE_S if compiled else 0.0,
+                    unit_id=unit_id(t.trial_id, block[0] if split else None),
+                    trial_id=t.trial_id,
+                    model_key=key,
+                    shape=shape,
+                    x=x,
+                    prior_generation_s=prior,
+                    windows=len(block) * len(sweep.prompts),
+                    min_generations=min_gens,
+                    repeats=block,
+                    prior_load_s=prior_load,
+                    cost_key="|".join(
+                        [key, *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]
+                    ),
+                    setup_generations=0 if is_eager(p) else len(sweep.prompts),
+                    prior_setup_s=PRIOR_COMPILE_S if compiled else 0.0,
                 )
             )
     return units
