@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from t2a_ray.adapters.base import ModelCard, ModeLimits, ParamSpec
-from t2a_ray.adapters.runtime import RUNTIME_PARAMS
+from t2a_ray.adapters.runtime_axes import RUNTIME_PARAMS
 
 
 def steps(default: int) -> ParamSpec:

@@ -30,7 +30,7 @@ from t2a_ray.analysis.pipeline import (
 )
 from t2a_ray.analysis.render import render_html, render_text
 from t2a_ray.analysis.report_paths import ReportPaths
-from t2a_ray.analysis.runtime import read_setup, runtime_tables
+from t2a_ray.analysis.runtime_tables import read_setup, runtime_tables
 from t2a_ray.analysis.search import predicted_table, trial_grid
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.adapters import get_card
-from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager, shape_of
+from t2a_ray.adapters.runtime_axes import COMPILE, RUNTIME_PARAMS, is_eager, shape_of
 from t2a_ray.config import Placement
 from t2a_ray.runfolder import parse_unit_id, trial_done, unit_id  # noqa: F401 — a unit's id names its shard
 
@@ -76,7 +76,7 @@ class Unit:
     unit_id: str
     trial_id: str
     model_key: str
-    shape: str  # what a setup depends on (`runtime.shape_of`): the parameters other than the step count
+    shape: str  # what a setup depends on (`runtime_axes.shape_of`): the parameters other than the step count
     x: float  # steps × batch × duration_s
     prior_generation_s: float
     windows: int

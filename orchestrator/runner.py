@@ -64,10 +64,10 @@ from t2a_ray.orchestrator.plan import SweepStopped, chunk_units, parse_unit_id
 from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
 from t2a_ray.orchestrator.progress import ProgressLine, plural
 from t2a_ray.orchestrator.retry import set_aside_failed
-from t2a_ray.orchestrator.schedule import RunPlan, plan_run, resolve_frozen_placement, write_plan
-from t2a_ray.orchestrator.search import tune_plan
+from t2a_ray.orchestrator.run_plan import RunPlan, plan_run, resolve_frozen_placement, write_plan
 from t2a_ray.orchestrator.shares import Share
 from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
+from t2a_ray.orchestrator.tune_searcher import tune_plan
 from t2a_ray.runfolder import RunFolder, atomic_write_text, trial_done
 from t2a_ray.schema import ShardOwner, check_shards, merge_results, trial_status
 

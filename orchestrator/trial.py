@@ -22,7 +22,7 @@ import numpy as np
 
 from t2a_ray.adapters import Adapter
 from t2a_ray.adapters.base import Generation, PhaseMarker, no_phases
-from t2a_ray.adapters.runtime import compiled_graphs, eager_params, is_eager, output_equivalence
+from t2a_ray.adapters.runtime_axes import compiled_graphs, eager_params, is_eager, output_equivalence
 from t2a_ray.config import Prompt, Sweep, Trial
 from t2a_ray.errors import InfeasibleError
 from t2a_ray.runfolder import RunFolder

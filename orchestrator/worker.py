@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from t2a_ray.adapters import Adapter, adapter_class
-from t2a_ray.adapters.runtime import shape_of
+from t2a_ray.adapters.runtime_axes import shape_of
 from t2a_ray.config import Prompt, Trial
 from t2a_ray.errors import ConfigError
 from t2a_ray.frozen import load_run_sweep
@@ -277,7 +277,7 @@ class Worker:
     def scorer(self):
         q = self.sweep.quality
         if self._scorer is None and (q.clap or q.fad_reference):
-            from t2a_ray.orchestrator.quality import QualityScorer
+            from t2a_ray.orchestrator.scoring import QualityScorer
 
             self._scorer = QualityScorer(
                 q, self.sweep.weights, self.device.name, cache_dir=self.run.root / "cache"

@@ -955,7 +955,7 @@ def doctor(gpus: int | None, address: str | None, out_dir: Path, quick: bool) ->
         gpus = _check_gpus(gpus, address)
     except ConfigError as e:
         _fail_usage(e)
-    from t2a_ray.orchestrator.doctor import run_doctor
+    from t2a_ray.orchestrator.doctor_fanout import run_doctor
 
     try:
         record = run_doctor(gpus, address, quick, out_dir, command)

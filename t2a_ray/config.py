@@ -27,7 +27,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, identity_params
+from t2a_ray.adapters.runtime_axes import CUDA_GRAPH_MODES, identity_params
 from t2a_ray.captions import PROMPT_ID_RE, read_captions
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 from t2a_ray.runfolder import safe_name

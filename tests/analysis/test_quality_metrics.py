@@ -32,7 +32,7 @@ def test_a_run_ranks_its_fronts_by_every_declared_metric_in_its_direction():
 
 
 def test_the_search_ranks_what_the_sweep_scores_in_the_declared_direction(tmp_path):
-    from t2a_ray.orchestrator.search import qualities
+    from t2a_ray.orchestrator.tune_searcher import qualities
 
     (tmp_path / "ref").mkdir()
     doc = {"name": "t", "models": ["noop"], "weights": "tiny", "prompts": {"text": ["rain"]}}

@@ -1,4 +1,4 @@
-"""A shape (what a runtime's setup and a warm-up depend on) is defined once, `runtime.shape_of`: the
+"""A shape (what a runtime's setup and a warm-up depend on) is defined once, `runtime_axes.shape_of`: the
 plan's units, the worker's record of what it has set up and the analysis of setup costs agree."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from collections import Counter
 
 import pandas as pd
 
-from t2a_ray.adapters.runtime import shape_of, shape_params
-from t2a_ray.analysis.runtime import SETUP_COLUMNS, break_even
+from t2a_ray.adapters.runtime_axes import shape_of, shape_params
+from t2a_ray.analysis.runtime_tables import SETUP_COLUMNS, break_even
 from t2a_ray.config import parse_sweep
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import make_units

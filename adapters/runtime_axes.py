@@ -1,6 +1,6 @@
 """Runtime settings as sweep axes: how a loaded model runs, not what it is.
 
-Two axes, parameters of every torch model's card (pure data here; ``_runtime.py`` applies them):
+Two axes, parameters of every torch model's card (pure data here; ``_runtime_variants.py`` applies them):
 
 * ``compile``: ``none`` (eager, the paper's setting) or a ``torch.compile`` mode — ``default``,
   ``reduce-overhead`` (CUDA graphs), ``max-autotune`` (autotuned kernels and CUDA graphs). Only the

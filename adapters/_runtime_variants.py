@@ -1,4 +1,4 @@
-"""The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
+"""The runtime axes (`runtime_axes.py`) applied to a loaded torch model: resident compiled variants.
 
 A variant is the model's denoiser run under one attention backend (entered around its forward:
 `_WithAttention`) and, unless eager, wrapped by ``torch.compile`` in one mode. Both knobs act on the
@@ -13,7 +13,7 @@ the windows of a trial swap nothing.
 Shapes are static (``dynamic=False``): CUDA graphs are captured per shape anyway and a sweep has few
 (batch size × duration × guidance × prompt length), each compiled on its first call. The trial makes
 that call outside its windows (its setup, metered apart) and refuses a window in which a graph was
-compiled (`runtime.compiled_graphs`).
+compiled (`runtime_axes.compiled_graphs`).
 
 No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hitting dynamo's
 recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from t2a_ray.adapters._modules import named_modules_of
-from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, runtime_of
+from t2a_ray.adapters.runtime_axes import CUDA_GRAPH_MODES, EAGER, runtime_of
 from t2a_ray.errors import InfeasibleError
 
 # Compiled graphs one function may hold (dynamo's default is 8): a worker can hold several models that

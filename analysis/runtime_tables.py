@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB, shape_params
+from t2a_ray.adapters.runtime_axes import EAGER, EQUIVALENT_MIN_SNR_DB, shape_params
 from t2a_ray.analysis.energy_basis import GROSS, NET, estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.values import fmt, sort_key
