@@ -30,9 +30,9 @@ import torch
 
 from t2a_ray.adapters import _text
 from t2a_ray.adapters._modules import named_modules_of
-from t2a_ray.adapters._runtime import Variants
+from t2a_ray.adapters._runtime_variants import Variants
 from t2a_ray.adapters.base import DTYPES, PHASES, Adapter, Generation, PhaseMarker, no_phases
-from t2a_ray.adapters.runtime import is_eager
+from t2a_ray.adapters.runtime_axes import is_eager
 from t2a_ray.errors import ConfigError, InfeasibleError, ParameterError
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}

@@ -1,5 +1,5 @@
 """The parts of a loaded model, for the adapters that load it (`_diffusers`) and the runtimes that wrap
-its denoiser (`_runtime`)."""
+its denoiser (`_runtime_variants`)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from t2a_ray.adapters.base import ModelCard, ModeLimits, ParamSpec
-from t2a_ray.adapters.runtime import runtime_params
+from t2a_ray.adapters.runtime_axes import runtime_params
 
 
 def steps(default: int) -> ParamSpec:

@@ -1,4 +1,4 @@
-"""The `precision` axis (`runtime.py`) applied: a quantised copy of a loaded denoiser, through torchao.
+"""The `precision` axis (`runtime_axes.py`) applied: a quantised copy of a loaded denoiser, through torchao.
 
 torchao (``quantize_``) replaces the weights of every ``nn.Linear`` of the denoiser by its tensor
 subclasses, in place; convolutions, norms and embeddings keep the swept dtype. It works in place, so it
@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from t2a_ray.adapters.runtime import FP8_GPU, FP8_MIN_CAPABILITY
+from t2a_ray.adapters.runtime_axes import FP8_GPU, FP8_MIN_CAPABILITY
 from t2a_ray.errors import InfeasibleError, first_line
 
 _QUANTISED = 0  # denoiser copies quantised in this process: what a setup generation records

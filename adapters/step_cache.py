@@ -1,4 +1,4 @@
-"""The `cache` axis (`runtime.py`) applied: a denoiser's deep features reused between adjacent steps.
+"""The `cache` axis (`runtime_axes.py`) applied: a denoiser's deep features reused between adjacent steps.
 
 Adjacent denoising steps compute nearly the same deep features, so a fixed schedule recomputes them at
 every `interval`-th call of the denoiser (one call per step: the loops batch both sides of guidance) and

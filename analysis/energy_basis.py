@@ -1,7 +1,7 @@
 """What an energy column holds: measured or a CPU estimate, gross or net of idle.
 
 Read from a results table's `energy_method` and the column's name; shared by the analysis
-(`pipeline`), its runtime tables (`runtime`) and the report's words (`render`).
+(`pipeline`), its runtime tables (`runtime_tables`) and the report's words (`render`).
 """
 
 from __future__ import annotations

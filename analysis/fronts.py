@@ -67,8 +67,8 @@ import numpy as np
 import pandas as pd
 
 from t2a_ray.analysis.values import fmt, sort_key
+from t2a_ray.schema import QUALITY_SENSES
 
-SENSES = ("max", "min")
 # The rule and the band in words, for the printout and the page (the module docstring is the full account).
 RULE = (
     "a configuration is dominated when another is cheaper beyond noise (their 95 % intervals disjoint) "
@@ -88,7 +88,7 @@ IN_QUALITY, IN_ENERGY, IN_BOTH = "quality", "energy", "energy and quality"
 
 
 def _cost(quality: np.ndarray, sense: str) -> np.ndarray:
-    if sense not in SENSES:
+    if sense not in QUALITY_SENSES:
         raise ValueError(f"sense = {sense!r}: must be 'max' or 'min'")
     q = np.asarray(quality, dtype=np.float64)
     return -q if sense == "max" else q
@@ -350,7 +350,7 @@ def compute_fronts(
     out: list[Front] = []
     groups = [((), configs)] if not group_cols else _sorted_groups(configs, list(group_cols))
     for metric, sense in qualities:
-        if sense not in SENSES:
+        if sense not in QUALITY_SENSES:
             raise ValueError(f"quality {metric!r}: sense {sense!r} must be 'max' or 'min'")
         for key, sub in groups:
             sub = sub.sort_index(kind="stable")  # ties (duplicates) resolve by label, not by row order

@@ -40,7 +40,7 @@ from t2a_ray.analysis.meaning import UNTRAINED_BANNER, quality_is_trained
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.analysis.tables import AnalysisError
 from t2a_ray.analysis.values import count, sort_key
-from t2a_ray.schema import MEASUREMENT_COLUMNS, PHASE_COLUMNS
+from t2a_ray.schema import MEASUREMENT_COLUMNS, PHASE_COLUMNS, QUALITY_SENSES
 from t2a_ray.units import carbon_g
 
 # A fractional numeric column with a value of its own in more than this share of the rows (and at least
@@ -137,7 +137,7 @@ def parse_quality(spec: str | tuple[str, str]) -> tuple[str, str]:
             col, sense = spec
         except (TypeError, ValueError):
             raise AnalysisError(f"quality {spec!r}: give (column, 'max'|'min')") from None
-    if sense not in ("max", "min"):
+    if sense not in QUALITY_SENSES:
         raise AnalysisError(f"quality {col!r}: sense {sense!r} must be max or min")
     return str(col), sense
 

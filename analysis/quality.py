@@ -1,7 +1,7 @@
 """Audio quality math on arrays: the study's preprocessing, CLAP score, Fréchet distance, FAD and FAD∞.
 
 No model lives here (CLAP is built and run in `t2a_ray.adapters.clap`; the worker's scorer in
-`t2a_ray.orchestrator.quality` ties the two together), and numpy is the only import.
+`t2a_ray.orchestrator.scoring` ties the two together), and numpy is the only import.
 
 * **CLAP score** — the cosine of a generation's text and audio embeddings, averaged per configuration: no
   clipping at 0, no ×100, as LAION-CLAP and stable-audio-metrics compute it.

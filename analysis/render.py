@@ -19,7 +19,7 @@ from t2a_ray.analysis.latency import TITLES as LATENCY_TITLES
 from t2a_ray.analysis.pipeline import TABLE_CSVS, Analysis
 from t2a_ray.analysis.plots import unit_of
 from t2a_ray.analysis.report_paths import ReportPaths
-from t2a_ray.analysis.runtime import TITLES as RUNTIME_TITLES
+from t2a_ray.analysis.runtime_tables import TITLES as RUNTIME_TITLES
 from t2a_ray.analysis.search import TITLES as SEARCH_TITLES
 from t2a_ray.analysis.values import count, fmt
 

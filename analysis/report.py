@@ -30,16 +30,16 @@ from t2a_ray.analysis.pipeline import (
 )
 from t2a_ray.analysis.render import render_html, render_text
 from t2a_ray.analysis.report_paths import ReportPaths
-from t2a_ray.analysis.runtime import read_setup, runtime_tables
+from t2a_ray.analysis.runtime_tables import read_setup, runtime_tables
 from t2a_ray.analysis.search import predicted_table, trial_grid
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.analysis.values import count
 from t2a_ray.runfolder import RunFolder, atomic_write, atomic_write_text
-from t2a_ray.schema import REPEAT_COLUMNS
+from t2a_ray.schema import QUALITY_METRICS, REPEAT_COLUMNS
 
 DEFAULT_RUN_ENERGY = "energy_per_waveform_j"
-RUN_QUALITIES = (("clap_mean", "max"), ("fad", "min"), ("fad_inf", "min"))
+RUN_QUALITIES = tuple(QUALITY_METRICS.items())
 RUN_GROUP_CANDIDATES = ("dataset", "prompt_set")
 # The columns of report/fits.csv after the series' key columns.
 FITS_CSV_COLUMNS = ("slope_j_per_step", "intercept_j", "r2", "n")

@@ -2,7 +2,7 @@
 
 A strategy chooses which configuration of a finite grid to measure next: `ask()` returns an `Ask`
 (a configuration and how many units to measure), `tell(config, measurement)` gives it what was
-measured. The same strategy runs inside Ray Tune (`t2a_ray.orchestrator.search`: one unit is one
+measured. The same strategy runs inside Ray Tune (`t2a_ray.orchestrator.tune_searcher`: one unit is one
 trial, every repeat and prompt of a configuration) and in a replay of a finished table
 (`t2a_ray.analysis.search_replay`: one unit is one row, a repeat drawn at random). Nothing here
 imports Ray: the state of a search is its measurements, so a resumed sweep rebuilds it by telling

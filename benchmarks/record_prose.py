@@ -635,7 +635,7 @@ def _doctor_prose() -> list[Figure]:
 
 def _h200_prose() -> list[Figure]:
     from t2a_ray.analysis.gpu_effect import gpu_effect
-    from t2a_ray.analysis.runtime import read_setup, runtime_tables
+    from t2a_ray.analysis.runtime_tables import read_setup, runtime_tables
 
     rec = "docs/results/h200/runtime/README.md"
     one, six = "docs/results/h200/runtime/runtime-audioldm-h200", "docs/results/h200/runtime/runtime-h200"

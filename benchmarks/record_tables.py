@@ -113,8 +113,8 @@ _RUNTIME: dict[str, pd.DataFrame] = {}
 
 
 def runtime(run: str) -> pd.DataFrame:
-    """The report's runtime table (analysis/runtime.py) of a committed run folder."""
-    from t2a_ray.analysis.runtime import read_setup, runtime_tables
+    """The report's runtime table (analysis/runtime_tables.py) of a committed run folder."""
+    from t2a_ray.analysis.runtime_tables import read_setup, runtime_tables
 
     if run not in _RUNTIME:
         _RUNTIME[run] = runtime_tables(rows(run), read_setup(ROOT / run))["runtime"]

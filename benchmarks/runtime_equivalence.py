@@ -1,5 +1,5 @@
 """How far a runtime moves the audio, next to how far half precision does: the yardstick of the
-equivalence flag (`adapters/runtime.py` EQUIVALENT_MIN_SNR_DB).
+equivalence flag (`adapters/runtime_axes.py` EQUIVALENT_MIN_SNR_DB).
 
 For each model, from one seed: the waveform of the eager float32 run, of the eager run in `--half`
 (float16 on a GPU; bfloat16 is what the CPU computes fast), and of each `--runtime` in that same half
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from t2a_ray.adapters import adapter_class
-from t2a_ray.adapters.runtime import EQUIVALENT_MIN_SNR_DB, output_equivalence
+from t2a_ray.adapters.runtime_axes import EQUIVALENT_MIN_SNR_DB, output_equivalence
 from t2a_ray.errors import InfeasibleError
 
 PROMPT = ["Water running out of a faucet, some hitting a sink bottom, and some water filling a cup"]

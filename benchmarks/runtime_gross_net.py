@@ -6,7 +6,7 @@ Run from the repository root: `python benchmarks/runtime_gross_net.py`; the resu
 
 import pandas as pd
 
-from t2a_ray.analysis.runtime import read_setup, runtime_tables
+from t2a_ray.analysis.runtime_tables import read_setup, runtime_tables
 
 RUNS = ["docs/results/h200/runtime/runtime-audioldm-h200", "docs/results/h200/runtime/runtime-h200"]
 

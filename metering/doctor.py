@@ -34,7 +34,7 @@ Checks (numbered as in the record):
 5. the meter's precision: CV of repeated fixed-work windows, naive endpoint reads beside it
    (`check_precision`);
 6. idle power, temperature, power limit and clocks-event (throttle) reasons now (`check_state`);
-7. RAPL readable or not (`check_rapl`). Check 8 (a cluster's nodes) needs Ray: `orchestrator/doctor.py`.
+7. RAPL readable or not (`check_rapl`). Check 8 (a cluster's nodes) needs Ray: `orchestrator/doctor_fanout.py`.
 """
 
 from __future__ import annotations

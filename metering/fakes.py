@@ -25,7 +25,7 @@ import bisect
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -97,34 +97,40 @@ class FakeClock(Clock):
         return stop
 
 
+@dataclass(frozen=True)
+class FakeGPUSpec:
+    """What a `FakeGPU` is: its identity; its counter, which ticks every `tick_s` (from `tick_phase_s`),
+    publishing the energy drawn up to `lag_s` before the tick, counting from `counter_start_mj` and
+    wrapping at `counter_range_mj`; which readings it supports; its temperature."""
+
+    index: int = 0
+    name: str = "Fake H100"
+    uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
+    tick_s: float = 0.1
+    tick_phase_s: float = 0.0
+    lag_s: float = 0.0
+    counter_start_mj: int = 0
+    counter_range_mj: int = 2**64
+    has_counter: bool = True
+    has_power: bool = True
+    temperature_c: float = 40.0
+
+
 class FakeGPU(GPU):
     """A GPU made of arithmetic, driven by a clock. Work sets its power: `busy(seconds, watts)`."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        index: int = 0,
-        name: str = "Fake H100",
-        uuid: str = "GPU-00000000-0000-0000-0000-000000000000",
-        tick_s: float = 0.1,
-        tick_phase_s: float = 0.0,
-        lag_s: float = 0.0,
-        counter_start_mj: int = 0,
-        counter_range_mj: int = 2**64,
-        has_counter: bool = True,
-        has_power: bool = True,
-        temperature_c: float = 40.0,
-    ):
+    def __init__(self, clock: Clock, *, spec: FakeGPUSpec | None = None, **fields: Any):
+        """`fields` are `FakeGPUSpec`'s, each overriding `spec`'s (e.g. `FakeGPU(clock, tick_s=0.02)`)."""
+        spec = replace(spec or FakeGPUSpec(), **fields)
         self.clock = clock
-        self.index = index
-        self._name, self._uuid = name, uuid
+        self.index = spec.index
+        self._name, self._uuid = spec.name, spec.uuid
         self.idle_power_w = 70.0  # an H100 at rest
-        self.tick_s, self.tick_phase_s, self.lag_s = tick_s, tick_phase_s, lag_s
-        self.counter_start_mj = counter_start_mj
-        self.energy_counter_range_mj = counter_range_mj
-        self._has_counter, self._has_power = has_counter, has_power
-        self.temperature = temperature_c
+        self.tick_s, self.tick_phase_s, self.lag_s = spec.tick_s, spec.tick_phase_s, spec.lag_s
+        self.counter_start_mj = spec.counter_start_mj
+        self.energy_counter_range_mj = spec.counter_range_mj
+        self._has_counter, self._has_power = spec.has_counter, spec.has_power
+        self.temperature = spec.temperature_c
         self._failures_left = 0
         self._failure_message = ""
         self.reads = 0

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t2a_ray.adapters import get_card
-from t2a_ray.adapters.runtime import COMPILE, RUNTIME_PARAMS, is_eager
+from t2a_ray.adapters.runtime_axes import COMPILE, RUNTIME_PARAMS, is_eager, shape_of
+from t2a_ray.config import Placement
 from t2a_ray.runfolder import parse_unit_id, trial_done, unit_id  # noqa: F401 — a unit's id names its shard
 
 # Seconds per step × waveform × audio second before a model is measured: only an order of magnitude,
@@ -75,7 +76,7 @@ class Unit:
     unit_id: str
     trial_id: str
     model_key: str
-    shape: str  # what a warm-up depends on: the parameters other than the step count
+    shape: str  # what a setup depends on (`runtime_axes.shape_of`): the parameters other than the step count
     x: float  # steps × batch × duration_s
     prior_generation_s: float
     windows: int
@@ -89,18 +90,6 @@ class Unit:
     def __post_init__(self) -> None:
         if not self.cost_key:
             object.__setattr__(self, "cost_key", self.model_key)
-
-
-def shape_of(params: Mapping[str, Any]) -> str:
-    """What a warm-up depends on: every parameter but the step count (batch, duration, guidance, …)."""
-    return repr(sorted((k, v) for k, v in params.items() if k != "steps"))
-
-
-def resolve_placement(placement: str, n_workers: int) -> str:
-    """`auto` is `spread` with two workers or more (GPU and configuration not confounded), else `pack`."""
-    if placement == "auto":
-        return "spread" if n_workers >= 2 else "pack"
-    return placement
 
 
 def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
@@ -127,19 +116,21 @@ def make_units(trials: Sequence[Any], sweep: Any, model_key) -> list[Unit]:
         for block in blocks:
             units.append(
                 Unit(
-                    unit_id(t.trial_id, block[0] if split else None),
-                    t.trial_id,
-                    key,
-                    shape,
-                    x,
-                    prior,
-                    len(block) * len(sweep.prompts),
-                    min_gens,
-                    block,
-                    prior_load,
-                    "|".join([key, *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]),
-                    0 if is_eager(p) else len(sweep.prompts),
-                    PRIOR_COMPILE_S if compiled else 0.0,
+                    unit_id=unit_id(t.trial_id, block[0] if split else None),
+                    trial_id=t.trial_id,
+                    model_key=key,
+                    shape=shape,
+                    x=x,
+                    prior_generation_s=prior,
+                    windows=len(block) * len(sweep.prompts),
+                    min_generations=min_gens,
+                    repeats=block,
+                    prior_load_s=prior_load,
+                    cost_key="|".join(
+                        [key, *(f"{r.name}={p[r.name]}" for r in RUNTIME_PARAMS if r.name in p)]
+                    ),
+                    setup_generations=0 if is_eager(p) else len(sweep.prompts),
+                    prior_setup_s=PRIOR_COMPILE_S if compiled else 0.0,
                 )
             )
     return units
@@ -308,7 +299,7 @@ def make_plan(
     units: Sequence[Unit],
     n_workers: int,
     cost: CostModel,
-    placement: str = "pack",
+    placement: Placement = Placement.PACK,
     resident: Sequence[Iterable[str]] | None = None,
     seed: int = 0,
 ) -> Plan:
@@ -329,7 +320,9 @@ def make_plan(
             return (ready[w] + extra + _block_s(b, cost, (u.model_key, u.shape) in warmed[w]), extra > 0, w)
 
         workers = (
-            _fewest(range(n_workers), repeats_on[u.trial_id]) if placement == "spread" else range(n_workers)
+            _fewest(range(n_workers), repeats_on[u.trial_id])
+            if placement == Placement.SPREAD
+            else range(n_workers)
         )
         ends, _, w = min(finish(w) for w in workers)
         queues[w].append(b)
@@ -337,7 +330,7 @@ def make_plan(
         loaded[w].add(u.model_key)
         warmed[w].add((u.model_key, u.shape))
         repeats_on[u.trial_id][w] += len(b)
-    if placement == "pack" and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
+    if placement == Placement.PACK and len(blocks) <= LOCAL_SEARCH_MAX_BLOCKS:
         _improve(queues, cost, resident_sets)
     rng = random.Random(seed)
     ordered = [_running_order(q, placement, cost, rng) for q in queues]
@@ -354,10 +347,10 @@ def _fewest(workers: Iterable[int], held: Mapping[int, int]) -> list[int]:
     return [w for w in workers if held[w] == fewest]
 
 
-def _blocks(units: Sequence[Unit], placement: str) -> list[Block]:
+def _blocks(units: Sequence[Unit], placement: Placement) -> list[Block]:
     """`pack`: each configuration's units together (its repeats on one worker, in order, so that
     only the dispatcher moves a single repeat, where its worker is late); `spread`: one unit each."""
-    if placement == "spread":
+    if placement == Placement.SPREAD:
         return [(u,) for u in units]
     by_trial: dict[str, list[Unit]] = {}
     for u in units:
@@ -405,7 +398,9 @@ def _improve(queues: list[list[Block]], cost: CostModel, resident: list[set[str]
         queues[w].append(b)
 
 
-def _running_order(queue: list[Block], placement: str, cost: CostModel, rng: random.Random) -> list[Unit]:
+def _running_order(
+    queue: list[Block], placement: Placement, cost: CostModel, rng: random.Random
+) -> list[Unit]:
     """Grouped by model (one load each); within a model longest block first (pack: a configuration's
     repeats one after the other) or shuffled (spread: randomised blocks, so a configuration's position
     in time on a GPU is not systematic)."""
@@ -414,7 +409,7 @@ def _running_order(queue: list[Block], placement: str, cost: CostModel, rng: ran
         by_model.setdefault(b[0].model_key, []).append(b)
     out: list[Unit] = []
     for blocks in by_model.values():
-        if placement == "spread":
+        if placement == Placement.SPREAD:
             rng.shuffle(blocks)
         else:
             blocks.sort(key=lambda b: -_block_s(b, cost))
@@ -439,7 +434,7 @@ class Dispatcher:
     cross to it. `clock`: seconds, monotonic (injectable for tests)."""
 
     def __init__(
-        self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: str, clock=time.monotonic
+        self, units: Sequence[Unit], plan: Plan, cost: CostModel, placement: Placement, clock=time.monotonic
     ):
         self.units = {u.unit_id: u for u in units}
         self.planned = plan.worker_of()
@@ -475,7 +470,7 @@ class Dispatcher:
         if not alive:
             raise NoWorkersLeft("every worker process has died")
         u = self.units[unit_id]
-        if self.placement == "spread":
+        if self.placement == Placement.SPREAD:
             alive = _fewest(alive, self.repeats_on[u.trial_id])
 
         now = self.clock()

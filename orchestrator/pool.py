@@ -10,7 +10,7 @@ import ray
 
 from t2a_ray.metering.gpu import gpus_are_logical
 from t2a_ray.orchestrator.plan import Dispatcher
-from t2a_ray.orchestrator.schedule import RunPlan
+from t2a_ray.orchestrator.run_plan import RunPlan
 from t2a_ray.orchestrator.worker import Worker
 
 # A worker whose process died is restarted by Ray (its models are gone); the trial is retried a

@@ -48,6 +48,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import ray
+from ray import tune
+from ray._private import ray_constants
 from ray.tune import Callback
 
 from t2a_ray.config import Sweep, Trial
@@ -57,11 +61,15 @@ from t2a_ray.orchestrator import reaper
 from t2a_ray.orchestrator.crashes import REQUEUE_LIMIT, crash_error, had_started, new_token
 from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import SweepStopped, chunk_units, parse_unit_id
+from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
 from t2a_ray.orchestrator.progress import ProgressLine, plural
 from t2a_ray.orchestrator.retry import set_aside_failed
+from t2a_ray.orchestrator.run_plan import RunPlan, plan_run, resolve_frozen_placement, write_plan
 from t2a_ray.orchestrator.shares import Share
+from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
+from t2a_ray.orchestrator.tune_searcher import tune_plan
 from t2a_ray.runfolder import RunFolder, atomic_write_text, trial_done
-from t2a_ray.schema import check_shards, merge_results, trial_status
+from t2a_ray.schema import ShardOwner, check_shards, merge_results, trial_status
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0
@@ -157,9 +165,45 @@ def run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
 
 def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     t0 = time.perf_counter()
-    # 1. What is left to do: the folder says. Workers of an interrupted driver may still be finishing a
-    #    unit: wait for them first; then no one else writes here, and the temp files of killed writers
-    #    can go. The sweep and its trials are the ones launched (`open_run` stops on a changed file).
+    # 1. What is left to do: the folder says.
+    sweep = _open_for_running(run, opts)
+    owner = shard_owner(run, sweep)
+    trials = sweep.trials()
+    retried = set_aside_failed(run) if opts.retry_failed else []
+    # footers only: a resume does not read the rows of every shard (the merge checks their content)
+    checked, bad = check_shards(run, owner=owner)
+    done, pending = left_to_run(run, sweep, opts.share)
+    _say(
+        opts,
+        f"{sweep.name}: {plural(len(trials), 'trial')}"
+        f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
+    )
+    if retried:
+        _say(
+            opts,
+            f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
+        )
+    # 2.–4. Ray, the workers and Tune; the merge; the units of shards the merge moved aside, again
+    rounds = _run_and_merge(run, sweep, opts, owner, checked, done, pending)
+    left = len(left_to_run(run, sweep, opts.share)[1]) if sweep.search.strategy == "grid" else 0
+    return SweepOutcome(
+        total=len(trials),
+        ran=rounds.ran,
+        skipped=len(trials) - len(pending),
+        statuses=_statuses(rounds.table),
+        quarantined=[str(p) for p in [*bad, *rounds.bad]],
+        wall_s=time.perf_counter() - t0,
+        worker_stats=rounds.stats,
+        merge_s=rounds.merge_s,
+        retried=retried,
+        pending=left,
+    )
+
+
+def _open_for_running(run: RunFolder, opts: LaunchOptions) -> Sweep:
+    """The run's sweep, once no one else writes the folder. Workers of an interrupted driver may still
+    be finishing a unit: wait for them first; then the temp files of killed writers can go. The sweep
+    and its trials are the ones launched (`open_run` stops on a changed file)."""
     if not run.wait_for_old_workers(OLD_WORKERS_WAIT_S, _scope(opts)):
         raise T2ARayError(
             f"workers of an earlier run of {run.root} are still alive after {OLD_WORKERS_WAIT_S:.0f} s; stop them (`ray stop`) and resume again"
@@ -172,34 +216,43 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
     problem = run.write_problem()  # a disk still full: say so now, not once Ray is up
     if problem is not None:
         raise StorageError(_storage_advice(run, OSError(problem)))
-    owner = shard_owner(run, sweep)
-    trials = sweep.trials()
-    retried = set_aside_failed(run) if opts.retry_failed else []
-    # footers only: a resume does not read the rows of every shard (the merge checks their content)
-    checked, bad = check_shards(run, owner=owner)
+    return sweep
 
-    def to_run() -> tuple[set[str], list[Trial]]:
-        """The units finished (another share's count as finished: not this driver's to run), and the
-        trials still short of a repeat."""
-        done = run.finished_trial_ids()
-        if opts.share is not None:
-            done |= opts.share.others(sweep)
-        return done, [t for t in trials if not trial_done(t.trial_id, done, sweep.repeats)]
 
-    done, pending = to_run()
-    _say(
-        opts,
-        f"{sweep.name}: {plural(len(trials), 'trial')}"
-        f" ({len(trials) - len(pending)} done, {len(pending)} to run)",
-    )
-    if retried:
-        _say(
-            opts,
-            f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
-        )
-    skipped, ran = len(trials) - len(pending), 0
-    stats: list[dict[str, Any]] = []
+def left_to_run(run: RunFolder, sweep: Sweep, share: Share | None) -> tuple[set[str], list[Trial]]:
+    """The units finished (those of another share count as finished: not this driver's to run), and
+    the trials still short of a repeat."""
+    done = run.finished_trial_ids()
+    if share is not None:
+        done |= share.others(sweep)
+    return done, [t for t in sweep.trials() if not trial_done(t.trial_id, done, sweep.repeats)]
+
+
+@dataclass
+class _Rounds:
+    """What the rounds of a launch or resume leave: the merged table, the trials run, the last round's
+    worker stats and merge time, and the shards the merges moved aside."""
+
+    table: pa.Table | None = None
+    ran: int = 0
+    stats: list[dict[str, Any]] = field(default_factory=list)
     merge_s: float | None = None
+    bad: list[Path] = field(default_factory=list)
+
+
+def _run_and_merge(
+    run: RunFolder,
+    sweep: Sweep,
+    opts: LaunchOptions,
+    owner: ShardOwner,
+    checked: dict[str, str | None],
+    done: set[str],
+    pending: list[Trial],
+) -> _Rounds:
+    """Run the pending trials on Ray, then merge the shards. Where the merge moves a shard aside (its
+    content does not match its footer's checksum), its unit runs again now, not on a later resume:
+    at most `RERUN_ROUNDS` more rounds."""
+    out = _Rounds()
     for _ in range(1 + RERUN_ROUNDS):
         # 2. Ray, the workers, Tune
         timeline = LaunchTimeline()
@@ -207,55 +260,51 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
         if pending:
             with ray_session(opts) as n_workers:
                 timeline.mark("ray_up")
-                stats = _run_on_ray(run, sweep, pending, done, n_workers, opts, attempt, timeline)
+                out.stats = _run_on_ray(
+                    _Attempt(run, sweep, opts, attempt, timeline), pending, done, n_workers
+                )
             timeline.mark("ray_down")
         # 3. The driver merges the shards, checking each one's content as it reads it
         try:
             t_merge = time.perf_counter()
             with run.merge_lock():  # drivers of other shares merge one after the other
-                table, bad_now = merge_results(run, known=checked, owner=owner)
-            merge_s = time.perf_counter() - t_merge
+                out.table, bad_now = merge_results(run, known=checked, owner=owner)
+            out.merge_s = time.perf_counter() - t_merge
             timeline.mark("merge_done")
         except OSError as e:
             raise StorageError(_storage_advice(run, e, f"cannot write {run.results.name}")) from None
-        ran += len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
+        out.ran += len(pending) if sweep.search.strategy == "grid" else len(run.finished_trial_ids() - done)
         if pending:
             timeline.write(run.attempt_log("timeline", attempt))
-        bad += bad_now
-        # 4. A shard the merge moved aside leaves its unit to run again: now, not on a later resume
+        out.bad += bad_now
+        # 4. A shard the merge moved aside leaves its unit to run again
         rerun = [p for p in bad_now if p.parent == run.corrupt_dir]
         if not rerun or sweep.search.strategy != "grid":
             break
         checked = {k: v for k, v in checked.items() if run.shard(k).exists()}
-        done, pending = to_run()
+        done, pending = left_to_run(run, sweep, opts.share)
         _say(
             opts,
             f"{plural(len(rerun), 'shard')} failed the merge's content check (moved aside): "
             f"running {plural(len(pending), 'trial')} again",
         )
+    return out
+
+
+def _statuses(table: pa.Table | None) -> dict[str, int]:
+    """How many trials of the merged table ended in each status."""
     statuses: dict[str, int] = {}
-    if table is not None:
-        by_trial: dict[str, list[str]] = {}
-        for tid, status in zip(
-            table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True
-        ):
-            by_trial.setdefault(tid, []).append(status)
-        for row_statuses in by_trial.values():
-            status = trial_status(row_statuses)
-            statuses[status] = statuses.get(status, 0) + 1
-    left = len(to_run()[1]) if sweep.search.strategy == "grid" else 0
-    return SweepOutcome(
-        len(trials),
-        ran,
-        skipped,
-        statuses,
-        [str(p) for p in bad],
-        time.perf_counter() - t0,
-        stats,
-        merge_s,
-        retried,
-        left,
-    )
+    if table is None:
+        return statuses
+    by_trial: dict[str, list[str]] = {}
+    for tid, status in zip(
+        table.column("trial_id").to_pylist(), table.column("status").to_pylist(), strict=True
+    ):
+        by_trial.setdefault(tid, []).append(status)
+    for row_statuses in by_trial.values():
+        status = trial_status(row_statuses)
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
 
 
 def _storage_advice(run: RunFolder, e: OSError, what: str | None = None) -> str:
@@ -272,8 +321,6 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     """Start a local Ray bound to 127.0.0.1 (dashboard off), or join a cluster; yield the worker count.
     A local Ray's token file is made readable by its owner only, and its session folder (logs,
     sockets: /tmp/ray/session_*) is removed when it stops."""
-    import ray
-
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a measurement tool
     # Ray turns token authentication on for a local cluster and says how to turn it off: keep it on,
@@ -347,9 +394,6 @@ def _init_on_loopback(**kwargs: Any) -> None:
     default on macOS and Windows: `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read once when Ray is imported),
     so that switch is turned off for the duration of this call only; joining a cluster is unaffected.
     """
-    import ray
-    from ray._private import ray_constants
-
     saved = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
@@ -366,19 +410,20 @@ def _init_on_loopback(**kwargs: Any) -> None:
         )
 
 
-def _run_on_ray(
-    run: RunFolder,
-    sweep: Sweep,
-    pending: list[Trial],
-    done: set[str],
-    n_workers: int,
-    opts: LaunchOptions,
-    attempt: int,
-    timeline: LaunchTimeline,
-) -> list[dict[str, Any]]:
-    from t2a_ray.orchestrator.pool import Pool
-    from t2a_ray.orchestrator.schedule import plan_run, resolve_frozen_placement
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt of a driver at a run: its folder, sweep and options, its number (the `N` of
+    `logs/*-attempt-N.json` and `tune/attempt-N`) and its timeline."""
 
+    run: RunFolder
+    sweep: Sweep
+    opts: LaunchOptions
+    number: int
+    timeline: LaunchTimeline
+
+
+def _run_on_ray(at: _Attempt, pending: list[Trial], done: set[str], n_workers: int) -> list[dict[str, Any]]:
+    run, sweep, opts = at.run, at.sweep, at.opts
     # The placement is resolved once, by the first attempt that plans units, and frozen in its plan
     # (logs/plan-attempt-N.json; sweep.yaml is never rewritten): a resume on another number of GPUs
     # keeps the design its first units ran under (repeats spread over GPUs or packed on one).
@@ -387,7 +432,7 @@ def _run_on_ray(
     _say(
         opts,
         f"placement: {placement} ({how}); plan: {len(run_plan.pending)} unit(s) over {n_workers} "
-        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s ({run.attempt_log('plan', attempt).relative_to(run.root)})",
+        f"worker(s), predicted {run_plan.plan.makespan_s:.0f} s ({run.attempt_log('plan', at.number).relative_to(run.root)})",
     )
     pool = Pool.start(
         str(run.root), n_workers, use_gpus=opts.gpus != 0, run_plan=run_plan, lock_scope=_scope(opts)
@@ -396,7 +441,7 @@ def _run_on_ray(
     if opts.progress:
         threading.Thread(target=_say_activities, args=(pool.workers, quiet), daemon=True).start()
     try:
-        return _tune(run, sweep, pending, n_workers, opts, pool, attempt, run_plan, timeline)
+        return _tune(at, pending, pool, run_plan)
     except KeyboardInterrupt:  # Ctrl-C (see `Interrupted`)
         _stop_now(pool)
         raise
@@ -404,23 +449,9 @@ def _run_on_ray(
         quiet.set()
 
 
-def _tune(
-    run: RunFolder,
-    sweep: Sweep,
-    pending: list[Trial],
-    n_workers: int,
-    opts: LaunchOptions,
-    pool: Any,
-    attempt: int,
-    run_plan: Any,  # schedule.RunPlan
-    timeline: LaunchTimeline,
-) -> list[dict[str, Any]]:
-    from ray import tune
-
-    from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, gather
-    from t2a_ray.orchestrator.schedule import write_plan
-    from t2a_ray.orchestrator.search import tune_plan
-
+def _tune(at: _Attempt, pending: list[Trial], pool: Pool, run_plan: RunPlan) -> list[dict[str, Any]]:
+    run, sweep, opts, attempt, timeline = at.run, at.sweep, at.opts, at.number, at.timeline
+    n_workers = len(pool.workers)
     order = run_plan.plan.submission_order(run_plan.cost)
     chunks = chunk_units(order, {u.unit_id: u for u in run_plan.pending}, run_plan.cost, n_workers)
     chunked = {"tune_trials": len(chunks)}
@@ -439,18 +470,9 @@ def _tune(
     recorder = threading.Thread(target=_record_workers, args=(run, attempt, prepared, opts), daemon=True)
     recorder.start()
 
+    send = Sender(pool.workers, prepared, pool.router, run, RetryPolicy.of(sweep, opts))
     trainable = tune.with_resources(
-        tune.with_parameters(
-            tune_trial,
-            workers=pool.workers,
-            prepared=prepared,
-            router=pool.router,
-            run_root=str(run.root),
-            chunks=chunks,
-            retries=sweep.max_trial_retries,
-            restart_wait_s=opts.worker_restart_wait_s,
-            lost_after_s=opts.worker_lost_after_s,
-        ),
+        tune.with_parameters(tune_trial, send=send, chunks=chunks),
         # Tune's trial functions only wait on workers; keep them on the head node, so that a worker
         # node that leaves takes no trial bookkeeping with it.
         {"cpu": 0.01, HEAD_NODE_RESOURCE: 0.001},
@@ -501,15 +523,6 @@ def _tune(
             raise T2ARayError(
                 f"a worker could not start: {_root_cause(p)}; `t2a-ray resume {run.root}` runs the trials left"
             )
-    send = Sender(
-        pool.workers,
-        prepared,
-        pool.router,
-        run,
-        sweep.max_trial_retries,
-        opts.worker_restart_wait_s,
-        opts.worker_lost_after_s,
-    )
     run_quarantined(send, opts)
     if errors:
         problem = run.write_problem()
@@ -536,11 +549,9 @@ def _tune(
     return stats
 
 
-def _stop_now(pool: Any) -> None:
+def _stop_now(pool: Pool) -> None:
     """Ctrl-C: no trial starts or writes a `failed` row from now on, and the trials in flight die with
     their workers (a shard is written whole or not at all), so a resume reruns exactly them."""
-    import ray
-
     with contextlib.suppress(Exception):
         ray.get(pool.router.stop.remote(), timeout=1)
     for worker in pool.workers:
@@ -550,8 +561,6 @@ def _stop_now(pool: Any) -> None:
 
 def _say_activities(workers: list[Any], stop: threading.Event) -> None:
     """Say what each worker begins doing (its idle baseline, loading a model), as it begins."""
-    import ray
-
     said = [0] * len(workers)
     while not stop.wait(ACTIVITY_POLL_S):
         try:
@@ -573,8 +582,6 @@ def _say_activities(workers: list[Any], stop: threading.Event) -> None:
 
 def _record_workers(run: RunFolder, attempt: int, prepared: list[Any], opts: LaunchOptions) -> None:
     """Once every worker is prepared: write each GPU's provenance and idle power, and say where they are."""
-    from t2a_ray.orchestrator.pool import gather
-
     ready = [p for p in gather(prepared) if not isinstance(p, Exception)]
     atomic_write_text(run.attempt_log("gpus", attempt), json.dumps(ready, indent=2, default=str))
     _say(
@@ -588,31 +595,18 @@ class WorkerNotReady(RuntimeError):
     """The worker's preparation (CUDA context, idle baseline) failed: its trials are left for a resume."""
 
 
-def tune_trial(
-    config: dict[str, Any],
-    *,
-    workers: list[Any],
-    prepared: list[Any],
-    router: Any,
-    run_root: str,
-    chunks: list[list[str]],
-    retries: int,
-    restart_wait_s: float,
-    lost_after_s: float,
-) -> None:
+def tune_trial(config: dict[str, Any], *, send: Sender, chunks: list[list[str]]) -> None:
     """One Tune trial: a chunk of units (`config["chunk"]`), or a trial a search asked for (one unit).
     Each unit goes to the worker the router names (a chunk's units are sent at once, so a chunk feeds
     every worker it uses), and is reported to Tune as it ends.
 
-    A worker whose process dies mid-unit is replaced by Ray (within `restart_wait_s`); the units only
+    A worker whose process dies mid-unit is replaced by Ray (within `send.policy`); the units only
     queued on it are sent again at no cost, and the unit it was running is quarantined (`_finish_unit`).
     A worker that could not prepare fails the Tune trial without rows, once the chunk's units already
     sent have ended, so that a resume (or Tune's retry, which skips finished units) runs the rest; so
     does a sweep being stopped (Ctrl-C), whose units must rerun, not fail.
     """
-    from ray import tune
-
-    send = Sender(workers, prepared, router, RunFolder(run_root), retries, restart_wait_s, lost_after_s)
+    router = send.router
     units = chunks[config["chunk"]] if "chunk" in config else [config["trial_id"]]
     todo = [uid for uid in units if not send.run.shard(uid).exists()]  # a retried chunk
     started: list[tuple[str, Any]] = []
@@ -636,8 +630,6 @@ def tune_trial(
 
 def _assign(router: Any, unit_ids: list[str]) -> list[int | Exception]:
     """The router's worker for each unit (one call for the chunk), or the error for every unit."""
-    import ray
-
     try:
         return ray.get(router.assign_many.remote(unit_ids))
     except Exception as e:  # noqa: BLE001 — e.g. no worker left alive: each unit records it
@@ -645,23 +637,32 @@ def _assign(router: Any, unit_ids: list[str]) -> list[int | Exception]:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How a unit whose worker fails is waited for and sent again (the table at the top)."""
+
+    retries: int  # deaths of its worker a unit may cause before it is `failed` (`max_trial_retries`)
+    restart_wait_s: float  # how long a unit waits for Ray to replace its dead worker
+    lost_after_s: float  # a busy worker silent this long to a heartbeat is lost
+
+    @classmethod
+    def of(cls, sweep: Sweep, opts: LaunchOptions) -> RetryPolicy:
+        return cls(sweep.max_trial_retries, opts.worker_restart_wait_s, opts.worker_lost_after_s)
+
+
+@dataclass(frozen=True)
 class Sender:
     """What it takes to send units to the workers and see them end: the actors' handles, the run
     folder, and how long to wait for and retry a worker."""
 
-    workers: list[Any]
+    workers: list[Any]  # the worker actors' handles
     prepared: list[Any]  # each worker's `prepare` result (a ref)
-    router: Any
+    router: Any  # the `plan.Dispatcher` actor's handle
     run: RunFolder
-    retries: int
-    restart_wait_s: float
-    lost_after_s: float
+    policy: RetryPolicy
 
     def submit(self, uid: str, index: int | Exception) -> tuple[int, Any, str] | Exception:
         """Send a unit to worker `index` once that worker is prepared: (index, the result's ref, the
         submission's token)."""
-        import ray
-
         if isinstance(index, Exception):
             return index
         try:
@@ -683,13 +684,11 @@ def _finish_unit(
     Only the unit a worker was running when it died is charged for the death (`crashes.py`); the units
     queued behind it are sent again at no cost. With `quarantine`, a unit that crashed its worker is
     handed to the router and None returned: the driver runs its retries last, alone, so that it takes
-    no other unit down again. After `send.retries` more crashes it is `failed`, with its error.
+    no other unit down again. After `send.policy.retries` more crashes it is `failed`, with its error.
     """
-    import ray
-
     router = send.router
     error, attempt, requeued, alone = "not run", first, 0, not quarantine
-    while crashes <= send.retries:
+    while crashes <= send.policy.retries:
         if attempt is None:
             attempt = send.submit(uid, _assign(router, [uid])[0])
         if isinstance(attempt, Exception):  # no worker to send it to
@@ -698,7 +697,7 @@ def _finish_unit(
         index, ref, token = attempt
         attempt = None
         try:
-            summary = await_trial(send.workers[index], ref, send.lost_after_s)
+            summary = await_trial(send.workers[index], ref, send.policy.lost_after_s)
             router.release.remote(
                 index, uid, {k: summary.get(k) for k in ("generation_s", "load_s", "setup_s")}
             )
@@ -711,7 +710,7 @@ def _finish_unit(
             router.release.remote(index, uid)
             # Ray's own words (an actor id, "may or may not have been executed") say nothing more
             error, crashed = f"worker process died ({type(e).__name__})", True
-            if wait_for_restart(send.workers[index], send.restart_wait_s):
+            if wait_for_restart(send.workers[index], send.policy.restart_wait_s):
                 router.restarted.remote(index)
             else:  # a node that left gives no replacement
                 router.dead.remote(index)
@@ -727,7 +726,7 @@ def _finish_unit(
             router.requeue.remote(uid)
             continue
         crashes += 1  # a node that left is charged too, but never quarantined: the unit did no harm
-        if crashed and quarantine and crashes <= send.retries:
+        if crashed and quarantine and crashes <= send.policy.retries:
             ray.get(router.quarantine.remote(uid))  # recorded before the driver asks, once Tune is done
             return None
     if _stopping(router):
@@ -740,8 +739,6 @@ def _finish_unit(
 def run_quarantined(send: Sender, opts: LaunchOptions) -> int:
     """Once Tune is done: the units that crashed their worker, one at a time with nothing beside them,
     each with the retries it has left. Returns how many there were."""
-    import ray
-
     units = ray.get(send.router.quarantined_units.remote())
     for uid in units:
         _say(opts, f"unit {uid} crashed its worker: running it again, alone")
@@ -751,8 +748,6 @@ def run_quarantined(send: Sender, opts: LaunchOptions) -> int:
 
 def _stopping(router: Any) -> bool:
     """Whether the driver is stopping the sweep (a router that cannot answer: it is)."""
-    import ray
-
     try:
         return bool(ray.get(router.is_stopped.remote(), timeout=10))
     except Exception:  # noqa: BLE001
@@ -770,8 +765,6 @@ def await_trial(worker: Any, ref: Any, lost_after_s: float) -> dict[str, Any]:
     on it would wait forever. The heartbeat runs in the worker's "control" concurrency group, beside
     the trial, so a busy worker answers at once.
     """
-    import ray
-
     while True:
         ready, _ = ray.wait([ref], timeout=HEARTBEAT_INTERVAL_S)
         if ready:
@@ -786,8 +779,6 @@ def await_trial(worker: Any, ref: Any, lost_after_s: float) -> dict[str, Any]:
 def wait_for_restart(worker: Any, timeout_s: float) -> bool:
     """True once Ray has restarted a dead worker. A call sent before Ray noticed the death fails at
     once, so keep asking until the deadline."""
-    import ray
-
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -802,8 +793,6 @@ def wait_for_restart(worker: Any, timeout_s: float) -> bool:
 
 def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, Any]:
     """`failed` rows, with the error, for every window of a unit that could not run."""
-    from t2a_ray.orchestrator.trial import TrialOutcome, failure_row, write_shard
-
     sweep = load_run_sweep(run)
     trial_id, repeats = parse_unit_id(unit_id, sweep.repeats)
     trial = sweep.trial(trial_id)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from t2a_ray.config import Sweep
+from t2a_ray.config import FROZEN_PLACEMENTS, Placement, Sweep
 from t2a_ray.errors import ConfigError
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import make_units
 
 _SHARE_RE = re.compile(r"^(\d+)/(\d+)$")
-FROZEN_PLACEMENTS = ("spread", "pack")
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Share:
         if sweep.placement not in FROZEN_PLACEMENTS:
             raise ConfigError(
                 "placement",
-                sweep.placement,
+                str(sweep.placement),
                 f"must be {' or '.join(FROZEN_PLACEMENTS)} in a run folder split into shares; `t2a-ray slurm --array` freezes it",
             )
         if sweep.search.strategy != "grid":
@@ -65,7 +64,7 @@ class Share:
         trials = sweep.trials()
         units = make_units(trials, sweep, ModelCache.key_of)
         trial_index = {t.trial_id: i for i, t in enumerate(trials)}
-        by_unit = sweep.placement == "spread"
+        by_unit = sweep.placement == Placement.SPREAD
         return {
             u.unit_id
             for i, u in enumerate(units)

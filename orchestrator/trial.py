@@ -22,7 +22,7 @@ import numpy as np
 
 from t2a_ray.adapters import Adapter
 from t2a_ray.adapters.base import Generation, PhaseMarker, no_phases
-from t2a_ray.adapters.runtime import (
+from t2a_ray.adapters.runtime_axes import (
     compiled_graphs,
     eager_params,
     is_eager,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from t2a_ray.adapters import Adapter, adapter_class
+from t2a_ray.adapters.runtime_axes import shape_of
 from t2a_ray.config import Prompt, Trial
 from t2a_ray.errors import ConfigError
 from t2a_ray.frozen import load_run_sweep
@@ -25,7 +26,7 @@ from t2a_ray.metering import open_meter as default_open_meter
 from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
 from t2a_ray.orchestrator.models import ModelCache
-from t2a_ray.orchestrator.plan import parse_unit_id, shape_of
+from t2a_ray.orchestrator.plan import parse_unit_id
 from t2a_ray.orchestrator.provenance import host_provenance, reference_workload, scheduler_ids
 from t2a_ray.orchestrator.trial import TrialEnv, run_trial
 from t2a_ray.runfolder import RunFolder
@@ -276,7 +277,7 @@ class Worker:
     def scorer(self):
         q = self.sweep.quality
         if self._scorer is None and (q.clap or q.fad_reference):
-            from t2a_ray.orchestrator.quality import QualityScorer
+            from t2a_ray.orchestrator.scoring import QualityScorer
 
             self._scorer = QualityScorer(
                 q, self.sweep.weights, self.device.name, cache_dir=self.run.root / "cache"

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -394,54 +395,39 @@ def _echo_failures(run) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for launch (repeatable).")
 @click.option("--submit", is_flag=True, help="Submit the job with sbatch (else: write the script, say how).")
 @click.option("--print", "print_only", is_flag=True, help="Print the batch script; write nothing.")
-def slurm(
-    sweep_path: Path,
-    nodes: int,
-    gpus_per_node: int,
-    array: int | None,
-    partition: str | None,
-    time_limit: str | None,
-    account: str | None,
-    constraint: str | None,
-    exclusive: bool,
-    requeue: bool,
-    sbatch_lines: tuple[str, ...],
-    out_dir: Path,
-    name: str | None,
-    overrides: tuple[str, ...],
-    submit: bool,
-    print_only: bool,
-) -> None:
+def slurm(sweep_path: Path, **options) -> None:
     """A sweep as a Slurm batch job: Ray across the allocation, the sweep from its head, Ray stopped
     at the end. The run folder is created now (the sweep frozen) and the job resumes it: a requeued,
     preempted or resubmitted job (the same NAME) continues it, never runs a unit twice."""
     from t2a_ray.metering.gpu import gpus_are_logical
     from t2a_ray.orchestrator import slurm as batch
 
+    o = _SlurmOptions(**options)
+    out_dir = o.out_dir
     try:
-        if submit and print_only:
+        if o.submit and o.print_only:
             raise ConfigError("--submit/--print", None, "give one of them, not both")
         sweep, run = _slurm_run(
-            sweep_path, out_dir, name, overrides, nodes * gpus_per_node * (array or 1), array
+            sweep_path, out_dir, o.name, o.overrides, o.nodes * o.gpus_per_node * (o.array or 1), o.array
         )
         job = batch.SlurmJob(
             run_root=run.root,
-            nodes=nodes,
-            gpus_per_node=gpus_per_node,
-            array=array,
-            partition=partition,
-            time=time_limit,
-            account=account,
-            constraint=constraint,
-            exclusive=exclusive,
-            requeue=requeue,
-            sbatch_lines=sbatch_lines,
+            nodes=o.nodes,
+            gpus_per_node=o.gpus_per_node,
+            array=o.array,
+            partition=o.partition,
+            time=o.time_limit,
+            account=o.account,
+            constraint=o.constraint,
+            exclusive=o.exclusive,
+            requeue=o.requeue,
+            sbatch_lines=o.sbatch_lines,
             sweep_path=None if run.exists() else sweep_path.absolute(),
-            overrides=overrides,
+            overrides=o.overrides,
             logical_gpus=gpus_are_logical(),
         )
         job.check()
-        if print_only:
+        if o.print_only:
             click.echo(batch.render(job), nl=False)
             if not run.exists():  # Slurm opens the job's output file there before the script runs
                 click.echo(
@@ -455,7 +441,7 @@ def slurm(
 
             create_run(run, sweep)
         script = batch.write_script(job)
-        job_id = batch.submit(job, script) if submit else None
+        job_id = batch.submit(job, script) if o.submit else None
     except ConfigError as e:
         _fail_usage(e)
     what = "continues the run at" if resumed else "runs the sweep into"
@@ -465,18 +451,39 @@ def slurm(
         click.echo(f"submitted job {job_id}: it {what} {run.root} — `t2a-ray status {run.root}`", err=True)
 
 
+@dataclass(frozen=True)
+class _SlurmOptions:
+    """`slurm`'s options, as click passes them (by name): the job's shape, its run folder, and what
+    to do with the batch script."""
+
+    nodes: int
+    gpus_per_node: int
+    array: int | None
+    partition: str | None
+    time_limit: str | None
+    account: str | None
+    constraint: str | None
+    exclusive: bool
+    requeue: bool
+    sbatch_lines: tuple[str, ...]
+    out_dir: Path
+    name: str | None
+    overrides: tuple[str, ...]
+    submit: bool
+    print_only: bool
+
+
 def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int, array: int | None):
     """The sweep and its run folder for `slurm`: a run of that name, if any, must be this sweep (the job
     resumes it); a new one gets its placement frozen for every GPU the job(s) will have."""
     from dataclasses import replace
 
     from t2a_ray.config import load_sweep
-    from t2a_ray.orchestrator.plan import resolve_placement
     from t2a_ray.orchestrator.shares import Share
     from t2a_ray.runfolder import RunFolder
 
     sweep = load_sweep(sweep_path, name, overrides, "cuda")
-    sweep = replace(sweep, placement=resolve_placement(sweep.placement, total_gpus))
+    sweep = replace(sweep, placement=sweep.placement.resolve(total_gpus))
     run = RunFolder(out_dir / sweep.name)
     if run.exists():
         from t2a_ray.frozen import load_run_sweep
@@ -566,24 +573,12 @@ def status(run_dir: Path) -> None:
     default=None,
     help="Report folder (default: RUN_DIR/report, or ./t2a-report for --results).",
 )
-def analyze(
-    run_dir: Path | None,
-    results: tuple[str, ...],
-    energy_col: str | None,
-    energy_unit: str | None,
-    qualities: tuple[str, ...],
-    group_cols: str,
-    config_cols: str | None,
-    extracts: tuple[str, ...],
-    joins: tuple[str, ...],
-    join_on: tuple[str, ...],
-    carbon_intensity: float | None,
-    out_dir: Path | None,
-) -> None:
+def analyze(run_dir: Path | None, carbon_intensity: float | None, out_dir: Path | None, **tables) -> None:
     """Pareto fronts, fits and the report, for a run folder or any results tables."""
+    query = _TableQuery(**tables)
     if run_dir is not None and run_dir.is_file():
         _fail_usage(ConfigError("RUN_DIR", str(run_dir), f"is a file; for a table use --results {run_dir}"))
-    if (run_dir is None) == (not results):
+    if (run_dir is None) == (not query.results):
         _fail_usage(
             ConfigError(
                 "RUN_DIR/--results", None, "give a run folder or --results TABLE, not both, not neither"
@@ -600,24 +595,48 @@ def analyze(
     if run_dir is not None:
         _analyze_run(run_dir, out_dir, carbon_intensity)
         return
+    _analyze_tables(query, out_dir, carbon_intensity)
+
+
+@dataclass(frozen=True)
+class _TableQuery:
+    """`analyze --results`'s options, as click passes them (by name): which tables, and how to read
+    their columns."""
+
+    results: tuple[str, ...]
+    energy_col: str | None
+    energy_unit: str | None
+    qualities: tuple[str, ...]
+    group_cols: str
+    config_cols: str | None
+    extracts: tuple[str, ...]
+    joins: tuple[str, ...]
+    join_on: tuple[str, ...]
+
+
+def _analyze_tables(query: _TableQuery, out_dir: Path | None, carbon_intensity: float | None) -> None:
+    """`analyze --results`: the tables read, extended (--extract, --join), their energy in joules,
+    then analysed like a run's."""
     from t2a_ray.analysis import AnalysisError, analyze_table
     from t2a_ray.analysis import hosts as _hosts
     from t2a_ray.analysis import inputs as _inputs
     from t2a_ray.analysis.report import TableSource
 
+    q = query
+    energy_col, join_on, joins = q.energy_col, q.join_on, q.joins
     try:
         if not energy_col:
             raise ConfigError("--energy", None, "name the energy column to minimise")
         if len(join_on) not in (len(joins), 1) or (join_on and not joins):
             raise ConfigError("--on", list(join_on), "give one --on for every --join (or one for all)")
-        parsed = _qualities(qualities)
-        table = _inputs.read_tables(results)
-        for spec in extracts:
+        parsed = _qualities(q.qualities)
+        table = _inputs.read_tables(q.results)
+        for spec in q.extracts:
             _inputs.extract(table, *_inputs.parse_extract(spec))
         if joins:
             ons = [_columns(join_on[i] if len(join_on) > 1 else join_on[0]) for i in range(len(joins))]
             _inputs.join_all(table, joins, ons)
-        groups, keys = _columns(group_cols), None if config_cols is None else _columns(config_cols)
+        groups, keys = _columns(q.group_cols), None if q.config_cols is None else _columns(q.config_cols)
         df = table.frame
         for col in [energy_col, *(c for c, _ in parsed), *groups, *(keys or [])]:
             if col not in df.columns:
@@ -626,7 +645,7 @@ def analyze(
                     col,
                     f"no such column in the results (has: {', '.join(map(str, df.columns))})",
                 )
-        df, energy_j, notes = _inputs.energy_in_joules(df, energy_col, energy_unit, table.units)
+        df, energy_j, notes = _inputs.energy_in_joules(df, energy_col, q.energy_unit, table.units)
         analysis = analyze_table(
             df,
             energy_j,
@@ -936,7 +955,7 @@ def doctor(gpus: int | None, address: str | None, out_dir: Path, quick: bool) ->
         gpus = _check_gpus(gpus, address)
     except ConfigError as e:
         _fail_usage(e)
-    from t2a_ray.orchestrator.doctor import run_doctor
+    from t2a_ray.orchestrator.doctor_fanout import run_doctor
 
     try:
         record = run_doctor(gpus, address, quick, out_dir, command)

@@ -11,6 +11,7 @@ the same id on any machine and in any order of keys.
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import hashlib
 import itertools
@@ -18,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import yaml
 
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
-from t2a_ray.adapters.runtime import identity_params, refusal
+from t2a_ray.adapters.runtime_axes import identity_params, refusal
 from t2a_ray.captions import PROMPT_ID_RE, read_captions
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
 from t2a_ray.runfolder import safe_name
@@ -50,9 +51,37 @@ SYSTEM_ROOTS = ("/", "/home", "/opt", "/run", "/srv", "/usr", "/usr/local", "/va
 MAX_DEPTH = 16  # a sweep file nests 5 levels at most (models[0].options.fault_when.steps)
 MAX_ALIAS_VALUES = 100_000  # values YAML aliases may add to a file beyond those written out
 MAX_TRIALS = 100_000
-# Where a configuration's repeats run: `spread` over different GPUs (one unit per repeat), `pack` on one
-# (one unit per configuration); `auto` is spread with two workers or more, resolved and frozen at launch.
-PLACEMENTS = ("auto", "spread", "pack")
+
+
+class Placement(enum.StrEnum):
+    """Where a configuration's repeats run: `spread` over different GPUs (one unit per repeat), `pack`
+    on one (one unit per configuration); `auto` is spread with two workers or more, resolved and frozen
+    at launch (`resolve`). A `str` enum: sweep.yaml, plan logs and tables hold the same strings."""
+
+    AUTO = "auto"
+    SPREAD = "spread"
+    PACK = "pack"
+
+    def resolve(self, n_workers: int) -> Placement:
+        """`auto` is `spread` with two workers or more (GPU and configuration not confounded), else
+        `pack`; the others as they are."""
+        if self is Placement.AUTO:
+            return Placement.SPREAD if n_workers >= 2 else Placement.PACK
+        return self
+
+
+FROZEN_PLACEMENTS = (Placement.SPREAD, Placement.PACK)  # the placements a launch resolves to
+
+
+def bounded(default: float | None, low: float, high: float, kind: type | None = None) -> Any:
+    """A number setting: its default and the range a sweep file may give, declared together (the
+    parser reads the range: `_setting`). `kind` (int or float) is the default's type unless given."""
+    return field(default=default, metadata={"range": (kind or type(default), low, high)})
+
+
+def one_of(allowed: tuple[str, ...], default: str | None = None) -> Any:
+    """A setting chosen from `allowed`, by default the first (or `default`), declared together."""
+    return field(default=allowed[0] if default is None else default, metadata={"choices": tuple(allowed)})
 
 
 @dataclass(frozen=True)
@@ -78,15 +107,19 @@ class Prompt:
 
 @dataclass(frozen=True)
 class MeteringConfig:
-    min_window_s: float = 0.0  # repeat a generation inside one window until it lasts this long
+    # repeat a generation inside one window until it lasts this long...
+    min_window_s: float = bounded(0.0, 0.0, 3600.0)
     # ...and until it holds this many waveforms (ceil(n / batch_size) generations): the paper's batch
     # experiment meters 10 waveforms as 10×1, 5×2, 2×5 and 1×10 generations
-    min_waveforms_per_window: int = 1
-    idle_baseline_s: float = 10.0  # idle power measured for this long on each GPU before the sweep
-    sample_interval_s: float = 0.005
-    gpu: str = "counter"  # GPU_ENERGY_SOURCES: "power-integral" meters a card whose counter is absent/frozen
-    cooldown_c: float | None = None  # before each window, wait until the GPU is this cool (°C)...
-    cooldown_max_s: float = 300.0  # ...for at most this long
+    min_waveforms_per_window: int = bounded(1, 1, 10_000)
+    # idle power measured for this long on each GPU before the sweep
+    idle_baseline_s: float = bounded(10.0, 0.0, 3600.0)
+    sample_interval_s: float = bounded(0.005, 0.001, 1.0)
+    # "power-integral" meters a card whose energy counter is absent or frozen
+    gpu: str = one_of(GPU_ENERGY_SOURCES, "counter")
+    # before each window, wait until the GPU is this cool (°C)...
+    cooldown_c: float | None = bounded(None, 0.0, 150.0, float)
+    cooldown_max_s: float = bounded(300.0, 0.0, 3600.0)  # ...for at most this long
 
     def min_generations(self, batch_size: int) -> int:
         """Generations a window holds at least: `min_waveforms_per_window` waveforms, rounded up."""
@@ -100,9 +133,9 @@ FAD_EMBEDDINGS = ("fadtk",)  # how FAD embedding rows are made
 @dataclass(frozen=True)
 class QualityConfig:
     clap: bool | str = False  # True: the default CLAP checkpoint; a string: a hub id or folder
-    clap_protocol: str = CLAP_PROTOCOLS[0]
+    clap_protocol: str = one_of(CLAP_PROTOCOLS)
     fad_reference: str | None = None  # folder of reference audio (absolute once loaded)
-    fad_embedding: str = FAD_EMBEDDINGS[0]
+    fad_embedding: str = one_of(FAD_EMBEDDINGS)
 
     @property
     def clap_checkpoint(self) -> str | None:
@@ -116,7 +149,14 @@ class QualityConfig:
 
 
 SEARCH_STRATEGIES = ("grid", "pareto")
-BUDGET_KINDS = ("energy_fraction", "trials", "energy_j")
+# A search's budget: its kind and the range of its amount.
+BUDGET_RANGES: Mapping[str, tuple[type, float, float]] = {
+    "energy_fraction": (float, 0.001, 1.0),
+    "trials": (int, 1, MAX_TRIALS),
+    "energy_j": (float, 1e-9, 1e18),
+}
+BUDGET_KINDS = tuple(BUDGET_RANGES)
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -124,10 +164,10 @@ class SearchConfig:
     """`grid` runs every trial; `pareto` runs the trials an adaptive search chooses, within `budget`
     (kind in BUDGET_KINDS, value): see `t2a_ray.analysis.search`."""
 
-    strategy: str = "grid"
-    budget_kind: str = "energy_fraction"
-    budget: float = 0.3
-    seed: int = 0
+    strategy: str = one_of(SEARCH_STRATEGIES)
+    budget_kind: str = one_of(BUDGET_KINDS)
+    budget: float = 0.3  # in BUDGET_RANGES[budget_kind]
+    seed: int = bounded(0, 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -139,15 +179,19 @@ class Sweep:
     grid: Mapping[str, tuple[Any, ...]]  # axis -> values (scalars become 1-tuples)
     prompts: tuple[Prompt, ...]
     negative_prompt: str | None = None
-    repeats: int = 1
-    warmup: int = 1
-    seed: int = 0
+    repeats: int = bounded(1, 1, 10_000)
+    warmup: int = bounded(1, 0, 100)
+    seed: int = bounded(0, 0, MAX_SEED)
     metering: MeteringConfig = MeteringConfig()
     quality: QualityConfig = QualityConfig()
-    carbon_intensity_g_per_kwh: float | None = None
+    # the file's `carbon: {intensity_g_per_kwh: …}`
+    carbon_intensity_g_per_kwh: float | None = field(
+        default=None, metadata={"key": "carbon", "range": (float, 0.0, 10_000.0)}
+    )
     save_audio: bool = False
-    max_trial_retries: int = 2  # a trial whose worker process died is retried this often, then `failed`
-    placement: str = "auto"  # PLACEMENTS
+    # a trial whose worker process died is retried this often, then `failed`
+    max_trial_retries: int = bounded(2, 0, 100)
+    placement: Placement = one_of(tuple(p.value for p in Placement), Placement.AUTO)
     search: SearchConfig = SearchConfig()
 
     def trials(self) -> tuple[Trial, ...]:
@@ -192,7 +236,7 @@ class Sweep:
             "carbon": {"intensity_g_per_kwh": self.carbon_intensity_g_per_kwh},
             "save_audio": self.save_audio,
             "max_trial_retries": self.max_trial_retries,
-            "placement": self.placement,
+            "placement": str(self.placement),  # SafeDumper writes plain strings only
         }
         if self.search != SearchConfig():  # a grid sweep's frozen file stays as it always was
             doc["search"] = {
@@ -277,25 +321,7 @@ class Trial:
 # Loading
 
 
-TOP_KEYS = (
-    "name",
-    "models",
-    "weights",
-    "dtype",
-    "grid",
-    "prompts",
-    "negative_prompt",
-    "repeats",
-    "warmup",
-    "seed",
-    "metering",
-    "quality",
-    "carbon",
-    "save_audio",
-    "max_trial_retries",
-    "placement",
-    "search",
-)
+TOP_KEYS = tuple(f.metadata.get("key", f.name) for f in fields(Sweep))  # the sweep file's keys
 
 
 def load_sweep(
@@ -489,20 +515,7 @@ def parse_sweep(
     negative = doc.get("negative_prompt")
     if negative is not None and not isinstance(negative, str):
         raise ConfigError("negative_prompt", negative, "must be a string or null")
-    metering = _section(
-        doc,
-        "metering",
-        MeteringConfig,
-        {
-            "min_window_s": (float, 0.0, 3600.0),
-            "min_waveforms_per_window": (int, 1, 10_000),
-            "idle_baseline_s": (float, 0.0, 3600.0),
-            "sample_interval_s": (float, 0.001, 1.0),
-            "cooldown_c": (float, 0.0, 150.0),
-            "cooldown_max_s": (float, 0.0, 3600.0),
-        },
-        choices={"gpu": GPU_ENERGY_SOURCES},
-    )
+    metering = _section(doc, "metering", MeteringConfig)
     quality = _quality(doc.get("quality"), base_dir)
     carbon = doc.get("carbon")
     carbon = {} if carbon is None else carbon
@@ -511,7 +524,7 @@ def parse_sweep(
     _reject_unknown(carbon, ("intensity_g_per_kwh",), "carbon.")
     intensity = carbon.get("intensity_g_per_kwh")
     if intensity is not None:
-        intensity = _number("carbon.intensity_g_per_kwh", intensity, float, 0.0, 10_000.0)
+        intensity = _setting(carbon, Sweep, "carbon_intensity_g_per_kwh", "intensity_g_per_kwh", "carbon.")
     save_audio = doc.get("save_audio", False)
     if not isinstance(save_audio, bool):
         raise ConfigError("save_audio", save_audio, "must be true or false")
@@ -524,15 +537,15 @@ def parse_sweep(
         grid=grid,
         prompts=prompts,
         negative_prompt=negative,
-        repeats=_number("repeats", doc.get("repeats", 1), int, 1, 10_000),
-        warmup=_number("warmup", doc.get("warmup", 1), int, 0, 100),
-        seed=_number("seed", doc.get("seed", 0), int, 0, 2**63 - 1),
+        repeats=_setting(doc, Sweep, "repeats"),
+        warmup=_setting(doc, Sweep, "warmup"),
+        seed=_setting(doc, Sweep, "seed"),
         metering=metering,
         quality=quality,
         carbon_intensity_g_per_kwh=intensity,
         save_audio=save_audio,
-        max_trial_retries=_number("max_trial_retries", doc.get("max_trial_retries", 2), int, 0, 100),
-        placement=_choice(doc, "placement", PLACEMENTS, "auto"),
+        max_trial_retries=_setting(doc, Sweep, "max_trial_retries"),
+        placement=Placement(_setting(doc, Sweep, "placement")),
         search=_search(doc.get("search"), quality),
     )
     if expand:
@@ -817,13 +830,13 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
         raise ConfigError("quality", value, "must be a mapping like {clap: true, fad: {reference: DIR}}")
     _reject_unknown(value, ("clap", "fad"), "quality.")
 
-    def one_of(key_path: str, value: Any, allowed: tuple[str, ...]) -> str:  # absent or null: the first
-        return _choice({key_path: allowed[0] if value is None else value}, key_path, allowed, allowed[0])
+    def choose(key_path: str, value: Any, name: str) -> str:  # absent or null: the field's default
+        return _setting({} if value is None else {key_path: value}, QualityConfig, name, key_path)
 
-    clap, protocol = value.get("clap", False), CLAP_PROTOCOLS[0]
+    clap, protocol = value.get("clap", False), QualityConfig.clap_protocol
     if isinstance(clap, Mapping):  # {protocol: ..., checkpoint: ...}
         _reject_unknown(clap, ("protocol", "checkpoint"), "quality.clap.")
-        protocol = one_of("quality.clap.protocol", clap.get("protocol"), CLAP_PROTOCOLS)
+        protocol = choose("quality.clap.protocol", clap.get("protocol"), "clap_protocol")
         clap = clap.get("checkpoint") or True
     if not isinstance(clap, (bool, str)) or clap == "":
         raise ConfigError(
@@ -850,7 +863,7 @@ def _quality(value: Any, base_dir: Path) -> QualityConfig:
         clap=clap,
         clap_protocol=protocol,
         fad_reference=str(ref),
-        fad_embedding=one_of("quality.fad.embedding", fad.get("embedding"), FAD_EMBEDDINGS),
+        fad_embedding=choose("quality.fad.embedding", fad.get("embedding"), "fad_embedding"),
     )
 
 
@@ -862,14 +875,8 @@ def _search(value: Any, quality: QualityConfig) -> SearchConfig:
             "search", value, "must be a mapping like {strategy: pareto, budget: {energy_fraction: 0.3}}"
         )
     _reject_unknown(value, ("strategy", "budget", "seed"), "search.")
-    strategy = value.get("strategy", "grid")
-    if strategy not in SEARCH_STRATEGIES:
-        raise ConfigError(
-            "search.strategy",
-            strategy,
-            f"must be one of {', '.join(SEARCH_STRATEGIES)}{did_you_mean(strategy, SEARCH_STRATEGIES)}",
-        )
-    seed = _number("search.seed", value.get("seed", 0), int, 0, 2**63 - 1)
+    strategy = _setting(value, SearchConfig, "strategy", prefix="search.")
+    seed = _setting(value, SearchConfig, "seed", prefix="search.")
     budget = value.get("budget")
     if strategy == "grid":
         if budget is not None:
@@ -885,12 +892,7 @@ def _search(value: Any, quality: QualityConfig) -> SearchConfig:
         )
     _reject_unknown(budget, BUDGET_KINDS, "search.budget.")
     ((kind, amount),) = budget.items()
-    limits = {
-        "energy_fraction": (float, 0.001, 1.0),
-        "trials": (int, 1, MAX_TRIALS),
-        "energy_j": (float, 1e-9, 1e18),
-    }
-    amount = _number(f"search.budget.{kind}", amount, *limits[kind])
+    amount = _number(f"search.budget.{kind}", amount, *BUDGET_RANGES[kind])
     if not quality.clap and not quality.fad_reference:
         raise ConfigError(
             "search.strategy", strategy, "needs a quality to search for: set quality.clap or quality.fad"
@@ -898,27 +900,34 @@ def _search(value: Any, quality: QualityConfig) -> SearchConfig:
     return SearchConfig(strategy, kind, amount, seed)
 
 
-def _section(
-    doc: Mapping,
-    key: str,
-    cls: type,
-    fields: dict[str, tuple[type, float, float]],
-    choices: Mapping[str, tuple[str, ...]] | None = None,
-):
-    """A mapping of numbers (`fields`: kind, low, high) and choices (`choices`: allowed strings)."""
-    choices = choices or {}
+def _section(doc: Mapping, key: str, cls: type):
+    """A mapping of `cls`'s settings (numbers, then choices, as their fields declare them)."""
+    numbers = [f.name for f in fields(cls) if "range" in f.metadata]
+    choices = [f.name for f in fields(cls) if "choices" in f.metadata]
     value = doc.get(key)
     value = {} if value is None else value
     if not isinstance(value, Mapping):
-        raise ConfigError(key, value, f"must be a mapping with keys {', '.join([*fields, *choices])}")
-    _reject_unknown(value, (*fields, *choices), f"{key}.")
-    kwargs = {
-        k: _choice(value, k, choices[k], "", prefix=f"{key}.")
-        if k in choices
-        else _number(f"{key}.{k}", v, *fields[k])
-        for k, v in value.items()
-    }
-    return cls(**kwargs)
+        raise ConfigError(key, value, f"must be a mapping with keys {', '.join([*numbers, *choices])}")
+    _reject_unknown(value, (*numbers, *choices), f"{key}.")
+    return cls(**{k: _setting(value, cls, k, prefix=f"{key}.") for k in value})
+
+
+def _field(cls: type, name: str) -> Field:
+    return cls.__dataclass_fields__[name]
+
+
+def _default(cls: type, name: str) -> Any:
+    return _field(cls, name).default
+
+
+def _setting(doc: Mapping, cls: type, name: str, key: str | None = None, prefix: str = "") -> Any:
+    """`doc[key]` (by default the field's name), or the field's default where absent, checked against
+    what the field of `cls` declares: a range (`bounded`) or choices (`one_of`)."""
+    key = name if key is None else key
+    meta = _field(cls, name).metadata
+    if "choices" in meta:
+        return _choice(doc, key, meta["choices"], _default(cls, name), prefix)
+    return _number(f"{prefix}{key}", doc.get(key, _default(cls, name)), *meta["range"])
 
 
 def _choice(doc: Mapping, key: str, allowed: tuple[str, ...], default: str, prefix: str = "") -> str:

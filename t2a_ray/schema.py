@@ -196,6 +196,11 @@ QUALITY = [
     ("scoring_error", pa.string(), "why the scorer gave no row at all"),
 ]
 
+# The metrics of quality.parquet that fronts and the search rank configurations by, each with the
+# direction that is better: "max" (higher) or "min" (lower). Every room reads directions here.
+QUALITY_SENSES = ("max", "min")
+QUALITY_METRICS: Mapping[str, str] = {"clap_mean": "max", "fad": "min", "fad_inf": "min"}
+
 
 def quality_schema() -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=True, metadata={"description": d}) for n, t, d in QUALITY])

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from t2a_ray.adapters import adapter_class, get_card
 from t2a_ray.adapters.make_an_audio_2 import ConcatDiT2MLP
 from t2a_ray.adapters.precision import quantised, unquantised_linears
-from t2a_ray.adapters.runtime import cache_param, output_equivalence, quantised_denoisers
+from t2a_ray.adapters.runtime_axes import cache_param, output_equivalence, quantised_denoisers
 from t2a_ray.adapters.step_cache import StepCache, cached_blocks
 from t2a_ray.cli import main
 from t2a_ray.errors import InfeasibleError

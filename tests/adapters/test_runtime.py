@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from t2a_ray.adapters import adapter_class, get_card
-from t2a_ray.adapters._runtime import _WithAttention
-from t2a_ray.adapters.runtime import EAGER, compiled_graphs, output_equivalence
+from t2a_ray.adapters._runtime_variants import _WithAttention
+from t2a_ray.adapters.runtime_axes import EAGER, compiled_graphs, output_equivalence
 from t2a_ray.cli import main
 from t2a_ray.config import parse_sweep
 from t2a_ray.errors import InfeasibleError
@@ -105,7 +105,7 @@ def test_cuda_graphs_on_the_cpu_are_infeasible_not_eager(adapter):
 def test_a_skipped_capture_is_infeasible_then_and_for_every_later_instance(adapter):
     """The check behind CUDA graphs on a GPU: inductor's own skip (here of CPU tensors, the device label
     says cuda so that the check before compiling lets it through), then its memory of that skip."""
-    from t2a_ray.adapters._runtime import Variants
+    from t2a_ray.adapters._runtime_variants import Variants
 
     runtime = {**PARAMS, "compile": "reduce-overhead", "attention": "math"}
     adapter.generate(PROMPT, PARAMS, seed=0)  # the eager denoiser back in its place
@@ -148,7 +148,7 @@ class _LoggingDenoiser(torch.nn.Module):
 def test_a_log_call_in_the_denoiser_does_not_make_a_compiled_runtime_infeasible():
     from types import SimpleNamespace
 
-    from t2a_ray.adapters._runtime import Variants
+    from t2a_ray.adapters._runtime_variants import Variants
 
     model = SimpleNamespace(denoiser=_LoggingDenoiser())
     variants = Variants(model, model.denoiser, torch.device("cpu"))

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from t2a_ray.adapters.runtime import EQUIVALENT_MIN_SNR_DB
-from t2a_ray.analysis.runtime import (
+from t2a_ray.adapters.runtime_axes import EQUIVALENT_MIN_SNR_DB
+from t2a_ray.analysis.runtime_tables import (
     break_even,
     difference_ci,
     equivalence,

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from t2a_ray.analysis.runtime import read_setup
+from t2a_ray.analysis.runtime_tables import read_setup
 from t2a_ray.cli import main
 from t2a_ray.config import load_sweep
 

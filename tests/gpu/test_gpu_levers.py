@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from t2a_ray.adapters import adapter_class
-from t2a_ray.adapters.runtime import FP8_MIN_CAPABILITY, output_equivalence
+from t2a_ray.adapters.runtime_axes import FP8_MIN_CAPABILITY, output_equivalence
 from t2a_ray.errors import InfeasibleError
 
 pytestmark = [pytest.mark.gpu, pytest.mark.torchao]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
-from t2a_ray.orchestrator.doctor import DoctorRecord, Place, checks_here, cluster_check, run_doctor
+from t2a_ray.orchestrator.doctor_fanout import DoctorRecord, Place, checks_here, cluster_check, run_doctor
 
 
 def test_one_task_per_gpu_each_on_its_own_and_a_fail_makes_exit_1(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from t2a_ray.adapters.clap import QualityError, load_clap
 from t2a_ray.analysis.audio import read_audio, read_wav, resample, write_wav
 from t2a_ray.analysis.tables import QUALITY_COLUMNS, read_quality_table, write_quality_table
 from t2a_ray.config import QualityConfig
-from t2a_ray.orchestrator.quality import (
+from t2a_ray.orchestrator.scoring import (
     AudioEmbedder,
     FadtkEmbedder,
     QualityScorer,

@@ -17,8 +17,8 @@ from t2a_ray.cli import main
 from t2a_ray.config import load_sweep
 from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 from t2a_ray.orchestrator.plan import make_units
+from t2a_ray.orchestrator.run_plan import model_key
 from t2a_ray.orchestrator.runner import _claim_attempt
-from t2a_ray.orchestrator.schedule import model_key
 from t2a_ray.orchestrator.shares import Share
 from t2a_ray.orchestrator.slurm import PORT_BLOCKS, PORTS_PER_JOB, node_check, wait_for_nodes
 from t2a_ray.runfolder import RunFolder

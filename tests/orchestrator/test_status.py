@@ -70,7 +70,7 @@ def test_a_trial_counts_once_its_units_cover_every_repeat_and_the_plan_and_worke
 
 
 def test_the_plan_of_a_resumed_run_is_primed_from_its_finished_shards(tmp_path):
-    from t2a_ray.orchestrator.schedule import model_key, plan_run
+    from t2a_ray.orchestrator.run_plan import model_key, plan_run
 
     doc = {**DOC, "grid": {"steps": [1, 2, 3], "step_time_s": 0.01}, "placement": "spread"}
     sweep = parse_sweep(doc, base_dir=tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from t2a_ray.adapters import adapter_class
 from t2a_ray.analysis.energy_basis import estimate_label
 from t2a_ray.analysis.report import analyze_run, read_run_results
-from t2a_ray.analysis.runtime import break_even, read_setup, setup_costs
+from t2a_ray.analysis.runtime_tables import break_even, read_setup, setup_costs
 from t2a_ray.analysis.stats import mean_ci
 from t2a_ray.config import parse_sweep
 from t2a_ray.metering import open_meter

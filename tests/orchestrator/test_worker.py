@@ -17,8 +17,8 @@ from t2a_ray.errors import ConfigError
 from t2a_ray.metering import Clock, Meter
 from t2a_ray.metering.fakes import FakeGPU, FrozenCounterGPU
 from t2a_ray.orchestrator.plan import Dispatcher
-from t2a_ray.orchestrator.runner import WorkerNotReady, tune_trial
-from t2a_ray.orchestrator.schedule import plan_run
+from t2a_ray.orchestrator.run_plan import plan_run
+from t2a_ray.orchestrator.runner import RetryPolicy, Sender, WorkerNotReady, tune_trial
 from t2a_ray.orchestrator.worker import Worker
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import merge_results
@@ -70,17 +70,8 @@ def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run)
         router = ray.remote(Dispatcher).remote(p.pending, p.plan, p.cost, p.placement)
         unit_id = p.pending[0].unit_id
         with pytest.raises(WorkerNotReady, match="no context"):
-            tune_trial(
-                {"chunk": 0},
-                workers=[worker],
-                prepared=[worker.prepare.remote()],
-                router=router,
-                run_root=str(run.root),
-                chunks=[[unit_id]],
-                retries=1,
-                restart_wait_s=1.0,
-                lost_after_s=1.0,
-            )
+            send = Sender([worker], [worker.prepare.remote()], router, run, RetryPolicy(1, 1.0, 1.0))
+            tune_trial({"chunk": 0}, send=send, chunks=[[unit_id]])
         assert run.finished_trial_ids() == set()  # no rows: a resume runs the trial
         backlog = ray.get(router.__ray_call__.remote(lambda d: d.workers[0].backlog_s))
         assert backlog == 0  # the unit was given back

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from t2a_ray.adapters.runtime import EAGER, EQUIVALENT_MIN_SNR_DB
+from t2a_ray.adapters.runtime_axes import EAGER, EQUIVALENT_MIN_SNR_DB, shape_params
 from t2a_ray.analysis.energy_basis import GROSS, NET, estimate_label
 from t2a_ray.analysis.stats import mean_ci, t_quantile
 from t2a_ray.analysis.values import fmt, sort_key
@@ -39,8 +39,10 @@ _RUNTIME = list(EAGER)
 ENERGY_COL = "energy_per_waveform_j"
 # The configuration column that records what was loaded: null in the rows of a trial that never loaded.
 _LOADED = "model_revision"
-# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values.
-SHAPE_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
+# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values. Its shape
+# is the worker's (`shape_params`: every parameter but the step count) as far as these columns record
+# it: parameters the setup table does not hold (guidance, …) are not told apart.
+SETUP_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
 
 
 def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
@@ -108,19 +110,18 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
 
     The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
     compiled nothing, that of the configurations differing from it only in `steps` that did compile
-    (`overhead_from` names their steps): the denoiser's inputs do not depend on the number of steps,
-    so those reused the graphs. Null where no such setup was measured."""
+    (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the graphs. Null where no such setup was measured."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    shape = [c for c in SHAPE_COLUMNS if c in costs and c in ok]  # a run from before an axis lacks it
-    shapes = costs.groupby(shape, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
+    setup = [c for c in SETUP_COLUMNS if c in costs and c in ok]  # a run from before an axis lacks it
+    shapes = costs.groupby(setup, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
     eager = ok[_eager_rows(ok)]
     out = []
     for key, rows in ok[~_eager_rows(ok)].groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
         twin = _where(eager, {c: config[c] for c in others})
-        over_j, over_s, source = _overhead(shapes, config, shape)
+        over_j, over_s, source = _overhead(shapes, config, setup)
         saving, half = difference_ci(twin[energy_col], rows[energy_col])
         low, high = saving - half, saving + half
         out.append(
@@ -141,13 +142,13 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
     return pd.DataFrame(out)
 
 
-def _overhead(shapes: pd.DataFrame, config: dict, shape: list[str]) -> tuple[float, float, str | None]:
-    """(overhead J, overhead s, where it was measured) of `config`'s shapes (the values of the columns
-    `shape`): see `break_even`."""
-    own = _where(shapes, {c: config[c] for c in shape})
+def _overhead(shapes: pd.DataFrame, config: dict, setup: list[str]) -> tuple[float, float, str | None]:
+    """(overhead J, overhead s, where it was measured) of `config`'s setups (the values of the columns
+    `setup`): see `break_even`."""
+    own = _where(shapes, {c: config[c] for c in setup})
     if len(own):
         return float(own["overhead_j"].iloc[0]), float(own["overhead_s"].iloc[0]), "own"
-    reused = _where(shapes, {c: config[c] for c in shape if c != "steps"})
+    reused = _where(shapes, shape_params({c: config[c] for c in setup}))
     if reused.empty:
         return math.nan, math.nan, None
     steps = ", ".join(fmt(v) for v in sorted(reused["steps"].unique(), key=sort_key))
@@ -386,10 +387,10 @@ def runtime_tables(results: pd.DataFrame, setup: pd.DataFrame | None) -> dict[st
         shown = [*keep, *(c for c in _RUNTIME if c in config and c not in keep)]
         tables["runtime"] = table[[*shown, *(c for c in table.columns if c not in config)]]
     if costs is not None:
-        shape = ["model", *(c for c in SETUP_AXES if c in keep)]
+        recorded = ["model", *(c for c in SETUP_AXES if c in keep)]
         work = [c for c in ("graphs_compiled", "denoisers_quantised") if c in costs]
         tables["runtime_setup"] = costs[
-            [*shape, "gpu_uuid", *work, "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
+            [*recorded, "gpu_uuid", *work, "setup_s", "setup_energy_j", "overhead_s", "overhead_j"]
         ]
     if bound is not None:
         tables["launch_boundness"] = bound[[*keep, *(c for c in bound.columns if c not in config)]]

@@ -23,6 +23,7 @@ from t2a_ray.analysis.search import Budget, Measurement, ParetoSearch, SearchSpa
 from t2a_ray.config import Sweep, Trial
 from t2a_ray.orchestrator.trial import device_energy_j
 from t2a_ray.runfolder import RunFolder
+from t2a_ray.schema import QUALITY_METRICS
 
 
 @dataclass
@@ -44,12 +45,8 @@ def tune_plan(run: RunFolder, sweep: Sweep, pending: list[Trial], n_chunks: int)
 
 def qualities(sweep: Sweep) -> list[tuple[str, str]]:
     """The quality columns a sweep scores, each with its direction."""
-    out = []
-    if sweep.quality.clap:
-        out.append(("clap_mean", "max"))
-    if sweep.quality.fad_reference:
-        out.append(("fad", "min"))
-    return out
+    scored = (("clap_mean", sweep.quality.clap), ("fad", sweep.quality.fad_reference))
+    return [(metric, QUALITY_METRICS[metric]) for metric, on in scored if on]
 
 
 def resume_search(run: RunFolder, sweep: Sweep) -> ParetoSearch:

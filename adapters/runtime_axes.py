@@ -1,6 +1,6 @@
 """Runtime settings as sweep axes: how a loaded model runs, not what it is.
 
-Four axes, parameters of every torch model's card (pure data here; ``_runtime.py`` applies them):
+Four axes, parameters of every torch model's card (pure data here; ``_runtime_variants.py`` applies them):
 
 * ``compile``: ``none`` (eager, the paper's setting) or a ``torch.compile`` mode — ``default``,
   ``reduce-overhead`` (CUDA graphs), ``max-autotune`` (autotuned kernels and CUDA graphs). Only the
@@ -111,6 +111,22 @@ EAGER: Mapping[str, str] = {spec.name: spec.default for spec in RUNTIME_PARAMS}
 # precision against float32, are measured in benchmarks/results/runtime_equivalence_cpu.json (bfloat16,
 # CPU); float16 keeps 3 more mantissa bits than bfloat16 and float32 16 more, so their noise is lower.
 EQUIVALENT_MIN_SNR_DB = {"bfloat16": 20.0, "float16": 30.0, "float32": 60.0}
+
+
+# The parameters a shape does not depend on: the denoiser's inputs are the same whatever the number
+# of steps, so a runtime's graphs (and a warm-up) serve every step count.
+SHAPE_FREE = ("steps",)
+
+
+def shape_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What a setup (a runtime's compilation and capture, a warm-up) depends on: every parameter but
+    those of `SHAPE_FREE` — batch, duration, guidance, runtime, …"""
+    return {k: v for k, v in params.items() if k not in SHAPE_FREE}
+
+
+def shape_of(params: Mapping[str, Any]) -> str:
+    """`shape_params` as one hashable key, the same for the same values in any order."""
+    return repr(sorted(shape_params(params).items()))
 
 
 def runtime_of(params: Mapping[str, Any]) -> dict[str, str]:

@@ -10,9 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from t2a_ray.config import Sweep
+from t2a_ray.config import Placement, Sweep
 from t2a_ray.orchestrator.models import ModelCache
-from t2a_ray.orchestrator.plan import CostModel, Plan, Unit, make_plan, make_units, resolve_placement
+from t2a_ray.orchestrator.plan import CostModel, Plan, Unit, make_plan, make_units
 from t2a_ray.runfolder import RunFolder, atomic_write_text
 from t2a_ray.schema import read_metadata
 
@@ -22,7 +22,7 @@ PRIOR_SHARDS_PER_MODEL = 20  # finished shards whose footers prime a model's cos
 
 @dataclass
 class RunPlan:
-    placement: str
+    placement: Placement
     pending: list[Unit]
     plan: Plan
     cost: CostModel
@@ -39,7 +39,7 @@ class RunPlan:
 model_key = ModelCache.key_of
 
 
-def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done: set[str]) -> RunPlan:
+def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: Placement, done: set[str]) -> RunPlan:
     """Units of `sweep` not covered by `done` (finished shards: unit ids, or trial ids of shards that
     hold a whole trial), planned over `n_workers`."""
     trials = sweep.trials()
@@ -54,7 +54,7 @@ def plan_run(run: RunFolder, sweep: Sweep, n_workers: int, placement: str, done:
     return RunPlan(placement, pending, plan, cost, {model_key(t): t.model.id for t in trials})
 
 
-def resolve_frozen_placement(run: RunFolder, placement: str, n_workers: int) -> tuple[str, str]:
+def resolve_frozen_placement(run: RunFolder, placement: Placement, n_workers: int) -> tuple[Placement, str]:
     """(placement, how it was decided): the one the run's first plan recorded (the first attempt that
     planned units froze it there), else `placement` resolved for `n_workers` now."""
     for _, path in run.attempt_logs("plan"):
@@ -63,9 +63,9 @@ def resolve_frozen_placement(run: RunFolder, placement: str, n_workers: int) -> 
         except (OSError, ValueError, AttributeError):
             continue
         if frozen is not None:
-            return frozen, f"frozen by the run's first plan, {path.name}"
-    if placement == "auto":
-        return resolve_placement(placement, n_workers), f"auto with {n_workers} worker(s)"
+            return Placement(frozen), f"frozen by the run's first plan, {path.name}"
+    if placement == Placement.AUTO:
+        return placement.resolve(n_workers), f"auto with {n_workers} worker(s)"
     return placement, "as the sweep file says"
 
 

@@ -1,4 +1,4 @@
-"""The runtime axes (`runtime.py`) applied to a loaded torch model: resident compiled variants.
+"""The runtime axes (`runtime_axes.py`) applied to a loaded torch model: resident compiled variants.
 
 A variant is the model's denoiser — the eager one, or a copy quantised to a `precision`
 (``precision.py``) — run under one attention backend (entered around its forward: `_WithAttention`)
@@ -16,7 +16,7 @@ runtime is asked for, so the windows of a trial swap nothing.
 Shapes are static (``dynamic=False``): CUDA graphs are captured per shape anyway and a sweep has few
 (batch size × duration × guidance × prompt length), each compiled on its first call. The trial makes
 that call outside its windows (its setup, metered apart) and refuses a window in which a graph was
-compiled (`runtime.compiled_graphs`).
+compiled (`runtime_axes.compiled_graphs`).
 
 No silent fallback to eager: ``fullgraph=True`` makes a graph break an error, hitting dynamo's
 recompile limit is an error (dynamo would otherwise run the frame eagerly), and a CUDA-graph capture
@@ -39,7 +39,7 @@ import torch
 
 from t2a_ray.adapters import precision as quantise
 from t2a_ray.adapters._modules import named_modules_of
-from t2a_ray.adapters.runtime import CUDA_GRAPH_MODES, EAGER, cache_interval, runtime_of
+from t2a_ray.adapters.runtime_axes import CUDA_GRAPH_MODES, EAGER, cache_interval, runtime_of
 from t2a_ray.adapters.step_cache import StepCache
 from t2a_ray.errors import InfeasibleError, first_line
 
