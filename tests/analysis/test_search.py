@@ -180,6 +180,7 @@ def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_
         (["--quality", "clip:max"], "clip"),
         (["--quality", "clap:max", "--strategies", "pareto,grid"], "--strategies = 'grid'"),
         (["--quality", "clap:max", "--budget", "1.5"], "--budget = 1.5"),
+        (["--quality", "clap:max", "--first-units", "0"], "--first-units = 0: must be at least 1"),
     ],
 )
 def test_search_bench_refuses_bad_input_in_one_line_with_exit_2(tmp_path, extra, message):
@@ -458,3 +459,18 @@ def test_a_group_improves_on_the_worst_it_measured_by_at_most_the_cap():
     s = _told({("a", 10): 0.2, ("a", 20): 0.45, ("b", 10): 0.1, ("b", 20): 0.2, ("b", 40): 0.3})
     bound = s._optimistic_quality("clap", "max")(np.array([_config(s, "b", 160)]))[0]
     assert bound == pytest.approx(0.1 + 1.5 * 0.25)
+
+
+def test_search_bench_first_units_is_the_rows_of_a_baselines_first_measurement(tmp_path):
+    table = tmp_path / "t.csv"
+    synthetic(repeats=2).to_csv(table, index=False)  # two equal rows per configuration
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--config-cols", "model,steps"]
+    args += ["--quality", "clap:max", "--strategies", "cheapest", "--seeds", "1", "--budget", "1"]
+    spent = {}
+    for units in (1, 2):
+        out = tmp_path / f"o{units}"
+        result = CliRunner().invoke(main, [*args, "--first-units", str(units), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        spent[units] = pd.read_csv(out / "search-bench.csv")["energy_fraction"].item()
+    # cheapest-first never measures a configuration twice: one row of each is half the grid
+    assert spent == {1: pytest.approx(0.5), 2: pytest.approx(1.0)}
