@@ -28,8 +28,8 @@ and the cost of measuring.
    quality is bounded from its two nearest measured neighbours in its group: the better of their
    values, plus one standard error, plus the slope of the secant through them (the steepest secant
    seen, where the group has one point) times the distance (in normalised log-axis units) — but never
-   more than 1.5 × the largest improvement any group has shown over its measured range beyond the
-   worst value the group measured. For a quality that rises and saturates (concave), the last secant's
+   better than the worst value the group measured improved by 1.5 × the largest improvement any
+   group has shown over its measured range. For a quality that rises and saturates (concave), the last secant's
    extension is an upper bound, so a configuration is passed over only when even that bound cannot
    improve the front; the cap keeps a model whose low-steps quality is far behind (FAD's spread between
    models is wide) from borrowing another model's steep first secant across the whole axis, and from
@@ -221,7 +221,10 @@ def pooled_ci(samples: Sequence[Sequence[float]], ci: np.ndarray) -> np.ndarray:
 
     One value says nothing of its own noise, and a CI of zero would let the noise of one row decide the
     front: a configuration measured once that came out a little below a cheaper one would be ruled out
-    for good. The configurations of one grid share their noise closely enough to lend it.
+    for good. This assumes the configurations of one grid have noise of one size (in the bench's
+    tables, CLAP's is additive; FAD's and energy's grow with the value, so a row of a cheap
+    configuration gets a wider CI than its own noise would give, and one of an expensive configuration
+    a narrower one).
     """
     sd = np.array([np.std(x, ddof=1) if len(x) > 1 else np.nan for x in samples])
     if not np.isfinite(sd).any():
