@@ -41,10 +41,11 @@ and the cost of measuring.
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
 until the budget is spent or the grid is.
 
-Each configuration is measured once first (one unit): one row places a step along an axis, or a model
-that turns out behind, well enough, and halves what a search spends on them (most of what it
-measures); a configuration measured once takes the noise of the others as its CI (`pooled_ci`),
-for the front and for step 3.
+After the first configuration of each group (step 1: `first_units` units, which tell the noise), a
+configuration is measured once first (one unit): one row places a step along an axis, or a model that
+turns out behind, well enough, and halves what a search spends on them (most of what it measures); a
+configuration measured once takes the noise of the others as its CI (`pooled_ci`), for the front and
+for step 3.
 
 `RandomSearch` and `CheapestFirst` are the baselines, `OptunaTPE` (Optuna's multi-objective TPE; needs
 `pip install optuna`) another searcher; `benchmarks/results/search_bench.md` compares them.
@@ -239,11 +240,12 @@ class Strategy(ABC):
     Subclasses implement `_choose`, which returns the next `Ask` among what the budget allows, or None.
     `qualities`: (metric, "max"|"min") pairs, each a front against the energy objective.
     `first_units`: units of a configuration's first measurement (at most its `max_units`; `one_first`:
-    one whatever it says).
+    one, but for the first configuration of each group).
     """
 
     name = "strategy"
     # the units of a first measurement: `first_units`, or one where the strategy says so (see ParetoSearch)
+    # but for the first configuration of each group (`_opening`)
     one_first = False
 
     @classmethod
@@ -283,7 +285,7 @@ class Strategy(ABC):
             todo = self.unmeasured()
             if self.pending or todo.size == 0 or not self.affordable(todo[:1], 1)[0]:
                 return None
-            choice = self._first(int(self._cheapest(todo)[0]))
+            choice = self._opening(int(self._cheapest(todo)[0]))
         else:
             choice = self._choose()
         if choice is not None:
@@ -388,6 +390,10 @@ class Strategy(ABC):
         """The first measurement of `config`."""
         return Ask(int(config), int(self._first_units(np.array([config]))[0]))
 
+    def _opening(self, config: int) -> Ask:
+        """The first measurement of the first configuration of a group: `first_units` units."""
+        return Ask(int(config), int(min(self.first_units, self.space.max_units[config])))
+
     def _open(self) -> np.ndarray:
         """Configurations not measured nor in flight whose first measurement the budget allows."""
         todo = self.unmeasured()
@@ -428,10 +434,11 @@ class CheapestFirst(Strategy):
 class ParetoSearch(Strategy):
     """The cost-model strategy of the module docstring (steps 1–4).
 
-    A configuration is first measured once (one unit, whatever `first_units`): most of what a search
-    measures is a step on the way along a model's axis or a model that turns out behind, which one row
-    places well enough; a row alone takes the others' noise as its CI (`pooled_ci`), and a
-    configuration whose front membership that noise leaves undecided gets more units (step 3).
+    The first configuration of each group is measured with `first_units` units, every other one once
+    (one unit): most of what a search measures is a step on the way along a model's axis or a model
+    that turns out behind, which one row places well enough; a row alone takes the noise the groups'
+    first configurations showed as its CI (`pooled_ci`), and a configuration whose front membership
+    that noise leaves undecided gets more units (step 3).
     """
 
     name = "pareto"
@@ -448,7 +455,7 @@ class ParetoSearch(Strategy):
                 int(self._cheapest(fresh[self.space.groups[fresh] == g])[0])
                 for g in set(self.space.groups[fresh])
             ]
-            return self._first(int(self._cheapest(np.array(first))[0]))
+            return self._opening(int(self._cheapest(np.array(first))[0]))
         # 2. the largest optimistic hypervolume gain per predicted joule; the group is walked towards it
         #    one neighbour at a time (the bound is tightest next to measured points)
         if todo.size:
