@@ -41,8 +41,8 @@ and the cost of measuring.
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
 until the budget is spent or the grid is.
 
-After the first configuration of each group (step 1: `first_units` units, which tell the noise), a
-configuration is measured once first (one unit): one row places a step along an axis, or a model that
+After the first configuration of each group (step 1: two units where it has them, which tell the
+noise), a configuration is measured once first (one unit): one row places a step along an axis, or a model that
 turns out behind, well enough, and halves what a search spends on them (most of what it measures); a
 configuration measured once takes the noise of the others as its CI (`pooled_ci`), for the front and
 for step 3.
@@ -240,12 +240,11 @@ class Strategy(ABC):
     Subclasses implement `_choose`, which returns the next `Ask` among what the budget allows, or None.
     `qualities`: (metric, "max"|"min") pairs, each a front against the energy objective.
     `first_units`: units of a configuration's first measurement (at most its `max_units`; `one_first`:
-    one, but for the first configuration of each group).
+    one, but for the first configuration of each group, `_opening`).
     """
 
     name = "strategy"
     # the units of a first measurement: `first_units`, or one where the strategy says so (see ParetoSearch)
-    # but for the first configuration of each group (`_opening`)
     one_first = False
 
     @classmethod
@@ -391,8 +390,8 @@ class Strategy(ABC):
         return Ask(int(config), int(self._first_units(np.array([config]))[0]))
 
     def _opening(self, config: int) -> Ask:
-        """The first measurement of the first configuration of a group: `first_units` units."""
-        return Ask(int(config), int(min(self.first_units, self.space.max_units[config])))
+        """The first measurement of the first configuration of a group (`_first`; see ParetoSearch)."""
+        return self._first(config)
 
     def _open(self) -> np.ndarray:
         """Configurations not measured nor in flight whose first measurement the budget allows."""
@@ -434,8 +433,8 @@ class CheapestFirst(Strategy):
 class ParetoSearch(Strategy):
     """The cost-model strategy of the module docstring (steps 1–4).
 
-    The first configuration of each group is measured with `first_units` units, every other one once
-    (one unit): most of what a search measures is a step on the way along a model's axis or a model
+    The first configuration of each group is measured with two units (or `first_units`, if more) where
+    it has them, every other one once (one unit): most of what a search measures is a step on the way along a model's axis or a model
     that turns out behind, which one row places well enough; a row alone takes the noise the groups'
     first configurations showed as its CI (`pooled_ci`), and a configuration whose front membership
     that noise leaves undecided gets more units (step 3).
@@ -443,6 +442,10 @@ class ParetoSearch(Strategy):
 
     name = "pareto"
     one_first = True
+
+    def _opening(self, config: int) -> Ask:
+        # two units where there are two, whatever `first_units`: the noise a single row borrows
+        return Ask(int(config), int(min(max(2, self.first_units), self.space.max_units[config])))
 
     def _choose(self) -> Ask | None:
         todo = self._open()
