@@ -493,3 +493,19 @@ def test_a_configuration_measured_once_is_not_ruled_out_by_the_noise_of_one_row(
     assert _config(s, "b", 40) in s.front()["clap"]
     ruled_out = _told({("b", 20): 0.50, ("b", 40): 0.49})  # no configuration measured twice: no noise
     assert _config(ruled_out, "b", 40) not in ruled_out.front()["clap"]
+
+
+def test_a_verdict_reads_hypervolume_fractions_equal_within_rounding_as_a_tie(tmp_path):
+    path = tmp_path / "search-bench.csv"
+    fractions = {"pareto": 1.0, "random": 0.99, "cheapest": 1.0000000000000002}
+    rows = [
+        {"strategy": s, "metric": "q", "energy_fraction": 0.1, "hypervolume_fraction": v}
+        for s, v in fractions.items()
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    (line,) = _search_bench().verdict(path, 0.1, "")
+    assert "tied with a baseline" in line
+    pd.DataFrame([{**r, "hypervolume_fraction": 0.995} for r in rows[2:]] + rows[:2]).to_csv(
+        path, index=False
+    )
+    assert "— met" in _search_bench().verdict(path, 0.1, "")[0]
