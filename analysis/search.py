@@ -453,6 +453,9 @@ class ParetoSearch(Strategy):
         # 1. the cheapest configuration of each group not yet touched
         touched = set(self.space.groups[self.measured()]) | set(self.space.groups[list(self.pending)])
         fresh = np.array([c for c in todo if self.space.groups[c] not in touched], dtype=int)
+        fresh = (
+            fresh[self.affordable(fresh, [self._opening(c).units for c in fresh])] if fresh.size else fresh
+        )
         if fresh.size:
             first = [
                 int(self._cheapest(fresh[self.space.groups[fresh] == g])[0])
