@@ -25,19 +25,27 @@ and the cost of measuring.
 1. the cheapest configuration of each group first: the low-energy end of every front, and the data
    the cost model needs;
 2. then the configuration with the largest *optimistic* hypervolume gain per predicted joule. Its
-   quality is bounded from its nearest measured neighbour in its group: the neighbour's value, plus
-   one standard error, plus the slope of the secant through its two nearest measured neighbours (the
-   steepest secant seen, where the group has one point) times the distance (in normalised log-axis
-   units), capped at 1.5 × the largest improvement any group has shown over its measured range. For a
-   quality that rises and saturates (concave), the last secant's extension is an upper bound, so a
-   configuration is passed over only when even that bound cannot improve the front; the cap keeps a
-   model whose low-steps quality is far behind (FAD's spread between models is wide) from borrowing
-   another model's steep first secant across the whole axis. The search walks its group towards it
-   one neighbour at a time, where the bound is tightest;
+   quality is bounded from its two nearest measured neighbours in its group: the better of their
+   values, plus one standard error, plus the slope of the secant through them (the steepest secant
+   seen, where the group has one point) times the distance (in normalised log-axis units) — but never
+   better than the worst value the group measured improved by 1.5 × the largest improvement any
+   group has shown over its measured range. For a quality that rises and saturates (concave), the last secant's
+   extension is an upper bound, so a configuration is passed over only when even that bound cannot
+   improve the front; the cap keeps a model whose low-steps quality is far behind (FAD's spread between
+   models is wide) from borrowing another model's steep first secant across the whole axis, and from
+   adding it again at every step of its walk. The better neighbour, not the nearest, so that one noisy
+   row cannot sink the bound of the end of an axis. The search walks its group towards it one
+   neighbour at a time, where the bound is tightest;
 3. when no configuration can, extra repeats of the configurations whose front membership the noise
    leaves undecided (dominated by the means, not beyond the 95 % CIs), cheapest first;
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
 until the budget is spent or the grid is.
+
+After the first configuration of each group (step 1: two units where it has them, which tell the
+noise), a configuration is measured once first (one unit): one row places a step along an axis, or a model that
+turns out behind, well enough, and halves what a search spends on them (most of what it measures); a
+configuration measured once takes the noise of the others as its CI (`pooled_ci`), for the front and
+for step 3.
 
 `RandomSearch` and `CheapestFirst` are the baselines, `OptunaTPE` (Optuna's multi-objective TPE; needs
 `pip install optuna`) another searcher; `benchmarks/results/search_bench.md` compares them.
@@ -208,15 +216,36 @@ def fit_log_linear(space: SearchSpace, index: np.ndarray, values: np.ndarray) ->
     return np.exp(design @ w)
 
 
+def pooled_ci(samples: Sequence[Sequence[float]], ci: np.ndarray) -> np.ndarray:
+    """`ci` (95 % CI half-widths of the means of `samples`), where a configuration has one sample, replaced
+    by 1.96 × the median standard deviation of the configurations with two or more (none: left as is).
+
+    One value says nothing of its own noise, and a CI of zero would let the noise of one row decide the
+    front: a configuration measured once that came out a little below a cheaper one would be ruled out
+    for good. This assumes the configurations of one grid have noise of one size (in the bench's
+    tables, CLAP's is additive; FAD's and energy's grow with the value, so a row of a cheap
+    configuration gets a wider CI than its own noise would give, and one of an expensive configuration
+    a narrower one).
+    """
+    sd = np.array([np.std(x, ddof=1) if len(x) > 1 else np.nan for x in samples])
+    if not np.isfinite(sd).any():
+        return ci
+    once = np.array([len(x) == 1 for x in samples])
+    return np.where(once, 1.96 * float(np.nanmedian(sd)), ci)
+
+
 class Strategy(ABC):
     """Ask/tell over a `SearchSpace`: bookkeeping, budget and cost model shared by every strategy.
 
     Subclasses implement `_choose`, which returns the next `Ask` among what the budget allows, or None.
     `qualities`: (metric, "max"|"min") pairs, each a front against the energy objective.
-    `first_units`: units of a configuration's first measurement (at most its `max_units`).
+    `first_units`: units of a configuration's first measurement (at most its `max_units`; `one_first`:
+    one, but for the first configuration of each group, `_opening`).
     """
 
     name = "strategy"
+    # the units of a first measurement: `first_units`, or one where the strategy says so (see ParetoSearch)
+    one_first = False
 
     @classmethod
     def missing(cls) -> str | None:
@@ -255,7 +284,7 @@ class Strategy(ABC):
             todo = self.unmeasured()
             if self.pending or todo.size == 0 or not self.affordable(todo[:1], 1)[0]:
                 return None
-            choice = self._first(int(self._cheapest(todo)[0]))
+            choice = self._opening(int(self._cheapest(todo)[0]))
         else:
             choice = self._choose()
         if choice is not None:
@@ -296,14 +325,15 @@ class Strategy(ABC):
         return np.flatnonzero(todo)
 
     def point(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(energy mean, its 95 % CI, quality mean, its 95 % CI) of every configuration; NaN if unmeasured."""
+        """(energy mean, its 95 % CI, quality mean, its 95 % CI) of every configuration; NaN if unmeasured.
+        A configuration measured once takes the others' noise as its CI (`pooled_ci`)."""
         e = [mean_ci(x) for x in self.energy]
         q = [mean_ci(x) for x in self.quality[metric]]
         return (
             np.array([v[0] for v in e]),
-            np.array([v[1] for v in e]),
+            pooled_ci(self.energy, np.array([v[1] for v in e])),
             np.array([v[0] for v in q]),
-            np.array([v[1] for v in q]),
+            pooled_ci(self.quality[metric], np.array([v[1] for v in q])),
         )
 
     def front(self) -> dict[str, np.ndarray]:
@@ -353,11 +383,15 @@ class Strategy(ABC):
         return self.spent_j + in_flight + cost[configs] * units <= limit
 
     def _first_units(self, configs: np.ndarray) -> np.ndarray:
-        return np.minimum(self.first_units, self.space.max_units[configs])
+        return np.minimum(1 if self.one_first else self.first_units, self.space.max_units[configs])
 
     def _first(self, config: int) -> Ask:
         """The first measurement of `config`."""
-        return Ask(int(config), int(min(self.first_units, self.space.max_units[config])))
+        return Ask(int(config), int(self._first_units(np.array([config]))[0]))
+
+    def _opening(self, config: int) -> Ask:
+        """The first measurement of the first configuration of a group (`_first`; see ParetoSearch)."""
+        return self._first(config)
 
     def _open(self) -> np.ndarray:
         """Configurations not measured nor in flight whose first measurement the budget allows."""
@@ -397,9 +431,21 @@ class CheapestFirst(Strategy):
 
 
 class ParetoSearch(Strategy):
-    """The cost-model strategy of the module docstring (steps 1–4)."""
+    """The cost-model strategy of the module docstring (steps 1–4).
+
+    The first configuration of each group is measured with two units (or `first_units`, if more) where
+    it has them, every other one once (one unit): most of what a search measures is a step on the way along a model's axis or a model
+    that turns out behind, which one row places well enough; a row alone takes the noise the groups'
+    first configurations showed as its CI (`pooled_ci`), and a configuration whose front membership
+    that noise leaves undecided gets more units (step 3).
+    """
 
     name = "pareto"
+    one_first = True
+
+    def _opening(self, config: int) -> Ask:
+        # two units where there are two, whatever `first_units`: the noise a single row borrows
+        return Ask(int(config), int(min(max(2, self.first_units), self.space.max_units[config])))
 
     def _choose(self) -> Ask | None:
         todo = self._open()
@@ -407,12 +453,15 @@ class ParetoSearch(Strategy):
         # 1. the cheapest configuration of each group not yet touched
         touched = set(self.space.groups[self.measured()]) | set(self.space.groups[list(self.pending)])
         fresh = np.array([c for c in todo if self.space.groups[c] not in touched], dtype=int)
+        fresh = (
+            fresh[self.affordable(fresh, [self._opening(c).units for c in fresh])] if fresh.size else fresh
+        )
         if fresh.size:
             first = [
                 int(self._cheapest(fresh[self.space.groups[fresh] == g])[0])
                 for g in set(self.space.groups[fresh])
             ]
-            return self._first(int(self._cheapest(np.array(first))[0]))
+            return self._opening(int(self._cheapest(np.array(first))[0]))
         # 2. the largest optimistic hypervolume gain per predicted joule; the group is walked towards it
         #    one neighbour at a time (the bound is tightest next to measured points)
         if todo.size:
@@ -533,7 +582,11 @@ class ParetoSearch(Strategy):
                     continue
                 slope = secant(nn[0], nn[1]) if nn.size == 2 else math.nan
                 slope = slope if math.isfinite(slope) else default_slope
-                out[i] = cost[nn[0]] - se[nn[0]] - min(slope * d[0], cap)
+                # from the better of the two nearest (one noisy row must not sink a group's bound) …
+                start = float(np.min(cost[nn] - se[nn]))
+                # … and the group improves on the worst it measured by no more than the cap
+                worst = float(np.max(cost[measured[groups[measured] == groups[c]]])) - se[nn[0]]
+                out[i] = max(start - slope * d[0], worst - cap)
             return sign * out
 
         return bound

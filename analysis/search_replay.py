@@ -2,9 +2,10 @@
 
 The table is an oracle: a configuration (its `config_cols` values) has its rows as repeats; measuring
 one unit of it draws one of its rows at random, without replacement (a configuration with one row
-answers the same each time, and only once). A first measurement draws two rows where there are two,
-so that its mean has a CI. Measuring costs the rows' energy, so the whole grid costs the sum of the
-energy column.
+answers the same each time, and only once). A baseline's first measurement draws two rows where there
+are two, so that its mean has a CI; `pareto` draws one (a row alone takes the others' noise as its CI:
+`pooled_ci` in `analysis/search.py`). Measuring costs the rows' energy, so the whole grid costs the sum
+of the energy column.
 
 A search is scored by its *reported* front — per metric, the configurations its own measurements put
 on the front beyond their 95 % CIs — evaluated at the full table's means: the hypervolume of those

@@ -707,6 +707,13 @@ def _analyze_tables(query: _TableQuery, out_dir: Path | None, carbon_intensity: 
     help="Comma-separated strategies to compare.",
 )
 @click.option(
+    "--first-units",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Rows of a configuration's first measurement, where it has them (pareto measures one first).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -724,6 +731,7 @@ def search_bench(
     budget: float,
     seeds: int,
     strategies: str,
+    first_units: int,
     out_dir: Path,
 ) -> None:
     """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
@@ -750,6 +758,8 @@ def search_bench(
             )
         if seeds < 1:
             raise ConfigError("--seeds", seeds, "must be at least 1")
+        if first_units < 1:
+            raise ConfigError("--first-units", first_units, "must be at least 1")
         if not cols:
             raise ConfigError("--config-cols", config_cols, "name at least one column")
         if both := sorted(set(cols) & set(groups)):
@@ -779,7 +789,7 @@ def search_bench(
         where = " ".join(f"{k}={v}" for k, v in label.items())
         for note in oracle.notes(part, cols, taken):
             click.echo(f"note{f' ({where})' if where else ''}: {note}")
-        results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds)
+        results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds, first_units)
         for line in over_budget(results, budget):
             click.echo(f"over budget{f' ({where})' if where else ''}: {line}")
         tables.append(results.assign(**label)[[*groups, *results.columns]])

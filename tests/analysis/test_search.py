@@ -20,6 +20,7 @@ from t2a_ray.analysis.search import (
     ParetoSearch,
     RandomSearch,
     SearchSpace,
+    pooled_ci,
 )
 from t2a_ray.analysis.search_replay import BENCH_COLUMNS, Oracle, replay
 from t2a_ray.cli import main
@@ -179,6 +180,7 @@ def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_
         (["--quality", "clip:max"], "clip"),
         (["--quality", "clap:max", "--strategies", "pareto,grid"], "--strategies = 'grid'"),
         (["--quality", "clap:max", "--budget", "1.5"], "--budget = 1.5"),
+        (["--quality", "clap:max", "--first-units", "0"], "--first-units = 0: must be at least 1"),
     ],
 )
 def test_search_bench_refuses_bad_input_in_one_line_with_exit_2(tmp_path, extra, message):
@@ -401,3 +403,109 @@ def test_the_oracle_bound_counts_the_rows_each_configuration_is_measured_with():
     # references 4.2 and 0.46: all 0.168, b alone 0.088, a alone 0.088, so both are needed at 0.99
     assert bound(oracle, ["q"], 0.99, units=1).energy_fraction == pytest.approx((2 + 4) / 12)
     assert bound(oracle, ["q"], 0.99, units=2).energy_fraction == pytest.approx((4 + 8) / 12)
+
+
+def test_a_configuration_measured_once_takes_the_others_noise_as_its_ci():
+    samples = [[1.0, 2.0], [3.0, 5.0], [4.0], []]
+    ci = np.array([0.3, 0.6, np.nan, np.nan])
+    pooled = pooled_ci(samples, ci)
+    sd = np.median([np.std([1.0, 2.0], ddof=1), np.std([3.0, 5.0], ddof=1)])
+    assert pooled[2] == pytest.approx(1.96 * sd)
+    assert pooled[:2].tolist() == [0.3, 0.6] and np.isnan(pooled[3])  # its own CI kept; unmeasured: none
+    # nothing measured twice: no noise to lend, a single row stays without a CI
+    assert np.isnan(pooled_ci([[4.0], [5.0]], np.array([np.nan, np.nan]))).all()
+
+
+def test_pareto_measures_a_configuration_once_first_but_a_groups_first_twice_and_the_baselines_as_told():
+    sp = SearchSpace(space().configs, max_units=[3] * len(space()))
+    for cls in (ParetoSearch, RandomSearch, CheapestFirst):
+        s = cls(sp, [("clap", "max")], Budget("trials", 8), first_units=1 if cls is ParetoSearch else 2)
+        first: dict[int, int] = {}  # config -> units of its first measurement
+        while (ask := s.ask()) is not None:
+            first.setdefault(ask.config, ask.units)
+            s.tell(ask.config, Measurement(**{**measure(sp, ask.config).__dict__, "units": ask.units}))
+        if cls is ParetoSearch:  # a group's first (its fewest steps) twice, whatever first_units: the noise
+            assert {c: u for c, u in first.items() if u == 2} == {
+                c: 2 for c in first if sp.configs.iloc[c]["steps"] == min(STEPS)
+            }
+            assert len(set(sp.groups[list(first)])) == 3 and 1 in first.values()
+        else:
+            assert set(first.values()) == {2}, cls.name
+
+
+def _told(points: dict[tuple[str, int], float]) -> ParetoSearch:
+    """A pareto search over models a, b × steps 10…160 told one exact CLAP value (and energy = steps)
+    for each of `points`."""
+    sp = SearchSpace(pd.DataFrame([{"model": m, "steps": s} for m in "ab" for s in (10, 20, 40, 80, 160)]))
+    s = ParetoSearch(sp, [("clap", "max")], Budget("trials", 100))
+    for (model, steps), clap in points.items():
+        c = int(np.flatnonzero((sp.configs["model"] == model) & (sp.configs["steps"] == steps))[0])
+        s.tell(
+            c, Measurement(units=1, cost_j=float(steps), energy=(float(steps),), quality={"clap": (clap,)})
+        )
+    return s
+
+
+def _config(s: ParetoSearch, model: str, steps: int) -> int:
+    configs = s.space.configs
+    return int(np.flatnonzero((configs["model"] == model) & (configs["steps"] == steps))[0])
+
+
+def test_one_noisy_row_does_not_sink_the_bound_at_the_end_of_an_axis():
+    # b rose to 0.45 at 20 steps; its row at 40 came out at 0.44 (noise). The bound at 80 starts from
+    # the better of the two (0.45), not from the nearer (which would give exactly 0.45 at 80).
+    s = _told({("a", 10): 0.2, ("b", 10): 0.3, ("b", 20): 0.45, ("b", 40): 0.44})
+    bound = s._optimistic_quality("clap", "max")(np.array([_config(s, "b", 80)]))[0]
+    assert bound > 0.45 + 0.01 * 0.999  # the better value plus the secant (0.01 per step of the axis)
+
+
+def test_a_group_improves_on_the_worst_it_measured_by_at_most_the_cap():
+    # a's rise 10 → 20 (0.25) is the largest shown: the cap is 1.5 × 0.25. b walked 10 → 20 → 40 with a
+    # steep secant; however far its bound extends that secant, it stays within its worst (0.1) + the cap.
+    s = _told({("a", 10): 0.2, ("a", 20): 0.45, ("b", 10): 0.1, ("b", 20): 0.2, ("b", 40): 0.3})
+    bound = s._optimistic_quality("clap", "max")(np.array([_config(s, "b", 160)]))[0]
+    assert bound == pytest.approx(0.1 + 1.5 * 0.25)
+
+
+def test_search_bench_first_units_is_the_rows_of_a_baselines_first_measurement(tmp_path):
+    table = tmp_path / "t.csv"
+    synthetic(repeats=2).to_csv(table, index=False)  # two equal rows per configuration
+    args = ["search-bench", "--results", str(table), "--energy", "energy_j", "--config-cols", "model,steps"]
+    args += ["--quality", "clap:max", "--strategies", "cheapest", "--seeds", "1", "--budget", "1"]
+    spent = {}
+    for units in (1, 2):
+        out = tmp_path / f"o{units}"
+        result = CliRunner().invoke(main, [*args, "--first-units", str(units), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        spent[units] = pd.read_csv(out / "search-bench.csv")["energy_fraction"].item()
+    # cheapest-first never measures a configuration twice: one row of each is half the grid
+    assert spent == {1: pytest.approx(0.5), 2: pytest.approx(1.0)}
+
+
+def test_a_configuration_measured_once_is_not_ruled_out_by_the_noise_of_one_row():
+    # a@10 measured twice tells the noise (sd 0.014); b@40 came out 0.01 below the cheaper b@20, one row
+    # each: within that noise, so it stays on the reported front (with a CI of zero it would be off it)
+    s = _told({("b", 20): 0.50, ("b", 40): 0.49})
+    s.tell(
+        _config(s, "a", 10),
+        Measurement(units=2, cost_j=20.0, energy=(10.0, 10.0), quality={"clap": (0.30, 0.32)}),
+    )
+    assert _config(s, "b", 40) in s.front()["clap"]
+    ruled_out = _told({("b", 20): 0.50, ("b", 40): 0.49})  # no configuration measured twice: no noise
+    assert _config(ruled_out, "b", 40) not in ruled_out.front()["clap"]
+
+
+def test_a_verdict_reads_hypervolume_fractions_equal_within_rounding_as_a_tie(tmp_path):
+    path = tmp_path / "search-bench.csv"
+    fractions = {"pareto": 1.0, "random": 0.99, "cheapest": 1.0000000000000002}
+    rows = [
+        {"strategy": s, "metric": "q", "energy_fraction": 0.1, "hypervolume_fraction": v}
+        for s, v in fractions.items()
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    (line,) = _search_bench().verdict(path, 0.1, "")
+    assert "tied with a baseline" in line
+    pd.DataFrame([{**r, "hypervolume_fraction": 0.995} for r in rows[2:]] + rows[:2]).to_csv(
+        path, index=False
+    )
+    assert "— met" in _search_bench().verdict(path, 0.1, "")[0]
