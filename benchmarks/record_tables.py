@@ -19,6 +19,8 @@ import pandas as pd
 from record_data import RESULTS, ROOT, bench_csv, bench_json, record_text, rows
 from record_numbers import Expected, compare_cell, tables
 
+from t2a_ray.analysis.search_replay import BENCH_COLUMNS
+
 Body = list[list[Expected]] | dict[tuple[str, ...], list[Expected]]
 # a recomputed cell of `...` is a row's label: its numbers name the row (a workload's size, a GPU's time)
 LABEL = ...
@@ -465,14 +467,7 @@ def _printout(block, budget, checked, over_budget) -> list[str]:
     return problems
 
 
-BENCH_CSV_COLUMNS = (
-    "strategy",
-    "seed",
-    "metric",
-    "energy_fraction",
-    "hypervolume_fraction",
-    "grid_energy_predicted_fraction",
-)
+BENCH_CSV_COLUMNS = BENCH_COLUMNS
 
 
 # ---- docs/results/h100/README.md: the paper's sweeps on the H100 ----

@@ -3,8 +3,9 @@
 # `t2a-ray resume` across device calls of at most 10 minutes; analysed once every trial is done.
 #
 # usage: benchmarks/runtime_gpu.sh SECONDS   (from the repo root, with the GPU build of torch: make TORCH=torch)
-# Each call does what is left and ends within SECONDS, leaving $OUT/runtime.tar (the run folder) and
-# $OUT/runtime.log. Put runtime.tar at .runs/runtime.tar (carried) for the next call, which continues from
+# CONFIG (default runtime) names the sweep in configs/; ARCHIVE (default runtime) the files it leaves.
+# Each call does what is left and ends within SECONDS, leaving $OUT/$ARCHIVE.tar (the run folder) and
+# $OUT/$ARCHIVE.log. Put the tar at .runs/$ARCHIVE.tar (carried) for the next call, which continues from
 # it on a fresh machine (a warm machine still has the folder in $RUNS).
 #
 # Inductor's on-disk caches are off (TORCHINDUCTOR_FORCE_DISABLE_CACHES=1): each worker's first call of a
@@ -14,16 +15,18 @@ set -u
 deadline=$(( $(date +%s) + ${1:-540} ))
 RUNS=${RUNS:-/root/t2a-runs}
 NAME=${NAME:-runtime-h200}
+CONFIG=${CONFIG:-runtime}
+ARCHIVE=${ARCHIVE:-runtime}
 EXTRA=${EXTRA:-}                 # more --set overrides, e.g. "--set weights=tiny --set dtype=float32" to try
 GPUS_FLAG=${GPUS_FLAG:-1}        # 0: on the CPU (reduce-overhead trials are then infeasible: no CUDA graphs)
 export TORCHINDUCTOR_FORCE_DISABLE_CACHES=1
 mkdir -p "$RUNS" "${OUT:?set OUT}"
-if [ ! -d "$RUNS/$NAME" ] && [ -f .runs/runtime.tar ]; then tar -xf .runs/runtime.tar -C "$RUNS"; fi
+if [ ! -d "$RUNS/$NAME" ] && [ -f ".runs/$ARCHIVE.tar" ]; then tar -xf ".runs/$ARCHIVE.tar" -C "$RUNS"; fi
 budget=$(( deadline - $(date +%s) - 45 ))   # SIGINT, then 20 s for Ray to stop, then the tar
 if [ -e "$RUNS/$NAME/sweep.yaml" ]; then
   cmd="t2a-ray resume $RUNS/$NAME --gpus $GPUS_FLAG --no-progress"
 else
-  cmd="t2a-ray launch --config configs/runtime.yaml --set weights=random $EXTRA --out $RUNS --name $NAME --gpus $GPUS_FLAG --no-progress"
+  cmd="t2a-ray launch --config configs/$CONFIG.yaml --set weights=random $EXTRA --out $RUNS --name $NAME --gpus $GPUS_FLAG --no-progress"
 fi
 if [ "$budget" -gt 60 ]; then
   echo "== $(date -u +%FT%TZ) $cmd (at most $budget s)" >> "$RUNS/$NAME.log"
@@ -41,6 +44,6 @@ PY
 then
   t2a-ray analyze "$RUNS/$NAME" >> "$RUNS/$NAME.log" 2>&1
 fi
-tar -cf "$OUT/runtime.tar" -C "$RUNS" "$NAME"
-cp "$RUNS/$NAME.log" "$OUT/runtime.log"
+tar -cf "$OUT/$ARCHIVE.tar" -C "$RUNS" "$NAME"
+cp "$RUNS/$NAME.log" "$OUT/$ARCHIVE.log"
 tail -n 40 "$RUNS/$NAME.log"
