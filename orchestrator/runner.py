@@ -479,7 +479,7 @@ def _tune(
             name=f"attempt-{attempt}",
             storage_path=str(run.tune_dir),
             verbose=0,
-            callbacks=[progress, _RaiseIfSignalled()],
+            callbacks=[progress, _RaiseIfSignalled(), *_tune_loggers()],
         ),
     )
     # Trials turn their own failures into rows. What reaches Tune is a run folder that cannot be
@@ -534,6 +534,16 @@ def _tune(
     timeline.mark("workers_shut_down")
     timeline.add_workers(ready, stats)
     return stats
+
+
+def _tune_loggers() -> list[Callback]:
+    """Tune's per-trial log files: result.json only (its result grid reads it back). Tune's default
+    also writes a CSV copy and TensorBoard event files, which nothing here reads and which cost every
+    launch CPU time (benchmarks/results/suite_time_cpu.md, "One launch")."""
+    from ray.tune.logger import JsonLoggerCallback
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # read when Tune builds its callbacks
+    return [JsonLoggerCallback()]
 
 
 def _stop_now(pool: Any) -> None:

@@ -93,6 +93,9 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     # each worker prefetched the code of the models the plan gave it, beside its idle baseline
     gpus = json.loads((run.logs_dir / "gpus-attempt-1.json").read_text())
     assert [g["prefetched"] for g in gpus] == [["noop"], ["noop"]]
+    # Tune's folder keeps each trial's result.json (its result grid reads it), no CSV or TensorBoard copy
+    tune_files = {p.name.split(".")[0] for p in run.tune_dir.rglob("*") if p.is_file()}
+    assert "result" in tune_files and not tune_files & {"progress", "events"}
     # the launch's timeline: every phase, in order, inside the launch's wall time
     timeline = json.loads((run.logs_dir / "timeline-attempt-1.json").read_text())
     phases = timeline["phases_s"]
