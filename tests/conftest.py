@@ -26,12 +26,47 @@ def has_cuda() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    items[:] = slow_first(items, _xdist_workers(config))
     if has_cuda():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (run on the GPU machine)")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def _xdist_workers(config) -> int:
+    """How many test processes share the collection (1 without pytest-xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput else 1
+
+
+def worksteal_blocks(n_items: int, n_workers: int) -> list[int]:
+    """The sizes of the contiguous blocks xdist's `worksteal` first hands its workers, in order (its
+    `check_schedule`: each idle worker takes an equal share of what is left)."""
+    sizes, left = [], n_items
+    for i in range(n_workers):
+        sizes.append(left // (n_workers - i))
+        left -= sizes[-1]
+    return sizes
+
+
+def slow_first(items: list, n_workers: int) -> list:
+    """The collection reordered so that each test process begins with its share of the `slow` tests
+    (dealt round-robin) and ends with quick ones. The suite's wall time is at least its longest test's
+    end: a long sweep started last would run alone. `worksteal` hands each process one contiguous
+    block and then moves quick tests from the end of a busy process's block to an idle one."""
+    slow = [i for i in items if "slow" in i.keywords]
+    if not slow or len(slow) == len(items):
+        return list(items)
+    quick = [i for i in items if "slow" not in i.keywords]
+    blocks: list[list] = [slow[w::n_workers] for w in range(n_workers)]
+    ordered = []
+    for block, size in zip(blocks, worksteal_blocks(len(items), n_workers), strict=True):
+        fill = max(0, size - len(block))
+        block, quick = block + quick[:fill], quick[fill:]
+        ordered += block
+    return ordered + quick
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from t2a_ray.cli import main
+
+pytestmark = pytest.mark.slow  # a real launch of a tiny model
 
 CONFIG = Path(__file__).parents[2] / "configs" / "runtime.yaml"
 
