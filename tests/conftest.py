@@ -1,10 +1,16 @@
 """Shared fixtures. Multi-GPU sweeps run on Ray's logical GPUs, which no worker sees as a CUDA device: the
-same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs."""
+same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs.
+
+Sweeps run inside the test process (`run_sweep`, or the CLI through CliRunner with `--address`) join one
+Ray per test process (`shared_ray`) rather than each starting their own: a local Ray's start and stop is
+most of a small sweep's cost. What a launch's own local Ray does (loopback, reaper, session folder,
+Ctrl-C, kill -9) is tested where the CLI runs in a subprocess, and by `ray_session` itself."""
 
 from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +20,10 @@ from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast if code tries
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.setdefault(LOGICAL_GPUS_ENV, "1")
+# Token authentication from the start, as Ray turns it on (for good, in that process) at the first local
+# Ray a launch starts: a Ray started in this process before that (`shared_ray`) would then refuse the
+# process's later jobs. Set before Ray reads its configuration.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def has_cuda() -> bool:
@@ -85,3 +95,24 @@ def write_sweep(tmp_path: Path):
         return path
 
     return write
+
+
+# The shared Ray's logical GPUs: the most any in-process sweep asks for (`--gpus 2`); fewer are taken
+# as asked (`LaunchOptions(gpus=1)`: one worker). CPUs as a local launch gives itself for two workers.
+SHARED_RAY_GPUS = 2
+SHARED_RAY_CPUS = SHARED_RAY_GPUS + 2
+
+
+@pytest.fixture(scope="session")
+def shared_ray() -> Iterator[str]:
+    """The address of one local Ray for the whole test process (started on first use): pass it as
+    `LaunchOptions(address=...)`. Each sweep is its own Ray job, whose actors go when it disconnects."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": SHARED_RAY_CPUS, "num_gpus": SHARED_RAY_GPUS}
+    )
+    try:
+        yield cluster.address
+    finally:
+        cluster.shutdown()
