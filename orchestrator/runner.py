@@ -53,6 +53,7 @@ import ray
 from ray import tune
 from ray._private import ray_constants
 from ray.tune import Callback
+from ray.tune.logger import JsonLoggerCallback
 
 from t2a_ray.config import Sweep, Trial
 from t2a_ray.errors import ConfigError, T2ARayError
@@ -501,7 +502,7 @@ def _tune(at: _Attempt, pending: list[Trial], pool: Pool, run_plan: RunPlan) -> 
             name=f"attempt-{attempt}",
             storage_path=str(run.tune_dir),
             verbose=0,
-            callbacks=[progress, _RaiseIfSignalled()],
+            callbacks=[progress, _RaiseIfSignalled(), *_tune_loggers()],
         ),
     )
     # Trials turn their own failures into rows. What reaches Tune is a run folder that cannot be
@@ -547,6 +548,14 @@ def _tune(at: _Attempt, pending: list[Trial], pool: Pool, run_plan: RunPlan) -> 
     timeline.mark("workers_shut_down")
     timeline.add_workers(ready, stats)
     return stats
+
+
+def _tune_loggers() -> list[Callback]:
+    """Tune's per-trial log files: result.json only (its result grid reads it back). Tune's default
+    also writes a CSV copy and TensorBoard event files, which nothing here reads and which cost every
+    launch CPU time (benchmarks/results/suite_time_cpu.md, "One launch")."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # read when Tune builds its callbacks
+    return [JsonLoggerCallback()]
 
 
 def _stop_now(pool: Pool) -> None:

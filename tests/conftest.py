@@ -1,11 +1,17 @@
 """Shared fixtures. Multi-GPU sweeps run on Ray's logical GPUs, which no worker sees as a CUDA device: the
-same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs."""
+same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs.
+
+Sweeps run inside the test process (`run_sweep`, or the CLI through CliRunner with `--address`) join one
+Ray per test process (`shared_ray`) rather than each starting their own: a local Ray's start and stop is
+most of a small sweep's cost. What a launch's own local Ray does (loopback, reaper, session folder,
+Ctrl-C, kill -9) is tested where the CLI runs in a subprocess, and by `ray_session` itself."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +21,10 @@ from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast if code tries
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.setdefault(LOGICAL_GPUS_ENV, "1")
+# Token authentication from the start, as Ray turns it on (for good, in that process) at the first local
+# Ray a launch starts: a Ray started in this process before that (`shared_ray`) would then refuse the
+# process's later jobs. Set before Ray reads its configuration.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def has_cuda() -> bool:
@@ -27,6 +37,7 @@ def has_cuda() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    items[:] = slow_first(items, _xdist_workers(config))
     # torchao stays out of the dev install: diffusers imports it wherever it is installed, which every
     # test process that loads a pipeline would pay for; the GPU machine's suite installs it.
     missing = {
@@ -39,6 +50,40 @@ def pytest_collection_modifyitems(config, items):
         for marker, reason in missing.items():
             if reason and marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _xdist_workers(config) -> int:
+    """How many test processes share the collection (1 without pytest-xdist)."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput else 1
+
+
+def worksteal_blocks(n_items: int, n_workers: int) -> list[int]:
+    """The sizes of the contiguous blocks xdist's `worksteal` first hands its workers, in order (its
+    `check_schedule`: each idle worker takes an equal share of what is left)."""
+    sizes, left = [], n_items
+    for i in range(n_workers):
+        sizes.append(left // (n_workers - i))
+        left -= sizes[-1]
+    return sizes
+
+
+def slow_first(items: list, n_workers: int) -> list:
+    """The collection reordered so that each test process begins with its share of the `slow` tests
+    (dealt round-robin) and ends with quick ones. The suite's wall time is at least its longest test's
+    end: a long sweep started last would run alone. `worksteal` hands each process one contiguous
+    block and then moves quick tests from the end of a busy process's block to an idle one."""
+    slow = [i for i in items if "slow" in i.keywords]
+    if not slow or len(slow) == len(items):
+        return list(items)
+    quick = [i for i in items if "slow" not in i.keywords]
+    blocks: list[list] = [slow[w::n_workers] for w in range(n_workers)]
+    ordered = []
+    for block, size in zip(blocks, worksteal_blocks(len(items), n_workers), strict=True):
+        fill = max(0, size - len(block))
+        block, quick = block + quick[:fill], quick[fill:]
+        ordered += block
+    return ordered + quick
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +102,24 @@ def write_sweep(tmp_path: Path):
         return path
 
     return write
+
+
+# The shared Ray's logical GPUs: the most any in-process sweep asks for (`--gpus 2`); fewer are taken
+# as asked (`LaunchOptions(gpus=1)`: one worker). CPUs as a local launch gives itself for two workers.
+SHARED_RAY_GPUS = 2
+SHARED_RAY_CPUS = SHARED_RAY_GPUS + 2
+
+
+@pytest.fixture(scope="session")
+def shared_ray() -> Iterator[str]:
+    """The address of one local Ray for the whole test process (started on first use): pass it as
+    `LaunchOptions(address=...)`. Each sweep is its own Ray job, whose actors go when it disconnects."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": SHARED_RAY_CPUS, "num_gpus": SHARED_RAY_GPUS}
+    )
+    try:
+        yield cluster.address
+    finally:
+        cluster.shutdown()

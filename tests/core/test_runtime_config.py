@@ -7,14 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from t2a_ray.cli import main
 
+pytestmark = pytest.mark.slow  # a real launch of a tiny model
+
 CONFIG = Path(__file__).parents[2] / "configs" / "runtime.yaml"
 
 
-def test_runtime_sweep_launches_and_a_knob_that_cannot_run_is_recorded_infeasible(tmp_path):
+def test_runtime_sweep_launches_and_a_knob_that_cannot_run_is_recorded_infeasible(tmp_path, shared_ray):
     overrides = [
         "weights=tiny",
         "dtype=float32",
@@ -27,6 +30,7 @@ def test_runtime_sweep_launches_and_a_knob_that_cannot_run_is_recorded_infeasibl
         "metering.idle_baseline_s=0.1",
     ]
     args = ["launch", "--config", str(CONFIG), "--gpus", "0", "--out", str(tmp_path), "--no-progress"]
+    args += ["--address", shared_ray]
     args += [a for o in overrides for a in ("--set", o)]
     # as shipped, its reduce-overhead trials cannot run on the CPU: refused before anything starts
     refused = CliRunner().invoke(main, args)

@@ -66,13 +66,13 @@ def test_a_node_that_leaves_mid_sweep_loses_nothing(tmp_path):
         cluster.shutdown()
 
 
-def test_a_corrupt_shard_is_moved_aside_and_its_trial_runs_again(tmp_path):
+def test_a_corrupt_shard_is_moved_aside_and_its_trial_runs_again(tmp_path, shared_ray):
     run = make_run(tmp_path, SLOW_NOOP.replace("step_time_s: 0.1", "step_time_s: 0.001"))
-    run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     victim, truncated = sorted(run.shard_paths())[:2]
     victim.write_bytes(b"PAR1" + b"\x00" * 100 + b"PAR1")  # garbage with valid magic bytes
     truncated.write_bytes(truncated.read_bytes()[:-20])  # a torn write by something else
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     assert outcome.ran == 2 and len(outcome.quarantined) == 2
     assert sorted(p.name for p in run.corrupt_dir.glob("*.parquet")) == sorted([victim.name, truncated.name])
     assert len((run.corrupt_dir / NOTES_FILE).read_text().splitlines()) == 2  # each with why
@@ -94,15 +94,15 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, small_disk):
+def test_a_full_disk_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, small_disk, shared_ray):
     run = make_run(small_disk, SLOW_NOOP.replace("step_time_s: 0.1", "step_time_s: 0.001"))
     ballast = small_disk / "ballast"
     with open(ballast, "wb") as f:  # leave room for a few shards only
         free = shutil.disk_usage(small_disk).free
         f.write(b"\x00" * max(0, free - 48 * 1024))
     with pytest.raises(StorageError, match="No space left"):
-        run_sweep(run, LaunchOptions(gpus=1, progress=False))
-    # the workers go with their Ray; once none holds the run, none can still be writing in it
+        run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
+    # the workers go with their Ray job; once none holds the run, none can still be writing in it
     assert run.wait_for_old_workers(NEVER_S)
     done = run.finished_trial_ids()
     assert len(done) < 12
@@ -110,6 +110,6 @@ def test_a_full_disk_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, sm
         pq.read_table(shard)
     assert not [p for p in run.trials_dir.iterdir() if p.name.endswith(".tmp")]
     ballast.unlink()  # space is back
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     assert outcome.skipped == len(done)
     exactly_once(run, 12)

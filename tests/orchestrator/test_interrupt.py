@@ -40,7 +40,8 @@ prompts: {{text: ["a"]}}
 warmup: 0
 metering: {{idle_baseline_s: 0.5}}
 """
-ENV = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
+# As a user's shell has it: no RAY_AUTH_MODE (a test process that ran a Ray has Ray's own setting)
+ENV = {**{k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}, "T2A_RAY_LOGICAL_GPUS": "1"}
 CLI = [sys.executable, "-m", "t2a_ray.cli"]
 NEVER_S = 240  # a deadline that only keeps a broken build from hanging the suite
 

@@ -84,7 +84,7 @@ def keys(run_dir: Path) -> Counter:
 
 
 @pytest.mark.slow
-def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_alone(tmp_path):
+def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_alone(tmp_path, shared_ray):
     marker = tmp_path / "failed-once"
     config = write(
         tmp_path,
@@ -102,9 +102,20 @@ def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_a
     )
     run_dir = tmp_path / "runs" / "f"
     cli = CliRunner()
+    ray = ["--address", shared_ray]
     launched = cli.invoke(
         main,
-        ["launch", "--config", str(config), "--gpus", "0", "--out", str(tmp_path / "runs"), "--no-progress"],
+        [
+            "launch",
+            "--config",
+            str(config),
+            "--gpus",
+            "0",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-progress",
+            *ray,
+        ],
     )
     # 1. Exit 1, after merging and reporting: every row is there, the failure listed with its error
     assert launched.exit_code == 1, launched.output
@@ -117,11 +128,13 @@ def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_a
     assert "infeasible  noop (steps=3): InfeasibleError: injected out-of-memory" in status.output
     shards = {p.name: p.stat().st_mtime_ns for p in (run_dir / "trials").glob("*.parquet")}
     # 2. A plain resume leaves the failed trial as it is, says how to retry it, and still exits 1
-    resumed = cli.invoke(main, ["resume", str(run_dir), "--gpus", "0", "--no-progress"])
+    resumed = cli.invoke(main, ["resume", str(run_dir), "--gpus", "0", "--no-progress", *ray])
     assert resumed.exit_code == 1 and "--retry-failed" in resumed.output
     assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "trials").glob("*.parquet")} == shards
     # 3. --retry-failed runs the failed trial (its fault was once) and nothing else: infeasible is kept
-    retried = cli.invoke(main, ["resume", str(run_dir), "--gpus", "0", "--no-progress", "--retry-failed"])
+    retried = cli.invoke(
+        main, ["resume", str(run_dir), "--gpus", "0", "--no-progress", "--retry-failed", *ray]
+    )
     assert retried.exit_code == 0, retried.output
     assert "ran 1, skipped 5" in retried.output
     now = {p.name: p.stat().st_mtime_ns for p in (run_dir / "trials").glob("*.parquet")}
@@ -133,7 +146,9 @@ def test_a_failed_trial_makes_the_launch_exit_1_and_retry_failed_runs_it_again_a
 
 
 @pytest.mark.slow
-def test_a_crash_looping_unit_among_hundreds_fails_alone_and_every_other_trial_is_ok(tmp_path, monkeypatch):
+def test_a_crash_looping_unit_among_hundreds_fails_alone_and_every_other_trial_is_ok(
+    tmp_path, monkeypatch, shared_ray
+):
     monkeypatch.setenv("T2A_RAY_LOGICAL_GPUS", "1")
     steps = list(range(1, 201))
     config = write(
@@ -152,7 +167,8 @@ def test_a_crash_looping_unit_among_hundreds_fails_alone_and_every_other_trial_i
     run_dir = tmp_path / "runs" / "loop"
     result = CliRunner().invoke(
         main,
-        ["launch", "--config", str(config), "--gpus", "2", "--out", str(tmp_path / "runs"), "--no-progress"],
+        ["launch", "--config", str(config), "--gpus", "2", "--out", str(tmp_path / "runs"), "--no-progress"]
+        + ["--address", shared_ray],
     )
     assert result.exit_code == 1, result.output
     rows = pq.read_table(run_dir / "results.parquet").to_pylist()

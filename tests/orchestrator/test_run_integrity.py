@@ -95,16 +95,18 @@ def flip_a_bit_in_a_data_page(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_shard_with_one_flipped_bit_runs_again_in_the_same_resume_and_no_row_is_missing(tmp_path):
+def test_a_shard_with_one_flipped_bit_runs_again_in_the_same_resume_and_no_row_is_missing(
+    tmp_path, shared_ray
+):
     run = make_run(tmp_path, textwrap.dedent(sweep_file(tmp_path, [1, 2, 3, 4, 5], "s").read_text()))
-    assert run_sweep(run, LaunchOptions(gpus=1, progress=False)).statuses == {"ok": 5}
+    assert run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False)).statuses == {"ok": 5}
     rotten, missing = sorted(run.shard_paths())[:2]
     flip_a_bit_in_a_data_page(rotten)
     assert check_footer(rotten) is not None  # the footer still passes...
     with pytest.raises(ShardError, match="does not match its checksum"):  # ...the content does not
         read_checked(rotten)
     missing.unlink()  # and one unit left to run, so that the merge reads every shard again
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     assert outcome.statuses == {"ok": 5} and outcome.pending == 0
     assert [p.name for p in run.corrupt_dir.glob("*.parquet")] == [rotten.name]
     assert rotten.is_file()  # written again

@@ -74,9 +74,9 @@ metering: {idle_baseline_s: 0.1}
 """
 
 
-def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp_path):
+def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp_path, shared_ray):
     run = make_run(tmp_path, TWO_MODELS)
-    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
     assert outcome.statuses == {"ok": 8}
     table = rows(run)
     assert len(table) == 8 * 2 * 2
@@ -93,6 +93,9 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
     # each worker prefetched the code of the models the plan gave it, beside its idle baseline
     gpus = json.loads((run.logs_dir / "gpus-attempt-1.json").read_text())
     assert [g["prefetched"] for g in gpus] == [["noop"], ["noop"]]
+    # Tune's folder keeps each trial's result.json (its result grid reads it), no CSV or TensorBoard copy
+    tune_files = {p.name.split(".")[0] for p in run.tune_dir.rglob("*") if p.is_file()}
+    assert "result" in tune_files and not tune_files & {"progress", "events"}
     # the launch's timeline: every phase, in order, inside the launch's wall time
     timeline = json.loads((run.logs_dir / "timeline-attempt-1.json").read_text())
     phases = timeline["phases_s"]
@@ -104,9 +107,9 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
         assert w["first_unit_started_s"] <= w["last_unit_ended_s"] <= phases["last_unit_ended"]
 
 
-def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(tmp_path):
+def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(tmp_path, shared_ray):
     run = make_run(tmp_path, TWO_MODELS)  # placement auto: spread with 2 workers
-    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
     assert outcome.statuses == {"ok": 8}
     # resolved once, frozen in the first plan for a resume; sweep.yaml is never rewritten
     assert load_sweep(run.sweep_yaml).placement == "auto"
@@ -123,7 +126,9 @@ def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_wo
     assert sum(s["warmups"] for s in worker_stats(run)) <= 4  # per (worker, model, shape), not per unit
 
 
-def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whole_trials(tmp_path):
+def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whole_trials(
+    tmp_path, shared_ray
+):
     run = make_run(tmp_path, TWO_MODELS + "placement: pack\n")
     sweep = load_sweep(run.sweep_yaml)
     trials = sweep.trials()
@@ -134,7 +139,7 @@ def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whol
         for t in trials[:2]:
             assert run_trial(t, env).status == "ok"
     whole = {t.trial_id: run.shard(t.trial_id).stat().st_mtime_ns for t in trials[:2]}
-    outcome = run_sweep(run, LaunchOptions(gpus=2, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
     assert outcome.statuses == {"ok": 8} and (outcome.ran, outcome.skipped) == (6, 2)
     assert {tid: run.shard(tid).stat().st_mtime_ns for tid in whole} == whole  # not run again
     plan = json.loads((run.logs_dir / "plan-attempt-1.json").read_text())
@@ -152,7 +157,7 @@ def test_pack_on_two_logical_gpus_runs_repeats_as_units_and_keeps_shards_of_whol
     assert all(len(w) == 1 for w in by_unit.values())  # a repeat's windows on one worker
 
 
-def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path):
+def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path, shared_ray):
     run = make_run(
         tmp_path,
         """
@@ -164,7 +169,7 @@ def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path
         metering: {idle_baseline_s: 0}
     """,
     )
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     by_steps = {}
     for r in rows(run):
         by_steps.setdefault(r["steps"], set()).add(r["status"])
@@ -174,7 +179,7 @@ def test_injected_oom_marks_one_trial_infeasible_and_the_sweep_finishes(tmp_path
     assert all(r["gpu_energy_j"] is None and "out-of-memory" in r["error"] for r in bad)
 
 
-def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(tmp_path):
+def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(tmp_path, shared_ray):
     marker = tmp_path / "crashed-once"
     run = make_run(
         tmp_path,
@@ -186,13 +191,13 @@ def test_a_worker_process_that_dies_mid_trial_is_replaced_and_the_trial_retried(
         metering: {{idle_baseline_s: 0}}
     """,
     )
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     assert marker.exists()  # it did crash
     assert outcome.statuses == {"ok": 3}
     assert len(rows(run)) == 3
 
 
-def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retries(tmp_path):
+def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retries(tmp_path, shared_ray):
     run = make_run(
         tmp_path,
         """
@@ -204,7 +209,7 @@ def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retr
         metering: {idle_baseline_s: 0}
     """,
     )
-    outcome = run_sweep(run, LaunchOptions(gpus=1, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=1, address=shared_ray, progress=False))
     assert outcome.statuses == {"ok": 1, "failed": 1}
     failed = [r for r in rows(run) if r["status"] == "failed"]
     assert len(failed) == 1 and "worker process died" in failed[0]["error"]

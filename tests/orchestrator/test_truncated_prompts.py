@@ -30,7 +30,7 @@ metering: {{idle_baseline_s: 0.1}}
 """
 
 
-def test_truncated_prompts_are_named_at_launch_and_in_the_report(tmp_path, write_sweep):
+def test_truncated_prompts_are_named_at_launch_and_in_the_report(tmp_path, write_sweep, shared_ray):
     args = [
         "launch",
         "--config",
@@ -40,6 +40,8 @@ def test_truncated_prompts_are_named_at_launch_and_in_the_report(tmp_path, write
         "--out",
         str(tmp_path),
         "--no-progress",
+        "--address",
+        shared_ray,
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

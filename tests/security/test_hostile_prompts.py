@@ -194,7 +194,7 @@ def named_after_a_prompt(root: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_meter_missing() is not None, reason=_meter_missing() or "")
-def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, monkeypatch):
+def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, monkeypatch, shared_ray):
     from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 
     config = tmp_path / "hostile.yaml"
@@ -219,7 +219,7 @@ def test_a_sweep_of_hostile_prompts_writes_only_inside_its_run_folder(tmp_path, 
     monkeypatch.chdir(cwd)  # a write to a relative path would land here
     before = tree(tmp_path)
 
-    outcome = run_sweep(run, LaunchOptions(gpus=0, progress=False))
+    outcome = run_sweep(run, LaunchOptions(gpus=0, address=shared_ray, progress=False))
 
     assert outcome.statuses == {"ok": 1}, outcome
     created = tree(tmp_path) - before

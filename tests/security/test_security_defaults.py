@@ -106,11 +106,12 @@ def is_loopback(ip: str) -> bool:
     return (mapped or addr).is_loopback
 
 
-def ray_listeners() -> list[tuple[int, str, str, int]]:
-    """(pid, process name, address, port) of every socket that this process and its children listen on."""
+def ray_listeners(besides: frozenset[int] = frozenset()) -> list[tuple[int, str, str, int]]:
+    """(pid, process name, address, port) of every socket that this process and its children (but the
+    processes `besides`) listen on."""
     listening = listening_sockets()
     out = []
-    for pid in descendants(os.getpid()):
+    for pid in set(descendants(os.getpid())) - besides:
         try:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
@@ -120,12 +121,15 @@ def ray_listeners() -> list[tuple[int, str, str, int]]:
 
 
 @pytest.mark.slow
-def test_a_local_ray_listens_on_loopback_only_and_has_no_dashboard():
+def test_a_local_ray_listens_on_loopback_only_and_has_no_dashboard(monkeypatch):
     import ray
     from ray._private import ray_constants
 
     from t2a_ray.orchestrator.runner import LaunchOptions, ray_session
 
+    # as a user's shell has it (a test process that ran a Ray has Ray's own setting)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    before = frozenset(descendants(os.getpid()))  # not this launch's (the test process's shared Ray)
     with ray_session(LaunchOptions(gpus=0, progress=False)):
         node = ray._private.worker.global_worker.node
         assert node.node_ip_address == "127.0.0.1"
@@ -136,9 +140,9 @@ def test_a_local_ray_listens_on_loopback_only_and_has_no_dashboard():
         from ray._private.authentication.authentication_utils import is_token_auth_enabled
 
         token_auth = is_token_auth_enabled()
-        listeners = ray_listeners()
+        listeners = ray_listeners(besides=before)
         names = {name for _, name, _, _ in listeners}
-        commands = [command_line(pid) for pid in descendants(os.getpid())]
+        commands = [command_line(pid) for pid in set(descendants(os.getpid())) - before]
 
     assert {"gcs_server", "raylet"} <= names, listeners
     exposed = [entry for entry in listeners if not is_loopback(entry[2])]
