@@ -728,13 +728,11 @@ def search_bench(
     qualities: tuple[str, ...],
     config_cols: str,
     group_cols: str,
-    budget: float,
-    seeds: int,
-    strategies: str,
-    first_units: int,
     out_dir: Path,
+    **replay,
 ) -> None:
     """Replay searches against a finished table: hypervolume reached vs energy spent, per strategy."""
+    r = _Replay(**replay)
     import pandas as pd
 
     from t2a_ray.analysis import load_table
@@ -746,20 +744,20 @@ def search_bench(
     try:
         parsed = _qualities(qualities)
         cols, groups = _columns(config_cols), _columns(group_cols)
-        names = [s for s in strategies.split(",") if s]
+        names = [s for s in r.strategies.split(",") if s]
         for name in names:
             if name not in STRATEGIES:
                 raise ConfigError("--strategies", name, f"must be among {', '.join(STRATEGIES)}")
             if missing := STRATEGIES[name].missing():
                 raise ConfigError("--strategies", name, missing)
-        if not 0 < budget <= 1:
+        if not 0 < r.budget <= 1:
             raise ConfigError(
-                "--budget", budget, "must be a fraction of the grid's energy, above 0 and at most 1"
+                "--budget", r.budget, "must be a fraction of the grid's energy, above 0 and at most 1"
             )
-        if seeds < 1:
-            raise ConfigError("--seeds", seeds, "must be at least 1")
-        if first_units < 1:
-            raise ConfigError("--first-units", first_units, "must be at least 1")
+        if r.seeds < 1:
+            raise ConfigError("--seeds", r.seeds, "must be at least 1")
+        if r.first_units < 1:
+            raise ConfigError("--first-units", r.first_units, "must be at least 1")
         if not cols:
             raise ConfigError("--config-cols", config_cols, "name at least one column")
         if both := sorted(set(cols) & set(groups)):
@@ -789,8 +787,8 @@ def search_bench(
         where = " ".join(f"{k}={v}" for k, v in label.items())
         for note in oracle.notes(part, cols, taken):
             click.echo(f"note{f' ({where})' if where else ''}: {note}")
-        results, curves = bench(oracle, names, Budget("energy_fraction", budget), seeds, first_units)
-        for line in over_budget(results, budget):
+        results, curves = bench(oracle, names, Budget("energy_fraction", r.budget), r.seeds, r.first_units)
+        for line in over_budget(results, r.budget):
             click.echo(f"over budget{f' ({where})' if where else ''}: {line}")
         tables.append(results.assign(**label)[[*groups, *results.columns]])
         summaries.append(summary(results, curves, metrics).assign(**label))
@@ -802,10 +800,20 @@ def search_bench(
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "search-bench.csv", results.to_csv(index=False))
     n_configs = sum(len(o.space) for _, _, o in oracles)
-    title = f"{results_path.name}: {n_configs} configurations, budget {budget:g} of the energy"
+    title = f"{results_path.name}: {n_configs} configurations, budget {r.budget:g} of the energy"
     plot_curves(all_curves, out_dir / "search-bench.png", title)
     click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
     click.echo(f"→ {out_dir / 'search-bench.csv'}, {out_dir / 'search-bench.png'}")
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """`search-bench`'s replay options, as click passes them (by name)."""
+
+    strategies: str
+    budget: float
+    seeds: int
+    first_units: int
 
 
 def _qualities(specs: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -70,14 +70,21 @@ def worksteal_blocks(n_items: int, n_workers: int) -> list[int]:
 
 def slow_first(items: list, n_workers: int) -> list:
     """The collection reordered so that each test process begins with its share of the `slow` tests
-    (dealt round-robin) and ends with quick ones. The suite's wall time is at least its longest test's
-    end: a long sweep started last would run alone. `worksteal` hands each process one contiguous
-    block and then moves quick tests from the end of a busy process's block to an idle one."""
+    and ends with quick ones. The suite's wall time is at least its longest test's end: a long sweep
+    started last would run alone. `worksteal` hands each process one contiguous block and then moves
+    quick tests from the end of a busy process's block to an idle one. A module's slow tests stay in
+    one process: they may share a module-scoped fixture that one machine can hold once at a time (the
+    Slurm cluster: one munged per machine)."""
     slow = [i for i in items if "slow" in i.keywords]
     if not slow or len(slow) == len(items):
         return list(items)
     quick = [i for i in items if "slow" not in i.keywords]
-    blocks: list[list] = [slow[w::n_workers] for w in range(n_workers)]
+    modules: dict[str, list] = {}
+    for item in slow:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    blocks: list[list] = [[] for _ in range(n_workers)]
+    for tests in sorted(modules.values(), key=len, reverse=True):
+        min(blocks, key=len).extend(tests)
     ordered = []
     for block, size in zip(blocks, worksteal_blocks(len(items), n_workers), strict=True):
         fill = max(0, size - len(block))

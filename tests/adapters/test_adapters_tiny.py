@@ -157,6 +157,8 @@ def test_check_fills_defaults_and_names_unknown_parameters():
         "scheduler": "ddpm",
         "compile": "none",
         "attention": "default",
+        "precision": "none",
+        "cache": "none",
     }
     assert card.check({"scheduler": "default"})["scheduler"] == "ddpm"
     with pytest.raises(ParameterError, match=r"grid.scheduler = 'heun': must be one of 'ddim', 'ddpm'"):

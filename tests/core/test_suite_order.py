@@ -9,9 +9,13 @@ import pytest
 from conftest import slow_first, worksteal_blocks
 
 
-def collection(kinds: str) -> list[SimpleNamespace]:
-    """Stand-ins for collected tests: "s" slow, "q" quick; each knows its place in the collection."""
-    return [SimpleNamespace(at=i, keywords={"slow"} if k == "s" else set()) for i, k in enumerate(kinds)]
+def collection(kinds: str, module=lambda i: f"test_{i}.py") -> list[SimpleNamespace]:
+    """Stand-ins for collected tests: "s" slow, "q" quick; each knows its place in the collection and
+    its module (by default each its own)."""
+    return [
+        SimpleNamespace(at=i, nodeid=f"{module(i)}::t{i}", keywords={"slow"} if k == "s" else set())
+        for i, k in enumerate(kinds)
+    ]
 
 
 @pytest.mark.parametrize("n_workers", [1, 2, 3, 4])
@@ -40,3 +44,13 @@ def test_worksteal_blocks_cover_the_collection_in_equal_shares():
 def test_without_slow_tests_the_order_is_the_collections():
     items = collection("qqqq")
     assert [i.at for i in slow_first(items, 2)] == [0, 1, 2, 3]
+
+
+def test_the_slow_tests_of_one_module_stay_in_one_process():
+    items = collection("ssqqssqqqqqqqq", module=lambda i: "test_slurm.py" if i < 2 else f"test_{i}.py")
+    ordered = slow_first(items, 2)
+    first = worksteal_blocks(len(items), 2)[0]
+    blocks = [ordered[:first], ordered[first:]]
+    holding = [b for b in blocks if any(i.nodeid.startswith("test_slurm.py") for i in b)]
+    assert len(holding) == 1 and sum(i.nodeid.startswith("test_slurm.py") for i in holding[0]) == 2
+    assert sorted(i.at for i in ordered) == list(range(len(items)))

@@ -41,6 +41,7 @@ def test_the_plan_and_the_worker_key_a_trial_by_the_same_shape(tmp_path):
 
 def test_the_analysis_takes_a_setup_that_compiled_nothing_from_the_same_shape_at_other_steps():
     config = {"model": "m", "weights": "w", "dtype": "float32", "compile": "default", "attention": "default"}
+    config |= {"precision": "none", "cache": "none"}
     config |= {"batch_size": 1, "duration_s": 1.0}
     rows = []
     for steps, energy in ((10, 1.0), (20, 2.0)):

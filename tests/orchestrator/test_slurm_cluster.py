@@ -96,6 +96,7 @@ def slurm(tmp_path_factory):
                 f"SlurmdPidFile={root}/slurmd.pid",
                 f"SlurmdSpoolDir={root}/spool",
                 f"StateSaveLocation={root}/state",
+                f"FirstJobId={_first_job_id()}",
                 f"SlurmctldPort={_free_port()}",
                 f"SlurmdPort={_free_port()}",
                 f"SlurmctldLogFile={root}/slurmctld.log",
@@ -147,6 +148,14 @@ def _stop(pid: int) -> None:
     except ProcessLookupError:
         return
     _wait_until(lambda: not Path(f"/proc/{pid}").exists(), what=f"pid {pid} to end")
+
+
+def _first_job_id() -> int:
+    """Each test process's Slurm numbers its jobs from its own block: t2a-ray's Ray ports follow the job
+    id (`orchestrator/slurm.py`), and two test processes' clusters on this one machine would otherwise
+    both start at job 1 and take the same ports."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 1 + 20 * int(worker.removeprefix("gw"))
 
 
 def _wait_until(condition, what: str, poll_s: float = 0.3) -> None:
