@@ -5,11 +5,11 @@ subclasses, in place; convolutions, norms and embeddings keep the swept dtype. I
 works on a copy: the eager denoiser stays as it was, the reference of every other runtime (the copy
 holds the model's denoiser a second time, in its smaller format). A worker quantises once per model
 and precision, on the first call of that runtime: inside the trial's setup generation, metered apart
-(`runtime.quantised_denoisers` lets the trial record that it happened). A worker's first quantisation
+(`runtime_axes.quantised_denoisers` lets the trial record that it happened). A worker's first quantisation
 also imports torchao (seconds), as a user's first one does; that import is part of its setup cost.
 
 * ``fp8``: ``Float8DynamicActivationFloat8WeightConfig`` — float8 (e4m3) weights and activations
-  scaled per call, multiplied by ``torch._scaled_mm``, which needs `runtime.FP8_MIN_CAPABILITY`.
+  scaled per call, multiplied by ``torch._scaled_mm``, which needs `runtime_axes.FP8_MIN_CAPABILITY`.
 * ``int8``: ``Int8WeightOnlyConfig`` — int8 weights dequantised into the swept dtype for each multiply.
 
 A device or layer that cannot run the asked-for format is `InfeasibleError`, never the unquantised
@@ -35,7 +35,7 @@ _QUANTISED = 0  # denoiser copies quantised in this process: what a setup genera
 
 
 def quantised_count() -> int:
-    """Denoisers quantised in this process so far (read through `runtime.quantised_denoisers`)."""
+    """Denoisers quantised in this process so far (read through `runtime_axes.quantised_denoisers`)."""
     return _QUANTISED
 
 

@@ -34,7 +34,7 @@ from t2a_ray.errors import InfeasibleError
 
 
 def cached_blocks(denoiser: torch.nn.Module) -> tuple[str, list[torch.nn.Module]]:
-    """(hook, blocks): the step-cache hook (a key of `runtime.CACHE_HOOKS`) of `denoiser`'s architecture
+    """(hook, blocks): the step-cache hook (a key of `runtime_axes.CACHE_HOOKS`) of `denoiser`'s architecture
     and the blocks whose work it reuses. InfeasibleError for an architecture without one."""
     name = type(denoiser).__name__
     if all(hasattr(denoiser, a) for a in ("down_blocks", "mid_block", "up_blocks")):  # diffusers UNets

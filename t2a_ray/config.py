@@ -557,7 +557,7 @@ def parse_sweep(
 
 def check_device(sweep: Sweep, device: str) -> None:
     """Refuse what cannot run on `device` ("cpu" or "cuda") before anything loads: a runtime that
-    `runtime.refusal` names (CUDA graphs or fp8 on the CPU, a precision without torchao)."""
+    `runtime_axes.refusal` names (CUDA graphs or fp8 on the CPU, a precision without torchao)."""
     for t in sweep.trials():
         refused = refusal(t.params, device)
         if refused is not None:
