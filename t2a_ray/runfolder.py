@@ -306,10 +306,10 @@ class RunFolder:
                         str(self.root),
                         "another t2a-ray driver is running this sweep"
                         + (f" or its share {scope}" if scope else "")
-                        + f" ({_describe_holder(_read_holder(fd))}); wait for it or stop it first",
+                        + f" ({_describe_holder(_await_holder(fd))}); wait for it or stop it first",
                     ) from None
-            os.ftruncate(fds[-1], 0)
-            os.pwrite(fds[-1], f"{os.getpid()} {os.uname().nodename}".encode(), 0)
+            # one fixed-width write, never a truncation first: a reader never finds the file emptied
+            os.pwrite(fds[-1], f"{os.getpid()} {os.uname().nodename}".ljust(_HOLDER_BYTES).encode(), 0)
             _HELD_DRIVER_LOCKS.add(key)
             try:
                 yield
@@ -413,8 +413,21 @@ class RunFolder:
 _HELD_DRIVER_LOCKS: set[tuple[str, str]] = set()  # (run folder, scope): the driver locks this process holds
 
 
+_HOLDER_BYTES = 200  # "PID HOST", space-padded: a host name has at most 64 characters
+
+
 def _read_holder(fd: int) -> str:
-    return os.pread(fd, 200, 0).decode(errors="replace").strip()
+    return os.pread(fd, _HOLDER_BYTES, 0).decode(errors="replace").strip()
+
+
+def _await_holder(fd: int, patience_s: float = 2.0) -> str:
+    """The holder's "PID HOST", waiting for it to write them: a lock file is created empty, and the
+    driver that took the lock writes its name just after, so a launch refused in between would find
+    nothing to name."""
+    deadline = time.monotonic() + patience_s
+    while not (holder := _read_holder(fd)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return holder
 
 
 def _describe_holder(holder: str) -> str:

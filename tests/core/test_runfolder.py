@@ -103,3 +103,21 @@ def test_the_driver_lock_says_whether_a_driver_runs_the_sweep_now(tmp_path):
     with run.driver_lock():
         assert run.running_driver() == f"{os.getpid()} {os.uname().nodename}"
     assert run.running_driver() is None
+
+
+def test_a_refused_driver_names_a_holder_that_had_not_yet_written_its_name(tmp_path):
+    """The lock file is created empty and the winner writes "PID HOST" just after taking it: the
+    loser, refused in between, waits for the name rather than saying it is unknown."""
+    import threading
+
+    from t2a_ray.runfolder import _await_holder
+
+    path = tmp_path / ".driver.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        writer = threading.Timer(0.2, lambda: path.write_text("4242 elsewhere"))
+        writer.start()
+        assert _await_holder(fd, patience_s=60) == "4242 elsewhere"
+        writer.join()
+    finally:
+        os.close(fd)
