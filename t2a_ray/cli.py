@@ -791,7 +791,7 @@ def search_bench(
         for line in over_budget(results, r.budget):
             click.echo(f"over budget{f' ({where})' if where else ''}: {line}")
         tables.append(results.assign(**label)[[*groups, *results.columns]])
-        summaries.append(summary(results, curves, metrics).assign(**label))
+        summaries.append(summary(results).assign(**label))
         for name, runs in curves.items():
             all_curves.setdefault(name, []).extend(runs)
     results = pd.concat(tables, ignore_index=True)

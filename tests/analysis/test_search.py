@@ -171,6 +171,11 @@ def test_search_bench_writes_one_row_per_strategy_and_seed_and_beats_random(tmp_
     assert med.loc["pareto", "energy_fraction"] <= 0.3
     assert med.loc["pareto", "hypervolume_fraction"] >= 0.95
     assert med.loc["pareto", "hypervolume_fraction"] > med.loc["random", "hypervolume_fraction"]
+    # each run's energy to 95 % of the hypervolume is kept, so the printed median is the CSV's
+    reached = df[np.isfinite(df["energy_to_hv95"])]
+    assert (reached["energy_to_hv95"] <= reached["energy_fraction"]).all() and len(reached) >= 5
+    pareto_line = next(line for line in result.output.splitlines() if line.startswith("pareto"))
+    assert pareto_line.split()[-1] == f"{med.loc['pareto', 'energy_to_hv95']:.3f}"
 
 
 @pytest.mark.parametrize(
@@ -323,10 +328,10 @@ def test_search_bench_says_which_runs_went_over_the_budget_by_how_much_and_why()
 
     results = pd.DataFrame(
         [
-            ("random", 0, "clap", 0.163, 0.9, 1.4),
-            ("random", 1, "clap", 0.12, 0.9, 0.9),
-            ("random", 2, "clap", 0.09, 0.9, 1.1),
-            ("pareto", 0, "clap", 0.1, 1.0, 1.0),
+            ("random", 0, "clap", 0.163, 0.9, 1.4, 0.05),
+            ("random", 1, "clap", 0.12, 0.9, 0.9, 0.05),
+            ("random", 2, "clap", 0.09, 0.9, 1.1, 0.05),
+            ("pareto", 0, "clap", 0.1, 1.0, 1.0, 0.03),
         ],
         columns=BENCH_COLUMNS,
     )
