@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling modules, when loaded by path
 import record_numbers  # noqa: E402
+import record_search  # noqa: E402
 from record_data import RESULTS, ROOT, record_text  # noqa: E402
 from record_figures import (  # noqa: E402
     COMMON_STEPS,
@@ -53,7 +54,7 @@ from record_figures import (  # noqa: E402
     steps_fit,
 )
 from record_prose import prose_figures  # noqa: E402
-from record_tables import LINES, TABLES, TableCheck, rendered, search_bench_printouts  # noqa: E402
+from record_tables import LINES, TABLES, TableCheck, rendered  # noqa: E402
 
 
 @functools.cache
@@ -168,7 +169,7 @@ def _figures() -> list[Figure]:
                     lambda p=placement: scaling_speedup("scaling_gpu.json", p, 2, "sweep_s"),
                 )
             )
-    out += prose_figures()
+    out += prose_figures() + record_search.reading_figures()
     return [f for f in out if f.written or f.record != rep_readme] + _replication_written(
         [f for f in out if f.record == rep_readme and not f.written]
     )
@@ -351,14 +352,16 @@ def table_checks() -> tuple[tuple[TableCheck, int, frozenset[tuple[int, int]], t
 @functools.cache
 def printout_checks() -> tuple[frozenset[tuple[str, int, int]], tuple[str, ...]]:
     """The printed tables of PRINTOUTS records: ((record, line, token) compared, problems)."""
-    checked, problems = search_bench_printouts()
+    checked, problems = record_search.printouts()
     return frozenset(checked), tuple(problems)
 
 
 @functools.cache
 def line_checks() -> tuple[frozenset[tuple[str, int]], tuple[str, ...]]:
-    """The prose lines regenerated from data (record_tables.LINES): ((record, line) that agree, problems)."""
-    agree, problems = set(), []
+    """The prose lines regenerated from data (record_tables.LINES, search_bench.md's verdict and bound
+    lines): ((record, line) that agree, problems)."""
+    agree, found_bullets = record_search.bullet_lines()
+    problems = list(found_bullets)
     for c in LINES:
         line, found = c.check()
         problems += found
@@ -437,6 +440,8 @@ SETTINGS: dict[str, dict[str, str]] = {
         "0.1": "a budget (share of the grid's energy)",
         "0.3": "a budget (share of the grid's energy)",
         "1.5": "the search's cap on an extrapolated improvement (analysis/search.py)",
+        "1.96": "the normal quantile of a 95 % CI (analysis/search.py's pooled_ci)",
+        "0.95": "the share of the hypervolume energy_to_hv95 is taken at (analysis/search_replay.py)",
     },
 }
 # records whose fenced blocks are a program's printed tables (figures), not code

@@ -37,6 +37,14 @@ class Figure:
         return value, math.isfinite(value) and abs(value - written) <= self.tolerance
 
 
+class Below(Figure):
+    """A figure the record writes as a bound ("less than 0.001"): the value must be below it."""
+
+    def check(self) -> tuple[float, bool]:
+        value = float(self.compute())
+        return value, math.isfinite(value) and value < float(self.written)
+
+
 @dataclass(frozen=True)
 class NotRecomputable:
     record: str

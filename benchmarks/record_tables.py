@@ -16,10 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-from record_data import RESULTS, ROOT, bench_csv, bench_json, record_text, rows
+from record_data import RESULTS, ROOT, bench_json, record_text, rows
 from record_numbers import Expected, compare_cell, tables
-
-from t2a_ray.analysis.search_replay import BENCH_COLUMNS
 
 Body = list[list[Expected]] | dict[tuple[str, ...], list[Expected]]
 # a recomputed cell of `...` is a row's label: its numbers name the row (a workload's size, a GPU's time)
@@ -373,101 +371,6 @@ def _tables() -> list[TableCheck]:
         TableCheck(h100, "| model | paper-steps: energy CV", h100_spread, keys=1),
     ]
     return out
-
-
-# ---- benchmarks/results/search_bench.md: the printouts of `t2a-ray search-bench`, against its CSVs ----
-
-SEARCH_BENCH = "benchmarks/results/search_bench.md"
-# the printed summary's columns after the row's labels, and how each is recomputed from the per-seed CSV
-# (analysis/search_replay.py's `summary`; the energy to 95 % of the hypervolume needs the curves, which
-# the CSV does not keep: not checked)
-SUMMARY = {
-    "seeds": lambda g: len(g),
-    "energy_fraction_median": lambda g: g["energy_fraction"].median(),
-    "energy_fraction_max": lambda g: g["energy_fraction"].max(),
-    "hypervolume_fraction_median": lambda g: g["hypervolume_fraction"].median(),
-    "hypervolume_fraction_p10": lambda g: g["hypervolume_fraction"].quantile(0.1),
-    # needs each run's curve; checked once the CSV carries a per-seed `energy_to_hv95` column
-    "energy_to_hv95_median": lambda g: g["energy_to_hv95"].median() if "energy_to_hv95" in g else None,
-}
-
-
-def search_bench_printouts() -> tuple[set[tuple[str, int, int]], list[str]]:
-    """Each printed summary of search_bench.md against the CSV its printout names: the (record, line,
-    token) of every number compared, and the problems. Parsed generically, so that a regenerated record
-    stays covered."""
-    from t2a_ray.analysis.search_replay import over_budget
-
-    lines = record_text(SEARCH_BENCH).splitlines()
-    checked: set[tuple[str, int, int]] = set()
-    problems: list[str] = []
-    block: list[tuple[int, str]] = []
-    budget, fenced = None, False
-    for i, line in enumerate(lines, 1):
-        if m := re.match(r"## .*, budget ([\d.]+)", line):
-            budget = float(m.group(1))
-        if line.startswith("```"):
-            if fenced:
-                problems += _printout(block, budget, checked, over_budget)
-            fenced, block = not fenced, []
-        elif fenced:
-            block.append((i, line))
-    return checked, problems
-
-
-def _printout(block, budget, checked, over_budget) -> list[str]:
-    csv_line = next((s for _, s in block if s.startswith("→ ")), None)
-    if csv_line is None:
-        return []
-    path = csv_line.removeprefix("→ ").split(",")[0].strip().removeprefix("benchmarks/results/")
-    results = bench_csv(path)
-    group = next((c for c in results.columns if c not in BENCH_CSV_COLUMNS), None)
-    where = f"{SEARCH_BENCH}: printout of {path}"
-    header = next((k for k, (_, s) in enumerate(block) if s.split()[:1] == ["seeds"]), None)
-    if header is None:
-        return [f"{where}: no summary table (a header starting 'seeds') in the printout"]
-    columns = block[header][1].split()
-    problems, labels = [], [None, None, None]
-    # the over-budget lines, written again from the CSV as the bench writes them
-    expected_over = []
-    for g, part in results.groupby(group, sort=False) if group else [(None, results)]:
-        prefix = f"over budget ({group}={g})" if group else "over budget"
-        expected_over += [line.replace("over budget", prefix, 1) for line in over_budget(part, budget)]
-    written_over = [(i, s) for i, s in block if s.startswith("over budget")]
-    if len(written_over) != len(expected_over):
-        problems.append(
-            f"{where}: {len(written_over)} over-budget lines written, {len(expected_over)} recomputed"
-        )
-    for (i, s), e in zip(written_over, expected_over, strict=False):
-        problem = compare_cell(s, e)
-        if problem:
-            problems.append(f"{where}, line {i}: {problem}")
-        else:
-            checked |= {(SEARCH_BENCH, i, k) for k, _ in enumerate(s.split())}
-    for i, s in block[header + 1 :]:
-        tokens = s.split()
-        if s.startswith("→") or len(tokens) <= len(columns):
-            continue
-        names = tokens[: len(tokens) - len(columns)]
-        labels[3 - len(names) :] = names  # a label left out continues the one above (pandas' index)
-        key = labels if group else labels[1:]
-        rows_ = results[(results["strategy"] == key[-2]) & (results["metric"] == key[-1])]
-        if group:
-            rows_ = rows_[rows_[group] == key[0]]
-        for k, (col, token) in enumerate(zip(columns, tokens[len(names) :], strict=True)):
-            fn = SUMMARY.get(col)
-            expected = None if fn is None or rows_.empty else fn(rows_)
-            if expected is None and not rows_.empty:
-                continue  # a column the CSV cannot give: left uncovered
-            problem = compare_cell(token, expected) if expected is not None else "no such rows in the CSV"
-            if problem:
-                problems.append(f"{where}, line {i} ({' '.join(key)}), {col}: {problem}")
-            else:
-                checked.add((SEARCH_BENCH, i, len(names) + k))
-    return problems
-
-
-BENCH_CSV_COLUMNS = BENCH_COLUMNS
 
 
 # ---- docs/results/h100/README.md: the paper's sweeps on the H100 ----

@@ -127,3 +127,25 @@ def test_a_cell_off_by_more_than_its_rounding_is_a_mismatch(recompute):
     assert compare("327 ± 48", (327.12115534183306, 47.49753391917656)) is not None
     assert compare("−76 %", "-75.9 %") is None and compare("−76 %", "-76.6 %") is not None
     assert compare("64 / 64", (64, 63)) is not None
+
+
+def test_a_wrong_oracle_bound_or_summary_cell_in_the_search_bench_record_is_a_mismatch(recompute):
+    search = recompute.record_search
+    sections = search.sections()
+    assert search.bullet_lines(sections)[1] == [] and search.printouts(sections)[1] == []
+    # the bound with two rows per configuration on AudioCaps, both metrics: 0.043 written
+    k, s = next(
+        (k, s)
+        for k, s in enumerate(sections)
+        if any("audiocaps clap_model + fad_model" in b for _, b in s.bullets)
+    )
+    bullets = tuple((i, b.replace("0.043 measuring", "0.041 measuring")) for i, b in s.bullets)
+    off = (dataclasses.replace(s, bullets=bullets),)
+    (problem,) = search.bullet_lines(off)[1]
+    assert "0.041 measuring" in problem and "0.043 measuring" in problem
+    # the last column of a summary row: the median energy to 95 % of the hypervolume over the seeds
+    i, row = next((i, line) for i, line in s.printout if line.rstrip().endswith(("0.031", "0.032")))
+    printout = tuple((j, line[:-5] + "0.052" if j == i else line) for j, line in s.printout)
+    (problem,) = search.printouts((dataclasses.replace(s, printout=printout),))[1]
+    assert "energy_to_hv95_median" in problem and f"line {i}" in problem
+    assert sections[k] is s
