@@ -378,7 +378,7 @@ SETTINGS: dict[str, dict[str, str]] = {
         "2.5": "AudioLDM's guidance (the workload)",
         "40": "a thinned in-window sampling interval, ms (a setting replayed)",
         "60": "a thinned in-window sampling interval, ms (a setting replayed)",
-        "80": "an example: a tick's energy at 800 W, J",
+        "80": "an example: a tick's energy at 800 W, J; and the share of gaps between two quantiles, %",
         "800": "the example's power, W",
     },
     "benchmarks/results/cluster_scale_noop_cpu.md": {

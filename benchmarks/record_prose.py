@@ -14,6 +14,7 @@ from record_figures import (
     MODELS,
     REP_BATCH,
     REP_STEPS,
+    Below,
     Figure,
     cv_below_window_cv_share,
     fig,
@@ -933,4 +934,122 @@ def _meter_history(rec: str) -> list[Figure]:
             ),
         ),
         fig(rec, "AudioLDM-s net energy CV, %", "3.0", lambda: 100 * audioldm["meter_net_cv"]),
+        *_meter_history_counter(rec, run1, run2),
     ]
+
+
+def _meter_history_counter(rec: str, run1: dict, run2: dict) -> list[Figure]:
+    """The first look's counter, overhead and in-window thinning, and the later looks' NVML costs and
+    medians, from the runs' JSON (and the 5 ms trace of run 2, replayed)."""
+    import replay_in_window_reads as replay
+
+    c2 = run2["sections"]["characterise"]
+    q2 = c2["counter_gap_ms_quantiles"]  # the 5 %, 10 %, …, 95 % quantiles
+    close = [
+        r["close_wait_s"] for r in run2["sections"]["matmul_rows"] + run2["sections"]["audioldm"]["rows"]
+    ]
+    at20 = run2["sections"]["overhead"]["0.02"]
+    off_cv = {
+        n: r["sections"]["audioldm"]["overhead_generation"]["off_cv"] for n, r in (("1", run1), ("2", run2))
+    }
+    second = _overhead_json("meter_overhead_h100_2026-11-25b.json")["0.05"]
+    costs = [
+        bench_json(f"meter_overhead_h100_2026-11-26{x}.json")["sections"]["nvml_cost"][
+            "total_energy_consumption"
+        ]
+        for x in "bc"
+    ]
+    other = _overhead_json("meter_overhead_h100_2026-11-26c.json")
+    third = [
+        _overhead_json("meter_overhead_h100_2026-11-26.json")["0.05"],
+        other["0.05"],
+        other["0.05-other-process"],
+    ]
+    # the in-process pair medians of the third look's H100 runs: two JSONs and the log of the third
+    medians = [
+        100 * third[0]["pair_ratio_quartiles"][1],
+        record_tables._log_overhead("meter_overhead_h100_2026-11-26b.log")[0],
+        100 * third[1]["pair_ratio_quartiles"][1],
+    ]
+
+    def thinned(interval_s: float | None, refine: bool) -> float:
+        return 100 * replay.thinned_cv("matmul", interval_s, refine)
+
+    variants = run2["summaries"][0]["variants"]
+    return [
+        fig(
+            rec, "the counter's fitted period, run 2, ms", "100.0", lambda: 1e3 * c2["counter_grid_period_s"]
+        ),
+        fig(rec, "the counter's median gap, run 2, ms", "100.1", lambda: 1e3 * c2["counter_period_s"]),
+        fig(rec, "the counter's gaps, 10th percentile, ms", "97.5", lambda: q2[1]),
+        fig(rec, "the counter's gaps, 90th percentile, ms", "102", lambda: q2[17]),
+        fig(rec, "the wait after a window, least, s", "0.11", lambda: min(close)),
+        fig(rec, "the wait after a window, most, s", "0.22", lambda: max(close)),
+        fig(rec, "the wait after a window, mean, s", "0.16", lambda: sum(close) / len(close)),
+        fig(rec, "overhead at 20 ms, pair median, %", "+0.70", lambda: 100 * at20["overhead_median"]),
+        fig(
+            rec,
+            "overhead at 20 ms, lower quartile, %",
+            "−0.01",
+            lambda: 100 * at20["pair_ratio_quartiles"][0],
+        ),
+        fig(rec, "overhead at 20 ms, median pair, %", "+1.48", lambda: 100 * at20["pair_ratio_quartiles"][1]),
+        fig(
+            rec,
+            "overhead at 20 ms, upper quartile, %",
+            "+3.64",
+            lambda: 100 * at20["pair_ratio_quartiles"][2],
+        ),
+        fig(
+            rec,
+            "overhead at 5 ms, %",
+            "+2.30",
+            lambda: 100 * run2["sections"]["overhead"]["0.005"]["overhead_median"],
+        ),
+        fig(
+            rec,
+            "AudioLDM-s overhead, mean, %",
+            "+6.3",
+            lambda: 100 * run2["sections"]["audioldm"]["overhead_generation"]["overhead_mean"],
+        ),
+        fig(rec, "AudioLDM-s meter-off CV, run 2, %", "11", lambda: 100 * off_cv["2"]),
+        fig(rec, "AudioLDM-s meter-off CV, run 1, %", "16", lambda: 100 * off_cv["1"]),
+        fig(rec, "second look: the loop's CV, off, %", "11", lambda: 100 * second["off_cv"]),
+        fig(rec, "second look: the loop's CV, on, %", "12", lambda: 100 * second["on_cv"]),
+        fig(rec, "a counter read's CPU, least, ms", "2.34", lambda: min(c["cpu_ms_median"] for c in costs)),
+        fig(rec, "a counter read's CPU, most, ms", "2.41", lambda: max(c["cpu_ms_median"] for c in costs)),
+        fig(rec, "a counter read, other-process run, ms", "2.41", lambda: costs[1]["wall_ms_median"]),
+        fig(
+            rec,
+            "the ratio of medians' swing, %",
+            "7",
+            lambda: 100 * max(abs(x["overhead_median"]) for x in third),
+        ),
+        fig(rec, "third look, in-process pair median, least, %", "+0.65", lambda: min(medians)),
+        fig(rec, "third look, in-process pair median, most, %", "0.80", lambda: max(medians)),
+        fig(
+            rec,
+            "first look: matmul CV under step, %",
+            "0.43",
+            lambda: 100 * variants["step,lag=used(5ms)"]["cv"],
+        ),
+        Below(
+            rec,
+            "first look: the CV's change with a lag of 0 or 8 ms, points",
+            "0.03",
+            lambda: max(
+                abs(100 * (variants[f"step,lag={k}"]["cv"] - variants["step,lag=used(5ms)"]["cv"]))
+                for k in ("zero(0ms)", "fit(8ms)")
+            ),
+            0.0,
+        ),
+        fig(rec, "the step CV with the refinement, %", "0.44", lambda: thinned(None, True)),
+        fig(rec, "thinned to 40 ms, refined, %", "0.45", lambda: thinned(0.04, True)),
+        fig(rec, "thinned to 60 ms, refined, %", "0.45", lambda: thinned(0.06, True)),
+        fig(rec, "thinned to 40 ms, unrefined, %", "0.65", lambda: thinned(0.04, False)),
+        fig(rec, "thinned to 60 ms, unrefined, %", "0.95", lambda: thinned(0.06, False)),
+    ]
+
+
+def _overhead_json(name: str) -> dict:
+    return bench_json(name)["sections"]["overhead"]

@@ -18,6 +18,7 @@ timeline code. It prints the CV over the repeats and the error against the full 
 from __future__ import annotations
 
 import bisect
+import functools
 import gzip
 import json
 import statistics
@@ -38,11 +39,28 @@ def load() -> tuple[dict, list[dict], float]:
     return samples, rows, run["meter_settings"]["counter_lag_s"]
 
 
-def energies_j(samples: dict, keep: list[int], rows: list[dict], lag_s: float) -> list[float]:
+def energies_j(
+    samples: dict, keep: list[int], rows: list[dict], lag_s: float, refine: bool = True
+) -> list[float]:
     t = [samples["t_s"][i] for i in keep]
     e = [samples["energy_mj"][i] for i in keep]
-    timeline = CounterTimeline(counter_updates(t, e), lag_s, "step")
+    timeline = CounterTimeline(counter_updates(t, e), lag_s, "step", refine=refine)
     return [(timeline.energy_mj_at(r["end_s"]) - timeline.energy_mj_at(r["start_s"])) * 1e-3 for r in rows]
+
+
+@functools.cache
+def _loaded() -> tuple[dict, list[dict], float]:
+    return load()
+
+
+def thinned_cv(workload: str, interval_s: float | None, refine: bool) -> float:
+    """The energy CV over one workload's windows with the in-window samples thinned to one per
+    `interval_s` (None: all of them), with or without the tick-time refinement."""
+    samples, rows, lag_s = _loaded()
+    keep = list(range(len(samples["t_s"]))) if interval_s is None else keep_every(samples, rows, interval_s)
+    energies = energies_j(samples, keep, rows, lag_s, refine)
+    x = [energies[i] for i, r in enumerate(rows) if r["workload"] == workload]
+    return statistics.stdev(x) / statistics.mean(x)
 
 
 def window_of(rows: list[dict], t_s: float) -> int | None:
