@@ -191,7 +191,7 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
             "hypervolume_fraction_p10": g["hypervolume_fraction"].quantile(0.1),
             "energy_to_hv95_median": g["energy_to_hv95"].median(),
         }
-    )
+    ).rename_axis([None, None])  # printed as before: the rows' labels without a line naming them
 
 
 def over_budget(results: pd.DataFrame, budget: float) -> list[str]:
