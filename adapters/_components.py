@@ -206,7 +206,7 @@ def ldm_ddim_scheduler(beta_start: float, beta_end: float, prediction_type: str 
     """The DDIM scheduler of an LDM trained with a (sqrt-)linear beta schedule of 1000 steps."""
     from diffusers import DDIMScheduler
 
-    from t2a_ray.adapters._diffusers import plain
+    from t2a_ray.adapters._diffusers import plain  # torch, as diffusers: imported where a model is built
 
     with plain():
         return DDIMScheduler(

@@ -167,9 +167,9 @@ def render(job: SlurmJob) -> str:
         "srun_cpus=(${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK})  # srun does not inherit it",
     ]
     if job.logical_gpus:
-        from t2a_ray.metering.gpu import (
-            LOGICAL_GPUS_ENV,
-        )  # not at the top: the nodes' checks import this module
+        # not at the top: each node's check runs this module (`python -m`), and `t2a_ray.metering` would
+        # bring numpy and the meter into it
+        from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 
         lines += [
             "# Ray's logical GPUs: no GPU is asked of Slurm; each Ray node is told it has "

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+import t2a_ray.metering.gpu as _gpu
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
 from t2a_ray.adapters.runtime_axes import identity_params, refusal
@@ -597,9 +598,7 @@ def prompt_notes(sweep: Sweep, truncated: Mapping[str, set[str]] | None = None) 
 
 def _device(device: str | None) -> str:
     if device is None:
-        from t2a_ray.metering.gpu import visible_gpu_count
-
-        return "cuda" if visible_gpu_count() else "cpu"
+        return "cuda" if _gpu.visible_gpu_count() else "cpu"
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device = {device!r}: must be 'cpu' or 'cuda'")
     return device
