@@ -372,7 +372,7 @@ def _echo_failures(run) -> None:
     help="K independent single-node jobs instead, each running its share of the units (no multi-node Ray).",
 )
 @click.option("--partition", default=None, help="sbatch --partition.")
-@click.option("--time", "time_limit", default=None, help="sbatch --time (e.g. 04:00:00).")
+@click.option("--time", default=None, help="sbatch --time (e.g. 04:00:00).")
 @click.option("--account", default=None, help="sbatch --account.")
 @click.option("--constraint", default=None, help="sbatch --constraint.")
 @click.option("--exclusive", is_flag=True, help="sbatch --exclusive.")
@@ -395,39 +395,35 @@ def _echo_failures(run) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for launch (repeatable).")
 @click.option("--submit", is_flag=True, help="Submit the job with sbatch (else: write the script, say how).")
 @click.option("--print", "print_only", is_flag=True, help="Print the batch script; write nothing.")
-def slurm(sweep_path: Path, **options) -> None:
+def slurm(
+    sweep_path: Path,
+    out_dir: Path,
+    name: str | None,
+    overrides: tuple[str, ...],
+    submit: bool,
+    print_only: bool,
+    **allocation,
+) -> None:
     """A sweep as a Slurm batch job: Ray across the allocation, the sweep from its head, Ray stopped
     at the end. The run folder is created now (the sweep frozen) and the job resumes it: a requeued,
     preempted or resubmitted job (the same NAME) continues it, never runs a unit twice."""
     from t2a_ray.metering.gpu import gpus_are_logical
     from t2a_ray.orchestrator import slurm as batch
 
-    o = _SlurmOptions(**options)
-    out_dir = o.out_dir
+    shape = batch.Allocation(**allocation)  # the job's own options, as click passes them
     try:
-        if o.submit and o.print_only:
+        if submit and print_only:
             raise ConfigError("--submit/--print", None, "give one of them, not both")
-        sweep, run = _slurm_run(
-            sweep_path, out_dir, o.name, o.overrides, o.nodes * o.gpus_per_node * (o.array or 1), o.array
-        )
+        sweep, run = _slurm_run(sweep_path, out_dir, name, overrides, shape)
         job = batch.SlurmJob(
             run_root=run.root,
-            nodes=o.nodes,
-            gpus_per_node=o.gpus_per_node,
-            array=o.array,
-            partition=o.partition,
-            time=o.time_limit,
-            account=o.account,
-            constraint=o.constraint,
-            exclusive=o.exclusive,
-            requeue=o.requeue,
-            sbatch_lines=o.sbatch_lines,
+            allocation=shape,
             sweep_path=None if run.exists() else sweep_path.absolute(),
-            overrides=o.overrides,
+            overrides=overrides,
             logical_gpus=gpus_are_logical(),
         )
         job.check()
-        if o.print_only:
+        if print_only:
             click.echo(batch.render(job), nl=False)
             if not run.exists():  # Slurm opens the job's output file there before the script runs
                 click.echo(
@@ -441,7 +437,7 @@ def slurm(sweep_path: Path, **options) -> None:
 
             create_run(run, sweep)
         script = batch.write_script(job)
-        job_id = batch.submit(job, script) if o.submit else None
+        job_id = batch.submit(job, script) if submit else None
     except ConfigError as e:
         _fail_usage(e)
     what = "continues the run at" if resumed else "runs the sweep into"
@@ -451,31 +447,10 @@ def slurm(sweep_path: Path, **options) -> None:
         click.echo(f"submitted job {job_id}: it {what} {run.root} — `t2a-ray status {run.root}`", err=True)
 
 
-@dataclass(frozen=True)
-class _SlurmOptions:
-    """`slurm`'s options, as click passes them (by name): the job's shape, its run folder, and what
-    to do with the batch script."""
-
-    nodes: int
-    gpus_per_node: int
-    array: int | None
-    partition: str | None
-    time_limit: str | None
-    account: str | None
-    constraint: str | None
-    exclusive: bool
-    requeue: bool
-    sbatch_lines: tuple[str, ...]
-    out_dir: Path
-    name: str | None
-    overrides: tuple[str, ...]
-    submit: bool
-    print_only: bool
-
-
-def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int, array: int | None):
-    """The sweep and its run folder for `slurm`: a run of that name, if any, must be this sweep (the job
-    resumes it); a new one gets its placement frozen for every GPU the job(s) will have."""
+def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, shape):
+    """The sweep and its run folder for `slurm` (`shape`: the job's `slurm.Allocation`): a run of that
+    name, if any, must be this sweep (the job resumes it); a new one gets its placement frozen for every
+    GPU the job(s) will have."""
     from dataclasses import replace
 
     from t2a_ray.config import load_sweep
@@ -483,7 +458,7 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
     from t2a_ray.runfolder import RunFolder
 
     sweep = load_sweep(sweep_path, name, overrides, "cuda")
-    sweep = replace(sweep, placement=sweep.placement.resolve(total_gpus))
+    sweep = replace(sweep, placement=sweep.placement.resolve(shape.total_gpus))
     run = RunFolder(out_dir / sweep.name)
     if run.exists():
         from t2a_ray.frozen import load_run_sweep
@@ -499,8 +474,8 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
                 f"a run of another sweep exists at {run.root}; choose another --name (a job resumes a run of the same sweep only)",
             )
         sweep = frozen
-    if array is not None:
-        Share(0, max(array, 1)).check(sweep)
+    if shape.array is not None:
+        Share(0, max(shape.array, 1)).check(sweep)
     return sweep, run
 
 
