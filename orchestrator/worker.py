@@ -315,8 +315,8 @@ class Prefetch:
     """Imports the code of the models `model_ids` (`Adapter.prefetch`), then pandas, in a background
     thread, from construction until `join`.
 
-    pandas: pyarrow imports it on the first shard written, which would otherwise wait for it. A model whose prefetch
-    raises is logged and skipped: its `load` raises the error again where a trial records it.
+    pandas: pyarrow imports it on the first shard written, which would otherwise wait for it. A model whose
+    prefetch raises is logged and skipped: its `load` raises the error again where a trial records it.
     """
 
     def __init__(self, model_ids: Sequence[str], find_adapter: Callable[[str], type[Adapter]]):
