@@ -172,12 +172,13 @@ def init_audible(vocoder, *, gain: float) -> None:
     BigVGAN with PyTorch's default initialisation (gain 1/√3 per layer) shrank its noise below the
     constant offset its snake activations add: a nearly constant output.
 
-    How: every 1-D convolution of `vocoder` draws its weights from N(0, gain² / fan-in) — fan-in the
-    inputs one output sums (in_channels × kernel / stride for the transposed convolutions that
-    upsample), `gain` the activation's Kaiming gain — so each layer keeps the signal's variance; the
-    last convolution of each residual branch (`convs2`) is scaled by 1/√(the branches one signal passes
-    through: upsamplings × dilations per block), as GPT-2 scales its residual projections, so the
-    residual sums do not grow into a saturated tanh; `conv_post` is scaled by UNTRAINED_VOCODER_RMS. Biases are zero. Pretrained weights replace all of this.
+    How: every 1-D convolution of `vocoder` draws its weights from N(0, gain² / fan-in) — fan-in the inputs
+    one output sums (in_channels × kernel / stride for the transposed convolutions that upsample), `gain` the
+    activation's Kaiming gain — so each layer keeps the signal's variance; the last convolution of each
+    residual branch (`convs2`) is scaled by 1/√(the branches one signal passes through: upsamplings ×
+    dilations per block), as GPT-2 scales its residual projections, so the residual sums do not grow into a
+    saturated tanh; `conv_post` is scaled by UNTRAINED_VOCODER_RMS. Biases are zero. Pretrained weights
+    replace all of this.
     """
     import torch
 
@@ -206,7 +207,7 @@ def ldm_ddim_scheduler(beta_start: float, beta_end: float, prediction_type: str 
     """The DDIM scheduler of an LDM trained with a (sqrt-)linear beta schedule of 1000 steps."""
     from diffusers import DDIMScheduler
 
-    from t2a_ray.adapters._diffusers import plain
+    from t2a_ray.adapters._diffusers import plain  # torch, as diffusers: imported where a model is built
 
     with plain():
         return DDIMScheduler(

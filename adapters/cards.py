@@ -12,11 +12,11 @@ from t2a_ray.adapters.base import ModelCard, ModeLimits, ParamSpec
 from t2a_ray.adapters.runtime_axes import runtime_params
 
 
-def steps(default: int) -> ParamSpec:
+def steps_param(default: int) -> ParamSpec:
     return ParamSpec("steps", int, default, "denoising steps", minimum=1, maximum=1000)
 
 
-def guidance(default: float) -> ParamSpec:
+def guidance_param(default: float) -> ParamSpec:
     return ParamSpec(
         "guidance_scale",
         float,
@@ -27,13 +27,13 @@ def guidance(default: float) -> ParamSpec:
     )
 
 
-def duration(default: float, low: float, high: float) -> ParamSpec:
+def duration_param(default: float, low: float, high: float) -> ParamSpec:
     return ParamSpec(
         "duration_s", float, default, "length of the generated audio", unit="s", minimum=low, maximum=high
     )
 
 
-def scheduler(default: str) -> ParamSpec:
+def scheduler_param(default: str) -> ParamSpec:
     return ParamSpec(
         "scheduler",
         str,
@@ -44,6 +44,24 @@ def scheduler(default: str) -> ParamSpec:
 
 
 BATCH = ParamSpec("batch_size", int, 1, "waveforms generated per prompt in one call", minimum=1, maximum=256)
+
+
+def denoiser_params(
+    *, steps: int, guidance: float, scheduler: str | None, cache_hook: str, max_duration_s: float = 30.0
+) -> tuple[ParamSpec, ...]:
+    """A diffusion model's parameters, in the order every such card lists them: its steps and guidance
+    defaults, a duration of 0.1 s to `max_duration_s` (default 10 s), the batch, the sampler where the
+    card offers a choice (`scheduler`: its default; None: the pipeline's own, fixed), then the runtime
+    axes of its denoiser (`cache_hook`: the step-cache hook, `runtime_axes.runtime_params`)."""
+    return (
+        steps_param(steps),
+        guidance_param(guidance),
+        duration_param(10.0, 0.1, max_duration_s),
+        BATCH,
+        *(() if scheduler is None else (scheduler_param(scheduler),)),
+        *runtime_params(cache_hook),
+    )
+
 
 RANK_OPTION = {
     "rank_waveforms": "true: re-rank each prompt's batch with CLAP after the vocoder, as the diffusers pipeline "
@@ -64,9 +82,9 @@ NOOP = ModelCard(
     sample_rate_hz=16_000,
     channels=1,
     params=(
-        steps(10),
-        guidance(1.0),
-        duration(1.0, 0.1, 600.0),
+        steps_param(10),
+        guidance_param(1.0),
+        duration_param(1.0, 0.1, 600.0),
         BATCH,
         ParamSpec(
             "step_time_s",
@@ -97,14 +115,7 @@ AUDIOLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(
-        steps(200),
-        guidance(2.5),
-        duration(10.0, 0.1, 30.0),
-        BATCH,
-        scheduler("ddim"),
-        *runtime_params("unet"),
-    ),
+    params=denoiser_params(steps=200, guidance=2.5, scheduler="ddim", cache_hook="unet"),
     text_max_tokens=512,
     notes=(
         "UNet 128×[1,2,3,5], 2 res-blocks, self-attention at the 3 lower resolutions, text as a 512-d CLAP "
@@ -126,14 +137,7 @@ def _audioldm2(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
         revision=None,
         sample_rate_hz=16_000,
         channels=1,
-        params=(
-            steps(200),
-            guidance(3.5),
-            duration(10.0, 0.1, 30.0),
-            BATCH,
-            scheduler("ddim"),
-            *runtime_params("unet"),
-        ),
+        params=denoiser_params(steps=200, guidance=3.5, scheduler="ddim", cache_hook="unet"),
         text_max_tokens=128,
         notes=(
             "CLAP (HTSAT-tiny + RoBERTa) and FLAN-T5-large encode the text; a projection and GPT-2 base generate "
@@ -183,7 +187,7 @@ STABLE_AUDIO_OPEN = ModelCard(
     revision=None,
     sample_rate_hz=SAO_RATE_HZ,
     channels=2,
-    params=(steps(100), guidance(7.0), duration(10.0, 0.1, 47.0), BATCH, *runtime_params("dit")),
+    params=denoiser_params(steps=100, guidance=7.0, scheduler=None, max_duration_s=47.0, cache_hook="dit"),
     mode_limits={
         "tiny": ModeLimits(
             # one sample short of the window: the adapter asks the pipeline for half a sample more
@@ -213,14 +217,7 @@ def _tango(model_id: str, repo: str, summary: str, extra: str) -> ModelCard:
         revision=None,
         sample_rate_hz=16_000,
         channels=1,
-        params=(
-            steps(100),
-            guidance(3.0),
-            duration(10.0, 0.1, 30.0),
-            BATCH,
-            scheduler("ddpm"),
-            *runtime_params("unet"),
-        ),
+        params=denoiser_params(steps=100, guidance=3.0, scheduler="ddpm", cache_hook="unet"),
         text_max_tokens=512,
         notes=(
             "FLAN-T5-large encoder (frozen) → UNet2DConditionModel (320, 640, 1280, 1280), 2 layers/block, heads "
@@ -260,14 +257,7 @@ MUSICLDM = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(
-        steps(200),
-        guidance(2.0),
-        duration(10.0, 0.1, 30.0),
-        BATCH,
-        scheduler("ddim"),
-        *runtime_params("unet"),
-    ),
+    params=denoiser_params(steps=200, guidance=2.0, scheduler="ddim", cache_hook="unet"),
     text_max_tokens=512,
     notes=(
         "AudioLDM-S's UNet (128×[1,2,3,5], FiLM 512), VAE and HiFi-GAN with a full CLAP model whose audio branch "
@@ -291,14 +281,7 @@ MAKE_AN_AUDIO = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(
-        steps(100),
-        guidance(3.0),
-        duration(10.0, 0.1, 30.0),
-        BATCH,
-        scheduler("ddim"),
-        *runtime_params("unet"),
-    ),
+    params=denoiser_params(steps=100, guidance=3.0, scheduler="ddim", cache_hook="unet"),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation on diffusers blocks — UNet 320×[1,2], attention at both levels, 2 "
@@ -325,14 +308,7 @@ MAKE_AN_AUDIO_2 = ModelCard(
     revision=None,
     sample_rate_hz=16_000,
     channels=1,
-    params=(
-        steps(100),
-        guidance(3.0),
-        duration(10.0, 0.1, 27.0),
-        BATCH,
-        scheduler("ddim"),
-        *runtime_params("dit"),
-    ),
+    params=denoiser_params(steps=100, guidance=3.0, scheduler="ddim", max_duration_s=27.0, cache_hook="dit"),
     text_max_tokens=77,
     notes=(
         "random/tiny: a re-implementation — ConcatDiT2MLP hidden 576, depth 4, 8 heads, context 1024, 20 "

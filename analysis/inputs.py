@@ -1,9 +1,9 @@
 """Tables as the field writes them, made into one results table for `analyze --results`.
 
 Several files (and globs) are concatenated; CodeCarbon's `emissions.csv` is recognised by its header;
-`--extract` parses configuration columns out of a text column; `--join` brings in another table's
-columns (e.g. quality scores kept apart; globs, files of one schema stacked); the energy column is converted to joules once, here, so that
-everything after this module speaks J.
+`--extract` parses configuration columns out of a text column; `--join` brings in another table's columns
+(e.g. quality scores kept apart; globs, files of one schema stacked); the energy column is converted to joules
+once, here, so that everything after this module speaks J.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from t2a_ray.analysis import plots as _plots
+import t2a_ray.analysis.plots as _plots
 from t2a_ray.analysis.fronts import Front, compute_fronts, describe
 from t2a_ray.analysis.gpu_effect import GPU_COL, grouped_mean_ci
 from t2a_ray.analysis.values import fmt

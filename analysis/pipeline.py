@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from t2a_ray.analysis import fits as _fits
-from t2a_ray.analysis import hosts as _hosts
-from t2a_ray.analysis import latency as _latency
-from t2a_ray.analysis import plots as _plots
+import t2a_ray.analysis.fits as _fits
+import t2a_ray.analysis.hosts as _hosts
+import t2a_ray.analysis.latency as _latency
+import t2a_ray.analysis.plots as _plots
 from t2a_ray.analysis.energy_basis import PER_WAVEFORM_COLUMNS, energy_basis, estimate_label
 from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.analysis.fronts import Front, compute_fronts, fronts_summary

@@ -18,19 +18,20 @@ import pandas as pd
 
 from t2a_ray.analysis.fronts import Front, pareto_mask
 from t2a_ray.analysis.values import fmt
-from t2a_ray.schema import PHASES
+from t2a_ray.schema import PHASES, QUALITY_METRICS
 
 DPI = 110
+_BETTER = {"max": "higher is better", "min": "lower is better"}  # a quality's direction, in words
 _NICE = {
     "energy_per_waveform_j": "Energy per waveform (J)",
     "gpu_energy_j": "GPU energy per window (J)",
     "gpu_energy_net_j": "GPU energy above idle per window (J)",
     "energy_per_audio_s_j": "Energy per second of audio (J/s)",
     "latency_per_waveform_s": "Latency per waveform (s; lower is better)",
-    "clap_mean": "CLAP score (cosine; higher is better)",
+    "clap_mean": f"CLAP score (cosine; {_BETTER[QUALITY_METRICS['clap_mean']]})",
     "clap": "CLAP score (higher is better)",
-    "fad": "FAD (lower is better)",
-    "fad_inf": "FAD∞ (lower is better)",
+    "fad": f"FAD ({_BETTER[QUALITY_METRICS['fad']]})",
+    "fad_inf": f"FAD∞ ({_BETTER[QUALITY_METRICS['fad_inf']]})",
     "steps": "Denoising steps",
     "batch_size": "Batch size (waveforms per call)",
 }
@@ -46,7 +47,7 @@ def axis_label(col: str, sense: str | None = None) -> str:
     if unit:
         text = f"{text} ({unit})"
     if sense is not None:
-        text += f" ({'higher' if sense == 'max' else 'lower'} is better)"
+        text += f" ({_BETTER[sense]})"
     return text
 
 

@@ -35,8 +35,11 @@ from t2a_ray.analysis.search import predicted_table, trial_grid
 from t2a_ray.analysis.tables import AnalysisError, check_columns, load_table, read_quality_table
 from t2a_ray.analysis.throttle import throttle_note
 from t2a_ray.analysis.values import count
+from t2a_ray.config import prompt_notes
+from t2a_ray.errors import ConfigError
+from t2a_ray.frozen import load_run_sweep
 from t2a_ray.runfolder import RunFolder, atomic_write, atomic_write_text
-from t2a_ray.schema import QUALITY_METRICS, REPEAT_COLUMNS
+from t2a_ray.schema import QUALITY_METRICS, REPEAT_COLUMNS, read_shards
 
 DEFAULT_RUN_ENERGY = "energy_per_waveform_j"
 RUN_QUALITIES = tuple(QUALITY_METRICS.items())
@@ -213,9 +216,6 @@ def analyze_run(
         group_cols = [c for c in RUN_GROUP_CANDIDATES if c in have]
     sweep = None
     if run.sweep_yaml.is_file():
-        from t2a_ray.errors import ConfigError
-        from t2a_ray.frozen import load_run_sweep
-
         try:
             sweep = load_run_sweep(run)
         except ConfigError as e:  # e.g. a copied run whose FAD reference folder stayed behind
@@ -223,8 +223,6 @@ def analyze_run(
     if intensity_g_per_kwh is None and sweep is not None:
         intensity_g_per_kwh = sweep.carbon_intensity_g_per_kwh
     if sweep is not None and "prompt_truncated" in rows.columns:
-        from t2a_ray.config import prompt_notes
-
         cut = rows[rows["prompt_truncated"].fillna(False).astype(bool)]
         notes += prompt_notes(sweep, cut.groupby("model")["prompt_id"].agg(set).to_dict())
     row_groups = [c for c in group_cols if c in rows.columns]
@@ -272,8 +270,6 @@ def _search_summary(sweep, rows: pd.DataFrame, energy_col: str) -> tuple[list[st
 
 def read_run_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """results.parquet of a run folder, or its trial shards merged when it has none yet."""
-    from t2a_ray.schema import read_shards
-
     run = RunFolder(run_dir)
     if run.results.is_file():
         return load_table(run.results)

@@ -105,12 +105,14 @@ def difference_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENERGY_COL) -> pd.DataFrame:
     """Per configuration of a runtime other than eager: its saving per waveform against its eager twin
     (95 % CI, Welch) and the waveforms after which the setup overhead (compiling, quantising) is paid
-    back, with the CI that the saving's CI gives (the overhead is one measurement per shape and worker, taken as exact; the mean over
-    workers where several compiled it). Never paid back: `break_even_waveforms` is inf.
+    back, with the CI that the saving's CI gives (the overhead is one measurement per shape and worker,
+    taken as exact; the mean over workers where several compiled it). Never paid back:
+    `break_even_waveforms` is inf.
 
     The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
     compiled nothing, that of the configurations differing from it only in `steps` that did compile
-    (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the graphs. Null where no such setup was measured."""
+    (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the graphs.
+    Null where no such setup was measured."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]

@@ -41,11 +41,10 @@ and the cost of measuring.
 4. then the cheapest configurations left (a bound drawn from a few noisy points can be wrong);
 until the budget is spent or the grid is.
 
-After the first configuration of each group (step 1: two units where it has them, which tell the
-noise), a configuration is measured once first (one unit): one row places a step along an axis, or a model that
-turns out behind, well enough, and halves what a search spends on them (most of what it measures); a
-configuration measured once takes the noise of the others as its CI (`pooled_ci`), for the front and
-for step 3.
+After the first configuration of each group (step 1: two units where it has them, which tell the noise), a
+configuration is measured once first (one unit): one row places a step along an axis, or a model that turns
+out behind, well enough, and halves what a search spends on them (most of what it measures); a configuration
+measured once takes the noise of the others as its CI (`pooled_ci`), for the front and for step 3.
 
 `RandomSearch` and `CheapestFirst` are the baselines, `OptunaTPE` (Optuna's multi-objective TPE; needs
 `pip install optuna`) another searcher; `benchmarks/results/search_bench.md` compares them.

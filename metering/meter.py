@@ -127,6 +127,11 @@ class WindowResult:
         return columns
 
 
+# The longest interval between two samples that can still place the counter's ticks (it ticks every
+# ~0.1 s): the sweep file's `metering.sample_interval_s` is bounded by it too.
+MAX_SAMPLE_INTERVAL_S = 0.05
+
+
 @dataclass(frozen=True)
 class MeterSettings:
     """How a meter samples and places energy (`Meter` says what each knob does). Checked here, once."""
@@ -145,9 +150,9 @@ class MeterSettings:
     def __post_init__(self) -> None:
         for name in ("sample_interval_s", "window_sample_interval_s"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 < value <= 0.05):
+            if not (isinstance(value, (int, float)) and 0 < value <= MAX_SAMPLE_INTERVAL_S):
                 raise ValueError(
-                    f"{name} = {value!r}: must be a number of seconds in (0, 0.05] "
+                    f"{name} = {value!r}: must be a number of seconds in (0, {MAX_SAMPLE_INTERVAL_S}] "
                     "(the counter ticks every ~0.1 s; sampling slower cannot place its ticks)"
                 )
         if self.interpolation not in INTERPOLATIONS:

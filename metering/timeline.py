@@ -80,12 +80,12 @@ def refine_update_times(
 ) -> list[CounterUpdate]:
     """Narrow each update's bracket with its neighbours', using the counter's regular period.
 
-    Inside a window the sampler reads sparsely (a read costs milliseconds of driver time), so an
-    update seen there is bracketed only to the time between two reads (a tick, at one read per tick);
-    the updates around it, seen while the meter waits at a boundary, are bracketed to ~5 ms. Ticks come every T (= the median gap) give or take `jitter_s`,
-    so update k lies within [lo_j + (k−j)·T − jitter, hi_j + (k−j)·T + jitter] of a neighbour j one
-    tick away; intersecting these, forward and back, carries the sharp brackets inwards. A constraint
-    that would empty a bracket (a missed tick, an irregular counter) is ignored.
+    Inside a window the sampler reads sparsely (a read costs milliseconds of driver time), so an update seen
+    there is bracketed only to the time between two reads (a tick, at one read per tick); the updates around
+    it, seen while the meter waits at a boundary, are bracketed to ~5 ms. Ticks come every T (= the median
+    gap) give or take `jitter_s`, so update k lies within [lo_j + (k−j)·T − jitter, hi_j + (k−j)·T + jitter]
+    of a neighbour j one tick away; intersecting these, forward and back, carries the sharp brackets inwards.
+    A constraint that would empty a bracket (a missed tick, an irregular counter) is ignored.
     """
     period = update_period_s(updates)
     if period is None or len(updates) < 3:

@@ -21,7 +21,8 @@ from t2a_ray.errors import MeteringError
 from t2a_ray.metering import doctor
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
-from t2a_ray.metering.gpu import GPU
+from t2a_ray.metering.gpu import GPU, open_visible_gpu
+from t2a_ray.orchestrator.device import NO_CUDA_DEVICE, TorchDevice
 from t2a_ray.runfolder import atomic_write_text
 
 #: What a doctor actor measures with: (GPU or None, clock, injected load or None, why there is no GPU).
@@ -30,9 +31,6 @@ Rig = tuple[GPU | None, Clock, Callable[[float], None] | None, str]
 
 def cuda_rig() -> Rig:
     """This process's GPU (a Ray actor's one GPU is CUDA 0), real time, and matmul bursts on it."""
-    from t2a_ray.metering.gpu import open_visible_gpu
-    from t2a_ray.orchestrator.device import TorchDevice
-
     device = TorchDevice.detect()
     if not device.is_cuda:
         return None, Clock(), None, "no CUDA device visible to this process"
@@ -233,9 +231,10 @@ def run_doctor(
             checks_here(quick, out, lambda: (None, Clock(), None, "none in use: --gpus 0, or none visible"))
         ]
     else:
+        # Ray, and the modules that import it, only where a GPU or a cluster is checked: `doctor --gpus 0`
+        # on a machine starts no Ray and waits for no Ray import
         import ray
 
-        from t2a_ray.orchestrator.device import NO_CUDA_DEVICE
         from t2a_ray.orchestrator.pool import gather
         from t2a_ray.orchestrator.runner import LaunchOptions, _root_cause, ray_session
 

@@ -69,9 +69,10 @@ class SweepStopped(RuntimeError):
     """The driver is stopping the sweep (Ctrl-C): no unit starts, none writes a `failed` row."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Unit:
-    """One piece of work for one worker: a configuration's repeats `repeats` (all, or one)."""
+    """One piece of work for one worker: a configuration's repeats `repeats` (all, or one). Built by
+    keyword: its fields are many numbers of one kind, which a position would silently mix up."""
 
     unit_id: str
     trial_id: str

@@ -53,10 +53,10 @@ _WORD_RE = re.compile(r"^[A-Za-z0-9_.,:|&!()\[\]+=@%-]+$")  # a partition, accou
 
 
 @dataclass(frozen=True)
-class SlurmJob:
-    """What the batch script needs: the run, the allocation, and options passed through to sbatch."""
+class Allocation:
+    """What the job asks of Slurm: its nodes and GPUs, and the options passed through to sbatch — the
+    options of `t2a-ray slurm`, received by these names."""
 
-    run_root: Path  # absolute, on storage every node shares
     nodes: int = 1
     gpus_per_node: int = 1
     array: int | None = None  # K single-node tasks, each its share of the units
@@ -67,21 +67,14 @@ class SlurmJob:
     exclusive: bool = False
     requeue: bool = False
     sbatch_lines: tuple[str, ...] = ()  # extra `#SBATCH` options, as given
-    # without a run folder yet (--print): how the job launches it
-    sweep_path: Path | None = None
-    overrides: tuple[str, ...] = ()
-    # Ray's logical GPUs (tests and CPU-only clusters): no GPU is asked of Slurm, Ray is told G
-    logical_gpus: bool = False
-    python: str = field(default_factory=lambda: sys.executable)
+
+    @property
+    def total_gpus(self) -> int:
+        """Every GPU the job (all the tasks of an array) will have."""
+        return self.nodes * self.gpus_per_node * (self.array or 1)
 
     def check(self) -> None:
         """Every option, before anything is written or submitted (ConfigError: exit 2)."""
-        if re.search(r"[\s%]", str(self.run_root)):
-            raise ConfigError(
-                "--out/--name",
-                str(self.run_root),
-                "must make a path without spaces or %: #SBATCH lines and Slurm's output names cannot hold them",
-            )
         if self.nodes < 1:
             raise ConfigError("--nodes", self.nodes, "must be 1 or more")
         if self.gpus_per_node < 1:
@@ -113,6 +106,30 @@ class SlurmJob:
                     "must be one sbatch option, e.g. '--mem=64G' or '#SBATCH --qos=high'",
                 )
 
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """What the batch script needs: the run, the allocation, and how the job launches the run."""
+
+    run_root: Path  # absolute, on storage every node shares
+    allocation: Allocation = field(default_factory=Allocation)
+    # without a run folder yet (--print): how the job launches it
+    sweep_path: Path | None = None
+    overrides: tuple[str, ...] = ()
+    # Ray's logical GPUs (tests and CPU-only clusters): no GPU is asked of Slurm, Ray is told G
+    logical_gpus: bool = False
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def check(self) -> None:
+        """Every option, before anything is written or submitted (ConfigError: exit 2)."""
+        if re.search(r"[\s%]", str(self.run_root)):
+            raise ConfigError(
+                "--out/--name",
+                str(self.run_root),
+                "must make a path without spaces or %: #SBATCH lines and Slurm's output names cannot hold them",
+            )
+        self.allocation.check()
+
     @property
     def run(self) -> RunFolder:
         return RunFolder(self.run_root)
@@ -120,7 +137,7 @@ class SlurmJob:
     @property
     def output(self) -> Path:
         """Slurm's output file of each job (of each task of an array)."""
-        return self.run.slurm_dir / ("slurm-%A_%a.out" if self.array else "slurm-%j.out")
+        return self.run.slurm_dir / ("slurm-%A_%a.out" if self.allocation.array else "slurm-%j.out")
 
 
 def _sbatch_option(line: str) -> str:
@@ -136,21 +153,21 @@ def ray_version() -> str:
 def render(job: SlurmJob) -> str:
     """The batch script (bash), to submit as it is or to adapt."""
     q = shlex.quote
-    run = job.run
+    run, a = job.run, job.allocation
     sbatch = [
         f"--job-name=t2a-{run.root.name}",
-        f"--nodes={job.nodes}",
+        f"--nodes={a.nodes}",
         "--ntasks-per-node=1",  # one Ray node per machine; Ray shares the machine among its workers
-        *([] if job.logical_gpus else [f"--gpus-per-node={job.gpus_per_node}"]),
-        *([f"--array=0-{job.array - 1}"] if job.array else []),
-        *([f"--partition={job.partition}"] if job.partition else []),
-        *([f"--time={job.time}"] if job.time else []),
-        *([f"--account={job.account}"] if job.account else []),
-        *([f"--constraint={job.constraint}"] if job.constraint else []),
-        *(["--exclusive"] if job.exclusive else []),
-        *(["--requeue"] if job.requeue else []),
+        *([] if job.logical_gpus else [f"--gpus-per-node={a.gpus_per_node}"]),
+        *([f"--array=0-{a.array - 1}"] if a.array else []),
+        *([f"--partition={a.partition}"] if a.partition else []),
+        *([f"--time={a.time}"] if a.time else []),
+        *([f"--account={a.account}"] if a.account else []),
+        *([f"--constraint={a.constraint}"] if a.constraint else []),
+        *(["--exclusive"] if a.exclusive else []),
+        *(["--requeue"] if a.requeue else []),
         f"--output={job.output}",
-        *(_sbatch_option(line) for line in job.sbatch_lines),
+        *(_sbatch_option(line) for line in a.sbatch_lines),
     ]
     lines = [
         "#!/bin/bash",
@@ -167,17 +184,17 @@ def render(job: SlurmJob) -> str:
         "srun_cpus=(${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK})  # srun does not inherit it",
     ]
     if job.logical_gpus:
-        from t2a_ray.metering.gpu import (
-            LOGICAL_GPUS_ENV,
-        )  # not at the top: the nodes' checks import this module
+        # not at the top: each node's check runs this module (`python -m`), and `t2a_ray.metering` would
+        # bring numpy and the meter into it
+        from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 
         lines += [
             "# Ray's logical GPUs: no GPU is asked of Slurm; each Ray node is told it has "
-            f"{job.gpus_per_node} (tests, CPU-only clusters)",
+            f"{a.gpus_per_node} (tests, CPU-only clusters)",
             f"export {LOGICAL_GPUS_ENV}=1",
         ]
     lines += ["", CHECK_BLOCK, ""]
-    lines += [_array_block(job) if job.array else _cluster_block(job)]
+    lines += [_array_block(job) if a.array else _cluster_block(job)]
     return "\n".join(lines) + "\n"
 
 
@@ -195,7 +212,9 @@ rm -f "$MARK\""""
 def _cluster_block(job: SlurmJob) -> str:
     """2.–4. Ray's head, then its workers; the sweep from the head; Ray down."""
     run = job.run
-    gpus = f" --num-gpus={job.gpus_per_node}" if job.logical_gpus else ""  # else: CUDA_VISIBLE_DEVICES
+    gpus = (
+        f" --num-gpus={job.allocation.gpus_per_node}" if job.logical_gpus else ""
+    )  # else: CUDA_VISIBLE_DEVICES
     if job.sweep_path is not None:
         sets = "".join(f" --set {shlex.quote(o)}" for o in job.overrides)
         launch = (
@@ -253,13 +272,14 @@ fi
 
 def _array_block(job: SlurmJob) -> str:
     """2.–4. for an array task: its share of the units, on a local Ray of its own."""
-    return f"""# 2. This task's share of the units ({job.array} tasks, one node each, one run folder), on a Ray of its own
+    a = job.allocation
+    return f"""# 2. This task's share of the units ({a.array} tasks, one node each, one run folder), on a Ray of its own
 #    (local to the node, on 127.0.0.1). A requeued or resubmitted task runs what is left of its share.
 if [ ! -f "$RUN/sweep.yaml" ]; then
   echo "error: no run folder at $RUN: an array needs it first; create it with {CREATE_HINT}" >&2
   exit 2
 fi
-"${{T2A[@]}}" resume "$RUN" --gpus {job.gpus_per_node} --share "$SLURM_ARRAY_TASK_ID/{job.array}" --no-progress
+"${{T2A[@]}}" resume "$RUN" --gpus {a.gpus_per_node} --share "$SLURM_ARRAY_TASK_ID/{a.array}" --no-progress
 """
 
 
@@ -287,7 +307,12 @@ def submit(job: SlurmJob, script: Path) -> str:
             "--submit", str(script), f"sbatch refused it: {reason[-1] if reason else done.returncode}"
         )
     job_id = done.stdout.strip().split(";")[0]
-    record = {"job_id": job_id, "submitted_unix_s": time.time(), "array": job.array, "nodes": job.nodes}
+    record = {
+        "job_id": job_id,
+        "submitted_unix_s": time.time(),
+        "array": job.allocation.array,
+        "nodes": job.allocation.nodes,
+    }
     with open(job.run.slurm_dir / JOBS_LOG, "a") as f:
         f.write(json.dumps(record) + "\n")
     return job_id

@@ -21,7 +21,7 @@ from t2a_ray.adapters.runtime_axes import shape_of
 from t2a_ray.config import Prompt, Trial
 from t2a_ray.errors import ConfigError
 from t2a_ray.frozen import load_run_sweep
-from t2a_ray.metering import Meter, MeterSettings
+from t2a_ray.metering import Meter, MeterSettings, doctor
 from t2a_ray.metering import open_meter as default_open_meter
 from t2a_ray.orchestrator.crashes import mark_started
 from t2a_ray.orchestrator.device import TorchDevice
@@ -186,8 +186,6 @@ class Worker:
 
     def check_gpu(self) -> list[Any]:
         """doctor's checks 1 (counter present and advancing, 1 s) and 6 (idle state) on this GPU."""
-        from t2a_ray.metering import doctor
-
         gpu, clock = self.meter.gpu, self.meter.clock
         if gpu is None:
             return []
@@ -277,6 +275,8 @@ class Worker:
     def scorer(self):
         q = self.sweep.quality
         if self._scorer is None and (q.clap or q.fad_reference):
+            # not at the top: the scorer's math imports pandas and scipy (seconds in every worker), and
+            # only a sweep that scores quality needs it
             from t2a_ray.orchestrator.scoring import QualityScorer
 
             self._scorer = QualityScorer(
@@ -285,6 +285,8 @@ class Worker:
         return self._scorer
 
     def _write_audio(self, trial: Trial, repeat: int, prompt: Prompt, gen) -> None:
+        # not at the top: `t2a_ray.analysis` imports pandas and matplotlib, which only a sweep that
+        # saves its audio brings into a worker
         from t2a_ray.analysis.audio import write_wav
 
         for i, wave in enumerate(gen.waveforms):
@@ -313,8 +315,8 @@ class Prefetch:
     """Imports the code of the models `model_ids` (`Adapter.prefetch`), then pandas, in a background
     thread, from construction until `join`.
 
-    pandas: pyarrow imports it on the first shard written, which would otherwise wait for it. A model whose prefetch
-    raises is logged and skipped: its `load` raises the error again where a trial records it.
+    pandas: pyarrow imports it on the first shard written, which would otherwise wait for it. A model whose
+    prefetch raises is logged and skipped: its `load` raises the error again where a trial records it.
     """
 
     def __init__(self, model_ids: Sequence[str], find_adapter: Callable[[str], type[Adapter]]):

@@ -18,8 +18,20 @@ from pathlib import Path
 import click
 
 from t2a_ray import __version__
+from t2a_ray.cli_options import (
+    address_option,
+    config_cols_option,
+    energy_option,
+    energy_unit_option,
+    gpus_option,
+    group_option,
+    name_option,
+    no_progress_option,
+    out_option,
+    quality_option,
+    set_option,
+)
 from t2a_ray.errors import ConfigError, T2ARayError
-from t2a_ray.units import JOULES_PER
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -71,36 +83,16 @@ def _check_gpus(gpus: int | None, address: str | None) -> int | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Sweep file (YAML). Default: the built-in demo (tiny models, CPU, about a minute).",
 )
-@click.option(
-    "--gpus",
-    type=int,
-    default=None,
-    help="GPUs to use, one worker each; 0 runs on the CPU. Default: every visible GPU, else the CPU.",
+@gpus_option("GPUs to use, one worker each; 0 runs on the CPU. Default: every visible GPU, else the CPU.")
+@address_option(
+    "Join an existing Ray cluster: 'auto' or HOST:PORT. Default: start a local Ray on 127.0.0.1 and stop it afterwards."
 )
-@click.option(
-    "--address",
-    default=None,
-    help="Join an existing Ray cluster: 'auto' or HOST:PORT. Default: start a local Ray on 127.0.0.1 and stop it afterwards.",
+@out_option(Path("runs"), "Folder that holds run folders.")
+@name_option("Run name (the run folder is OUT/NAME). Default: the sweep's name.")
+@set_option(
+    "Change a value of the sweep file (VALUE in YAML; repeatable), e.g. --set weights=random --set grid.steps=[10,25]."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that holds run folders.",
-)
-@click.option(
-    "--name", default=None, help="Run name (the run folder is OUT/NAME). Default: the sweep's name."
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Change a value of the sweep file (VALUE in YAML; repeatable), e.g. --set weights=random --set grid.steps=[10,25].",
-)
-@click.option("--no-progress", is_flag=True, help="No progress line.")
+@no_progress_option
 def launch(
     config_path: Path | None,
     gpus: int | None,
@@ -163,17 +155,15 @@ def launch(
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--gpus", type=int, default=None, help="GPUs to use (default: every visible GPU, else the CPU)."
-)
-@click.option("--address", default=None, help="Join an existing Ray cluster: 'auto' or HOST:PORT.")
+@gpus_option("GPUs to use (default: every visible GPU, else the CPU).")
+@address_option("Join an existing Ray cluster: 'auto' or HOST:PORT.")
 @click.option(
     "--share",
     default=None,
     metavar="I/K",
     help="Run only share I of K of the units (a job array's task; `t2a-ray slurm --array K` passes it).",
 )
-@click.option("--no-progress", is_flag=True, help="No progress line.")
+@no_progress_option
 @click.option(
     "--retry-failed",
     is_flag=True,
@@ -372,7 +362,7 @@ def _echo_failures(run) -> None:
     help="K independent single-node jobs instead, each running its share of the units (no multi-node Ray).",
 )
 @click.option("--partition", default=None, help="sbatch --partition.")
-@click.option("--time", "time_limit", default=None, help="sbatch --time (e.g. 04:00:00).")
+@click.option("--time", default=None, help="sbatch --time (e.g. 04:00:00).")
 @click.option("--account", default=None, help="sbatch --account.")
 @click.option("--constraint", default=None, help="sbatch --constraint.")
 @click.option("--exclusive", is_flag=True, help="sbatch --exclusive.")
@@ -383,51 +373,40 @@ def _echo_failures(run) -> None:
     multiple=True,
     help="Another sbatch option, e.g. '--qos=high' (repeatable).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that holds run folders: on storage every node shares.",
-)
-@click.option("--name", default=None, help="Run name (OUT/NAME). Default: the sweep's name.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for launch (repeatable).")
+@out_option(Path("runs"), "Folder that holds run folders: on storage every node shares.")
+@name_option("Run name (OUT/NAME). Default: the sweep's name.")
+@set_option("As for launch (repeatable).")
 @click.option("--submit", is_flag=True, help="Submit the job with sbatch (else: write the script, say how).")
 @click.option("--print", "print_only", is_flag=True, help="Print the batch script; write nothing.")
-def slurm(sweep_path: Path, **options) -> None:
+def slurm(
+    sweep_path: Path,
+    out_dir: Path,
+    name: str | None,
+    overrides: tuple[str, ...],
+    submit: bool,
+    print_only: bool,
+    **allocation,
+) -> None:
     """A sweep as a Slurm batch job: Ray across the allocation, the sweep from its head, Ray stopped
     at the end. The run folder is created now (the sweep frozen) and the job resumes it: a requeued,
     preempted or resubmitted job (the same NAME) continues it, never runs a unit twice."""
     from t2a_ray.metering.gpu import gpus_are_logical
     from t2a_ray.orchestrator import slurm as batch
 
-    o = _SlurmOptions(**options)
-    out_dir = o.out_dir
+    shape = batch.Allocation(**allocation)  # the job's own options, as click passes them
     try:
-        if o.submit and o.print_only:
+        if submit and print_only:
             raise ConfigError("--submit/--print", None, "give one of them, not both")
-        sweep, run = _slurm_run(
-            sweep_path, out_dir, o.name, o.overrides, o.nodes * o.gpus_per_node * (o.array or 1), o.array
-        )
+        sweep, run = _slurm_run(sweep_path, out_dir, name, overrides, shape)
         job = batch.SlurmJob(
             run_root=run.root,
-            nodes=o.nodes,
-            gpus_per_node=o.gpus_per_node,
-            array=o.array,
-            partition=o.partition,
-            time=o.time_limit,
-            account=o.account,
-            constraint=o.constraint,
-            exclusive=o.exclusive,
-            requeue=o.requeue,
-            sbatch_lines=o.sbatch_lines,
+            allocation=shape,
             sweep_path=None if run.exists() else sweep_path.absolute(),
-            overrides=o.overrides,
+            overrides=overrides,
             logical_gpus=gpus_are_logical(),
         )
         job.check()
-        if o.print_only:
+        if print_only:
             click.echo(batch.render(job), nl=False)
             if not run.exists():  # Slurm opens the job's output file there before the script runs
                 click.echo(
@@ -441,7 +420,7 @@ def slurm(sweep_path: Path, **options) -> None:
 
             create_run(run, sweep)
         script = batch.write_script(job)
-        job_id = batch.submit(job, script) if o.submit else None
+        job_id = batch.submit(job, script) if submit else None
     except ConfigError as e:
         _fail_usage(e)
     what = "continues the run at" if resumed else "runs the sweep into"
@@ -451,31 +430,10 @@ def slurm(sweep_path: Path, **options) -> None:
         click.echo(f"submitted job {job_id}: it {what} {run.root} — `t2a-ray status {run.root}`", err=True)
 
 
-@dataclass(frozen=True)
-class _SlurmOptions:
-    """`slurm`'s options, as click passes them (by name): the job's shape, its run folder, and what
-    to do with the batch script."""
-
-    nodes: int
-    gpus_per_node: int
-    array: int | None
-    partition: str | None
-    time_limit: str | None
-    account: str | None
-    constraint: str | None
-    exclusive: bool
-    requeue: bool
-    sbatch_lines: tuple[str, ...]
-    out_dir: Path
-    name: str | None
-    overrides: tuple[str, ...]
-    submit: bool
-    print_only: bool
-
-
-def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int, array: int | None):
-    """The sweep and its run folder for `slurm`: a run of that name, if any, must be this sweep (the job
-    resumes it); a new one gets its placement frozen for every GPU the job(s) will have."""
+def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, shape):
+    """The sweep and its run folder for `slurm` (`shape`: the job's `slurm.Allocation`): a run of that
+    name, if any, must be this sweep (the job resumes it); a new one gets its placement frozen for every
+    GPU the job(s) will have."""
     from dataclasses import replace
 
     from t2a_ray.config import load_sweep
@@ -483,7 +441,7 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
     from t2a_ray.runfolder import RunFolder
 
     sweep = load_sweep(sweep_path, name, overrides, "cuda")
-    sweep = replace(sweep, placement=sweep.placement.resolve(total_gpus))
+    sweep = replace(sweep, placement=sweep.placement.resolve(shape.total_gpus))
     run = RunFolder(out_dir / sweep.name)
     if run.exists():
         from t2a_ray.frozen import load_run_sweep
@@ -499,8 +457,8 @@ def _slurm_run(sweep_path: Path, out_dir: Path, name, overrides, total_gpus: int
                 f"a run of another sweep exists at {run.root}; choose another --name (a job resumes a run of the same sweep only)",
             )
         sweep = frozen
-    if array is not None:
-        Share(0, max(array, 1)).check(sweep)
+    if shape.array is not None:
+        Share(0, max(shape.array, 1)).check(sweep)
     return sweep, run
 
 
@@ -529,24 +487,13 @@ def status(run_dir: Path) -> None:
     help="Results tables (.csv or .parquet; globs; repeatable), concatenated, instead of a run folder. "
     "CodeCarbon's emissions.csv is recognised by its header (energies in kWh).",
 )
-@click.option("--energy", "energy_col", default=None, help="Energy column to minimise (with --results).")
-@click.option(
-    "--energy-unit",
-    type=click.Choice(list(JOULES_PER)),
-    default=None,
-    help="Unit of --energy; default: its _j/_wh/_kwh suffix, else the recognised format's. Converted to J.",
+@energy_option("Energy column to minimise (with --results).")
+@energy_unit_option(
+    "Unit of --energy; default: its _j/_wh/_kwh suffix, else the recognised format's. Converted to J."
 )
-@click.option(
-    "--quality", "qualities", multiple=True, help="COL:max or COL:min, repeatable (with --results)."
-)
-@click.option(
-    "--group", "group_cols", default="", help="Comma-separated columns: one front per group (with --results)."
-)
-@click.option(
-    "--config-cols",
-    default=None,
-    help="Comma-separated columns that identify a configuration (default: inferred, and said).",
-)
+@quality_option("COL:max or COL:min, repeatable (with --results).")
+@group_option("Comma-separated columns: one front per group (with --results).")
+@config_cols_option("Comma-separated columns that identify a configuration (default: inferred, and said).")
 @click.option(
     "--extract",
     "extracts",
@@ -566,13 +513,7 @@ def status(run_dir: Path) -> None:
     default=None,
     help="g CO2e per kWh for the carbon figures (default: the sweep's, or CodeCarbon's own per row).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Report folder (default: RUN_DIR/report, or ./t2a-report for --results).",
-)
+@out_option(None, "Report folder (default: RUN_DIR/report, or ./t2a-report for --results).", file_ok=True)
 def analyze(run_dir: Path | None, carbon_intensity: float | None, out_dir: Path | None, **tables) -> None:
     """Pareto fronts, fits and the report, for a run folder or any results tables."""
     query = _TableQuery(**tables)
@@ -677,25 +618,11 @@ def _analyze_tables(query: _TableQuery, out_dir: Path | None, carbon_intensity: 
     type=click.Path(dir_okay=False, path_type=Path),
     help="A finished results table (.csv or .parquet): the oracle.",
 )
-@click.option("--energy", "energy_col", required=True, help="Energy column to minimise (see --energy-unit).")
-@click.option(
-    "--energy-unit",
-    type=click.Choice(list(JOULES_PER)),
-    default=None,
-    help="Unit of --energy; default: its _j/_wh/_kwh suffix, else joules. Converted to J.",
-)
-@click.option("--quality", "qualities", multiple=True, required=True, help="COL:max or COL:min, repeatable.")
-@click.option(
-    "--config-cols",
-    required=True,
-    help="Comma-separated columns that make a configuration (e.g. model,steps).",
-)
-@click.option(
-    "--group",
-    "group_cols",
-    default="",
-    help="Comma-separated columns: a search and its fronts per value (e.g. dataset), as analyze has.",
-)
+@energy_option("Energy column to minimise (see --energy-unit).", required=True)
+@energy_unit_option("Unit of --energy; default: its _j/_wh/_kwh suffix, else joules. Converted to J.")
+@quality_option("COL:max or COL:min, repeatable.", required=True)
+@config_cols_option("Comma-separated columns that make a configuration (e.g. model,steps).", required=True)
+@group_option("Comma-separated columns: a search and its fronts per value (e.g. dataset), as analyze has.")
 @click.option(
     "--budget", type=float, default=0.3, show_default=True, help="Energy budget, a fraction of the grid's."
 )
@@ -713,14 +640,7 @@ def _analyze_tables(query: _TableQuery, out_dir: Path | None, carbon_intensity: 
     show_default=True,
     help="Rows of a configuration's first measurement, where it has them (pareto measures one first).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("t2a-search-bench"),
-    show_default=True,
-    help="Folder for search-bench.csv and search-bench.png.",
-)
+@out_option(Path("t2a-search-bench"), "Folder for search-bench.csv and search-bench.png.")
 def search_bench(
     results_path: Path,
     energy_col: str,
@@ -953,16 +873,9 @@ def _card_doc(card) -> dict:
 
 
 @main.command()
-@click.option("--gpus", type=int, default=None, help="GPUs to check. Default: every visible GPU.")
-@click.option("--address", default=None, help="Check every GPU of a Ray cluster: 'auto' or HOST:PORT.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("t2a-doctor"),
-    show_default=True,
-    help="Folder for the record: doctor.md and doctor.json.",
-)
+@gpus_option("GPUs to check. Default: every visible GPU.")
+@address_option("Check every GPU of a Ray cluster: 'auto' or HOST:PORT.")
+@out_option(Path("t2a-doctor"), "Folder for the record: doctor.md and doctor.json.")
 @click.option("--quick", is_flag=True, help="Shorter measurements: ~20 s per GPU instead of ~3 min.")
 def doctor(gpus: int | None, address: str | None, out_dir: Path, quick: bool) -> None:
     """Check on every GPU that the meter can be trusted there (exit 1 if a check fails)."""

@@ -25,11 +25,13 @@ from typing import Any
 
 import yaml
 
+import t2a_ray.metering.gpu as _gpu
 from t2a_ray.adapters import get_card
 from t2a_ray.adapters.base import DTYPES, WEIGHT_MODES
 from t2a_ray.adapters.runtime_axes import identity_params, refusal
 from t2a_ray.captions import PROMPT_ID_RE, read_captions
 from t2a_ray.errors import ConfigError, ParameterError, did_you_mean
+from t2a_ray.metering.meter import MAX_SAMPLE_INTERVAL_S, MeterSettings
 from t2a_ray.runfolder import safe_name
 from t2a_ray.schema import GPU_ENERGY_SOURCES
 
@@ -114,12 +116,12 @@ class MeteringConfig:
     min_waveforms_per_window: int = bounded(1, 1, 10_000)
     # idle power measured for this long on each GPU before the sweep
     idle_baseline_s: float = bounded(10.0, 0.0, 3600.0)
-    sample_interval_s: float = bounded(0.005, 0.001, 1.0)
+    sample_interval_s: float = bounded(MeterSettings.sample_interval_s, 0.001, MAX_SAMPLE_INTERVAL_S)
     # "power-integral" meters a card whose energy counter is absent or frozen
     gpu: str = one_of(GPU_ENERGY_SOURCES, "counter")
     # before each window, wait until the GPU is this cool (°C)...
     cooldown_c: float | None = bounded(None, 0.0, 150.0, float)
-    cooldown_max_s: float = bounded(300.0, 0.0, 3600.0)  # ...for at most this long
+    cooldown_max_s: float = bounded(MeterSettings.cooldown_max_s, 0.0, 3600.0)  # ...for at most this long
 
     def min_generations(self, batch_size: int) -> int:
         """Generations a window holds at least: `min_waveforms_per_window` waveforms, rounded up."""
@@ -597,9 +599,7 @@ def prompt_notes(sweep: Sweep, truncated: Mapping[str, set[str]] | None = None) 
 
 def _device(device: str | None) -> str:
     if device is None:
-        from t2a_ray.metering.gpu import visible_gpu_count
-
-        return "cuda" if visible_gpu_count() else "cpu"
+        return "cuda" if _gpu.visible_gpu_count() else "cpu"
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device = {device!r}: must be 'cpu' or 'cuda'")
     return device

@@ -10,6 +10,7 @@ import yaml
 
 from t2a_ray.config import TOP_KEYS, MeteringConfig, SearchConfig, Sweep, parse_sweep
 from t2a_ray.errors import ConfigError
+from t2a_ray.metering import MeterSettings
 
 DOC = {"name": "t", "models": ["noop"], "weights": "tiny", "prompts": {"text": ["rain"]}}
 # (dataclass, where its settings sit in the sweep file)
@@ -66,3 +67,14 @@ def test_the_top_level_keys_are_the_sweeps_fields_and_the_frozen_file_writes_the
         ConfigError, match=r"^nmae = .*unknown key \(allowed: name, models,.*did you mean 'name'"
     ):
         parse_sweep({**DOC, "nmae": "x"}, tmp_path)
+
+
+def test_every_metering_value_the_sweep_file_takes_is_one_the_meter_takes():
+    meter_knobs = {f.name for f in dataclasses.fields(MeterSettings)}
+    shared = [f for _, where, f in BOUNDED if where == ("metering",) and f.name in meter_knobs]
+    assert {f.name for f in shared} >= {"sample_interval_s", "cooldown_max_s"}
+    for f in shared:
+        kind, low, high = f.metadata["range"]
+        assert f.default == getattr(MeterSettings(), f.name), f.name
+        for end in (low, high):  # the worker builds its meter's settings from the sweep's
+            assert getattr(MeterSettings(**{f.name: kind(end)}), f.name) == end

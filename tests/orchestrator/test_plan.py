@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from dataclasses import replace
 
 import pytest
 
@@ -27,7 +28,17 @@ from t2a_ray.orchestrator.plan import (
 
 
 def unit(uid: str, model: str, seconds: float, trial: str | None = None, x: float | None = None) -> Unit:
-    return Unit(uid, trial or uid, model, "shape", x or seconds, seconds, 1, 1, (0,))
+    return Unit(
+        unit_id=uid,
+        trial_id=trial or uid,
+        model_key=model,
+        shape="shape",
+        x=x or seconds,
+        prior_generation_s=seconds,
+        windows=1,
+        min_generations=1,
+        repeats=(0,),
+    )
 
 
 def cost_with_loads(**loads_s: float) -> CostModel:
@@ -102,7 +113,7 @@ def test_the_cost_model_refits_a_line_from_two_work_sizes():
 
 def test_a_unit_costs_its_windows_at_least_min_window_s_and_warmup_only_when_cold():
     cost = CostModel(min_window_s=1.0, warmup=2)
-    u = Unit("u", "u", "A", "shape", 1, 0.3, 3, 1, (0, 1, 2))
+    u = replace(unit("u", "A", 0.3, x=1), windows=3, repeats=(0, 1, 2))
     assert cost.unit_s(u) == pytest.approx(3 * 4 * 0.3)  # 4 generations reach 1 s
     assert cost.unit_s(u, warm=False) == pytest.approx(3 * 4 * 0.3 + 2 * 0.3)
 
@@ -284,8 +295,8 @@ def test_a_compiled_runtime_has_a_cost_fit_of_its_own(write_sweep):
 
 def test_a_measured_setup_counts_for_a_shape_not_yet_set_up_and_not_for_one_that_is():
     cost = CostModel(warmup=2)
-    u = Unit("u", "u", "A", "shape", 1, 0.5, 4, 1, (0,), cost_key="A|compile=default", setup_generations=2)
-    eager = Unit("e", "e", "A", "shape", 1, 0.5, 4, 1, (0,))
+    eager = replace(unit("e", "A", 0.5, x=1), windows=4)
+    u = replace(unit("u", "A", 0.5, x=1), windows=4, cost_key="A|compile=default", setup_generations=2)
     windows_s = 4 * 0.5
     assert cost.unit_s(eager, warm=False) == pytest.approx(windows_s + 2 * 0.5)  # eager: its warm-ups
     assert cost.unit_s(u, warm=False) == pytest.approx(windows_s + 4 * 0.5)  # no prior overhead given
@@ -302,7 +313,7 @@ def test_a_measured_setup_counts_for_a_shape_not_yet_set_up_and_not_for_one_that
 def _two_workers_one_late(u: Unit) -> Dispatcher:
     """A dispatcher whose plan put two 10 s units, then `u`, on worker 0 and nothing on worker 1
     (cold: no shape set up), at the moment the first unit ends 5 s late and `u` is sent."""
-    a, b = (Unit(n, n, "A", "shape", 10, 10.0, 1, 1, (0,), 0.0, u.cost_key) for n in "ab")
+    a, b = (replace(unit(n, "A", 10.0), prior_load_s=0.0, cost_key=u.cost_key) for n in "ab")
     cost = cost_with_loads(A=0.0)
     plan = make_plan([a, b, u], 2, cost)
     plan.queues = [[a, b, u], []]  # as planned while worker 1 had other work
@@ -315,11 +326,11 @@ def _two_workers_one_late(u: Unit) -> Dispatcher:
 
 
 def test_the_dispatcher_steals_an_eager_unit_but_not_a_compiled_one_for_a_slight_delay():
-    eager = Unit("u", "u", "A", "shape", 10, 10.0, 1, 1, (0,), 0.0)
+    eager = replace(unit("u", "A", 10.0), prior_load_s=0.0)
     d = _two_workers_one_late(eager)
     assert d.assign("u") == 1 and d.stolen == 1  # the idle worker ends it at 25 s, not 35 s
-    compiled = Unit(
-        "u", "u", "A", "shape", 10, 10.0, 1, 1, (0,), 0.0, "A|compile=default", 1, PRIOR_COMPILE_S
+    compiled = replace(
+        eager, cost_key="A|compile=default", setup_generations=1, prior_setup_s=PRIOR_COMPILE_S
     )
     d = _two_workers_one_late(compiled)
     assert d.assign("u") == 0 and d.stolen == 0  # worker 1 would compile first: later than waiting
@@ -382,3 +393,8 @@ def test_late_units_move_one_repeat_at_a_time_and_the_workers_end_within_one_rep
     # what moved were single repeats: some configuration ran on both workers
     split = {u.trial_id for u in units if len({d.assigned[f"{u.trial_id}.r{r}"] for r in range(4)}) > 1}
     assert split
+
+
+def test_a_unit_is_built_by_keyword_only():
+    with pytest.raises(TypeError):
+        Unit("u", "u", "A", "shape", 0.3, 0.3, 1, 1, (0,))  # nine numbers and names in a row: refused

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from t2a_ray.orchestrator.plan import make_units
 from t2a_ray.orchestrator.run_plan import model_key
 from t2a_ray.orchestrator.runner import _claim_attempt
 from t2a_ray.orchestrator.shares import Share
-from t2a_ray.orchestrator.slurm import PORT_BLOCKS, PORTS_PER_JOB, node_check, wait_for_nodes
+from t2a_ray.orchestrator.slurm import PORT_BLOCKS, PORTS_PER_JOB, Allocation, node_check, wait_for_nodes
 from t2a_ray.runfolder import RunFolder
 
 SWEEP = """
@@ -137,6 +138,12 @@ def test_a_bad_option_is_one_line_exit_2_and_nothing_written(tmp_path, write_swe
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and key in lines[0], done.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_jobs_own_options_reach_it_by_name_as_its_allocation():
+    command_own = {"sweep_path", "out_dir", "name", "overrides", "submit", "print_only"}
+    options = {p.name for p in main.commands["slurm"].params} - command_own
+    assert options == {f.name for f in fields(Allocation)}
 
 
 def test_without_submit_the_run_is_frozen_and_the_script_written(tmp_path, write_sweep):

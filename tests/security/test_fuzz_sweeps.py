@@ -260,7 +260,7 @@ def number_mutation() -> st.SearchStrategy[tuple[tuple, Any, str]]:
     metering = {
         "min_window_s": (0.0, 3600.0),
         "idle_baseline_s": (0.0, 3600.0),
-        "sample_interval_s": (0.001, 1.0),
+        "sample_interval_s": (0.001, 0.05),  # the meter's MAX_SAMPLE_INTERVAL_S
     }
     meter = st.sampled_from(sorted(metering)).flatmap(
         lambda k: not_number_in(*metering[k]).map(lambda v: (("metering", k), v, f"metering.{k}"))
