@@ -289,6 +289,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/gpu_tests_h100.md": None,
     "benchmarks/results/gpu_host_suite.md": None,
     "benchmarks/results/suite_time_cpu.md": None,
+    "benchmarks/results/launch_overhead_cpu.md": None,
     "benchmarks/results/hostile_inputs.md": None,
     "benchmarks/results/tiny_audio_levels.md": None,
 }

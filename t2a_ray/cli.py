@@ -32,6 +32,7 @@ from t2a_ray.cli_options import (
     set_option,
 )
 from t2a_ray.errors import ConfigError, T2ARayError
+from t2a_ray.fast_exit import ExitingGroup
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -41,7 +42,7 @@ def _fail_usage(error: ConfigError | ValueError) -> None:
     sys.exit(EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ExitingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="t2a-ray")
 @click.option("-v", "--verbose", is_flag=True, help="Log more (Ray and t2a-ray internals).")
 def main(verbose: bool) -> None:

@@ -1,10 +1,11 @@
 """Shared fixtures. Multi-GPU sweeps run on Ray's logical GPUs, which no worker sees as a CUDA device: the
 same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use the real GPUs.
 
-Sweeps run inside the test process (`run_sweep`, or the CLI through CliRunner with `--address`) join one
-Ray per test process (`shared_ray`) rather than each starting their own: a local Ray's start and stop is
-most of a small sweep's cost. What a launch's own local Ray does (loopback, reaper, session folder,
-Ctrl-C, kill -9) is tested where the CLI runs in a subprocess, and by `ray_session` itself."""
+Sweeps join one Ray per test process (`shared_ray`) rather than each starting their own — `run_sweep` and
+the CLI through CliRunner or in a subprocess, with `--address` — wherever a local Ray's own lifecycle is
+not what the test is about: a local Ray's start and stop is most of a small sweep's cost. What a launch's
+own local Ray does (loopback, reaper, session folder, Ctrl-C, kill -9, the demo, Slurm) is tested where
+the CLI runs in a subprocess without `--address`, and by `ray_session` itself."""
 
 from __future__ import annotations
 

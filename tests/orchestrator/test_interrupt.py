@@ -83,10 +83,12 @@ def wait_for_trials(proc: subprocess.Popen, run: RunFolder, n: int, log: Path) -
     assert len(run.finished_trial_ids()) < TRIALS, "the sweep ended before it could be interrupted"
 
 
-def resume_and_check_exactly_once(run: RunFolder, done_before: dict[str, int]) -> None:
+def resume_and_check_exactly_once(run: RunFolder, done_before: dict[str, int], address: str) -> None:
+    """The resume joins the test process's Ray at `address` (with its token): the interrupted launch's
+    own Ray is what these tests are about."""
     result = subprocess.run(
-        [*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress"],
-        env=ENV,
+        [*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress", "--address", address],
+        env={**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"},
         capture_output=True,
         text=True,
         timeout=300,
@@ -110,7 +112,9 @@ def interrupted_line(log: Path) -> re.Match:
     return found
 
 
-def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(tmp_path, ray_tmpdir):
+def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(
+    tmp_path, ray_tmpdir, shared_ray
+):
     proc, run, log = launch(tmp_path, ray_tmpdir)
     wait_for_trials(proc, run, 2, log)
     ray_processes = descendants(proc.pid)
@@ -135,10 +139,10 @@ def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(tmp
     ):
         assert -1 < text.find(said) < first_trial, said
     assert "sweep i: 10 trials × 1 repeat × 1 prompt" in text
-    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done})
+    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray)
 
 
-def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path, ray_tmpdir):
+def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path, ray_tmpdir, shared_ray):
     proc, run, log = launch(tmp_path, ray_tmpdir)
     wait_for_trials(proc, run, 1, log)
     ray_processes = descendants(proc.pid)
@@ -157,7 +161,7 @@ def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path
     assert alive_after(ray_processes, REAPED_WITHIN_S) == []
     done = run.finished_trial_ids()
     assert int(found[1]) <= len(done) and int(found[1]) + int(found[2]) == TRIALS
-    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done})
+    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray)
 
 
 def test_a_third_ctrl_c_does_not_start_the_second_ones_exit_over():

@@ -47,12 +47,13 @@ def sweep_file(tmp_path: Path, steps: list[int], tag: str) -> Path:
     return path
 
 
-def test_two_launches_of_one_name_at_once_run_exactly_one_and_refuse_the_other(tmp_path):
+def test_two_launches_of_one_name_at_once_run_exactly_one_and_refuse_the_other(tmp_path, shared_ray):
     out = tmp_path / "runs"
     configs = {"a": sweep_file(tmp_path, [1, 2], "a"), "b": sweep_file(tmp_path, [7, 8, 9], "b")}
+    ray = ["--address", shared_ray]  # the run folder's lock is the subject, not a local Ray
     procs = {
         tag: subprocess.Popen(
-            [*CLI, "launch", "--config", str(c), "--out", str(out), "--gpus", "1", "--no-progress"],
+            [*CLI, "launch", "--config", str(c), "--out", str(out), "--gpus", "1", "--no-progress", *ray],
             env=ENV,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -114,12 +115,13 @@ def test_a_shard_with_one_flipped_bit_runs_again_in_the_same_resume_and_no_row_i
     assert len(keys) == 10 and set(keys.values()) == {1}
 
 
-def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk):  # noqa: F811
+def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk, shared_ray):  # noqa: F811
     config = sweep_file(tmp_path, [1, 2], "full")
     out = small_disk / "runs"
     run = RunFolder(out / "same")
+    ray = ["--gpus", "0", "--address", shared_ray]  # a full disk is the subject, not a local Ray
     launch = subprocess.run(
-        [*CLI, "launch", "--config", str(config), "--out", str(out), "--gpus", "0", "--no-progress"],
+        [*CLI, "launch", "--config", str(config), "--out", str(out), "--no-progress", *ray],
         env=ENV,
         capture_output=True,
         text=True,
@@ -129,7 +131,7 @@ def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk): 
     with open(small_disk / "ballast", "wb") as f:
         f.write(b"\0" * shutil.disk_usage(small_disk).free)
     resume = subprocess.run(
-        [*CLI, "resume", str(run.root), "--gpus", "0", "--no-progress"],
+        [*CLI, "resume", str(run.root), "--no-progress", *ray],
         env=ENV,
         capture_output=True,
         text=True,

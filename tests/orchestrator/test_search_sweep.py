@@ -32,7 +32,7 @@ search: {strategy: pareto, budget: {trials: 3}}
 """
 
 
-def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path):
+def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path, shared_ray):
     config = tmp_path / "s.yaml"
     config.write_text(textwrap.dedent(SEARCH))
     env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
@@ -50,8 +50,10 @@ def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path):
     proc.wait()
     before = run.finished_trial_ids()
     assert 1 <= len(before) < 3
+    # the launch killed is a driver with its own Ray; the resume joins the test process's Ray
+    resume = ["resume", str(run.root), "--gpus", "1", "--no-progress", "--address", shared_ray]
     result = subprocess.run(
-        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "1", "--no-progress"],
+        [sys.executable, "-m", "t2a_ray.cli", *resume],
         env=env,
         capture_output=True,
         text=True,
@@ -85,12 +87,14 @@ search: {strategy: pareto}
 """
 
 
-def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_resumes(tmp_path):
-    """stable-audio-open has no `scheduler`: a missing value in the search's grid, once a crash."""
+def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_resumes(tmp_path, shared_ray):
+    """stable-audio-open has no `scheduler`: a missing value in the search's grid, once a crash. The
+    launch and the resume join the test process's Ray, on the CPU as a local launch here would run."""
     config = tmp_path / "study.yaml"
     config.write_text(textwrap.dedent(STUDY))
     cli = [sys.executable, "-m", "t2a_ray.cli"]
-    launch = [*cli, "launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress"]
+    ray = ["--address", shared_ray, "--gpus", "0"]
+    launch = [*cli, "launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress", *ray]
     result = subprocess.run(launch, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     run = RunFolder(tmp_path / "runs" / "study")
@@ -102,7 +106,7 @@ def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_
     )
     assert '{"id"' not in result.stdout  # models by name
     again = subprocess.run(
-        [*cli, "resume", str(run.root), "--no-progress"], capture_output=True, text=True, timeout=900
+        [*cli, "resume", str(run.root), "--no-progress", *ray], capture_output=True, text=True, timeout=900
     )
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     assert finished <= run.finished_trial_ids()

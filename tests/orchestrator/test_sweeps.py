@@ -251,7 +251,7 @@ def _launch_cmd(config: Path, out: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("placement", ["pack", "spread"])
-def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path, placement):
+def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path, placement, shared_ray):
     config = tmp_path / "k.yaml"
     config.write_text(
         textwrap.dedent(f"""
@@ -288,7 +288,9 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
     trials_done = sum(trial_done(t.trial_id, finished, 2) for t in load_sweep(run.sweep_yaml).trials())
     written = {p: p.stat().st_mtime_ns for p in run.shard_paths()}
     result = subprocess.run(
-        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"],
+        # the resume joins the test process's Ray: the killed driver's own Ray is what this test is about
+        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"]
+        + ["--address", shared_ray],
         env=env,
         capture_output=True,
         text=True,

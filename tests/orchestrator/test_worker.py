@@ -56,14 +56,14 @@ def test_a_worker_measures_its_idle_baseline_once_before_its_first_trial(run):
     assert calls == [0.05]
 
 
-def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run):
+def test_a_trial_sent_to_a_worker_that_could_not_prepare_fails_without_rows(run, shared_ray):
     ray = pytest.importorskip("ray")
 
     class UnpreparableWorker(Worker):  # defined here so that Ray ships it by value to the actor
         def prepare(self):
             raise RuntimeError("CUDA error: no context")
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address=shared_ray, log_to_driver=False)
     try:
         worker = ray.remote(UnpreparableWorker).remote(str(run.root), 0)
         p = plan_run(run, load_sweep(run.sweep_yaml), 1, "pack", set())
@@ -148,7 +148,7 @@ def test_throttled_windows_carry_the_columns_and_the_report_flags_them(tmp_path)
     assert "Throttled windows: 2 of 2" in html
 
 
-def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error():
+def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error(shared_ray):
     """What the runner relies on to exit 2: Ray hands the worker's ConfigError back as the cause."""
     ray = pytest.importorskip("ray")
     from t2a_ray.orchestrator.pool import gather
@@ -157,7 +157,7 @@ def test_a_refusal_raised_in_a_worker_actor_reaches_the_driver_as_a_config_error
         def prepare(self):
             raise ConfigError("metering.gpu", "counter", "GPU 0: energy counter frozen")
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address=shared_ray, log_to_driver=False)
     try:
         [error] = gather([ray.remote(Refuses).remote().prepare.remote()])
     finally:
