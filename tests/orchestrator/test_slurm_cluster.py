@@ -104,7 +104,7 @@ def slurm(tmp_path_factory):
                 "JobAcctGatherType=jobacct_gather/none",
                 "AccountingStorageType=accounting_storage/none",
                 "MpiDefault=none",
-                "KillWait=1",  # a cancelled job's processes get SIGKILL 1 s after SIGTERM (default 30 s)
+                "KillWait=5",
                 f"NodeName={host} CPUs={os.cpu_count()} State=UNKNOWN",
                 f"PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP",
             ]
@@ -170,9 +170,9 @@ def _jobs(env) -> list[str]:
     return done.stdout.split()
 
 
-def _submit(env, sweep: Path, out: Path, *args: str, gpus: int = 2) -> str:
+def _submit(env, sweep: Path, out: Path, *args: str) -> str:
     done = subprocess.run(
-        [*T2A, "slurm", str(sweep), "--out", str(out), "--gpus-per-node", str(gpus),
+        [*T2A, "slurm", str(sweep), "--out", str(out), "--gpus-per-node", "2",
          "--submit", *args],
         env={**env, "T2A_RAY_LOGICAL_GPUS": "1", "CUDA_VISIBLE_DEVICES": SCHEDULER_GPUS},
         capture_output=True, text=True, check=False,
@@ -230,11 +230,10 @@ def test_an_array_of_two_shares_one_run_folder_and_resubmitted_finishes_it(slurm
     sweep.write_text(SWEEP.format(name="array"))
     out = tmp_path / "runs"
     run = RunFolder(out / "array")
-    # one GPU (one worker) per task: what is shared here is the run folder, not a task's GPUs
-    first = _submit(slurm, sweep, out, "--array", "2", gpus=1)
+    first = _submit(slurm, sweep, out, "--array", "2")
     at_cancel = _cancel_once_a_unit_is_done(slurm, run, first)
     assert 0 < at_cancel < 8, "the array was cancelled before it finished"
-    second = _submit(slurm, sweep, out, "--array", "2", gpus=1)
+    second = _submit(slurm, sweep, out, "--array", "2")
     _wait_until(lambda: not any(j.split("_")[0] == second for j in _jobs(slurm)), what="the array to end")
     logs = "\n".join(p.read_text() for p in sorted(run.slurm_dir.glob("slurm-*.out")))
     assert run.results.exists(), logs
