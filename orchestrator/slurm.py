@@ -239,6 +239,9 @@ ray_ports=(--node-manager-port=$((PORT + 1)) --object-manager-port=$((PORT + 2))
   --dashboard-agent-listen-port=$((PORT + 5)) --metrics-export-port=$((PORT + 6))
   --min-worker-port=$((PORT + {WORKER_PORTS_FROM})) --max-worker-port=$((PORT + {PORTS_PER_JOB - 1})))
 ray_node=(--temp-dir="/tmp/ray-$SLURM_JOB_ID" --disable-usage-stats --block{gpus})
+# A Ray node told to stop (SIGTERM: scancel, or the job's end) first drains for up to 30 s, for Ray
+# Serve's replicas: a sweep has none, and Slurm would wait on it (up to KillWait) to free the node.
+export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0
 steps=()
 stop_ray() {{
   for pid in "${{steps[@]}}"; do kill "$pid" 2>/dev/null; done

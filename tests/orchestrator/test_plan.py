@@ -49,12 +49,19 @@ def cost_with_loads(**loads_s: float) -> CostModel:
 
 
 def brute_force_makespan(units: list[Unit], n_workers: int, cost: CostModel) -> float:
+    """The shortest makespan of every assignment of `units` to workers. A queue's time depends only on
+    which units it holds (kept in the order of `units`, as an assignment makes them), so each subset's
+    is computed once; the workers are alike, so the first unit goes to worker 0 alone."""
+    span_of = [
+        queue_s([u for i, u in enumerate(units) if subset >> i & 1], cost)
+        for subset in range(1 << len(units))
+    ]
     best = float("inf")
-    for owners in itertools.product(range(n_workers), repeat=len(units)):
-        span = max(
-            queue_s([u for u, o in zip(units, owners, strict=True) if o == w], cost) for w in range(n_workers)
-        )
-        best = min(best, span)
+    for owners in itertools.product(range(n_workers), repeat=len(units) - 1):
+        queues = [1] + [0] * (n_workers - 1)  # each worker's units, a bit per unit
+        for i, owner in enumerate(owners, start=1):
+            queues[owner] |= 1 << i
+        best = min(best, max(span_of[q] for q in queues))
     return best
 
 
