@@ -12,10 +12,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/t2a-ray launch --out runs --name $(RUN)
 
 # Two test processes (JOBS=1: one); each test takes the next from a shared queue (worksteal), so the long
-# end-to-end sweeps do not pile up in one process.
+# end-to-end sweeps do not pile up in one process. Two, not more: the suite is CPU-bound on two cores
+# (benchmarks/results/suite_time_cpu.md). It ends with the 25 slowest tests, where the time goes.
 JOBS  ?= 2
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q -n $(JOBS) --dist worksteal
+	$(VENV)/bin/pytest -q -n $(JOBS) --dist worksteal --durations=25
 
 # The inner loop: every test but the end-to-end sweeps (marked slow; `make test` and CI run them too).
 test-fast: $(VENV)/.installed
