@@ -318,6 +318,7 @@ def _tables() -> list[TableCheck]:
         )
     out += [
         TableCheck("benchmarks/results/prefetch_cpu.md", "| model | prefetch |", prefetch_runs),
+        TableCheck("benchmarks/results/ray_start_cpu.md", "| run | CPU s |", ray_start_runs),
         TableCheck(
             "benchmarks/results/prefetch_cpu.md", "| model | first load s without", prefetch_means, keys=1
         ),
@@ -457,6 +458,10 @@ def prefetch_runs() -> Body:
         ]
         for r in bench_json("prefetch_cpu.json")["runs"]
     ]
+
+
+def ray_start_runs() -> Body:
+    return [[i, r["cpu_s"], r["wall_s"]] for i, r in enumerate(bench_json("ray_start_cpu.json")["runs"], 1)]
 
 
 def prefetch_means() -> Body:
