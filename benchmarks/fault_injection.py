@@ -122,6 +122,9 @@ def worker_killed(root: Path) -> dict:
 def node_removed(root: Path) -> dict:
     from ray.cluster_utils import Cluster
 
+    from t2a_ray.orchestrator.ray_token import ensure_local_token
+
+    ensure_local_token()  # a Ray started without ray.init makes no token of its own
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 1})
     leaving = cluster.add_node(num_cpus=1, num_gpus=1)
     try:

@@ -64,6 +64,7 @@ from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import SweepStopped, chunk_units, parse_unit_id
 from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
 from t2a_ray.orchestrator.progress import ProgressLine, plural
+from t2a_ray.orchestrator.ray_token import ensure_local_token
 from t2a_ray.orchestrator.retry import set_aside_failed
 from t2a_ray.orchestrator.run_plan import RunPlan, plan_run, resolve_frozen_placement, write_plan
 from t2a_ray.orchestrator.shares import Share
@@ -351,10 +352,10 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         cpus = max(os.cpu_count() or 1, n_workers + 2)
         _say(opts, "starting a local Ray on 127.0.0.1")
         reaper.start()  # its processes go with this one, even after a kill -9
+        ensure_local_token()
         with reaper.marking():
             _init_on_loopback(num_cpus=cpus, num_gpus=opts.gpus, **common)
         session_dir = Path(ray._private.worker.global_worker.node.get_session_dir_path())
-        _owner_only(_ray_token_file())
     _say(opts, f"Ray is up ({time.perf_counter() - t0:.1f} s); starting {plural(n_workers, 'worker')}")
     try:
         yield n_workers
@@ -362,18 +363,6 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
         ray.shutdown()
         if session_dir is not None:
             remove_session_dir(session_dir)
-
-
-def _ray_token_file() -> Path:
-    """Where Ray keeps the token of a local Ray's authentication (it writes it with the umask's mode)."""
-    return Path.home() / ".ray" / "auth_token"
-
-
-def _owner_only(path: Path) -> None:
-    """A secret file readable by its owner only (0600), where this process owns it."""
-    with contextlib.suppress(OSError):
-        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
 
 
 def remove_session_dir(session_dir: Path) -> None:

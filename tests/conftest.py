@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
+from t2a_ray.orchestrator.ray_token import ensure_local_token
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast if code tries
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
@@ -26,6 +27,9 @@ os.environ.setdefault(LOGICAL_GPUS_ENV, "1")
 # Ray a launch starts: a Ray started in this process before that (`shared_ray`) would then refuse the
 # process's later jobs. Set before Ray reads its configuration.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
+# Its token, made once for every test process before any starts a Ray (a fresh machine has none, and
+# the `ray.cluster_utils` clusters below would not make one)
+ensure_local_token()
 
 
 def has_cuda() -> bool:
