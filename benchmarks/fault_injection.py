@@ -31,8 +31,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from t2a_ray.config import load_sweep
+from t2a_ray.errors import StorageError
 from t2a_ray.frozen import create_run
-from t2a_ray.orchestrator.runner import LaunchOptions, StorageError, run_sweep
+from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import RunFolder
 
 ENV = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}

@@ -235,8 +235,9 @@ def run_doctor(
         # on a machine starts no Ray and waits for no Ray import
         import ray
 
+        from t2a_ray.orchestrator.feed import root_cause
         from t2a_ray.orchestrator.pool import gather
-        from t2a_ray.orchestrator.runner import LaunchOptions, _root_cause, ray_session
+        from t2a_ray.orchestrator.runner import LaunchOptions, ray_session
 
         with ray_session(LaunchOptions(gpus=gpus, address=address, progress=False)) as n:
             resources = (
@@ -254,7 +255,7 @@ def run_doctor(
             for d in doctors:
                 ray.kill(d)
             places = [
-                r if isinstance(r, Place) else Place(f"actor {i}", {}, [failed_check(_root_cause(r))], None)
+                r if isinstance(r, Place) else Place(f"actor {i}", {}, [failed_check(root_cause(r))], None)
                 for i, r in enumerate(results)
             ]
             if address is not None:

@@ -35,6 +35,10 @@ class ParameterError(ConfigError):
     """A generation parameter a model does not accept (raised by an adapter's `check`)."""
 
 
+class StorageError(T2ARayError):
+    """The run folder cannot be written (disk full, permissions): the sweep stops, resume continues it."""
+
+
 class InfeasibleError(T2ARayError):
     """The configuration cannot run on this device (out of memory). The trial is `infeasible`."""
 

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from test_sweeps import make_run, rows  # noqa: I001 — sibling test module
 
-from t2a_ray.orchestrator.runner import LaunchOptions, StorageError, run_sweep
+from t2a_ray.errors import StorageError
+from t2a_ray.orchestrator.runner import LaunchOptions, run_sweep
 from t2a_ray.runfolder import NOTES_FILE, RunFolder
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ from t2a_ray.config import load_sweep, parse_sweep
 from t2a_ray.errors import ConfigError
 from t2a_ray.metering import Clock, Meter
 from t2a_ray.metering.fakes import FakeGPU, FrozenCounterGPU
+from t2a_ray.orchestrator.feed import RetryPolicy, Sender, WorkerNotReady, tune_trial
 from t2a_ray.orchestrator.plan import Dispatcher
 from t2a_ray.orchestrator.run_plan import plan_run
-from t2a_ray.orchestrator.runner import RetryPolicy, Sender, WorkerNotReady, tune_trial
 from t2a_ray.orchestrator.worker import Worker
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import merge_results
