@@ -9,8 +9,10 @@ the CLI runs in a subprocess without `--address`, and by `ray_session` itself.""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,9 +101,16 @@ def slow_first(items: list, n_workers: int) -> list:
 
 
 @pytest.fixture(autouse=True)
-def real_gpus_for_gpu_tests(request, monkeypatch):
-    if request.node.get_closest_marker("gpu"):
-        monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)
+def real_gpus_for_gpu_tests(request, monkeypatch) -> Iterator[None]:
+    """A `gpu` test sees the real GPUs, and has them to itself: it meters the whole card, to which
+    another test process's GPU work would add. One such test at a time, across the test processes."""
+    if not request.node.get_closest_marker("gpu"):
+        yield
+        return
+    monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)
+    with open(Path(tempfile.gettempdir()) / "t2a-ray-gpu-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture
