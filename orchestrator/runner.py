@@ -64,7 +64,7 @@ from t2a_ray.orchestrator.feed import RetryPolicy, Sender, finish_unit, root_cau
 from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import chunk_units
 from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather
-from t2a_ray.orchestrator.progress import ProgressLine, plural
+from t2a_ray.orchestrator.progress import ProgressLine
 from t2a_ray.orchestrator.ray_token import ensure_local_token
 from t2a_ray.orchestrator.retry import set_aside_failed
 from t2a_ray.orchestrator.run_plan import RunPlan, plan_run, resolve_frozen_placement, write_plan
@@ -72,6 +72,7 @@ from t2a_ray.orchestrator.shares import Share
 from t2a_ray.orchestrator.tune_searcher import tune_plan
 from t2a_ray.runfolder import RunFolder, atomic_write_text, trial_done
 from t2a_ray.schema import ShardOwner, check_shards, merge_results, trial_status
+from t2a_ray.wording import plural
 
 log = logging.getLogger(__name__)
 OLD_WORKERS_WAIT_S = 120.0

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 
 from t2a_ray.analysis.failures import Failures, find_failures
 from t2a_ray.frozen import load_run_sweep
-from t2a_ray.orchestrator.progress import format_duration, format_energy
 from t2a_ray.orchestrator.slurm import submitted_jobs
 from t2a_ray.runfolder import RunFolder, parse_unit_id
 from t2a_ray.schema import shard_metadata, trial_status
+from t2a_ray.wording import format_duration, format_energy
 
 
 @dataclass

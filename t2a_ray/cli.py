@@ -33,6 +33,7 @@ from t2a_ray.cli_options import (
 )
 from t2a_ray.errors import ConfigError, T2ARayError
 from t2a_ray.fast_exit import ExitingGroup
+from t2a_ray.wording import plural
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 130: 128 + SIGINT, as a shell reports Ctrl-C
 
@@ -123,7 +124,6 @@ def launch(
         _check_out(out_dir)
     except ConfigError as e:
         _fail_usage(e)
-    from t2a_ray.orchestrator.progress import plural
 
     search = sweep.search
     plan = (
@@ -256,7 +256,6 @@ def _run(run, opts) -> None:
     exit 1 if a trial failed or is not finished (after everything is merged and reported)."""
     from t2a_ray.frozen import load_run_sweep, pending_trials
     from t2a_ray.orchestrator import reaper
-    from t2a_ray.orchestrator.progress import plural
     from t2a_ray.orchestrator.runner import run_sweep, stop_on_sigint
 
     def interrupted(at_once: bool = False) -> None:
@@ -762,7 +761,6 @@ def _analyze_run(run_dir: Path, out_dir: Path | None = None, intensity: float | 
         _fail_usage(ConfigError("RUN_DIR", str(run_dir), "is not a run folder (no sweep.yaml in it)"))
     from t2a_ray.analysis import AnalysisError, analyze_run
     from t2a_ray.frozen import load_run_sweep, pending_trials, shard_owner
-    from t2a_ray.orchestrator.progress import plural
     from t2a_ray.schema import merge_results
 
     run.remove_stale_temp_files()  # of this host's writers killed mid-write (a merge, a report)
