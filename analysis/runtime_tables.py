@@ -39,10 +39,7 @@ _RUNTIME = list(EAGER)
 ENERGY_COL = "energy_per_waveform_j"
 # The configuration column that records what was loaded: null in the rows of a trial that never loaded.
 _LOADED = "model_revision"
-# What a setup generation is recorded by (logs/setup/): its overhead belongs to these values. Its shape
-# is the worker's (`shape_params`: every parameter but the step count) as far as these columns record
-# it: parameters the setup table does not hold (guidance, …) are not told apart.
-SETUP_COLUMNS = ["model", "weights", "dtype", *SETUP_AXES]
+_OVERHEAD = ["overhead_j", "overhead_s"]
 
 
 def read_setup(run_dir: str | Path) -> pd.DataFrame | None:
@@ -109,21 +106,20 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
     taken as exact; the mean over workers where several compiled it). Never paid back:
     `break_even_waveforms` is inf.
 
-    The overhead is that of the configuration's own shapes (`overhead_from` ``own``); where its setup
-    compiled nothing, that of the configurations differing from it only in `steps` that did compile
-    (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the graphs.
-    Null where no such setup was measured."""
+    The overhead is that of the setups of the configuration's own trials (`overhead_from` ``own``);
+    where they compiled nothing, that of the configurations differing from it only in `steps` that did
+    compile (`overhead_from` names their steps): the same shape (`shape_params`), so those reused the
+    graphs. Null where no such setup was measured."""
     ok = _ok(results)
     cols = config_columns(ok)
     others = [c for c in cols if c not in _RUNTIME]
-    setup = [c for c in SETUP_COLUMNS if c in costs and c in ok]  # a run from before an axis lacks it
-    shapes = costs.groupby(setup, dropna=False)[["overhead_j", "overhead_s"]].mean().reset_index()
+    overheads = _config_overheads(ok, costs, cols)
     eager = ok[_eager_rows(ok)]
     out = []
     for key, rows in ok[~_eager_rows(ok)].groupby(cols, dropna=False):
         config = dict(zip(cols, key, strict=True))
         twin = _where(eager, {c: config[c] for c in others})
-        over_j, over_s, source = _overhead(shapes, config, setup)
+        over_j, over_s, source = _overhead(overheads, config)
         saving, half = difference_ci(twin[energy_col], rows[energy_col])
         low, high = saving - half, saving + half
         out.append(
@@ -144,13 +140,22 @@ def break_even(results: pd.DataFrame, costs: pd.DataFrame, energy_col: str = ENE
     return pd.DataFrame(out)
 
 
-def _overhead(shapes: pd.DataFrame, config: dict, setup: list[str]) -> tuple[float, float, str | None]:
-    """(overhead J, overhead s, where it was measured) of `config`'s setups (the values of the columns
-    `setup`): see `break_even`."""
-    own = _where(shapes, {c: config[c] for c in setup})
+def _config_overheads(ok: pd.DataFrame, costs: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Per configuration (`cols`) whose trials' setups did work: their mean overhead. Joined through
+    `trial_id`, since the setup table records only some parameters (not guidance, a scheduler, …) and
+    two setups that differ in another must not be merged."""
+    trials = ok[[*cols, "trial_id"]].drop_duplicates("trial_id")
+    joined = costs[["trial_id", *_OVERHEAD]].merge(trials, on="trial_id")
+    return joined.groupby(cols, dropna=False)[_OVERHEAD].mean().reset_index()
+
+
+def _overhead(overheads: pd.DataFrame, config: dict) -> tuple[float, float, str | None]:
+    """(overhead J, overhead s, where it was measured) of `config` from `_config_overheads`: see
+    `break_even`."""
+    own = _where(overheads, config)
     if len(own):
         return float(own["overhead_j"].iloc[0]), float(own["overhead_s"].iloc[0]), "own"
-    reused = _where(shapes, shape_params({c: config[c] for c in setup}))
+    reused = _where(overheads, shape_params(config))
     if reused.empty:
         return math.nan, math.nan, None
     steps = ", ".join(fmt(v) for v in sorted(reused["steps"].unique(), key=sort_key))

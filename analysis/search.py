@@ -238,13 +238,11 @@ class Strategy(ABC):
 
     Subclasses implement `_choose`, which returns the next `Ask` among what the budget allows, or None.
     `qualities`: (metric, "max"|"min") pairs, each a front against the energy objective.
-    `first_units`: units of a configuration's first measurement (at most its `max_units`; `one_first`:
-    one, but for the first configuration of each group, `_opening`).
+    `first_units`: units of a configuration's first measurement (at most its `max_units`); a strategy
+    that measures a configuration first in another way overrides `_first_units` (see ParetoSearch).
     """
 
     name = "strategy"
-    # the units of a first measurement: `first_units`, or one where the strategy says so (see ParetoSearch)
-    one_first = False
 
     @classmethod
     def missing(cls) -> str | None:
@@ -283,7 +281,7 @@ class Strategy(ABC):
             todo = self.unmeasured()
             if self.pending or todo.size == 0 or not self.affordable(todo[:1], 1)[0]:
                 return None
-            choice = self._opening(int(self._cheapest(todo)[0]))
+            choice = self._first(int(self._cheapest(todo)[0]), opening=True)
         else:
             choice = self._choose()
         if choice is not None:
@@ -381,16 +379,15 @@ class Strategy(ABC):
             limit *= self.grid_cost_j()
         return self.spent_j + in_flight + cost[configs] * units <= limit
 
-    def _first_units(self, configs: np.ndarray) -> np.ndarray:
-        return np.minimum(1 if self.one_first else self.first_units, self.space.max_units[configs])
+    def _first_units(self, configs: np.ndarray, opening: bool = False) -> np.ndarray:
+        """The units of the first measurement of each of `configs` (at most its `max_units`); `opening`:
+        they are the first configurations of their groups. The one place a strategy says how it first
+        measures a configuration: here `first_units`, opening or not."""
+        return np.minimum(self.first_units, self.space.max_units[configs])
 
-    def _first(self, config: int) -> Ask:
-        """The first measurement of `config`."""
-        return Ask(int(config), int(self._first_units(np.array([config]))[0]))
-
-    def _opening(self, config: int) -> Ask:
-        """The first measurement of the first configuration of a group (`_first`; see ParetoSearch)."""
-        return self._first(config)
+    def _first(self, config: int, opening: bool = False) -> Ask:
+        """The first measurement of `config` (`opening`: the first configuration of its group)."""
+        return Ask(int(config), int(self._first_units(np.array([config]), opening)[0]))
 
     def _open(self) -> np.ndarray:
         """Configurations not measured nor in flight whose first measurement the budget allows."""
@@ -440,11 +437,12 @@ class ParetoSearch(Strategy):
     """
 
     name = "pareto"
-    one_first = True
 
-    def _opening(self, config: int) -> Ask:
-        # two units where there are two, whatever `first_units`: the noise a single row borrows
-        return Ask(int(config), int(min(max(2, self.first_units), self.space.max_units[config])))
+    def _first_units(self, configs: np.ndarray, opening: bool = False) -> np.ndarray:
+        # a group's first: two units where there are two, whatever `first_units` (the noise a single row
+        # borrows); every other: one
+        units = max(2, self.first_units) if opening else 1
+        return np.minimum(units, self.space.max_units[configs])
 
     def _choose(self) -> Ask | None:
         todo = self._open()
@@ -452,15 +450,13 @@ class ParetoSearch(Strategy):
         # 1. the cheapest configuration of each group not yet touched
         touched = set(self.space.groups[self.measured()]) | set(self.space.groups[list(self.pending)])
         fresh = np.array([c for c in todo if self.space.groups[c] not in touched], dtype=int)
-        fresh = (
-            fresh[self.affordable(fresh, [self._opening(c).units for c in fresh])] if fresh.size else fresh
-        )
+        fresh = fresh[self.affordable(fresh, self._first_units(fresh, opening=True))] if fresh.size else fresh
         if fresh.size:
             first = [
                 int(self._cheapest(fresh[self.space.groups[fresh] == g])[0])
                 for g in set(self.space.groups[fresh])
             ]
-            return self._opening(int(self._cheapest(np.array(first))[0]))
+            return self._first(int(self._cheapest(np.array(first))[0]), opening=True)
         # 2. the largest optimistic hypervolume gain per predicted joule; the group is walked towards it
         #    one neighbour at a time (the bound is tightest next to measured points)
         if todo.size:

@@ -175,3 +175,53 @@ def test_the_runtime_table_takes_precision_and_cache_with_quantising_as_setup():
     assert k["gross_change_pct"] == pytest.approx(-40.0) and pd.isna(k["overhead_j"])
     # a setup table from before quantisation was recorded (no such column) reads as compile work only
     assert setup_costs(setup.drop(columns="denoisers_quantised"), results).empty
+
+
+def _guided(trial, compile_, energies, guidance, steps=100):
+    return [r | {"guidance_scale": guidance, "steps": steps} for r in _rows(trial, compile_, energies)]
+
+
+def _compiled_setup(trial, energy_j, steps=100, graphs=3):
+    """One setup generation of `trial`: like the setup table, it records no guidance scale."""
+    return (
+        SETUP.iloc[0].to_dict()
+        | {"trial_id": trial, "steps": steps, "graphs_compiled": graphs}
+        | {"setup_energy_j": energy_j}
+    )
+
+
+def test_two_configurations_differing_only_in_guidance_keep_their_own_setup_overhead():
+    results = pd.DataFrame(
+        _guided("e1", "none", [10.0, 11.0, 9.0], 1.0)
+        + _guided("e3", "none", [10.0, 11.0, 9.0], 3.0)
+        + _guided("c1", "reduce-overhead", [4.0, 5.0, 3.0], 1.0)
+        + _guided("c3", "reduce-overhead", [4.0, 5.0, 3.0], 3.0)
+    )
+    setup = pd.DataFrame([_compiled_setup("c1", 64.0), _compiled_setup("c3", 24.0)])
+    out = break_even(results, setup_costs(setup, results)).set_index("guidance_scale")
+    # each its own trial's setup, beyond one steady generation (4 J): never the two averaged
+    assert out.loc[1.0, "overhead_j"] == pytest.approx(64.0 - 4.0)
+    assert out.loc[3.0, "overhead_j"] == pytest.approx(24.0 - 4.0)
+    assert list(out["overhead_from"]) == ["own", "own"]
+
+
+def test_a_setup_that_compiled_nothing_takes_the_overhead_of_its_own_guidance_at_other_steps():
+    rows = []
+    for g in (1.0, 3.0):
+        for s in (10, 20):
+            rows += _guided(f"e{g}-{s}", "none", [10.0, 11.0], g, s)
+            rows += _guided(f"c{g}-{s}", "reduce-overhead", [4.0, 5.0], g, s)
+    results = pd.DataFrame(rows)
+    # steps 10 compiled each guidance's graphs; steps 20 found them there (nothing compiled)
+    setup = pd.DataFrame(
+        [
+            _compiled_setup("c1.0-10", 64.0, steps=10),
+            _compiled_setup("c3.0-10", 24.0, steps=10),
+            _compiled_setup("c1.0-20", 5.0, steps=20, graphs=0),
+            _compiled_setup("c3.0-20", 5.0, steps=20, graphs=0),
+        ]
+    )
+    out = break_even(results, setup_costs(setup, results)).set_index(["guidance_scale", "steps"])
+    assert out.loc[(1.0, 20), "overhead_from"] == out.loc[(3.0, 20), "overhead_from"] == "steps=10"
+    assert out.loc[(1.0, 20), "overhead_j"] == out.loc[(1.0, 10), "overhead_j"] == pytest.approx(59.5)
+    assert out.loc[(3.0, 20), "overhead_j"] == out.loc[(3.0, 10), "overhead_j"] == pytest.approx(19.5)

@@ -8,7 +8,7 @@ from collections import Counter
 import pandas as pd
 
 from t2a_ray.adapters.runtime_axes import shape_of, shape_params
-from t2a_ray.analysis.runtime_tables import SETUP_COLUMNS, break_even
+from t2a_ray.analysis.runtime_tables import break_even
 from t2a_ray.config import parse_sweep
 from t2a_ray.orchestrator.models import ModelCache
 from t2a_ray.orchestrator.plan import make_units
@@ -58,9 +58,9 @@ def test_the_analysis_takes_a_setup_that_compiled_nothing_from_the_same_shape_at
                     | {"energy_per_waveform_j": e + 0.01 * k}
                 )
     results = pd.DataFrame(rows)
-    costs = pd.DataFrame([{**config, "steps": 10, "overhead_j": 5.0, "overhead_s": 1.0}])[
-        [*SETUP_COLUMNS, "overhead_j", "overhead_s"]
-    ]
+    costs = pd.DataFrame(
+        [{**config, "steps": 10, "trial_id": "default10", "overhead_j": 5.0, "overhead_s": 1.0}]
+    )
     out = break_even(results, costs).set_index("steps")
     assert out.loc[10, "overhead_from"] == "own"
     assert out.loc[20, "overhead_from"] == "steps=10"
