@@ -321,6 +321,9 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     sockets: /tmp/ray/session_*) is removed when it stops."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a measurement tool
+    # Tune's default per-trial CSV and TensorBoard copies of result.json: nothing reads them, and they
+    # cost every launch CPU time (benchmarks/results/suite_time_cpu.md, "One launch")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Ray turns token authentication on for a local cluster and says how to turn it off: keep it on,
     # without the advice.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -488,7 +491,9 @@ def _tune(at: _Attempt, pending: list[Trial], pool: Pool, run_plan: RunPlan) -> 
             name=f"attempt-{attempt}",
             storage_path=str(run.tune_dir),
             verbose=0,
-            callbacks=[progress, _RaiseIfSignalled(), *_tune_loggers()],
+            # Tune's per-trial log: result.json only (its result grid reads it back; its default CSV and
+            # TensorBoard copies are off: `ray_session`)
+            callbacks=[progress, _RaiseIfSignalled(), JsonLoggerCallback()],
         ),
     )
     # Trials turn their own failures into rows. What reaches Tune is a run folder that cannot be
@@ -534,14 +539,6 @@ def _tune(at: _Attempt, pending: list[Trial], pool: Pool, run_plan: RunPlan) -> 
     timeline.mark("workers_shut_down")
     timeline.add_workers(ready, stats)
     return stats
-
-
-def _tune_loggers() -> list[Callback]:
-    """Tune's per-trial log files: result.json only (its result grid reads it back). Tune's default
-    also writes a CSV copy and TensorBoard event files, which nothing here reads and which cost every
-    launch CPU time (benchmarks/results/suite_time_cpu.md, "One launch")."""
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # read when Tune builds its callbacks
-    return [JsonLoggerCallback()]
 
 
 def _stop_now(pool: Pool) -> None:
