@@ -281,6 +281,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     ),
     "benchmarks/results/prefetch_cpu.md": ("benchmarks/results/prefetch_cpu.json",),
     "benchmarks/results/ray_start_cpu.md": ("benchmarks/results/ray_start_cpu.json",),
+    "benchmarks/results/launch_cpu.md": ("benchmarks/results/launch_cpu/*.json",),
     "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
     "benchmarks/results/runtime_gross_net_h200.md": ("docs/results/h200/runtime/*/results.parquet",),
     "benchmarks/results/adapters_fullsize_h100.md": None,

@@ -319,6 +319,8 @@ def _tables() -> list[TableCheck]:
     out += [
         TableCheck("benchmarks/results/prefetch_cpu.md", "| model | prefetch |", prefetch_runs),
         TableCheck("benchmarks/results/ray_start_cpu.md", "| run | CPU s |", ray_start_runs),
+        TableCheck("benchmarks/results/launch_cpu.md", "| run | code | CPU s |", launch_cpu_runs),
+        TableCheck("benchmarks/results/launch_cpu.md", "| processes | how many |", launch_cpu_processes),
         TableCheck(
             "benchmarks/results/prefetch_cpu.md", "| model | first load s without", prefetch_means, keys=1
         ),
@@ -462,6 +464,48 @@ def prefetch_runs() -> Body:
 
 def ray_start_runs() -> Body:
     return [[i, r["cpu_s"], r["wall_s"]] for i, r in enumerate(bench_json("ray_start_cpu.json")["runs"], 1)]
+
+
+def launch_cpu_runs() -> Body:
+    """Per launch: its total, and each Tune trial process's CPU seconds (`ray::ImplicitFunc`)."""
+    code = {"base": "2d1a8fa", "main": "3d02ee6"}
+    rows = []
+    for run in ("base-1", "main-1", "base-2", "main-2"):
+        d = bench_json(f"launch_cpu/{run}.json")
+        tune = [p["cpu_s"] for p in d["processes"] if p["name"].startswith("ray::ImplicitFu")]
+        rows.append(
+            [
+                run,
+                code[run.split("-")[0]],
+                d["cpu_s"],
+                d["wall_s"],
+                len(tune),
+                ", ".join(f"{t:.2f}" for t in tune),
+            ]
+        )
+    return rows
+
+
+def launch_cpu_processes() -> Body:
+    """The rest of one launch's processes (`main-1.json`), in four groups, by their names."""
+    procs = bench_json("launch_cpu/main-1.json")["processes"]
+    groups = {"driver": [], "workers": [], "dispatcher": [], "ray": []}
+    for p in procs:
+        if "t2a_ray.cli launch" in p["cmd"]:
+            groups["driver"].append(p["cpu_s"])
+        elif p["name"] == "ray::Worker":
+            groups["workers"].append(p["cpu_s"])
+        elif p["name"] == "ray::Dispatcher":
+            groups["dispatcher"].append(p["cpu_s"])
+        elif not p["name"].startswith("ray::ImplicitFu"):
+            groups["ray"].append(p["cpu_s"])
+    labels = {
+        "driver": "the driver (`t2a_ray.cli launch`: Ray, Tune, the report's pandas, scipy, matplotlib, the report)",
+        "workers": "workers (`ray::Worker`: Ray's worker start-up, then torch)",
+        "dispatcher": "the dispatcher actor",
+        "ray": "Ray's daemons of a local Ray, and t2a-ray's reaper",
+    }
+    return [[labels[g], len(v), round(sum(v), 2)] for g, v in groups.items()]
 
 
 def prefetch_means() -> Body:
