@@ -101,15 +101,15 @@ def slow_first(items: list, n_workers: int) -> list:
 
 
 @pytest.fixture(autouse=True)
-def real_gpus_for_gpu_tests(request, monkeypatch) -> Iterator[None]:
-    """A `gpu` test sees the real GPUs, and has them to itself: it meters the whole card, to which
-    another test process's GPU work would add. One such test at a time, across the test processes."""
-    if not request.node.get_closest_marker("gpu"):
-        yield
-        return
-    monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)
+def gpu_tests_alone(request, monkeypatch) -> Iterator[None]:
+    """A `gpu` test sees the real GPUs and runs alone: it meters the whole card, to which another test
+    process's GPU work would add, and a launch-bound model's energy per step grows when other tests
+    load the host's CPUs. Every other test holds the lock shared, a `gpu` test exclusively."""
+    gpu = request.node.get_closest_marker("gpu") is not None
+    if gpu:
+        monkeypatch.delenv(LOGICAL_GPUS_ENV, raising=False)
     with open(Path(tempfile.gettempdir()) / "t2a-ray-gpu-tests.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if gpu else fcntl.LOCK_SH)
         yield
 
 
