@@ -84,10 +84,10 @@ def wait_for_trials(proc: subprocess.Popen, run: RunFolder, n: int, log: Path) -
 
 
 def resume_and_check_exactly_once(run: RunFolder, done_before: dict[str, int], address: str) -> None:
-    """The resume joins the test process's Ray at `address` (with its token): the interrupted launch's
-    own Ray is what these tests are about."""
+    """The resume joins the test process's Ray at `address` (with its token), on one worker: the
+    interrupted launch's own Ray and its two workers are what these tests are about."""
     result = subprocess.run(
-        [*CLI, "resume", str(run.root), "--gpus", "2", "--no-progress", "--address", address],
+        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress", "--address", address],
         env={**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"},
         capture_output=True,
         text=True,

@@ -167,7 +167,8 @@ def test_a_crash_looping_unit_among_hundreds_fails_alone_and_every_other_trial_i
     run_dir = tmp_path / "runs" / "loop"
     result = CliRunner().invoke(
         main,
-        ["launch", "--config", str(config), "--gpus", "2", "--out", str(tmp_path / "runs"), "--no-progress"]
+        # one worker: the healthy units queued behind the crash on that worker are what is tested
+        ["launch", "--config", str(config), "--gpus", "1", "--out", str(tmp_path / "runs"), "--no-progress"]
         + ["--address", shared_ray],
     )
     assert result.exit_code == 1, result.output

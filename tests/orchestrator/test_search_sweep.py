@@ -79,9 +79,9 @@ STUDY = """
 name: study
 models: [audioldm, stable-audio-open, tango]
 weights: tiny
-grid: {steps: [5, 10, 20], batch_size: [1, 2], duration_s: 1}
+grid: {steps: [2, 4, 8], batch_size: [1, 2], duration_s: 1}
 prompts: {text: ["a dog barks"]}
-repeats: 3
+repeats: 2
 quality: {clap: true}
 search: {strategy: pareto}
 """

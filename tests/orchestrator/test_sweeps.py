@@ -74,9 +74,16 @@ metering: {idle_baseline_s: 0.1}
 """
 
 
-def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp_path, shared_ray):
-    run = make_run(tmp_path, TWO_MODELS)
-    outcome = run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
+@pytest.fixture(scope="module")
+def two_models_on_two_gpus(tmp_path_factory, shared_ray):
+    """One sweep of TWO_MODELS on two logical GPUs (placement auto: spread with 2 workers), whose run
+    folder and outcome the tests below only read: one sweep to pay for, not one per test."""
+    run = make_run(tmp_path_factory.mktemp("two-models"), TWO_MODELS)
+    return run, run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
+
+
+def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(two_models_on_two_gpus):
+    run, outcome = two_models_on_two_gpus
     assert outcome.statuses == {"ok": 8}
     table = rows(run)
     assert len(table) == 8 * 2 * 2
@@ -107,9 +114,8 @@ def test_two_models_on_two_logical_gpus_load_each_model_at_most_once_per_gpu(tmp
         assert w["first_unit_started_s"] <= w["last_unit_ended_s"] <= phases["last_unit_ended"]
 
 
-def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(tmp_path, shared_ray):
-    run = make_run(tmp_path, TWO_MODELS)  # placement auto: spread with 2 workers
-    outcome = run_sweep(run, LaunchOptions(gpus=2, address=shared_ray, progress=False))
+def test_spread_on_two_logical_gpus_runs_every_configurations_repeats_on_both_workers(two_models_on_two_gpus):
+    run, outcome = two_models_on_two_gpus  # placement auto: spread with 2 workers
     assert outcome.statuses == {"ok": 8}
     # resolved once, frozen in the first plan for a resume; sweep.yaml is never rewritten
     assert load_sweep(run.sweep_yaml).placement == "auto"
@@ -288,8 +294,9 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
     trials_done = sum(trial_done(t.trial_id, finished, 2) for t in load_sweep(run.sweep_yaml).trials())
     written = {p: p.stat().st_mtime_ns for p in run.shard_paths()}
     result = subprocess.run(
-        # the resume joins the test process's Ray: the killed driver's own Ray is what this test is about
-        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "2", "--no-progress"]
+        # the resume joins the test process's Ray: the killed driver's own Ray is what this test is about.
+        # One worker: the placement the launch froze holds for a resume on any number of workers
+        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "1", "--no-progress"]
         + ["--address", shared_ray],
         env=env,
         capture_output=True,
