@@ -69,7 +69,7 @@ from t2a_ray.orchestrator.ray_token import ensure_local_token
 from t2a_ray.orchestrator.retry import set_aside_failed
 from t2a_ray.orchestrator.run_plan import RunPlan, plan_run, resolve_frozen_placement, write_plan
 from t2a_ray.orchestrator.shares import Share
-from t2a_ray.orchestrator.tune_searcher import tune_plan
+from t2a_ray.orchestrator.tune_searcher import search_asks_now, tune_plan
 from t2a_ray.runfolder import RunFolder, atomic_write_text, trial_done
 from t2a_ray.schema import ShardOwner, check_shards, merge_results, trial_status
 from t2a_ray.wording import plural
@@ -181,8 +181,12 @@ def _run_sweep(run: RunFolder, opts: LaunchOptions) -> SweepOutcome:
             opts,
             f"--retry-failed: {plural(len(retried), 'failed unit')} set aside in {run.retried_dir}, to run again",
         )
+    to_run = pending
+    if pending and not search_asks_now(run, sweep):
+        _say(opts, f"search {sweep.search.strategy}: nothing more to measure within its budget")
+        to_run = []
     # 2.–4. Ray, the workers and Tune; the merge; the units of shards the merge moved aside, again
-    rounds = _run_and_merge(run, sweep, opts, owner, checked, done, pending)
+    rounds = _run_and_merge(run, sweep, opts, owner, checked, done, to_run)
     left = len(left_to_run(run, sweep, opts.share)[1]) if sweep.search.strategy == "grid" else 0
     return SweepOutcome(
         total=len(trials),

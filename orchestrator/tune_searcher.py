@@ -43,6 +43,12 @@ def tune_plan(run: RunFolder, sweep: Sweep, pending: list[Trial], n_chunks: int)
     return TunePlan({}, {"search_alg": searcher, "num_samples": len(pending)})
 
 
+def search_asks_now(run: RunFolder, sweep: Sweep) -> bool:
+    """Whether a launch or resume has a trial to run: a grid, always; a search, where it asks for one
+    now, told what the folder holds (not once its budget is spent): otherwise no Ray, no worker."""
+    return sweep.search.strategy == "grid" or resume_search(run, sweep).ask() is not None
+
+
 def qualities(sweep: Sweep) -> list[tuple[str, str]]:
     """The quality columns a sweep scores, each with its direction."""
     scored = (("clap_mean", sweep.quality.clap), ("fad", sweep.quality.fad_reference))

@@ -109,7 +109,9 @@ def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_
         [*cli, "resume", str(run.root), "--no-progress", *ray], capture_output=True, text=True, timeout=900
     )
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
-    assert finished <= run.finished_trial_ids()
+    # the launch spent the budget: the resume joins no Ray and starts no worker (plans no attempt)
+    assert run.attempt_log("plan", 1).exists() and not run.attempt_log("plan", 2).exists()
+    assert run.finished_trial_ids() == finished
     keys = Counter(
         (r["trial_id"], r["repeat"], r["prompt_id"]) for r in pq.read_table(run.results).to_pylist()
     )
