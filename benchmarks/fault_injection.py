@@ -503,11 +503,12 @@ def ray_leftovers(root: Path) -> dict:
 
     import ray
 
+    from t2a_ray.orchestrator.ray_token import default_token_file
     from t2a_ray.orchestrator.runner import ray_session
 
     with ray_session(LaunchOptions(gpus=1, progress=False)):
         session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
-    token = Path.home() / ".ray" / "auth_token"
+    token = default_token_file()
     mode = oct(stat_.S_IMODE(token.stat().st_mode)) if token.exists() else None
     return {
         "fault": "a local Ray started and stopped",

@@ -20,6 +20,7 @@ import pytest
 from test_faults import small_disk  # noqa: F401 — the fixture (a 2 MiB tmpfs, as root)
 from test_sweeps import make_run, rows  # noqa: I001 — sibling test modules
 
+from t2a_ray.orchestrator.ray_token import default_token_file
 from t2a_ray.orchestrator.runner import LaunchOptions, ray_session, run_sweep
 from t2a_ray.runfolder import RunFolder
 from t2a_ray.schema import ShardError, check_footer, read_checked
@@ -149,6 +150,6 @@ def test_a_local_ray_leaves_its_token_owner_only_and_no_session_folder(tmp_path)
         session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
         assert session.is_dir()
     assert not session.exists()
-    token = Path.home() / ".ray" / "auth_token"
+    token = default_token_file()
     if token.exists():  # Ray turned its token authentication on for the local Ray
         assert stat.S_IMODE(token.stat().st_mode) == 0o600
