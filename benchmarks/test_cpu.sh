@@ -4,7 +4,7 @@
 # The suite is CPU-bound on the 2-core machine, so CPU seconds, not wall time, say what a test costs it,
 # whatever else the machine is doing.
 # usage: benchmarks/test_cpu.sh TESTID... > OUT   (one line per test: cpu_s, wall_s, exit, left, id)
-#        benchmarks/test_cpu.sh --suite > OUT     (the whole `make test` run as one)
+#        [JOBS=N] benchmarks/test_cpu.sh --suite > OUT   (the whole suite as `make test` runs it, -n N)
 set -uo pipefail
 py=${PYTHON:-.venv/bin/python}
 echo "# $(date -u +%FT%TZ) $(hostname), $(nproc) cores, commit $(git rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -23,7 +23,7 @@ run() {  # run "$@" in a new cgroup; print "cpu_s wall_s exit left"
 }
 echo "#   cpu_s   wall_s exit left test"
 if [ "${1:-}" = "--suite" ]; then
-  run "$py" -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=0 -rfE; echo "make test"
+  run "$py" -m pytest -q -p no:cacheprovider -n "${JOBS:-2}" --dist worksteal --durations=0 -rfE; echo "the suite, -n ${JOBS:-2}"
   cp /tmp/test_cpu-last.log "${SUITE_LOG:-/tmp/test_cpu-suite.log}"
   exit
 fi
