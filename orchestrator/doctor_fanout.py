@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2a_ray.errors import MeteringError
+from t2a_ray.errors import MeteringError, root_cause
 from t2a_ray.metering import doctor
 from t2a_ray.metering.clock import Clock
 from t2a_ray.metering.doctor import FAIL, PASS, WARN, Check
@@ -235,7 +235,6 @@ def run_doctor(
         # on a machine starts no Ray and waits for no Ray import
         import ray
 
-        from t2a_ray.orchestrator.feed import root_cause
         from t2a_ray.orchestrator.pool import gather
         from t2a_ray.orchestrator.runner import LaunchOptions, ray_session
 

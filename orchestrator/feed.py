@@ -16,7 +16,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from t2a_ray.errors import StorageError
+from t2a_ray.errors import StorageError, root_cause
 from t2a_ray.frozen import load_run_sweep
 from t2a_ray.orchestrator.crashes import REQUEUE_LIMIT, crash_error, had_started, new_token
 from t2a_ray.orchestrator.plan import SweepStopped, parse_unit_id
@@ -221,9 +221,3 @@ def write_failed_trial(run: RunFolder, unit_id: str, error: str) -> dict[str, An
     outcome = TrialOutcome(trial_id, "failed", len(rows), None, 0.0, 0.0, error, unit_id=unit_id)
     write_shard(run, sweep, unit_id, rows, outcome)
     return outcome.as_dict()
-
-
-def root_cause(e: BaseException) -> str:
-    cause = getattr(e, "cause", None) or e
-    text = f"{type(cause).__name__}: {cause}".splitlines()
-    return text[0][:500] if text else type(cause).__name__

@@ -57,10 +57,10 @@ from ray.tune import Callback
 from ray.tune.logger import JsonLoggerCallback
 
 from t2a_ray.config import Sweep, Trial
-from t2a_ray.errors import ConfigError, StorageError, T2ARayError
+from t2a_ray.errors import ConfigError, StorageError, T2ARayError, root_cause
 from t2a_ray.frozen import open_run, shard_owner
 from t2a_ray.orchestrator import reaper
-from t2a_ray.orchestrator.feed import RetryPolicy, Sender, finish_unit, root_cause, tune_trial
+from t2a_ray.orchestrator.feed import RetryPolicy, Sender, finish_unit, tune_trial
 from t2a_ray.orchestrator.launch_timeline import LaunchTimeline
 from t2a_ray.orchestrator.plan import chunk_units
 from t2a_ray.orchestrator.pool import HEAD_NODE_RESOURCE, Pool, gather

@@ -212,9 +212,8 @@ rm -f "$MARK\""""
 def _cluster_block(job: SlurmJob) -> str:
     """2.–4. Ray's head, then its workers; the sweep from the head; Ray down."""
     run = job.run
-    gpus = (
-        f" --num-gpus={job.allocation.gpus_per_node}" if job.logical_gpus else ""
-    )  # else: CUDA_VISIBLE_DEVICES
+    # Ray's logical GPUs are told; real ones Ray reads from CUDA_VISIBLE_DEVICES
+    gpus = f" --num-gpus={job.allocation.gpus_per_node}" if job.logical_gpus else ""
     if job.sweep_path is not None:
         sets = "".join(f" --set {shlex.quote(o)}" for o in job.overrides)
         launch = (

@@ -72,3 +72,11 @@ def _short_repr(value: object, limit: int = 200) -> str:  # a whole path, not a 
 def _one_line(text: str) -> str:
     """`text` with its line breaks escaped (as repr writes them): a message stays one line."""
     return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def root_cause(e: BaseException) -> str:
+    """ "Type: message" of the error under `e` (a Ray task's error carries the worker's as `cause`),
+    its first line, at most 500 characters: a failed trial's or worker's reason in one line."""
+    cause = getattr(e, "cause", None) or e
+    text = f"{type(cause).__name__}: {cause}".splitlines()
+    return text[0][:500] if text else type(cause).__name__

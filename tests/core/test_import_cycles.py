@@ -29,7 +29,6 @@ CLI_EDGE = "t2a_ray/cli.py"  # each command imports what it needs inside itself
 # Function-level imports of the product outside the CLI, each justified in a comment at the import.
 LAZY = {
     ("adapters/_components.py", "t2a_ray.adapters._diffusers"),  # torch
-    ("orchestrator/doctor_fanout.py", "t2a_ray.orchestrator.feed"),  # Ray
     ("orchestrator/doctor_fanout.py", "t2a_ray.orchestrator.pool"),  # Ray
     ("orchestrator/doctor_fanout.py", "t2a_ray.orchestrator.runner"),  # Ray
     ("orchestrator/slurm.py", "t2a_ray.metering.gpu"),  # numpy and the meter on each node's check
