@@ -29,7 +29,7 @@ _NICE = {
     "energy_per_audio_s_j": "Energy per second of audio (J/s)",
     "latency_per_waveform_s": "Latency per waveform (s; lower is better)",
     "clap_mean": f"CLAP score (cosine; {_BETTER[QUALITY_METRICS['clap_mean']]})",
-    "clap": "CLAP score (higher is better)",
+    "clap": f"CLAP score ({_BETTER[QUALITY_METRICS['clap_mean']]})",  # a results CSV's own name for it
     "fad": f"FAD ({_BETTER[QUALITY_METRICS['fad']]})",
     "fad_inf": f"FAD∞ ({_BETTER[QUALITY_METRICS['fad_inf']]})",
     "steps": "Denoising steps",
