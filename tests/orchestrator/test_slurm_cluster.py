@@ -1,19 +1,25 @@
 """`t2a-ray slurm --submit` against a real Slurm: a one-node cluster (Debian's slurmctld, slurmd and
-munge, installed here if missing) started for these tests and stopped after them. A sweep on 2 logical
-GPUs is cancelled mid-sweep with scancel and submitted again: every row exactly once, and the rows of
-both jobs carry their job id; the same for a job array of 2 tasks sharing the run folder.
+munge, installed here if missing) started for these tests and stopped after them. One scenario, run once
+for the module (each job starts a Ray of its own, most of what these tests cost): a sweep on 2 logical
+GPUs submitted as a job array of 2 tasks sharing the run folder, cancelled with scancel once each task
+has run a unit, then submitted again as one plain job, which finishes it. Every row exactly once; the
+rows of both submissions carry their job id (the array's their task too); each task ran its own share
+of the units and no other. A cancelled attempt writes no `workers` log (its driver ends on SIGTERM), so
+the job that finishes is the plain one: its log shows the GPUs Ray handed out inside a batch job.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -181,13 +187,27 @@ def _submit(env, sweep: Path, out: Path, *args: str) -> str:
     return done.stderr.split("submitted job ")[1].split(":")[0]
 
 
-def _cancel_once_a_unit_is_done(env, run: RunFolder, job: str) -> int:
-    """scancel `job` as soon as one unit's shard exists; the number of shards at that moment."""
-    _wait_until(lambda: run.finished_trial_ids() or job not in " ".join(_jobs(env)), what="a first shard")
+def _cancel_once_each_task_ran_a_unit(env, run: RunFolder, array: str) -> int:
+    """scancel the job array `array` of 2 as soon as each task has finished a unit of its share (a
+    shard) and recorded its workers (`status` reads that record for the jobs an attempt ran in); the
+    number of shards at that moment."""
+    frozen = load_sweep(run.sweep_yaml)
+    others = [Share(task, 2).others(frozen) for task in (0, 1)]
+
+    def each_task_ran_a_unit() -> bool:
+        done = run.finished_trial_ids()
+        return all(done - o for o in others) and len(run.attempt_logs("gpus")) == 2
+
+    _wait_until(lambda: each_task_ran_a_unit() or not _running(env, array), what="a shard of each task")
     done_at_cancel = len(run.finished_trial_ids())
-    subprocess.run(["scancel", job], env=env, check=True)
-    _wait_until(lambda: not any(j.split("_")[0] == job for j in _jobs(env)), what=f"job {job} to end")
+    subprocess.run(["scancel", array], env=env, check=True)
+    _wait_until(lambda: not _running(env, array), what=f"job {array} to end")
     return done_at_cancel
+
+
+def _running(env, job: str) -> bool:
+    """Whether `job`, or a task of it where it is an array (`ID_TASK` in squeue), is still queued."""
+    return any(j.split("_")[0] == job for j in _jobs(env))
 
 
 def _rows(run: RunFolder):
@@ -198,57 +218,82 @@ def _units_of_rows(rows):
     return list(zip(rows["trial_id"], rows["repeat"], rows["prompt_id"], strict=True))
 
 
-def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_every_row_once(slurm, tmp_path):
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(SWEEP.format(name="cancelled"))
-    out = tmp_path / "runs"
-    run = RunFolder(out / "cancelled")
-    first = _submit(slurm, sweep, out)
-    at_cancel = _cancel_once_a_unit_is_done(slurm, run, first)
-    assert 0 < at_cancel < 8, "the first job was cancelled before it finished"
-    second = _submit(slurm, sweep, out)  # the same name: the job resumes the run folder
-    _wait_until(lambda: second not in _jobs(slurm), what="the second job to end")
-    log = (run.slurm_dir / f"slurm-{second}.out").read_text()
-    assert run.results.exists(), log
-    rows = _rows(run)
-    units = _units_of_rows(rows)
-    assert len(units) == len(set(units)) == 4 * 2  # every (trial, repeat, prompt) exactly once
-    assert set(rows["slurm_job_id"]) == {first, second}  # the rows of both jobs, each with its id
-    assert rows["slurm_array_task_id"].isna().all()
-    # Ray inside the job gave its workers the scheduler's GPUs, one each, no other (logical GPUs here:
-    # held, not made visible to the worker)
-    workers = json.loads(run.attempt_log("workers", 2).read_text())
-    assert sorted(g for w in workers for g in w["ray_gpu_ids"]) == SCHEDULER_GPUS.split(",")
-    status = subprocess.run(
-        [*T2A, "status", str(run.root)], capture_output=True, text=True, check=True
-    ).stdout
-    assert f"submitted {first}, {second}" in status and f"attempt 2: {second}" in status
+@dataclass(frozen=True)
+class Resubmitted:
+    """What the scenario left: its run folder, the array's job id, the plain job's, how many units were
+    finished when the array was cancelled, and every job's output (printed by a failing assertion)."""
+
+    run: RunFolder
+    array: str
+    plain: str
+    done_at_cancel: int
+    logs: str
 
 
-def test_an_array_of_two_shares_one_run_folder_and_resubmitted_finishes_it(slurm, tmp_path):
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(SWEEP.format(name="array"))
-    out = tmp_path / "runs"
-    run = RunFolder(out / "array")
-    first = _submit(slurm, sweep, out, "--array", "2")
-    at_cancel = _cancel_once_a_unit_is_done(slurm, run, first)
-    assert 0 < at_cancel < 8, "the array was cancelled before it finished"
-    second = _submit(slurm, sweep, out, "--array", "2")
-    _wait_until(lambda: not any(j.split("_")[0] == second for j in _jobs(slurm)), what="the array to end")
-    logs = "\n".join(p.read_text() for p in sorted(run.slurm_dir.glob("slurm-*.out")))
+@pytest.fixture(scope="module")
+def resubmitted(slurm, tmp_path_factory) -> Resubmitted:
+    """An array of 2 tasks on 2 GPUs each, cancelled once each task has run a unit, then the same sweep
+    submitted again as one job on 2 GPUs, which finishes it: one run folder, three Rays (one per task,
+    one for the job), read by the tests below."""
+    root = tmp_path_factory.mktemp("resubmitted")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(SWEEP.format(name="resubmitted"))
+    out = root / "runs"
+    run = RunFolder(out / "resubmitted")
+    array = _submit(slurm, sweep, out, "--array", "2")
+    done_at_cancel = _cancel_once_each_task_ran_a_unit(slurm, run, array)
+    plain = _submit(slurm, sweep, out)  # the same name: the job resumes the run folder
+    _wait_until(lambda: not _running(slurm, plain), what="the plain job to end")
+    logs = "\n".join(f"{p.name}:\n{p.read_text()}" for p in sorted(run.slurm_dir.glob("slurm-*.out")))
+    return Resubmitted(run, array, plain, done_at_cancel, logs)
+
+
+def test_a_cancelled_array_submitted_again_as_one_job_finishes_the_sweep_with_every_row_once(resubmitted):
+    run, array, plain, logs = resubmitted.run, resubmitted.array, resubmitted.plain, resubmitted.logs
+    assert 0 < resubmitted.done_at_cancel < 8, "the array was cancelled before it finished"
     assert run.results.exists(), logs
     rows = _rows(run)
     units = _units_of_rows(rows)
-    assert len(units) == len(set(units)) == 4 * 2, logs
-    # each unit ran in the task of its share, and in no other (a task's SLURM_JOB_ID is its own)
+    assert len(units) == len(set(units)) == 4 * 2, logs  # every (trial, repeat, prompt) exactly once
+    # the rows of both submissions, each with its job id: the plain job's with no array task, the
+    # array's with their task; a task's SLURM_JOB_ID is its own: Slurm gives the array's id to one
+    # task and the next id it numbers to the other (the plain job, submitted after, comes after both)
+    from_plain = rows[rows["slurm_job_id"] == plain]
+    assert 0 < len(from_plain) < 8 and from_plain["slurm_array_task_id"].isna().all(), logs
+    from_array = rows[rows["slurm_job_id"] != plain]
+    assert set(from_array["slurm_array_task_id"]) == {0, 1}, logs
+    task_jobs = {
+        int(t): set(from_array[from_array["slurm_array_task_id"] == t]["slurm_job_id"]) for t in (0, 1)
+    }
+    ids = sorted((j for jobs in task_jobs.values() for j in jobs), key=int)  # one each: two in all
+    assert ids == [array, str(int(array) + 1)], logs
+    assert int(plain) > int(array) + 1
+    # Ray inside the job gave its workers the scheduler's GPUs, one each, no other (logical GPUs here:
+    # held, not made visible to the worker)
+    workers = json.loads(run.attempt_log("workers", 3).read_text())
+    assert sorted(g for w in workers for g in w["ray_gpu_ids"]) == SCHEDULER_GPUS.split(","), logs
+    status = subprocess.run(
+        [*T2A, "status", str(run.root)], capture_output=True, text=True, check=True
+    ).stdout
+    # the submissions, and each attempt with the job (and task) it ran in: the tasks' in the order
+    # they claimed an attempt, the plain job's last
+    assert f"submitted {array}, {plain}" in status, status
+    ran = re.findall(r"attempt (\d+): (\d+) \(task (\d+)\)", status)
+    assert sorted(a for a, _, _ in ran) == ["1", "2"], status
+    assert {int(t): {j} for _, j, t in ran} == task_jobs, status
+    assert f"attempt 3: {plain} " in status, status
+
+
+def test_an_array_of_two_shares_one_run_folder_each_task_its_own_units(resubmitted):
+    run, logs = resubmitted.run, resubmitted.logs
+    assert run.results.exists(), logs
+    rows = _rows(run)
+    # each unit the array ran ran in the task of its share, and in no other; each task ran some
     frozen = load_sweep(run.sweep_yaml)
     for task in (0, 1):
         others = Share(task, 2).others(frozen)
         ran_here = rows[rows["slurm_array_task_id"] == task]
-        assert len(ran_here) > 0
+        assert len(ran_here) > 0, logs
         assert (
             not {f"{t}.r{r}" for t, r in zip(ran_here["trial_id"], ran_here["repeat"], strict=True)} & others
-        )
-    # rows of both arrays (a task's SLURM_JOB_ID is its own; Slurm numbers the second array's after)
-    ids = {int(j) for j in rows["slurm_job_id"]}
-    assert min(ids) < int(second) <= max(ids), logs
+        ), logs
