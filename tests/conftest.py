@@ -43,6 +43,17 @@ def has_cuda() -> bool:
         return False
 
 
+def pytest_configure(config):
+    """Test processes (`-n N`) share the cores for torch's threads: each takes its share, unless the
+    caller set one. N processes each running as many threads as the machine has cores wait for each
+    other's threads by spinning (OpenMP), which multiplies the CPU seconds of every test that runs a
+    model in its own process (benchmarks/results/suite_time_cpu.md). Ray's workers get their own share.
+    Set here, in the process that starts the test processes, before any imports torch."""
+    n = getattr(config.option, "numprocesses", None)
+    if isinstance(n, int) and n > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // n)))
+
+
 def pytest_collection_modifyitems(config, items):
     items[:] = slow_first(items, _xdist_workers(config))
     # torchao stays out of the dev install: diffusers imports it wherever it is installed, which every
