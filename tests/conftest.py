@@ -3,15 +3,17 @@ same tests pass on a CPU-only machine and on a GPU host. Tests marked `gpu` use 
 
 Sweeps join one Ray per test process (`shared_ray`) rather than each starting their own — `run_sweep` and
 the CLI through CliRunner or in a subprocess, with `--address` — wherever a local Ray's own lifecycle is
-not what the test is about: a local Ray's start and stop is most of a small sweep's cost. What a launch's
-own local Ray does (loopback, reaper, session folder, Ctrl-C, kill -9, the demo, Slurm) is tested where
-the CLI runs in a subprocess without `--address`, and by `ray_session` itself."""
+not what the test is about: a local Ray's start and stop is most of a small sweep's cost. A command whose
+own process is not the subject runs in this one (`cli`). What a launch's own local Ray does (loopback,
+reaper, session folder, Ctrl-C, kill -9, the demo, Slurm) is tested where the CLI runs in a subprocess
+without `--address`, and by `ray_session` itself."""
 
 from __future__ import annotations
 
 import fcntl
 import importlib.util
 import os
+import signal
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -155,3 +157,31 @@ def shared_ray() -> Iterator[str]:
         yield cluster.address
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """`cli(*args)`: the `t2a-ray` command line run in this process (click's CliRunner), its
+    `exit_code`, `stdout` and `stderr` apart, as a user's terminal shows them. A subprocess would pay a
+    Python start and Ray's, Tune's and pandas' imports again (benchmarks/results/launch_cpu.md) for
+    what a test of a sweep does not look at. An exception the CLI does not catch (a user would see its
+    traceback) fails the test. What a command leaves in the process for its own lifetime — Tune's
+    Ctrl-C switch in the environment, the SIGINT handler, the Ctrl-Cs it counted — goes with the test."""
+    from click.testing import CliRunner
+
+    from t2a_ray.cli import main
+    from t2a_ray.orchestrator import runner
+
+    monkeypatch.setenv(LOGICAL_GPUS_ENV, "1")
+    # Tune's own Ctrl-C handler, which the CLI turns off for the rest of its process's life
+    tune_sigint = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        runner._SIGNALLED.clear()
+        if tune_sigint is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_sigint

@@ -1,5 +1,6 @@
 """Ctrl-C as a contract, through the real CLI in a subprocess: a CPU sweep on two logical GPUs gets
-SIGINT the way a terminal sends it (to the driver's whole process group), then `resume` finishes it.
+SIGINT the way a terminal sends it (to the driver's whole process group), then `resume` (in the test
+process, no part of what is interrupted) finishes it.
 
 No wall-clock limit here (a loaded machine keeps none): "within seconds" is observed as "before the
 sweep would have finished by itself", "at once" as "before the first Ctrl-C's orderly stop reached
@@ -83,17 +84,11 @@ def wait_for_trials(proc: subprocess.Popen, run: RunFolder, n: int, log: Path) -
     assert len(run.finished_trial_ids()) < TRIALS, "the sweep ended before it could be interrupted"
 
 
-def resume_and_check_exactly_once(run: RunFolder, done_before: dict[str, int], address: str) -> None:
-    """The resume joins the test process's Ray at `address` (with its token), on one worker: the
-    interrupted launch's own Ray and its two workers are what these tests are about."""
-    result = subprocess.run(
-        [*CLI, "resume", str(run.root), "--gpus", "1", "--no-progress", "--address", address],
-        env={**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def resume_and_check_exactly_once(cli, run: RunFolder, done_before: dict[str, int], address: str) -> None:
+    """The resume runs in this process (`cli`) and joins its Ray at `address`, on one worker: the
+    interrupted launch's own process, its Ray and its two workers are what these tests are about."""
+    result = cli("resume", run.root, "--gpus", "1", "--no-progress", "--address", address)
+    assert result.exit_code == 0, result.output[-3000:]
     assert f"skipped {len(done_before)} already done" in result.stderr
     ids = {t.trial_id for t in load_sweep(run.sweep_yaml).trials()}
     rows = pq.read_table(run.results).to_pylist()
@@ -113,7 +108,7 @@ def interrupted_line(log: Path) -> re.Match:
 
 
 def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(
-    tmp_path, ray_tmpdir, shared_ray
+    tmp_path, ray_tmpdir, shared_ray, cli
 ):
     proc, run, log = launch(tmp_path, ray_tmpdir)
     wait_for_trials(proc, run, 2, log)
@@ -139,10 +134,14 @@ def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(
     ):
         assert -1 < text.find(said) < first_trial, said
     assert "sweep i: 10 trials × 1 repeat × 1 prompt" in text
-    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray)
+    resume_and_check_exactly_once(
+        cli, run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray
+    )
 
 
-def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path, ray_tmpdir, shared_ray):
+def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(
+    tmp_path, ray_tmpdir, shared_ray, cli
+):
     proc, run, log = launch(tmp_path, ray_tmpdir)
     wait_for_trials(proc, run, 1, log)
     ray_processes = descendants(proc.pid)
@@ -161,7 +160,9 @@ def test_a_second_ctrl_c_exits_at_once_and_takes_rays_processes_with_it(tmp_path
     assert alive_after(ray_processes, REAPED_WITHIN_S) == []
     done = run.finished_trial_ids()
     assert int(found[1]) <= len(done) and int(found[1]) + int(found[2]) == TRIALS
-    resume_and_check_exactly_once(run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray)
+    resume_and_check_exactly_once(
+        cli, run, {tid: run.shard(tid).stat().st_mtime_ns for tid in done}, shared_ray
+    )
 
 
 def test_a_third_ctrl_c_does_not_start_the_second_ones_exit_over():

@@ -116,21 +116,17 @@ def test_a_shard_with_one_flipped_bit_runs_again_in_the_same_resume_and_no_row_i
     assert len(keys) == 10 and set(keys.values()) == {1}
 
 
-def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk, shared_ray):  # noqa: F811
+def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk, shared_ray, cli):  # noqa: F811
     config = sweep_file(tmp_path, [1, 2], "full")
     out = small_disk / "runs"
     run = RunFolder(out / "same")
     ray = ["--gpus", "0", "--address", shared_ray]  # a full disk is the subject, not a local Ray
-    launch = subprocess.run(
-        [*CLI, "launch", "--config", str(config), "--out", str(out), "--no-progress", *ray],
-        env=ENV,
-        capture_output=True,
-        text=True,
-    )
-    assert launch.returncode == 0, launch.stderr[-2000:]
+    launch = cli("launch", "--config", config, "--out", out, "--no-progress", *ray)  # sets the scene
+    assert launch.exit_code == 0, launch.output[-2000:]
     next(run.shard_paths().__iter__()).unlink()  # a unit left to run
     with open(small_disk / "ballast", "wb") as f:
         f.write(b"\0" * shutil.disk_usage(small_disk).free)
+    # a process: everything on its stderr (Ray's loggers, a traceback) is what a user would see
     resume = subprocess.run(
         [*CLI, "resume", str(run.root), "--no-progress", *ray],
         env=ENV,

@@ -32,7 +32,7 @@ search: {strategy: pareto, budget: {trials: 3}}
 """
 
 
-def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path, shared_ray):
+def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path, shared_ray, cli):
     config = tmp_path / "s.yaml"
     config.write_text(textwrap.dedent(SEARCH))
     env = {**os.environ, "T2A_RAY_LOGICAL_GPUS": "1"}
@@ -50,16 +50,9 @@ def test_a_pareto_sweep_stops_at_its_budget_and_resumes_after_kill_9(tmp_path, s
     proc.wait()
     before = run.finished_trial_ids()
     assert 1 <= len(before) < 3
-    # the launch killed is a driver with its own Ray; the resume joins the test process's Ray
-    resume = ["resume", str(run.root), "--gpus", "1", "--no-progress", "--address", shared_ray]
-    result = subprocess.run(
-        [sys.executable, "-m", "t2a_ray.cli", *resume],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # the launch killed is a driver with its own Ray; the resume runs in this process and joins its Ray
+    result = cli("resume", run.root, "--gpus", "1", "--no-progress", "--address", shared_ray)
+    assert result.exit_code == 0, result.output[-3000:]
     after = run.finished_trial_ids()
     assert before <= after and len(after) == 3  # the budget: 3 trials in all, none lost
     table = pq.read_table(run.results).to_pylist()
@@ -87,16 +80,17 @@ search: {strategy: pareto}
 """
 
 
-def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_resumes(tmp_path, shared_ray):
+def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_resumes(
+    tmp_path, shared_ray, cli
+):
     """stable-audio-open has no `scheduler`: a missing value in the search's grid, once a crash. The
-    launch and the resume join the test process's Ray, on the CPU as a local launch here would run."""
+    launch and the resume run in this process and join its Ray, on the CPU as a local launch here would
+    run."""
     config = tmp_path / "study.yaml"
     config.write_text(textwrap.dedent(STUDY))
-    cli = [sys.executable, "-m", "t2a_ray.cli"]
     ray = ["--address", shared_ray, "--gpus", "0"]
-    launch = [*cli, "launch", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress", *ray]
-    result = subprocess.run(launch, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    result = cli("launch", "--config", config, "--out", tmp_path / "runs", "--no-progress", *ray)
+    assert result.exit_code == 0, result.output[-5000:]
     run = RunFolder(tmp_path / "runs" / "study")
     finished = run.finished_trial_ids()
     assert 3 <= len(finished) < 18  # each model's cheapest, then what the budget allows
@@ -105,10 +99,8 @@ def test_a_pareto_study_of_models_with_different_parameters_runs_to_the_end_and_
         r"Search pareto \(budget energy_fraction 0\.3\): \d+ configurations of 18 measured", result.stdout
     )
     assert '{"id"' not in result.stdout  # models by name
-    again = subprocess.run(
-        [*cli, "resume", str(run.root), "--no-progress", *ray], capture_output=True, text=True, timeout=900
-    )
-    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    again = cli("resume", run.root, "--no-progress", *ray)
+    assert again.exit_code == 0, again.output[-5000:]
     # the launch spent the budget: the resume joins no Ray and starts no worker (plans no attempt)
     assert run.attempt_log("plan", 1).exists() and not run.attempt_log("plan", 2).exists()
     assert run.finished_trial_ids() == finished

@@ -257,7 +257,7 @@ def _launch_cmd(config: Path, out: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("placement", ["pack", "spread"])
-def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path, placement, shared_ray):
+def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path, placement, shared_ray, cli):
     config = tmp_path / "k.yaml"
     config.write_text(
         textwrap.dedent(f"""
@@ -293,17 +293,10 @@ def test_kill_9_of_the_driver_then_resume_gives_every_row_exactly_once(tmp_path,
     assert 3 <= len(finished) < 20  # one unit per repeat, under either placement
     trials_done = sum(trial_done(t.trial_id, finished, 2) for t in load_sweep(run.sweep_yaml).trials())
     written = {p: p.stat().st_mtime_ns for p in run.shard_paths()}
-    result = subprocess.run(
-        # the resume joins the test process's Ray: the killed driver's own Ray is what this test is about.
-        # One worker: the placement the launch froze holds for a resume on any number of workers
-        [sys.executable, "-m", "t2a_ray.cli", "resume", str(run.root), "--gpus", "1", "--no-progress"]
-        + ["--address", shared_ray],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # the resume runs in this process and joins its Ray: the killed driver and its own Ray are what this
+    # test is about. One worker: the placement the launch froze holds for a resume on any number of workers
+    result = cli("resume", run.root, "--gpus", "1", "--no-progress", "--address", shared_ray)
+    assert result.exit_code == 0, result.output[-3000:]
     skipped = int(re.search(r"skipped (\d+) already done", result.stderr).group(1))
     assert skipped >= trials_done  # workers may finish the unit in hand before they go
     assert all(p.stat().st_mtime_ns == t for p, t in written.items())  # no finished unit ran again
