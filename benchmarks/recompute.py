@@ -282,6 +282,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/prefetch_cpu.md": ("benchmarks/results/prefetch_cpu.json",),
     "benchmarks/results/ray_start_cpu.md": ("benchmarks/results/ray_start_cpu.json",),
     "benchmarks/results/launch_cpu.md": ("benchmarks/results/launch_cpu/*.json",),
+    "benchmarks/results/resume_driver_cpu.md": ("benchmarks/results/resume_driver_cpu.json",),
     "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
     "benchmarks/results/runtime_gross_net_h200.md": ("docs/results/h200/runtime/*/results.parquet",),
     "benchmarks/results/adapters_fullsize_h100.md": None,
@@ -294,6 +295,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/launch_overhead_cpu.md": None,
     "benchmarks/results/hostile_inputs.md": None,
     "benchmarks/results/tiny_audio_levels.md": None,
+    "benchmarks/results/cli_in_process_cpu.md": None,
 }
 
 

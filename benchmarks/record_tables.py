@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -319,6 +320,9 @@ def _tables() -> list[TableCheck]:
     out += [
         TableCheck("benchmarks/results/prefetch_cpu.md", "| model | prefetch |", prefetch_runs),
         TableCheck("benchmarks/results/ray_start_cpu.md", "| run | CPU s |", ray_start_runs),
+        TableCheck(
+            "benchmarks/results/resume_driver_cpu.md", "| round | subprocess CPU s |", resume_driver_rounds
+        ),
         TableCheck("benchmarks/results/launch_cpu.md", "| run | code | CPU s |", launch_cpu_runs),
         TableCheck("benchmarks/results/launch_cpu.md", "| processes | how many |", launch_cpu_processes),
         TableCheck(
@@ -464,6 +468,16 @@ def prefetch_runs() -> Body:
 
 def ray_start_runs() -> Body:
     return [[i, r["cpu_s"], r["wall_s"]] for i, r in enumerate(bench_json("ray_start_cpu.json")["runs"], 1)]
+
+
+def resume_driver_rounds() -> Body:
+    """Per round, a resume's driver CPU seconds as a subprocess and in-process; then their medians."""
+    runs = bench_json("resume_driver_cpu.json")
+    by = {how: [r["cpu_s"] for r in runs if r["how"] == how] for how in ("subprocess", "in-process")}
+    rounds = [
+        [i, sub, inp] for i, (sub, inp) in enumerate(zip(by["subprocess"], by["in-process"], strict=True))
+    ]
+    return [*rounds, ["median", statistics.median(by["subprocess"]), statistics.median(by["in-process"])]]
 
 
 def launch_cpu_runs() -> Body:

@@ -173,15 +173,11 @@ def cli(monkeypatch):
     from t2a_ray.orchestrator import runner
 
     monkeypatch.setenv(LOGICAL_GPUS_ENV, "1")
-    # Tune's own Ctrl-C handler, which the CLI turns off for the rest of its process's life
-    tune_sigint = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    # Tune's own Ctrl-C handler, which the CLI turns off for the rest of its process's life: as it was after
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)
     handler = signal.getsignal(signal.SIGINT)
     try:
         yield lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     finally:
         signal.signal(signal.SIGINT, handler)
         runner._SIGNALLED.clear()
-        if tune_sigint is None:
-            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_sigint

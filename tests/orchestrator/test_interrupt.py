@@ -76,11 +76,17 @@ def raylet_was_asked_to_stop(ray_tmpdir: Path) -> bool:
     return "received SIGTERM" in log.read_text(errors="replace")
 
 
-def wait_for_trials(proc: subprocess.Popen, run: RunFolder, n: int, log: Path) -> None:
+def wait_for_trials(proc: subprocess.Popen, run: RunFolder, n: int, log: Path, printed: str = "") -> None:
+    """Until `n` trials have their shard and the launch has printed `printed` (its progress line comes
+    after the shards it counts: Tune reports each trial's end to the driver later)."""
     deadline = time.monotonic() + NEVER_S
-    while len(run.finished_trial_ids()) < n and time.monotonic() < deadline and proc.poll() is None:
+
+    def reached() -> bool:
+        return len(run.finished_trial_ids()) >= n and printed in log.read_text()
+
+    while not reached() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    assert proc.poll() is None and len(run.finished_trial_ids()) >= n, log.read_text()[-3000:]
+    assert proc.poll() is None and reached(), log.read_text()[-3000:]
     assert len(run.finished_trial_ids()) < TRIALS, "the sweep ended before it could be interrupted"
 
 
@@ -111,7 +117,7 @@ def test_ctrl_c_stops_within_seconds_exits_130_and_resume_finishes_the_sweep(
     tmp_path, ray_tmpdir, shared_ray, cli
 ):
     proc, run, log = launch(tmp_path, ray_tmpdir)
-    wait_for_trials(proc, run, 2, log)
+    wait_for_trials(proc, run, 2, log, printed="trials ·")
     ray_processes = descendants(proc.pid)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=NEVER_S) == 130
