@@ -4,7 +4,9 @@ and `t2a-ray models` shows the limits of each weight mode."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -109,6 +111,24 @@ def test_a_duplicated_yaml_key_is_refused_naming_the_key_and_its_lines(write_swe
         load_sweep(write_sweep(nested))
     with pytest.raises(ConfigError, match="^.*sweep.yaml: name = 'u': given twice"):
         load_sweep(write_sweep(SWEEP_TEXT + "name: u\n"))
+
+
+def test_brackets_nested_too_deeply_are_refused_where_the_level_too_many_starts(write_sweep):
+    """Read without recursing past MAX_DEPTH: under a recursion limit that composing 300 levels would
+    exceed, the refusal still names the bracket that opens the 17th level."""
+    deep = write_sweep(SWEEP_TEXT + "x: " + "[" * 300 + "]" * 300 + "\n")
+    line = SWEEP_TEXT.count("\n") + 1
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 250)
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_sweep(deep)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert str(info.value).endswith(
+        f"(yaml) = 'line {line}, column 20': invalid YAML: nested too deeply"
+        " (at most 16 levels; a sweep file needs 5)"
+    )
 
 
 def test_a_duplicated_key_at_launch_is_exit_2(tmp_path, write_sweep):
