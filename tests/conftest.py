@@ -163,7 +163,7 @@ def shared_ray() -> Iterator[str]:
 def cli(monkeypatch):
     """`cli(*args)`: the `t2a-ray` command line run in this process (click's CliRunner), its
     `exit_code`, `stdout` and `stderr` apart, as a user's terminal shows them. A subprocess would pay a
-    Python start and Ray's, Tune's and pandas' imports again (benchmarks/results/launch_cpu.md) for
+    Python start and Ray's, Tune's and pandas' imports again (benchmarks/results/resume_driver_cpu.md) for
     what a test of a sweep does not look at. An exception the CLI does not catch (a user would see its
     traceback) fails the test. What a command leaves in the process for its own lifetime — Tune's
     Ctrl-C switch in the environment, the SIGINT handler, the Ctrl-Cs it counted — goes with the test."""

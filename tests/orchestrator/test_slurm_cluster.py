@@ -33,16 +33,19 @@ pytestmark = pytest.mark.slow
 
 T2A = [sys.executable, "-m", "t2a_ray.cli"]  # the job runs this same interpreter on its node
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
-# Long enough units that a scancel comes while some are still to run: 0.5–2 s each, 8 of them on 2 GPUs
-SWEEP = """
-name: {name}
+# Enough units, long enough, that a scancel comes while each task still has some of its share to run
+# (once each task has finished one, its workers may finish the two in hand): 0.5–4 s each, 16 of them
+STEPS = [2, 4, 6, 8, 10, 12, 14, 16]
+UNITS = len(STEPS) * 2  # two repeats of each trial
+SWEEP = f"""
+name: {{name}}
 models: [noop]
 weights: tiny
-grid: {{steps: [2, 4, 6, 8], step_time_s: 0.25}}
-prompts: {{text: ["a dog barks"]}}
+grid: {{{{steps: {STEPS}, step_time_s: 0.25}}}}
+prompts: {{{{text: ["a dog barks"]}}}}
 repeats: 2
 warmup: 0
-metering: {{min_window_s: 0.0, idle_baseline_s: 0}}
+metering: {{{{min_window_s: 0.0, idle_baseline_s: 0}}}}
 """
 # The GPUs "the scheduler gave": Ray, started inside the job, hands its workers these and no others
 SCHEDULER_GPUS = "3,5"
@@ -250,16 +253,16 @@ def resubmitted(slurm, tmp_path_factory) -> Resubmitted:
 
 def test_a_cancelled_array_submitted_again_as_one_job_finishes_the_sweep_with_every_row_once(resubmitted):
     run, array, plain, logs = resubmitted.run, resubmitted.array, resubmitted.plain, resubmitted.logs
-    assert 0 < resubmitted.done_at_cancel < 8, "the array was cancelled before it finished"
+    assert 0 < resubmitted.done_at_cancel < UNITS, "the array was cancelled before it finished"
     assert run.results.exists(), logs
     rows = _rows(run)
     units = _units_of_rows(rows)
-    assert len(units) == len(set(units)) == 4 * 2, logs  # every (trial, repeat, prompt) exactly once
+    assert len(units) == len(set(units)) == UNITS, logs  # every (trial, repeat, prompt) exactly once
     # the rows of both submissions, each with its job id: the plain job's with no array task, the
     # array's with their task; a task's SLURM_JOB_ID is its own: Slurm gives the array's id to one
     # task and the next id it numbers to the other (the plain job, submitted after, comes after both)
     from_plain = rows[rows["slurm_job_id"] == plain]
-    assert 0 < len(from_plain) < 8 and from_plain["slurm_array_task_id"].isna().all(), logs
+    assert 0 < len(from_plain) < UNITS and from_plain["slurm_array_task_id"].isna().all(), logs
     from_array = rows[rows["slurm_job_id"] != plain]
     assert set(from_array["slurm_array_task_id"]) == {0, 1}, logs
     task_jobs = {
