@@ -369,13 +369,6 @@ def load_sweep(
             getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
         )
         raise ConfigError("(yaml)", where, f"invalid YAML: {problem}", source) from None
-    except _TooDeep as e:
-        raise ConfigError(
-            "(yaml)",
-            f"line {e.mark.line + 1}, column {e.mark.column + 1}",
-            f"invalid YAML: nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)",
-            source,
-        ) from None
     except (ValueError, OverflowError) as e:
         # A tagged or implicit value Python cannot build: a date that does not exist (2024-02-30), an
         # integer of more than 4300 digits.
@@ -397,13 +390,6 @@ def load_sweep(
         raise
 
 
-class _TooDeep(Exception):
-    """A node nested deeper than MAX_DEPTH, at `mark`."""
-
-    def __init__(self, mark: yaml.Mark):
-        self.mark = mark
-
-
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's SafeLoader, except that a key given twice in one mapping is a ConfigError naming the
     key's path and both lines (PyYAML keeps the last silently; YAML 1.2 says keys are unique), and that a
@@ -417,7 +403,10 @@ class _StrictLoader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if len(self._path) > MAX_DEPTH:  # the document's node and MAX_DEPTH levels are on the path
-            raise _TooDeep(self.peek_event().start_mark)
+            raise yaml.composer.ComposerError(
+                problem=f"nested too deeply (at most {MAX_DEPTH} levels; a sweep file needs 5)",
+                problem_mark=self.peek_event().start_mark,
+            )
         if isinstance(index, yaml.ScalarNode):  # the value of a mapping key
             self._path.append(str(index.value))
         elif isinstance(index, int):  # an item of a sequence
