@@ -97,8 +97,9 @@ def stop_on_sigint(at_once: Callable[[], None]) -> Iterator[list[int]]:
     """Within: the first SIGINT raises `Interrupted` (the sweep unwinds: Ray stops, in-flight trials
     are killed); a second calls `at_once`, which must end the process. Yields the signals received,
     so that a caller can tell an interrupted sweep even if something swallowed the exception.
-    Tune's own handler (a last checkpoint, then its restore advice) is kept out."""
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    Tune's own handler (a last checkpoint, then its restore advice) is kept out, within only."""
+    tune_handler = os.environ.get(_TUNE_SIGINT)
+    os.environ[_TUNE_SIGINT] = "1"
     signalled = _SIGNALLED
     signalled.clear()
 
@@ -115,8 +116,13 @@ def stop_on_sigint(at_once: Callable[[], None]) -> Iterator[list[int]]:
         yield signalled
     finally:
         signal.signal(signal.SIGINT, previous)
+        if tune_handler is None:
+            os.environ.pop(_TUNE_SIGINT, None)
+        else:
+            os.environ[_TUNE_SIGINT] = tune_handler
 
 
+_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"  # read by Tune when a fit starts
 _SIGNALLED: list[int] = []  # the SIGINTs `stop_on_sigint` has received in this process
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
-import signal
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -165,19 +164,10 @@ def cli(monkeypatch):
     `exit_code`, `stdout` and `stderr` apart, as a user's terminal shows them. A subprocess would pay a
     Python start and Ray's, Tune's and pandas' imports again (benchmarks/results/resume_driver_cpu.md) for
     what a test of a sweep does not look at. An exception the CLI does not catch (a user would see its
-    traceback) fails the test. What a command leaves in the process for its own lifetime — Tune's
-    Ctrl-C switch in the environment, the SIGINT handler, the Ctrl-Cs it counted — goes with the test."""
+    traceback) fails the test."""
     from click.testing import CliRunner
 
     from t2a_ray.cli import main
-    from t2a_ray.orchestrator import runner
 
     monkeypatch.setenv(LOGICAL_GPUS_ENV, "1")
-    # Tune's own Ctrl-C handler, which the CLI turns off for the rest of its process's life: as it was after
-    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        yield lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        runner._SIGNALLED.clear()
+    return lambda *args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)

@@ -190,3 +190,10 @@ def test_a_third_ctrl_c_does_not_start_the_second_ones_exit_over():
         # (the runner's Tune callback raises where a Ctrl-C was received)
         runner._SIGNALLED.clear()
     assert calls == ["at_once"]
+
+
+def test_tunes_own_ctrl_c_handler_is_kept_out_within_and_as_it_was_after(monkeypatch):
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)
+    with stop_on_sigint(lambda: None):
+        assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"  # read by Tune as a fit starts
+    assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ  # a later fit in this process has Tune's own
