@@ -323,6 +323,9 @@ def _tables() -> list[TableCheck]:
         TableCheck(
             "benchmarks/results/resume_driver_cpu.md", "| round | subprocess CPU s |", resume_driver_rounds
         ),
+        TableCheck(
+            "benchmarks/results/thread_share_cpu.md", "| run | threads per test process |", thread_share_runs
+        ),
         TableCheck("benchmarks/results/launch_cpu.md", "| run | code | CPU s |", launch_cpu_runs),
         TableCheck("benchmarks/results/launch_cpu.md", "| processes | how many |", launch_cpu_processes),
         TableCheck(
@@ -478,6 +481,14 @@ def resume_driver_rounds() -> Body:
         [i, sub, inp] for i, (sub, inp) in enumerate(zip(by["subprocess"], by["in-process"], strict=True))
     ]
     return [*rounds, ["median", statistics.median(by["subprocess"]), statistics.median(by["in-process"])]]
+
+
+def thread_share_runs() -> Body:
+    """Each run of `thread_share_cpu.sh`, in order: its round, the threads it gave, CPU s and wall s."""
+    lines = [ln.split() for ln in (RESULTS / "thread_share_cpu.txt").read_text().splitlines()]
+    runs = [ln for ln in lines if ln and not ln[0].startswith("#")]
+    said = {"thread-per-core": "a thread per core", "shared": "the share"}
+    return [[i // 2 + 1, said[r[0]], float(r[1]), float(r[2])] for i, r in enumerate(runs)]
 
 
 def launch_cpu_runs() -> Body:

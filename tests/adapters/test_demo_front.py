@@ -11,18 +11,14 @@ from __future__ import annotations
 import csv
 
 import pytest
-from click.testing import CliRunner
 
 from t2a_ray.analysis.meaning import UNTRAINED_BANNER
-from t2a_ray.cli import main
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_scores_configurations_differently_and_its_front_leaves_some_out(tmp_path, shared_ray):
-    result = CliRunner().invoke(
-        main, ["launch", "--out", str(tmp_path), "--name", "demo", "--address", shared_ray]
-    )
+def test_the_demo_scores_configurations_differently_and_its_front_leaves_some_out(tmp_path, shared_ray, cli):
+    result = cli("launch", "--out", tmp_path, "--name", "demo", "--address", shared_ray)
     assert result.exit_code == 0, result.output[-4000:]
     report = tmp_path / "demo" / "report"
     with open(report / "configs.csv", newline="") as f:
