@@ -9,6 +9,8 @@ environment (`MARK`, set while Ray starts, so Ray's processes and the workers th
 which finds those started since the last refresh and already orphaned. It learns that the driver is
 gone from a pipe whose only writer is the driver: the kernel closes it on any exit, `kill -9` included.
 A listed process is matched by pid and start time, so a pid the system reused is never touched.
+A driver whose Ray stopped in order stands its reaper down (`stop`): it takes what is left of that Ray
+(the marked processes) and exits, rather than walk the driver's processes for the rest of its life.
 
     python -m t2a_ray.orchestrator.reaper DRIVER_PID   (stdin: the pipe)
 """
@@ -26,6 +28,8 @@ from pathlib import Path
 
 POLL_S = 0.5
 MARK = "T2A_RAY_DRIVER_PID"
+STAND_DOWN = b"q"
+STAND_DOWN_WAIT_S = 5.0
 
 
 def descendants(pid: int) -> set[tuple[int, str]]:
@@ -87,7 +91,8 @@ def marked(driver_pid: int) -> set[tuple[int, str]]:
 
 def kill_descendants() -> int:
     """From the driver itself: SIGKILL every process below it but its reaper (a second Ctrl-C)."""
-    return kill({p for p in descendants(os.getpid()) if p[0] not in _reapers})
+    reapers = {proc.pid for proc in _reapers}
+    return kill({p for p in descendants(os.getpid()) if p[0] not in reapers})
 
 
 def start() -> None:
@@ -105,7 +110,20 @@ def start() -> None:
         )
     finally:
         os.close(read_end)
-    _reapers[proc.pid] = write_end  # held open, never written, for the life of the driver
+    _reapers[proc] = write_end  # held open, written only by `stop`, for the life of the local Ray
+
+
+def stop() -> None:
+    """Stand this process's reaper down once its Ray has stopped: it kills the processes that still
+    carry this process's mark (that Ray's, nothing else of this process) and exits. Waits for it, so
+    that a Ray started next with the same mark is not taken for the last one's."""
+    for proc, write_end in list(_reapers.items()):
+        with contextlib.suppress(OSError):
+            os.write(write_end, STAND_DOWN)
+        os.close(write_end)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=STAND_DOWN_WAIT_S)
+        del _reapers[proc]
 
 
 @contextlib.contextmanager
@@ -123,7 +141,7 @@ def marking() -> Iterator[None]:
             os.environ[MARK] = previous
 
 
-_reapers: dict[int, int] = {}  # pid of this process's reaper -> the write end of its pipe
+_reapers: dict[subprocess.Popen, int] = {}  # this process's reaper -> the write end of its pipe
 
 
 def main(driver_pid: int) -> None:
@@ -133,9 +151,13 @@ def main(driver_pid: int) -> None:
         watched = {p for p in watched if start_time(p[0]) == p[1]}
         watched |= {p for p in descendants(driver_pid) if p[0] != me}
         ready, _, _ = select.select([sys.stdin], [], [], POLL_S)
-        if ready and not os.read(sys.stdin.fileno(), 1):  # EOF: the driver is gone
+        if not ready:
+            continue
+        if os.read(sys.stdin.fileno(), 1) == STAND_DOWN:  # the driver's Ray stopped in order
+            kill({p for p in marked(driver_pid) if p[0] != me})
+        else:  # EOF: the driver is gone
             kill(watched | {p for p in marked(driver_pid) if p[0] != me})
-            return
+        return
 
 
 if __name__ == "__main__":

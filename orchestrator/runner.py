@@ -371,6 +371,7 @@ def ray_session(opts: LaunchOptions) -> Iterator[int]:
     finally:
         ray.shutdown()
         if session_dir is not None:
+            reaper.stop()
             remove_session_dir(session_dir)
 
 

@@ -15,13 +15,17 @@ import importlib.util
 import os
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from t2a_ray.metering.gpu import LOGICAL_GPUS_ENV
 from t2a_ray.orchestrator.ray_token import ensure_local_token
+
+if TYPE_CHECKING:
+    from ray.cluster_utils import Cluster
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing can be downloaded here; fail fast if code tries
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
@@ -143,15 +147,31 @@ SHARED_RAY_GPUS = 2
 SHARED_RAY_CPUS = SHARED_RAY_GPUS + 2
 
 
+def quiet_cluster(**head: Any) -> Cluster:
+    """A Ray cluster of the test utilities, its head `head` (`num_cpus`, `num_gpus`), without the two
+    daemons no test reads: the autoscaler's monitor (the cluster is what the test builds) and the log
+    monitor, which forwards workers' output to drivers that turn it off and rescans every log file of
+    the session each second, so that it costs more the more jobs a cluster has run
+    (benchmarks/results/suite_cpu_by_process.md)."""
+    from ray.cluster_utils import Cluster
+
+    return Cluster(
+        initialize_head=True, head_node_args={"include_log_monitor": False, "no_monitor": True, **head}
+    )
+
+
+@pytest.fixture
+def ray_cluster() -> Callable[..., Cluster]:
+    """`ray_cluster(num_cpus=…, num_gpus=…)`: a `quiet_cluster` (`add_node` for more nodes); the test
+    shuts it down."""
+    return quiet_cluster
+
+
 @pytest.fixture(scope="session")
 def shared_ray() -> Iterator[str]:
     """The address of one local Ray for the whole test process (started on first use): pass it as
     `LaunchOptions(address=...)`. Each sweep is its own Ray job, whose actors go when it disconnects."""
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": SHARED_RAY_CPUS, "num_gpus": SHARED_RAY_GPUS}
-    )
+    cluster = quiet_cluster(num_cpus=SHARED_RAY_CPUS, num_gpus=SHARED_RAY_GPUS)
     try:
         yield cluster.address
     finally:

@@ -34,10 +34,8 @@ def exactly_once(run: RunFolder, expected: int) -> None:
     assert len(keys) == expected and set(keys.values()) == {1}
 
 
-def test_a_node_that_leaves_mid_sweep_loses_nothing(tmp_path):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 1})
+def test_a_node_that_leaves_mid_sweep_loses_nothing(tmp_path, ray_cluster):
+    cluster = ray_cluster(num_cpus=2, num_gpus=1)
     leaving = cluster.add_node(num_cpus=1, num_gpus=1)
     try:
         run = make_run(tmp_path, SLOW_NOOP)

@@ -20,6 +20,7 @@ import pytest
 from test_faults import small_disk  # noqa: F401 — the fixture (a 2 MiB tmpfs, as root)
 from test_sweeps import make_run, rows  # noqa: I001 — sibling test modules
 
+from t2a_ray.orchestrator import reaper
 from t2a_ray.orchestrator.ray_token import default_token_file
 from t2a_ray.orchestrator.runner import LaunchOptions, ray_session, run_sweep
 from t2a_ray.runfolder import RunFolder
@@ -139,13 +140,25 @@ def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk, s
     assert len(errors) == 1 and "No space left on device" in errors[0] and "t2a-ray resume" in errors[0]
 
 
-def test_a_local_ray_leaves_its_token_owner_only_and_no_session_folder(tmp_path):
+def test_a_local_ray_leaves_its_token_owner_only_no_session_folder_and_no_reaper(tmp_path):
     import ray
 
-    with ray_session(LaunchOptions(gpus=1, progress=False)):
-        session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
-        assert session.is_dir()
-    assert not session.exists()
+    bystander = subprocess.Popen(["sleep", "60"])  # a child of this process that is not Ray's
+    try:
+        with ray_session(LaunchOptions(gpus=1, progress=False)):
+            session = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+            assert session.is_dir()
+            (reaper_pid,) = [p.pid for p in reaper._reapers]
+            ray_processes = reaper.marked(os.getpid())
+            assert ray_processes  # the local Ray's, which its reaper would take after a kill -9
+        assert not session.exists()
+        # stood down once that Ray stopped: it polled this process's children for as long as it lived
+        assert reaper.start_time(reaper_pid) is None and not reaper._reapers
+        assert not [pid for pid, start in ray_processes if reaper.start_time(pid) == start]
+        assert bystander.poll() is None  # what is not Ray's is left alone
+    finally:
+        bystander.kill()
+        bystander.wait()
     token = default_token_file()
     if token.exists():  # Ray turned its token authentication on for the local Ray
         assert stat.S_IMODE(token.stat().st_mode) == 0o600

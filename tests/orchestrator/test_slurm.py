@@ -234,12 +234,10 @@ def test_a_node_that_does_not_share_the_run_folder_is_told_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_script_waits_for_the_head_then_for_every_node_of_the_allocation():
+def test_the_script_waits_for_the_head_then_for_every_node_of_the_allocation(ray_cluster):
     """Two Ray nodes in one machine stand for an allocation of two: the wait the script runs between
     the head and its workers, and before the sweep, counts the nodes that joined."""
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1})
+    cluster = ray_cluster(num_cpus=1, num_gpus=1)
     try:
         address = cluster.address
         assert wait_for_nodes(address, 1, steps=[]) is None

@@ -221,10 +221,8 @@ def test_a_trial_that_always_kills_its_worker_becomes_failed_rows_after_the_retr
     assert len(failed) == 1 and "worker process died" in failed[0]["error"]
 
 
-def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 1})
+def test_workers_spread_over_the_nodes_of_a_cluster(tmp_path, ray_cluster):
+    cluster = ray_cluster(num_cpus=1, num_gpus=1)
     for _ in range(2):
         cluster.add_node(num_cpus=1, num_gpus=1)
     try:
