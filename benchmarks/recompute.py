@@ -284,6 +284,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/launch_cpu.md": ("benchmarks/results/launch_cpu/*.json",),
     "benchmarks/results/resume_driver_cpu.md": ("benchmarks/results/resume_driver_cpu.json",),
     "benchmarks/results/thread_share_cpu.md": ("benchmarks/results/thread_share_cpu.txt",),
+    "benchmarks/results/suite_cpu_by_process.md": ("benchmarks/results/suite_cpu_by_process/*.json",),
     "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
     "benchmarks/results/runtime_gross_net_h200.md": ("docs/results/h200/runtime/*/results.parquet",),
     "benchmarks/results/adapters_fullsize_h100.md": None,

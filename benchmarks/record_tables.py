@@ -332,6 +332,10 @@ def _tables() -> list[TableCheck]:
             "benchmarks/results/prefetch_cpu.md", "| model | first load s without", prefetch_means, keys=1
         ),
         TableCheck("benchmarks/results/cluster_scale_noop_cpu.md", "| what | figure", cluster_scale),
+        TableCheck(SUITE_BY_PROCESS, "| processes | c73bf90: how many |", suite_by_process_table, keys=1),
+        TableCheck(
+            SUITE_BY_PROCESS, "| run | CPU s of the processes that run sweeps |", suite_budget, keys=1
+        ),
     ]
     out.append(TableCheck(DOCTOR, "| GPU | # | check", doctor_table, keys=2))
     latest = (
@@ -531,6 +535,71 @@ def launch_cpu_processes() -> Body:
         "ray": "Ray's daemons of a local Ray, and t2a-ray's reaper",
     }
     return [[labels[g], len(v), round(sum(v), 2)] for g, v in groups.items()]
+
+
+# The groups of a test suite's processes (benchmarks/cpu_by_process.py), first match wins: a command line
+# holds a pytest temporary path wherever a test ran it, so the t2a-ray commands are told apart first.
+SUITE_GROUPS = [
+    ("t2a-ray commands run by tests (`t2a_ray.cli`)", lambda p: "t2a_ray.cli" in p["cmd"]),
+    ("reapers", lambda p: "t2a_ray.orchestrator.reaper" in p["cmd"]),
+    ("pytest and its test processes", lambda p: "pytest" in p["cmd"][:60] or "exec(eval(" in p["cmd"]),
+    ("GPU workers (`ray::Worker`)", lambda p: p["cmd"].startswith("ray::Worker")),
+    ("Tune trial processes (`ray::ImplicitFunc`)", lambda p: p["cmd"].startswith("ray::ImplicitFunc")),
+    ("dispatchers (`ray::Dispatcher`)", lambda p: p["cmd"].startswith("ray::Dispatcher")),
+    ("Ray's log monitors", lambda p: "log_monitor.py" in p["cmd"]),
+    (
+        "Ray's other daemons (GCS, raylet, agents, dashboard, autoscaler monitor, idle workers)",
+        lambda p: (
+            any(k in p["cmd"] for k in ("gcs_server", "raylet", "dashboard", "monitor.py", "/agent"))
+            or p["cmd"].startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::IDLE"))
+        ),
+    ),
+    ("everything else (Slurm, doctors' and tests' own subprocesses)", lambda p: True),
+]
+
+
+SUITE_BY_PROCESS = "benchmarks/results/suite_cpu_by_process.md"
+
+
+def suite_by_process_table() -> Body:
+    """The two runs side by side: per group, each run's processes and CPU seconds."""
+    before, after = suite_processes("c73bf90"), suite_processes("650bad9")
+    return {(b[0],): [b[1], b[2], a[1], a[2]] for b, a in zip(before, after, strict=True)}
+
+
+def suite_processes(run: str) -> list[list[Expected]]:
+    """One suite's processes by group (`SUITE_GROUPS`): how many, their CPU seconds; then the
+    groups' sum and the cgroup's total (processes shorter than a poll count in the total only)."""
+    d = bench_json(f"suite_cpu_by_process/{run}.json")
+    groups: dict[str, list[float]] = {label: [] for label, _ in SUITE_GROUPS}
+    for p in d["processes"]:
+        label = next(label for label, matches in SUITE_GROUPS if matches(p))
+        groups[label].append(p["cpu_s"])
+    rows = [[label, len(v), round(sum(v), 1)] for label, v in groups.items()]
+    return [
+        *rows,
+        ["sum of the processes", sum(r[1] for r in rows), round(sum(r[2] for r in rows), 1)],
+        ["the cgroup's total", None, d["cpu_s"]],
+    ]
+
+
+# The groups above that run sweeps: every process but the tests' own and the miscellany
+SWEEP_GROUPS = [label for label, _ in SUITE_GROUPS[:-1] if not label.startswith("pytest")]
+MAKE_TEST_GOAL_S = 6 * 60
+MACHINE_CORES = 2
+
+
+def suite_budget() -> Body:
+    """Per run (the records' two, in order): the sweeps' processes' CPU seconds, how many sweep attempts
+    ran (one dispatcher each), their mean; then what two cores give in six minutes."""
+    out = {}
+    for run in ("c73bf90", "650bad9"):
+        groups = {r[0]: r for r in suite_processes(run)}
+        sweeps = sum(groups[g][2] for g in SWEEP_GROUPS)
+        attempts = groups["dispatchers (`ray::Dispatcher`)"][1]
+        out[(run,)] = [round(sweeps, 1), attempts, round(sweeps / attempts, 1)]
+    out[("six minutes of two cores",)] = [MAKE_TEST_GOAL_S * MACHINE_CORES, None, None]
+    return out
 
 
 def prefetch_means() -> Body:
