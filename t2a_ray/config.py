@@ -357,17 +357,7 @@ def load_sweep(
     except UnicodeDecodeError:
         raise ConfigError("(file)", path.name, "not UTF-8 text", source) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        # A ReaderError (a character YAML refuses) has a position but no mark: make one.
-        if mark is None and isinstance(getattr(e, "position", None), int):
-            line = text.count("\n", 0, e.position)
-            mark = yaml.Mark(
-                path.name, e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None
-            )
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = (
-            getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
-        )
+        where, problem = _yaml_problem(e, text)
         raise ConfigError("(yaml)", where, f"invalid YAML: {problem}", source) from None
     except (ValueError, OverflowError) as e:
         # A tagged or implicit value Python cannot build: a date that does not exist (2024-02-30), an
@@ -437,6 +427,18 @@ class _StrictLoader(yaml.SafeLoader):
         return node
 
 
+def _yaml_problem(e: yaml.YAMLError, text: str) -> tuple[str, str]:
+    """Where in `text` PyYAML's error `e` is ("line L, column C") and what it says."""
+    mark = getattr(e, "problem_mark", None)
+    # A ReaderError (a character YAML refuses) has a position but no mark: make one.
+    if mark is None and isinstance(getattr(e, "position", None), int):
+        line = text.count("\n", 0, e.position)
+        mark = yaml.Mark("", e.position, line, e.position - (text.rfind("\n", 0, e.position) + 1), None, None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+    problem = getattr(e, "problem", None) or (str(e).splitlines()[0] if mark else None) or "cannot be parsed"
+    return where, problem
+
+
 def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
     """A copy of `doc` with each "a.b.c=VALUE" set (VALUE read as YAML; missing mappings created)."""
     if not overrides:
@@ -449,8 +451,9 @@ def apply_overrides(doc: Any, overrides: tuple[str, ...]) -> Any:
             raise ConfigError("--set", item, "must be KEY=VALUE, e.g. weights=random or grid.steps=[10,25]")
         try:
             value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
-        except yaml.YAMLError:
-            raise ConfigError("--set", item, "the value is not valid YAML") from None
+        except yaml.YAMLError as e:
+            where, problem = _yaml_problem(e, text)
+            raise ConfigError("--set", item, f"the value is not valid YAML: {problem} ({where})") from None
         except ConfigError as e:  # a key given twice inside the value
             raise ConfigError("--set", item, f"the value gives {e.key_path} twice") from None
         if not isinstance(doc, Mapping):

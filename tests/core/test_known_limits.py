@@ -134,7 +134,8 @@ def test_brackets_nested_too_deeply_are_refused_where_the_level_too_many_starts(
 def test_a_set_value_nested_too_deeply_is_refused_in_one_line(tmp_path, write_sweep):
     result, _ = launch(tmp_path, write_sweep(SWEEP_TEXT), "--gpus", "0", "--set", "x=" + "[" * 20 + "]" * 20)
     assert result.exit_code == 2 and result.output.count("\n") == 1
-    assert "the value is not valid YAML" in result.output
+    assert "the value is not valid YAML: nested too deeply (at most 16 levels" in result.output
+    assert "(line 1, column 18)" in result.output  # the 17th level's bracket
 
 
 def test_a_duplicated_key_at_launch_is_exit_2(tmp_path, write_sweep):
