@@ -153,10 +153,11 @@ def main(driver_pid: int) -> None:
         ready, _, _ = select.select([sys.stdin], [], [], POLL_S)
         if not ready:
             continue
+        rays = {p for p in marked(driver_pid) if p[0] not in (me, driver_pid)}
         if os.read(sys.stdin.fileno(), 1) == STAND_DOWN:  # the driver's Ray stopped in order
-            kill({p for p in marked(driver_pid) if p[0] != me})
+            kill(rays)
         else:  # EOF: the driver is gone
-            kill(watched | {p for p in marked(driver_pid) if p[0] != me})
+            kill(watched | rays)
         return
 
 

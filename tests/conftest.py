@@ -150,8 +150,8 @@ SHARED_RAY_CPUS = SHARED_RAY_GPUS + 2
 def quiet_cluster(**head: Any) -> Cluster:
     """A Ray cluster of the test utilities, its head `head` (`num_cpus`, `num_gpus`), without the two
     daemons no test reads: the autoscaler's monitor (the cluster is what the test builds) and the log
-    monitor, which forwards workers' output to drivers that turn it off and rescans every log file of
-    the session each second, so that it costs more the more jobs a cluster has run
+    monitor, which forwards workers' output to drivers that turn it off and follows every worker's log
+    file of the session, so that it costs more the more jobs a cluster has run
     (benchmarks/results/suite_cpu_by_process.md)."""
     from ray.cluster_utils import Cluster
 
