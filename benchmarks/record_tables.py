@@ -537,15 +537,17 @@ def launch_cpu_processes() -> Body:
     return [[labels[g], len(v), round(sum(v), 2)] for g, v in groups.items()]
 
 
+TEST_PROCESSES = "pytest and its test processes"
+DISPATCHERS = "dispatchers (`ray::Dispatcher`)"  # one per attempt of a sweep
 # The groups of a test suite's processes (benchmarks/cpu_by_process.py), first match wins: a command line
 # holds a pytest temporary path wherever a test ran it, so the t2a-ray commands are told apart first.
 SUITE_GROUPS = [
     ("t2a-ray commands run by tests (`t2a_ray.cli`)", lambda p: "t2a_ray.cli" in p["cmd"]),
     ("reapers", lambda p: "t2a_ray.orchestrator.reaper" in p["cmd"]),
-    ("pytest and its test processes", lambda p: "pytest" in p["cmd"][:60] or "exec(eval(" in p["cmd"]),
+    (TEST_PROCESSES, lambda p: "pytest" in p["cmd"][:60] or "exec(eval(" in p["cmd"]),
     ("GPU workers (`ray::Worker`)", lambda p: p["cmd"].startswith("ray::Worker")),
     ("Tune trial processes (`ray::ImplicitFunc`)", lambda p: p["cmd"].startswith("ray::ImplicitFunc")),
-    ("dispatchers (`ray::Dispatcher`)", lambda p: p["cmd"].startswith("ray::Dispatcher")),
+    (DISPATCHERS, lambda p: p["cmd"].startswith("ray::Dispatcher")),
     ("Ray's log monitors", lambda p: "log_monitor.py" in p["cmd"]),
     (
         "Ray's other daemons (GCS, raylet, agents, dashboard, autoscaler monitor, idle workers)",
@@ -584,28 +586,28 @@ def suite_processes(run: str) -> list[list[Expected]]:
 
 
 # The groups above that run sweeps: every process but the tests' own and the miscellany
-SWEEP_GROUPS = [label for label, _ in SUITE_GROUPS[:-1] if not label.startswith("pytest")]
+SWEEP_GROUPS = [label for label, _ in SUITE_GROUPS[:-1] if label != TEST_PROCESSES]
 MAKE_TEST_GOAL_S = 6 * 60
 MACHINE_CORES = 2
 
 
 def suite_budget() -> Body:
     """Per run (the records' two, in order): the sweeps' processes' CPU seconds, how many sweep attempts
-    ran (one dispatcher each), their mean; then what two cores give in six minutes."""
+    ran, their mean; then what two cores give in six minutes, and what is left of that beside the last
+    run's test processes, with how many of its attempts that holds."""
     out = {}
     for run in ("c73bf90", "650bad9"):
         groups = {r[0]: r for r in suite_processes(run)}
         sweeps = sum(groups[g][2] for g in SWEEP_GROUPS)
-        attempts = groups["dispatchers (`ray::Dispatcher`)"][1]
+        attempts = groups[DISPATCHERS][1]
         out[(run,)] = [round(sweeps, 1), attempts, round(sweeps / attempts, 1)]
     budget = MAKE_TEST_GOAL_S * MACHINE_CORES
+    left = budget - groups[TEST_PROCESSES][2]  # the last run's
+    per_attempt = out[(run,)][2]
     out[("six minutes of two cores",)] = [budget, None, None]
-    # what is left of them beside the last run's test processes, and how many of its attempts that holds
-    tests = {r[0]: r for r in suite_processes("650bad9")}["pytest and its test processes"][2]
-    per_attempt = out[("650bad9",)][2]
     out[("six minutes of two cores, less 650bad9's test processes",)] = [
-        round(budget - tests, 1),
-        math.floor((budget - tests) / per_attempt),
+        round(left, 1),
+        math.floor(left / per_attempt),
         per_attempt,
     ]
     return out

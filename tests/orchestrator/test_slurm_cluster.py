@@ -38,14 +38,14 @@ PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 STEPS = [2, 4, 6, 8, 10, 12, 14, 16]
 UNITS = len(STEPS) * 2  # two repeats of each trial
 SWEEP = f"""
-name: {{name}}
+name: resubmitted
 models: [noop]
 weights: tiny
-grid: {{{{steps: {STEPS}, step_time_s: 0.25}}}}
-prompts: {{{{text: ["a dog barks"]}}}}
+grid: {{steps: {STEPS}, step_time_s: 0.25}}
+prompts: {{text: ["a dog barks"]}}
 repeats: 2
 warmup: 0
-metering: {{{{min_window_s: 0.0, idle_baseline_s: 0}}}}
+metering: {{min_window_s: 0.0, idle_baseline_s: 0}}
 """
 # The GPUs "the scheduler gave": Ray, started inside the job, hands its workers these and no others
 SCHEDULER_GPUS = "3,5"
@@ -240,7 +240,7 @@ def resubmitted(slurm, tmp_path_factory) -> Resubmitted:
     one for the job), read by the tests below."""
     root = tmp_path_factory.mktemp("resubmitted")
     sweep = root / "sweep.yaml"
-    sweep.write_text(SWEEP.format(name="resubmitted"))
+    sweep.write_text(SWEEP)
     out = root / "runs"
     run = RunFolder(out / "resubmitted")
     array = _submit(slurm, sweep, out, "--array", "2")
