@@ -23,13 +23,15 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 POLL_S = 0.5
 MARK = "T2A_RAY_DRIVER_PID"
 STAND_DOWN = b"q"
-STAND_DOWN_WAIT_S = 5.0
+GONE_WAIT_S = 5.0  # a SIGKILLed process still frees its memory before it is gone (long on a loaded machine)
+STAND_DOWN_WAIT_S = GONE_WAIT_S + 5.0  # that, and the reaper's own look through /proc
 
 
 def descendants(pid: int) -> set[tuple[int, str]]:
@@ -60,17 +62,19 @@ def start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
-def kill(processes: set[tuple[int, str]]) -> int:
-    """SIGKILL each process that still is the one recorded; return how many were."""
-    killed = 0
+def kill(processes: set[tuple[int, str]]) -> None:
+    """SIGKILL each process that still is the one recorded."""
     for pid, start in processes:
         if start_time(pid) == start:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-    return killed
+
+
+def wait_gone(processes: set[tuple[int, str]], timeout_s: float) -> None:
+    """Until each process has exited (a zombie counts as gone) or `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while any(start_time(pid) == start for pid, start in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def marked(driver_pid: int) -> set[tuple[int, str]]:
@@ -89,10 +93,10 @@ def marked(driver_pid: int) -> set[tuple[int, str]]:
     return found
 
 
-def kill_descendants() -> int:
+def kill_descendants() -> None:
     """From the driver itself: SIGKILL every process below it but its reaper (a second Ctrl-C)."""
     reapers = {proc.pid for proc in _reapers}
-    return kill({p for p in descendants(os.getpid()) if p[0] not in reapers})
+    kill({p for p in descendants(os.getpid()) if p[0] not in reapers})
 
 
 def start() -> None:
@@ -115,8 +119,9 @@ def start() -> None:
 
 def stop() -> None:
     """Stand this process's reaper down once its Ray has stopped: it kills the processes that still
-    carry this process's mark (that Ray's, nothing else of this process) and exits. Waits for it, so
-    that a Ray started next with the same mark is not taken for the last one's."""
+    carry this process's mark (that Ray's, nothing else of this process), waits until they are gone
+    and exits. Waits for it, so that a Ray started next with the same mark is not taken for the last
+    one's."""
     for proc, write_end in list(_reapers.items()):
         with contextlib.suppress(OSError):
             os.write(write_end, STAND_DOWN)
@@ -156,6 +161,7 @@ def main(driver_pid: int) -> None:
         rays = {p for p in marked(driver_pid) if p[0] not in (me, driver_pid)}
         if os.read(sys.stdin.fileno(), 1) == STAND_DOWN:  # the driver's Ray stopped in order
             kill(rays)
+            wait_gone(rays, GONE_WAIT_S)  # the driver waits for this reaper: gone means gone
         else:  # EOF: the driver is gone
             kill(watched | rays)
         return

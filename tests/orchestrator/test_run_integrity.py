@@ -140,6 +140,24 @@ def test_resume_on_a_disk_still_full_says_so_in_one_line(tmp_path, small_disk, s
     assert len(errors) == 1 and "No space left on device" in errors[0] and "t2a-ray resume" in errors[0]
 
 
+def test_a_stood_down_reaper_returns_once_what_it_killed_is_gone():
+    # a big process takes a while to free its memory after SIGKILL; until then it is still there
+    reaper.start()
+    with reaper.marking():
+        big = subprocess.Popen(
+            [sys.executable, "-c", "import time; b = bytearray(1 << 30); print(flush=True); time.sleep(600)"],
+            stdout=subprocess.PIPE,
+        )
+    try:
+        big.stdout.readline()  # its gigabyte is written
+        started = reaper.start_time(big.pid)
+        reaper.stop()
+        assert reaper.start_time(big.pid) != started  # gone (a zombie until this process reaps it)
+    finally:
+        big.kill()
+        big.wait()
+
+
 def test_a_local_ray_leaves_its_token_owner_only_no_session_folder_and_no_reaper(tmp_path):
     import ray
 
