@@ -285,6 +285,7 @@ INVENTORY: dict[str, tuple[str, ...] | None] = {
     "benchmarks/results/resume_driver_cpu.md": ("benchmarks/results/resume_driver_cpu.json",),
     "benchmarks/results/thread_share_cpu.md": ("benchmarks/results/thread_share_cpu.txt",),
     "benchmarks/results/suite_cpu_by_process.md": ("benchmarks/results/suite_cpu_by_process/*.json",),
+    "benchmarks/results/reaper_stand_down.md": ("benchmarks/results/reaper_stand_down.txt",),
     "benchmarks/results/search_bench.md": ("benchmarks/results/search_bench_*.csv",),
     "benchmarks/results/runtime_gross_net_h200.md": ("docs/results/h200/runtime/*/results.parquet",),
     "benchmarks/results/adapters_fullsize_h100.md": None,

@@ -327,6 +327,7 @@ def _tables() -> list[TableCheck]:
             "benchmarks/results/thread_share_cpu.md", "| run | threads per test process |", thread_share_runs
         ),
         TableCheck("benchmarks/results/launch_cpu.md", "| run | code | CPU s |", launch_cpu_runs),
+        TableCheck("benchmarks/results/reaper_stand_down.md", "| reaper | reaper.py |", reaper_stand_down),
         TableCheck("benchmarks/results/launch_cpu.md", "| processes | how many |", launch_cpu_processes),
         TableCheck(
             "benchmarks/results/prefetch_cpu.md", "| model | first load s without", prefetch_means, keys=1
@@ -493,6 +494,23 @@ def thread_share_runs() -> Body:
     runs = [ln for ln in lines if ln and not ln[0].startswith("#")]
     said = {"thread-per-core": "a thread per core", "shared": "the share"}
     return [[i // 2 + 1, said[r[0]], float(r[1]), float(r[2])] for i, r in enumerate(runs)]
+
+
+def reaper_stand_down() -> Body:
+    """Per label of `reaper_stand_down.py`'s printout: the reaper module it ran (its headers' blob), its
+    rounds, how many of them left the child alive after `stop()`, and stop()'s slowest seconds."""
+    blob, by = {}, {}
+    for line in (RESULTS / "reaper_stand_down.txt").read_text().splitlines():
+        if line.startswith("#"):
+            module = line.split("reaper.py ")[1].split(",")[0]
+            continue
+        label, _, _, stop_s, alive = line.split()
+        blob.setdefault(label, set()).add(module)
+        by.setdefault(label, []).append((float(stop_s), alive == "yes"))
+    return [
+        [label, *blob[label], len(runs), sum(a for _, a in runs), max(s for s, _ in runs)]
+        for label, runs in by.items()
+    ]
 
 
 def launch_cpu_runs() -> Body:
